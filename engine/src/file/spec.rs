@@ -1,0 +1,160 @@
+//! What a data file is made of: record length, page size and key definitions
+//! (Btrieve's Create / Stat parameters), and the checks that make a spec valid.
+
+use crate::status::{fail, Result, Status};
+
+/// Page sizes a file may use.
+pub const PAGE_SIZES: [u32; 6] = [512, 1024, 2048, 4096, 8192, 16384];
+/// Default page size.
+pub const DEFAULT_PAGE_SIZE: u32 = 4096;
+/// Most keys a file may have.
+pub const MAX_KEYS: usize = 24;
+/// Most segments over all keys of a file.
+pub const MAX_SEGMENTS: usize = 119;
+/// Longest key (sum of its segments), as in Btrieve.
+pub const MAX_KEY_LENGTH: usize = 255;
+/// Shortest record: room for at least a 1-byte key.
+pub const MIN_RECORD_LENGTH: usize = 1;
+
+/// How a key segment's bytes compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// Byte string, compared as unsigned bytes left to right (Btrieve `string`).
+    String,
+    /// Little-endian unsigned integer of 1, 2, 4 or 8 bytes (Btrieve `unsigned binary`).
+    Unsigned,
+    /// Little-endian two's-complement integer of 1, 2, 4 or 8 bytes (Btrieve `integer`).
+    Integer,
+}
+
+impl KeyType {
+    pub fn code(self) -> u8 {
+        match self {
+            KeyType::String => 0,
+            KeyType::Integer => 1,
+            KeyType::Unsigned => 14,
+        }
+    }
+    pub fn from_code(c: u8) -> Option<KeyType> {
+        match c {
+            0 => Some(KeyType::String),
+            1 => Some(KeyType::Integer),
+            14 => Some(KeyType::Unsigned),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Integer => "integer",
+            KeyType::Unsigned => "unsigned",
+        }
+    }
+}
+
+/// One segment of a key: a field of the record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Segment {
+    /// Byte offset in the record (0-based; description files use 1-based positions).
+    pub offset: u16,
+    pub length: u16,
+    pub key_type: KeyType,
+    pub descending: bool,
+}
+
+/// A key (index): one or more segments, plus flags.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    pub segments: Vec<Segment>,
+    /// More than one record may have the same value.
+    pub duplicates: bool,
+    /// Update may change the value.
+    pub modifiable: bool,
+}
+
+impl KeySpec {
+    /// Total key length in bytes.
+    pub fn length(&self) -> usize {
+        self.segments.iter().map(|s| s.length as usize).sum()
+    }
+}
+
+/// The definition of a data file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FileSpec {
+    pub record_length: u16,
+    pub page_size: u32,
+    pub keys: Vec<KeySpec>,
+}
+
+impl FileSpec {
+    /// Check everything that does not depend on the page layout (the pager checks
+    /// that records, keys and the control record fit the page size).
+    pub fn validate(&self) -> Result<()> {
+        if !PAGE_SIZES.contains(&self.page_size) {
+            return fail(
+                Status::PageSizeError,
+                format!("page size {} is not one of {PAGE_SIZES:?}", self.page_size),
+            );
+        }
+        let rl = self.record_length as usize;
+        if rl < MIN_RECORD_LENGTH {
+            return fail(Status::InvalidRecordLength, "record length must be at least 1");
+        }
+        if self.keys.is_empty() || self.keys.len() > MAX_KEYS {
+            return fail(
+                Status::InvalidNumberOfKeys,
+                format!("{} keys defined; a file needs 1 to {MAX_KEYS}", self.keys.len()),
+            );
+        }
+        let nseg: usize = self.keys.iter().map(|k| k.segments.len()).sum();
+        if nseg > MAX_SEGMENTS {
+            return fail(
+                Status::InvalidNumberOfKeys,
+                format!("{nseg} key segments defined; at most {MAX_SEGMENTS}"),
+            );
+        }
+        for (k, key) in self.keys.iter().enumerate() {
+            if key.segments.is_empty() {
+                return fail(Status::InvalidKeyLength, format!("key {k} has no segments"));
+            }
+            for (s, seg) in key.segments.iter().enumerate() {
+                let end = seg.offset as usize + seg.length as usize;
+                if seg.length == 0 {
+                    return fail(
+                        Status::InvalidKeyLength,
+                        format!("key {k} segment {s} has length 0"),
+                    );
+                }
+                if end > rl {
+                    return fail(
+                        Status::InvalidKeyPosition,
+                        format!(
+                            "key {k} segment {s} covers bytes {}..{end} but records are {rl} bytes",
+                            seg.offset
+                        ),
+                    );
+                }
+                if matches!(seg.key_type, KeyType::Unsigned | KeyType::Integer)
+                    && ![1, 2, 4, 8].contains(&seg.length)
+                {
+                    return fail(
+                        Status::InvalidKeyLength,
+                        format!(
+                            "key {k} segment {s}: {} keys are 1, 2, 4 or 8 bytes, not {}",
+                            seg.key_type.name(),
+                            seg.length
+                        ),
+                    );
+                }
+            }
+            if key.length() > MAX_KEY_LENGTH {
+                return fail(
+                    Status::InvalidKeyLength,
+                    format!("key {k} is {} bytes; at most {MAX_KEY_LENGTH}", key.length()),
+                );
+            }
+        }
+        Ok(())
+    }
+}

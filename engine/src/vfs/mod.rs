@@ -1,0 +1,98 @@
+//! The filesystem seam. Everything the engine does to storage goes through [`Vfs`]
+//! and [`VfsFile`]; nothing above this module touches `std::fs`.
+//!
+//! Contract the engine relies on (and the simulator models):
+//! - `write_at` may be held in a volatile cache until `sync`; after a power loss any
+//!   subset of unsynced writes may be present, in any order, torn at 512-byte sectors.
+//! - `sync` makes every earlier write to *that file* durable, or fails (and after a
+//!   failed sync the engine must assume nothing unsynced reached the disk).
+//! - creating, removing and renaming files is durable only after `sync_dir` on the
+//!   directory.
+//! - `try_lock_exclusive` is advisory and per process; a held lock maps to status 85.
+//!
+//! Errors are `std::io::Error`; the engine maps their kinds to Btrieve statuses
+//! ([`crate::Error::io`]): `NotFound` → 12, `StorageFull` → 18, `PermissionDenied` → 46,
+//! `WouldBlock` → 85, anything else → 2.
+
+mod mem;
+mod std_vfs;
+
+pub use mem::MemVfs;
+pub use std_vfs::StdVfs;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Open an existing file for reading and writing; `NotFound` if absent.
+    Existing,
+    /// Open an existing file for reading only.
+    ReadOnly,
+    /// Create a new, empty file; `AlreadyExists` if present.
+    CreateNew,
+    /// Create the file if needed and truncate it to zero length.
+    Truncate,
+}
+
+/// An open file.
+pub trait VfsFile: Send {
+    /// Read up to `buf.len()` bytes at `offset`; returns how many were read (short only
+    /// at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Write all of `buf` at `offset`, extending the file if needed.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Make every earlier write to this file durable.
+    fn sync(&self) -> io::Result<()>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    fn len(&self) -> io::Result<u64>;
+    /// Take an advisory exclusive lock, held until the file is dropped. A lock held by
+    /// another process (or another open of the same file) is `WouldBlock`.
+    fn try_lock_exclusive(&self) -> io::Result<()>;
+}
+
+/// A filesystem.
+pub trait Vfs: Send + Sync {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn VfsFile>>;
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Names (not full paths) of the entries in `dir`, sorted.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Make creates, removes and renames in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// Read exactly `buf.len()` bytes at `offset`, or fail with `UnexpectedEof`.
+pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("short read: {} of {} bytes at offset {offset}", done, buf.len()),
+            ));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Read a whole file.
+pub fn read_all(vfs: &dyn Vfs, path: &Path) -> io::Result<Vec<u8>> {
+    let f = vfs.open(path, OpenMode::ReadOnly)?;
+    let len = f.len()?;
+    let mut buf = vec![0u8; usize::try_from(len).map_err(io::Error::other)?];
+    read_exact_at(f.as_ref(), &mut buf, 0)?;
+    Ok(buf)
+}
+
+/// The directory holding `path` ("." for a bare name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,1 @@
+//! The root package exists only to hold cross-crate tests in `tests/`.
