@@ -1,20 +1,29 @@
 //! Keel's engine: a Btrieve-style transactional record engine.
 //!
 //! Layers, each depending only on the ones below it:
-//! `file` (records, keys, Btrieve operations, positioning) → `btree` (B+trees over
-//! logical pages) → `pager` (page allocation table, shadow paging, system
-//! transactions — the only layer that knows about crash safety) → `page` (layouts,
-//! checksums) → `vfs` (the filesystem seam). `status` is Btrieve's status codes.
+//! `engine` (handles, positioning, system-transaction bundling) → `file` (records,
+//! keys, Btrieve operations) → `btree` (B+trees over logical pages) → `pager` (page
+//! allocation table, shadow paging, system transactions — the only layer that knows
+//! about crash safety) → `page` (layouts, checksums) → `vfs` (the filesystem seam).
+//! `status` is Btrieve's status codes; `formats` are butil's interchange formats.
 //!
 //! The engine never touches `std::fs`, the wall clock, threads or unseeded randomness:
 //! it is handed a [`vfs::Vfs`] and a [`clock::Clock`], and background work is an
-//! explicit step the host calls.
+//! explicit step the host calls ([`Engine::background_step`]).
 
+pub mod btree;
 pub mod clock;
+pub mod engine;
 pub mod file;
 pub mod formats;
 pub mod host;
+#[cfg(feature = "mutants")]
+pub mod mutant;
+pub mod page;
+pub mod pager;
 pub mod status;
 pub mod vfs;
 
+pub use engine::{Config, Engine, FileStat, Handle, OpenMode};
+pub use file::{FileSpec, GetOp, KeySpec, KeyType, OpCode, Segment, StepOp};
 pub use status::{Error, Result, Status};

@@ -24,13 +24,14 @@ pub enum Status {
     InvalidFileName = 11,
     FileNotFound = 12,
     DiskFull = 18,
-    DataBufferTooShort = 22,
     PageSizeError = 24,
     CreateIoError = 25,
     InvalidNumberOfKeys = 26,
     InvalidKeyPosition = 27,
     InvalidRecordLength = 28,
     InvalidKeyLength = 29,
+    KeyBufferTooShort = 21,
+    DataBufferTooShort = 22,
     NotABtrieveFile = 30,
     TransactionError = 36,
     TransactionAlreadyActive = 37,
@@ -40,6 +41,7 @@ pub enum Status {
     OperationNotAllowed = 41,
     AccessDenied = 46,
     InvalidKeyType = 49,
+    FileAlreadyExists = 59,
     IncorrectDescriptor = 62,
     Deadlock = 78,
     Conflict = 80,
@@ -74,7 +76,9 @@ impl Status {
             InvalidFileName => "the specified file name is invalid",
             FileNotFound => "the file was not found",
             DiskFull => "the disk is full",
+            KeyBufferTooShort => "the key buffer parameter is too short",
             DataBufferTooShort => "the data buffer parameter is too short",
+            FileAlreadyExists => "the file already exists",
             PageSizeError => "the page size or data buffer size is invalid",
             CreateIoError => "an I/O error occurred during file creation",
             InvalidNumberOfKeys => "the number of keys specified is invalid",
@@ -122,7 +126,9 @@ impl Status {
             InvalidFileName => "check the file name",
             FileNotFound => "check the path; create the file with `butil -create`",
             DiskFull => "free space on the device, then retry",
+            KeyBufferTooShort => "pass a key buffer as long as the key",
             DataBufferTooShort => "pass a buffer of the file's record length",
+            FileAlreadyExists => "remove the file first, or choose another name",
             PageSizeError => "use a page size of 512, 1024, 2048, 4096, 8192 or 16384 that fits the record and keys",
             CreateIoError => "check that the directory exists and is writable, and that the file does not already exist",
             InvalidNumberOfKeys => "define between 1 and 24 keys",
@@ -168,6 +174,7 @@ pub const ALL: &[Status] = &[
     Status::InvalidFileName,
     Status::FileNotFound,
     Status::DiskFull,
+    Status::KeyBufferTooShort,
     Status::DataBufferTooShort,
     Status::PageSizeError,
     Status::CreateIoError,
@@ -184,6 +191,7 @@ pub const ALL: &[Status] = &[
     Status::OperationNotAllowed,
     Status::AccessDenied,
     Status::InvalidKeyType,
+    Status::FileAlreadyExists,
     Status::IncorrectDescriptor,
     Status::Deadlock,
     Status::Conflict,
@@ -209,7 +217,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(status: Status, context: impl Into<String>) -> Error {
-        Error { status, context: context.into() }
+        Error {
+            status,
+            context: context.into(),
+        }
     }
 
     /// Map an I/O error from the `Vfs` to a status, keeping its text as context.

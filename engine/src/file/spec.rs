@@ -99,12 +99,18 @@ impl FileSpec {
         }
         let rl = self.record_length as usize;
         if rl < MIN_RECORD_LENGTH {
-            return fail(Status::InvalidRecordLength, "record length must be at least 1");
+            return fail(
+                Status::InvalidRecordLength,
+                "record length must be at least 1",
+            );
         }
         if self.keys.is_empty() || self.keys.len() > MAX_KEYS {
             return fail(
                 Status::InvalidNumberOfKeys,
-                format!("{} keys defined; a file needs 1 to {MAX_KEYS}", self.keys.len()),
+                format!(
+                    "{} keys defined; a file needs 1 to {MAX_KEYS}",
+                    self.keys.len()
+                ),
             );
         }
         let nseg: usize = self.keys.iter().map(|k| k.segments.len()).sum();
@@ -151,7 +157,10 @@ impl FileSpec {
             if key.length() > MAX_KEY_LENGTH {
                 return fail(
                     Status::InvalidKeyLength,
-                    format!("key {k} is {} bytes; at most {MAX_KEY_LENGTH}", key.length()),
+                    format!(
+                        "key {k} is {} bytes; at most {MAX_KEY_LENGTH}",
+                        key.length()
+                    ),
                 );
             }
         }

@@ -32,7 +32,9 @@ impl MemVfs {
 
     /// Put a file with the given contents (replacing any).
     pub fn insert(&self, path: impl Into<PathBuf>, data: Vec<u8>) {
-        lock(&self.state).files.insert(path.into(), Arc::new(Mutex::new(data)));
+        lock(&self.state)
+            .files
+            .insert(path.into(), Arc::new(Mutex::new(data)));
     }
 
     /// The contents of a file, if it exists.
@@ -59,14 +61,18 @@ impl Drop for MemFile {
 
 fn offset_usize(offset: u64, len: usize) -> io::Result<(usize, usize)> {
     let start = usize::try_from(offset).map_err(io::Error::other)?;
-    let end = start.checked_add(len).ok_or_else(|| io::Error::other("offset overflow"))?;
+    let end = start
+        .checked_add(len)
+        .ok_or_else(|| io::Error::other("offset overflow"))?;
     Ok((start, end))
 }
 
 impl VfsFile for MemFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let data = lock(&self.data);
-        let Ok((start, _)) = offset_usize(offset, 0) else { return Ok(0) };
+        let Ok((start, _)) = offset_usize(offset, 0) else {
+            return Ok(0);
+        };
         if start >= data.len() {
             return Ok(0);
         }
@@ -76,7 +82,10 @@ impl VfsFile for MemFile {
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         if !self.writable {
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "opened read-only"));
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "opened read-only",
+            ));
         }
         let (start, end) = offset_usize(offset, buf.len())?;
         let mut data = lock(&self.data);
@@ -104,7 +113,10 @@ impl VfsFile for MemFile {
         }
         let mut st = lock(&self.vfs.state);
         if !st.locked.insert(self.path.clone()) {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "locked by another open"));
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "locked by another open",
+            ));
         }
         *mine = true;
         Ok(())

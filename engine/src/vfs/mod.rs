@@ -72,7 +72,11 @@ pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Res
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("short read: {} of {} bytes at offset {offset}", done, buf.len()),
+                format!(
+                    "short read: {} of {} bytes at offset {offset}",
+                    done,
+                    buf.len()
+                ),
             ));
         }
         done += n;

@@ -1,0 +1,302 @@
+//! B+trees over logical pages, one per key. Entries are fixed-length byte strings
+//! (normalized key + record serial, so unique even for duplicate keys) compared with
+//! `memcmp`; leaves map them to record addresses.
+//!
+//! Shape rules (checked by `-check`): all leaves at the same depth; keys strictly
+//! increasing in every node; every entry of a child lies within its parent's
+//! separator bounds; an empty tree has root 0; only the root may be an empty leaf…
+//! which it never is (the last delete frees it). Deletes remove empty nodes and
+//! collapse a root with a single child; nodes are not merged when underfull (a
+//! space, not a correctness, trade-off).
+
+use crate::page::node::{capacity, Node, RecAddr};
+use crate::page::PageType;
+use crate::pager::Pager;
+use crate::status::{fail, Result, Status};
+use std::cmp::Ordering;
+
+/// Deepest tree a walk accepts before declaring the file damaged (a 4-entry fanout
+/// reaches 2^64 entries well within it).
+pub const MAX_DEPTH: usize = 40;
+
+const NODE_TYPES: &[PageType] = &[PageType::Leaf, PageType::Internal];
+
+/// One key's tree.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree {
+    pub key: usize,
+    pub entry_len: usize,
+}
+
+/// Which entry a seek wants relative to the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seek {
+    /// First entry `>= target`.
+    GreaterOrEqual,
+    /// First entry `> target`.
+    Greater,
+    /// Last entry `<= target`.
+    LessOrEqual,
+    /// Last entry `< target`.
+    Less,
+}
+
+impl Seek {
+    fn forward(self) -> bool {
+        matches!(self, Seek::GreaterOrEqual | Seek::Greater)
+    }
+    fn accepts(self, entry: &[u8], target: &[u8]) -> bool {
+        let o = entry.cmp(target);
+        match self {
+            Seek::GreaterOrEqual => o != Ordering::Less,
+            Seek::Greater => o == Ordering::Greater,
+            Seek::LessOrEqual => o != Ordering::Greater,
+            Seek::Less => o == Ordering::Less,
+        }
+    }
+}
+
+/// An entry found by a seek.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub entry: Vec<u8>,
+    pub addr: RecAddr,
+}
+
+impl Tree {
+    fn root(&self, pager: &Pager) -> u32 {
+        pager.state().roots[self.key]
+    }
+
+    fn load(&self, pager: &mut Pager, page: u32) -> Result<Node> {
+        let buf = pager.read(page, NODE_TYPES)?;
+        Node::decode(&buf, self.entry_len)
+    }
+
+    fn store(&self, pager: &mut Pager, page: u32, node: &Node) {
+        pager.write(page, node.encode(pager.page_size(), self.entry_len));
+    }
+
+    /// Index of the child of `node` whose range holds `target`.
+    fn child_index(node: &Node, target: &[u8]) -> usize {
+        // children()[0] is leftmost; child i+1 holds entries >= keys[i].
+        node.keys.partition_point(|k| k.as_slice() <= target)
+    }
+
+    /// Find the entry `seek` selects relative to `target`.
+    pub fn seek(&self, pager: &mut Pager, target: &[u8], seek: Seek) -> Result<Option<Found>> {
+        let root = self.root(pager);
+        if root == 0 {
+            return Ok(None);
+        }
+        self.seek_in(pager, root, target, seek, 0)
+    }
+
+    fn seek_in(
+        &self,
+        pager: &mut Pager,
+        page: u32,
+        target: &[u8],
+        seek: Seek,
+        depth: usize,
+    ) -> Result<Option<Found>> {
+        if depth > MAX_DEPTH {
+            return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
+        }
+        let node = self.load(pager, page)?;
+        if node.leaf {
+            let hit = if seek.forward() {
+                node.keys.iter().position(|k| seek.accepts(k, target))
+            } else {
+                node.keys.iter().rposition(|k| seek.accepts(k, target))
+            };
+            return Ok(hit.map(|i| Found {
+                entry: node.keys[i].clone(),
+                addr: RecAddr::unpack(node.vals[i]),
+            }));
+        }
+        let children = node.children();
+        let c = Self::child_index(&node, target);
+        // The child holding `target` first, then its neighbours in seek direction:
+        // any entry there is beyond `target` in that direction, so their extreme wins.
+        if seek.forward() {
+            for &child in &children[c..] {
+                if let Some(f) = self.seek_in(pager, child, target, seek, depth + 1)? {
+                    return Ok(Some(f));
+                }
+            }
+        } else {
+            for &child in children[..=c].iter().rev() {
+                if let Some(f) = self.seek_in(pager, child, target, seek, depth + 1)? {
+                    return Ok(Some(f));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// First entry of the tree.
+    pub fn first(&self, pager: &mut Pager) -> Result<Option<Found>> {
+        self.seek(pager, &vec![0u8; self.entry_len], Seek::GreaterOrEqual)
+    }
+
+    /// Last entry of the tree.
+    pub fn last(&self, pager: &mut Pager) -> Result<Option<Found>> {
+        self.seek(pager, &vec![0xffu8; self.entry_len], Seek::LessOrEqual)
+    }
+
+    /// Insert a new entry (which must not already be present).
+    pub fn insert(&self, pager: &mut Pager, entry: &[u8], addr: RecAddr) -> Result<()> {
+        debug_assert_eq!(entry.len(), self.entry_len);
+        let root = self.root(pager);
+        if root == 0 {
+            let mut leaf = Node::new_leaf();
+            leaf.keys.push(entry.to_vec());
+            leaf.vals.push(addr.pack());
+            let page = pager.alloc(leaf.encode(pager.page_size(), self.entry_len))?;
+            pager.state_mut().roots[self.key] = page;
+            return Ok(());
+        }
+        if let Some((sep, right)) = self.insert_in(pager, root, entry, addr.pack(), 0)? {
+            let new_root = Node {
+                leaf: false,
+                leftmost: root,
+                keys: vec![sep],
+                vals: vec![right.into()],
+            };
+            let page = pager.alloc(new_root.encode(pager.page_size(), self.entry_len))?;
+            pager.state_mut().roots[self.key] = page;
+        }
+        Ok(())
+    }
+
+    /// Insert below `page`; returns the separator and new right sibling on a split.
+    fn insert_in(
+        &self,
+        pager: &mut Pager,
+        page: u32,
+        entry: &[u8],
+        val: u64,
+        depth: usize,
+    ) -> Result<Option<(Vec<u8>, u32)>> {
+        if depth > MAX_DEPTH {
+            return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
+        }
+        let mut node = self.load(pager, page)?;
+        let (key, val) = if node.leaf {
+            (entry.to_vec(), val)
+        } else {
+            let c = Self::child_index(&node, entry);
+            let child = node.children()[c];
+            match self.insert_in(pager, child, entry, val, depth + 1)? {
+                None => return Ok(None),
+                Some((sep, right)) => (sep, u64::from(right)),
+            }
+        };
+        let at = node.keys.partition_point(|k| k.as_slice() < key.as_slice());
+        if node.keys.get(at).is_some_and(|k| *k == key) {
+            return fail(
+                Status::IoError,
+                "index already holds this entry (damaged index)",
+            );
+        }
+        node.keys.insert(at, key);
+        node.vals.insert(at, val);
+        let cap = capacity(pager.page_size(), self.entry_len, node.leaf);
+        if node.keys.len() <= cap {
+            self.store(pager, page, &node);
+            return Ok(None);
+        }
+        // Split in half. Leaves copy the first right key up; internal nodes move it up
+        // and its child becomes the right node's leftmost.
+        let mid = node.keys.len() / 2;
+        let mut rkeys = node.keys.split_off(mid);
+        let mut rvals = node.vals.split_off(mid);
+        let (sep, right) = if node.leaf {
+            (
+                rkeys[0].clone(),
+                Node {
+                    leaf: true,
+                    leftmost: 0,
+                    keys: rkeys,
+                    vals: rvals,
+                },
+            )
+        } else {
+            let sep = rkeys.remove(0);
+            let leftmost = rvals.remove(0) as u32;
+            (
+                sep,
+                Node {
+                    leaf: false,
+                    leftmost,
+                    keys: rkeys,
+                    vals: rvals,
+                },
+            )
+        };
+        self.store(pager, page, &node);
+        let rpage = pager.alloc(right.encode(pager.page_size(), self.entry_len))?;
+        Ok(Some((sep, rpage)))
+    }
+
+    /// Remove an entry; it must be present (absence means a damaged index: status 2).
+    pub fn delete(&self, pager: &mut Pager, entry: &[u8]) -> Result<()> {
+        let root = self.root(pager);
+        if root == 0 {
+            return fail(Status::IoError, "index entry missing (damaged index)");
+        }
+        if self.delete_in(pager, root, entry, 0)? {
+            // The root emptied.
+            pager.free(root);
+            pager.state_mut().roots[self.key] = 0;
+            return Ok(());
+        }
+        // Collapse a root internal node left with a single child.
+        let node = self.load(pager, root)?;
+        if !node.leaf && node.keys.is_empty() {
+            pager.free(root);
+            pager.state_mut().roots[self.key] = node.leftmost;
+        }
+        Ok(())
+    }
+
+    /// Delete below `page`; returns whether `page` became empty (and must be
+    /// unlinked by its parent).
+    fn delete_in(&self, pager: &mut Pager, page: u32, entry: &[u8], depth: usize) -> Result<bool> {
+        if depth > MAX_DEPTH {
+            return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
+        }
+        let mut node = self.load(pager, page)?;
+        if node.leaf {
+            let Ok(at) = node.keys.binary_search_by(|k| k.as_slice().cmp(entry)) else {
+                return fail(Status::IoError, "index entry missing (damaged index)");
+            };
+            node.keys.remove(at);
+            node.vals.remove(at);
+            if node.keys.is_empty() {
+                return Ok(true);
+            }
+            self.store(pager, page, &node);
+            return Ok(false);
+        }
+        let c = Self::child_index(&node, entry);
+        let child = node.children()[c];
+        if !self.delete_in(pager, child, entry, depth + 1)? {
+            return Ok(false);
+        }
+        pager.free(child);
+        if c == 0 {
+            if node.keys.is_empty() {
+                return Ok(true);
+            }
+            node.leftmost = node.vals.remove(0) as u32;
+            node.keys.remove(0);
+        } else {
+            node.keys.remove(c - 1);
+            node.vals.remove(c - 1);
+        }
+        self.store(pager, page, &node);
+        Ok(false)
+    }
+}

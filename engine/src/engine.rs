@@ -1,0 +1,638 @@
+//! The engine: open files, position blocks (handles), Btrieve operations with their
+//! positioning rules, and the bundling of committed operations into system
+//! transactions.
+//!
+//! Each operation is applied in memory atomically and is visible to every handle at
+//! once. It becomes durable when the system transaction carrying it commits, which
+//! happens when the Operation Bundle Limit or the Initiation Time Limit (read through
+//! `Clock`) is reached, on cache pressure, when the file's last handle closes, or on
+//! an explicit [`Engine::flush`]. There are no threads: the host calls
+//! [`Engine::background_step`] to let time-based initiation happen.
+
+use crate::btree::Seek;
+use crate::clock::Clock;
+use crate::file::datafile::{serial_of, DataFile};
+use crate::file::key;
+use crate::file::ops::{GetOp, StepOp};
+use crate::file::spec::FileSpec;
+use crate::page::node::RecAddr;
+use crate::pager::{self, PagerConfig};
+use crate::status::{fail, Error, Result, Status};
+use crate::vfs::Vfs;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Engine tunables.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Committed operations bundled into one system transaction at most.
+    pub operation_bundle_limit: u64,
+    /// Longest an operation waits before its system transaction starts.
+    pub initiation_time_limit: Duration,
+    /// Changed pages (over all files) that force a system transaction.
+    pub max_dirty_pages: usize,
+    /// Verified committed pages cached per file.
+    pub clean_cache_pages: usize,
+    /// A deliberate bug to run with (simulator only).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutant::Mutant>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            operation_bundle_limit: 1000,
+            initiation_time_limit: Duration::from_millis(1000),
+            max_dirty_pages: 8192,
+            clean_cache_pages: 16384,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+}
+
+/// How a handle opens a file (Btrieve open modes normal, read-only, exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Normal,
+    ReadOnly,
+    Exclusive,
+}
+
+/// A position block: one client's open of a file, with its current position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Handle(u32);
+
+/// Where a handle stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Position {
+    None,
+    /// On (or, after a delete, just where) an index entry of `key`.
+    Logical {
+        key: usize,
+        entry: Vec<u8>,
+        addr: RecAddr,
+        on_record: bool,
+    },
+    /// On a record in physical order.
+    Physical {
+        addr: RecAddr,
+        serial: u64,
+        on_record: bool,
+    },
+}
+
+struct Cursor {
+    file: u32,
+    mode: OpenMode,
+    /// Key used for currency by Insert (the last key a Get used).
+    key: usize,
+    pos: Position,
+}
+
+struct OpenFile {
+    path: PathBuf,
+    df: DataFile,
+    handles: usize,
+    exclusive: bool,
+    commit_attempts: u64,
+}
+
+/// What Stat (15) reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileStat {
+    pub spec: FileSpec,
+    pub records: u64,
+    /// Physical pages the file spans.
+    pub pages: u32,
+    /// Sequence of the last durable system transaction.
+    pub durable_seq: u64,
+    /// Records per data page.
+    pub records_per_page: usize,
+}
+
+/// Engine-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub operations: u64,
+    pub system_transactions: u64,
+    pub failed_system_transactions: u64,
+}
+
+/// The record engine.
+pub struct Engine {
+    vfs: Arc<dyn Vfs>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    files: BTreeMap<u32, OpenFile>,
+    cursors: BTreeMap<Handle, Cursor>,
+    next_file: u32,
+    next_handle: u32,
+    pending_ops: u64,
+    bundle_since: Option<Duration>,
+    stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(vfs: Arc<dyn Vfs>, clock: Arc<dyn Clock>, config: Config) -> Engine {
+        Engine {
+            vfs,
+            clock,
+            config,
+            files: BTreeMap::new(),
+            cursors: BTreeMap::new(),
+            next_file: 1,
+            next_handle: 1,
+            pending_ops: 0,
+            bundle_since: None,
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.vfs
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    fn pager_config(&self) -> PagerConfig {
+        PagerConfig {
+            clean_cache_pages: self.config.clean_cache_pages,
+            #[cfg(feature = "mutants")]
+            mutant: self.config.mutant,
+        }
+    }
+
+    // ----- files and handles -----------------------------------------------------------
+
+    /// Create (14) a new data file. Fails with 59 if it exists.
+    pub fn create(&mut self, path: &Path, spec: &FileSpec) -> Result<()> {
+        pager::create(self.vfs.as_ref(), path, spec)
+    }
+
+    /// Open (0) a file, returning a new position block.
+    pub fn open(&mut self, path: &Path, mode: OpenMode) -> Result<Handle> {
+        let existing = self
+            .files
+            .iter()
+            .find(|(_, f)| f.path == path)
+            .map(|(&id, _)| id);
+        let id = match existing {
+            Some(id) => {
+                let f = &self.files[&id];
+                if f.exclusive || mode == OpenMode::Exclusive {
+                    return fail(
+                        Status::IncompatibleMode,
+                        format!("{} is open exclusively (or already open)", path.display()),
+                    );
+                }
+                if f.df.pager.is_read_only() && mode != OpenMode::ReadOnly {
+                    return fail(
+                        Status::IncompatibleMode,
+                        format!(
+                            "{} is already open read-only in this engine",
+                            path.display()
+                        ),
+                    );
+                }
+                id
+            }
+            None => {
+                let df = DataFile::open(
+                    self.vfs.as_ref(),
+                    path,
+                    mode == OpenMode::ReadOnly,
+                    self.pager_config(),
+                )?;
+                let id = self.next_file;
+                self.next_file += 1;
+                self.files.insert(
+                    id,
+                    OpenFile {
+                        path: path.to_path_buf(),
+                        df,
+                        handles: 0,
+                        exclusive: mode == OpenMode::Exclusive,
+                        commit_attempts: 0,
+                    },
+                );
+                id
+            }
+        };
+        if let Some(f) = self.files.get_mut(&id) {
+            f.handles += 1;
+        }
+        let h = Handle(self.next_handle);
+        self.next_handle += 1;
+        self.cursors.insert(
+            h,
+            Cursor {
+                file: id,
+                mode,
+                key: 0,
+                pos: Position::None,
+            },
+        );
+        Ok(h)
+    }
+
+    /// Close (1) a handle. Closing a file's last handle commits its pending changes and
+    /// releases it; if that commit fails the file is closed anyway and the error says
+    /// the changes since its last durable commit are lost.
+    pub fn close(&mut self, h: Handle) -> Result<()> {
+        let Some(c) = self.cursors.remove(&h) else {
+            return fail(Status::FileNotOpen, "close: the handle is not open");
+        };
+        let Some(f) = self.files.get_mut(&c.file) else {
+            return fail(Status::FileNotOpen, "close: the file is not open");
+        };
+        f.handles -= 1;
+        if f.handles > 0 {
+            return Ok(());
+        }
+        let result = Self::commit_file(f, &mut self.stats);
+        self.files.remove(&c.file);
+        if self.files.values().all(|f| !f.df.pager.has_changes()) {
+            self.pending_ops = 0;
+            self.bundle_since = None;
+        }
+        result.map_err(|e| e.during("file closed, but its last system transaction failed"))
+    }
+
+    fn cursor(&self, h: Handle) -> Result<&Cursor> {
+        self.cursors
+            .get(&h)
+            .ok_or_else(|| Error::new(Status::FileNotOpen, "the handle is not open"))
+    }
+
+    fn parts(&mut self, h: Handle) -> Result<(&mut Cursor, &mut OpenFile)> {
+        let c = self
+            .cursors
+            .get_mut(&h)
+            .ok_or_else(|| Error::new(Status::FileNotOpen, "the handle is not open"))?;
+        let f = self
+            .files
+            .get_mut(&c.file)
+            .ok_or_else(|| Error::new(Status::FileNotOpen, "the file is not open"))?;
+        Ok((c, f))
+    }
+
+    /// The path a handle has open.
+    pub fn path_of(&self, h: Handle) -> Result<&Path> {
+        let c = self.cursor(h)?;
+        Ok(&self.files[&c.file].path)
+    }
+
+    /// Stat (15).
+    pub fn stat(&mut self, h: Handle) -> Result<FileStat> {
+        let (_, f) = self.parts(h)?;
+        let p = &f.df.pager;
+        Ok(FileStat {
+            spec: p.spec().clone(),
+            records: p.state().record_count,
+            pages: p.physical_pages(),
+            durable_seq: p.durable_seq(),
+            records_per_page: f.df.slots_per_page(),
+        })
+    }
+
+    /// (commit attempts, durable commits) of an open file, for the simulator's model.
+    pub fn commit_counters(&self, path: &Path) -> Option<(u64, u64)> {
+        self.files
+            .values()
+            .find(|f| f.path == path)
+            .map(|f| (f.commit_attempts, f.df.pager.stats().commits))
+    }
+
+    // ----- modifications --------------------------------------------------------------------
+
+    fn writable(c: &Cursor) -> Result<()> {
+        if c.mode == OpenMode::ReadOnly {
+            return fail(Status::AccessDenied, "the file was opened read-only");
+        }
+        Ok(())
+    }
+
+    /// Insert (2). The new record becomes the current one on the handle's key.
+    pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        let (c, f) = self.parts(h)?;
+        Self::writable(c)?;
+        let (addr, serial) = f.df.insert(record)?;
+        let ks = &f.df.spec().keys[c.key];
+        c.pos = Position::Logical {
+            key: c.key,
+            entry: key::entry(ks, record, serial),
+            addr,
+            on_record: true,
+        };
+        self.after_modification();
+        Ok(())
+    }
+
+    /// The current record's address and serial, for Update and Delete.
+    fn current(f: &mut OpenFile, c: &Cursor) -> Result<(RecAddr, u64)> {
+        match &c.pos {
+            Position::Logical {
+                entry,
+                addr,
+                on_record: true,
+                ..
+            } => Ok((*addr, serial_of(entry))),
+            Position::Physical {
+                addr,
+                serial,
+                on_record: true,
+            } => Ok((*addr, *serial)),
+            _ => {
+                let _ = f;
+                fail(
+                    Status::InvalidPositioning,
+                    "there is no current record: use a Get or Step first",
+                )
+            }
+        }
+    }
+
+    /// Update (3) the current record.
+    pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        let (c, f) = self.parts(h)?;
+        Self::writable(c)?;
+        let (addr, serial) = Self::current(f, c)?;
+        f.df.update(addr, serial, record)?;
+        if let Position::Logical { key: k, entry, .. } = &mut c.pos {
+            *entry = key::entry(&f.df.spec().keys[*k], record, serial);
+        }
+        self.after_modification();
+        Ok(())
+    }
+
+    /// Delete (4) the current record. The position stays where the record was, so Get
+    /// Next / Get Previous continue from there.
+    pub fn delete(&mut self, h: Handle) -> Result<()> {
+        let (c, f) = self.parts(h)?;
+        Self::writable(c)?;
+        let (addr, serial) = Self::current(f, c)?;
+        f.df.delete(addr, serial)?;
+        match &mut c.pos {
+            Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
+                *on_record = false
+            }
+            Position::None => {}
+        }
+        self.after_modification();
+        Ok(())
+    }
+
+    // ----- reads ----------------------------------------------------------------------
+
+    /// A Get operation (5–13) on key `key_num`; `key` is the key value for the
+    /// operations that take one (at least the key's length). Returns the record.
+    pub fn get(&mut self, h: Handle, op: GetOp, key_num: usize, key: &[u8]) -> Result<Vec<u8>> {
+        let (c, f) = self.parts(h)?;
+        let nkeys = f.df.spec().keys.len();
+        if key_num >= nkeys {
+            return fail(
+                Status::InvalidKeyNumber,
+                format!(
+                    "key {key_num} does not exist; the file has keys 0..{}",
+                    nkeys - 1
+                ),
+            );
+        }
+        let ks = f.df.spec().keys[key_num].clone();
+        let bound = |fill: u8| -> Result<Vec<u8>> {
+            let kl = ks.length();
+            if key.len() < kl {
+                return fail(
+                    Status::KeyBufferTooShort,
+                    format!(
+                        "key {key_num} is {kl} bytes; the key buffer has {}",
+                        key.len()
+                    ),
+                );
+            }
+            let mut t = key::normalize(&ks, &key[..kl]);
+            t.extend_from_slice(&[fill; key::SERIAL_LEN]);
+            Ok(t)
+        };
+        let found = match op {
+            GetOp::Equal => {
+                let t = bound(0)?;
+                let hit = f.df.seek(key_num, &t, Seek::GreaterOrEqual)?;
+                let nk = key::key_part(&t);
+                match hit {
+                    Some(found) if key::key_part(&found.entry) == nk => Some(found),
+                    _ => {
+                        return fail(
+                            Status::KeyValueNotFound,
+                            format!("no record has that key {key_num} value"),
+                        )
+                    }
+                }
+            }
+            GetOp::Greater => f.df.seek(key_num, &bound(0xff)?, Seek::Greater)?,
+            GetOp::GreaterOrEqual => f.df.seek(key_num, &bound(0)?, Seek::GreaterOrEqual)?,
+            GetOp::Less => f.df.seek(key_num, &bound(0)?, Seek::Less)?,
+            GetOp::LessOrEqual => f.df.seek(key_num, &bound(0xff)?, Seek::LessOrEqual)?,
+            GetOp::First => f.df.first(key_num)?,
+            GetOp::Last => f.df.last(key_num)?,
+            GetOp::Next | GetOp::Previous => {
+                let entry = match &c.pos {
+                    Position::Logical { key: k, entry, .. } if *k == key_num => entry.clone(),
+                    Position::Logical { key: k, .. } => {
+                        return fail(
+                            Status::DifferentKeyNumber,
+                            format!("the position is on key {k}, not key {key_num}"),
+                        )
+                    }
+                    _ => {
+                        return fail(
+                            Status::InvalidPositioning,
+                            "Get Next/Previous needs a position set by a Get on this key",
+                        )
+                    }
+                };
+                let how = if op == GetOp::Next {
+                    Seek::Greater
+                } else {
+                    Seek::Less
+                };
+                f.df.seek(key_num, &entry, how)?
+            }
+        };
+        let Some(found) = found else {
+            return fail(
+                Status::EndOfFile,
+                format!("no record in that direction on key {key_num}"),
+            );
+        };
+        let (_, record) = f.df.fetch(found.addr)?;
+        if key::entry(&ks, &record, serial_of(&found.entry)) != found.entry {
+            return fail(
+                Status::IoError,
+                format!("index entry of key {key_num} does not match its record (damaged index)"),
+            );
+        }
+        c.key = key_num;
+        c.pos = Position::Logical {
+            key: key_num,
+            entry: found.entry,
+            addr: found.addr,
+            on_record: true,
+        };
+        Ok(record)
+    }
+
+    /// A Step operation (physical order). Returns the record.
+    pub fn step(&mut self, h: Handle, op: StepOp) -> Result<Vec<u8>> {
+        let (c, f) = self.parts(h)?;
+        let here = match &c.pos {
+            Position::Logical { addr, .. } | Position::Physical { addr, .. } => Some(*addr),
+            Position::None => None,
+        };
+        let on = match &c.pos {
+            Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
+                *on_record
+            }
+            Position::None => false,
+        };
+        let found = match op {
+            StepOp::First => f.df.next_physical(RecAddr { page: 1, slot: 0 })?,
+            StepOp::Last => f.df.prev_physical(RecAddr {
+                page: u32::MAX,
+                slot: u16::MAX,
+            })?,
+            StepOp::Next | StepOp::Previous => {
+                let Some(a) = here else {
+                    return fail(
+                        Status::InvalidPositioning,
+                        "Step Next/Previous needs a current position",
+                    );
+                };
+                if op == StepOp::Next {
+                    // After a delete the slot is empty, so start at it; else after it.
+                    let start = if on { a.slot as u32 + 1 } else { a.slot as u32 };
+                    let from = if start as usize >= f.df.slots_per_page() {
+                        RecAddr {
+                            page: a.page + 1,
+                            slot: 0,
+                        }
+                    } else {
+                        RecAddr {
+                            page: a.page,
+                            slot: start as u16,
+                        }
+                    };
+                    f.df.next_physical(from)?
+                } else if a.slot > 0 {
+                    f.df.prev_physical(RecAddr {
+                        page: a.page,
+                        slot: a.slot - 1,
+                    })?
+                } else if a.page > 1 {
+                    f.df.prev_physical(RecAddr {
+                        page: a.page - 1,
+                        slot: u16::MAX,
+                    })?
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(addr) = found else {
+            return fail(
+                Status::EndOfFile,
+                "no record in that direction (physical order)",
+            );
+        };
+        let (serial, record) = f.df.fetch(addr)?;
+        c.pos = Position::Physical {
+            addr,
+            serial,
+            on_record: true,
+        };
+        Ok(record)
+    }
+
+    // ----- system transactions ----------------------------------------------------------
+
+    fn commit_file(f: &mut OpenFile, stats: &mut EngineStats) -> Result<()> {
+        if !f.df.pager.has_changes() {
+            return Ok(());
+        }
+        f.commit_attempts += 1;
+        match f.df.pager.commit() {
+            Ok(_) => {
+                stats.system_transactions += 1;
+                Ok(())
+            }
+            Err(e) => {
+                stats.failed_system_transactions += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commit every file's pending changes now (each file atomically on its own).
+    /// Returns the first failure after trying every file.
+    pub fn flush(&mut self) -> Result<()> {
+        let mut first_err = None;
+        for f in self.files.values_mut() {
+            if let Err(e) = Self::commit_file(f, &mut self.stats) {
+                tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "system transaction failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => {
+                self.pending_ops = 0;
+                self.bundle_since = None;
+                Ok(())
+            }
+        }
+    }
+
+    fn bundle_due(&self) -> bool {
+        let dirty: usize = self.files.values().map(|f| f.df.pager.dirty_pages()).sum();
+        self.pending_ops >= self.config.operation_bundle_limit
+            || dirty >= self.config.max_dirty_pages
+            || self.bundle_since.is_some_and(|t| {
+                self.clock.now().saturating_sub(t) >= self.config.initiation_time_limit
+            })
+    }
+
+    /// Count a committed operation and start a system transaction if one is due. A
+    /// failed system transaction does not fail the operation (it is applied and
+    /// visible; it was never promised durable): the failure is logged and retried.
+    fn after_modification(&mut self) {
+        self.stats.operations += 1;
+        self.pending_ops += 1;
+        if self.bundle_since.is_none() {
+            self.bundle_since = Some(self.clock.now());
+        }
+        if self.bundle_due() {
+            let _ = self.flush();
+        }
+    }
+
+    /// The background step the host calls periodically: starts a system transaction if
+    /// the Initiation Time Limit (or another trigger) is due.
+    pub fn background_step(&mut self) -> Result<()> {
+        if self.bundle_since.is_some() && self.bundle_due() {
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    /// Changes not yet durable?
+    pub fn has_pending(&self) -> bool {
+        self.files.values().any(|f| f.df.pager.has_changes())
+    }
+}

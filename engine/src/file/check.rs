@@ -1,0 +1,352 @@
+//! The structure check behind `butil -check` and the simulator's invariant 1: walk
+//! every page, key and record of a data file and report every inconsistency found,
+//! rather than stopping at the first.
+//!
+//! Verified: the FCR slots, PAT pages and every mapped page partition the physical
+//! pages with the free set (nothing referenced twice, nothing both used and free);
+//! every mapped page reads back verified and is reachable exactly once (from an index
+//! or as a data page); each B+tree has uniform depth, strictly ordered keys within
+//! their separators' bounds, and entries that match their records exactly; unique
+//! keys hold no duplicates; the free-slot list is exactly the non-full data pages;
+//! record counts agree everywhere.
+
+use super::datafile::{serial_of, DataFile};
+use super::key;
+use crate::btree::MAX_DEPTH;
+use crate::page::node::{Node, RecAddr};
+use crate::page::PageType;
+use crate::pager::PagerConfig;
+use crate::status::Result;
+use crate::vfs::Vfs;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What a check found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    pub records: u64,
+    pub physical_pages: u32,
+    pub logical_pages: u32,
+    pub data_pages: usize,
+    pub index_pages: usize,
+    pub free_physical_pages: usize,
+    /// Everything wrong, one line each. Empty: the file is sound.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Open `path` read-only and check it. An error means it could not even be opened.
+pub fn check_file(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
+    let cfg = PagerConfig {
+        clean_cache_pages: 4096,
+        #[cfg(feature = "mutants")]
+        mutant: None,
+    };
+    let mut df = DataFile::open(vfs, path, true, cfg)?;
+    Ok(check(&mut df))
+}
+
+/// Check an open data file.
+pub fn check(df: &mut DataFile) -> CheckReport {
+    let mut r = CheckReport {
+        physical_pages: df.pager.physical_pages(),
+        logical_pages: df.pager.state().logical_pages,
+        free_physical_pages: df.pager.free_physical().len(),
+        ..Default::default()
+    };
+    // Physical partition.
+    let mut used: BTreeSet<u32> = (0..crate::pager::FCR_SLOTS).collect();
+    let mut note_phys = |p: u32, what: String, r: &mut CheckReport| {
+        if !used.insert(p) {
+            r.problems
+                .push(format!("physical page {p} referenced twice ({what})"));
+        }
+    };
+    for (i, ptr) in df.pager.pat_pages().iter().enumerate() {
+        note_phys(ptr.physical, format!("PAT page {i}"), &mut r);
+    }
+    for (l, ptr) in df.pager.mapping().iter().enumerate() {
+        if ptr.is_mapped() {
+            note_phys(ptr.physical, format!("logical page {l}"), &mut r);
+        }
+    }
+    for p in df.pager.free_physical() {
+        if used.contains(p) {
+            r.problems
+                .push(format!("physical page {p} is both in use and free"));
+        }
+    }
+    let all = used.len() + df.pager.free_physical().len();
+    if all != r.physical_pages as usize {
+        r.problems.push(format!(
+            "{} pages in use + {} free != {} physical pages",
+            used.len(),
+            df.pager.free_physical().len(),
+            r.physical_pages
+        ));
+    }
+
+    // Index trees.
+    let mut reached: BTreeMap<u32, String> = BTreeMap::new();
+    let mut entries: Vec<Vec<(Vec<u8>, RecAddr)>> = Vec::new();
+    for k in 0..df.trees.len() {
+        let mut out = Vec::new();
+        let root = df.pager.state().roots[k];
+        if root != 0 {
+            let mut leaf_depth = None;
+            walk(
+                df,
+                k,
+                root,
+                None,
+                None,
+                0,
+                &mut leaf_depth,
+                &mut out,
+                &mut reached,
+                &mut r,
+            );
+        }
+        entries.push(out);
+    }
+    r.index_pages = reached.len();
+
+    // Data pages and records.
+    let layout = df.layout;
+    let mut records: BTreeMap<RecAddr, (u64, Vec<u8>)> = BTreeMap::new();
+    let mut non_full: BTreeSet<u32> = BTreeSet::new();
+    for l in 1..r.logical_pages {
+        let ty = match df.pager.page_type(l) {
+            Ok(t) => t,
+            Err(e) => {
+                r.problems.push(format!("logical page {l}: {e}"));
+                continue;
+            }
+        };
+        match ty {
+            None => {}
+            Some(PageType::Data) => {
+                r.data_pages += 1;
+                if reached.contains_key(&l) {
+                    r.problems
+                        .push(format!("data page {l} is also reachable from an index"));
+                }
+                let p = match df.pager.read(l, &[PageType::Data]) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        r.problems.push(format!("data page {l}: {e}"));
+                        continue;
+                    }
+                };
+                let n = layout.bitmap_count(&p);
+                if n != layout.used(&p) {
+                    r.problems.push(format!(
+                        "data page {l}: used count {} but {n} slots in use",
+                        layout.used(&p)
+                    ));
+                }
+                if n < layout.slots {
+                    non_full.insert(l);
+                }
+                for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
+                    let addr = RecAddr {
+                        page: l,
+                        slot: s as u16,
+                    };
+                    records.insert(addr, (layout.serial(&p, s), layout.record(&p, s).to_vec()));
+                }
+            }
+            Some(t) => {
+                if !reached.contains_key(&l) {
+                    r.problems
+                        .push(format!("{t:?} page {l} is not reachable from any index"));
+                }
+            }
+        }
+    }
+    r.records = records.len() as u64;
+    let state = df.pager.state().clone();
+    if state.record_count != r.records {
+        r.problems.push(format!(
+            "control record says {} records; data pages hold {}",
+            state.record_count, r.records
+        ));
+    }
+    let mut serials = BTreeSet::new();
+    for (addr, (serial, _)) in &records {
+        if !serials.insert(*serial) {
+            r.problems
+                .push(format!("serial {serial} used twice (at {addr:?})"));
+        }
+        if *serial >= state.next_serial {
+            r.problems.push(format!(
+                "record {addr:?} has serial {serial} >= next serial {}",
+                state.next_serial
+            ));
+        }
+    }
+
+    // Free-slot list.
+    let mut on_list = BTreeSet::new();
+    let mut at = state.free_data_head;
+    while at != 0 {
+        if !on_list.insert(at) || on_list.len() > r.logical_pages as usize {
+            r.problems
+                .push(format!("free-slot list loops at page {at}"));
+            break;
+        }
+        match df.pager.read(at, &[PageType::Data]) {
+            Ok(p) => at = layout.next_free(&p),
+            Err(e) => {
+                r.problems
+                    .push(format!("free-slot list reaches page {at}: {e}"));
+                break;
+            }
+        }
+    }
+    if on_list != non_full {
+        let missing: Vec<_> = non_full.difference(&on_list).collect();
+        let extra: Vec<_> = on_list.difference(&non_full).collect();
+        r.problems.push(format!(
+            "free-slot list disagrees with the data pages: not listed {missing:?}, listed but full {extra:?}"
+        ));
+    }
+
+    // Every index holds exactly every record once, with the right entry.
+    let spec = df.spec().clone();
+    for (k, ks) in spec.keys.iter().enumerate() {
+        let es = &entries[k];
+        if es.len() as u64 != r.records {
+            r.problems.push(format!(
+                "key {k} has {} entries for {} records",
+                es.len(),
+                r.records
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, (entry, addr)) in es.iter().enumerate() {
+            if i > 0 && !ks.duplicates && key::key_part(&es[i - 1].0) == key::key_part(entry) {
+                r.problems
+                    .push(format!("key {k} is unique but holds a duplicate value"));
+            }
+            match records.get(addr) {
+                None => r
+                    .problems
+                    .push(format!("key {k} points to {addr:?}, which holds no record")),
+                Some((serial, rec)) => {
+                    if key::entry(ks, rec, *serial) != *entry || serial_of(entry) != *serial {
+                        r.problems.push(format!(
+                            "key {k} entry for {addr:?} does not match the record"
+                        ));
+                    }
+                    if !seen.insert(*addr) {
+                        r.problems.push(format!("key {k} points to {addr:?} twice"));
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    df: &mut DataFile,
+    k: usize,
+    page: u32,
+    lo: Option<&[u8]>,
+    hi: Option<&[u8]>,
+    depth: usize,
+    leaf_depth: &mut Option<usize>,
+    out: &mut Vec<(Vec<u8>, RecAddr)>,
+    reached: &mut BTreeMap<u32, String>,
+    r: &mut CheckReport,
+) {
+    if depth > MAX_DEPTH {
+        r.problems
+            .push(format!("key {k}: tree deeper than {MAX_DEPTH} (cycle?)"));
+        return;
+    }
+    if let Some(prev) = reached.insert(page, format!("key {k}")) {
+        r.problems.push(format!(
+            "index page {page} reached twice ({prev} and key {k})"
+        ));
+        return;
+    }
+    let entry_len = df.trees[k].entry_len;
+    let node = match df
+        .pager
+        .read(page, &[PageType::Leaf, PageType::Internal])
+        .and_then(|b| Node::decode(&b, entry_len))
+    {
+        Ok(n) => n,
+        Err(e) => {
+            r.problems.push(format!("key {k} page {page}: {e}"));
+            return;
+        }
+    };
+    for w in node.keys.windows(2) {
+        if w[0] >= w[1] {
+            r.problems
+                .push(format!("key {k} page {page}: entries out of order"));
+        }
+    }
+    if let (Some(first), Some(lo)) = (node.keys.first(), lo) {
+        if first.as_slice() < lo {
+            r.problems
+                .push(format!("key {k} page {page}: entry below its separator"));
+        }
+    }
+    if let (Some(last), Some(hi)) = (node.keys.last(), hi) {
+        if last.as_slice() >= hi {
+            r.problems.push(format!(
+                "key {k} page {page}: entry at or above the next separator"
+            ));
+        }
+    }
+    if node.leaf {
+        if node.keys.is_empty() {
+            r.problems.push(format!("key {k} page {page}: empty leaf"));
+        }
+        match leaf_depth {
+            Some(d) if *d != depth => r
+                .problems
+                .push(format!("key {k}: leaves at depths {d} and {depth}")),
+            _ => *leaf_depth = Some(depth),
+        }
+        for (e, &v) in node.keys.iter().zip(&node.vals) {
+            out.push((e.clone(), RecAddr::unpack(v)));
+        }
+        return;
+    }
+    let children = node.children();
+    for (i, &child) in children.iter().enumerate() {
+        let clo = if i == 0 {
+            lo
+        } else {
+            Some(node.keys[i - 1].as_slice())
+        };
+        let chi = if i < node.keys.len() {
+            Some(node.keys[i].as_slice())
+        } else {
+            hi
+        };
+        walk(
+            df,
+            k,
+            child,
+            clo,
+            chi,
+            depth + 1,
+            leaf_depth,
+            out,
+            reached,
+            r,
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! A data file: records plus one B+tree per key over a pager. Each public mutation is
+//! one atomic operation (all its page changes kept, or all undone) and keeps every
+//! index in step with the records. Key rules (duplicates, modifiable) are enforced
+//! here; positioning is the engine's business.
+
+use super::key;
+use super::records;
+use super::spec::FileSpec;
+use crate::btree::{Found, Seek, Tree};
+use crate::page::data::Layout;
+use crate::page::node::RecAddr;
+use crate::pager::{Pager, PagerConfig};
+use crate::status::{fail, Result, Status};
+use crate::vfs::Vfs;
+use std::path::Path;
+
+/// An open data file.
+pub struct DataFile {
+    pub(crate) pager: Pager,
+    pub(crate) layout: Layout,
+    pub(crate) trees: Vec<Tree>,
+}
+
+impl DataFile {
+    pub fn open(vfs: &dyn Vfs, path: &Path, read_only: bool, cfg: PagerConfig) -> Result<DataFile> {
+        let pager = Pager::open(vfs, path, read_only, cfg)?;
+        let spec = pager.spec();
+        let Some(layout) = Layout::new(spec.page_size as usize, spec.record_length as usize) else {
+            return fail(
+                Status::IoError,
+                format!("{}: record length does not fit", path.display()),
+            );
+        };
+        let trees = spec
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(k, ks)| Tree {
+                key: k,
+                entry_len: ks.length() + key::SERIAL_LEN,
+            })
+            .collect();
+        Ok(DataFile {
+            pager,
+            layout,
+            trees,
+        })
+    }
+
+    pub fn spec(&self) -> &FileSpec {
+        self.pager.spec()
+    }
+
+    pub fn record_count(&self) -> u64 {
+        self.pager.state().record_count
+    }
+
+    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.pager.begin_op()?;
+        let r = f(self);
+        self.pager.end_op(r.is_ok());
+        r
+    }
+
+    fn check_length(&self, record: &[u8]) -> Result<()> {
+        let rl = self.spec().record_length as usize;
+        if record.len() < rl {
+            return fail(
+                Status::DataBufferTooShort,
+                format!(
+                    "record is {} bytes; this file's records are {rl}",
+                    record.len()
+                ),
+            );
+        }
+        if record.len() > rl {
+            return fail(
+                Status::InvalidRecordLength,
+                format!(
+                    "record is {} bytes; this file's records are {rl}",
+                    record.len()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Is a record with this normalized key value present (other than `except`)?
+    fn key_taken(&mut self, k: usize, normalized: &[u8], except: Option<u64>) -> Result<bool> {
+        let mut target = normalized.to_vec();
+        target.extend_from_slice(&[0u8; key::SERIAL_LEN]);
+        let tree = self.trees[k];
+        let Some(f) = tree.seek(&mut self.pager, &target, Seek::GreaterOrEqual)? else {
+            return Ok(false);
+        };
+        if key::key_part(&f.entry) != normalized {
+            return Ok(false);
+        }
+        let serial = serial_of(&f.entry);
+        Ok(except != Some(serial))
+    }
+
+    /// Insert a record; returns its address and serial.
+    pub fn insert(&mut self, record: &[u8]) -> Result<(RecAddr, u64)> {
+        self.check_length(record)?;
+        self.atomically(|df| {
+            let spec = df.spec().clone();
+            for (k, ks) in spec.keys.iter().enumerate() {
+                if !ks.duplicates {
+                    let nk = key::normalize(ks, &key::raw_key(ks, record));
+                    if df.key_taken(k, &nk, None)? {
+                        return fail(
+                            Status::DuplicateKeyValue,
+                            format!("key {k} already holds this value"),
+                        );
+                    }
+                }
+            }
+            let serial = df.pager.state().next_serial;
+            df.pager.state_mut().next_serial += 1;
+            let at = records::insert(&mut df.pager, &df.layout, serial, record)?;
+            for (k, ks) in spec.keys.iter().enumerate() {
+                df.trees[k].insert(&mut df.pager, &key::entry(ks, record, serial), at)?;
+            }
+            df.pager.state_mut().record_count += 1;
+            Ok((at, serial))
+        })
+    }
+
+    /// Replace the record at `at` (which must still be the one with `serial`).
+    pub fn update(&mut self, at: RecAddr, serial: u64, record: &[u8]) -> Result<()> {
+        self.check_length(record)?;
+        self.atomically(|df| {
+            df.check_live(at, serial)?;
+            let (_, old) = records::read(&mut df.pager, &df.layout, at)?;
+            let spec = df.spec().clone();
+            for (k, ks) in spec.keys.iter().enumerate() {
+                let (o, n) = (key::raw_key(ks, &old), key::raw_key(ks, record));
+                if o == n {
+                    continue;
+                }
+                if !ks.modifiable {
+                    return fail(
+                        Status::KeyNotModifiable,
+                        format!("key {k} is not modifiable and the update changes it"),
+                    );
+                }
+                if !ks.duplicates && df.key_taken(k, &key::normalize(ks, &n), Some(serial))? {
+                    return fail(
+                        Status::DuplicateKeyValue,
+                        format!("key {k} already holds this value"),
+                    );
+                }
+            }
+            for (k, ks) in spec.keys.iter().enumerate() {
+                let (oe, ne) = (key::entry(ks, &old, serial), key::entry(ks, record, serial));
+                if oe != ne {
+                    df.trees[k].delete(&mut df.pager, &oe)?;
+                    df.trees[k].insert(&mut df.pager, &ne, at)?;
+                }
+            }
+            records::replace(&mut df.pager, &df.layout, at, record)
+        })
+    }
+
+    /// Delete the record at `at` (which must still be the one with `serial`).
+    pub fn delete(&mut self, at: RecAddr, serial: u64) -> Result<()> {
+        self.atomically(|df| {
+            df.check_live(at, serial)?;
+            let (_, old) = records::read(&mut df.pager, &df.layout, at)?;
+            let spec = df.spec().clone();
+            for (k, ks) in spec.keys.iter().enumerate() {
+                df.trees[k].delete(&mut df.pager, &key::entry(ks, &old, serial))?;
+            }
+            records::remove(&mut df.pager, &df.layout, at)?;
+            let st = df.pager.state_mut();
+            st.record_count = st.record_count.saturating_sub(1);
+            Ok(())
+        })
+    }
+
+    fn check_live(&mut self, at: RecAddr, serial: u64) -> Result<()> {
+        if records::is_live(&mut self.pager, &self.layout, at, serial)? {
+            Ok(())
+        } else {
+            fail(
+                Status::Conflict,
+                "the record was changed or deleted by another client since it was read",
+            )
+        }
+    }
+
+    /// Read the record at an address: (serial, bytes).
+    pub fn fetch(&mut self, at: RecAddr) -> Result<(u64, Vec<u8>)> {
+        records::read(&mut self.pager, &self.layout, at)
+    }
+
+    /// Seek key `k`'s index.
+    pub fn seek(&mut self, k: usize, target: &[u8], how: Seek) -> Result<Option<Found>> {
+        self.trees[k].seek(&mut self.pager, target, how)
+    }
+
+    pub fn first(&mut self, k: usize) -> Result<Option<Found>> {
+        self.trees[k].first(&mut self.pager)
+    }
+
+    pub fn last(&mut self, k: usize) -> Result<Option<Found>> {
+        self.trees[k].last(&mut self.pager)
+    }
+
+    /// Next record in physical order at or after `from`.
+    pub fn next_physical(&mut self, from: RecAddr) -> Result<Option<RecAddr>> {
+        records::next_physical(&mut self.pager, &self.layout, from)
+    }
+
+    /// Previous record in physical order at or before `from`.
+    pub fn prev_physical(&mut self, from: RecAddr) -> Result<Option<RecAddr>> {
+        records::prev_physical(&mut self.pager, &self.layout, from)
+    }
+
+    pub fn slots_per_page(&self) -> usize {
+        self.layout.slots
+    }
+}
+
+/// The serial suffix of an index entry.
+pub fn serial_of(entry: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&entry[entry.len() - key::SERIAL_LEN..]);
+    u64::from_be_bytes(b)
+}

@@ -1,0 +1,141 @@
+//! Record storage on data pages: allocate a slot, read, replace and free records,
+//! keeping the free-slot page list (FCR `free_data_head` → `next_free` …) exact: a
+//! data page is on the list if and only if it has a free slot.
+
+use crate::page::data::Layout;
+use crate::page::node::RecAddr;
+use crate::page::{self, PageType};
+use crate::pager::Pager;
+use crate::status::{fail, Result, Status};
+
+const DATA: &[PageType] = &[PageType::Data];
+
+/// Store a new record; returns its address.
+pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) -> Result<RecAddr> {
+    let head = pager.state().free_data_head;
+    let (page_no, mut p) = if head == 0 {
+        let p = page::blank(layout.page_size, PageType::Data);
+        let n = pager.alloc(p.clone())?;
+        pager.state_mut().free_data_head = n;
+        (n, p)
+    } else {
+        (head, pager.read(head, DATA)?)
+    };
+    let Some(slot) = layout.first_free(&p) else {
+        return fail(
+            Status::IoError,
+            format!("data page {page_no} is on the free list but full"),
+        );
+    };
+    layout.put(&mut p, slot, serial, record);
+    if layout.first_free(&p).is_none() {
+        pager.state_mut().free_data_head = layout.next_free(&p);
+        layout.set_next_free(&mut p, 0);
+    }
+    pager.write(page_no, p);
+    Ok(RecAddr {
+        page: page_no,
+        slot: slot as u16,
+    })
+}
+
+/// Read a record: (serial, bytes). A free slot or non-data page is status 2.
+pub fn read(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<(u64, Vec<u8>)> {
+    let p = pager.read(at.page, DATA)?;
+    let slot = at.slot as usize;
+    if !layout.is_used(&p, slot) {
+        return fail(
+            Status::IoError,
+            format!(
+                "index points to free slot {} of data page {}",
+                at.slot, at.page
+            ),
+        );
+    }
+    Ok((layout.serial(&p, slot), layout.record(&p, slot).to_vec()))
+}
+
+/// Is there a live record at `at` with this serial? (Used to detect that another
+/// client changed the record under a position.)
+pub fn is_live(pager: &mut Pager, layout: &Layout, at: RecAddr, serial: u64) -> Result<bool> {
+    if at.page == 0 || at.page >= pager.state().logical_pages {
+        return Ok(false);
+    }
+    if pager.page_type(at.page)? != Some(PageType::Data) {
+        return Ok(false);
+    }
+    let p = pager.read(at.page, DATA)?;
+    let slot = at.slot as usize;
+    Ok(layout.is_used(&p, slot) && layout.serial(&p, slot) == serial)
+}
+
+/// Overwrite a record in place (the page itself is shadowed at commit).
+pub fn replace(pager: &mut Pager, layout: &Layout, at: RecAddr, record: &[u8]) -> Result<()> {
+    let mut p = pager.read(at.page, DATA)?;
+    layout.replace(&mut p, at.slot as usize, record);
+    pager.write(at.page, p);
+    Ok(())
+}
+
+/// Free a record's slot.
+pub fn remove(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<()> {
+    let mut p = pager.read(at.page, DATA)?;
+    let was_full = layout.first_free(&p).is_none();
+    layout.clear(&mut p, at.slot as usize);
+    if was_full {
+        let head = pager.state().free_data_head;
+        layout.set_next_free(&mut p, head);
+        pager.state_mut().free_data_head = at.page;
+    }
+    pager.write(at.page, p);
+    Ok(())
+}
+
+/// The next used slot at or after `from` in physical order (`None`: end of file).
+pub fn next_physical(pager: &mut Pager, layout: &Layout, from: RecAddr) -> Result<Option<RecAddr>> {
+    let mut page_no = from.page.max(1);
+    let mut slot = if from.page == 0 {
+        0
+    } else {
+        from.slot as usize
+    };
+    while page_no < pager.state().logical_pages {
+        if pager.page_type(page_no)? == Some(PageType::Data) {
+            let p = pager.read(page_no, DATA)?;
+            if let Some(s) = (slot..layout.slots).find(|&s| layout.is_used(&p, s)) {
+                return Ok(Some(RecAddr {
+                    page: page_no,
+                    slot: s as u16,
+                }));
+            }
+        }
+        page_no += 1;
+        slot = 0;
+    }
+    Ok(None)
+}
+
+/// The last used slot at or before `from` in physical order.
+pub fn prev_physical(pager: &mut Pager, layout: &Layout, from: RecAddr) -> Result<Option<RecAddr>> {
+    let mut page_no = from.page.min(pager.state().logical_pages.saturating_sub(1));
+    let mut slot = if page_no == from.page {
+        Some(from.slot as usize)
+    } else {
+        None
+    };
+    while page_no >= 1 {
+        if pager.page_type(page_no)? == Some(PageType::Data) {
+            let p = pager.read(page_no, DATA)?;
+            let top = slot.unwrap_or(layout.slots - 1).min(layout.slots - 1);
+            if let Some(s) = (0..=top).rev().find(|&s| layout.is_used(&p, s)) {
+                return Ok(Some(RecAddr {
+                    page: page_no,
+                    slot: s as u16,
+                }));
+            }
+        }
+        page_no -= 1;
+        slot = None;
+    }
+    Ok(None)
+}

@@ -1,0 +1,204 @@
+//! The File Control Record: the root of a data file. Two slots (physical pages 0 and
+//! 1); a commit writes the new FCR into the slot not holding the current one, with
+//! `seq + 1`, and the valid slot with the highest sequence wins on open. Writing the
+//! FCR *is* the commit of a system transaction.
+//!
+//! The FCR holds the file's definition (record length, keys), its counters, the root
+//! of every key's B+tree, the head of the data-page free-slot list, and where each
+//! PAT page lives (with the sequence that wrote it).
+
+use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
+use super::pat::{self, PagePtr};
+use super::{PageType, HEADER_LEN};
+use crate::file::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+use crate::status::{fail, Result, Status};
+
+/// Identifies a Keel data file.
+pub const MAGIC: &[u8; 8] = b"KEELDAT1";
+/// Where the fixed fields end and the key table starts.
+const KEYS_AT: usize = 96;
+const KEY_LEN: usize = 8;
+const SEG_LEN: usize = 8;
+
+/// The mutable state of a file that lives in its FCR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileState {
+    /// Records in the file.
+    pub record_count: u64,
+    /// Logical pages 1..logical_pages may be mapped (0 is never used).
+    pub logical_pages: u32,
+    /// First data page with a free slot (0: none).
+    pub free_data_head: u32,
+    /// Serial number the next inserted record gets (orders duplicates).
+    pub next_serial: u64,
+    /// Transaction-log position applied to this file (for roll-forward).
+    pub applied_lsn: u64,
+    /// Root logical page of each key's B+tree (0: empty).
+    pub roots: Vec<u32>,
+}
+
+/// A decoded File Control Record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fcr {
+    /// Sequence of the system transaction this FCR commits.
+    pub seq: u64,
+    pub spec: FileSpec,
+    pub state: FileState,
+    /// Physical location of each PAT page.
+    pub pat: Vec<PagePtr>,
+}
+
+/// How many PAT page pointers fit in the FCR of a file with this spec.
+pub fn pat_capacity(spec: &FileSpec) -> usize {
+    let nseg: usize = spec.keys.iter().map(|k| k.segments.len()).sum();
+    let used = KEYS_AT + spec.keys.len() * KEY_LEN + nseg * SEG_LEN;
+    (spec.page_size as usize).saturating_sub(used) / pat::ENTRY_LEN
+}
+
+/// Most logical pages a file with this spec can address.
+pub fn max_logical_pages(spec: &FileSpec) -> u64 {
+    (pat_capacity(spec) * pat::entries_per_page(spec.page_size as usize)) as u64
+}
+
+impl Fcr {
+    /// Encode into a page buffer (unsealed: the pager seals it with its slot number).
+    pub fn encode(&self) -> Vec<u8> {
+        let ps = self.spec.page_size as usize;
+        let mut b = super::blank(ps, PageType::Fcr);
+        b[32..40].copy_from_slice(MAGIC);
+        put_u32(&mut b, 40, self.spec.page_size);
+        put_u16(&mut b, 44, self.spec.record_length);
+        put_u16(&mut b, 46, self.spec.keys.len() as u16);
+        let nseg: usize = self.spec.keys.iter().map(|k| k.segments.len()).sum();
+        put_u16(&mut b, 48, nseg as u16);
+        put_u16(&mut b, 50, self.pat.len() as u16);
+        put_u32(&mut b, 52, self.state.logical_pages);
+        put_u64(&mut b, 56, self.state.record_count);
+        put_u32(&mut b, 64, self.state.free_data_head);
+        put_u64(&mut b, 72, self.state.next_serial);
+        put_u64(&mut b, 80, self.state.applied_lsn);
+        let mut at = KEYS_AT;
+        for (k, key) in self.spec.keys.iter().enumerate() {
+            put_u32(&mut b, at, self.state.roots[k]);
+            b[at + 4] = u8::from(key.duplicates) | (u8::from(key.modifiable) << 1);
+            b[at + 5] = key.segments.len() as u8;
+            at += KEY_LEN;
+        }
+        for seg in self.spec.keys.iter().flat_map(|k| &k.segments) {
+            put_u16(&mut b, at, seg.offset);
+            put_u16(&mut b, at + 2, seg.length);
+            b[at + 4] = seg.key_type.code();
+            b[at + 5] = u8::from(seg.descending);
+            at += SEG_LEN;
+        }
+        for p in &self.pat {
+            put_u32(&mut b, at, p.physical);
+            put_u64(&mut b, at + 4, p.seq);
+            at += pat::ENTRY_LEN;
+        }
+        debug_assert!(at <= ps, "FCR overflows its page");
+        b
+    }
+
+    /// Does this buffer start like an FCR (magic present)? Used to tell "not a data
+    /// file" (30) from "a data file whose control records are damaged" (2).
+    pub fn has_magic(buf: &[u8]) -> bool {
+        buf.len() >= 40 && &buf[32..40] == MAGIC
+    }
+
+    /// Decode a page whose checksum and header were already verified.
+    pub fn decode(b: &[u8]) -> Result<Fcr> {
+        let bad = |why: &str| fail(Status::IoError, format!("file control record: {why}"));
+        if !Fcr::has_magic(b) {
+            return fail(
+                Status::NotABtrieveFile,
+                "no Keel file control record (bad magic)",
+            );
+        }
+        let page_size = get_u32(b, 40);
+        if !PAGE_SIZES.contains(&page_size) || page_size as usize != b.len() {
+            return bad("page size field does not match the page");
+        }
+        let record_length = get_u16(b, 44);
+        let nkeys = get_u16(b, 46) as usize;
+        let nseg = get_u16(b, 48) as usize;
+        let npat = get_u16(b, 50) as usize;
+        let end = KEYS_AT + nkeys * KEY_LEN + nseg * SEG_LEN + npat * pat::ENTRY_LEN;
+        if end > b.len() {
+            return bad("key, segment and PAT tables overflow the page");
+        }
+        let mut roots = Vec::with_capacity(nkeys);
+        let mut keys = Vec::with_capacity(nkeys);
+        let mut seg_counts = Vec::with_capacity(nkeys);
+        let mut at = KEYS_AT;
+        for _ in 0..nkeys {
+            roots.push(get_u32(b, at));
+            let flags = b[at + 4];
+            seg_counts.push(b[at + 5] as usize);
+            keys.push(KeySpec {
+                segments: Vec::new(),
+                duplicates: flags & 1 != 0,
+                modifiable: flags & 2 != 0,
+            });
+            at += KEY_LEN;
+        }
+        if seg_counts.iter().sum::<usize>() != nseg {
+            return bad("segment count does not match the keys");
+        }
+        for (key, &n) in keys.iter_mut().zip(&seg_counts) {
+            for _ in 0..n {
+                let Some(key_type) = KeyType::from_code(b[at + 4]) else {
+                    return bad("unknown key type");
+                };
+                key.segments.push(Segment {
+                    offset: get_u16(b, at),
+                    length: get_u16(b, at + 2),
+                    key_type,
+                    descending: b[at + 5] & 1 != 0,
+                });
+                at += SEG_LEN;
+            }
+        }
+        let mut pat_ptrs = Vec::with_capacity(npat);
+        for _ in 0..npat {
+            pat_ptrs.push(PagePtr {
+                physical: get_u32(b, at),
+                seq: get_u64(b, at + 4),
+            });
+            at += pat::ENTRY_LEN;
+        }
+        let spec = FileSpec {
+            record_length,
+            page_size,
+            keys,
+        };
+        spec.validate()
+            .map_err(|e| e.during("file control record holds an invalid definition"))?;
+        let state = FileState {
+            record_count: get_u64(b, 56),
+            logical_pages: get_u32(b, 52),
+            free_data_head: get_u32(b, 64),
+            next_serial: get_u64(b, 72),
+            applied_lsn: get_u64(b, 80),
+            roots,
+        };
+        let per = pat::entries_per_page(page_size as usize);
+        if state.logical_pages == 0 || state.logical_pages as usize > npat * per {
+            return bad("logical page count does not fit the PAT");
+        }
+        if state.roots.iter().any(|&r| r >= state.logical_pages)
+            || state.free_data_head >= state.logical_pages
+        {
+            return bad("a root or list head points past the last logical page");
+        }
+        Ok(Fcr {
+            seq: get_u64(b, 16),
+            spec,
+            state,
+            pat: pat_ptrs,
+        })
+    }
+}
+
+/// Header length is shared with every other page.
+const _: () = assert!(HEADER_LEN <= KEYS_AT);

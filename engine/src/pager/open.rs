@@ -1,0 +1,258 @@
+//! Creating a data file and opening one: choosing the live FCR, loading and checking
+//! the PAT, and rebuilding the free-page set (which reclaims pages a crash orphaned).
+
+use super::{Pager, PagerConfig, FCR_SLOTS};
+use crate::file::spec::{FileSpec, PAGE_SIZES};
+use crate::page::data::Layout;
+use crate::page::fcr::{self, Fcr, FileState};
+use crate::page::pat::{self, PagePtr};
+use crate::page::{self, node, Expect, PageType};
+use crate::status::{fail, Error, Result, Status};
+use crate::vfs::{self, OpenMode, Vfs, VfsFile};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// Check that a spec's records, keys and control record fit its page size.
+pub fn check_fits(spec: &FileSpec) -> Result<()> {
+    spec.validate()?;
+    let ps = spec.page_size as usize;
+    if Layout::new(ps, spec.record_length as usize).is_none() {
+        return fail(
+            Status::InvalidRecordLength,
+            format!(
+                "a {}-byte record does not fit a {ps}-byte page",
+                spec.record_length
+            ),
+        );
+    }
+    for (k, key) in spec.keys.iter().enumerate() {
+        let e = key.length() + 8;
+        if node::capacity(ps, e, true) < node::MIN_FANOUT
+            || node::capacity(ps, e, false) < node::MIN_FANOUT
+        {
+            return fail(
+                Status::PageSizeError,
+                format!(
+                    "key {k} ({} bytes) is too long for {ps}-byte index pages; use a larger page",
+                    key.length()
+                ),
+            );
+        }
+    }
+    if fcr::pat_capacity(spec) < 1 {
+        return fail(
+            Status::PageSizeError,
+            format!("the key definitions do not fit a {ps}-byte control record"),
+        );
+    }
+    Ok(())
+}
+
+/// Create a new, empty data file (Btrieve Create, op 14). Fails with 59 if it exists.
+pub fn create(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> Result<()> {
+    check_fits(spec)?;
+    let ps = spec.page_size as usize;
+    let file = vfs.open(path, OpenMode::CreateNew).map_err(|e| {
+        let mut err = Error::io(&e, format_args!("creating {}", path.display()));
+        err.status = match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Status::FileAlreadyExists,
+            std::io::ErrorKind::StorageFull => Status::DiskFull,
+            _ => Status::CreateIoError,
+        };
+        err
+    })?;
+    let io = |e: std::io::Error| {
+        let mut err = Error::io(&e, format_args!("creating {}", path.display()));
+        if err.status == Status::IoError {
+            err.status = Status::CreateIoError;
+        }
+        err
+    };
+    // One empty PAT page at physical 2, committed by FCR sequence 1 in slot 1; slot 0
+    // holds the same state as sequence 0, so the first real commit (2) lands in slot 0.
+    let pat_phys = FCR_SLOTS;
+    let mut pat_buf = page::blank(ps, PageType::Pat);
+    pat::encode(&mut pat_buf, &[]);
+    page::seal(&mut pat_buf, pat_phys, 0, 1);
+    file.write_at(&pat_buf, u64::from(pat_phys) * ps as u64)
+        .map_err(io)?;
+    for seq in [0u64, 1] {
+        let f = Fcr {
+            seq,
+            spec: spec.clone(),
+            state: FileState {
+                record_count: 0,
+                logical_pages: 1,
+                free_data_head: 0,
+                next_serial: 1,
+                applied_lsn: 0,
+                roots: vec![0; spec.keys.len()],
+            },
+            pat: vec![PagePtr {
+                physical: pat_phys,
+                seq: 1,
+            }],
+        };
+        let mut b = f.encode();
+        let slot = seq as u32;
+        page::seal(&mut b, slot, slot, seq);
+        file.write_at(&b, u64::from(slot) * ps as u64).map_err(io)?;
+    }
+    file.sync().map_err(io)?;
+    vfs.sync_dir(&vfs::parent_dir(path)).map_err(io)?;
+    Ok(())
+}
+
+/// Read the FCR slot at `physical` assuming `page_size`; `None` unless it is a valid,
+/// self-consistent control record.
+fn read_slot(file: &dyn VfsFile, physical: u32, page_size: u32, len: u64) -> Option<Fcr> {
+    let off = u64::from(physical) * u64::from(page_size);
+    if off + u64::from(page_size) > len {
+        return None;
+    }
+    let mut b = vec![0u8; page_size as usize];
+    vfs::read_exact_at(file, &mut b, off).ok()?;
+    let h = page::header(&b)?;
+    if !page::checksum_ok(&b) || h.page_type != PageType::Fcr || h.physical != physical {
+        return None;
+    }
+    Fcr::decode(&b).ok()
+}
+
+impl Pager {
+    /// Open a data file: take its lock, pick the live FCR, load the PAT, rebuild the
+    /// free-page set.
+    pub fn open(vfs: &dyn Vfs, path: &Path, read_only: bool, config: PagerConfig) -> Result<Pager> {
+        let mode = if read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::Existing
+        };
+        let file = vfs
+            .open(path, mode)
+            .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
+        file.try_lock_exclusive()
+            .map_err(|e| Error::io(&e, format_args!("locking {}", path.display())))?;
+        let len = file
+            .len()
+            .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
+        let durable = Self::live_fcr(file.as_ref(), path, len)?;
+        let ps = durable.spec.page_size as usize;
+        let per = pat::entries_per_page(ps);
+        let mut mapping = Vec::with_capacity(durable.state.logical_pages as usize);
+        let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
+        let damaged = |why: String| {
+            Err(Error::new(
+                Status::IoError,
+                format!("{}: {why}", path.display()),
+            ))
+        };
+        for (i, ptr) in durable.pat.iter().enumerate() {
+            let mut b = vec![0u8; ps];
+            let off = u64::from(ptr.physical) * ps as u64;
+            vfs::read_exact_at(file.as_ref(), &mut b, off).map_err(|e| {
+                Error::io(&e, format_args!("{}: reading PAT page {i}", path.display()))
+            })?;
+            let want = Expect {
+                physical: ptr.physical,
+                logical: i as u32,
+                seq: ptr.seq,
+                types: &[PageType::Pat],
+            };
+            page::verify(&b, &want, &format_args!("{}: PAT page {i}", path.display()))?;
+            if !referenced.insert(ptr.physical) {
+                return damaged(format!(
+                    "PAT page {i} shares physical page {}",
+                    ptr.physical
+                ));
+            }
+            mapping.extend(pat::decode(&b));
+        }
+        let logical_pages = durable.state.logical_pages as usize;
+        if mapping.len() < logical_pages || mapping.len() > (logical_pages + per) {
+            return damaged("PAT size does not match the logical page count".into());
+        }
+        if mapping[logical_pages..].iter().any(|p| p.is_mapped()) || mapping[0].is_mapped() {
+            return damaged("PAT maps a logical page outside the file".into());
+        }
+        mapping.truncate(logical_pages);
+        let mut free_logical = BTreeSet::new();
+        for (l, ptr) in mapping.iter().enumerate().skip(1) {
+            if !ptr.is_mapped() {
+                free_logical.insert(l as u32);
+            } else if !referenced.insert(ptr.physical) {
+                return damaged(format!(
+                    "physical page {} is mapped twice (logical page {l})",
+                    ptr.physical
+                ));
+            }
+        }
+        let max_ref = referenced.last().copied().unwrap_or(0);
+        let phys_pages = ((len / ps as u64) as u32).max(max_ref + 1);
+        let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
+            .filter(|p| !referenced.contains(p))
+            .collect();
+        Ok(Pager {
+            file,
+            path: path.to_path_buf(),
+            page_size: ps,
+            read_only,
+            config,
+            state: durable.state.clone(),
+            durable,
+            pat: mapping,
+            dirty: BTreeMap::new(),
+            clean: HashMap::new(),
+            free_phys,
+            phys_pages,
+            free_logical,
+            undo: None,
+            poisoned: None,
+            stats: Default::default(),
+        })
+    }
+
+    fn live_fcr(file: &dyn VfsFile, path: &Path, len: u64) -> Result<Fcr> {
+        let mut best: Option<Fcr> = None;
+        let mut magic_seen = false;
+        // The page size is in the FCR itself, so try each: only a slot whose
+        // page-size field matches the size it was read at can validate.
+        for &ps in &PAGE_SIZES {
+            for slot in 0..FCR_SLOTS {
+                if let Some(f) = read_slot(file, slot, ps, len) {
+                    if best.as_ref().is_none_or(|b| f.seq > b.seq) {
+                        best = Some(f);
+                    }
+                }
+            }
+        }
+        let mut head = vec![0u8; 48];
+        if vfs::read_exact_at(file, &mut head, 0).is_ok() && Fcr::has_magic(&head) {
+            magic_seen = true;
+        }
+        match best {
+            Some(f) => Ok(f),
+            None if magic_seen || len >= 2 * u64::from(PAGE_SIZES[0]) && slot1_magic(file) => fail(
+                Status::IoError,
+                format!(
+                    "{}: both file control records are damaged; run `butil -recover`",
+                    path.display()
+                ),
+            ),
+            None => fail(
+                Status::NotABtrieveFile,
+                format!(
+                    "{}: not a Keel data file ({len} bytes, no control record)",
+                    path.display()
+                ),
+            ),
+        }
+    }
+}
+
+fn slot1_magic(file: &dyn VfsFile) -> bool {
+    PAGE_SIZES.iter().any(|&ps| {
+        let mut head = vec![0u8; 48];
+        vfs::read_exact_at(file, &mut head, u64::from(ps)).is_ok() && Fcr::has_magic(&head)
+    })
+}
