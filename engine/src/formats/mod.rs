@@ -12,5 +12,7 @@
 //! [`FileSpec::validate`]: crate::file::FileSpec::validate
 
 pub mod description;
+pub mod sequential;
 
 pub use description::{parse_description, write_description};
+pub use sequential::{write_end, write_record, SeqReader};
