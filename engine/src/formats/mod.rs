@@ -12,7 +12,9 @@
 //! [`FileSpec::validate`]: crate::file::FileSpec::validate
 
 pub mod description;
+pub mod listfile;
 pub mod sequential;
 
 pub use description::{parse_description, write_description};
+pub use listfile::parse_list;
 pub use sequential::{write_end, write_record, SeqReader};
