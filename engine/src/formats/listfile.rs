@@ -115,6 +115,8 @@ mod tests {
         for input in [&b""[..], b"\n\n", b"# nothing\r\n  \r\n", b"\x1a"] {
             assert_eq!(parse_list(input).unwrap(), Vec::<String>::new());
         }
+        // Only ASCII whitespace is trimmed (vertical tab is not, as in `trim_ascii`).
+        assert_eq!(parse_list(b"\x0b").unwrap(), vec!["\u{b}"]);
     }
 
     #[test]
@@ -159,7 +161,7 @@ mod tests {
                     let total: usize = paths.iter().map(String::len).sum();
                     prop_assert!(total <= input.len());
                     for p in paths {
-                        prop_assert!(!p.is_empty() && p.trim() == p);
+                        prop_assert!(!p.is_empty() && p.trim_ascii() == p);
                         prop_assert!(!p.contains(['*', '?', '\0', '\n']));
                         prop_assert!(!p.starts_with(['#', ';']));
                     }
