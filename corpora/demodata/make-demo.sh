@@ -23,6 +23,10 @@ butil() {
 
 for name in person course enrollment; do
     butil -create "$outdir/$name.btr" "corpora/demodata/$name.des"
+    if [[ ! -f "$outdir/$name.btr" ]]; then
+        echo "$0: butil -create reported success but made no $outdir/$name.btr" >&2
+        exit 1
+    fi
     butil -load "corpora/demodata/$name.seq" "$outdir/$name.btr"
 done
 echo "demo database built in $outdir: person.btr course.btr enrollment.btr"
