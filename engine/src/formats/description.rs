@@ -1,0 +1,1057 @@
+//! Description files: the text form of a [`FileSpec`] that `butil -create FILE DESCFILE`
+//! reads and `butil -stat` prints, in the style of Btrieve's BUTIL.
+//!
+//! # Grammar
+//!
+//! A description is a sequence of `name=value` tokens separated by ASCII whitespace.
+//! Line breaks are ordinary whitespace (they only number lines for error messages); there
+//! are no spaces around `=`. Names and keyword values are ASCII case-insensitive.
+//!
+//! ```text
+//! description := file-field* segment*
+//! file-field  := record=N        required; the record length in bytes (0..=65535)
+//!              | key=N           required; how many keys the segments define
+//!              | page=N          optional; default 4096 (DEFAULT_PAGE_SIZE)
+//!              | variable=n      optional; `y` (variable-length records) is not supported
+//!              | replace=n       optional; `y` is not supported (-create never overwrites)
+//!              | truncate=n | compress=n     optional; accepted only as `n`
+//! segment     := position=P seg-field*      `position=` starts every segment
+//! seg-field   := length=L        required; bytes (0..=65535)
+//!              | type=T          required; T = string | integer | unsigned
+//!                                (`unsigned binary`, Btrieve's spelling, is also accepted:
+//!                                the bare token `binary` right after `type=unsigned`)
+//!              | segment=y|n     required; `y`: the next segment belongs to the same key
+//!              | duplicates=y|n  required on a key's first segment, optional on the rest
+//!              | modifiable=y|n  required on a key's first segment, optional on the rest
+//!              | descending=y|n  optional; default n
+//!              | alternate=n | nullkey=n     optional; accepted only as `n`
+//! ```
+//!
+//! `P` is the 1-based byte position in the record (1..=65536; stored 0-based in
+//! [`Segment::offset`]). Numbers are decimal digits only. Each field may appear once per
+//! segment (once in the file part), in any order after `position=`. All file fields come
+//! before the first segment. Keys are numbered in order of appearance.
+//!
+//! A `#` or `;` at the start of a token begins a comment that runs to the end of the line.
+//! A UTF-8 byte-order mark at the start and a single Ctrl-Z (0x1A) at the very end are
+//! ignored, so files saved by DOS/Windows editors parse.
+//!
+//! # Errors
+//!
+//! Anything the grammar rejects — a token that is not `name=value`, an unknown field, a
+//! missing or repeated field, a value that is not what the field takes, segments of one key
+//! that disagree on `duplicates`/`modifiable`, `segment=y` on the last segment, a number of
+//! keys that differs from `key=` — is [`Status::IncorrectDescriptor`] (62), with the line,
+//! the token and what was expected. A description that parses is then checked with
+//! [`FileSpec::validate`], whose errors keep their own statuses (24, 26, 27, 28, 29).
+//!
+//! # Guarantees
+//!
+//! Pure function of the bytes: no I/O, no panics on any input, and no allocation larger
+//! than a small multiple of the input length (numbers from the input are compared, never
+//! used as sizes). [`write_description`] produces text that [`parse_description`] turns
+//! back into the same spec for every spec that passes [`FileSpec::validate`].
+
+use crate::file::spec::{FileSpec, KeySpec, KeyType, Segment, DEFAULT_PAGE_SIZE, MAX_KEYS};
+use crate::status::{Error, Result, Status};
+use std::fmt::Write as _;
+
+/// Parse a description file into a validated [`FileSpec`].
+pub fn parse_description(input: &[u8]) -> Result<FileSpec> {
+    let mut parser = Parser::default();
+    let mut lexer = Lexer::new(input);
+    while let Some(tok) = lexer.next_token() {
+        parser.token(tok)?;
+    }
+    let (spec, key_lines) = parser.finish(lexer.line)?;
+    spec.validate().map_err(|e| {
+        // Say where the keys are, so "key 2 segment 0 ..." can be found in the text.
+        let mut at = String::from("description");
+        if !key_lines.is_empty() && key_lines.len() <= MAX_KEYS {
+            let each: Vec<String> = key_lines
+                .iter()
+                .enumerate()
+                .map(|(k, l)| format!("key {k} on line {l}"))
+                .collect();
+            let _ = write!(at, " ({})", each.join(", "));
+        }
+        e.during(at)
+    })?;
+    Ok(spec)
+}
+
+/// Write `spec` as a description file (one line for the file, one per key segment, a
+/// comment naming each key). Total: any spec gives some text; a spec that passes
+/// [`FileSpec::validate`] parses back to itself.
+pub fn write_description(spec: &FileSpec) -> String {
+    let mut out = String::new();
+    // `write!` into a String cannot fail; ignore the always-Ok result.
+    let _ = writeln!(
+        out,
+        "# Keel description file (butil -create); positions are 1-based"
+    );
+    let _ = writeln!(
+        out,
+        "record={} page={} key={}",
+        spec.record_length,
+        spec.page_size,
+        spec.keys.len()
+    );
+    for (k, key) in spec.keys.iter().enumerate() {
+        let _ = writeln!(out, "# key {k}");
+        let last = key.segments.len().saturating_sub(1);
+        for (s, seg) in key.segments.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "position={} length={} duplicates={} modifiable={} type={} descending={} segment={}",
+                u32::from(seg.offset) + 1,
+                seg.length,
+                yn(key.duplicates),
+                yn(key.modifiable),
+                seg.key_type.name(),
+                yn(seg.descending),
+                yn(s != last),
+            );
+        }
+    }
+    out
+}
+
+fn yn(b: bool) -> char {
+    if b {
+        'y'
+    } else {
+        'n'
+    }
+}
+
+/// One whitespace-separated token and the line it starts on (1-based).
+#[derive(Clone, Copy)]
+struct Token<'a> {
+    line: usize,
+    text: &'a [u8],
+}
+
+struct Lexer<'a> {
+    input: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(input: &'a [u8]) -> Lexer<'a> {
+        let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+        let input = input.strip_suffix(b"\x1A").unwrap_or(input);
+        Lexer {
+            input,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    fn next_token(&mut self) -> Option<Token<'a>> {
+        loop {
+            let &b = self.input.get(self.pos)?;
+            if is_space(b) {
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                self.pos += 1;
+            } else if b == b'#' || b == b';' {
+                while self.input.get(self.pos).is_some_and(|&c| c != b'\n') {
+                    self.pos += 1;
+                }
+            } else {
+                let start = self.pos;
+                while self.input.get(self.pos).is_some_and(|&c| !is_space(c)) {
+                    self.pos += 1;
+                }
+                let text = self.input.get(start..self.pos)?;
+                return Some(Token {
+                    line: self.line,
+                    text,
+                });
+            }
+        }
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)
+}
+
+/// A field value together with the line it was given on.
+type At<T> = Option<(T, usize)>;
+
+#[derive(Default)]
+struct FilePart {
+    record: At<u16>,
+    page: At<u32>,
+    keys: At<u64>,
+    variable: At<bool>,
+    replace: At<bool>,
+    truncate: At<bool>,
+    compress: At<bool>,
+}
+
+/// The fields of the segment being read.
+struct SegPart {
+    line: usize,
+    offset: u16,
+    length: At<u16>,
+    key_type: At<KeyType>,
+    segment: At<bool>,
+    duplicates: At<bool>,
+    modifiable: At<bool>,
+    descending: At<bool>,
+    alternate: At<bool>,
+    nullkey: At<bool>,
+}
+
+#[derive(Default)]
+struct Parser {
+    file: FilePart,
+    /// Line of the first `position=`, once the key part has begun.
+    keys_begin: Option<usize>,
+    seg: Option<SegPart>,
+    /// Segments of a key whose last segment said `segment=y`, and the line it began on.
+    open_key: Option<(KeySpec, usize)>,
+    keys: Vec<KeySpec>,
+    /// The line each key's first segment starts on.
+    key_lines: Vec<usize>,
+    /// The last token was `type=unsigned`: a bare `binary` may follow.
+    after_unsigned: bool,
+}
+
+fn show(text: &[u8]) -> String {
+    const MAX: usize = 60;
+    match text.get(..MAX) {
+        Some(head) if text.len() > MAX => format!("{}...", head.escape_ascii()),
+        _ => text.escape_ascii().to_string(),
+    }
+}
+
+fn bad(tok: Token<'_>, expected: impl std::fmt::Display) -> Error {
+    Error::new(
+        Status::IncorrectDescriptor,
+        format!(
+            "description line {}: `{}`: expected {expected}",
+            tok.line,
+            show(tok.text)
+        ),
+    )
+}
+
+fn bad_at(line: usize, msg: impl std::fmt::Display) -> Error {
+    Error::new(
+        Status::IncorrectDescriptor,
+        format!("description line {line}: {msg}"),
+    )
+}
+
+/// A decimal number of at most `max`; digits only.
+fn number(value: &[u8], max: u64) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in value {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        if n > max {
+            return None;
+        }
+    }
+    Some(n)
+}
+
+fn flag(value: &[u8]) -> Option<bool> {
+    if value.eq_ignore_ascii_case(b"y") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case(b"n") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn key_type(value: &[u8]) -> Option<KeyType> {
+    [KeyType::String, KeyType::Integer, KeyType::Unsigned]
+        .into_iter()
+        .find(|t| value.eq_ignore_ascii_case(t.name().as_bytes()))
+}
+
+/// Store a field, rejecting a second occurrence.
+fn set<T>(slot: &mut At<T>, value: T, tok: Token<'_>, name: &str, scope: &str) -> Result<()> {
+    if let Some((_, first)) = slot {
+        return Err(bad(
+            tok,
+            format!("`{name}=` only once {scope} (first given on line {first})"),
+        ));
+    }
+    *slot = Some((value, tok.line));
+    Ok(())
+}
+
+const FILE_FIELDS: &str = "record=, key=, page=, variable=, replace=, truncate= or compress=";
+const SEG_FIELDS: &str = "length=, type=, segment=, duplicates=, modifiable=, descending=, \
+                          alternate=, nullkey= or position= (to start the next segment)";
+
+impl Parser {
+    fn token(&mut self, tok: Token<'_>) -> Result<()> {
+        let after_unsigned = std::mem::take(&mut self.after_unsigned);
+        let Some(eq) = tok.text.iter().position(|&b| b == b'=') else {
+            if after_unsigned && tok.text.eq_ignore_ascii_case(b"binary") {
+                return Ok(()); // `type=unsigned binary`
+            }
+            return Err(bad(tok, "`name=value` (no spaces around `=`)"));
+        };
+        let (name, rest) = tok.text.split_at(eq);
+        let value = rest.get(1..).unwrap_or_default();
+        if name.is_empty() {
+            return Err(bad(tok, "a field name before `=` (no spaces around `=`)"));
+        }
+        if value.is_empty() {
+            return Err(bad(tok, "a value after `=` (no spaces around `=`)"));
+        }
+        let name = name.to_ascii_lowercase();
+        if name == b"position" {
+            return self.position(tok, value);
+        }
+        if self.seg.is_some() {
+            self.seg_field(tok, &name, value)
+        } else if self.keys_begin.is_none() {
+            self.file_field(tok, &name, value)
+        } else {
+            // Unreachable in practice: once the key part begins a segment is always open.
+            Err(bad(tok, "`position=` to start a key segment"))
+        }
+    }
+
+    fn file_field(&mut self, tok: Token<'_>, name: &[u8], value: &[u8]) -> Result<()> {
+        let f = &mut self.file;
+        const SCOPE: &str = "per description";
+        match name {
+            b"record" => {
+                let n = number(value, u64::from(u16::MAX))
+                    .ok_or_else(|| bad(tok, "a record length in bytes, 0 to 65535"))?;
+                set(&mut f.record, n as u16, tok, "record", SCOPE)
+            }
+            b"page" => {
+                let n = number(value, u64::from(u32::MAX))
+                    .ok_or_else(|| bad(tok, "a page size in bytes (e.g. 4096)"))?;
+                set(&mut f.page, n as u32, tok, "page", SCOPE)
+            }
+            b"key" => {
+                let n = number(value, u64::MAX)
+                    .ok_or_else(|| bad(tok, "the number of keys (a decimal number)"))?;
+                set(&mut f.keys, n, tok, "key", SCOPE)
+            }
+            b"variable" => no_only(tok, value, &mut f.variable, "variable", SCOPE, "variable-length records are not supported yet"),
+            b"replace" => no_only(tok, value, &mut f.replace, "replace", SCOPE, "butil -create never replaces an existing file; remove it first"),
+            b"truncate" => no_only(tok, value, &mut f.truncate, "truncate", SCOPE, "blank truncation applies only to variable-length records, which are not supported"),
+            b"compress" => no_only(tok, value, &mut f.compress, "compress", SCOPE, "data compression is not supported"),
+            b"length" | b"type" | b"segment" | b"duplicates" | b"modifiable" | b"descending"
+            | b"alternate" | b"nullkey" => Err(bad(
+                tok,
+                "`position=` before the fields of a key segment (every segment starts with position=)",
+            )),
+            _ => Err(bad(tok, format!("a file field: {FILE_FIELDS}"))),
+        }
+    }
+
+    fn seg_field(&mut self, tok: Token<'_>, name: &[u8], value: &[u8]) -> Result<()> {
+        let Some(s) = self.seg.as_mut() else {
+            return Err(bad(tok, "`position=` to start a key segment"));
+        };
+        const SCOPE: &str = "per segment";
+        match name {
+            b"length" => {
+                let n = number(value, u64::from(u16::MAX))
+                    .ok_or_else(|| bad(tok, "a segment length in bytes, 0 to 65535"))?;
+                set(&mut s.length, n as u16, tok, "length", SCOPE)
+            }
+            b"type" => {
+                let t = key_type(value).ok_or_else(|| {
+                    bad(tok, "a key type: string, integer or unsigned (or `unsigned binary`)")
+                })?;
+                set(&mut s.key_type, t, tok, "type", SCOPE)?;
+                self.after_unsigned = t == KeyType::Unsigned;
+                Ok(())
+            }
+            b"segment" => yes_no(tok, value, &mut s.segment, "segment"),
+            b"duplicates" => yes_no(tok, value, &mut s.duplicates, "duplicates"),
+            b"modifiable" => yes_no(tok, value, &mut s.modifiable, "modifiable"),
+            b"descending" => yes_no(tok, value, &mut s.descending, "descending"),
+            b"alternate" => no_only(tok, value, &mut s.alternate, "alternate", SCOPE, "alternate collating sequences are not supported"),
+            b"nullkey" => no_only(tok, value, &mut s.nullkey, "nullkey", SCOPE, "null keys are not supported"),
+            b"record" | b"key" | b"page" | b"variable" | b"replace" | b"truncate" | b"compress" => {
+                Err(bad(
+                    tok,
+                    format!(
+                        "a key segment field ({SEG_FIELDS}); file fields must come before the first \
+                         position= (line {})",
+                        self.keys_begin.unwrap_or(s.line)
+                    ),
+                ))
+            }
+            _ => Err(bad(tok, format!("a key segment field: {SEG_FIELDS}"))),
+        }
+    }
+
+    fn position(&mut self, tok: Token<'_>, value: &[u8]) -> Result<()> {
+        let p = number(value, u64::from(u16::MAX) + 1)
+            .filter(|&p| p >= 1)
+            .ok_or_else(|| bad(tok, "a 1-based byte position in the record, 1 to 65536"))?;
+        if self.keys_begin.is_none() {
+            self.keys_begin = Some(tok.line);
+            self.check_file_part(tok.line)?;
+        }
+        if let Some(prev) = self.seg.take() {
+            self.end_segment(prev)?;
+        }
+        self.seg = Some(SegPart {
+            line: tok.line,
+            offset: (p - 1) as u16,
+            length: None,
+            key_type: None,
+            segment: None,
+            duplicates: None,
+            modifiable: None,
+            descending: None,
+            alternate: None,
+            nullkey: None,
+        });
+        Ok(())
+    }
+
+    /// The file part has ended (at `line`): check its required fields.
+    fn check_file_part(&self, line: usize) -> Result<()> {
+        let f = &self.file;
+        let missing = if f.record.is_none() {
+            "record="
+        } else if f.keys.is_none() {
+            "key="
+        } else {
+            return Ok(());
+        };
+        Err(bad_at(
+            line,
+            format!("the file part (before the first position=) is missing `{missing}`, which is required"),
+        ))
+    }
+
+    fn end_segment(&mut self, s: SegPart) -> Result<()> {
+        let key_no = self.keys.len();
+        let seg_no = self.open_key.as_ref().map_or(0, |(k, _)| k.segments.len());
+        let what = format!(
+            "key {key_no} segment {seg_no} (position= on line {})",
+            s.line
+        );
+        let need = |field: &str| {
+            bad_at(
+                s.line,
+                format!("{what} is missing `{field}`, which is required"),
+            )
+        };
+        let (length, _) = s.length.ok_or_else(|| need("length="))?;
+        let (key_type, _) = s.key_type.ok_or_else(|| need("type="))?;
+        let (more, _) = s.segment.ok_or_else(|| need("segment=y|n"))?;
+        let descending = s.descending.is_some_and(|(d, _)| d);
+        let seg = Segment {
+            offset: s.offset,
+            length,
+            key_type,
+            descending,
+        };
+        let (mut key, first_line) = match self.open_key.take() {
+            None => {
+                let (duplicates, _) = s.duplicates.ok_or_else(|| need("duplicates=y|n"))?;
+                let (modifiable, _) = s.modifiable.ok_or_else(|| need("modifiable=y|n"))?;
+                (
+                    KeySpec {
+                        segments: Vec::new(),
+                        duplicates,
+                        modifiable,
+                    },
+                    s.line,
+                )
+            }
+            Some((key, first_line)) => {
+                for (given, keyval, name) in [
+                    (s.duplicates, key.duplicates, "duplicates"),
+                    (s.modifiable, key.modifiable, "modifiable"),
+                ] {
+                    if let Some((v, line)) = given {
+                        if v != keyval {
+                            return Err(bad_at(
+                                line,
+                                format!(
+                                    "{what} says {name}={} but the key's first segment (line \
+                                     {first_line}) says {name}={}; a key's flags come from its \
+                                     first segment, so its segments must agree",
+                                    yn(v),
+                                    yn(keyval)
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (key, first_line)
+            }
+        };
+        key.segments.push(seg);
+        if more {
+            self.open_key = Some((key, first_line));
+        } else {
+            self.keys.push(key);
+            self.key_lines.push(first_line);
+        }
+        Ok(())
+    }
+
+    /// End of input: the spec, and the line each key starts on.
+    fn finish(mut self, last_line: usize) -> Result<(FileSpec, Vec<usize>)> {
+        if self.keys_begin.is_none() {
+            self.check_file_part(last_line)?;
+        }
+        if let Some(s) = self.seg.take() {
+            self.end_segment(s)?;
+        }
+        if let Some((key, line)) = self.open_key.take() {
+            return Err(bad_at(
+                line,
+                format!(
+                    "key {} ends with segment=y on its last segment ({} segment(s)), but no \
+                     segment follows; use segment=n on a key's last segment",
+                    self.keys.len(),
+                    key.segments.len()
+                ),
+            ));
+        }
+        let (record_length, _) = self.file.record.unwrap_or((0, 0));
+        let (declared, key_line) = self.file.keys.unwrap_or((0, 0));
+        if declared != self.keys.len() as u64 {
+            return Err(bad_at(
+                key_line,
+                format!(
+                    "`key={declared}` but the segments define {} key(s); a key ends at a segment \
+                     with segment=n",
+                    self.keys.len()
+                ),
+            ));
+        }
+        let page_size = self.file.page.map_or(DEFAULT_PAGE_SIZE, |(p, _)| p);
+        Ok((
+            FileSpec {
+                record_length,
+                page_size,
+                keys: self.keys,
+            },
+            self.key_lines,
+        ))
+    }
+}
+
+fn yes_no(tok: Token<'_>, value: &[u8], slot: &mut At<bool>, name: &str) -> Result<()> {
+    let v = flag(value).ok_or_else(|| bad(tok, format!("{name}=y or {name}=n")))?;
+    set(slot, v, tok, name, "per segment")
+}
+
+/// A Btrieve field Keel accepts only with the value `n`.
+fn no_only(
+    tok: Token<'_>,
+    value: &[u8],
+    slot: &mut At<bool>,
+    name: &str,
+    scope: &str,
+    why: &str,
+) -> Result<()> {
+    match flag(value) {
+        Some(false) => set(slot, false, tok, name, scope),
+        Some(true) => Err(bad(tok, format!("{name}=n ({why})"))),
+        None => Err(bad(tok, format!("{name}=n"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::spec::PAGE_SIZES;
+    use proptest::prelude::*;
+
+    fn seg(offset: u16, length: u16, key_type: KeyType, descending: bool) -> Segment {
+        Segment {
+            offset,
+            length,
+            key_type,
+            descending,
+        }
+    }
+
+    fn key(duplicates: bool, modifiable: bool, segments: Vec<Segment>) -> KeySpec {
+        KeySpec {
+            segments,
+            duplicates,
+            modifiable,
+        }
+    }
+
+    fn err(input: &str) -> Error {
+        match parse_description(input.as_bytes()) {
+            Ok(spec) => panic!("expected an error for {input:?}, got {spec:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// A status-62 error whose message names `line` and contains every `needle`.
+    fn descriptor_err(input: &str, line: usize, needles: &[&str]) {
+        let e = err(input);
+        assert_eq!(e.status, Status::IncorrectDescriptor, "{e}");
+        assert!(
+            e.context.contains(&format!("line {line}:")),
+            "no line {line} in: {e}"
+        );
+        for n in needles {
+            assert!(e.context.contains(n), "{n:?} not in: {e}");
+        }
+    }
+
+    const ONE_KEY: &str = "position=1 length=4 duplicates=n modifiable=n type=unsigned segment=n";
+
+    #[test]
+    fn demo_person() {
+        let spec = parse_description(include_bytes!("../../../corpora/demodata/person.des"))
+            .expect("person.des parses");
+        let s = KeyType::String;
+        assert_eq!(
+            spec,
+            FileSpec {
+                record_length: 100,
+                page_size: 4096,
+                keys: vec![
+                    key(false, false, vec![seg(0, 4, KeyType::Unsigned, false)]),
+                    key(true, true, vec![seg(4, 20, s, false)]),
+                    key(
+                        true,
+                        true,
+                        vec![seg(40, 20, s, false), seg(4, 20, s, false)]
+                    ),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn demo_course() {
+        let spec = parse_description(include_bytes!("../../../corpora/demodata/course.des"))
+            .expect("course.des parses");
+        let s = KeyType::String;
+        assert_eq!(
+            spec,
+            FileSpec {
+                record_length: 62,
+                page_size: 1024,
+                keys: vec![
+                    key(false, false, vec![seg(0, 8, s, false)]),
+                    key(true, true, vec![seg(44, 16, s, false)]),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn demo_enrollment() {
+        let spec = parse_description(include_bytes!("../../../corpora/demodata/enrollment.des"))
+            .expect("enrollment.des parses");
+        let s = KeyType::String;
+        assert_eq!(
+            spec,
+            FileSpec {
+                record_length: 22,
+                page_size: 512,
+                keys: vec![
+                    key(
+                        false,
+                        false,
+                        vec![seg(0, 4, KeyType::Unsigned, false), seg(4, 8, s, false)]
+                    ),
+                    key(true, false, vec![seg(4, 8, s, false)]),
+                    key(true, true, vec![seg(20, 2, KeyType::Integer, true)]),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_and_spellings() {
+        let spec = parse_description(format!("record=10 key=1\n{ONE_KEY}").as_bytes()).unwrap();
+        assert_eq!(spec.page_size, DEFAULT_PAGE_SIZE);
+        assert_eq!(
+            spec.keys,
+            vec![key(false, false, vec![seg(0, 4, KeyType::Unsigned, false)])]
+        );
+
+        // Btrieve's two-word spelling, upper case, CR LF, comments, BOM and Ctrl-Z.
+        let text = "\u{FEFF}; people\r\nRECORD=10 Key=1 Page=512 VARIABLE=N replace=n \
+                    truncate=n compress=n\r\n# the key\r\nposition=3 length=2 \
+                    duplicates=Y modifiable=y type=UNSIGNED Binary descending=y \
+                    alternate=n nullkey=n segment=n ; done\r\n\u{1A}";
+        let spec = parse_description(text.as_bytes()).unwrap();
+        assert_eq!(
+            spec,
+            FileSpec {
+                record_length: 10,
+                page_size: 512,
+                keys: vec![key(true, true, vec![seg(2, 2, KeyType::Unsigned, true)])],
+            }
+        );
+    }
+
+    #[test]
+    fn continuation_segments_may_omit_or_repeat_flags() {
+        let text = "record=20 key=1\n\
+                    position=1 length=4 duplicates=y modifiable=n type=string segment=y\n\
+                    position=5 length=4 type=integer segment=y\n\
+                    position=9 length=4 duplicates=y modifiable=n type=string segment=n";
+        let spec = parse_description(text.as_bytes()).unwrap();
+        assert_eq!(spec.keys.len(), 1);
+        assert_eq!(spec.keys[0].segments.len(), 3);
+        assert!(spec.keys[0].duplicates && !spec.keys[0].modifiable);
+    }
+
+    #[test]
+    fn syntax_errors_name_line_token_and_expectation() {
+        descriptor_err("record=10 key=1\nbogus=1", 2, &["`bogus=1`", "record="]);
+        descriptor_err(
+            "record=10\nkey=1\n\nrecord = 10",
+            4,
+            &["`record`", "no spaces"],
+        );
+        descriptor_err("record=10 =5", 1, &["`=5`", "field name"]);
+        descriptor_err("record=10 page=", 1, &["`page=`", "value"]);
+        descriptor_err("record=ten key=1", 1, &["`record=ten`", "record length"]);
+        descriptor_err("record=65536 key=1", 1, &["`record=65536`", "0 to 65535"]);
+        descriptor_err("record=10 page=99999999999", 1, &["page size"]);
+        descriptor_err("record=10 page=+4096", 1, &["page size"]);
+        descriptor_err("record=10 key=-1", 1, &["number of keys"]);
+        descriptor_err(
+            "record=10 key=1 variable=y",
+            1,
+            &["variable=n", "not supported"],
+        );
+        descriptor_err("record=10 key=1 replace=y", 1, &["replace=n"]);
+        descriptor_err("record=10 key=1 compress=maybe", 1, &["compress=n"]);
+        descriptor_err("record=10 key=1 record=10", 1, &["only once", "line 1"]);
+        descriptor_err("record=10\nkey=1 length=4", 2, &["`length=4`", "position="]);
+        descriptor_err(
+            &format!("record=10 key=1\n{ONE_KEY}\npage=512"),
+            3,
+            &["`page=512`", "before the first position="],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=0 length=1",
+            2,
+            &["`position=0`", "1-based"],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 type=blob",
+            2,
+            &["`type=blob`", "string, integer or unsigned"],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 type=string binary",
+            2,
+            &["`binary`", "name=value"],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1\nduplicates=x",
+            3,
+            &["`duplicates=x`", "duplicates=y or duplicates=n"],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 nullkey=y",
+            2,
+            &["nullkey=n", "not supported"],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1\nlength=2",
+            3,
+            &["`length=2`", "only once per segment", "line 2"],
+        );
+        // A Btrieve type Keel does not have.
+        descriptor_err(
+            "record=10 key=1 position=1 length=1 type=zstring",
+            1,
+            &["`type=zstring`"],
+        );
+        // Comments must start a token: `#` inside a value is a bad value.
+        descriptor_err("record=10#x key=1", 1, &["`record=10#x`"]);
+        // Non-UTF-8 and long tokens are shown escaped and cut short.
+        let e = err("record=10 key=1 \u{FF}\u{FE}=1");
+        assert!(e.context.contains("\\xc3\\xbf"), "{e}");
+        let long = format!("record={}", "9".repeat(1000));
+        let e = err(&long);
+        assert!(e.context.contains("...") && e.context.len() < 300, "{e}");
+    }
+
+    #[test]
+    fn missing_fields() {
+        descriptor_err("", 1, &["missing `record=`"]);
+        descriptor_err("key=1\n\n", 3, &["missing `record=`"]);
+        descriptor_err("record=10\n\nposition=1", 3, &["missing `key=`"]);
+        descriptor_err(
+            "record=10 key=1\nposition=1 type=string segment=n",
+            2,
+            &["length="],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 segment=n",
+            2,
+            &["type="],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 type=string",
+            2,
+            &["segment="],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 type=string segment=n modifiable=n",
+            2,
+            &["key 0 segment 0", "duplicates="],
+        );
+        descriptor_err(
+            "record=10 key=1\nposition=1 length=1 type=string segment=n duplicates=n",
+            2,
+            &["modifiable="],
+        );
+    }
+
+    #[test]
+    fn key_structure_errors() {
+        // segment=y on the last segment.
+        descriptor_err(
+            "record=10 key=1\n\
+             position=1 length=1 duplicates=n modifiable=n type=string segment=y",
+            2,
+            &["key 0", "segment=y", "segment=n"],
+        );
+        // Continuation segment disagrees with the first.
+        descriptor_err(
+            "record=10 key=1\n\
+             position=1 length=1 duplicates=n modifiable=n type=string segment=y\n\
+             position=2 length=1 duplicates=y type=string segment=n",
+            3,
+            &["key 0 segment 1", "duplicates=y", "line 2", "duplicates=n"],
+        );
+        descriptor_err(
+            "record=10 key=1\n\
+             position=1 length=1 duplicates=n modifiable=n type=string segment=y\n\
+             position=2 length=1 modifiable=y type=string segment=n",
+            3,
+            &["modifiable=y", "must agree"],
+        );
+        // key= disagrees with the keys defined; a huge count allocates nothing.
+        descriptor_err(
+            &format!("record=10\nkey=2\n{ONE_KEY}"),
+            2,
+            &["`key=2`", "1 key(s)"],
+        );
+        descriptor_err("record=10 key=18446744073709551615", 1, &["0 key(s)"]);
+        descriptor_err(
+            &format!("record=10 key=0\n{ONE_KEY}"),
+            1,
+            &["`key=0`", "define 1 key(s)"],
+        );
+    }
+
+    #[test]
+    fn semantic_errors_keep_validate_status() {
+        let status = |text: &str| parse_description(text.as_bytes()).unwrap_err().status;
+        assert_eq!(
+            status(&format!("record=10 key=1 page=1000\n{ONE_KEY}")),
+            Status::PageSizeError
+        );
+        assert_eq!(
+            status(&format!("record=0 key=1\n{ONE_KEY}")),
+            Status::InvalidRecordLength
+        );
+        let e = err(&format!("record=3 key=1\n\n{ONE_KEY}"));
+        assert_eq!(e.status, Status::InvalidKeyPosition);
+        assert!(
+            e.context
+                .starts_with("description (key 0 on line 3): key 0 segment 0"),
+            "{e}"
+        );
+        assert_eq!(
+            status(
+                "record=10 key=1 position=1 length=3 duplicates=n modifiable=n type=integer \
+                 segment=n"
+            ),
+            Status::InvalidKeyLength
+        );
+        assert_eq!(
+            status(
+                "record=10 key=1 position=1 length=0 duplicates=n modifiable=n type=string \
+                 segment=n"
+            ),
+            Status::InvalidKeyLength
+        );
+        assert_eq!(status("record=10 key=0"), Status::InvalidNumberOfKeys);
+        let many = format!("record=10 key=25\n{}", format!("{ONE_KEY}\n").repeat(25));
+        assert_eq!(status(&many), Status::InvalidNumberOfKeys);
+    }
+
+    #[test]
+    fn writer_output_reads_back_and_is_readable() {
+        let spec =
+            parse_description(include_bytes!("../../../corpora/demodata/enrollment.des")).unwrap();
+        let text = write_description(&spec);
+        assert_eq!(
+            text,
+            "# Keel description file (butil -create); positions are 1-based\n\
+             record=22 page=512 key=3\n\
+             # key 0\n\
+             position=1 length=4 duplicates=n modifiable=n type=unsigned descending=n segment=y\n\
+             position=5 length=8 duplicates=n modifiable=n type=string descending=n segment=n\n\
+             # key 1\n\
+             position=5 length=8 duplicates=y modifiable=n type=string descending=n segment=n\n\
+             # key 2\n\
+             position=21 length=2 duplicates=y modifiable=y type=integer descending=y segment=n\n"
+        );
+        assert_eq!(parse_description(text.as_bytes()).unwrap(), spec);
+    }
+
+    /// A segment that fits a record of `record_length` bytes, at most 60 bytes long so a
+    /// key of up to four segments stays within the 255-byte key limit.
+    fn arb_segment(record_length: u16) -> impl Strategy<Value = Segment> {
+        let ints: Vec<u16> = [1u16, 2, 4, 8]
+            .into_iter()
+            .filter(|&l| l <= record_length)
+            .collect();
+        let max_string = record_length.min(60);
+        let typed = prop_oneof![
+            (1..=max_string).prop_map(|l| (KeyType::String, l)),
+            (proptest::sample::select(ints.clone()), any::<bool>()).prop_map(|(l, signed)| {
+                (
+                    if signed {
+                        KeyType::Integer
+                    } else {
+                        KeyType::Unsigned
+                    },
+                    l,
+                )
+            }),
+        ];
+        (typed, any::<bool>()).prop_flat_map(move |((key_type, length), descending)| {
+            (0..=record_length - length).prop_map(move |offset| Segment {
+                offset,
+                length,
+                key_type,
+                descending,
+            })
+        })
+    }
+
+    fn arb_spec() -> impl Strategy<Value = FileSpec> {
+        (
+            prop_oneof![1u16..=300, 1u16..=u16::MAX],
+            proptest::sample::select(PAGE_SIZES.to_vec()),
+        )
+            .prop_flat_map(|(record_length, page_size)| {
+                let key = (
+                    proptest::collection::vec(arb_segment(record_length), 1..=4),
+                    any::<bool>(),
+                    any::<bool>(),
+                )
+                    .prop_map(|(segments, duplicates, modifiable)| KeySpec {
+                        segments,
+                        duplicates,
+                        modifiable,
+                    });
+                proptest::collection::vec(key, 1..=MAX_KEYS).prop_map(move |keys| FileSpec {
+                    record_length,
+                    page_size,
+                    keys,
+                })
+            })
+    }
+
+    /// Tokens that are mostly valid, to reach deep parser states.
+    fn arb_token() -> impl Strategy<Value = String> {
+        let names = proptest::sample::select(vec![
+            "record",
+            "page",
+            "key",
+            "variable",
+            "replace",
+            "position",
+            "length",
+            "type",
+            "segment",
+            "duplicates",
+            "modifiable",
+            "descending",
+            "alternate",
+            "nullkey",
+            "x",
+        ]);
+        let values = prop_oneof![
+            proptest::sample::select(vec![
+                "y",
+                "n",
+                "string",
+                "integer",
+                "unsigned",
+                "0",
+                "1",
+                "4",
+                "8",
+                "512",
+                "4096",
+                "65535",
+                "65536",
+                "99999999999999999999999",
+            ])
+            .prop_map(str::to_string),
+            "[ -~]{0,6}",
+        ];
+        prop_oneof![
+            8 => (names, values).prop_map(|(n, v)| format!("{n}={v}")),
+            1 => proptest::sample::select(vec!["binary", "#c\n", ";\n", "\n", "\r\n", "="])
+                .prop_map(str::to_string),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(spec in arb_spec()) {
+            prop_assert_eq!(spec.validate(), Ok(()));
+            let text = write_description(&spec);
+            prop_assert_eq!(parse_description(text.as_bytes()), Ok(spec));
+        }
+
+        #[test]
+        fn any_bytes_give_spec_or_error(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(spec) = parse_description(&input) {
+                prop_assert_eq!(spec.validate(), Ok(()));
+            }
+        }
+
+        #[test]
+        fn token_soup_gives_spec_or_error(tokens in proptest::collection::vec(arb_token(), 0..40)) {
+            let text = tokens.join(" ");
+            match parse_description(text.as_bytes()) {
+                Ok(spec) => {
+                    prop_assert_eq!(spec.validate(), Ok(()));
+                    // What parses writes back to an equal spec.
+                    let again = parse_description(write_description(&spec).as_bytes());
+                    prop_assert_eq!(again, Ok(spec));
+                }
+                Err(e) => prop_assert!(e.context.contains("line") || e.status != Status::IncorrectDescriptor),
+            }
+        }
+    }
+}
