@@ -97,7 +97,15 @@ struct OpenFile {
     df: DataFile,
     handles: usize,
     exclusive: bool,
-    commit_attempts: u64,
+}
+
+/// System transactions of one file over the engine's lifetime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitCounters {
+    /// Commits started (each writes the file's whole pending state).
+    pub attempts: u64,
+    /// Commits that completed (their FCR is durable).
+    pub durable: u64,
 }
 
 /// What Stat (15) reports.
@@ -133,6 +141,7 @@ pub struct Engine {
     pending_ops: u64,
     bundle_since: Option<Duration>,
     stats: EngineStats,
+    counters: BTreeMap<PathBuf, CommitCounters>,
 }
 
 impl Engine {
@@ -148,6 +157,7 @@ impl Engine {
             pending_ops: 0,
             bundle_since: None,
             stats: EngineStats::default(),
+            counters: BTreeMap::new(),
         }
     }
 
@@ -219,7 +229,6 @@ impl Engine {
                         df,
                         handles: 0,
                         exclusive: mode == OpenMode::Exclusive,
-                        commit_attempts: 0,
                     },
                 );
                 id
@@ -256,7 +265,7 @@ impl Engine {
         if f.handles > 0 {
             return Ok(());
         }
-        let result = Self::commit_file(f, &mut self.stats);
+        let result = Self::commit_file(f, &mut self.stats, &mut self.counters);
         self.files.remove(&c.file);
         if self.files.values().all(|f| !f.df.pager.has_changes()) {
             self.pending_ops = 0;
@@ -302,12 +311,10 @@ impl Engine {
         })
     }
 
-    /// (commit attempts, durable commits) of an open file, for the simulator's model.
-    pub fn commit_counters(&self, path: &Path) -> Option<(u64, u64)> {
-        self.files
-            .values()
-            .find(|f| f.path == path)
-            .map(|f| (f.commit_attempts, f.df.pager.stats().commits))
+    /// System transactions of a file over this engine's lifetime (kept after close),
+    /// so a model can tell which states were committed and which were in flight.
+    pub fn commit_counters(&self, path: &Path) -> CommitCounters {
+        self.counters.get(path).copied().unwrap_or_default()
     }
 
     // ----- modifications --------------------------------------------------------------------
@@ -562,13 +569,19 @@ impl Engine {
 
     // ----- system transactions ----------------------------------------------------------
 
-    fn commit_file(f: &mut OpenFile, stats: &mut EngineStats) -> Result<()> {
+    fn commit_file(
+        f: &mut OpenFile,
+        stats: &mut EngineStats,
+        counters: &mut BTreeMap<PathBuf, CommitCounters>,
+    ) -> Result<()> {
         if !f.df.pager.has_changes() {
             return Ok(());
         }
-        f.commit_attempts += 1;
+        let c = counters.entry(f.path.clone()).or_default();
+        c.attempts += 1;
         match f.df.pager.commit() {
             Ok(_) => {
+                c.durable += 1;
                 stats.system_transactions += 1;
                 Ok(())
             }
@@ -584,7 +597,7 @@ impl Engine {
     pub fn flush(&mut self) -> Result<()> {
         let mut first_err = None;
         for f in self.files.values_mut() {
-            if let Err(e) = Self::commit_file(f, &mut self.stats) {
+            if let Err(e) = Self::commit_file(f, &mut self.stats, &mut self.counters) {
                 tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "system transaction failed");
                 first_err.get_or_insert(e);
             }

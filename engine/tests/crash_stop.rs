@@ -1,0 +1,324 @@
+//! The commit protocol, proven without the simulator: a Vfs wrapper lets the first
+//! `k` mutating I/O calls through, tears the `k`-th write (only its first half of
+//! 512-byte sectors lands), and fails every later one — the process "dies" there.
+//! For every `k` over the workload, each reopened file must open, pass the structure
+//! check, and hold exactly the records of a system-transaction boundary: the last
+//! durable one or the one in flight at the crash.
+
+mod common;
+use common::*;
+use engine::file::check::check_file;
+use engine::vfs::{MemVfs, OpenMode as VfsOpen, StdVfs, Vfs, VfsFile};
+use engine::{Config, Engine, GetOp, OpenMode, StepOp};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Passes through the first `limit` mutating calls, tears the next write, fails the rest.
+#[derive(Clone)]
+struct StopVfs {
+    inner: Arc<dyn Vfs>,
+    count: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl StopVfs {
+    fn new(inner: Arc<dyn Vfs>, limit: u64) -> StopVfs {
+        StopVfs {
+            inner,
+            count: Arc::new(AtomicU64::new(0)),
+            limit,
+        }
+    }
+    /// `Ok(true)`: go ahead; `Ok(false)`: this is the crash call.
+    fn step(&self) -> io::Result<bool> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        if n < self.limit {
+            Ok(true)
+        } else if n == self.limit {
+            Ok(false)
+        } else {
+            Err(io::Error::other("process stopped"))
+        }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("process stopped")
+}
+
+struct StopFile {
+    inner: Box<dyn VfsFile>,
+    vfs: StopVfs,
+}
+
+impl VfsFile for StopFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if self.vfs.step()? {
+            return self.inner.write_at(buf, offset);
+        }
+        let sectors = buf.len() / 512;
+        if sectors >= 2 {
+            self.inner.write_at(&buf[..sectors / 2 * 512], offset)?;
+        }
+        Err(stopped())
+    }
+    fn sync(&self) -> io::Result<()> {
+        if self.vfs.step()? {
+            return self.inner.sync();
+        }
+        Err(stopped())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        if self.vfs.step()? {
+            return self.inner.set_len(len);
+        }
+        Err(stopped())
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn try_lock_exclusive(&self) -> io::Result<()> {
+        self.inner.try_lock_exclusive()
+    }
+}
+
+impl Vfs for StopVfs {
+    fn open(&self, path: &Path, mode: VfsOpen) -> io::Result<Box<dyn VfsFile>> {
+        Ok(Box::new(StopFile {
+            inner: self.inner.open(path, mode)?,
+            vfs: self.clone(),
+        }))
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        if self.step()? {
+            return self.inner.remove(path);
+        }
+        Err(stopped())
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.step()? {
+            return self.inner.rename(from, to);
+        }
+        Err(stopped())
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.step()? {
+            return self.inner.sync_dir(dir);
+        }
+        Err(stopped())
+    }
+}
+
+type State = BTreeSet<Vec<u8>>;
+
+/// Per file: the record set at every commit attempt, and how many were durable.
+struct Boundaries {
+    path: PathBuf,
+    states: Vec<State>,
+    seen: engine::CommitCounters,
+    durable: usize,
+}
+
+/// Run the workload; returns each file's boundaries and the number of mutating calls.
+fn workload(vfs: Arc<dyn Vfs>, dir: &Path, counter: Option<&StopVfs>) -> (Vec<Boundaries>, u64) {
+    let config = Config {
+        operation_bundle_limit: 9,
+        ..Config::default()
+    };
+    let mut e = Engine::new(vfs, Arc::new(engine::clock::ManualClock::new()), config);
+    let paths: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("f{i}.btr"))).collect();
+    let mut handles = Vec::new();
+    let mut model: Vec<State> = vec![State::new(); 2];
+    let mut bounds: Vec<Boundaries> = paths
+        .iter()
+        .map(|p| Boundaries {
+            path: p.clone(),
+            states: vec![State::new()],
+            seen: Default::default(),
+            durable: 0,
+        })
+        .collect();
+    for p in &paths {
+        handles.push(
+            e.open(p, OpenMode::Normal)
+                .expect("open before any crash point"),
+        );
+    }
+    let observe = |e: &Engine, model: &[State], bounds: &mut [Boundaries]| {
+        for (i, b) in bounds.iter_mut().enumerate() {
+            let c = e.commit_counters(&b.path);
+            assert!(
+                c.attempts <= b.seen.attempts + 1,
+                "two commits of one file in one call"
+            );
+            if c.attempts > b.seen.attempts {
+                b.states.push(model[i].clone());
+            }
+            if c.durable > b.seen.durable {
+                b.durable = b.states.len() - 1;
+            }
+            b.seen = c;
+        }
+    };
+    for step in 0..160u32 {
+        let f = (step % 2) as usize;
+        let h = handles[f];
+        let id = (step * 7) % 50;
+        let r = person(id, (step % 5) as i16, &format!("p{id}-{step}"));
+        let res = match step % 6 {
+            0..=2 => e.insert(h, &r).map(|_| Some(r.clone())),
+            3 => match e.get(h, GetOp::Equal, 0, &id.to_le_bytes()) {
+                Ok(old) => {
+                    let mut new = old.clone();
+                    new[4..6].copy_from_slice(&((step % 3) as i16).to_le_bytes());
+                    e.update(h, &new).map(|_| {
+                        model[f].remove(&old);
+                        Some(new)
+                    })
+                }
+                Err(err) => Err(err),
+            },
+            4 => match e.step(h, StepOp::First) {
+                Ok(old) => e.delete(h).map(|_| {
+                    model[f].remove(&old);
+                    None
+                }),
+                Err(err) => Err(err),
+            },
+            _ => e.flush().map(|_| None),
+        };
+        if let Ok(Some(rec)) = res {
+            model[f].insert(rec);
+        }
+        observe(&e, &model, &mut bounds);
+    }
+    for h in handles {
+        let _ = e.close(h);
+        observe(&e, &model, &mut bounds);
+    }
+    let calls = counter.map(|c| c.count.load(Ordering::SeqCst)).unwrap_or(0);
+    (bounds, calls)
+}
+
+fn read_all(vfs: Arc<dyn Vfs>, path: &Path) -> State {
+    let mut e = Engine::new(
+        vfs,
+        Arc::new(engine::clock::ManualClock::new()),
+        Config::default(),
+    );
+    let h = e
+        .open(path, OpenMode::ReadOnly)
+        .expect("reopen after crash");
+    let mut s = State::new();
+    let mut r = e.step(h, StepOp::First);
+    while let Ok(rec) = r {
+        s.insert(rec);
+        r = e.step(h, StepOp::Next);
+    }
+    s
+}
+
+fn crash_at_every_step(
+    make: &dyn Fn() -> (Arc<dyn Vfs>, PathBuf, Box<dyn std::any::Any>),
+    stride: u64,
+) {
+    // A clean run counts the mutating calls.
+    let (vfs, dir, _guard) = make();
+    for i in 0..2 {
+        let mut e = Engine::new(
+            vfs.clone(),
+            Arc::new(engine::clock::ManualClock::new()),
+            Config::default(),
+        );
+        e.create(&dir.join(format!("f{i}.btr")), &people_spec(512))
+            .unwrap();
+    }
+    let counter = StopVfs::new(vfs.clone(), u64::MAX);
+    let (_, total) = workload(Arc::new(counter.clone()), &dir, Some(&counter));
+    assert!(total > 100, "workload too small: {total} mutating calls");
+    let mut k = 0;
+    let mut outcomes = BTreeSet::new();
+    while k <= total {
+        let (vfs, dir, _guard) = make();
+        for i in 0..2 {
+            let mut e = Engine::new(
+                vfs.clone(),
+                Arc::new(engine::clock::ManualClock::new()),
+                Config::default(),
+            );
+            e.create(&dir.join(format!("f{i}.btr")), &people_spec(512))
+                .unwrap();
+        }
+        let stop = StopVfs::new(vfs.clone(), k);
+        let (bounds, _) = workload(Arc::new(stop.clone()), &dir, Some(&stop));
+        for b in &bounds {
+            let rep = check_file(vfs.as_ref(), &b.path).unwrap_or_else(|e| {
+                panic!("crash at call {k}: {} does not open: {e}", b.path.display())
+            });
+            assert!(
+                rep.is_clean(),
+                "crash at call {k}: {}: {:?}",
+                b.path.display(),
+                rep.problems
+            );
+            let got = read_all(vfs.clone(), &b.path);
+            let pos = b.states[b.durable..].iter().position(|s| *s == got);
+            assert!(
+                pos.is_some(),
+                "crash at call {k}: {} holds {} records, matching no system-transaction boundary \
+                 at or after the last durable one (#{} of {}, sizes {:?})",
+                b.path.display(),
+                got.len(),
+                b.durable,
+                b.states.len(),
+                b.states.iter().map(|s| s.len()).collect::<Vec<_>>()
+            );
+            outcomes.insert((b.durable, pos.unwrap_or(0)));
+        }
+        k += stride;
+    }
+    // The crash points reached both "in-flight commit lost" and "in-flight commit kept".
+    assert!(
+        outcomes.iter().any(|o| o.1 == 0) && outcomes.iter().any(|o| o.1 > 0),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn every_crash_point_leaves_a_boundary_mem() {
+    crash_at_every_step(
+        &|| {
+            let vfs = MemVfs::new();
+            (
+                Arc::new(vfs) as Arc<dyn Vfs>,
+                PathBuf::from("/db"),
+                Box::new(()),
+            )
+        },
+        1,
+    );
+}
+
+#[test]
+fn every_crash_point_leaves_a_boundary_std() {
+    crash_at_every_step(
+        &|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().to_path_buf();
+            (Arc::new(StdVfs) as Arc<dyn Vfs>, path, Box::new(dir))
+        },
+        3,
+    );
+}
