@@ -1,0 +1,257 @@
+//! What a power loss leaves of a file's unsynced operations: the policy, drawn from the
+//! seeded RNG and the honest power-loss kinds of `FaultConfig`.
+//!
+//! Starting from the durable image, the pending operations are split into *epochs* at
+//! length changes (a length change is a barrier: writes are never reordered across it).
+//! Then:
+//! - each write and each length change is lost with probability `lost_unsynced_write`;
+//! - a surviving write that spans several 512-byte sectors is *torn* with probability
+//!   `torn_write`: a random non-empty proper subset of its sector pieces survives (pieces
+//!   are cut at absolute sector boundaries, so tearing never splits a sector);
+//! - within an epoch, the surviving writes are applied in a random order with
+//!   probability `reordered_writes` (only overlapping writes can tell), otherwise in
+//!   issue order;
+//! - a surviving length change is applied at its place between epochs.
+//!
+//! The file's length after the loss is whatever those survivors make it: a lost
+//! extending write leaves the file short; a surviving later piece of a torn extending
+//! write extends it with zeros before it (a hole). Nothing here reads the volatile image.
+
+use super::faults::{chance, FaultConfig};
+use super::inode::{apply_write, PendingOp, SECTOR};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// What one file lost at a power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct DataLoss {
+    pub writes_dropped: u64,
+    pub len_changes_dropped: u64,
+    pub torn: u64,
+    /// Epochs whose surviving writes were applied out of issue order.
+    pub reordered: u64,
+}
+
+/// The `(start, end)` pieces of a write of `len` bytes at `offset`, relative to the
+/// write's data, cut at absolute sector boundaries.
+pub(super) fn sector_pieces(offset: usize, len: usize) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::with_capacity(len / SECTOR + 2);
+    let mut start = 0;
+    while start < len {
+        let next_boundary = ((offset + start) / SECTOR + 1) * SECTOR;
+        let end = len.min(next_boundary - offset);
+        pieces.push((start, end));
+        start = end;
+    }
+    pieces
+}
+
+/// One surviving write: the pieces of it that reach the disk.
+struct Survivor<'a> {
+    offset: usize,
+    data: &'a [u8],
+    pieces: Vec<(usize, usize)>,
+}
+
+/// The durable image a power loss leaves, given the current durable image and the
+/// pending operations in issue order.
+pub(super) fn resolve_data<'a>(
+    durable: &[u8],
+    pending: impl IntoIterator<Item = &'a PendingOp>,
+    rng: &mut impl Rng,
+    cfg: &FaultConfig,
+) -> (Vec<u8>, DataLoss) {
+    let p_lost = cfg.lost_unsynced_write.probability();
+    let p_torn = cfg.torn_write.probability();
+    let p_reorder = cfg.reordered_writes.probability();
+    let mut image = durable.to_vec();
+    let mut loss = DataLoss::default();
+    let mut epoch: Vec<Survivor<'a>> = Vec::new();
+    for op in pending {
+        match op {
+            PendingOp::Write { offset, data } => {
+                if chance(rng, p_lost) {
+                    loss.writes_dropped += 1;
+                    continue;
+                }
+                let mut pieces = sector_pieces(*offset, data.len());
+                if pieces.len() > 1 && chance(rng, p_torn) {
+                    pieces = torn_subset(pieces, rng);
+                    loss.torn += 1;
+                }
+                epoch.push(Survivor {
+                    offset: *offset,
+                    data,
+                    pieces,
+                });
+            }
+            PendingOp::SetLen(len) => {
+                loss.reordered += flush_epoch(&mut image, &mut epoch, rng, p_reorder);
+                if chance(rng, p_lost) {
+                    loss.len_changes_dropped += 1;
+                } else {
+                    image.resize(*len, 0);
+                }
+            }
+        }
+    }
+    loss.reordered += flush_epoch(&mut image, &mut epoch, rng, p_reorder);
+    (image, loss)
+}
+
+/// A random non-empty proper subset of `pieces` (at least two), in order.
+fn torn_subset(pieces: Vec<(usize, usize)>, rng: &mut impl Rng) -> Vec<(usize, usize)> {
+    debug_assert!(pieces.len() > 1);
+    let mut keep: Vec<bool> = pieces.iter().map(|_| rng.random_bool(0.5)).collect();
+    if keep.iter().all(|k| *k) || keep.iter().all(|k| !*k) {
+        let i = rng.random_range(0..keep.len());
+        keep[i] = !keep[i];
+    }
+    pieces
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Apply an epoch's survivors, maybe shuffled; returns 1 if they went out of order.
+fn flush_epoch(
+    image: &mut Vec<u8>,
+    epoch: &mut Vec<Survivor<'_>>,
+    rng: &mut impl Rng,
+    p_reorder: f64,
+) -> u64 {
+    let mut order: Vec<usize> = (0..epoch.len()).collect();
+    let mut reordered = 0;
+    if epoch.len() > 1 && chance(rng, p_reorder) {
+        order.shuffle(rng);
+        if order.windows(2).any(|w| w[0] > w[1]) {
+            reordered = 1;
+        }
+    }
+    for i in order {
+        let s = &epoch[i];
+        for &(start, end) in &s.pieces {
+            apply_write(image, s.offset + start, &s.data[start..end]);
+        }
+    }
+    epoch.clear();
+    reordered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::faults::Fault;
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn write(offset: usize, data: &[u8]) -> PendingOp {
+        PendingOp::Write {
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    fn resolve(durable: &[u8], ops: &[PendingOp], seed: u64, cfg: &FaultConfig) -> Vec<u8> {
+        resolve_data(durable, ops, &mut ChaCha8Rng::seed_from_u64(seed), cfg).0
+    }
+
+    #[test]
+    fn pieces_cut_at_absolute_sector_boundaries() {
+        assert_eq!(sector_pieces(0, 1024), vec![(0, 512), (512, 1024)]);
+        assert_eq!(sector_pieces(500, 100), vec![(0, 12), (12, 100)]);
+        assert_eq!(sector_pieces(512, 512), vec![(0, 512)]);
+        assert_eq!(sector_pieces(7, 0), vec![]);
+        assert_eq!(sector_pieces(1000, 2000).len(), 5);
+    }
+
+    #[test]
+    fn perfect_disk_keeps_everything_in_order() {
+        let ops = [
+            write(0, b"aaaa"),
+            write(2, b"bb"),
+            PendingOp::SetLen(3),
+            write(5, b"c"),
+        ];
+        let out = resolve(b"", &ops, 1, &FaultConfig::none());
+        assert_eq!(out, b"aab\0\0c");
+    }
+
+    #[test]
+    fn total_loss_keeps_the_durable_image() {
+        let cfg = FaultConfig {
+            lost_unsynced_write: Fault::on(1.0),
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, b"new"), PendingOp::SetLen(0)];
+        let (out, loss) = resolve_data(b"old", &ops, &mut ChaCha8Rng::seed_from_u64(3), &cfg);
+        assert_eq!(out, b"old");
+        assert_eq!(loss.writes_dropped, 1);
+        assert_eq!(loss.len_changes_dropped, 1);
+    }
+
+    #[test]
+    fn tearing_happens_only_at_sector_boundaries_and_is_never_total() {
+        let cfg = FaultConfig {
+            torn_write: Fault::on(1.0),
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, &[0xFF; 8 * SECTOR])];
+        for seed in 0..200 {
+            let out = resolve(&[0u8; 8 * SECTOR], &ops, seed, &cfg);
+            let sectors: Vec<u8> = out
+                .chunks(SECTOR)
+                .map(|s| {
+                    assert!(
+                        s.iter().all(|b| *b == s[0]),
+                        "seed {seed}: a sector was split"
+                    );
+                    s[0]
+                })
+                .collect();
+            assert!(
+                sectors.contains(&0) && sectors.contains(&0xFF),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn reordering_can_put_an_older_write_on_top() {
+        let cfg = FaultConfig {
+            reordered_writes: Fault::on(1.0),
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, b"old"), write(0, b"new")];
+        let outcomes: std::collections::BTreeSet<Vec<u8>> =
+            (0..64).map(|seed| resolve(b"", &ops, seed, &cfg)).collect();
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes.contains(b"old".as_slice()) && outcomes.contains(b"new".as_slice()));
+    }
+
+    #[test]
+    fn length_changes_are_barriers_to_reordering() {
+        let cfg = FaultConfig {
+            reordered_writes: Fault::on(1.0),
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, b"xxxx"), PendingOp::SetLen(2), write(2, b"yy")];
+        for seed in 0..32 {
+            assert_eq!(resolve(b"", &ops, seed, &cfg), b"xxyy");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_outcome() {
+        let cfg = FaultConfig::crash_only();
+        let ops: Vec<_> = (0..20).map(|i| write(i * 300, &[i as u8; 700])).collect();
+        for seed in 0..10 {
+            assert_eq!(
+                resolve(b"", &ops, seed, &cfg),
+                resolve(b"", &ops, seed, &cfg)
+            );
+        }
+    }
+}

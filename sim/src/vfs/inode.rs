@@ -1,0 +1,280 @@
+//! One simulated file's contents: a *durable* image (what a power loss cannot take),
+//! a *volatile* image (what reads see) and, between them, the ordered list of unsynced
+//! operations (writes and length changes).
+//!
+//! Invariant (checked by [`Inode::is_consistent`] in tests and debug assertions):
+//! replaying the pending operations, in order, onto the durable image gives the volatile
+//! image. Every mutation here keeps it: writes and length changes apply to the volatile
+//! image and are queued; `sync` makes the volatile image durable; `drop_dirty` reverts
+//! to the durable image; corruption edits the durable image and replays.
+//!
+//! Bounded: at most [`PENDING_OPS_LIMIT`] operations and [`PENDING_BYTES_LIMIT`] bytes
+//! stay pending; past that the oldest are written back (made durable) the way an OS
+//! flushes dirty pages on its own. Offsets and lengths are checked by the caller against
+//! the file-size limit before they reach this module.
+
+use std::collections::VecDeque;
+
+/// The unit a disk writes atomically; torn writes tear only at these boundaries.
+pub const SECTOR: usize = 512;
+/// Most unsynced operations one file keeps before the oldest is written back.
+pub const PENDING_OPS_LIMIT: usize = 4096;
+/// Most unsynced write bytes one file keeps before the oldest writes are written back.
+pub const PENDING_BYTES_LIMIT: usize = 32 << 20;
+
+/// An unsynced operation on a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum PendingOp {
+    Write { offset: usize, data: Vec<u8> },
+    SetLen(usize),
+}
+
+impl PendingOp {
+    fn bytes(&self) -> usize {
+        match self {
+            PendingOp::Write { data, .. } => data.len(),
+            PendingOp::SetLen(_) => 0,
+        }
+    }
+
+    /// Apply to an image.
+    pub(super) fn apply(&self, image: &mut Vec<u8>) {
+        match self {
+            PendingOp::Write { offset, data } => apply_write(image, *offset, data),
+            PendingOp::SetLen(len) => image.resize(*len, 0),
+        }
+    }
+}
+
+/// Write `data` at `offset` into `image`, zero-filling any gap and extending as needed.
+pub(super) fn apply_write(image: &mut Vec<u8>, offset: usize, data: &[u8]) {
+    let end = offset + data.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    image[offset..end].copy_from_slice(data);
+}
+
+/// One file's durable and volatile contents.
+#[derive(Debug, Default)]
+pub(super) struct Inode {
+    durable: Vec<u8>,
+    volatile: Vec<u8>,
+    pending: VecDeque<PendingOp>,
+    pending_bytes: usize,
+    /// A lying-disk fault (misdirected write, latent corruption) touched this file.
+    pub damaged: bool,
+    /// The handle holding the advisory exclusive lock, if any.
+    pub locked_by: Option<u64>,
+}
+
+impl Inode {
+    /// A file whose durable and volatile images are both `bytes`.
+    pub fn with_durable(bytes: Vec<u8>) -> Inode {
+        Inode {
+            volatile: bytes.clone(),
+            durable: bytes,
+            ..Inode::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    pub fn volatile(&self) -> &[u8] {
+        &self.volatile
+    }
+
+    pub fn durable(&self) -> &[u8] {
+        &self.durable
+    }
+
+    pub fn pending(&self) -> &VecDeque<PendingOp> {
+        &self.pending
+    }
+
+    /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
+        if offset >= self.volatile.len() {
+            return 0;
+        }
+        let n = buf.len().min(self.volatile.len() - offset);
+        buf[..n].copy_from_slice(&self.volatile[offset..offset + n]);
+        n
+    }
+
+    /// Write into the volatile image and queue the write. Returns how many old pending
+    /// operations the bounded queue wrote back.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> u64 {
+        if data.is_empty() {
+            return 0;
+        }
+        apply_write(&mut self.volatile, offset, data);
+        self.push(PendingOp::Write {
+            offset,
+            data: data.to_vec(),
+        })
+    }
+
+    /// Change the volatile length and queue the change. Returns writebacks, as `write`.
+    pub fn set_len(&mut self, len: usize) -> u64 {
+        self.volatile.resize(len, 0);
+        self.push(PendingOp::SetLen(len))
+    }
+
+    fn push(&mut self, op: PendingOp) -> u64 {
+        self.pending_bytes += op.bytes();
+        self.pending.push_back(op);
+        let mut written_back = 0;
+        while self.pending.len() > PENDING_OPS_LIMIT || self.pending_bytes > PENDING_BYTES_LIMIT {
+            let Some(old) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= old.bytes();
+            old.apply(&mut self.durable);
+            written_back += 1;
+        }
+        written_back
+    }
+
+    /// Make every pending operation durable. Returns how many there were.
+    pub fn sync(&mut self) -> usize {
+        let n = self.pending.len();
+        if n > 0 {
+            self.durable.clone_from(&self.volatile);
+            self.clear_pending();
+        }
+        n
+    }
+
+    /// Discard every pending operation: reads see the durable image again (what a
+    /// failed fsync leaves once the kernel has dropped the dirty pages). Returns how
+    /// many were discarded.
+    pub fn drop_dirty(&mut self) -> usize {
+        let n = self.pending.len();
+        if n > 0 {
+            self.volatile.clone_from(&self.durable);
+            self.clear_pending();
+        }
+        n
+    }
+
+    /// After a power loss: `durable` is what reached the disk; nothing is pending.
+    pub fn reset_to(&mut self, durable: Vec<u8>) {
+        self.volatile.clone_from(&durable);
+        self.durable = durable;
+        self.clear_pending();
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+    }
+
+    /// XOR durable bytes (`(offset, mask)`, offsets inside the durable image; others
+    /// ignored) and replay the pending operations so the volatile image shows the
+    /// damage wherever no unsynced write covers it.
+    pub fn corrupt_durable(&mut self, edits: &[(usize, u8)]) {
+        for &(offset, mask) in edits {
+            if let Some(b) = self.durable.get_mut(offset) {
+                *b ^= mask;
+            }
+        }
+        self.volatile = self.replay();
+    }
+
+    /// The durable image with every pending operation applied.
+    fn replay(&self) -> Vec<u8> {
+        let mut image = self.durable.clone();
+        for op in &self.pending {
+            op.apply(&mut image);
+        }
+        image
+    }
+
+    /// The module invariant: volatile = durable + pending, and the byte count agrees.
+    pub fn is_consistent(&self) -> bool {
+        let bytes: usize = self.pending.iter().map(PendingOp::bytes).sum();
+        bytes == self.pending_bytes && self.replay() == self.volatile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_volatile_until_sync() {
+        let mut f = Inode::default();
+        f.write(3, b"abc");
+        assert_eq!(f.volatile(), b"\0\0\0abc");
+        assert_eq!(f.durable(), b"");
+        assert_eq!(f.pending().len(), 1);
+        assert!(f.is_consistent());
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.durable(), b"\0\0\0abc");
+        assert!(f.pending().is_empty());
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn empty_write_queues_nothing() {
+        let mut f = Inode::default();
+        f.write(100, b"");
+        assert_eq!(f.len(), 0);
+        assert!(f.pending().is_empty());
+    }
+
+    #[test]
+    fn drop_dirty_reverts_to_durable() {
+        let mut f = Inode::with_durable(b"old!".to_vec());
+        f.write(0, b"NEW");
+        f.set_len(2);
+        assert_eq!(f.volatile(), b"NE");
+        assert_eq!(f.drop_dirty(), 2);
+        assert_eq!(f.volatile(), b"old!");
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn read_is_short_only_at_end() {
+        let f = Inode::with_durable(b"hello".to_vec());
+        let mut buf = [0u8; 4];
+        assert_eq!(f.read(0, &mut buf), 4);
+        assert_eq!(f.read(3, &mut buf), 2);
+        assert_eq!(&buf[..2], b"lo");
+        assert_eq!(f.read(5, &mut buf), 0);
+        assert_eq!(f.read(usize::MAX, &mut buf), 0);
+    }
+
+    #[test]
+    fn corruption_shows_through_where_no_pending_write_covers_it() {
+        let mut f = Inode::with_durable(vec![0u8; 8]);
+        f.write(0, &[1, 1, 1, 1]);
+        f.corrupt_durable(&[(1, 0xFF), (6, 0x0F), (100, 0xFF)]);
+        assert_eq!(f.durable(), &[0, 0xFF, 0, 0, 0, 0, 0x0F, 0]);
+        assert_eq!(f.volatile(), &[1, 1, 1, 1, 0, 0, 0x0F, 0]);
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn pending_queue_is_bounded_by_writeback() {
+        let mut f = Inode::default();
+        let mut written_back = 0;
+        for i in 0..PENDING_OPS_LIMIT + 10 {
+            written_back += f.write(i, &[i as u8]);
+        }
+        assert_eq!(written_back, 10);
+        assert_eq!(f.pending().len(), PENDING_OPS_LIMIT);
+        assert_eq!(f.durable().len(), 10);
+        assert!(f.is_consistent());
+
+        let mut g = Inode::default();
+        let big = vec![7u8; PENDING_BYTES_LIMIT / 2 + 1];
+        assert_eq!(g.write(0, &big), 0);
+        assert_eq!(g.write(0, &big), 1);
+        assert_eq!(g.durable().len(), big.len());
+        assert!(g.is_consistent());
+    }
+}

@@ -1,0 +1,295 @@
+//! `SimVfs`: the simulated filesystem the engine runs on under simulation, with its
+//! fault model. It implements `engine::vfs::Vfs`; everything is in memory and every
+//! random decision comes from one `ChaCha8Rng` seeded with the `u64` given to
+//! [`SimVfs::new`], so a seed and the sequence of calls fix every outcome, byte for byte
+//! ([`SimVfs::trace_hash`] proves it).
+//!
+//! # Model
+//! - Each file (inode) has a *durable* image (survives power loss), a *volatile* image
+//!   (what reads see) and the ordered unsynced writes and length changes between them.
+//!   `sync` on any handle makes that inode's pending operations durable.
+//! - Names map paths to inodes, also twice: durable and volatile names, with the pending
+//!   creates, removes and renames between them. Directories are implicit (the parent of a
+//!   path, `engine::vfs::parent_dir`); `sync_dir(dir)` makes that directory's pending
+//!   changes durable. `exists` and `list_dir` see the volatile names.
+//! - A handle refers to its inode: renames keep it working; a remove keeps the inode
+//!   alive for it. Advisory locks are per inode, held by a handle until it is dropped or
+//!   the machine crashes.
+//!
+//! # I/O steps and crash points
+//! Every call of a `Vfs` or `VfsFile` method is one I/O step — `open`, `remove`,
+//! `rename`, `exists`, `list_dir`, `sync_dir`, `read_at`, `write_at`, `sync`, `set_len`,
+//! `len`, `try_lock_exclusive` — numbered from 1 ([`SimVfs::io_step`] is the number of the
+//! last). Calls refused because the machine is down or the handle is dead are not steps;
+//! dropping a handle and the direct helpers below are not steps. [`SimVfs::set_crash_at`]
+//! arms a crash: the call numbered `step` fails with "simulated crash" *without taking
+//! effect*, and from then on every call on the `SimVfs` and every handle fails the same
+//! way until the simulator calls [`SimVfs::power_loss`] or [`SimVfs::process_crash`]
+//! (which may also be called at any time, crash point or not).
+//!
+//! # Power loss
+//! - Data, per file: each unsynced write and length change survives or not
+//!   (`lost_unsynced_write`); a surviving multi-sector write may be torn at 512-byte
+//!   sector boundaries (`torn_write`); surviving writes may land out of order between
+//!   length changes (`reordered_writes`). See the `crash` module.
+//! - Names: per directory a *prefix* of the pending changes survives (each change lost
+//!   with `lost_dir_op`, and every later change in the same directory with it); a
+//!   cross-directory rename belongs to both directories. A rename is atomic: the file is
+//!   under one name or the other, never neither, never both. See `namespace`.
+//! - Then volatile := durable, nothing is pending, every handle is dead, every lock free.
+//!
+//! A process crash loses nothing: volatile images and names stay, pending operations stay
+//! pending (a later power loss may still drop them); handles die and locks are released.
+//!
+//! # Faults
+//! Configured by [`FaultConfig`] (see `faults` for the honest/lying split): EIO on read,
+//! write and sync; disk full; a failed sync that drops the dirty data (volatile reverts
+//! to durable); misdirected writes; latent sector corruption (at random steps, or with
+//! [`SimVfs::corrupt_random_sector`]). [`SimVfs::set_faults_enabled`] and
+//! [`SimVfs::with_faults_paused`] suspend the random faults (not crash points, and not
+//! what an explicit power loss drops). A lying-disk fault marks the file:
+//! [`SimVfs::was_damaged`].
+//!
+//! Every I/O call is a `tracing` debug event and every fault an info event, target
+//! `sim::vfs`.
+
+mod crash;
+mod faults;
+mod file;
+mod inode;
+mod namespace;
+mod state;
+mod trace;
+
+#[cfg(test)]
+mod tests;
+
+pub use faults::{Fault, FaultClass, FaultConfig, FaultKind, FaultStats};
+pub use inode::{PENDING_BYTES_LIMIT, PENDING_OPS_LIMIT, SECTOR};
+pub use namespace::PENDING_DIR_OPS_LIMIT;
+pub use state::{MAX_FILE_LEN, MAX_INODES, MAX_PATH_BYTES, MAX_TOTAL_BYTES};
+
+use engine::vfs::{OpenMode, Vfs, VfsFile};
+use file::SimFile;
+use state::State;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The simulated filesystem. Cheap to clone; clones share one machine.
+#[derive(Clone)]
+pub struct SimVfs {
+    state: Arc<Mutex<State>>,
+    seed: u64,
+}
+
+impl std::fmt::Debug for SimVfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimVfs")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimVfs {
+    /// An empty filesystem whose every random decision derives from `seed`.
+    pub fn new(seed: u64, config: FaultConfig) -> SimVfs {
+        SimVfs {
+            state: Arc::new(Mutex::new(State::new(seed, config))),
+            seed,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere (a failing test); the state is
+        // still consistent between calls.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn config(&self) -> FaultConfig {
+        self.lock().config.clone()
+    }
+
+    pub fn set_config(&self, config: FaultConfig) {
+        self.lock().config = config;
+    }
+
+    /// Switch the random faults on or off (crash points and explicit crashes still work).
+    pub fn set_faults_enabled(&self, enabled: bool) {
+        self.lock().faults_enabled = enabled;
+    }
+
+    pub fn faults_enabled(&self) -> bool {
+        self.lock().faults_enabled
+    }
+
+    /// Run `f` with random faults suspended, then restore the previous setting (also if
+    /// `f` panics). `f` may use this `SimVfs` freely.
+    pub fn with_faults_paused<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a SimVfs, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set_faults_enabled(self.1);
+            }
+        }
+        let previous = std::mem::replace(&mut self.lock().faults_enabled, false);
+        let _restore = Restore(self, previous);
+        f()
+    }
+
+    // ----- crash control -----
+
+    /// The number of the last I/O step (0 before any).
+    pub fn io_step(&self) -> u64 {
+        self.lock().stats.io_steps
+    }
+
+    /// Arm a crash at I/O step `step` (replacing any armed one). A step already past
+    /// never fires. The crash point survives crash resolution until it fires or is
+    /// cleared.
+    pub fn set_crash_at(&self, step: u64) {
+        self.lock().crash_at = Some(step);
+    }
+
+    /// Arm a crash `n` steps from now (`n >= 1`; 0 is taken as 1): the `n`-th following
+    /// call crashes. Returns the step armed.
+    pub fn set_crash_after(&self, n: u64) -> u64 {
+        let mut st = self.lock();
+        let step = st.stats.io_steps.saturating_add(n.max(1));
+        st.crash_at = Some(step);
+        step
+    }
+
+    /// Disarm the crash point.
+    pub fn clear_crash_point(&self) {
+        self.lock().crash_at = None;
+    }
+
+    pub fn crash_point(&self) -> Option<u64> {
+        self.lock().crash_at
+    }
+
+    /// Whether an armed crash has fired and not yet been resolved.
+    pub fn is_crashed(&self) -> bool {
+        self.lock().crashed
+    }
+
+    /// Lose power: keep what the fault model says of every unsynced operation, then
+    /// reboot (see the module doc). Resolves a fired crash point; also usable any time.
+    pub fn power_loss(&self) {
+        self.lock().power_loss();
+    }
+
+    /// The process dies, the OS does not: nothing is lost, pending operations stay
+    /// pending, handles die and locks are released. Resolves a fired crash point; also
+    /// usable any time.
+    pub fn process_crash(&self) {
+        self.lock().process_crash();
+    }
+
+    // ----- lying-disk faults -----
+
+    /// Corrupt a few bytes of one durable sector of a random file now (whatever the
+    /// configuration). Returns the file and the sector's offset, or `None` if no file
+    /// has durable bytes.
+    pub fn corrupt_random_sector(&self) -> Option<(PathBuf, u64)> {
+        self.lock().corrupt_random_sector()
+    }
+
+    /// Whether a lying-disk fault (misdirected write, latent corruption) ever touched the
+    /// file at `path` — the file named so when it happened, or the file named so now (also
+    /// through a rename or a `copy_file` of a damaged file).
+    pub fn was_damaged(&self, path: impl AsRef<Path>) -> bool {
+        self.lock().was_damaged(path.as_ref())
+    }
+
+    /// Every path [`SimVfs::was_damaged`] is true for, sorted.
+    pub fn damaged_paths(&self) -> Vec<PathBuf> {
+        self.lock().damaged_paths()
+    }
+
+    // ----- direct helpers: not I/O steps, never faulted, usable while crashed -----
+
+    /// The contents reads would see now.
+    pub fn read_file(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        self.lock().read_file(path.as_ref())
+    }
+
+    /// The contents a power loss that keeps no unsynced operation would leave under the
+    /// durable name `path`.
+    pub fn durable_file(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        self.lock().durable_file(path.as_ref())
+    }
+
+    /// Create or replace `path` with `bytes`, data and name durable at once (restoring a
+    /// backup). Pending changes of the directory become durable first.
+    pub fn write_file_durable(&self, path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+        self.lock()
+            .write_file_durable(path.as_ref(), bytes)
+            .map(|_| ())
+    }
+
+    /// Copy what reads of `from` see to `to`, durably (a backup program's copy).
+    pub fn copy_file(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+        self.lock().copy_file(from.as_ref(), to.as_ref())
+    }
+
+    /// Every file name, sorted (volatile names).
+    pub fn file_names(&self) -> Vec<PathBuf> {
+        self.lock().file_names()
+    }
+
+    /// Every durable file name, sorted.
+    pub fn durable_file_names(&self) -> Vec<PathBuf> {
+        self.lock().durable_file_names()
+    }
+
+    pub fn stats(&self) -> FaultStats {
+        self.lock().stats.clone()
+    }
+
+    /// Unsynced operations: file writes and length changes plus directory changes.
+    pub fn pending_ops_count(&self) -> usize {
+        self.lock().pending_ops_count()
+    }
+
+    /// The running hash of every I/O call, its outcome and every fault.
+    pub fn trace_hash(&self) -> u64 {
+        self.lock().trace.value()
+    }
+
+    /// Check the simulator's own invariants (durable + pending = volatile for data and
+    /// names, locks held by open handles, no leaked inodes). For tests of the simulator.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.lock().check_invariants()
+    }
+}
+
+impl Vfs for SimVfs {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn VfsFile>> {
+        let info = self.lock().open(path, mode)?;
+        Ok(Box::new(SimFile {
+            vfs: self.clone(),
+            info,
+        }))
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.lock().remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.lock().rename(from, to)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.lock().exists(path)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.lock().list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.lock().sync_dir(dir)
+    }
+}

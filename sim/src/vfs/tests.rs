@@ -1,0 +1,715 @@
+//! Behaviour of `SimVfs` through the engine's `Vfs` seam: what survives which crash,
+//! which faults fire where, and that a seed reproduces a run exactly.
+
+use super::*;
+use engine::vfs::{read_exact_at, OpenMode, Vfs, VfsFile};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
+use std::io::ErrorKind;
+
+fn p(s: &str) -> &Path {
+    Path::new(s)
+}
+
+fn is_crash(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::Other && e.to_string().contains("simulated crash")
+}
+
+fn read_all(f: &dyn VfsFile) -> Vec<u8> {
+    let mut buf = vec![0u8; f.len().unwrap() as usize];
+    read_exact_at(f, &mut buf, 0).unwrap();
+    buf
+}
+
+/// Power loss that loses every unsynced operation.
+fn lose_everything() -> FaultConfig {
+    FaultConfig {
+        lost_unsynced_write: Fault::on(1.0),
+        lost_dir_op: Fault::on(1.0),
+        ..FaultConfig::none()
+    }
+}
+
+#[test]
+fn sim_vfs_is_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<SimVfs>();
+}
+
+#[test]
+fn synced_data_and_names_survive_power_loss() {
+    for seed in 0..50 {
+        let v = SimVfs::new(seed, FaultConfig::all(1.0).without_lying());
+        v.set_faults_enabled(false);
+        let f = v.open(p("d/f"), OpenMode::CreateNew).unwrap();
+        f.write_at(&[7u8; 3000], 100).unwrap();
+        f.sync().unwrap();
+        v.sync_dir(p("d")).unwrap();
+        v.power_loss();
+        let mut expect = vec![0u8; 100];
+        expect.extend([7u8; 3000]);
+        assert_eq!(v.read_file("d/f"), Some(expect.clone()), "seed {seed}");
+        assert_eq!(v.durable_file("d/f"), Some(expect));
+        assert_eq!(v.pending_ops_count(), 0);
+        v.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn unsynced_data_may_or_may_not_survive_and_tears_only_at_sectors() {
+    let (mut kept, mut lost, mut torn) = (0, 0, 0);
+    for seed in 0..300 {
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        v.write_file_durable("f", &[0u8; 8 * SECTOR]).unwrap();
+        let f = v.open(p("f"), OpenMode::Existing).unwrap();
+        f.write_at(&[0xFF; 8 * SECTOR], 0).unwrap();
+        v.power_loss();
+        let image = v.read_file("f").unwrap();
+        assert_eq!(image.len(), 8 * SECTOR);
+        let sectors: BTreeSet<u8> = image
+            .chunks(SECTOR)
+            .map(|s| {
+                assert!(s.iter().all(|b| *b == s[0]), "seed {seed}: sector split");
+                s[0]
+            })
+            .collect();
+        let s = v.stats();
+        match sectors.len() {
+            2 => {
+                assert_eq!(s.torn_writes, 1);
+                torn += 1;
+            }
+            _ if sectors.contains(&0xFF) => kept += 1,
+            _ => {
+                assert_eq!(s.writes_dropped_by_power_loss, 1);
+                lost += 1;
+            }
+        }
+        assert!(f.read_at(&mut [0u8; 1], 0).is_err(), "handle must be dead");
+    }
+    assert!(
+        kept > 0 && lost > 0 && torn > 0,
+        "kept {kept} lost {lost} torn {torn}"
+    );
+}
+
+#[test]
+fn failed_sync_that_drops_data_reverts_to_durable() {
+    let cfg = FaultConfig {
+        sync_drop: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(1, cfg);
+    v.write_file_durable("f", b"old").unwrap();
+    let f = v.open(p("f"), OpenMode::Existing).unwrap();
+    f.write_at(b"NEW", 0).unwrap();
+    let e = f.sync().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Other);
+    assert_eq!(read_all(f.as_ref()), b"old");
+    assert_eq!(v.stats().sync_drops, 1);
+    assert_eq!(v.pending_ops_count(), 0);
+    // Nothing pending, so a sync now cannot drop anything and succeeds.
+    f.sync().unwrap();
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn plain_sync_error_leaves_data_pending() {
+    let cfg = FaultConfig {
+        sync_error: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(1, cfg);
+    v.write_file_durable("f", b"old").unwrap();
+    let f = v.open(p("f"), OpenMode::Existing).unwrap();
+    f.write_at(b"NEW", 0).unwrap();
+    assert_eq!(f.sync().unwrap_err().kind(), ErrorKind::Other);
+    assert!(v.sync_dir(p(".")).is_err());
+    assert_eq!(read_all(f.as_ref()), b"NEW");
+    assert_eq!(v.durable_file("f").unwrap(), b"old");
+    assert_eq!(v.stats().sync_errors, 2);
+    v.with_faults_paused(|| f.sync()).unwrap();
+    assert_eq!(v.durable_file("f").unwrap(), b"NEW");
+}
+
+#[test]
+fn process_crash_keeps_os_written_data_pending() {
+    let v = SimVfs::new(3, lose_everything());
+    v.write_file_durable("d/f", b"old").unwrap();
+    let f = v.open(p("d/f"), OpenMode::Existing).unwrap();
+    f.write_at(b"NEW", 0).unwrap();
+    let g = v.open(p("d/g"), OpenMode::CreateNew).unwrap();
+    g.write_at(b"g", 0).unwrap();
+    let pending = v.pending_ops_count();
+    v.process_crash();
+    assert_eq!(v.read_file("d/f").unwrap(), b"NEW");
+    assert_eq!(v.read_file("d/g").unwrap(), b"g");
+    assert_eq!(v.pending_ops_count(), pending);
+    assert!(f.write_at(b"x", 0).is_err() && g.len().is_err());
+    // Still unsynced: a power loss now may drop it (this config drops everything).
+    v.power_loss();
+    assert_eq!(v.read_file("d/f").unwrap(), b"old");
+    assert_eq!(v.read_file("d/g"), None);
+    assert_eq!(v.stats().process_crashes, 1);
+}
+
+#[test]
+fn create_needs_sync_dir_to_survive() {
+    let (mut survived, mut vanished) = (0, 0);
+    for seed in 0..100 {
+        for with_sync_dir in [false, true] {
+            let v = SimVfs::new(seed, FaultConfig::crash_only());
+            let f = v.open(p("d/new"), OpenMode::CreateNew).unwrap();
+            f.write_at(b"data", 0).unwrap();
+            f.sync().unwrap();
+            if with_sync_dir {
+                v.sync_dir(p("d")).unwrap();
+            }
+            v.power_loss();
+            match v.read_file("d/new") {
+                Some(data) => {
+                    assert_eq!(data, b"data");
+                    survived += usize::from(!with_sync_dir);
+                }
+                None => {
+                    assert!(!with_sync_dir, "seed {seed}: synced create lost");
+                    vanished += 1;
+                }
+            }
+            v.check_invariants().unwrap();
+        }
+    }
+    assert!(
+        survived > 0 && vanished > 0,
+        "survived {survived} vanished {vanished}"
+    );
+}
+
+#[test]
+fn sync_dir_of_another_directory_does_not_make_a_create_durable() {
+    let v = SimVfs::new(0, lose_everything());
+    let f = v.open(p("d/new"), OpenMode::CreateNew).unwrap();
+    f.sync().unwrap();
+    v.sync_dir(p("e")).unwrap();
+    v.sync_dir(p(".")).unwrap();
+    v.power_loss();
+    assert!(!v.exists(p("d/new")).unwrap());
+}
+
+#[test]
+fn rename_is_atomic() {
+    let mut outcomes = BTreeSet::new();
+    for seed in 0..100 {
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        v.write_file_durable("d/final", b"old").unwrap();
+        v.write_file_durable("d/tmp", b"new").unwrap();
+        v.rename(p("d/tmp"), p("d/final")).unwrap();
+        assert_eq!(v.file_names(), vec![PathBuf::from("d/final")]);
+        v.power_loss();
+        let state = (v.read_file("d/tmp"), v.read_file("d/final"));
+        match &state {
+            (None, Some(n)) => assert_eq!(n, b"new"),
+            (Some(n), Some(o)) => {
+                assert_eq!((n.as_slice(), o.as_slice()), (&b"new"[..], &b"old"[..]))
+            }
+            other => panic!("seed {seed}: rename not atomic: {other:?}"),
+        }
+        outcomes.insert(state);
+
+        // Made durable by sync_dir: always the new name.
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        v.write_file_durable("d/tmp", b"new").unwrap();
+        v.rename(p("d/tmp"), p("d/final")).unwrap();
+        v.sync_dir(p("d")).unwrap();
+        v.power_loss();
+        assert_eq!(v.file_names(), vec![PathBuf::from("d/final")]);
+    }
+    assert_eq!(outcomes.len(), 2, "both outcomes occur");
+}
+
+#[test]
+fn rename_of_an_unsynced_create_never_shows_both_names() {
+    let mut seen = BTreeSet::new();
+    for seed in 0..200 {
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        let f = v.open(p("d/tmp"), OpenMode::CreateNew).unwrap();
+        f.write_at(b"x", 0).unwrap();
+        f.sync().unwrap();
+        v.rename(p("d/tmp"), p("d/final")).unwrap();
+        v.power_loss();
+        let names = v.file_names();
+        assert!(names.len() <= 1, "seed {seed}: {names:?}");
+        seen.insert(names);
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
+#[test]
+fn cross_directory_rename_is_atomic() {
+    for seed in 0..100 {
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        v.write_file_durable("a/f", b"f").unwrap();
+        v.rename(p("a/f"), p("b/f")).unwrap();
+        v.power_loss();
+        assert_eq!(v.file_names().len(), 1, "seed {seed}");
+        let v = SimVfs::new(seed, FaultConfig::crash_only());
+        v.write_file_durable("a/f", b"f").unwrap();
+        v.rename(p("a/f"), p("b/f")).unwrap();
+        v.sync_dir(p("b")).unwrap();
+        v.power_loss();
+        assert_eq!(v.file_names(), vec![PathBuf::from("b/f")]);
+    }
+}
+
+#[test]
+fn handles_are_dead_after_either_crash() {
+    for power in [false, true] {
+        let v = SimVfs::new(0, FaultConfig::none());
+        let f = v.open(p("f"), OpenMode::CreateNew).unwrap();
+        f.write_at(b"abc", 0).unwrap();
+        if power {
+            v.power_loss();
+        } else {
+            v.process_crash();
+        }
+        let steps = v.io_step();
+        assert!(f.read_at(&mut [0u8; 3], 0).is_err());
+        assert!(f.write_at(b"x", 0).is_err());
+        assert!(f.sync().is_err() && f.set_len(0).is_err() && f.len().is_err());
+        assert!(f.try_lock_exclusive().is_err());
+        assert_eq!(v.io_step(), steps, "refused calls are not steps");
+        drop(f);
+        let g = v.open(p("f"), OpenMode::Existing).unwrap();
+        assert_eq!(read_all(g.as_ref()), b"abc");
+        v.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn locks_conflict_and_are_released_on_drop_and_on_crash() {
+    let v = SimVfs::new(0, FaultConfig::none());
+    let a = v.open(p("f"), OpenMode::CreateNew).unwrap();
+    let b = v.open(p("f"), OpenMode::Existing).unwrap();
+    a.try_lock_exclusive().unwrap();
+    a.try_lock_exclusive().unwrap();
+    assert_eq!(
+        b.try_lock_exclusive().unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    drop(a);
+    b.try_lock_exclusive().unwrap();
+    let c = v.open(p("f"), OpenMode::ReadOnly).unwrap();
+    assert_eq!(
+        c.try_lock_exclusive().unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    v.process_crash();
+    let d = v.open(p("f"), OpenMode::Existing).unwrap();
+    d.try_lock_exclusive().unwrap();
+    v.power_loss();
+    // A perfect disk's power loss keeps the unsynced create, so `f` is still there.
+    let e = v.open(p("f"), OpenMode::Existing).unwrap();
+    e.try_lock_exclusive().unwrap();
+    drop((b, c, d));
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn crash_point_fires_at_exactly_step_n() {
+    for n in 1..8u64 {
+        let v = SimVfs::new(0, FaultConfig::none());
+        let f = v.open(p("f"), OpenMode::CreateNew).unwrap();
+        let start = v.io_step();
+        assert_eq!(start, 1);
+        v.set_crash_at(start + n);
+        for i in 1..n {
+            f.write_at(&[i as u8], i - 1).unwrap();
+        }
+        let e = f.write_at(b"Z", 100).unwrap_err();
+        assert!(is_crash(&e), "{e}");
+        assert_eq!(v.io_step(), start + n);
+        assert!(v.is_crashed());
+        assert_eq!(v.crash_point(), None);
+        // Everything fails the same way, and is not a step.
+        assert!(is_crash(&v.exists(p("f")).unwrap_err()));
+        assert!(is_crash(&f.len().unwrap_err()));
+        assert!(v.open(p("g"), OpenMode::CreateNew).is_err());
+        assert_eq!(v.io_step(), start + n);
+        // The crashing call did not take effect.
+        v.process_crash();
+        assert!(!v.is_crashed());
+        assert_eq!(v.read_file("f").unwrap().len() as u64, n - 1);
+        assert_eq!(v.stats().crashes_armed_fired, 1);
+    }
+}
+
+#[test]
+fn crash_point_on_a_namespace_call_and_set_crash_after() {
+    let v = SimVfs::new(0, FaultConfig::none());
+    let armed = v.set_crash_after(2);
+    assert_eq!(armed, 2);
+    drop(v.open(p("a"), OpenMode::CreateNew).unwrap());
+    assert!(is_crash(&v.rename(p("a"), p("b")).unwrap_err()));
+    v.power_loss();
+    assert_eq!(v.file_names(), vec![PathBuf::from("a")]);
+    // A step already passed never fires.
+    v.set_crash_at(1);
+    assert!(v.exists(p("a")).unwrap());
+    v.clear_crash_point();
+    assert_eq!(v.crash_point(), None);
+}
+
+#[test]
+fn misdirected_write_leaves_the_intended_range_old() {
+    let cfg = FaultConfig {
+        misdirected_write: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    for seed in 0..30 {
+        let v = SimVfs::new(seed, cfg.clone());
+        let original: Vec<u8> = (0..8 * SECTOR).map(|i| (i / SECTOR) as u8).collect();
+        v.write_file_durable("d/f", &original).unwrap();
+        v.write_file_durable("d/other", &original).unwrap();
+        let f = v.open(p("d/f"), OpenMode::Existing).unwrap();
+        f.write_at(&[0xEE; SECTOR], 2 * SECTOR as u64).unwrap();
+        let image = read_all(f.as_ref());
+        assert_eq!(
+            image[2 * SECTOR..3 * SECTOR],
+            original[2 * SECTOR..3 * SECTOR]
+        );
+        let hit: Vec<usize> = (0..8).filter(|s| image[s * SECTOR] == 0xEE).collect();
+        assert_eq!(hit.len(), 1, "seed {seed}");
+        assert!(image[hit[0] * SECTOR..(hit[0] + 1) * SECTOR]
+            .iter()
+            .all(|b| *b == 0xEE));
+        assert!(v.was_damaged("d/f") && !v.was_damaged("d/other"));
+        assert_eq!(v.damaged_paths(), vec![PathBuf::from("d/f")]);
+        assert_eq!(v.stats().misdirected_writes, 1);
+        // An extending write is never misdirected.
+        f.write_at(&[1; 10], 8 * SECTOR as u64).unwrap();
+        assert_eq!(v.stats().misdirected_writes, 1);
+    }
+}
+
+#[test]
+fn latent_corruption_changes_one_durable_sector_and_marks_the_file() {
+    for seed in 0..30 {
+        let v = SimVfs::new(seed, FaultConfig::none());
+        assert_eq!(
+            v.corrupt_random_sector(),
+            None,
+            "no file, nothing to corrupt"
+        );
+        let original = vec![0x55u8; 4 * SECTOR + 100];
+        v.write_file_durable("f", &original).unwrap();
+        let (path, sector) = v.corrupt_random_sector().unwrap();
+        assert_eq!(path, PathBuf::from("f"));
+        let durable = v.durable_file("f").unwrap();
+        assert_eq!(durable.len(), original.len());
+        let changed: Vec<usize> = (0..durable.len()).filter(|i| durable[*i] != 0x55).collect();
+        assert!(!changed.is_empty());
+        assert!(changed.iter().all(|i| (*i as u64) / 512 * 512 == sector));
+        assert_eq!(v.read_file("f").unwrap(), durable, "reads see it too");
+        assert!(v.was_damaged("f"));
+        // The mark follows the file through a rename and a backup copy.
+        v.rename(p("f"), p("g")).unwrap();
+        v.copy_file("g", "backup/g").unwrap();
+        assert!(v.was_damaged("g") && v.was_damaged("backup/g"));
+    }
+}
+
+#[test]
+fn latent_corruption_fires_at_io_steps_when_configured() {
+    let cfg = FaultConfig {
+        latent_corruption: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(4, cfg);
+    v.write_file_durable("f", &[0u8; 1024]).unwrap();
+    assert!(v.exists(p("f")).unwrap());
+    assert_eq!(v.stats().latent_corruptions, 1);
+    v.with_faults_paused(|| v.exists(p("f")).unwrap());
+    assert_eq!(v.stats().latent_corruptions, 1, "paused");
+    assert!(v.was_damaged("f"));
+}
+
+#[test]
+fn disk_full_by_capacity_and_by_chance() {
+    let cfg = FaultConfig {
+        disk_full: Fault::on(0.0),
+        capacity_bytes: Some(1000),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(0, cfg);
+    let f = v.open(p("f"), OpenMode::CreateNew).unwrap();
+    f.write_at(&[1; 600], 0).unwrap();
+    assert_eq!(
+        f.write_at(&[2; 600], 600).unwrap_err().kind(),
+        ErrorKind::StorageFull
+    );
+    assert_eq!(f.set_len(2000).unwrap_err().kind(), ErrorKind::StorageFull);
+    f.write_at(&[3; 600], 0).unwrap(); // overwriting needs no space
+    f.write_at(&[4; 400], 600).unwrap(); // exactly full
+    assert_eq!(v.stats().disk_full, 2);
+    v.with_faults_paused(|| f.write_at(&[5; 600], 1000))
+        .unwrap();
+
+    let cfg = FaultConfig {
+        disk_full: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(0, cfg);
+    let f = v.open(p("f"), OpenMode::CreateNew).unwrap();
+    assert_eq!(
+        f.write_at(b"x", 0).unwrap_err().kind(),
+        ErrorKind::StorageFull
+    );
+}
+
+#[test]
+fn read_and_write_errors_are_eio_and_change_nothing() {
+    let cfg = FaultConfig {
+        read_error: Fault::on(1.0),
+        write_error: Fault::on(1.0),
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(0, cfg);
+    v.write_file_durable("f", b"abc").unwrap();
+    let f = v.open(p("f"), OpenMode::Existing).unwrap();
+    assert_eq!(
+        f.read_at(&mut [0u8; 3], 0).unwrap_err().kind(),
+        ErrorKind::Other
+    );
+    assert_eq!(f.write_at(b"xyz", 0).unwrap_err().kind(), ErrorKind::Other);
+    assert_eq!(v.read_file("f").unwrap(), b"abc");
+    assert!(!v.with_faults_paused(|| v.faults_enabled()));
+    assert!(v.faults_enabled(), "restored after the pause");
+    let stats = v.stats();
+    assert_eq!((stats.read_errors, stats.write_errors), (1, 1));
+}
+
+#[test]
+fn open_modes_and_namespace_calls_behave_like_posix() {
+    let kind = |r: io::Result<Box<dyn VfsFile>>| r.err().map(|e| e.kind());
+    let v = SimVfs::new(0, FaultConfig::none());
+    assert_eq!(
+        kind(v.open(p("d/f"), OpenMode::Existing)),
+        Some(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        kind(v.open(p("d/f"), OpenMode::ReadOnly)),
+        Some(ErrorKind::NotFound)
+    );
+    let f = v.open(p("d/f"), OpenMode::CreateNew).unwrap();
+    f.write_at(b"hello", 0).unwrap();
+    assert_eq!(
+        kind(v.open(p("d/f"), OpenMode::CreateNew)),
+        Some(ErrorKind::AlreadyExists)
+    );
+    let r = v.open(p("d/f"), OpenMode::ReadOnly).unwrap();
+    assert_eq!(
+        r.write_at(b"x", 0).unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    assert_eq!(
+        r.set_len(0).unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    let t = v.open(p("d/f"), OpenMode::Truncate).unwrap();
+    assert_eq!(t.len().unwrap(), 0);
+    assert_eq!(f.len().unwrap(), 0, "same inode");
+    drop(v.open(p("d/b"), OpenMode::Truncate).unwrap());
+    drop(v.open(p("top"), OpenMode::CreateNew).unwrap());
+    assert_eq!(v.list_dir(p("d")).unwrap(), vec!["b", "f"]);
+    assert_eq!(v.list_dir(p(".")).unwrap(), vec!["top"]);
+    assert!(v.exists(p("d/b")).unwrap() && !v.exists(p("d/zz")).unwrap());
+    assert_eq!(v.remove(p("d/zz")).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        v.rename(p("d/zz"), p("d/y")).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        f.write_at(b"x", MAX_FILE_LEN).unwrap_err().kind(),
+        ErrorKind::FileTooLarge
+    );
+    assert_eq!(
+        f.write_at(b"x", u64::MAX).unwrap_err().kind(),
+        ErrorKind::FileTooLarge
+    );
+    assert_eq!(f.read_at(&mut [0u8; 4], u64::MAX).unwrap(), 0);
+}
+
+#[test]
+fn handles_follow_the_inode_through_rename_and_remove() {
+    let v = SimVfs::new(0, FaultConfig::none());
+    let f = v.open(p("a"), OpenMode::CreateNew).unwrap();
+    f.write_at(b"one", 0).unwrap();
+    v.rename(p("a"), p("b")).unwrap();
+    f.write_at(b"two", 3).unwrap();
+    assert_eq!(v.read_file("b").unwrap(), b"onetwo");
+    v.remove(p("b")).unwrap();
+    assert!(!v.exists(p("b")).unwrap());
+    f.write_at(b"!", 6).unwrap();
+    assert_eq!(read_all(f.as_ref()), b"onetwo!");
+    v.check_invariants().unwrap();
+    drop(f);
+    v.sync_dir(p(".")).unwrap();
+    v.check_invariants().unwrap();
+    assert!(v.file_names().is_empty() && v.durable_file_names().is_empty());
+}
+
+#[test]
+fn write_file_durable_and_copy_file_survive_total_loss() {
+    let v = SimVfs::new(0, lose_everything());
+    let f = v.open(p("d/live"), OpenMode::CreateNew).unwrap();
+    f.write_at(b"unsynced", 0).unwrap();
+    v.copy_file("d/live", "bak/live").unwrap();
+    v.write_file_durable("d/restored", b"restored").unwrap();
+    assert_eq!(
+        v.copy_file("d/none", "x").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    v.power_loss();
+    assert_eq!(v.read_file("bak/live").unwrap(), b"unsynced");
+    assert_eq!(v.read_file("d/restored").unwrap(), b"restored");
+    // write_file_durable synced the directory first, so `d/live`'s name survived,
+    // but not its unsynced data.
+    assert_eq!(v.read_file("d/live").unwrap(), b"");
+}
+
+/// A random mix of every call, crash points and crashes, ignoring results: for
+/// determinism and invariants.
+fn random_workload(v: &SimVfs, seed: u64, steps: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F00D);
+    let names = ["d/a", "d/b", "d/c", "e/x", "top"];
+    let dirs = ["d", "e", "."];
+    let modes = [
+        OpenMode::CreateNew,
+        OpenMode::Truncate,
+        OpenMode::Existing,
+        OpenMode::ReadOnly,
+    ];
+    let mut handles: Vec<Box<dyn VfsFile>> = Vec::new();
+    for _ in 0..steps {
+        let name = p(names[rng.random_range(0..names.len())]);
+        let h = if handles.is_empty() {
+            None
+        } else {
+            Some(rng.random_range(0..handles.len()))
+        };
+        match (rng.random_range(0..15), h) {
+            (0, _) => {
+                if let Ok(f) = v.open(name, modes[rng.random_range(0..modes.len())]) {
+                    if handles.len() >= 6 {
+                        handles.remove(0);
+                    }
+                    handles.push(f);
+                }
+            }
+            (1, _) => drop(v.remove(name)),
+            (2, _) => drop(v.rename(name, p(names[rng.random_range(0..names.len())]))),
+            (3, _) => drop(v.sync_dir(p(dirs[rng.random_range(0..dirs.len())]))),
+            (4..=7, Some(i)) => {
+                let len = rng.random_range(1..2000);
+                let data = vec![rng.random::<u8>(); len];
+                drop(handles[i].write_at(&data, rng.random_range(0..6000)));
+            }
+            (8, Some(i)) => drop(handles[i].sync()),
+            (9, Some(i)) => drop(handles[i].read_at(&mut [0u8; 700], rng.random_range(0..6000))),
+            (10, Some(i)) => drop(handles[i].set_len(rng.random_range(0..7000))),
+            (11, Some(i)) => drop(handles[i].try_lock_exclusive()),
+            (12, Some(i)) => drop(handles.remove(i)),
+            (13, _) => {
+                v.set_crash_after(rng.random_range(1..40));
+            }
+            _ => drop(v.list_dir(p("d"))),
+        }
+        if v.is_crashed() || rng.random_range(0..200) == 0 {
+            if rng.random_bool(0.5) {
+                v.power_loss();
+            } else {
+                v.process_crash();
+            }
+            if rng.random_bool(0.5) {
+                handles.clear();
+            }
+        }
+        if let Err(e) = v.check_invariants() {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
+fn invariants_hold_under_random_workloads_and_swarm_faults() {
+    for seed in 0..40 {
+        let cfg = FaultConfig::swarm(&mut ChaCha8Rng::seed_from_u64(seed));
+        let v = SimVfs::new(seed, cfg);
+        random_workload(&v, seed, 600);
+    }
+    let every_kind = FaultConfig {
+        lost_unsynced_write: Fault::on(0.5),
+        torn_write: Fault::on(0.5),
+        reordered_writes: Fault::on(1.0),
+        lost_dir_op: Fault::on(0.5),
+        sync_drop: Fault::on(0.3),
+        ..FaultConfig::all(0.05)
+    };
+    let v = SimVfs::new(99, every_kind);
+    random_workload(&v, 99, 3000);
+    let s = v.stats();
+    for (name, n) in s.iter() {
+        if !["writebacks", "disk_full"].contains(&name) {
+            assert!(n > 0, "{name} never happened: {s:?}");
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_trace_and_same_images() {
+    let run = |seed: u64| {
+        let cfg = FaultConfig::swarm(&mut ChaCha8Rng::seed_from_u64(seed));
+        let v = SimVfs::new(seed, cfg);
+        random_workload(&v, seed, 400);
+        v.power_loss();
+        let images: Vec<_> = v
+            .file_names()
+            .into_iter()
+            .map(|n| (v.read_file(&n), n))
+            .collect();
+        (v.trace_hash(), images, v.stats())
+    };
+    let mut hashes = BTreeSet::new();
+    for seed in 0..20 {
+        let a = run(seed);
+        assert_eq!(a, run(seed), "seed {seed} is not deterministic");
+        hashes.insert(a.0);
+    }
+    assert_eq!(hashes.len(), 20, "different seeds, different traces");
+}
+
+#[test]
+fn stats_count_steps_and_power_loss_outcomes() {
+    let v = SimVfs::new(11, lose_everything());
+    let f = v.open(p("f"), OpenMode::CreateNew).unwrap(); // step 1
+    f.write_at(b"a", 0).unwrap(); // 2
+    f.set_len(10).unwrap(); // 3
+    f.read_at(&mut [0u8; 1], 0).unwrap(); // 4
+    v.power_loss();
+    let s = v.stats();
+    assert_eq!(
+        (s.io_steps, s.writes, s.reads, s.power_losses),
+        (4, 1, 1, 1)
+    );
+    let lost = (
+        s.writes_dropped_by_power_loss,
+        s.len_changes_dropped,
+        s.dir_ops_lost,
+    );
+    assert_eq!(lost, (1, 1, 1));
+    let mut total = FaultStats::default();
+    total.add(&s);
+    total.add(&s);
+    assert_eq!(total.io_steps, 8);
+}
