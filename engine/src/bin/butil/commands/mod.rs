@@ -1,0 +1,106 @@
+//! The commands, one module each, and what they share: the engine `butil` runs, reading
+//! an input file whole, and writing an output file atomically.
+
+pub mod check;
+pub mod clone;
+pub mod copy;
+pub mod create;
+pub mod load;
+pub mod recover;
+pub mod save;
+pub mod stat;
+
+use engine::host::StdClock;
+use engine::vfs::{self, StdVfs, Vfs};
+use engine::{Config, Engine, Error, Handle, Result, Status};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Operations bundled into one system transaction. `butil` runs bulk jobs (load, copy)
+/// where per-operation durability buys nothing — the job is redone after a crash — so it
+/// commits rarely (dirty-page pressure and the end of the job still commit).
+pub const BUNDLE_LIMIT: u64 = 1_000_000;
+
+/// A fresh engine on the real filesystem.
+pub fn engine() -> Engine {
+    Engine::new(
+        Arc::new(StdVfs),
+        Arc::new(StdClock::new()),
+        Config {
+            operation_bundle_limit: BUNDLE_LIMIT,
+            ..Config::default()
+        },
+    )
+}
+
+/// Read a whole input file (`what` names it in errors: "description file", …).
+pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+    vfs::read_all(&StdVfs, path)
+        .map_err(|e| Error::io(&e, format_args!("reading {what} {}", path.display())))
+}
+
+/// Replace `path` with `bytes`: written to a temporary sibling, synced, renamed over
+/// `path`, directory synced. A failure leaves any earlier `path` as it was.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".butil-tmp");
+    let tmp = path.with_file_name(name);
+    let io =
+        |e: std::io::Error, what: &str| Error::io(&e, format_args!("{what} {}", path.display()));
+    let result = (|| {
+        let f = StdVfs
+            .open(&tmp, vfs::OpenMode::Truncate)
+            .map_err(|e| io(e, "creating"))?;
+        f.write_at(bytes, 0).map_err(|e| io(e, "writing"))?;
+        f.sync().map_err(|e| io(e, "syncing"))?;
+        drop(f);
+        StdVfs
+            .rename(&tmp, path)
+            .map_err(|e| io(e, "renaming into place"))?;
+        StdVfs
+            .sync_dir(&vfs::parent_dir(path))
+            .map_err(|e| io(e, "syncing the directory of"))
+    })();
+    if result.is_err() {
+        let _ = StdVfs.remove(&tmp);
+    }
+    result
+}
+
+/// Refuse to write `output` over `input` (e.g. `-save F F` would destroy the data file).
+pub fn refuse_same_file(input: &Path, output: &Path) -> Result<()> {
+    let canon = |p: &Path| -> Option<PathBuf> { std::fs::canonicalize(p).ok() };
+    match (canon(input), canon(output)) {
+        (Some(a), Some(b)) if a == b => Err(Error::new(
+            Status::InvalidFileName,
+            format!(
+                "{} and {} are the same file; name a different output file",
+                input.display(),
+                output.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Close handles after a job, keeping the job's own error first.
+pub fn close_all(e: &mut Engine, handles: &[Handle], result: Result<()>) -> Result<()> {
+    let mut result = result;
+    for &h in handles {
+        if let Err(err) = e.close(h) {
+            if result.is_ok() {
+                result = Err(err);
+            }
+        }
+    }
+    result
+}
+
+/// A Get/Step result with end-of-file turned into `None`.
+pub fn until_end(r: Result<Vec<u8>>) -> Result<Option<Vec<u8>>> {
+    match r {
+        Ok(rec) => Ok(Some(rec)),
+        Err(e) if e.status == Status::EndOfFile => Ok(None),
+        Err(e) => Err(e),
+    }
+}
