@@ -15,11 +15,15 @@ use engine::vfs::{self, StdVfs, Vfs};
 use engine::{Config, Engine, Error, Handle, Result, Status};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Operations bundled into one system transaction. `butil` runs bulk jobs (load, copy)
 /// where per-operation durability buys nothing — the job is redone after a crash — so it
 /// commits rarely (dirty-page pressure and the end of the job still commit).
 pub const BUNDLE_LIMIT: u64 = 1_000_000;
+/// Initiation Time Limit: a job commits at its end, not by the clock, which also makes
+/// the files it writes (page numbers, sequences) the same from run to run.
+pub const INITIATION_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
 /// A fresh engine on the real filesystem.
 pub fn engine() -> Engine {
@@ -28,6 +32,7 @@ pub fn engine() -> Engine {
         Arc::new(StdClock::new()),
         Config {
             operation_bundle_limit: BUNDLE_LIMIT,
+            initiation_time_limit: INITIATION_TIME_LIMIT,
             ..Config::default()
         },
     )
