@@ -1,8 +1,9 @@
 //! `-copy SRC DST`: insert every record of SRC, in key 0 order, into the existing file
 //! DST. Record lengths must match (status 22 if SRC's are shorter, 28 if longer); key
-//! definitions may differ. A failed insert stops the copy; records before it stay.
+//! definitions may differ. A failed insert or read stops the copy; the records before
+//! it are committed and stay.
 
-use super::{close_all, engine, refuse_same_file, until_end};
+use super::{close_all, engine, progress_line, refuse_same_file, until_end, Progress};
 use crate::report::Report;
 use engine::{Engine, Error, GetOp, Handle, OpenMode, Result, Status};
 use std::path::Path;
@@ -15,20 +16,17 @@ pub fn run(src: &Path, dst: &Path, out: &mut Report) -> Result<()> {
         Ok(h) => h,
         Err(err) => return close_all(&mut e, &[hs], Err(err)),
     };
-    let mut copied = 0u64;
-    let result = copy(&mut e, hs, hd, src, dst, &mut copied);
+    let mut progress = Progress::default();
+    let result = copy(&mut e, hs, hd, src, dst, &mut progress);
     let result = close_all(&mut e, &[hs, hd], result);
     match &result {
         Ok(()) => out.line(format!(
-            "copied {copied} records from {} to {}",
+            "copied {} records from {} to {}",
+            progress.inserted,
             src.display(),
             dst.display()
         )),
-        Err(_) if copied > 0 => out.line(format!(
-            "copied {copied} records into {} before the failure; they are kept",
-            dst.display()
-        )),
-        Err(_) => {}
+        Err(_) => out.line(progress_line("copied", &progress, dst)),
     }
     result
 }
@@ -39,7 +37,7 @@ fn copy(
     hd: Handle,
     src: &Path,
     dst: &Path,
-    copied: &mut u64,
+    progress: &mut Progress,
 ) -> Result<()> {
     let (sl, dl) = (
         e.stat(hs)?.spec.record_length,
@@ -60,18 +58,24 @@ fn copy(
             ),
         ));
     }
-    let mut rec = until_end(e.get(hs, GetOp::First, 0, &[]))?;
-    while let Some(r) = rec {
-        e.insert(hd, &r).map_err(|err| {
-            err.during(format_args!(
-                "inserting record {} into {}",
-                *copied + 1,
-                dst.display()
-            ))
-        })?;
-        *copied += 1;
-        rec = until_end(e.get(hs, GetOp::Next, 0, &[]))
+    let result = (|| {
+        let mut rec = until_end(e.get(hs, GetOp::First, 0, &[]))
             .map_err(|err| err.during(format_args!("reading {}", src.display())))?;
-    }
-    e.flush()
+        while let Some(r) = rec {
+            e.insert(hd, &r).map_err(|err| {
+                err.during(format_args!(
+                    "inserting record {} into {}",
+                    progress.inserted + 1,
+                    dst.display()
+                ))
+            })?;
+            progress.inserted += 1;
+            rec = until_end(e.get(hs, GetOp::Next, 0, &[]))
+                .map_err(|err| err.during(format_args!("reading {}", src.display())))?;
+        }
+        Ok(())
+    })();
+    let flushed = e.flush();
+    progress.committed = flushed.is_ok();
+    result.and(flushed)
 }

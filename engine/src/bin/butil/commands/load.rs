@@ -2,10 +2,10 @@
 //!
 //! The whole sequential file is read and every record's framing and length checked
 //! before anything is inserted, so a malformed file loads nothing. An insert that fails
-//! (a duplicate key, a full disk) stops the load; the records before it stay (as in
-//! Btrieve) and the report says how many.
+//! (a duplicate key, a full disk) stops the load; the records before it are committed
+//! and stay (as in Btrieve), and the report says how many.
 
-use super::{close_all, engine, read_input};
+use super::{close_all, engine, progress_line, read_input, Progress};
 use crate::report::Report;
 use engine::formats::SeqReader;
 use engine::{Error, OpenMode, Result, Status};
@@ -15,20 +15,17 @@ pub fn run(seqfile: &Path, file: &Path, out: &mut Report) -> Result<()> {
     let input = read_input(seqfile, "sequential file")?;
     let mut e = engine();
     let h = e.open(file, OpenMode::Normal)?;
-    let mut loaded = 0u64;
-    let result = load(&mut e, h, &input, seqfile, file, &mut loaded);
+    let mut progress = Progress::default();
+    let result = load(&mut e, h, &input, seqfile, file, &mut progress);
     let result = close_all(&mut e, &[h], result);
     match &result {
         Ok(()) => out.line(format!(
-            "loaded {loaded} records from {} into {}",
+            "loaded {} records from {} into {}",
+            progress.inserted,
             seqfile.display(),
             file.display()
         )),
-        Err(_) if loaded > 0 => out.line(format!(
-            "loaded {loaded} records into {} before the failure; they are kept",
-            file.display()
-        )),
-        Err(_) => {}
+        Err(_) => out.line(progress_line("loaded", &progress, file)),
     }
     result
 }
@@ -39,7 +36,7 @@ fn load(
     input: &[u8],
     seqfile: &Path,
     file: &Path,
-    loaded: &mut u64,
+    progress: &mut Progress,
 ) -> Result<()> {
     let rl = usize::from(e.stat(h)?.spec.record_length);
     let mut records = Vec::new();
@@ -74,9 +71,13 @@ fn load(
         records.push(rec);
     }
     for (i, rec) in records.iter().enumerate() {
-        e.insert(h, rec)
-            .map_err(|err| err.during(format_args!("{}: record {}", seqfile.display(), i + 1)))?;
-        *loaded += 1;
+        if let Err(err) = e.insert(h, rec) {
+            progress.committed = e.flush().is_ok();
+            return Err(err.during(format_args!("{}: record {}", seqfile.display(), i + 1)));
+        }
+        progress.inserted += 1;
     }
-    e.flush()
+    e.flush()?;
+    progress.committed = true;
+    Ok(())
 }

@@ -101,6 +101,31 @@ pub fn close_all(e: &mut Engine, handles: &[Handle], result: Result<()>) -> Resu
     result
 }
 
+/// How far a bulk insert (load, copy) got.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Records inserted.
+    pub inserted: u64,
+    /// Whether they were committed (a system transaction made them durable).
+    pub committed: bool,
+}
+
+/// The report line for a bulk insert that failed part way.
+pub fn progress_line(verb: &str, p: &Progress, file: &Path) -> String {
+    match (p.inserted, p.committed) {
+        (0, _) => format!("{verb} no records into {}", file.display()),
+        (n, true) => format!(
+            "{verb} {n} records into {} before the failure; they are committed and kept",
+            file.display()
+        ),
+        (n, false) => format!(
+            "{verb} {n} records into {} before the failure, but committing them failed too: \
+             check the file with butil -check and -stat",
+            file.display()
+        ),
+    }
+}
+
 /// A Get/Step result with end-of-file turned into `None`.
 pub fn until_end(r: Result<Vec<u8>>) -> Result<Option<Vec<u8>>> {
     match r {
