@@ -23,8 +23,10 @@
 //!
 //! Guarantees: a pure function of the bytes behind a [`Vfs`] — it only reads (and takes
 //! the advisory lock, so a file some process has open is status 85); no panic on any
-//! bytes; memory is one page buffer plus the records found plus one small entry per
-//! logical page seen. Errors: 12 (missing), 46, 85, 30, 2.
+//! bytes (a property test flips and cuts files at random); memory is a small page cache
+//! plus the records found plus, when scanning, one small entry per logical page seen.
+//! Skipped pages are named; in an opened file an unreadable page may have been an index
+//! page, whose loss costs no records. Errors: 12 (missing), 46, 85, 30, 2.
 
 use super::datafile::DataFile;
 use super::spec::{FileSpec, PAGE_SIZES};
