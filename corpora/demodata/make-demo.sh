@@ -6,7 +6,12 @@
 #
 # Runs from any directory (it changes to the repository root; OUTDIR is taken relative to
 # where you ran it). Stops at the first error; butil -create refuses existing files, so
-# use an empty or new OUTDIR.
+# use an empty or new OUTDIR. Each file is structure-checked (butil -check) after loading.
+#
+# butil is built and run with cargo; set BUTIL to an already built binary (a path that is
+# absolute or relative to the repository root) to use it instead, as the CLI tests do:
+#
+#   BUTIL=target/release/butil corpora/demodata/make-demo.sh OUTDIR
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -18,7 +23,11 @@ outdir=$(cd -- "$1" && pwd)
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."
 
 butil() {
-    cargo run -q --release -p engine --bin butil -- "$@"
+    if [[ -n ${BUTIL:-} ]]; then
+        "$BUTIL" "$@"
+    else
+        cargo run -q --release -p engine --bin butil -- "$@"
+    fi
 }
 
 for name in person course enrollment; do
@@ -28,5 +37,6 @@ for name in person course enrollment; do
         exit 1
     fi
     butil -load "corpora/demodata/$name.seq" "$outdir/$name.btr"
+    butil -check "$outdir/$name.btr"
 done
 echo "demo database built in $outdir: person.btr course.btr enrollment.btr"

@@ -5,6 +5,7 @@ pub mod datafile;
 pub mod key;
 pub mod ops;
 pub mod records;
+pub mod recover;
 pub mod spec;
 
 pub use ops::{GetOp, OpCode, StepOp};

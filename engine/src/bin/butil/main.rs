@@ -1,1 +1,172 @@
-fn main() {}
+//! `butil`: Keel's maintenance utility, after Btrieve's BUTIL. This file is argument
+//! parsing and dispatch only; each command lives in `commands/`, all printing in
+//! `report.rs`, and the work itself in the engine library.
+//!
+//! Commands are spelled as in Btrieve, which on Linux uses `-` for its `/` options:
+//! `butil -stat FILE`. Before clap parses, a first argument of one dash and a word
+//! (`-stat`, `-STAT`) is rewritten to the subcommand name (`stat`), so `butil stat FILE`
+//! works too; command words are case-insensitive. A file name that starts with `-` goes
+//! after `--`.
+//!
+//! Exit codes: 0 success; on failure the Btrieve status number (1 if it is 0 or above
+//! 255), after `butil: status N (meaning): context` and `what to do: advice` on stderr;
+//! 64 (EX_USAGE) for a usage error — not 2, which is status 2, an I/O error.
+
+mod commands;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "butil",
+    version,
+    about = "Keel's maintenance utility (Btrieve BUTIL commands)",
+    after_help = "Commands are written as in Btrieve, with one leading dash (`butil -stat FILE`); \
+                  `butil stat FILE` works too, in any letter case.\n\
+                  Exit status: 0 on success; the Btrieve status number on failure (1 if it is \
+                  above 255); 64 for a usage error.",
+    subcommand_value_name = "COMMAND",
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create FILE, empty, with the definition in the description file DESCFILE.
+    Create { file: PathBuf, descfile: PathBuf },
+    /// Print FILE's definition (as a description file) and statistics.
+    Stat { file: PathBuf },
+    /// Insert every record of the unformatted sequential file SEQFILE into FILE.
+    Load { seqfile: PathBuf, file: PathBuf },
+    /// Write every record of FILE to SEQFILE in the order of key KEYNUM (default 0).
+    Save {
+        file: PathBuf,
+        seqfile: PathBuf,
+        /// `N` (then KEYNUM): save in the order of a key of FILE.
+        #[arg(value_name = "N", value_parser = parse_n, requires = "keynum")]
+        n: Option<char>,
+        /// The key whose order the records are saved in.
+        #[arg(value_name = "KEYNUM")]
+        keynum: Option<usize>,
+    },
+    /// Insert every record of SRC into the existing file DST (same record length).
+    Copy { src: PathBuf, dst: PathBuf },
+    /// Create DST, empty, with SRC's definition.
+    Clone { dst: PathBuf, src: PathBuf },
+    /// Check FILE's structure: every page, key and record.
+    Check { file: PathBuf },
+    /// Write every readable record of a damaged FILE to SEQFILE, skipping bad pages.
+    Recover { file: PathBuf, seqfile: PathBuf },
+}
+
+/// Btrieve spelling: `-stat` → `stat`, any letter case → lower case. Only the first
+/// argument (the command word) is touched; `-h`, `-V` and `--…` are left to clap.
+fn btrieve_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if let Some(word) = args.get_mut(1) {
+        let text = word.to_str().unwrap_or_default();
+        let bare = text.strip_prefix('-').unwrap_or(text);
+        let is_word = bare.len() >= 2 && bare.bytes().all(|b| b.is_ascii_alphabetic());
+        if is_word && !text.starts_with("--") {
+            *word = OsString::from(bare.to_ascii_lowercase());
+        }
+    }
+    args
+}
+
+/// The `N` of `-save FILE SEQFILE N KEYNUM` (Btrieve's `Y INDEXFILE` is not supported).
+fn parse_n(word: &str) -> Result<char, String> {
+    match word {
+        "N" | "n" => Ok('N'),
+        "Y" | "y" => Err(
+            "`Y INDEXFILE` (save in the order of an external index) is not \
+                          supported; use `N KEYNUM`"
+                .into(),
+        ),
+        _ => Err("expected `N` followed by a key number".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(btrieve_spelling(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(e) => return report::usage(&e),
+    };
+    let mut out = report::Report::default();
+    let result = match cli.command {
+        Command::Create { file, descfile } => commands::create::run(&file, &descfile, &mut out),
+        Command::Stat { file } => commands::stat::run(&file, &mut out),
+        Command::Load { seqfile, file } => commands::load::run(&seqfile, &file, &mut out),
+        Command::Save {
+            file,
+            seqfile,
+            keynum,
+            ..
+        } => commands::save::run(&file, &seqfile, keynum.unwrap_or(0), &mut out),
+        Command::Copy { src, dst } => commands::copy::run(&src, &dst, &mut out),
+        Command::Clone { dst, src } => commands::clone::run(&dst, &src, &mut out),
+        Command::Check { file } => commands::check::run(&file, &mut out),
+        Command::Recover { file, seqfile } => commands::recover::run(&file, &seqfile, &mut out),
+    };
+    out.print();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report::failure(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spelled(args: &[&str]) -> Vec<String> {
+        btrieve_spelling(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn btrieve_spelling_rewrites_only_the_command_word() {
+        assert_eq!(spelled(&["butil", "-stat", "-x"]), ["butil", "stat", "-x"]);
+        assert_eq!(spelled(&["butil", "-STAT", "f"]), ["butil", "stat", "f"]);
+        assert_eq!(
+            spelled(&["butil", "Load", "a", "b"]),
+            ["butil", "load", "a", "b"]
+        );
+        assert_eq!(spelled(&["butil", "-h"]), ["butil", "-h"]);
+        assert_eq!(spelled(&["butil", "--help"]), ["butil", "--help"]);
+        assert_eq!(spelled(&["butil", "-s2"]), ["butil", "-s2"]);
+        assert_eq!(spelled(&["butil"]), ["butil"]);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn save_order() {
+        let key = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Save { keynum, .. },
+            }) => Ok(keynum),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(key(&["butil", "save", "f", "s"]), Ok(None));
+        assert_eq!(key(&["butil", "save", "f", "s", "n", "2"]), Ok(Some(2)));
+        assert!(key(&["butil", "save", "f", "s", "N"]).is_err());
+        assert!(key(&["butil", "save", "f", "s", "N", "x"]).is_err());
+        assert!(key(&["butil", "save", "f", "s", "Y", "idx"]).is_err());
+        assert!(key(&["butil", "save", "f", "s", "K", "1"]).is_err());
+    }
+}

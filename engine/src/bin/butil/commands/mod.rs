@@ -1,0 +1,136 @@
+//! The commands, one module each, and what they share: the engine `butil` runs, reading
+//! an input file whole, and writing an output file atomically.
+
+pub mod check;
+pub mod clone;
+pub mod copy;
+pub mod create;
+pub mod load;
+pub mod recover;
+pub mod save;
+pub mod stat;
+
+use engine::host::StdClock;
+use engine::vfs::{self, StdVfs, Vfs};
+use engine::{Config, Engine, Error, Handle, Result, Status};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Operations bundled into one system transaction. `butil` runs bulk jobs (load, copy)
+/// where per-operation durability buys nothing — the job is redone after a crash — so it
+/// commits rarely (dirty-page pressure and the end of the job still commit).
+pub const BUNDLE_LIMIT: u64 = 1_000_000;
+/// Initiation Time Limit: a job commits at its end, not by the clock, which also makes
+/// the files it writes (page numbers, sequences) the same from run to run.
+pub const INITIATION_TIME_LIMIT: Duration = Duration::from_secs(3600);
+
+/// A fresh engine on the real filesystem.
+pub fn engine() -> Engine {
+    Engine::new(
+        Arc::new(StdVfs),
+        Arc::new(StdClock::new()),
+        Config {
+            operation_bundle_limit: BUNDLE_LIMIT,
+            initiation_time_limit: INITIATION_TIME_LIMIT,
+            ..Config::default()
+        },
+    )
+}
+
+/// Read a whole input file (`what` names it in errors: "description file", …).
+pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+    vfs::read_all(&StdVfs, path)
+        .map_err(|e| Error::io(&e, format_args!("reading {what} {}", path.display())))
+}
+
+/// Replace `path` with `bytes`: written to a temporary sibling, synced, renamed over
+/// `path`, directory synced. A failure leaves any earlier `path` as it was.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".butil-tmp");
+    let tmp = path.with_file_name(name);
+    let io =
+        |e: std::io::Error, what: &str| Error::io(&e, format_args!("{what} {}", path.display()));
+    let result = (|| {
+        let f = StdVfs
+            .open(&tmp, vfs::OpenMode::Truncate)
+            .map_err(|e| io(e, "creating"))?;
+        f.write_at(bytes, 0).map_err(|e| io(e, "writing"))?;
+        f.sync().map_err(|e| io(e, "syncing"))?;
+        drop(f);
+        StdVfs
+            .rename(&tmp, path)
+            .map_err(|e| io(e, "renaming into place"))?;
+        StdVfs
+            .sync_dir(&vfs::parent_dir(path))
+            .map_err(|e| io(e, "syncing the directory of"))
+    })();
+    if result.is_err() {
+        let _ = StdVfs.remove(&tmp);
+    }
+    result
+}
+
+/// Refuse to write `output` over `input` (e.g. `-save F F` would destroy the data file).
+pub fn refuse_same_file(input: &Path, output: &Path) -> Result<()> {
+    let canon = |p: &Path| -> Option<PathBuf> { std::fs::canonicalize(p).ok() };
+    match (canon(input), canon(output)) {
+        (Some(a), Some(b)) if a == b => Err(Error::new(
+            Status::InvalidFileName,
+            format!(
+                "{} and {} are the same file; name a different output file",
+                input.display(),
+                output.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Close handles after a job, keeping the job's own error first.
+pub fn close_all(e: &mut Engine, handles: &[Handle], result: Result<()>) -> Result<()> {
+    let mut result = result;
+    for &h in handles {
+        if let Err(err) = e.close(h) {
+            if result.is_ok() {
+                result = Err(err);
+            }
+        }
+    }
+    result
+}
+
+/// How far a bulk insert (load, copy) got.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Records inserted.
+    pub inserted: u64,
+    /// Whether they were committed (a system transaction made them durable).
+    pub committed: bool,
+}
+
+/// The report line for a bulk insert that failed part way.
+pub fn progress_line(verb: &str, p: &Progress, file: &Path) -> String {
+    match (p.inserted, p.committed) {
+        (0, _) => format!("{verb} no records into {}", file.display()),
+        (n, true) => format!(
+            "{verb} {n} records into {} before the failure; they are committed and kept",
+            file.display()
+        ),
+        (n, false) => format!(
+            "{verb} {n} records into {} before the failure, but committing them failed too: \
+             check the file with butil -check and -stat",
+            file.display()
+        ),
+    }
+}
+
+/// A Get/Step result with end-of-file turned into `None`.
+pub fn until_end(r: Result<Vec<u8>>) -> Result<Option<Vec<u8>>> {
+    match r {
+        Ok(rec) => Ok(Some(rec)),
+        Err(e) if e.status == Status::EndOfFile => Ok(None),
+        Err(e) => Err(e),
+    }
+}
