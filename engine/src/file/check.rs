@@ -161,12 +161,11 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                     records.insert(addr, (layout.serial(&p, s), layout.record(&p, s).to_vec()));
                 }
             }
-            Some(t) => {
-                if !reached.contains_key(&l) {
-                    r.problems
-                        .push(format!("{t:?} page {l} is not reachable from any index"));
-                }
+            Some(t) if !reached.contains_key(&l) => {
+                r.problems
+                    .push(format!("{t:?} page {l} is not reachable from any index"));
             }
+            Some(_) => {}
         }
     }
     r.records = records.len() as u64;

@@ -199,8 +199,8 @@ impl Pager {
     fn touch(&mut self, logical: u32) {
         debug_assert!(self.undo.is_some(), "page changed outside an operation");
         if let Some(u) = &mut self.undo {
-            if !u.pages.contains_key(&logical) {
-                u.pages.insert(logical, self.dirty.get(&logical).cloned());
+            if let std::collections::btree_map::Entry::Vacant(e) = u.pages.entry(logical) {
+                e.insert(self.dirty.get(&logical).cloned());
             }
         }
     }
@@ -401,7 +401,7 @@ impl Pager {
         let dirty = std::mem::take(&mut self.dirty);
 
         if mutant!(self.config, ReuseFreedEarly) {
-            for (&l, _) in &dirty {
+            for &l in dirty.keys() {
                 if let Some(old) = self.pat.get(l as usize).filter(|p| p.is_mapped()) {
                     self.free_phys.insert(old.physical);
                 }

@@ -47,6 +47,10 @@ pub trait VfsFile: Send {
     fn sync(&self) -> io::Result<()>;
     fn set_len(&self, len: u64) -> io::Result<()>;
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is zero bytes long.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Take an advisory exclusive lock, held until the file is dropped. A lock held by
     /// another process (or another open of the same file) is `WouldBlock`.
     fn try_lock_exclusive(&self) -> io::Result<()>;
