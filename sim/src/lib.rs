@@ -1,3 +1,11 @@
-//! stub
+//! Keel's deterministic simulator: runs the real engine on a simulated filesystem
+//! with injected faults, compares every read with a reference model, and checks the
+//! recovery invariants of DESIGN.md after every crash. One `u64` seed fixes the
+//! workload, the faults and the schedule.
 
+pub mod campaign;
+pub mod check;
+pub mod model;
+pub mod runner;
 pub mod vfs;
+pub mod workload;

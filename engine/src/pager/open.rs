@@ -103,20 +103,28 @@ pub fn create(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> Result<()> {
     Ok(())
 }
 
-/// Read the FCR slot at `physical` assuming `page_size`; `None` unless it is a valid,
-/// self-consistent control record.
-fn read_slot(file: &dyn VfsFile, physical: u32, page_size: u32, len: u64) -> Option<Fcr> {
+/// Read the FCR slot at `physical` assuming `page_size`: `Ok(None)` unless it is a
+/// valid, self-consistent control record. An I/O error is an error, never "no FCR":
+/// a failing disk must give status 2, not 30.
+fn read_slot(
+    file: &dyn VfsFile,
+    physical: u32,
+    page_size: u32,
+    len: u64,
+) -> std::io::Result<Option<Fcr>> {
     let off = u64::from(physical) * u64::from(page_size);
     if off + u64::from(page_size) > len {
-        return None;
+        return Ok(None);
     }
     let mut b = vec![0u8; page_size as usize];
-    vfs::read_exact_at(file, &mut b, off).ok()?;
-    let h = page::header(&b)?;
+    vfs::read_exact_at(file, &mut b, off)?;
+    let Some(h) = page::header(&b) else {
+        return Ok(None);
+    };
     if !page::checksum_ok(&b) || h.page_type != PageType::Fcr || h.physical != physical {
-        return None;
+        return Ok(None);
     }
-    Fcr::decode(&b).ok()
+    Ok(Fcr::decode(&b).ok())
 }
 
 impl Pager {
@@ -137,6 +145,13 @@ impl Pager {
             .len()
             .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
         let durable = Self::live_fcr(file.as_ref(), path, len)?;
+        if !read_only {
+            // After a process crash the live FCR may sit only in the OS cache. Make
+            // what we are about to build on durable first, or a later power loss
+            // could revert the file beneath commits that already depend on it.
+            file.sync()
+                .map_err(|e| Error::io(&e, format_args!("{}: sync on open", path.display())))?;
+        }
         let ps = durable.spec.page_size as usize;
         let per = pat::entries_per_page(ps);
         let mut mapping = Vec::with_capacity(durable.state.logical_pages as usize);
@@ -219,7 +234,13 @@ impl Pager {
         // page-size field matches the size it was read at can validate.
         for &ps in &PAGE_SIZES {
             for slot in 0..FCR_SLOTS {
-                if let Some(f) = read_slot(file, slot, ps, len) {
+                let found = read_slot(file, slot, ps, len).map_err(|e| {
+                    Error::io(
+                        &e,
+                        format_args!("{}: reading control record {slot}", path.display()),
+                    )
+                })?;
+                if let Some(f) = found {
                     if best.as_ref().is_none_or(|b| f.seq > b.seq) {
                         best = Some(f);
                     }
@@ -227,8 +248,14 @@ impl Pager {
             }
         }
         let mut head = vec![0u8; 48];
-        if vfs::read_exact_at(file, &mut head, 0).is_ok() && Fcr::has_magic(&head) {
-            magic_seen = true;
+        if len >= 48 {
+            vfs::read_exact_at(file, &mut head, 0).map_err(|e| {
+                Error::io(
+                    &e,
+                    format_args!("{}: reading control record 0", path.display()),
+                )
+            })?;
+            magic_seen = Fcr::has_magic(&head);
         }
         match best {
             Some(f) => Ok(f),

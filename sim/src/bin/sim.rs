@@ -1,1 +1,236 @@
-fn main() {}
+//! `sim`: run simulation campaigns, replay a seed, check determinism, hunt mutants.
+
+use clap::{Parser, Subcommand};
+use engine::mutant::Mutant;
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::campaign::{self, Summary};
+use sim::runner::{run_seed, Options};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    about = "Keel's deterministic simulation and fault-injection harness"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a campaign over many seeds and print a summary.
+    Run {
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Run only shard K of N (1-based), e.g. 2/8.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Run a known-bad engine.
+        #[arg(long, value_parser = parse_mutant)]
+        mutant: Option<Mutant>,
+        /// Print one JSON summary object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reproduce one seed.
+    Replay {
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        #[arg(long, value_parser = parse_mutant)]
+        mutant: Option<Mutant>,
+        /// Print the trace (operations, crashes, recoveries, I/O).
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Run each seed twice and compare trace hashes.
+    Determinism {
+        #[arg(long, default_value_t = 50)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+    },
+    /// Run every known-bad engine and show which the harness catches.
+    Mutants {
+        #[arg(long, default_value_t = 1000)]
+        max_seeds: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 2/8")?;
+    let k: u64 = k.parse().map_err(|_| "K is not a number")?;
+    let n: u64 = n.parse().map_err(|_| "N is not a number")?;
+    if n == 0 || k == 0 || k > n {
+        return Err("need 1 <= K <= N".into());
+    }
+    Ok((k, n))
+}
+
+fn parse_mutant(s: &str) -> Result<Mutant, String> {
+    Mutant::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown mutant; one of {}", names.join(", "))
+    })
+}
+
+fn print_summary(s: &Summary) {
+    println!("seeds              {}", s.seeds);
+    println!("operations         {}", s.operations);
+    println!("crashes            {}", s.crashes);
+    println!("recoveries checked {}", s.recoveries_checked);
+    println!("faults injected:");
+    for (k, v) in &s.faults {
+        println!("  {k:<28} {v}");
+    }
+    println!("failures           {}", s.failures.len());
+    println!(
+        "time               {:.1} s ({:.1} seeds/s)",
+        s.seconds, s.seeds_per_second
+    );
+    for f in &s.failures {
+        println!(
+            "FAIL seed {}: {}\n  replay: {}",
+            f.seed, f.message, f.replay
+        );
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            seeds,
+            start,
+            shard,
+            steps,
+            mutant,
+            json,
+        } => {
+            let opts = Options { steps, mutant };
+            let list: Vec<u64> =
+                campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
+            let bar = ProgressBar::new(list.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} seeds {per_sec} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let t = Instant::now();
+            let mut sum = Summary::default();
+            for seed in list {
+                let o = run_seed(seed, &opts);
+                if let Some(m) = &o.failure {
+                    bar.println(format!(
+                        "FAIL seed {seed}: {m}\n  replay: {}",
+                        campaign::replay_command(seed, &opts)
+                    ));
+                }
+                sum.add(&o, &opts);
+                bar.set_message(format!("{} failures", sum.failures.len()));
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            sum.seconds = t.elapsed().as_secs_f64();
+            sum.seeds_per_second = sum.seeds as f64 / sum.seconds.max(1e-9);
+            print_summary(&sum);
+            if json {
+                println!("{}", serde_json::to_string(&sum).unwrap_or_default());
+            }
+            if sum.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Cmd::Replay {
+            seed,
+            steps,
+            mutant,
+            trace,
+        } => {
+            if trace {
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new("sim=debug,keel=debug"))
+                    .without_time()
+                    .init();
+            }
+            let opts = Options { steps, mutant };
+            let o = run_seed(seed, &opts);
+            println!(
+                "seed {seed}: {} operations, {} crashes, {} recoveries checked, trace hash {:016x}",
+                o.operations, o.crashes, o.recoveries_checked, o.trace_hash
+            );
+            match o.failure {
+                None => {
+                    println!("ok");
+                    ExitCode::SUCCESS
+                }
+                Some(m) => {
+                    println!("FAIL: {m}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Determinism { seeds, steps } => {
+            let bad = campaign::determinism(
+                0..seeds,
+                &Options {
+                    steps,
+                    mutant: None,
+                },
+            );
+            if bad.is_empty() {
+                println!("determinism: {seeds} seeds each ran twice with identical trace hashes");
+                ExitCode::SUCCESS
+            } else {
+                println!("determinism FAILED for seeds {bad:?}");
+                ExitCode::FAILURE
+            }
+        }
+        Cmd::Mutants {
+            max_seeds,
+            steps,
+            json,
+        } => {
+            let results: Vec<_> = Mutant::ALL
+                .iter()
+                .map(|&m| campaign::hunt(m, max_seeds, steps))
+                .collect();
+            println!(
+                "{:<26} {:<7} {:>18} {:>12}",
+                "mutant", "caught", "first failing seed", "seeds needed"
+            );
+            for r in &results {
+                println!(
+                    "{:<26} {:<7} {:>18} {:>12}",
+                    r.mutant,
+                    if r.caught { "yes" } else { "NO" },
+                    r.first_failing_seed
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    r.seeds_needed
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string(&results).unwrap_or_default());
+            }
+            if results.iter().all(|r| r.caught) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Campaigns: many seeds, a summary of what was exercised and found, sharding so a
+//! seed range spreads over machines, and the determinism and mutant checks.
+
+use crate::runner::{run_seed, Options, Outcome};
+use engine::mutant::Mutant;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a campaign did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub seeds: u64,
+    pub operations: u64,
+    pub crashes: u64,
+    pub recoveries_checked: u64,
+    pub faults: BTreeMap<String, u64>,
+    pub failures: Vec<Failure>,
+    pub seconds: f64,
+    pub seeds_per_second: f64,
+}
+
+/// One failing seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub seed: u64,
+    pub message: String,
+    pub replay: String,
+}
+
+impl Summary {
+    pub fn add(&mut self, o: &Outcome, opts: &Options) {
+        self.seeds += 1;
+        self.operations += o.operations;
+        self.crashes += o.crashes;
+        self.recoveries_checked += o.recoveries_checked;
+        for (k, v) in o.faults.iter() {
+            *self.faults.entry(k.to_string()).or_default() += v;
+        }
+        if let Some(m) = &o.failure {
+            self.failures.push(Failure {
+                seed: o.seed,
+                message: m.clone(),
+                replay: replay_command(o.seed, opts),
+            });
+        }
+    }
+}
+
+/// The exact command that reproduces a seed.
+pub fn replay_command(seed: u64, opts: &Options) -> String {
+    let mut c = format!(
+        "cargo run --release -p sim -- replay {seed} --steps {}",
+        opts.steps
+    );
+    if let Some(m) = opts.mutant {
+        c.push_str(&format!(" --mutant {}", m.name()));
+    }
+    c
+}
+
+/// The seeds of shard `k` of `n` (1-based) within `start..start+count`.
+pub fn shard_seeds(start: u64, count: u64, shard: (u64, u64)) -> impl Iterator<Item = u64> {
+    let (k, n) = shard;
+    (start..start.saturating_add(count)).filter(move |s| n <= 1 || s % n == (k - 1) % n)
+}
+
+/// Run each seed twice; returns the seeds whose trace hashes differ.
+pub fn determinism(seeds: impl Iterator<Item = u64>, opts: &Options) -> Vec<u64> {
+    seeds
+        .filter(|&s| {
+            let a = run_seed(s, opts);
+            let b = run_seed(s, opts);
+            a.trace_hash != b.trace_hash || a.failure != b.failure
+        })
+        .collect()
+}
+
+/// A mutant's hunt: the first failing seed, if found within `max_seeds`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MutantResult {
+    pub mutant: String,
+    pub caught: bool,
+    pub first_failing_seed: Option<u64>,
+    pub seeds_needed: u64,
+    pub message: Option<String>,
+}
+
+pub fn hunt(m: Mutant, max_seeds: u64, steps: usize) -> MutantResult {
+    let opts = Options {
+        steps,
+        mutant: Some(m),
+    };
+    for (i, seed) in (0..max_seeds).enumerate() {
+        let o = run_seed(seed, &opts);
+        if let Some(msg) = o.failure {
+            return MutantResult {
+                mutant: m.name().into(),
+                caught: true,
+                first_failing_seed: Some(seed),
+                seeds_needed: i as u64 + 1,
+                message: Some(msg),
+            };
+        }
+    }
+    MutantResult {
+        mutant: m.name().into(),
+        caught: false,
+        first_failing_seed: None,
+        seeds_needed: max_seeds,
+        message: None,
+    }
+}

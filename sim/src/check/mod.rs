@@ -1,0 +1,91 @@
+//! Invariant checks run after recovery: the structure check (invariant 1) through the
+//! engine's read-only inspection API, and reading back a file's whole state.
+
+use crate::model::Records;
+use crate::workload;
+use engine::file::check::check_file;
+use engine::vfs::Vfs;
+use engine::{Engine, GetOp, Handle, OpenMode, Status, StepOp};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Check a file's structure, then read every record (physical order) and verify the
+/// key-0 order agrees. Errors describe the violated invariant.
+pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result<Records, String> {
+    let rep = check_file(vfs.as_ref(), path).map_err(|err| {
+        format!(
+            "invariant 1 (structure): {} does not open: {err}",
+            path.display()
+        )
+    })?;
+    if !rep.is_clean() {
+        return Err(format!(
+            "invariant 1 (structure): {}: {}",
+            path.display(),
+            rep.problems
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let h = e
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|x| format!("open {}: {x}", path.display()))?;
+    let mut recs = Records::new();
+    let mut r = e.step(h, StepOp::First);
+    while let Ok(rec) = r {
+        if recs.insert(workload::id_of(&rec), rec).is_some() {
+            return Err(format!(
+                "invariant 1: {} holds two records with one id",
+                path.display()
+            ));
+        }
+        if recs.len() as u64 > rep.records {
+            return Err(format!(
+                "invariant 1: {}: step scan never ends",
+                path.display()
+            ));
+        }
+        r = e.step(h, StepOp::Next);
+    }
+    match r {
+        Err(x) if x.status == Status::EndOfFile => {}
+        Err(x) => return Err(format!("reading {} after recovery: {x}", path.display())),
+        Ok(_) => unreachable!(),
+    }
+    let ordered =
+        scan_key0(e, h, recs.len() + 1).map_err(|x| format!("scan {}: {x}", path.display()))?;
+    if ordered != recs.values().cloned().collect::<Vec<_>>() {
+        return Err(format!(
+            "invariant 1: {}: key 0 order disagrees with the records",
+            path.display()
+        ));
+    }
+    e.close(h)
+        .map_err(|x| format!("close {}: {x}", path.display()))?;
+    Ok(recs)
+}
+
+/// Every record in key-0 order, failing if more than `limit` come back.
+pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> engine::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut r = e.get(h, GetOp::First, 0, &[]);
+    loop {
+        match r {
+            Ok(rec) => {
+                out.push(rec);
+                if out.len() > limit {
+                    return Err(engine::Error::new(
+                        Status::IoError,
+                        "scan returned too many records",
+                    ));
+                }
+            }
+            Err(x) if x.status == Status::EndOfFile => return Ok(out),
+            Err(x) => return Err(x),
+        }
+        r = e.get(h, GetOp::Next, 0, &[]);
+    }
+}

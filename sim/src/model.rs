@@ -1,0 +1,69 @@
+//! The reference model: what each file holds, and which states a crash may leave.
+//!
+//! Per file it keeps the records acknowledged so far (what every read must return
+//! while the engine runs) and the record set at every system-transaction *attempt*
+//! since the last durable one. After a crash the file must equal one of those — the
+//! last durable boundary or a later one whose commit was in flight (invariant 2, and
+//! "acknowledged-and-synced changes survive").
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A file's records by primary key (the record's id).
+pub type Records = BTreeMap<u32, Vec<u8>>;
+
+/// One file of the model.
+#[derive(Clone, Debug)]
+pub struct FileModel {
+    pub path: PathBuf,
+    /// Acknowledged state (in memory in the engine).
+    pub live: Records,
+    /// States at commit attempts; `states[durable]` is the last durable one.
+    pub states: Vec<Records>,
+    pub durable: usize,
+    /// Engine commit counters last seen (attempts, durable).
+    pub seen: (u64, u64),
+}
+
+impl FileModel {
+    pub fn new(path: PathBuf) -> FileModel {
+        FileModel {
+            path,
+            live: Records::new(),
+            states: vec![Records::new()],
+            durable: 0,
+            seen: (0, 0),
+        }
+    }
+
+    /// Record what the engine's commit counters say happened during the last call.
+    pub fn observe(&mut self, attempts: u64, durable: u64) -> Result<(), String> {
+        if attempts > self.seen.0 + 1 {
+            return Err(format!(
+                "{}: two system transactions in one call",
+                self.path.display()
+            ));
+        }
+        if attempts > self.seen.0 {
+            self.states.push(self.live.clone());
+        }
+        if durable > self.seen.1 {
+            self.durable = self.states.len() - 1;
+        }
+        self.seen = (attempts, durable);
+        Ok(())
+    }
+
+    /// States a crash may have left, oldest first.
+    pub fn candidates(&self) -> &[Records] {
+        &self.states[self.durable..]
+    }
+
+    /// After recovery found `state`: it is the new durable baseline of a fresh engine.
+    pub fn recovered(&mut self, state: Records) {
+        self.live = state.clone();
+        self.states = vec![state];
+        self.durable = 0;
+        self.seen = (0, 0);
+    }
+}

@@ -1,0 +1,111 @@
+//! The workload: the record layout the simulator's files use, and the mix of
+//! operations a seed draws from. Later features add their own operation kinds here
+//! (transactions, contops, archival) without reshaping the runner.
+
+use engine::{FileSpec, KeySpec, KeyType, Segment};
+use rand::Rng;
+
+/// Record length of simulated files.
+pub const RECORD_LEN: usize = 40;
+/// Ids are drawn from this range, so inserts collide and updates find records.
+pub const ID_RANGE: u32 = 400;
+
+fn seg(offset: u16, length: u16, key_type: KeyType) -> Segment {
+    Segment {
+        offset,
+        length,
+        key_type,
+        descending: false,
+    }
+}
+
+/// Key 0: id (unsigned, unique, not modifiable). Key 1: group (integer, duplicates,
+/// modifiable). Key 2: tag (string, unique, modifiable). Then payload.
+pub fn spec(page_size: u32) -> FileSpec {
+    FileSpec {
+        record_length: RECORD_LEN as u16,
+        page_size,
+        keys: vec![
+            KeySpec {
+                segments: vec![seg(0, 4, KeyType::Unsigned)],
+                duplicates: false,
+                modifiable: false,
+            },
+            KeySpec {
+                segments: vec![seg(4, 2, KeyType::Integer)],
+                duplicates: true,
+                modifiable: true,
+            },
+            KeySpec {
+                segments: vec![seg(6, 12, KeyType::String)],
+                duplicates: false,
+                modifiable: true,
+            },
+        ],
+    }
+}
+
+/// A record with the given id; other fields from `rng`.
+pub fn record(id: u32, rng: &mut impl Rng) -> Vec<u8> {
+    let mut r = vec![0u8; RECORD_LEN];
+    r[0..4].copy_from_slice(&id.to_le_bytes());
+    r[4..6].copy_from_slice(&rng.random_range(-4i16..5).to_le_bytes());
+    let tag = format!("t{:05}", rng.random_range(0..ID_RANGE * 2));
+    r[6..6 + tag.len()].copy_from_slice(tag.as_bytes());
+    rng.fill(&mut r[18..]);
+    r
+}
+
+pub fn id_of(r: &[u8]) -> u32 {
+    u32::from_le_bytes([r[0], r[1], r[2], r[3]])
+}
+
+pub fn tag_of(r: &[u8]) -> &[u8] {
+    &r[6..18]
+}
+
+/// One step of the workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Insert,
+    Update,
+    Delete,
+    GetEqual,
+    Scan,
+    Flush,
+    Background,
+    Reopen,
+    /// Arm a crash at a random upcoming I/O step.
+    ArmCrash,
+    /// Crash between operations.
+    CrashNow,
+}
+
+/// Draw the next step. Weights are per seed (swarm), given as the table.
+pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
+    let total: u32 = weights.iter().map(|w| w.1).sum();
+    let mut x = rng.random_range(0..total.max(1));
+    for &(s, w) in weights {
+        if x < w {
+            return s;
+        }
+        x -= w;
+    }
+    Step::GetEqual
+}
+
+/// A per-seed operation mix.
+pub fn weights(rng: &mut impl Rng) -> Vec<(Step, u32)> {
+    vec![
+        (Step::Insert, rng.random_range(20..40)),
+        (Step::Update, rng.random_range(5..20)),
+        (Step::Delete, rng.random_range(3..15)),
+        (Step::GetEqual, rng.random_range(5..20)),
+        (Step::Scan, rng.random_range(0..2)),
+        (Step::Flush, rng.random_range(0..4)),
+        (Step::Background, rng.random_range(1..5)),
+        (Step::Reopen, rng.random_range(0..2)),
+        (Step::ArmCrash, 1),
+        (Step::CrashNow, rng.random_range(0..2)),
+    ]
+}
