@@ -85,10 +85,11 @@ pub struct MutantResult {
     pub message: Option<String>,
 }
 
-pub fn hunt(m: Mutant, max_seeds: u64, steps: usize) -> MutantResult {
+pub fn hunt(m: Mutant, max_seeds: u64, steps: usize, sync_drop: bool) -> MutantResult {
     let opts = Options {
         steps,
         mutant: Some(m),
+        sync_drop,
     };
     for (i, seed) in (0..max_seeds).enumerate() {
         let o = run_seed(seed, &opts);

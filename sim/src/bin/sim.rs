@@ -60,6 +60,10 @@ enum Cmd {
     Mutants {
         #[arg(long, default_value_t = 1000)]
         max_seeds: u64,
+        /// Leave out the fsync-drops-dirty-data fault (it triggers an open bug that
+        /// would "catch" every mutant for the wrong reason).
+        #[arg(long)]
+        no_sync_drop: bool,
         #[arg(long, default_value_t = 1000)]
         steps: usize,
         #[arg(long)]
@@ -117,7 +121,11 @@ fn main() -> ExitCode {
             mutant,
             json,
         } => {
-            let opts = Options { steps, mutant };
+            let opts = Options {
+                steps,
+                mutant,
+                sync_drop: true,
+            };
             let list: Vec<u64> =
                 campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
             let bar = ProgressBar::new(list.len() as u64);
@@ -166,7 +174,11 @@ fn main() -> ExitCode {
                     .without_time()
                     .init();
             }
-            let opts = Options { steps, mutant };
+            let opts = Options {
+                steps,
+                mutant,
+                sync_drop: true,
+            };
             let o = run_seed(seed, &opts);
             println!(
                 "seed {seed}: {} operations, {} crashes, {} recoveries checked, trace hash {:016x}",
@@ -189,6 +201,7 @@ fn main() -> ExitCode {
                 &Options {
                     steps,
                     mutant: None,
+                    sync_drop: true,
                 },
             );
             if bad.is_empty() {
@@ -201,12 +214,13 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants {
             max_seeds,
+            no_sync_drop,
             steps,
             json,
         } => {
             let results: Vec<_> = Mutant::ALL
                 .iter()
-                .map(|&m| campaign::hunt(m, max_seeds, steps))
+                .map(|&m| campaign::hunt(m, max_seeds, steps, !no_sync_drop))
                 .collect();
             println!(
                 "{:<26} {:<7} {:>18} {:>12}",
