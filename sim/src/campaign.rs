@@ -85,11 +85,10 @@ pub struct MutantResult {
     pub message: Option<String>,
 }
 
-pub fn hunt(m: Mutant, max_seeds: u64, steps: usize, sync_drop: bool) -> MutantResult {
+pub fn hunt(m: Mutant, max_seeds: u64, steps: usize) -> MutantResult {
     let opts = Options {
         steps,
         mutant: Some(m),
-        sync_drop,
     };
     for (i, seed) in (0..max_seeds).enumerate() {
         let o = run_seed(seed, &opts);

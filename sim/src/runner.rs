@@ -23,10 +23,6 @@ pub struct Options {
     /// Workload steps per seed.
     pub steps: usize,
     pub mutant: Option<Mutant>,
-    /// Let the swarm enable "fsync fails and drops the dirty data". Off only for
-    /// the bounded `cargo test` campaign while seed 212's lost update after such a
-    /// failure is open (see `sim/tests/sync_drop.rs`).
-    pub sync_drop: bool,
 }
 
 impl Default for Options {
@@ -34,7 +30,6 @@ impl Default for Options {
         Options {
             steps: 1000,
             mutant: None,
-            sync_drop: true,
         }
     }
 }
@@ -109,10 +104,7 @@ fn fault_status(s: Status) -> bool {
 impl World {
     fn new(seed: u64, opts: &Options) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut faults = FaultConfig::swarm(&mut rng).without_lying();
-        if !opts.sync_drop {
-            faults.sync_drop = crate::vfs::Fault::OFF;
-        }
+        let faults = FaultConfig::swarm(&mut rng).without_lying();
         let vfs = SimVfs::new(rng.random(), faults);
         let config = Config {
             operation_bundle_limit: rng.random_range(1..60),
@@ -311,6 +303,7 @@ impl World {
                     Ok(())
                 };
                 let got = self.engine_mut()?.insert(h, &r);
+                tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "insert");
                 if self.expect("insert", &got, want)? {
                     self.files[f].live.insert(id, r);
                 }
@@ -331,6 +324,7 @@ impl World {
                 }
                 if step == Step::Delete {
                     let got = self.engine_mut()?.delete(h);
+                    tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "delete");
                     if self.expect("delete", &got, Ok(()))? {
                         self.files[f].live.remove(&id);
                     }
@@ -346,6 +340,7 @@ impl World {
                         Ok(())
                     };
                     let got = self.engine_mut()?.update(h, &r);
+                    tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "update");
                     if self.expect("update", &got, want)? {
                         self.files[f].live.insert(id, r);
                     }

@@ -6,13 +6,10 @@ use sim::campaign::{determinism, hunt};
 use sim::runner::{run_seed, Options};
 
 /// 300 seeds × 1000 steps with crashes, power losses and every honest fault kind
-/// except fsync-drops-dirty-data (open bug, see `sync_drop.rs`).
+/// (lost/torn/reordered unsynced writes, I/O errors, disk full, fsync failures).
 #[test]
 fn bounded_campaign_passes() {
-    let opts = Options {
-        sync_drop: false,
-        ..Options::default()
-    };
+    let opts = Options::default();
     let mut crashes = 0;
     let mut checked = 0;
     for seed in 0..300 {
@@ -39,8 +36,8 @@ fn seeds_are_deterministic() {
     assert!(bad.is_empty(), "nondeterministic seeds: {bad:?}");
 }
 
-/// Every crash-ordering mutant is caught within 1,000 seeds (fsync-drop off, so a
-/// catch is never the open sync-drop bug). `skip-checksum` is not listed: only
+/// Every crash-ordering mutant is caught within 1,000 seeds. `skip-checksum` is
+/// not listed: only
 /// lying-disk faults (corruption, misdirected writes) can expose it, and the
 /// campaign does not inject those yet.
 #[test]
@@ -51,7 +48,7 @@ fn mutants_are_caught() {
         Mutant::OverwriteInPlace,
         Mutant::ReuseFreedEarly,
     ] {
-        let r = hunt(m, 1000, 1000, false);
+        let r = hunt(m, 1000, 1000);
         assert!(r.caught, "mutant {} survived 1000 seeds", m.name());
     }
 }

@@ -132,9 +132,16 @@ impl Pager {
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
-    /// Changes waiting for the next commit?
+    /// Changes waiting for the next commit? A poisoned pager always says yes: its
+    /// in-memory changes can no longer be committed, and reporting "nothing pending"
+    /// would let a close succeed while silently dropping acknowledged operations.
     pub fn has_changes(&self) -> bool {
-        !self.dirty.is_empty() || self.state != self.durable.state
+        self.poisoned.is_some() || !self.dirty.is_empty() || self.state != self.durable.state
+    }
+
+    /// Did a commit fail after its FCR write (so the file must be reopened)?
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
     }
     pub fn dirty_pages(&self) -> usize {
         self.dirty.len()

@@ -60,10 +60,6 @@ enum Cmd {
     Mutants {
         #[arg(long, default_value_t = 1000)]
         max_seeds: u64,
-        /// Leave out the fsync-drops-dirty-data fault (it triggers an open bug that
-        /// would "catch" every mutant for the wrong reason).
-        #[arg(long)]
-        no_sync_drop: bool,
         #[arg(long, default_value_t = 1000)]
         steps: usize,
         #[arg(long)]
@@ -121,11 +117,7 @@ fn main() -> ExitCode {
             mutant,
             json,
         } => {
-            let opts = Options {
-                steps,
-                mutant,
-                sync_drop: true,
-            };
+            let opts = Options { steps, mutant };
             let list: Vec<u64> =
                 campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
             let bar = ProgressBar::new(list.len() as u64);
@@ -174,11 +166,7 @@ fn main() -> ExitCode {
                     .without_time()
                     .init();
             }
-            let opts = Options {
-                steps,
-                mutant,
-                sync_drop: true,
-            };
+            let opts = Options { steps, mutant };
             let o = run_seed(seed, &opts);
             println!(
                 "seed {seed}: {} operations, {} crashes, {} recoveries checked, trace hash {:016x}",
@@ -201,7 +189,6 @@ fn main() -> ExitCode {
                 &Options {
                     steps,
                     mutant: None,
-                    sync_drop: true,
                 },
             );
             if bad.is_empty() {
@@ -214,13 +201,12 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants {
             max_seeds,
-            no_sync_drop,
             steps,
             json,
         } => {
             let results: Vec<_> = Mutant::ALL
                 .iter()
-                .map(|&m| campaign::hunt(m, max_seeds, steps, !no_sync_drop))
+                .map(|&m| campaign::hunt(m, max_seeds, steps))
                 .collect();
             println!(
                 "{:<26} {:<7} {:>18} {:>12}",
