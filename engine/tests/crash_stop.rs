@@ -235,21 +235,26 @@ fn read_all(vfs: Arc<dyn Vfs>, path: &Path) -> State {
     s
 }
 
+/// The workload's two empty files, created before any crash point is counted.
+fn create_files(vfs: &Arc<dyn Vfs>, dir: &Path) {
+    let mut e = Engine::new(
+        vfs.clone(),
+        Arc::new(engine::clock::ManualClock::new()),
+        Config::default(),
+    );
+    for i in 0..2 {
+        e.create(&dir.join(format!("f{i}.btr")), &people_spec(512))
+            .unwrap();
+    }
+}
+
 fn crash_at_every_step(
     make: &dyn Fn() -> (Arc<dyn Vfs>, PathBuf, Box<dyn std::any::Any>),
     stride: u64,
 ) {
     // A clean run counts the mutating calls.
     let (vfs, dir, _guard) = make();
-    for i in 0..2 {
-        let mut e = Engine::new(
-            vfs.clone(),
-            Arc::new(engine::clock::ManualClock::new()),
-            Config::default(),
-        );
-        e.create(&dir.join(format!("f{i}.btr")), &people_spec(512))
-            .unwrap();
-    }
+    create_files(&vfs, &dir);
     let counter = StopVfs::new(vfs.clone(), u64::MAX);
     let (_, total) = workload(Arc::new(counter.clone()), &dir, Some(&counter));
     assert!(total > 100, "workload too small: {total} mutating calls");
@@ -257,15 +262,7 @@ fn crash_at_every_step(
     let mut outcomes = BTreeSet::new();
     while k <= total {
         let (vfs, dir, _guard) = make();
-        for i in 0..2 {
-            let mut e = Engine::new(
-                vfs.clone(),
-                Arc::new(engine::clock::ManualClock::new()),
-                Config::default(),
-            );
-            e.create(&dir.join(format!("f{i}.btr")), &people_spec(512))
-                .unwrap();
-        }
+        create_files(&vfs, &dir);
         let stop = StopVfs::new(vfs.clone(), k);
         let (bounds, _) = workload(Arc::new(stop.clone()), &dir, Some(&stop));
         for b in &bounds {
