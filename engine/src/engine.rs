@@ -343,7 +343,7 @@ impl Engine {
     }
 
     /// The current record's address and serial, for Update and Delete.
-    fn current(f: &mut OpenFile, c: &Cursor) -> Result<(RecAddr, u64)> {
+    fn current(c: &Cursor) -> Result<(RecAddr, u64)> {
         match &c.pos {
             Position::Logical {
                 entry,
@@ -356,13 +356,10 @@ impl Engine {
                 serial,
                 on_record: true,
             } => Ok((*addr, *serial)),
-            _ => {
-                let _ = f;
-                fail(
-                    Status::InvalidPositioning,
-                    "there is no current record: use a Get or Step first",
-                )
-            }
+            _ => fail(
+                Status::InvalidPositioning,
+                "there is no current record: use a Get or Step first",
+            ),
         }
     }
 
@@ -370,7 +367,7 @@ impl Engine {
     pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         let (c, f) = self.parts(h)?;
         Self::writable(c)?;
-        let (addr, serial) = Self::current(f, c)?;
+        let (addr, serial) = Self::current(c)?;
         f.df.update(addr, serial, record)?;
         if let Position::Logical { key: k, entry, .. } = &mut c.pos {
             *entry = key::entry(&f.df.spec().keys[*k], record, serial);
@@ -384,7 +381,7 @@ impl Engine {
     pub fn delete(&mut self, h: Handle) -> Result<()> {
         let (c, f) = self.parts(h)?;
         Self::writable(c)?;
-        let (addr, serial) = Self::current(f, c)?;
+        let (addr, serial) = Self::current(c)?;
         f.df.delete(addr, serial)?;
         match &mut c.pos {
             Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {

@@ -404,9 +404,6 @@ impl World {
     }
 }
 
-/// Keep `Records` in the public signature space of this module for readers.
-pub type FileState = Records;
-
 /// Which ids differ between a recovered state and the newest candidate.
 fn diff_summary(found: &Records, want: Option<&Records>) -> String {
     let Some(want) = want else {
