@@ -13,6 +13,8 @@ pub struct Summary {
     pub operations: u64,
     pub crashes: u64,
     pub recoveries_checked: u64,
+    /// Recoveries that found lying-disk damage and detected it.
+    pub damage_detected: u64,
     pub faults: BTreeMap<String, u64>,
     pub failures: Vec<Failure>,
     pub seconds: f64,
@@ -33,6 +35,7 @@ impl Summary {
         self.operations += o.operations;
         self.crashes += o.crashes;
         self.recoveries_checked += o.recoveries_checked;
+        self.damage_detected += o.damage_detected;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;
         }
@@ -89,6 +92,7 @@ pub fn hunt(m: Mutant, max_seeds: u64, steps: usize) -> MutantResult {
     let opts = Options {
         steps,
         mutant: Some(m),
+        only_steps: None,
     };
     for (i, seed) in (0..max_seeds).enumerate() {
         let o = run_seed(seed, &opts);

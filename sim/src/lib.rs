@@ -7,5 +7,6 @@ pub mod campaign;
 pub mod check;
 pub mod model;
 pub mod runner;
+pub mod shrink;
 pub mod vfs;
 pub mod workload;

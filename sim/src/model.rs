@@ -6,7 +6,7 @@
 //! last durable boundary or a later one whose commit was in flight (invariant 2, and
 //! "acknowledged-and-synced changes survive").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// A file's records by primary key (the record's id).
@@ -23,6 +23,10 @@ pub struct FileModel {
     pub durable: usize,
     /// Engine commit counters last seen (attempts, durable).
     pub seen: (u64, u64),
+    /// Every record image ever acknowledged in this file. A file a lying disk damaged
+    /// may legitimately come back at an older state (a misdirected FCR write is
+    /// undetectable), but never with a record that was never written.
+    pub written: BTreeSet<Vec<u8>>,
 }
 
 impl FileModel {
@@ -33,7 +37,24 @@ impl FileModel {
             states: vec![Records::new()],
             durable: 0,
             seen: (0, 0),
+            written: BTreeSet::new(),
         }
+    }
+
+    /// An acknowledged insert or update of `record` under `id`.
+    pub fn put(&mut self, id: u32, record: Vec<u8>) {
+        self.written.insert(record.clone());
+        self.live.insert(id, record);
+    }
+
+    /// The first record of `state` that was never written, if any.
+    pub fn phantom<'a>(&self, state: &'a Records) -> Option<&'a Vec<u8>> {
+        state.values().find(|r| !self.written.contains(*r))
+    }
+
+    /// The file was replaced by a fresh, empty one.
+    pub fn reset(&mut self) {
+        *self = FileModel::new(self.path.clone());
     }
 
     /// Record what the engine's commit counters say happened during the last call.

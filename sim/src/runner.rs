@@ -10,7 +10,7 @@ use crate::workload::{self, Step};
 use engine::clock::ManualClock;
 use engine::mutant::Mutant;
 use engine::vfs::Vfs;
-use engine::{Config, Engine, GetOp, Handle, OpenMode, Status};
+use engine::{Config, Engine, FileSpec, GetOp, Handle, OpenMode, Status};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ pub struct Options {
     /// Workload steps per seed.
     pub steps: usize,
     pub mutant: Option<Mutant>,
+    /// Run only these step numbers (ascending, each `< steps`) — a shrunk workload.
+    /// Every step draws from its own stream (seed, step number), so dropping steps
+    /// leaves the others' choices and faults as they were.
+    pub only_steps: Option<Vec<usize>>,
 }
 
 impl Default for Options {
@@ -30,6 +34,7 @@ impl Default for Options {
         Options {
             steps: 1000,
             mutant: None,
+            only_steps: None,
         }
     }
 }
@@ -41,6 +46,9 @@ pub struct Outcome {
     pub operations: u64,
     pub crashes: u64,
     pub recoveries_checked: u64,
+    /// Recoveries that found a file a lying disk had damaged and detected it (the file
+    /// then fails its check or its open with status 2 and is replaced).
+    pub damage_detected: u64,
     pub faults: FaultStats,
     /// The first invariant violation, if any.
     pub failure: Option<String>,
@@ -61,10 +69,11 @@ pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
         (r, w.summary())
     }));
     match result {
-        Ok((r, (ops, crashes, checked, faults, hash))) => {
+        Ok((r, (ops, crashes, checked, detected, faults, hash))) => {
             out.operations = ops;
             out.crashes = crashes;
             out.recoveries_checked = checked;
+            out.damage_detected = detected;
             out.faults = faults;
             out.trace_hash = hash;
             out.failure = r.err();
@@ -81,8 +90,22 @@ pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
     out
 }
 
+/// The seed of stream `k` of step `i`: steps (and the setup, `i = u64::MAX`) draw from
+/// independent streams so a shrunk workload keeps the choices of the steps it keeps.
+fn stream_seed(seed: u64, i: u64, k: u64) -> u64 {
+    // SplitMix64 finaliser over the three inputs.
+    let mut z = seed
+        .wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(k.wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 struct World {
+    seed: u64,
     rng: ChaCha8Rng,
+    spec: FileSpec,
     vfs: SimVfs,
     clock: ManualClock,
     config: Config,
@@ -93,6 +116,7 @@ struct World {
     ops: u64,
     crashes: u64,
     checked: u64,
+    damage_detected: u64,
     hash: u64,
 }
 
@@ -103,8 +127,8 @@ fn fault_status(s: Status) -> bool {
 
 impl World {
     fn new(seed: u64, opts: &Options) -> World {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let faults = FaultConfig::swarm(&mut rng).without_lying();
+        let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 0));
+        let faults = FaultConfig::swarm(&mut rng);
         let vfs = SimVfs::new(rng.random(), faults);
         let config = Config {
             operation_bundle_limit: rng.random_range(1..60),
@@ -120,7 +144,9 @@ impl World {
             .collect();
         let weights = workload::weights(&mut rng);
         let w = World {
+            seed,
             rng,
+            spec: workload::spec(page_size),
             vfs,
             clock: ManualClock::new(),
             config,
@@ -131,13 +157,13 @@ impl World {
             ops: 0,
             crashes: 0,
             checked: 0,
+            damage_detected: 0,
             hash: 0xcbf2_9ce4_8422_2325,
         };
-        let spec = workload::spec(page_size);
         w.vfs.with_faults_paused(|| {
             let mut e = w.new_engine();
             for f in &w.files {
-                if let Err(err) = e.create(&f.path, &spec) {
+                if let Err(err) = e.create(&f.path, &w.spec) {
                     panic!("creating {}: {err}", f.path.display());
                 }
             }
@@ -159,14 +185,31 @@ impl World {
         }
     }
 
-    fn summary(&self) -> (u64, u64, u64, FaultStats, u64) {
+    fn summary(&self) -> (u64, u64, u64, u64, FaultStats, u64) {
         let h = self.hash ^ self.vfs.trace_hash().rotate_left(17);
-        (self.ops, self.crashes, self.checked, self.vfs.stats(), h)
+        (
+            self.ops,
+            self.crashes,
+            self.checked,
+            self.damage_detected,
+            self.vfs.stats(),
+            h,
+        )
     }
 
     fn run(&mut self, opts: &Options) -> Result<(), String> {
         self.recover("start")?;
-        for i in 0..opts.steps {
+        let all: Vec<usize>;
+        let steps = match &opts.only_steps {
+            Some(s) => s.as_slice(),
+            None => {
+                all = (0..opts.steps).collect();
+                &all
+            }
+        };
+        for &i in steps {
+            self.rng = ChaCha8Rng::seed_from_u64(stream_seed(self.seed, i as u64, 0));
+            self.vfs.reseed(stream_seed(self.seed, i as u64, 1));
             let step = workload::draw(&mut self.rng, &self.weights);
             self.mix(i as u64 ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
@@ -212,37 +255,82 @@ impl World {
 
     /// Open every file fault-free, check structure (invariant 1) and that it holds a
     /// state the model allows (invariant 2 and durability), then reopen handles.
+    ///
+    /// A file a lying disk damaged (misdirected write, latent corruption) is held to
+    /// what detection can promise: it either fails its check or open (detected — the
+    /// operator restores it; here it is replaced by an empty file), or it holds a
+    /// state made only of records that were written (a misdirected FCR write can
+    /// silently leave an older state; nothing can leave data never written).
     fn recover(&mut self, why: &str) -> Result<(), String> {
         let vfs = self.vfs.clone();
         vfs.with_faults_paused(|| {
             let mut e = self.new_engine();
             self.handles.clear();
-            for f in &mut self.files {
-                let found = check::recovered_state(&mut e, Arc::new(self.vfs.clone()), &f.path)
-                    .map_err(|m| format!("after {why}: {m}"))?;
-                if !f.candidates().contains(&found) {
-                    return Err(format!(
-                        "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} records, \
-                         which is no system-transaction boundary at or after the last durable one \
-                         (candidate sizes {:?})",
-                        f.path.display(),
-                        found.len(),
-                        f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
-                    ) + &diff_summary(&found, f.candidates().last()));
-                }
-                f.recovered(found);
+            for i in 0..self.files.len() {
+                self.recover_file(&mut e, i, why)?;
                 self.checked += 1;
             }
             let mut hs = Vec::new();
             for f in &self.files {
-                let a = e.open(&f.path, OpenMode::Normal).map_err(|x| format!("reopen: {x}"))?;
-                let b = e.open(&f.path, OpenMode::Normal).map_err(|x| format!("reopen: {x}"))?;
+                let a = e
+                    .open(&f.path, OpenMode::Normal)
+                    .map_err(|x| format!("reopen: {x}"))?;
+                let b = e
+                    .open(&f.path, OpenMode::Normal)
+                    .map_err(|x| format!("reopen: {x}"))?;
                 hs.push(vec![a, b]);
             }
             self.handles = hs;
             self.engine = Some(e);
             Ok(())
         })
+    }
+
+    fn recover_file(&mut self, e: &mut Engine, i: usize, why: &str) -> Result<(), String> {
+        let path = self.files[i].path.clone();
+        let damaged = self.vfs.was_damaged(&path);
+        let found = match check::recovered_state(e, Arc::new(self.vfs.clone()), &path) {
+            Ok(found) => found,
+            Err(m) if damaged => {
+                tracing::info!(target: "sim", file = %path.display(), problem = %m, "damage detected; replacing the file");
+                self.damage_detected += 1;
+                let dir = engine::vfs::parent_dir(&path);
+                let replaced = self
+                    .vfs
+                    .remove(&path)
+                    .and_then(|()| self.vfs.sync_dir(&dir));
+                replaced.map_err(|x| format!("removing damaged {}: {x}", path.display()))?;
+                self.vfs.forget_damage(&path);
+                e.create(&path, &self.spec)
+                    .map_err(|x| format!("recreating {}: {x}", path.display()))?;
+                self.files[i].reset();
+                return Ok(());
+            }
+            Err(m) => return Err(format!("after {why}: {m}")),
+        };
+        let f = &mut self.files[i];
+        if !f.candidates().contains(&found) {
+            if !damaged {
+                return Err(format!(
+                    "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} records, \
+                     which is no system-transaction boundary at or after the last durable one \
+                     (candidate sizes {:?})",
+                    path.display(),
+                    found.len(),
+                    f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
+                ) + &diff_summary(&found, f.candidates().last()));
+            }
+            if let Some(r) = f.phantom(&found) {
+                return Err(format!(
+                    "invariant 8 (never wrong data) after {why}: damaged {} passed its check \
+                     but holds a record never written (id {})",
+                    path.display(),
+                    workload::id_of(r)
+                ));
+            }
+        }
+        f.recovered(found);
+        Ok(())
     }
 
     fn pick(&mut self) -> (usize, Handle) {
@@ -305,7 +393,7 @@ impl World {
                 let got = self.engine_mut()?.insert(h, &r);
                 tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "insert");
                 if self.expect("insert", &got, want)? {
-                    self.files[f].live.insert(id, r);
+                    self.files[f].put(id, r);
                 }
             }
             Step::Update | Step::Delete | Step::GetEqual => {
@@ -342,15 +430,33 @@ impl World {
                     let got = self.engine_mut()?.update(h, &r);
                     tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "update");
                     if self.expect("update", &got, want)? {
-                        self.files[f].live.insert(id, r);
+                        self.files[f].put(id, r);
                     }
                 }
             }
             Step::Scan => {
                 let (f, h) = self.pick();
-                let want: Vec<Vec<u8>> = self.files[f].live.values().cloned().collect();
-                let got = check::scan_key0(self.engine_mut()?, h, want.len() + 1);
-                self.expect("scan key 0", &got, Ok(want))?;
+                let key = self.rng.random_range(0..3);
+                let reverse = self.rng.random_bool(0.3);
+                let limit = self.files[f].live.len() + 1;
+                let got = check::scan(self.engine_mut()?, h, key, reverse, limit);
+                let what = format!("scan key {key}{}", if reverse { " backwards" } else { "" });
+                let verdict = got.map(|g| {
+                    check::scan_matches(&g, &self.files[f].live, key, reverse)
+                        .then_some(())
+                        .ok_or(g.len())
+                });
+                // The engine's status (or success) is checked as usual; the records
+                // it returned then must be the model's, in key order.
+                let status = verdict.as_ref().map(|_| ()).map_err(Clone::clone);
+                self.expect(&what, &status, Ok(()))?;
+                if let Ok(Err(n)) = verdict {
+                    return Err(format!(
+                        "read check: {what}: the engine returned {n} records that are not the \
+                         model's {} in key order",
+                        self.files[f].live.len()
+                    ));
+                }
             }
             Step::Flush => {
                 let got = self.engine_mut()?.flush();
@@ -366,6 +472,11 @@ impl World {
                 let f = self.rng.random_range(0..self.files.len());
                 let hs = std::mem::take(&mut self.handles[f]);
                 let path = self.files[f].path.clone();
+                if self.vfs.was_damaged(&path) {
+                    // A damaged file may reopen at an older state; only a recovery
+                    // can tell which. Restart the application.
+                    return self.crash();
+                }
                 for h in hs {
                     let got = self.engine_mut()?.close(h);
                     if !self.expect("close", &got, Ok(()))? {

@@ -60,6 +60,10 @@ pub fn id_of(r: &[u8]) -> u32 {
     u32::from_le_bytes([r[0], r[1], r[2], r[3]])
 }
 
+pub fn group_of(r: &[u8]) -> i16 {
+    i16::from_le_bytes([r[4], r[5]])
+}
+
 pub fn tag_of(r: &[u8]) -> &[u8] {
     &r[6..18]
 }

@@ -5,6 +5,8 @@ use engine::mutant::Mutant;
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::campaign::{self, Summary};
 use sim::runner::{run_seed, Options};
+use sim::shrink;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -49,6 +51,25 @@ enum Cmd {
         #[arg(long)]
         trace: bool,
     },
+    /// Minimize a failing seed's workload and write it to DIR as a regression case.
+    Shrink {
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        #[arg(long, value_parser = parse_mutant)]
+        mutant: Option<Mutant>,
+        /// Where regression cases live.
+        #[arg(long, default_value = "corpora/seeds")]
+        out: PathBuf,
+        /// Why the case exists (stored in it).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Replay every regression case in DIR (what `cargo test` does).
+    Corpus {
+        #[arg(default_value = "corpora/seeds")]
+        dir: PathBuf,
+    },
     /// Run each seed twice and compare trace hashes.
     Determinism {
         #[arg(long, default_value_t = 50)]
@@ -89,6 +110,7 @@ fn print_summary(s: &Summary) {
     println!("operations         {}", s.operations);
     println!("crashes            {}", s.crashes);
     println!("recoveries checked {}", s.recoveries_checked);
+    println!("damage detected    {}", s.damage_detected);
     println!("faults injected:");
     for (k, v) in &s.faults {
         println!("  {k:<28} {v}");
@@ -117,7 +139,11 @@ fn main() -> ExitCode {
             mutant,
             json,
         } => {
-            let opts = Options { steps, mutant };
+            let opts = Options {
+                steps,
+                mutant,
+                only_steps: None,
+            };
             let list: Vec<u64> =
                 campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
             let bar = ProgressBar::new(list.len() as u64);
@@ -166,7 +192,11 @@ fn main() -> ExitCode {
                     .without_time()
                     .init();
             }
-            let opts = Options { steps, mutant };
+            let opts = Options {
+                steps,
+                mutant,
+                only_steps: None,
+            };
             let o = run_seed(seed, &opts);
             println!(
                 "seed {seed}: {} operations, {} crashes, {} recoveries checked, trace hash {:016x}",
@@ -183,12 +213,87 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Shrink {
+            seed,
+            steps,
+            mutant,
+            out,
+            note,
+        } => {
+            let opts = Options {
+                steps,
+                mutant,
+                only_steps: None,
+            };
+            let bar = ProgressBar::new_spinner();
+            struct Bar<'a>(&'a ProgressBar);
+            impl shrink::Observer for Bar<'_> {
+                fn tried(&mut self, left: usize, runs: usize) {
+                    self.0
+                        .set_message(format!("{left} steps left after {runs} runs"));
+                    self.0.tick();
+                }
+            }
+            let Some((mut case, runs)) = shrink::shrink(seed, &opts, &mut Bar(&bar)) else {
+                bar.finish_and_clear();
+                println!("seed {seed} does not fail; nothing to shrink");
+                return ExitCode::FAILURE;
+            };
+            bar.finish_and_clear();
+            case.note = note;
+            let path = out.join(case.file_name());
+            let text = match serde_json::to_string_pretty(&case) {
+                Ok(t) => t + "\n",
+                Err(e) => {
+                    eprintln!("cannot encode the case: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(e) = std::fs::create_dir_all(&out).and_then(|()| std::fs::write(&path, text))
+            {
+                eprintln!("cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "seed {seed}: {} of {steps} steps still fail ({runs} runs): {}",
+                case.only_steps.len(),
+                case.failure
+            );
+            println!("steps kept: {:?}", case.only_steps);
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Cmd::Corpus { dir } => {
+            let cases = match shrink::load_cases(&dir) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut bad = 0;
+            for (path, case) in &cases {
+                match shrink::replay_case(case) {
+                    Ok(()) => println!("ok   {}", path.display()),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAIL {}: {e}", path.display());
+                    }
+                }
+            }
+            println!("{} cases, {bad} failing", cases.len());
+            if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Cmd::Determinism { seeds, steps } => {
             let bad = campaign::determinism(
                 0..seeds,
                 &Options {
                     steps,
-                    mutant: None,
+                    ..Options::default()
                 },
             );
             if bad.is_empty() {

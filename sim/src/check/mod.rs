@@ -70,8 +70,25 @@ pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result
 
 /// Every record in key-0 order, failing if more than `limit` come back.
 pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> engine::Result<Vec<Vec<u8>>> {
+    scan(e, h, 0, false, limit)
+}
+
+/// Every record in the order of key `key` (backwards if `reverse`), failing if more
+/// than `limit` come back.
+pub fn scan(
+    e: &mut Engine,
+    h: Handle,
+    key: usize,
+    reverse: bool,
+    limit: usize,
+) -> engine::Result<Vec<Vec<u8>>> {
+    let (first, next) = if reverse {
+        (GetOp::Last, GetOp::Previous)
+    } else {
+        (GetOp::First, GetOp::Next)
+    };
     let mut out = Vec::new();
-    let mut r = e.get(h, GetOp::First, 0, &[]);
+    let mut r = e.get(h, first, key, &[]);
     loop {
         match r {
             Ok(rec) => {
@@ -86,6 +103,34 @@ pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> engine::Result<Vec<
             Err(x) if x.status == Status::EndOfFile => return Ok(out),
             Err(x) => return Err(x),
         }
-        r = e.get(h, GetOp::Next, 0, &[]);
+        r = e.get(h, next, key, &[]);
     }
+}
+
+/// Whether `got` is the model's `live` records in the order of the workload's key
+/// `key` (backwards if `reverse`). Key 1 allows duplicates, ordered by insertion,
+/// which the model does not track: there the groups must be in order and the records
+/// must be exactly the live ones.
+pub fn scan_matches(got: &[Vec<u8>], live: &Records, key: usize, reverse: bool) -> bool {
+    let mut want: Vec<&Vec<u8>> = live.values().collect();
+    match key {
+        0 => {}
+        1 => {
+            let mut a: Vec<&Vec<u8>> = got.iter().collect();
+            let groups: Vec<i16> = a.iter().map(|r| workload::group_of(r)).collect();
+            let ordered = if reverse {
+                groups.windows(2).all(|w| w[0] >= w[1])
+            } else {
+                groups.windows(2).all(|w| w[0] <= w[1])
+            };
+            a.sort();
+            want.sort();
+            return ordered && a == want;
+        }
+        _ => want.sort_by(|x, y| workload::tag_of(x).cmp(workload::tag_of(y))),
+    }
+    if reverse {
+        want.reverse();
+    }
+    got.len() == want.len() && got.iter().zip(want).all(|(g, w)| g == w)
 }

@@ -110,6 +110,13 @@ impl SimVfs {
         self.seed
     }
 
+    /// Restart the fault stream from `seed`. The runner reseeds at every workload
+    /// step, so the faults a step meets depend only on the seed and that step's
+    /// number: a shrunk workload that drops other steps meets the same faults.
+    pub fn reseed(&self, seed: u64) {
+        self.lock().reseed(seed);
+    }
+
     pub fn config(&self) -> FaultConfig {
         self.lock().config.clone()
     }
@@ -205,6 +212,12 @@ impl SimVfs {
     /// through a rename or a `copy_file` of a damaged file).
     pub fn was_damaged(&self, path: impl AsRef<Path>) -> bool {
         self.lock().was_damaged(path.as_ref())
+    }
+
+    /// Forget that `path` was damaged (the simulator replaced the file: an operator
+    /// restored it). Clears the mark on whatever file the path names now.
+    pub fn forget_damage(&self, path: impl AsRef<Path>) {
+        self.lock().forget_damage(path.as_ref());
     }
 
     /// Every path [`SimVfs::was_damaged`] is true for, sorted.

@@ -729,6 +729,22 @@ impl State {
         Some((label, sector as u64))
     }
 
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
+    }
+
+    pub fn forget_damage(&mut self, path: &Path) {
+        self.damaged_paths.remove(path);
+        for ino in [self.ns.lookup(path), self.ns.lookup_durable(path)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(inode) = self.inodes.get_mut(&ino) {
+                inode.damaged = false;
+            }
+        }
+    }
+
     pub fn was_damaged(&self, path: &Path) -> bool {
         let flagged = |ino: Option<InodeId>| {
             ino.and_then(|i| self.inodes.get(&i))
