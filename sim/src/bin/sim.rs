@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sim::campaign::{self, Summary};
 use sim::runner::{run_seed, Options};
 use sim::shrink;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -190,6 +191,7 @@ fn main() -> ExitCode {
                 tracing_subscriber::fmt()
                     .with_env_filter(tracing_subscriber::EnvFilter::new("sim=debug,keel=debug"))
                     .without_time()
+                    .with_ansi(std::io::stdout().is_terminal())
                     .init();
             }
             let opts = Options {
