@@ -19,7 +19,7 @@ use crate::page::node::RecAddr;
 use crate::pager::{self, PagerConfig};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::Vfs;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +65,27 @@ pub enum OpenMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Handle(u32);
 
+/// A client (Btrieve's client ID): the unit that owns a user transaction. Every
+/// handle belongs to one; [`Engine::open`] uses [`Client::DEFAULT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Client(pub u32);
+
+impl Client {
+    pub const DEFAULT: Client = Client(0);
+}
+
+/// Files one user transaction may change at most (status 40 beyond).
+pub const MAX_TRANSACTION_FILES: usize = 64;
+
+/// An open user transaction (Btrieve's exclusive transaction, 19/20/21): it locks
+/// each file it changes until it ends; other clients read those files as they were
+/// before it and get status 85 if they try to change them.
+#[derive(Debug, Default)]
+struct Txn {
+    files: BTreeSet<u32>,
+    ops: u64,
+}
+
 /// Where a handle stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Position {
@@ -86,6 +107,7 @@ enum Position {
 
 struct Cursor {
     file: u32,
+    client: Client,
     mode: OpenMode,
     /// Key used for currency by Insert (the last key a Get used).
     key: usize,
@@ -97,6 +119,8 @@ struct OpenFile {
     df: DataFile,
     handles: usize,
     exclusive: bool,
+    /// The client whose user transaction has changed this file, if one is open.
+    txn_owner: Option<Client>,
 }
 
 /// System transactions of one file over the engine's lifetime.
@@ -142,6 +166,7 @@ pub struct Engine {
     bundle_since: Option<Duration>,
     stats: EngineStats,
     counters: BTreeMap<PathBuf, CommitCounters>,
+    txns: BTreeMap<Client, Txn>,
 }
 
 impl Engine {
@@ -158,6 +183,7 @@ impl Engine {
             bundle_since: None,
             stats: EngineStats::default(),
             counters: BTreeMap::new(),
+            txns: BTreeMap::new(),
         }
     }
 
@@ -186,8 +212,13 @@ impl Engine {
         pager::create(self.vfs.as_ref(), path, spec)
     }
 
-    /// Open (0) a file, returning a new position block.
+    /// Open (0) a file for the default client, returning a new position block.
     pub fn open(&mut self, path: &Path, mode: OpenMode) -> Result<Handle> {
+        self.open_as(Client::DEFAULT, path, mode)
+    }
+
+    /// Open (0) a file for `client`, returning a new position block.
+    pub fn open_as(&mut self, client: Client, path: &Path, mode: OpenMode) -> Result<Handle> {
         let existing = self
             .files
             .iter()
@@ -229,6 +260,7 @@ impl Engine {
                         df,
                         handles: 0,
                         exclusive: mode == OpenMode::Exclusive,
+                        txn_owner: None,
                     },
                 );
                 id
@@ -243,6 +275,7 @@ impl Engine {
             h,
             Cursor {
                 file: id,
+                client,
                 mode,
                 key: 0,
                 pos: Position::None,
@@ -255,6 +288,18 @@ impl Engine {
     /// releases it; if that commit fails the file is closed anyway and the error says
     /// the changes since its last durable commit are lost.
     pub fn close(&mut self, h: Handle) -> Result<()> {
+        let (c, f) = self.parts(h)?;
+        if f.handles == 1 && f.txn_owner.is_some() {
+            return fail(
+                Status::TransactionError,
+                format!(
+                    "{} was changed in client {}'s open transaction; end or abort it before \
+                     closing the file",
+                    f.path.display(),
+                    c.client.0
+                ),
+            );
+        }
         let Some(c) = self.cursors.remove(&h) else {
             return fail(Status::FileNotOpen, "close: the handle is not open");
         };
@@ -289,7 +334,111 @@ impl Engine {
             .files
             .get_mut(&c.file)
             .ok_or_else(|| Error::new(Status::FileNotOpen, "the file is not open"))?;
+        // Everyone but a transaction's owner sees the file as it was before it.
+        f.df.pager
+            .set_view_before_txn(f.txn_owner.is_some_and(|o| o != c.client));
         Ok((c, f))
+    }
+
+    /// Before a change through `h`: refuse it if another client's transaction holds
+    /// the file (85); if the handle's client is in a transaction, lock the file for it.
+    fn enlist(&mut self, h: Handle) -> Result<()> {
+        let (client, file) = {
+            let c = self.cursor(h)?;
+            (c.client, c.file)
+        };
+        let Some(f) = self.files.get_mut(&file) else {
+            return fail(Status::FileNotOpen, "the file is not open");
+        };
+        match f.txn_owner {
+            Some(o) if o != client => {
+                return fail(
+                    Status::FileInUse,
+                    format!(
+                        "{} is locked by client {}'s transaction; retry after it ends",
+                        f.path.display(),
+                        o.0
+                    ),
+                )
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        let Some(t) = self.txns.get_mut(&client) else {
+            return Ok(());
+        };
+        if t.files.len() >= MAX_TRANSACTION_FILES {
+            return fail(
+                Status::TooManyFilesInTransaction,
+                format!("a transaction may change at most {MAX_TRANSACTION_FILES} files"),
+            );
+        }
+        f.df.pager.begin_txn()?;
+        f.txn_owner = Some(client);
+        t.files.insert(file);
+        Ok(())
+    }
+
+    // ----- user transactions -------------------------------------------------------
+
+    /// Begin Transaction (19) for `client`.
+    pub fn begin_transaction(&mut self, client: Client) -> Result<()> {
+        if self.txns.contains_key(&client) {
+            return fail(
+                Status::TransactionAlreadyActive,
+                format!("client {} already has a transaction open", client.0),
+            );
+        }
+        self.txns.insert(client, Txn::default());
+        Ok(())
+    }
+
+    /// End Transaction (20): the transaction's changes become visible to every client
+    /// and join the next system transaction of each file.
+    pub fn end_transaction(&mut self, client: Client) -> Result<()> {
+        let t = self.take_txn(client, "End Transaction")?;
+        self.release(&t, true);
+        if t.ops > 0 {
+            self.stats.operations += t.ops;
+            self.pending_ops += t.ops;
+            if self.bundle_since.is_none() {
+                self.bundle_since = Some(self.clock.now());
+            }
+            if self.bundle_due() {
+                let _ = self.flush();
+            }
+        }
+        Ok(())
+    }
+
+    /// Abort Transaction (21): undo every change the transaction made.
+    pub fn abort_transaction(&mut self, client: Client) -> Result<()> {
+        let t = self.take_txn(client, "Abort Transaction")?;
+        self.release(&t, false);
+        Ok(())
+    }
+
+    /// Is `client` in a transaction?
+    pub fn in_transaction(&self, client: Client) -> bool {
+        self.txns.contains_key(&client)
+    }
+
+    fn take_txn(&mut self, client: Client, what: &str) -> Result<Txn> {
+        self.txns.remove(&client).ok_or_else(|| {
+            Error::new(
+                Status::EndAbortWithoutBegin,
+                format!("{what}: client {} has no transaction open", client.0),
+            )
+        })
+    }
+
+    fn release(&mut self, t: &Txn, keep: bool) {
+        for id in &t.files {
+            if let Some(f) = self.files.get_mut(id) {
+                f.df.pager.end_txn(keep);
+                f.txn_owner = None;
+            }
+        }
     }
 
     /// The path a handle has open.
@@ -328,8 +477,9 @@ impl Engine {
 
     /// Insert (2). The new record becomes the current one on the handle's key.
     pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.enlist(h)?;
         let (c, f) = self.parts(h)?;
-        Self::writable(c)?;
         let (addr, serial) = f.df.insert(record)?;
         let ks = &f.df.spec().keys[c.key];
         c.pos = Position::Logical {
@@ -338,7 +488,7 @@ impl Engine {
             addr,
             on_record: true,
         };
-        self.after_modification();
+        self.after_modification(h);
         Ok(())
     }
 
@@ -365,22 +515,24 @@ impl Engine {
 
     /// Update (3) the current record.
     pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.enlist(h)?;
         let (c, f) = self.parts(h)?;
-        Self::writable(c)?;
         let (addr, serial) = Self::current(c)?;
         f.df.update(addr, serial, record)?;
         if let Position::Logical { key: k, entry, .. } = &mut c.pos {
             *entry = key::entry(&f.df.spec().keys[*k], record, serial);
         }
-        self.after_modification();
+        self.after_modification(h);
         Ok(())
     }
 
     /// Delete (4) the current record. The position stays where the record was, so Get
     /// Next / Get Previous continue from there.
     pub fn delete(&mut self, h: Handle) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.enlist(h)?;
         let (c, f) = self.parts(h)?;
-        Self::writable(c)?;
         let (addr, serial) = Self::current(c)?;
         f.df.delete(addr, serial)?;
         match &mut c.pos {
@@ -389,7 +541,7 @@ impl Engine {
             }
             Position::None => {}
         }
-        self.after_modification();
+        self.after_modification(h);
         Ok(())
     }
 
@@ -571,7 +723,9 @@ impl Engine {
         stats: &mut EngineStats,
         counters: &mut BTreeMap<PathBuf, CommitCounters>,
     ) -> Result<()> {
-        if !f.df.pager.has_changes() {
+        if !f.df.pager.has_changes() || f.df.pager.in_txn() {
+            // Nothing to do, or an open user transaction holds the file: its pending
+            // changes wait for the transaction to end.
             return Ok(());
         }
         let c = counters.entry(f.path.clone()).or_default();
@@ -621,7 +775,13 @@ impl Engine {
     /// Count a committed operation and start a system transaction if one is due. A
     /// failed system transaction does not fail the operation (it is applied and
     /// visible; it was never promised durable): the failure is logged and retried.
-    fn after_modification(&mut self) {
+    fn after_modification(&mut self, h: Handle) {
+        let client = self.cursors.get(&h).map(|c| c.client);
+        if let Some(t) = client.and_then(|c| self.txns.get_mut(&c)) {
+            // Counted (and bundled) when the transaction ends.
+            t.ops += 1;
+            return;
+        }
         self.stats.operations += 1;
         self.pending_ops += 1;
         if self.bundle_since.is_none() {

@@ -24,6 +24,6 @@ pub mod pager;
 pub mod status;
 pub mod vfs;
 
-pub use engine::{CommitCounters, Config, Engine, FileStat, Handle, OpenMode};
+pub use engine::{Client, CommitCounters, Config, Engine, FileStat, Handle, OpenMode};
 pub use file::{FileSpec, GetOp, KeySpec, KeyType, OpCode, Segment, StepOp};
 pub use status::{Error, Result, Status};

@@ -16,6 +16,11 @@
 //!   number, writing sequence, type, checksum): damage is reported as status 2.
 //! - Operations are atomic in memory: `begin_op`/`end_op(false)` undoes every page and
 //!   state change of a failed operation.
+//! - A user transaction holding the file (`begin_txn`/`end_txn`) keeps the
+//!   before-image of every page and of the file state it changes. Its changes are
+//!   applied in place, so its owner sees them; everyone else reads through the
+//!   before-images (`set_view_before_txn`), and a commit never runs while one is open,
+//!   so no system transaction carries part of a user transaction.
 //! - A failure before the FCR write leaves the file usable (the commit can be retried);
 //!   a failure at or after it leaves the on-disk state unknown, so the pager refuses
 //!   further work (status 2) until the file is reopened.
@@ -72,6 +77,11 @@ pub struct PagerStats {
     pub pages_read: u64,
 }
 
+/// Before-images: for each logical page changed, its `dirty` entry before the first
+/// change (`None`: it was not dirty, i.e. its committed image applied), plus the file
+/// state and free logical pages. Used per operation (undo on failure) and per user
+/// transaction (abort, and what other clients read).
+#[derive(Clone)]
 struct Undo {
     pages: BTreeMap<u32, Option<Option<Vec<u8>>>>,
     state: FileState,
@@ -100,6 +110,11 @@ pub struct Pager {
     phys_pages: u32,
     free_logical: BTreeSet<u32>,
     undo: Option<Undo>,
+    /// Before-images of the user transaction holding this file, if any.
+    txn: Option<Undo>,
+    /// Whether reads see the file as it was before that transaction (callers other
+    /// than its owner).
+    view_before_txn: bool,
     poisoned: Option<String>,
     stats: PagerStats,
 }
@@ -115,11 +130,18 @@ impl Pager {
         &self.durable.spec
     }
     pub fn state(&self) -> &FileState {
-        &self.state
+        match &self.txn {
+            Some(t) if self.view_before_txn => &t.state,
+            _ => &self.state,
+        }
     }
     /// Change the in-memory file state (inside an operation).
     pub fn state_mut(&mut self) -> &mut FileState {
         debug_assert!(self.undo.is_some(), "state changed outside an operation");
+        debug_assert!(
+            !self.view_before_txn,
+            "change through the before-transaction view"
+        );
         &mut self.state
     }
     /// Sequence of the last durable commit.
@@ -176,6 +198,15 @@ impl Pager {
             );
         }
         debug_assert!(self.undo.is_none(), "nested operation");
+        if self.view_before_txn {
+            return fail(
+                Status::FileInUse,
+                format!(
+                    "{} is locked by another client's transaction; retry after it ends",
+                    self.path.display()
+                ),
+            );
+        }
         self.undo = Some(Undo {
             pages: BTreeMap::new(),
             state: self.state.clone(),
@@ -193,6 +224,10 @@ impl Pager {
         if keep {
             return;
         }
+        self.restore(undo);
+    }
+
+    fn restore(&mut self, undo: Undo) {
         for (l, before) in undo.pages {
             match before {
                 Some(entry) => self.dirty.insert(l, entry),
@@ -205,11 +240,62 @@ impl Pager {
 
     fn touch(&mut self, logical: u32) {
         debug_assert!(self.undo.is_some(), "page changed outside an operation");
-        if let Some(u) = &mut self.undo {
+        for u in [&mut self.undo, &mut self.txn].into_iter().flatten() {
             if let std::collections::btree_map::Entry::Vacant(e) = u.pages.entry(logical) {
                 e.insert(self.dirty.get(&logical).cloned());
             }
         }
+    }
+
+    // ----- user transactions --------------------------------------------------------
+
+    /// A user transaction takes the file: from now on its changes are kept apart
+    /// (before-images) until `end_txn`.
+    pub fn begin_txn(&mut self) -> Result<()> {
+        self.check_usable()?;
+        debug_assert!(self.txn.is_none() && self.undo.is_none());
+        self.txn = Some(Undo {
+            pages: BTreeMap::new(),
+            state: self.state.clone(),
+            free_logical: self.free_logical.clone(),
+        });
+        Ok(())
+    }
+
+    /// End the file's user transaction: keep its changes (they now wait for the next
+    /// system transaction like any other) or undo them all.
+    pub fn end_txn(&mut self, keep: bool) {
+        debug_assert!(self.undo.is_none(), "transaction ended inside an operation");
+        self.view_before_txn = false;
+        if let Some(t) = self.txn.take() {
+            if !keep {
+                self.restore(t);
+            }
+        }
+    }
+
+    /// Is a user transaction holding this file?
+    pub fn in_txn(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Make reads see the file as before its user transaction (for every caller but
+    /// the transaction's owner). No effect without a transaction.
+    pub fn set_view_before_txn(&mut self, before: bool) {
+        self.view_before_txn = before && self.txn.is_some();
+    }
+
+    /// The `dirty` entry a reader sees for `logical`: through the transaction's
+    /// before-images for non-owners. `None`: not dirty (read the committed image).
+    fn dirty_entry(&self, logical: u32) -> Option<&Option<Vec<u8>>> {
+        if self.view_before_txn {
+            if let Some(t) = &self.txn {
+                if let Some(before) = t.pages.get(&logical) {
+                    return before.as_ref();
+                }
+            }
+        }
+        self.dirty.get(&logical)
     }
 
     // ----- logical pages ----------------------------------------------------------
@@ -217,7 +303,7 @@ impl Pager {
     /// Read a logical page (its current image, committed or not).
     pub fn read(&mut self, logical: u32, types: &'static [PageType]) -> Result<Vec<u8>> {
         self.check_usable()?;
-        if let Some(entry) = self.dirty.get(&logical) {
+        if let Some(entry) = self.dirty_entry(logical) {
             return match entry {
                 Some(buf) if page::type_of(buf).is_some_and(|t| types.contains(&t)) => {
                     Ok(buf.clone())
@@ -309,7 +395,7 @@ impl Pager {
 
     /// The type of a logical page if it is mapped (for physical-order scans).
     pub fn page_type(&mut self, logical: u32) -> Result<Option<PageType>> {
-        if let Some(e) = self.dirty.get(&logical) {
+        if let Some(e) = self.dirty_entry(logical) {
             return Ok(e.as_deref().and_then(page::type_of));
         }
         if !self
@@ -375,6 +461,11 @@ impl Pager {
     pub fn commit(&mut self) -> Result<bool> {
         self.check_usable()?;
         debug_assert!(self.undo.is_none(), "commit inside an operation");
+        if self.txn.is_some() {
+            // The file's pending changes include an open user transaction's: they
+            // wait until it ends (a commit now would make part of it durable).
+            return Ok(false);
+        }
         if !self.has_changes() {
             return Ok(false);
         }

@@ -222,6 +222,8 @@ impl Pager {
             phys_pages,
             free_logical,
             undo: None,
+            txn: None,
+            view_before_txn: false,
             poisoned: None,
             stats: Default::default(),
         })
