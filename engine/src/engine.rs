@@ -418,6 +418,14 @@ impl Engine {
         Ok(())
     }
 
+    /// The client whose open transaction holds `path`, if any.
+    pub fn lock_owner(&self, path: &Path) -> Option<Client> {
+        self.files
+            .values()
+            .find(|f| f.path == path)
+            .and_then(|f| f.txn_owner)
+    }
+
     /// Is `client` in a transaction?
     pub fn in_transaction(&self, client: Client) -> bool {
         self.txns.contains_key(&client)

@@ -15,6 +15,10 @@ pub struct Summary {
     pub recoveries_checked: u64,
     /// Recoveries that found lying-disk damage and detected it.
     pub damage_detected: u64,
+    pub transactions_ended: u64,
+    pub transactions_aborted: u64,
+    /// Multi-file transactions a crash split (log mode Off only).
+    pub split_transactions: u64,
     pub faults: BTreeMap<String, u64>,
     pub failures: Vec<Failure>,
     pub seconds: f64,
@@ -36,6 +40,9 @@ impl Summary {
         self.crashes += o.crashes;
         self.recoveries_checked += o.recoveries_checked;
         self.damage_detected += o.damage_detected;
+        self.transactions_ended += o.transactions.0;
+        self.transactions_aborted += o.transactions.1;
+        self.split_transactions += o.split_transactions;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;
         }
@@ -57,6 +64,9 @@ pub fn replay_command(seed: u64, opts: &Options) -> String {
     );
     if let Some(m) = opts.mutant {
         c.push_str(&format!(" --mutant {}", m.name()));
+    }
+    if opts.workload != crate::workload::WORKLOAD_VERSION {
+        c.push_str(&format!(" --workload {}", opts.workload));
     }
     c
 }
@@ -93,6 +103,7 @@ pub fn hunt(m: Mutant, max_seeds: u64, steps: usize) -> MutantResult {
         steps,
         mutant: Some(m),
         only_steps: None,
+        ..Options::default()
     };
     for (i, seed) in (0..max_seeds).enumerate() {
         let o = run_seed(seed, &opts);

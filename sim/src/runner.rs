@@ -10,9 +10,10 @@ use crate::workload::{self, Step};
 use engine::clock::ManualClock;
 use engine::mutant::Mutant;
 use engine::vfs::Vfs;
-use engine::{Config, Engine, FileSpec, GetOp, Handle, OpenMode, Status};
+use engine::{Client, Config, Engine, FileSpec, GetOp, Handle, OpenMode, Status};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub struct Options {
     /// Every step draws from its own stream (seed, step number), so dropping steps
     /// leaves the others' choices and faults as they were.
     pub only_steps: Option<Vec<usize>>,
+    /// Workload generation ([`workload::WORKLOAD_VERSION`] unless replaying an old
+    /// regression case).
+    pub workload: u32,
 }
 
 impl Default for Options {
@@ -35,6 +39,7 @@ impl Default for Options {
             steps: 1000,
             mutant: None,
             only_steps: None,
+            workload: workload::WORKLOAD_VERSION,
         }
     }
 }
@@ -49,6 +54,11 @@ pub struct Outcome {
     /// Recoveries that found a file a lying disk had damaged and detected it (the file
     /// then fails its check or its open with status 2 and is replaced).
     pub damage_detected: u64,
+    /// Transactions ended / aborted.
+    pub transactions: (u64, u64),
+    /// Ended multi-file transactions a crash left in some of their files only (what
+    /// log mode Off allows; Logging and Durability must never show one).
+    pub split_transactions: u64,
     pub faults: FaultStats,
     /// The first invariant violation, if any.
     pub failure: Option<String>,
@@ -69,7 +79,9 @@ pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
         (r, w.summary())
     }));
     match result {
-        Ok((r, (ops, crashes, checked, detected, faults, hash))) => {
+        Ok((r, (ops, crashes, checked, detected, txns, faults, hash))) => {
+            out.transactions = txns.0;
+            out.split_transactions = txns.1;
             out.operations = ops;
             out.crashes = crashes;
             out.recoveries_checked = checked;
@@ -111,13 +123,63 @@ struct World {
     config: Config,
     engine: Option<Engine>,
     files: Vec<FileModel>,
+    /// `handles[file][client]`: each simulated client has one handle on every file.
     handles: Vec<Vec<Handle>>,
+    /// Each client's open transaction, if any.
+    txns: Vec<Option<TxnModel>>,
+    /// Ended multi-file transactions since the last recovery, for split detection.
+    multi: Vec<Vec<(usize, usize)>>,
+    split_transactions: u64,
+    transactions: (u64, u64),
     weights: Vec<(Step, u32)>,
     ops: u64,
     crashes: u64,
     checked: u64,
     damage_detected: u64,
     hash: u64,
+}
+
+/// Simulated clients; each has a handle on every file and may run transactions.
+const CLIENTS: usize = 2;
+
+fn client(k: usize) -> Client {
+    Client(k as u32 + 1)
+}
+
+/// A client's open transaction in the model.
+#[derive(Clone, Debug, Default)]
+struct TxnModel {
+    /// Per file, the records it changed (`None`: deleted), applied at End.
+    changes: BTreeMap<usize, BTreeMap<u32, Option<Vec<u8>>>>,
+    /// Files the transaction holds (changed or tried to change).
+    locked: BTreeSet<usize>,
+}
+
+/// How a result reads in a failure message.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for () {
+    fn shown(&self) -> String {
+        "success".into()
+    }
+}
+
+/// A workload record: its id, group and tag (the payload is noise).
+impl Shown for Vec<u8> {
+    fn shown(&self) -> String {
+        if self.len() != workload::RECORD_LEN {
+            return format!("{} bytes {:02x?}", self.len(), self);
+        }
+        format!(
+            "record id {} group {} tag {:?} payload {:02x?}",
+            workload::id_of(self),
+            workload::group_of(self),
+            String::from_utf8_lossy(workload::tag_of(self)).trim_end_matches('\0'),
+            &self[18..]
+        )
+    }
 }
 
 /// Statuses injected faults may legitimately cause.
@@ -142,7 +204,8 @@ impl World {
         let files: Vec<FileModel> = (0..nfiles)
             .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
             .collect();
-        let weights = workload::weights(&mut rng);
+        let mut ext = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 1));
+        let weights = workload::weights(&mut rng, &mut ext, opts.workload);
         let w = World {
             seed,
             rng,
@@ -153,6 +216,10 @@ impl World {
             engine: None,
             files,
             handles: Vec::new(),
+            txns: vec![None; CLIENTS],
+            multi: Vec::new(),
+            split_transactions: 0,
+            transactions: (0, 0),
             weights,
             ops: 0,
             crashes: 0,
@@ -185,13 +252,15 @@ impl World {
         }
     }
 
-    fn summary(&self) -> (u64, u64, u64, u64, FaultStats, u64) {
+    #[allow(clippy::type_complexity)]
+    fn summary(&self) -> (u64, u64, u64, u64, ((u64, u64), u64), FaultStats, u64) {
         let h = self.hash ^ self.vfs.trace_hash().rotate_left(17);
         (
             self.ops,
             self.crashes,
             self.checked,
             self.damage_detected,
+            (self.transactions, self.split_transactions),
             self.vfs.stats(),
             h,
         )
@@ -266,27 +335,50 @@ impl World {
         vfs.with_faults_paused(|| {
             let mut e = self.new_engine();
             self.handles.clear();
+            let mut at = Vec::new();
             for i in 0..self.files.len() {
-                self.recover_file(&mut e, i, why)?;
+                at.push(self.recover_file(&mut e, i, why)?);
                 self.checked += 1;
+            }
+            // Off mode promises per-file atomicity only: count the ended multi-file
+            // transactions the crash left in some of their files but not all.
+            for t in std::mem::take(&mut self.multi) {
+                let inside: Option<Vec<bool>> = t
+                    .iter()
+                    .map(|&(f, from)| at[f].map(|j| j >= from))
+                    .collect();
+                if let Some(v) = inside {
+                    if v.iter().any(|&x| x) && v.iter().any(|&x| !x) {
+                        self.split_transactions += 1;
+                    }
+                }
             }
             let mut hs = Vec::new();
             for f in &self.files {
-                let a = e
-                    .open(&f.path, OpenMode::Normal)
-                    .map_err(|x| format!("reopen: {x}"))?;
-                let b = e
-                    .open(&f.path, OpenMode::Normal)
-                    .map_err(|x| format!("reopen: {x}"))?;
-                hs.push(vec![a, b]);
+                let mut per = Vec::new();
+                for k in 0..CLIENTS {
+                    per.push(
+                        e.open_as(client(k), &f.path, OpenMode::Normal)
+                            .map_err(|x| format!("reopen: {x}"))?,
+                    );
+                }
+                hs.push(per);
             }
             self.handles = hs;
+            self.txns = vec![None; CLIENTS];
             self.engine = Some(e);
             Ok(())
         })
     }
 
-    fn recover_file(&mut self, e: &mut Engine, i: usize, why: &str) -> Result<(), String> {
+    /// Recover file `i`; returns which model state it holds (an index into its
+    /// `states`), if it is one.
+    fn recover_file(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        why: &str,
+    ) -> Result<Option<usize>, String> {
         let path = self.files[i].path.clone();
         let damaged = self.vfs.was_damaged(&path);
         let found = match check::recovered_state(e, Arc::new(self.vfs.clone()), &path) {
@@ -304,12 +396,17 @@ impl World {
                 e.create(&path, &self.spec)
                     .map_err(|x| format!("recreating {}: {x}", path.display()))?;
                 self.files[i].reset();
-                return Ok(());
+                return Ok(None);
             }
             Err(m) => return Err(format!("after {why}: {m}")),
         };
         let f = &mut self.files[i];
-        if !f.candidates().contains(&found) {
+        let at = f
+            .candidates()
+            .iter()
+            .rposition(|c| *c == found)
+            .map(|p| f.durable + p);
+        if at.is_none() {
             if !damaged {
                 return Err(format!(
                     "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} records, \
@@ -330,17 +427,87 @@ impl World {
             }
         }
         f.recovered(found);
-        Ok(())
+        Ok(at)
     }
 
-    fn pick(&mut self) -> (usize, Handle) {
+    /// A client, a file, and that client's handle on it.
+    fn pick(&mut self) -> (usize, usize, Handle) {
         let f = self.rng.random_range(0..self.files.len());
-        let h = self.handles[f][self.rng.random_range(0..self.handles[f].len())];
-        (f, h)
+        let k = self.rng.random_range(0..CLIENTS);
+        (k, f, self.handles[f][k])
     }
 
-    fn existing_id(&mut self, f: usize) -> u32 {
-        let live = &self.files[f].live;
+    /// File `f` as client `k` sees it: the committed records plus, if `k`'s
+    /// transaction changed the file, those changes.
+    fn view(&self, k: usize, f: usize) -> Records {
+        let mut r = self.files[f].live.clone();
+        if let Some(over) = self.txns[k].as_ref().and_then(|t| t.changes.get(&f)) {
+            for (id, v) in over {
+                match v {
+                    Some(rec) => r.insert(*id, rec.clone()),
+                    None => r.remove(id),
+                };
+            }
+        }
+        r
+    }
+
+    /// The client whose transaction holds file `f`, if any.
+    fn holder(&self, f: usize) -> Option<usize> {
+        (0..CLIENTS).find(|&k| self.txns[k].as_ref().is_some_and(|t| t.locked.contains(&f)))
+    }
+
+    /// A change by client `k` to file `f` is about to be attempted: what the engine must
+    /// answer if another client's transaction holds the file.
+    fn locked_out(&self, k: usize, f: usize) -> Option<Status> {
+        match self.holder(f) {
+            Some(j) if j != k => Some(Status::FileInUse),
+            _ => None,
+        }
+    }
+
+    /// After a change attempt by client `k` (in a transaction, not locked out) on
+    /// `f`: the engine locks the file for the transaction before applying the change,
+    /// so the file must now be `k`'s — unless the attempt failed before locking (an
+    /// I/O error on a damaged or poisoned file).
+    fn sync_lock(&mut self, k: usize, f: usize, succeeded: bool) -> Result<(), String> {
+        if self.txns[k].is_none() {
+            return Ok(());
+        }
+        let owner = self.engine_ref()?.lock_owner(&self.files[f].path);
+        match owner {
+            Some(o) if o == client(k) => {
+                if let Some(t) = self.txns[k].as_mut() {
+                    t.locked.insert(f);
+                }
+                Ok(())
+            }
+            None if !succeeded => Ok(()),
+            other => Err(format!(
+                "after a change in client {k}'s transaction, file {f}'s lock belongs to {other:?}"
+            )),
+        }
+    }
+
+    /// Apply an acknowledged change by client `k`: into its transaction, or committed.
+    fn apply(&mut self, k: usize, f: usize, id: u32, rec: Option<Vec<u8>>) {
+        match self.txns[k].as_mut() {
+            Some(t) => {
+                if let Some(r) = &rec {
+                    self.files[f].written.insert(r.clone());
+                }
+                t.changes.entry(f).or_default().insert(id, rec);
+            }
+            None => match rec {
+                Some(r) => self.files[f].put(id, r),
+                None => {
+                    self.files[f].live.remove(&id);
+                }
+            },
+        }
+    }
+
+    fn existing_id(&mut self, live: &Records) -> u32 {
         if live.is_empty() || self.rng.random_bool(0.1) {
             return self.rng.random_range(0..workload::ID_RANGE);
         }
@@ -350,7 +517,7 @@ impl World {
 
     /// Compare a result with what the model expects; fault statuses are accepted
     /// (the model is then unchanged, since operations are atomic).
-    fn expect<T: std::fmt::Debug + PartialEq>(
+    fn expect<T: Shown + PartialEq>(
         &mut self,
         what: &str,
         got: &Result<T, engine::Error>,
@@ -367,9 +534,15 @@ impl World {
             (Err(e), Err(s)) if e.status == *s => Ok(false),
             (Err(e), _) if fault_status(e.status) => Ok(false),
             _ => Err(format!(
-                "invariant 8 / read check: {what}: engine returned {:?}, model expects {:?}",
-                got.as_ref().map_err(|e| e.to_string()),
-                want
+                "invariant 8 / read check: {what}: engine returned {}, model expects {}",
+                match got {
+                    Ok(g) => g.shown(),
+                    Err(e) => e.to_string(),
+                },
+                match &want {
+                    Ok(w) => w.shown(),
+                    Err(s) => format!("status {}", s.code()),
+                }
             )),
         }
     }
@@ -377,72 +550,84 @@ impl World {
     fn step(&mut self, step: Step) -> Result<(), String> {
         match step {
             Step::Insert => {
-                let (f, h) = self.pick();
+                let (k, f, h) = self.pick();
                 let id = self.rng.random_range(0..workload::ID_RANGE);
                 let r = workload::record(id, &mut self.rng);
-                let live = &self.files[f].live;
-                let want = if live.contains_key(&id)
-                    || live
-                        .values()
-                        .any(|x| workload::tag_of(x) == workload::tag_of(&r))
-                {
-                    Err(Status::DuplicateKeyValue)
-                } else {
-                    Ok(())
+                let view = self.view(k, f);
+                let want = match self.locked_out(k, f) {
+                    Some(s) => Err(s),
+                    None if view.contains_key(&id)
+                        || view
+                            .values()
+                            .any(|x| workload::tag_of(x) == workload::tag_of(&r)) =>
+                    {
+                        Err(Status::DuplicateKeyValue)
+                    }
+                    None => Ok(()),
                 };
                 let got = self.engine_mut()?.insert(h, &r);
-                tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "insert");
-                if self.expect("insert", &got, want)? {
-                    self.files[f].put(id, r);
+                tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "insert");
+                let ok = self.expect("insert", &got, want)?;
+                if want != Err(Status::FileInUse) {
+                    self.sync_lock(k, f, ok)?;
+                }
+                if ok {
+                    self.apply(k, f, id, Some(r));
                 }
             }
             Step::Update | Step::Delete | Step::GetEqual => {
-                let (f, h) = self.pick();
-                let id = self.existing_id(f);
-                let want = self.files[f]
-                    .live
-                    .get(&id)
-                    .cloned()
-                    .ok_or(Status::KeyValueNotFound);
+                let (k, f, h) = self.pick();
+                let view = self.view(k, f);
+                let id = self.existing_id(&view);
+                let want = view.get(&id).cloned().ok_or(Status::KeyValueNotFound);
                 let got = self
                     .engine_mut()?
                     .get(h, GetOp::Equal, 0, &id.to_le_bytes());
                 if !self.expect("get equal", &got, want)? || step == Step::GetEqual {
                     return Ok(());
                 }
+                let locked_out = self.locked_out(k, f);
                 if step == Step::Delete {
                     let got = self.engine_mut()?.delete(h);
-                    tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "delete");
-                    if self.expect("delete", &got, Ok(()))? {
-                        self.files[f].live.remove(&id);
+                    tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "delete");
+                    let want = locked_out.map_or(Ok(()), Err);
+                    let ok = self.expect("delete", &got, want)?;
+                    if locked_out.is_none() {
+                        self.sync_lock(k, f, ok)?;
+                    }
+                    if ok {
+                        self.apply(k, f, id, None);
                     }
                 } else {
                     let r = workload::record(id, &mut self.rng);
-                    let taken = self.files[f]
-                        .live
+                    let taken = view
                         .iter()
-                        .any(|(&k, x)| k != id && workload::tag_of(x) == workload::tag_of(&r));
-                    let want = if taken {
-                        Err(Status::DuplicateKeyValue)
-                    } else {
-                        Ok(())
+                        .any(|(&i, x)| i != id && workload::tag_of(x) == workload::tag_of(&r));
+                    let want = match locked_out {
+                        Some(s) => Err(s),
+                        None if taken => Err(Status::DuplicateKeyValue),
+                        None => Ok(()),
                     };
                     let got = self.engine_mut()?.update(h, &r);
-                    tracing::debug!(target: "sim", file = f, id, ok = got.is_ok(), "update");
-                    if self.expect("update", &got, want)? {
-                        self.files[f].put(id, r);
+                    tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "update");
+                    let ok = self.expect("update", &got, want)?;
+                    if locked_out.is_none() {
+                        self.sync_lock(k, f, ok)?;
+                    }
+                    if ok {
+                        self.apply(k, f, id, Some(r));
                     }
                 }
             }
             Step::Scan => {
-                let (f, h) = self.pick();
+                let (k, f, h) = self.pick();
+                let view = self.view(k, f);
                 let key = self.rng.random_range(0..3);
                 let reverse = self.rng.random_bool(0.3);
-                let limit = self.files[f].live.len() + 1;
-                let got = check::scan(self.engine_mut()?, h, key, reverse, limit);
+                let got = check::scan(self.engine_mut()?, h, key, reverse, view.len() + 1);
                 let what = format!("scan key {key}{}", if reverse { " backwards" } else { "" });
                 let verdict = got.map(|g| {
-                    check::scan_matches(&g, &self.files[f].live, key, reverse)
+                    check::scan_matches(&g, &view, key, reverse)
                         .then_some(())
                         .ok_or(g.len())
                 });
@@ -454,8 +639,69 @@ impl World {
                     return Err(format!(
                         "read check: {what}: the engine returned {n} records that are not the \
                          model's {} in key order",
-                        self.files[f].live.len()
+                        view.len()
                     ));
+                }
+            }
+            Step::Begin => {
+                let k = self.rng.random_range(0..CLIENTS);
+                let want = if self.txns[k].is_some() {
+                    Err(Status::TransactionAlreadyActive)
+                } else {
+                    Ok(())
+                };
+                let got = self.engine_mut()?.begin_transaction(client(k));
+                if self.expect("begin transaction", &got, want)? {
+                    self.txns[k] = Some(TxnModel::default());
+                }
+            }
+            Step::End | Step::Abort => {
+                let k = self.rng.random_range(0..CLIENTS);
+                let end = step == Step::End;
+                let got = if end {
+                    self.engine_mut()?.end_transaction(client(k))
+                } else {
+                    self.engine_mut()?.abort_transaction(client(k))
+                };
+                let want = match self.txns[k] {
+                    Some(_) => Ok(()),
+                    None => Err(Status::EndAbortWithoutBegin),
+                };
+                tracing::debug!(target: "sim", client = k, end, ok = got.is_ok(), "end/abort transaction");
+                if !self.expect(
+                    if end {
+                        "end transaction"
+                    } else {
+                        "abort transaction"
+                    },
+                    &got,
+                    want,
+                )? {
+                    return Ok(());
+                }
+                let Some(t) = self.txns[k].take() else {
+                    return Ok(());
+                };
+                if !end {
+                    self.transactions.1 += 1;
+                    return Ok(());
+                }
+                self.transactions.0 += 1;
+                let mut touched = Vec::new();
+                for (f, changes) in t.changes {
+                    // The first commit attempt of this file from now on carries it.
+                    touched.push((f, self.files[f].states.len()));
+                    for (id, rec) in changes {
+                        match rec {
+                            Some(r) => self.files[f].put(id, r),
+                            None => {
+                                self.files[f].live.remove(&id);
+                            }
+                        }
+                    }
+                }
+                if touched.len() > 1 {
+                    self.multi.push(touched);
                 }
             }
             Step::Flush => {
@@ -470,6 +716,11 @@ impl World {
             }
             Step::Reopen => {
                 let f = self.rng.random_range(0..self.files.len());
+                if self.holder(f).is_some() {
+                    // A file an open transaction changed cannot close (status 36,
+                    // covered by the engine's tests); the application waits.
+                    return Ok(());
+                }
                 let hs = std::mem::take(&mut self.handles[f]);
                 let path = self.files[f].path.clone();
                 if self.vfs.was_damaged(&path) {
@@ -488,18 +739,19 @@ impl World {
                 }
                 self.observe()?;
                 let mut hs = Vec::new();
-                for _ in 0..2 {
-                    match self.engine_mut()?.open(&path, OpenMode::Normal) {
+                for k in 0..CLIENTS {
+                    match self
+                        .engine_mut()?
+                        .open_as(client(k), &path, OpenMode::Normal)
+                    {
                         Ok(h) => hs.push(h),
-                        Err(e) if fault_status(e.status) => break,
+                        // Could not reopen through injected faults: restart the
+                        // application.
+                        Err(e) if fault_status(e.status) => return self.crash(),
                         Err(e) => return Err(format!("reopen {}: {e}", path.display())),
                     }
                 }
                 self.handles[f] = hs;
-                if self.handles[f].is_empty() {
-                    // Could not reopen through injected faults: restart the application.
-                    return self.crash();
-                }
             }
             Step::ArmCrash => {
                 let n = self.rng.random_range(1..400);
@@ -508,6 +760,10 @@ impl World {
             Step::CrashNow => return self.crash(),
         }
         Ok(())
+    }
+
+    fn engine_ref(&self) -> Result<&Engine, String> {
+        self.engine.as_ref().ok_or_else(|| "no engine".to_string())
     }
 
     fn engine_mut(&mut self) -> Result<&mut Engine, String> {

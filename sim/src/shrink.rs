@@ -25,6 +25,10 @@ pub struct RegressionCase {
     pub only_steps: Vec<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutant: Option<String>,
+    /// The workload generation the case was shrunk under (cases from before the
+    /// field existed are generation 1).
+    #[serde(default = "first_workload")]
+    pub workload: u32,
     /// The failure the shrunk workload showed when it was written.
     pub failure: String,
     /// Why the case exists, for the next reader.
@@ -42,6 +46,7 @@ impl RegressionCase {
             steps: self.steps,
             mutant,
             only_steps: Some(self.only_steps.clone()),
+            workload: self.workload,
         })
     }
 
@@ -52,6 +57,10 @@ impl RegressionCase {
             Some(m) => format!("seed-{}-{m}.json", self.seed),
         }
     }
+}
+
+fn first_workload() -> u32 {
+    1
 }
 
 /// The invariant a failure message names ("invariant 2", …), or the message's first
@@ -146,6 +155,7 @@ pub fn shrink(
             steps: opts.steps,
             only_steps: cur,
             mutant: opts.mutant.map(|m| m.name().to_string()),
+            workload: opts.workload,
             failure: msg,
             note: String::new(),
         },

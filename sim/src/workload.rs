@@ -79,6 +79,12 @@ pub enum Step {
     Flush,
     Background,
     Reopen,
+    /// Begin Transaction for a random client.
+    Begin,
+    /// End Transaction for a random client.
+    End,
+    /// Abort Transaction for a random client.
+    Abort,
     /// Arm a crash at a random upcoming I/O step.
     ArmCrash,
     /// Crash between operations.
@@ -98,8 +104,22 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
     Step::GetEqual
 }
 
-/// A per-seed operation mix.
-pub fn weights(rng: &mut impl Rng) -> Vec<(Step, u32)> {
+/// The workload's generation. A regression case records the one it was shrunk
+/// under and replays with it, so adding step kinds does not change old cases:
+/// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions.
+pub const WORKLOAD_VERSION: u32 = 2;
+
+/// A per-seed operation mix. Step kinds added by later workload versions draw their
+/// weights from `ext` (their own stream) and come last with weight 0 below their
+/// version, so earlier versions draw exactly the steps they always did.
+pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Step, u32)> {
+    let since = |v: u32, w: u32| if version >= v { w } else { 0 };
+    // Drawn unconditionally so the stream does not depend on the version.
+    let (begin, end, abort) = (
+        ext.random_range(0..6),
+        ext.random_range(0..6),
+        ext.random_range(0..2),
+    );
     vec![
         (Step::Insert, rng.random_range(20..40)),
         (Step::Update, rng.random_range(5..20)),
@@ -111,5 +131,9 @@ pub fn weights(rng: &mut impl Rng) -> Vec<(Step, u32)> {
         (Step::Reopen, rng.random_range(0..2)),
         (Step::ArmCrash, 1),
         (Step::CrashNow, rng.random_range(0..2)),
+        // Version 2: transactions (some seeds run none: swarm).
+        (Step::Begin, since(2, begin)),
+        (Step::End, since(2, end)),
+        (Step::Abort, since(2, abort)),
     ]
 }

@@ -51,6 +51,9 @@ enum Cmd {
         /// Print the trace (operations, crashes, recoveries, I/O).
         #[arg(long)]
         trace: bool,
+        /// Workload generation (older ones replay old regression cases).
+        #[arg(long, default_value_t = sim::workload::WORKLOAD_VERSION)]
+        workload: u32,
     },
     /// Minimize a failing seed's workload and write it to DIR as a regression case.
     Shrink {
@@ -65,6 +68,9 @@ enum Cmd {
         /// Why the case exists (stored in it).
         #[arg(long, default_value = "")]
         note: String,
+        /// Workload generation.
+        #[arg(long, default_value_t = sim::workload::WORKLOAD_VERSION)]
+        workload: u32,
     },
     /// Replay every regression case in DIR (what `cargo test` does).
     Corpus {
@@ -112,6 +118,10 @@ fn print_summary(s: &Summary) {
     println!("crashes            {}", s.crashes);
     println!("recoveries checked {}", s.recoveries_checked);
     println!("damage detected    {}", s.damage_detected);
+    println!(
+        "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
+        s.transactions_ended, s.transactions_aborted, s.split_transactions
+    );
     println!("faults injected:");
     for (k, v) in &s.faults {
         println!("  {k:<28} {v}");
@@ -143,7 +153,7 @@ fn main() -> ExitCode {
             let opts = Options {
                 steps,
                 mutant,
-                only_steps: None,
+                ..Options::default()
             };
             let list: Vec<u64> =
                 campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
@@ -186,6 +196,7 @@ fn main() -> ExitCode {
             steps,
             mutant,
             trace,
+            workload,
         } => {
             if trace {
                 tracing_subscriber::fmt()
@@ -198,6 +209,7 @@ fn main() -> ExitCode {
                 steps,
                 mutant,
                 only_steps: None,
+                workload,
             };
             let o = run_seed(seed, &opts);
             println!(
@@ -221,11 +233,13 @@ fn main() -> ExitCode {
             mutant,
             out,
             note,
+            workload,
         } => {
             let opts = Options {
                 steps,
                 mutant,
                 only_steps: None,
+                workload,
             };
             let bar = ProgressBar::new_spinner();
             struct Bar<'a>(&'a ProgressBar);
