@@ -68,8 +68,13 @@
 //! records synced by the last sync before the end of the log. Those look exactly like
 //! a crash's lost writes, and end the log there (as a bad last record always must).
 
+pub mod frame;
 pub mod segment;
 
+pub use frame::{
+    decode_frame, encode_frame, frame_len, scan_segment_body, End, Frame, FrameDecoder, RecordKind,
+    SegmentBody, Stop, FRAME_ALIGN, FRAME_HEADER_LEN, MAX_RECORD_PAYLOAD,
+};
 pub use segment::{
     parse_segment_name, segment_name, validate_segment_size, HeaderError, SegmentHeader,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_HEADER_LEN,
