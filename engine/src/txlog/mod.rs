@@ -69,12 +69,14 @@
 //! a crash's lost writes, and end the log there (as a bad last record always must).
 
 pub mod frame;
+pub mod reader;
 pub mod segment;
 
 pub use frame::{
     decode_frame, encode_frame, frame_len, scan_segment_body, End, Frame, FrameDecoder, RecordKind,
     SegmentBody, Stop, FRAME_ALIGN, FRAME_HEADER_LEN, MAX_RECORD_PAYLOAD,
 };
+pub use reader::{read_log, visit_log, LogRecord, LogScan, SegmentInfo};
 pub use segment::{
     parse_segment_name, segment_name, validate_segment_size, HeaderError, SegmentHeader,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_HEADER_LEN,
