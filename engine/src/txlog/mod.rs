@@ -71,6 +71,10 @@
 pub mod frame;
 pub mod reader;
 pub mod segment;
+pub mod writer;
+
+#[cfg(test)]
+mod testvfs;
 
 pub use frame::{
     decode_frame, encode_frame, frame_len, scan_segment_body, End, Frame, FrameDecoder, RecordKind,
@@ -81,3 +85,4 @@ pub use segment::{
     parse_segment_name, segment_name, validate_segment_size, HeaderError, SegmentHeader,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_HEADER_LEN,
 };
+pub use writer::LogWriter;
