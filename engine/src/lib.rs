@@ -6,6 +6,7 @@
 //! allocation table, shadow paging, system transactions — the only layer that knows
 //! about crash safety) → `page` (layouts, checksums) → `vfs` (the filesystem seam).
 //! `status` is Btrieve's status codes; `formats` are butil's interchange formats.
+//! `txlog` is the transaction log's on-disk format (segments, frames, scan, writer).
 //!
 //! The engine never touches `std::fs`, the wall clock, threads or unseeded randomness:
 //! it is handed a [`vfs::Vfs`] and a [`clock::Clock`], and background work is an
@@ -22,6 +23,7 @@ pub mod mutant;
 pub mod page;
 pub mod pager;
 pub mod status;
+pub mod txlog;
 pub mod vfs;
 
 pub use engine::{Client, CommitCounters, Config, Engine, FileStat, Handle, OpenMode};
