@@ -18,6 +18,8 @@ use crate::file::spec::FileSpec;
 use crate::page::node::RecAddr;
 use crate::pager::{self, PagerConfig};
 use crate::status::{fail, Error, Result, Status};
+use crate::txlog::entry::Change;
+use crate::txlog::log::TxLog;
 use crate::vfs::Vfs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,9 +37,43 @@ pub struct Config {
     pub max_dirty_pages: usize,
     /// Verified committed pages cached per file.
     pub clean_cache_pages: usize,
+    /// Transaction log mode.
+    pub log_mode: LogMode,
+    /// The Transaction Log Directory (segments `00000001.LOG` …).
+    pub log_dir: PathBuf,
+    /// Size of a log segment in bytes.
+    pub log_segment_size: u64,
+    /// Written into new log segments; a log written by another engine id is refused.
+    pub engine_id: u64,
     /// A deliberate bug to run with (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutant::Mutant>,
+}
+
+/// How the transaction log is used (chosen when the engine is created).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogMode {
+    /// No log: each file is atomic on its own (system transactions); a crash may
+    /// leave a multi-file transaction in some of its files.
+    #[default]
+    Off,
+    /// Every change is logged; End returns once the records are handed to the log
+    /// writer. A crash may lose the latest acknowledged transactions, never part of
+    /// one, and what survives is a prefix of the acknowledged order.
+    Logging,
+    /// As Logging, but End (and a single operation) returns only once the log is
+    /// synced: every acknowledged change survives.
+    Durability,
+}
+
+impl LogMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogMode::Off => "off",
+            LogMode::Logging => "logging",
+            LogMode::Durability => "durability",
+        }
+    }
 }
 
 impl Default for Config {
@@ -47,6 +83,10 @@ impl Default for Config {
             initiation_time_limit: Duration::from_millis(1000),
             max_dirty_pages: 8192,
             clean_cache_pages: 16384,
+            log_mode: LogMode::Off,
+            log_dir: PathBuf::from("keel-log"),
+            log_segment_size: 16 << 20,
+            engine_id: 0x4b45_454c,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -84,6 +124,8 @@ pub const MAX_TRANSACTION_FILES: usize = 64;
 struct Txn {
     files: BTreeSet<u32>,
     ops: u64,
+    /// What the log will record at End (log modes only).
+    changes: Vec<(PathBuf, Change)>,
 }
 
 /// Where a handle stands.
@@ -167,6 +209,12 @@ pub struct Engine {
     stats: EngineStats,
     counters: BTreeMap<PathBuf, CommitCounters>,
     txns: BTreeMap<Client, Txn>,
+    /// The transaction log, opened on first need (log modes only).
+    txlog: Option<TxLog>,
+    /// Why the log failed: the engine refuses changes until it is restarted.
+    log_failed: Option<String>,
+    /// Commit LSN of the last transaction appended to the log.
+    last_commit_lsn: u64,
 }
 
 impl Engine {
@@ -184,6 +232,9 @@ impl Engine {
             stats: EngineStats::default(),
             counters: BTreeMap::new(),
             txns: BTreeMap::new(),
+            txlog: None,
+            log_failed: None,
+            last_commit_lsn: 0,
         }
     }
 
@@ -245,12 +296,15 @@ impl Engine {
                 id
             }
             None => {
-                let df = DataFile::open(
+                let mut df = DataFile::open(
                     self.vfs.as_ref(),
                     path,
                     mode == OpenMode::ReadOnly,
                     self.pager_config(),
                 )?;
+                if mode != OpenMode::ReadOnly && self.logging() {
+                    self.roll_forward(path, &mut df)?;
+                }
                 let id = self.next_file;
                 self.next_file += 1;
                 self.files.insert(
@@ -310,7 +364,13 @@ impl Engine {
         if f.handles > 0 {
             return Ok(());
         }
-        let result = Self::commit_file(f, &mut self.stats, &mut self.counters);
+        let result = match self.sync_log() {
+            Ok(()) => match self.files.get_mut(&c.file) {
+                Some(f) => Self::commit_file(f, &mut self.stats, &mut self.counters),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
         self.files.remove(&c.file);
         if self.files.values().all(|f| !f.df.pager.has_changes()) {
             self.pending_ops = 0;
@@ -397,7 +457,22 @@ impl Engine {
     /// and join the next system transaction of each file.
     pub fn end_transaction(&mut self, client: Client) -> Result<()> {
         let t = self.take_txn(client, "End Transaction")?;
-        self.release(&t, true);
+        if self.logging() && !t.changes.is_empty() {
+            let appended = self.log().and_then(|l| l.append(&t.changes));
+            let lsn = match appended {
+                Ok(lsn) => lsn,
+                Err(e) => {
+                    // Nothing of it reached the log: it is as if aborted.
+                    self.release(&t, false);
+                    return Err(self.log_failure(e));
+                }
+            };
+            self.release(&t, true);
+            self.applied(&t.changes, lsn);
+            self.durable_if_required()?;
+        } else {
+            self.release(&t, true);
+        }
         if t.ops > 0 {
             self.stats.operations += t.ops;
             self.pending_ops += t.ops;
@@ -486,9 +561,14 @@ impl Engine {
     /// Insert (2). The new record becomes the current one on the handle's key.
     pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
         let (addr, serial) = f.df.insert(record)?;
+        let change = Change::Insert {
+            serial,
+            record: record.to_vec(),
+        };
         let ks = &f.df.spec().keys[c.key];
         c.pos = Position::Logical {
             key: c.key,
@@ -496,6 +576,7 @@ impl Engine {
             addr,
             on_record: true,
         };
+        self.log_change(h, change)?;
         self.after_modification(h);
         Ok(())
     }
@@ -524,13 +605,20 @@ impl Engine {
     /// Update (3) the current record.
     pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
         let (addr, serial) = Self::current(c)?;
-        f.df.update(addr, serial, record)?;
+        let old = f.df.update(addr, serial, record)?;
+        let change = Change::Update {
+            serial,
+            old,
+            new: record.to_vec(),
+        };
         if let Position::Logical { key: k, entry, .. } = &mut c.pos {
             *entry = key::entry(&f.df.spec().keys[*k], record, serial);
         }
+        self.log_change(h, change)?;
         self.after_modification(h);
         Ok(())
     }
@@ -539,16 +627,19 @@ impl Engine {
     /// Next / Get Previous continue from there.
     pub fn delete(&mut self, h: Handle) -> Result<()> {
         Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
         let (addr, serial) = Self::current(c)?;
-        f.df.delete(addr, serial)?;
+        let old = f.df.delete(addr, serial)?;
+        let change = Change::Delete { serial, old };
         match &mut c.pos {
             Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
                 *on_record = false
             }
             Position::None => {}
         }
+        self.log_change(h, change)?;
         self.after_modification(h);
         Ok(())
     }
@@ -754,6 +845,9 @@ impl Engine {
     /// Commit every file's pending changes now (each file atomically on its own).
     /// Returns the first failure after trying every file.
     pub fn flush(&mut self) -> Result<()> {
+        // Write-ahead rule: the log is durable up to every change a data page will
+        // carry before any data page is written.
+        self.sync_log()?;
         let mut first_err = None;
         for f in self.files.values_mut() {
             if let Err(e) = Self::commit_file(f, &mut self.stats, &mut self.counters) {
@@ -803,10 +897,177 @@ impl Engine {
     /// The background step the host calls periodically: starts a system transaction if
     /// the Initiation Time Limit (or another trigger) is due.
     pub fn background_step(&mut self) -> Result<()> {
+        if self.config.log_mode == LogMode::Logging {
+            // The log writer step: what End handed over becomes durable.
+            self.sync_log()?;
+        }
         if self.bundle_since.is_some() && self.bundle_due() {
             return self.flush();
         }
         Ok(())
+    }
+
+    // ----- transaction log ------------------------------------------------------------
+
+    fn logging(&self) -> bool {
+        self.config.log_mode != LogMode::Off
+    }
+
+    /// The log, opened on first use; refused once it has failed.
+    fn log(&mut self) -> Result<&mut TxLog> {
+        if let Some(why) = &self.log_failed {
+            return fail(
+                Status::IoError,
+                format!(
+                    "the transaction log failed earlier ({why}); restart the engine to \
+                     recover what it holds"
+                ),
+            );
+        }
+        if self.txlog.is_none() {
+            let log = TxLog::open(
+                self.vfs.clone(),
+                &self.config.log_dir,
+                self.config.engine_id,
+                self.config.log_segment_size,
+            )
+            .map_err(|e| e.during("opening the transaction log"))?;
+            self.txlog = Some(log);
+        }
+        match self.txlog.as_mut() {
+            Some(log) => Ok(log),
+            None => fail(Status::IoError, "the transaction log is not open"),
+        }
+    }
+
+    /// Before a change: in a log mode, the log must be open and healthy, so a change
+    /// is never applied that could not be logged.
+    fn log_ready(&mut self) -> Result<()> {
+        if self.logging() {
+            self.log()?;
+        }
+        Ok(())
+    }
+
+    /// A log write or sync failed: what was appended may or may not be on disk, so the
+    /// engine stops taking changes until it is restarted (and recovery decides).
+    fn log_failure(&mut self, e: Error) -> Error {
+        tracing::warn!(target: "keel::engine", error = %e, "transaction log failed");
+        self.log_failed = Some(e.to_string());
+        e.during("the transaction log failed; restart the engine to recover")
+    }
+
+    /// Make every appended log record durable (the write-ahead rule before data pages,
+    /// and the Logging-mode log writer step).
+    fn sync_log(&mut self) -> Result<()> {
+        if !self.logging() {
+            return Ok(());
+        }
+        if self.log_failed.is_some() {
+            // Data pages could depend on records that never became durable.
+            self.log()?;
+        }
+        let Some(log) = self.txlog.as_mut() else {
+            return Ok(());
+        };
+        if !log.has_unsynced() {
+            return Ok(());
+        }
+        match log.sync() {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.log_failure(e)),
+        }
+    }
+
+    /// In Durability mode, an acknowledged change is a synced one.
+    fn durable_if_required(&mut self) -> Result<()> {
+        if self.config.log_mode == LogMode::Durability {
+            self.sync_log()?;
+        }
+        Ok(())
+    }
+
+    /// Log a change made through `h`: into its client's transaction, or at once as a
+    /// transaction of its own.
+    fn log_change(&mut self, h: Handle, change: Change) -> Result<()> {
+        if !self.logging() {
+            return Ok(());
+        }
+        let (client, file) = {
+            let c = self.cursor(h)?;
+            (c.client, c.file)
+        };
+        let path = self.files.get(&file).map(|f| f.path.clone()).unwrap_or_default();
+        if let Some(t) = self.txns.get_mut(&client) {
+            t.changes.push((path, change));
+            return Ok(());
+        }
+        let changes = [(path, change)];
+        let lsn = match self.log().and_then(|l| l.append(&changes)) {
+            Ok(lsn) => lsn,
+            Err(e) => return Err(self.log_failure(e)),
+        };
+        self.applied(&changes, lsn);
+        self.durable_if_required()
+    }
+
+    /// The files `changes` touch now include everything up to commit `lsn`.
+    fn applied(&mut self, changes: &[(PathBuf, Change)], lsn: u64) {
+        self.last_commit_lsn = lsn;
+        for f in self.files.values_mut() {
+            if changes.iter().any(|(p, _)| *p == f.path) {
+                f.df.pager.set_applied_lsn(lsn);
+            }
+        }
+    }
+
+    /// Roll `df` (just opened for writing) forward: apply the committed transactions
+    /// the log holds for it beyond its applied LSN, then commit them as one system
+    /// transaction so the file no longer depends on them. A crash anywhere in here
+    /// leaves the file at its old applied LSN, and the next open does it again.
+    fn roll_forward(&mut self, path: &Path, df: &mut DataFile) -> Result<()> {
+        let applied = df.pager.state().applied_lsn;
+        let redo = self
+            .log()?
+            .redo_for(path, applied)
+            .map_err(|e| e.during(format_args!("rolling {} forward", path.display())))?;
+        if redo.is_empty() {
+            return Ok(());
+        }
+        for r in &redo {
+            for change in &r.changes {
+                df.redo(change).map_err(|e| {
+                    e.during(format_args!(
+                        "rolling {} forward to LSN {}",
+                        path.display(),
+                        r.commit_lsn
+                    ))
+                })?;
+            }
+            df.pager.set_applied_lsn(r.commit_lsn);
+        }
+        tracing::info!(target: "keel::engine", file = %path.display(), transactions = redo.len(), "rolled forward");
+        let c = self.counters.entry(path.to_path_buf()).or_default();
+        c.attempts += 1;
+        df.pager.commit()?;
+        c.durable += 1;
+        self.stats.system_transactions += 1;
+        Ok(())
+    }
+
+    /// Commit LSN of the last transaction (or single change) appended to the log.
+    pub fn last_commit_lsn(&self) -> u64 {
+        self.last_commit_lsn
+    }
+
+    /// Every log record below this LSN is durable (0 before the log is opened).
+    pub fn log_durable_lsn(&self) -> u64 {
+        self.txlog.as_ref().map_or(0, |l| l.durable_lsn())
+    }
+
+    /// Has the transaction log failed (the engine refuses changes until restarted)?
+    pub fn log_failed(&self) -> bool {
+        self.log_failed.is_some()
     }
 
     /// Changes not yet durable?

@@ -26,6 +26,6 @@ pub mod status;
 pub mod txlog;
 pub mod vfs;
 
-pub use engine::{Client, CommitCounters, Config, Engine, FileStat, Handle, OpenMode};
+pub use engine::{Client, CommitCounters, Config, Engine, FileStat, Handle, LogMode, OpenMode};
 pub use file::{FileSpec, GetOp, KeySpec, KeyType, OpCode, Segment, StepOp};
 pub use status::{Error, Result, Status};

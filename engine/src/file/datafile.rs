@@ -11,6 +11,7 @@ use crate::page::data::Layout;
 use crate::page::node::RecAddr;
 use crate::pager::{Pager, PagerConfig};
 use crate::status::{fail, Result, Status};
+use crate::txlog::entry::Change;
 use crate::vfs::Vfs;
 use std::path::Path;
 
@@ -128,7 +129,8 @@ impl DataFile {
     }
 
     /// Replace the record at `at` (which must still be the one with `serial`).
-    pub fn update(&mut self, at: RecAddr, serial: u64, record: &[u8]) -> Result<()> {
+    /// Returns the old image (the transaction log records it).
+    pub fn update(&mut self, at: RecAddr, serial: u64, record: &[u8]) -> Result<Vec<u8>> {
         self.check_length(record)?;
         self.atomically(|df| {
             df.check_live(at, serial)?;
@@ -159,12 +161,14 @@ impl DataFile {
                     df.trees[k].insert(&mut df.pager, &ne, at)?;
                 }
             }
-            records::replace(&mut df.pager, &df.layout, at, record)
+            records::replace(&mut df.pager, &df.layout, at, record)?;
+            Ok(old)
         })
     }
 
     /// Delete the record at `at` (which must still be the one with `serial`).
-    pub fn delete(&mut self, at: RecAddr, serial: u64) -> Result<()> {
+    /// Returns the old image.
+    pub fn delete(&mut self, at: RecAddr, serial: u64) -> Result<Vec<u8>> {
         self.atomically(|df| {
             df.check_live(at, serial)?;
             let (_, old) = records::read(&mut df.pager, &df.layout, at)?;
@@ -175,8 +179,57 @@ impl DataFile {
             records::remove(&mut df.pager, &df.layout, at)?;
             let st = df.pager.state_mut();
             st.record_count = st.record_count.saturating_sub(1);
-            Ok(())
+            Ok(old)
         })
+    }
+
+    /// Where the record with `serial` and (old) image `image` is, found through key 0.
+    fn locate(&mut self, serial: u64, image: &[u8]) -> Result<RecAddr> {
+        let ks = self.spec().keys[0].clone();
+        if image.len() != self.spec().record_length as usize {
+            return fail(
+                Status::IoError,
+                "roll-forward: a logged record image has the wrong length for this file",
+            );
+        }
+        let target = key::entry(&ks, image, serial);
+        match self.trees[0].seek(&mut self.pager, &target, Seek::GreaterOrEqual)? {
+            Some(f) if f.entry == target => Ok(f.addr),
+            _ => fail(
+                Status::IoError,
+                format!(
+                    "roll-forward: record serial {serial} named by the transaction log is not                      in the file; the log and the file disagree"
+                ),
+            ),
+        }
+    }
+
+    /// Apply one logged change (roll-forward). The file must be exactly at the state
+    /// the change was made on, so an insert must get the logged serial.
+    pub fn redo(&mut self, change: &Change) -> Result<()> {
+        match change {
+            Change::Insert { serial, record } => {
+                let (_, got) = self.insert(record)?;
+                if got != *serial {
+                    return fail(
+                        Status::IoError,
+                        format!(
+                            "roll-forward: insert got serial {got}, the log says {serial}; \
+                             the log and the file disagree"
+                        ),
+                    );
+                }
+                Ok(())
+            }
+            Change::Update { serial, old, new } => {
+                let at = self.locate(*serial, old)?;
+                self.update(at, *serial, new).map(|_| ())
+            }
+            Change::Delete { serial, old } => {
+                let at = self.locate(*serial, old)?;
+                self.delete(at, *serial).map(|_| ())
+            }
+        }
     }
 
     fn check_live(&mut self, at: RecAddr, serial: u64) -> Result<()> {

@@ -274,6 +274,14 @@ impl Pager {
         }
     }
 
+    /// Record that every logged change up to `lsn` has been applied to this file; it
+    /// becomes durable with the next commit, and roll-forward starts after it.
+    pub fn set_applied_lsn(&mut self, lsn: u64) {
+        debug_assert!(self.undo.is_none() && self.txn.is_none());
+        debug_assert!(lsn >= self.state.applied_lsn, "applied LSN moves forward only");
+        self.state.applied_lsn = lsn;
+    }
+
     /// Is a user transaction holding this file?
     pub fn in_txn(&self) -> bool {
         self.txn.is_some()

@@ -68,7 +68,9 @@
 //! records synced by the last sync before the end of the log. Those look exactly like
 //! a crash's lost writes, and end the log there (as a bad last record always must).
 
+pub mod entry;
 pub mod frame;
+pub mod log;
 pub mod reader;
 pub mod segment;
 pub mod writer;

@@ -1,0 +1,202 @@
+//! The engine's transaction log: appends each ended transaction's changes and its
+//! commit record, syncs on demand (Durability mode at End, Logging mode at the log
+//! writer step, both before any system transaction writes data pages — the
+//! write-ahead rule), and finds the committed transactions a file still needs when it
+//! is opened (roll-forward).
+//!
+//! It knows, per file path, the commit LSN of the last transaction that changed the
+//! file, so an open can tell cheaply whether the file is behind the log; only then is
+//! the log read back from disk to collect the transactions to replay.
+
+use super::entry::{Change, Entry};
+use super::reader::{read_log, LogScan};
+use super::writer::LogWriter;
+use crate::status::{Error, Result, Status};
+use crate::vfs::Vfs;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A committed transaction's changes to one file, for roll-forward.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redo {
+    /// LSN of the transaction's commit record (the file's applied LSN after it).
+    pub commit_lsn: u64,
+    pub changes: Vec<Change>,
+}
+
+/// The open transaction log.
+pub struct TxLog {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    writer: LogWriter,
+    /// Commit LSN of the last transaction that changed each file.
+    last_commit: BTreeMap<PathBuf, u64>,
+}
+
+/// Committed transactions of a scan, in commit order: `(commit LSN, changes)`.
+/// Changes with no commit after them (the tail a crash cut short) are dropped.
+fn committed(scan: &LogScan) -> Result<Vec<(u64, Vec<(PathBuf, Change)>)>> {
+    let mut out = Vec::new();
+    let mut open: Option<(u64, Vec<(PathBuf, Change)>)> = None;
+    for rec in &scan.records {
+        match Entry::decode(rec.lsn, rec.kind, &rec.payload)? {
+            Entry::Change { txn, path, change } => match &mut open {
+                Some((t, list)) if *t == txn => list.push((path, change)),
+                _ => open = Some((txn, vec![(path, change)])),
+            },
+            Entry::Commit { txn, changes } => {
+                let list = match open.take() {
+                    Some((t, list)) if t == txn => list,
+                    None if changes == 0 => Vec::new(),
+                    _ => {
+                        return Err(Error::new(
+                            Status::IoError,
+                            format!(
+                                "transaction log LSN {}: commit of transaction {txn} does not \
+                                 follow its changes; the log is damaged",
+                                rec.lsn
+                            ),
+                        ))
+                    }
+                };
+                if list.len() != changes as usize {
+                    return Err(Error::new(
+                        Status::IoError,
+                        format!(
+                            "transaction log LSN {}: transaction {txn} commits {changes} \
+                             changes but {} precede it; the log is damaged",
+                            rec.lsn,
+                            list.len()
+                        ),
+                    ));
+                }
+                out.push((rec.lsn, list));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl TxLog {
+    /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
+    /// position the writer after the last valid record.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        engine_id: u64,
+        segment_size: u64,
+    ) -> Result<TxLog> {
+        let scan = read_log(vfs.as_ref(), dir)?;
+        let mut last_commit = BTreeMap::new();
+        for (lsn, changes) in committed(&scan)? {
+            for (p, _) in changes {
+                last_commit.insert(p, lsn);
+            }
+        }
+        let id = scan.engine_id.unwrap_or(engine_id);
+        let writer = LogWriter::open(vfs.clone(), dir, id, segment_size, &scan)?;
+        Ok(TxLog {
+            vfs,
+            dir: dir.to_path_buf(),
+            writer,
+            last_commit,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append a transaction: its changes, then its commit record. Returns the commit
+    /// LSN. Nothing is written to disk yet.
+    pub fn append(&mut self, changes: &[(PathBuf, Change)]) -> Result<u64> {
+        let txn = self.writer.next_lsn();
+        for (path, change) in changes {
+            let (k, payload) = Entry::Change {
+                txn,
+                path: path.clone(),
+                change: change.clone(),
+            }
+            .encode();
+            self.writer.append(k, &payload)?;
+        }
+        let (k, payload) = Entry::Commit {
+            txn,
+            changes: changes.len() as u32,
+        }
+        .encode();
+        let lsn = self.writer.append(k, &payload)?;
+        for (p, _) in changes {
+            self.last_commit.insert(p.clone(), lsn);
+        }
+        Ok(lsn)
+    }
+
+    /// Write out and sync everything appended; returns the durable LSN (every record
+    /// below it is durable).
+    pub fn sync(&mut self) -> Result<u64> {
+        if self.writer.durable_lsn() >= self.writer.next_lsn() {
+            return Ok(self.writer.durable_lsn());
+        }
+        self.writer.sync()
+    }
+
+    /// Records appended but not yet durable?
+    pub fn has_unsynced(&self) -> bool {
+        self.writer.durable_lsn() < self.writer.next_lsn()
+    }
+
+    /// Every record below this LSN is durable.
+    pub fn durable_lsn(&self) -> u64 {
+        self.writer.durable_lsn()
+    }
+
+    pub fn next_lsn(&self) -> u64 {
+        self.writer.next_lsn()
+    }
+
+    /// Has a write or sync of the log failed (the engine must restart)?
+    pub fn is_failed(&self) -> bool {
+        self.writer.is_failed()
+    }
+
+    /// The committed transactions that changed `path` after `applied`, in order, with
+    /// their changes to that file. Syncs the log first: roll-forward must only build
+    /// on durable records.
+    pub fn redo_for(&mut self, path: &Path, applied: u64) -> Result<Vec<Redo>> {
+        if applied >= self.writer.next_lsn() {
+            return Err(Error::new(
+                Status::IoError,
+                format!(
+                    "{} has applied transaction-log LSN {applied}, beyond the end of the log \
+                     in {} (next LSN {}): the log directory was replaced or lost; point the \
+                     engine at the file's own log, or restore the file",
+                    path.display(),
+                    self.dir.display(),
+                    self.writer.next_lsn()
+                ),
+            ));
+        }
+        if self.last_commit.get(path).is_none_or(|&l| l <= applied) {
+            return Ok(Vec::new());
+        }
+        self.sync()?;
+        let scan = read_log(self.vfs.as_ref(), &self.dir)?;
+        Ok(committed(&scan)?
+            .into_iter()
+            .filter(|(lsn, _)| *lsn > applied)
+            .filter_map(|(commit_lsn, changes)| {
+                let mine: Vec<Change> = changes
+                    .into_iter()
+                    .filter(|(p, _)| p == path)
+                    .map(|(_, c)| c)
+                    .collect();
+                (!mine.is_empty()).then_some(Redo {
+                    commit_lsn,
+                    changes: mine,
+                })
+            })
+            .collect())
+    }
+}

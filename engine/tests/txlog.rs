@@ -1,0 +1,182 @@
+//! The transaction log through the engine: when End is durable in each mode, the
+//! write-ahead rule, roll-forward on open (and only on open), incomplete transactions
+//! discarded, idempotence.
+
+mod common;
+use common::*;
+use engine::txlog::frame::frame_len;
+use engine::vfs::MemVfs;
+use engine::{Client, Config, Engine, GetOp, Handle, LogMode, OpenMode};
+use std::path::{Path, PathBuf};
+
+const A: Client = Client(1);
+const X: &str = "/d/x.btr";
+const Y: &str = "/d/y.btr";
+
+fn config(mode: LogMode) -> Config {
+    Config {
+        log_mode: mode,
+        log_dir: PathBuf::from("/log"),
+        log_segment_size: 64 << 10,
+        ..Config::default()
+    }
+}
+
+fn engine(vfs: &MemVfs, mode: LogMode) -> Engine {
+    mem_engine(vfs, config(mode))
+}
+
+fn ids(e: &mut Engine, h: Handle) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut r = e.get(h, GetOp::First, 0, &[]);
+    while let Ok(rec) = r {
+        out.push(u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]));
+        r = e.get(h, GetOp::Next, 0, &[]);
+    }
+    out
+}
+
+fn setup(vfs: &MemVfs, mode: LogMode) -> (Engine, Handle, Handle) {
+    let mut e = engine(vfs, mode);
+    e.create(Path::new(X), &people_spec(1024)).unwrap();
+    e.create(Path::new(Y), &people_spec(1024)).unwrap();
+    let hx = e.open_as(A, Path::new(X), OpenMode::Normal).unwrap();
+    let hy = e.open_as(A, Path::new(Y), OpenMode::Normal).unwrap();
+    (e, hx, hy)
+}
+
+/// A transfer: one record into each file, in one transaction.
+fn transfer(e: &mut Engine, hx: Handle, hy: Handle, id: u32) {
+    e.begin_transaction(A).unwrap();
+    e.insert(hx, &person(id, 0, &format!("x{id}"))).unwrap();
+    e.insert(hy, &person(id, 0, &format!("y{id}"))).unwrap();
+    e.end_transaction(A).unwrap();
+}
+
+#[test]
+fn durability_syncs_at_end_logging_at_the_writer_step() {
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
+    transfer(&mut e, hx, hy, 1);
+    assert!(e.log_durable_lsn() > e.last_commit_lsn());
+    // A single operation is a transaction of its own, durable at return too.
+    e.insert(hx, &person(2, 0, "single")).unwrap();
+    assert!(e.log_durable_lsn() > e.last_commit_lsn());
+
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Logging);
+    transfer(&mut e, hx, hy, 1);
+    assert!(e.last_commit_lsn() > 0);
+    assert!(e.log_durable_lsn() <= e.last_commit_lsn());
+    e.background_step().unwrap();
+    assert!(e.log_durable_lsn() > e.last_commit_lsn());
+    // Write-ahead: a system transaction first makes the log durable.
+    transfer(&mut e, hx, hy, 2);
+    assert!(e.log_durable_lsn() <= e.last_commit_lsn());
+    e.flush().unwrap();
+    assert!(e.log_durable_lsn() > e.last_commit_lsn());
+}
+
+#[test]
+fn off_mode_writes_no_log() {
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Off);
+    transfer(&mut e, hx, hy, 1);
+    e.flush().unwrap();
+    assert_eq!(e.last_commit_lsn(), 0);
+    assert!(vfs.contents(Path::new("/log/00000001.LOG")).is_none());
+}
+
+#[test]
+fn roll_forward_happens_on_open_only() {
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
+    e.flush().unwrap();
+    let before = (
+        vfs.contents(Path::new(X)).unwrap(),
+        vfs.contents(Path::new(Y)).unwrap(),
+    );
+    for id in 1..=20 {
+        transfer(&mut e, hx, hy, id);
+    }
+    // The engine dies before any system transaction: the data files are as before,
+    // the log holds twenty committed transfers.
+    drop(e);
+    assert_eq!(vfs.contents(Path::new(X)).unwrap(), before.0);
+    let mut e = engine(&vfs, LogMode::Durability);
+    // Restarting the engine alone rolls nothing forward.
+    assert_eq!(vfs.contents(Path::new(X)).unwrap(), before.0);
+    let hx = e.open(Path::new(X), OpenMode::Normal).unwrap();
+    assert_eq!(ids(&mut e, hx), (1..=20).collect::<Vec<_>>());
+    // The roll-forward is durable before the open returns: the file alone has it.
+    assert_ne!(vfs.contents(Path::new(X)).unwrap(), before.0);
+    assert_eq!(vfs.contents(Path::new(Y)).unwrap(), before.1);
+    let hy = e.open(Path::new(Y), OpenMode::Normal).unwrap();
+    assert_eq!(ids(&mut e, hy), (1..=20).collect::<Vec<_>>());
+    // Updates and deletes replay too, and a second roll-forward applies nothing twice.
+    e.get(hx, GetOp::Equal, 0, &5u32.to_le_bytes()).unwrap();
+    e.update(hx, &person(5, 9, "five")).unwrap();
+    e.get(hx, GetOp::Equal, 0, &6u32.to_le_bytes()).unwrap();
+    e.delete(hx).unwrap();
+    drop(e);
+    for _ in 0..2 {
+        let mut e = engine(&vfs, LogMode::Durability);
+        let hx = e.open(Path::new(X), OpenMode::Normal).unwrap();
+        let want: Vec<u32> = (1..=20).filter(|&i| i != 6).collect();
+        assert_eq!(ids(&mut e, hx), want);
+        assert_eq!(
+            e.get(hx, GetOp::Equal, 0, &5u32.to_le_bytes()).unwrap(),
+            person(5, 9, "five")
+        );
+        e.close(hx).unwrap();
+    }
+    let rep = engine::file::check::check_file(&vfs, Path::new(X)).unwrap();
+    assert!(rep.is_clean(), "{:?}", rep.problems);
+}
+
+#[test]
+fn an_incomplete_transaction_is_discarded() {
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
+    transfer(&mut e, hx, hy, 1);
+    transfer(&mut e, hx, hy, 2);
+    drop(e);
+    // Cut the last commit record off: transfer 2's changes remain, uncommitted.
+    let seg = Path::new("/log/00000001.LOG");
+    let mut bytes = vfs.contents(seg).unwrap();
+    let commit = frame_len(12);
+    bytes.truncate(bytes.len() - commit);
+    vfs.insert(seg, bytes);
+    let mut e = engine(&vfs, LogMode::Durability);
+    for p in [X, Y] {
+        let h = e.open(Path::new(p), OpenMode::Normal).unwrap();
+        assert_eq!(ids(&mut e, h), vec![1], "{p}");
+    }
+    // The log continues after the discarded tail, and new work rolls forward.
+    let hx = e.open_as(A, Path::new(X), OpenMode::Normal).unwrap();
+    let hy = e.open_as(A, Path::new(Y), OpenMode::Normal).unwrap();
+    transfer(&mut e, hx, hy, 3);
+    drop(e);
+    let mut e = engine(&vfs, LogMode::Durability);
+    for p in [X, Y] {
+        let h = e.open(Path::new(p), OpenMode::Normal).unwrap();
+        assert_eq!(ids(&mut e, h), vec![1, 3], "{p}");
+    }
+}
+
+#[test]
+fn an_aborted_transaction_is_not_logged() {
+    let vfs = MemVfs::new();
+    let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
+    e.begin_transaction(A).unwrap();
+    e.insert(hx, &person(1, 0, "a")).unwrap();
+    e.insert(hy, &person(1, 0, "b")).unwrap();
+    e.abort_transaction(A).unwrap();
+    transfer(&mut e, hx, hy, 2);
+    drop(e);
+    let mut e = engine(&vfs, LogMode::Durability);
+    for p in [X, Y] {
+        let h = e.open(Path::new(p), OpenMode::Normal).unwrap();
+        assert_eq!(ids(&mut e, h), vec![2], "{p}");
+    }
+}
