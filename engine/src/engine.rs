@@ -15,6 +15,7 @@ use crate::file::datafile::{serial_of, DataFile};
 use crate::file::key;
 use crate::file::ops::{GetOp, StepOp};
 use crate::file::spec::FileSpec;
+use crate::mutant::Mutant;
 use crate::page::node::RecAddr;
 use crate::pager::{self, PagerConfig};
 use crate::status::{fail, Error, Result, Status};
@@ -909,6 +910,15 @@ impl Engine {
 
     // ----- transaction log ------------------------------------------------------------
 
+    /// Is this deliberate bug selected? (Always false without the `mutants` feature.)
+    #[allow(unused_variables)]
+    fn mutant(&self, m: Mutant) -> bool {
+        #[cfg(feature = "mutants")]
+        return self.config.mutant == Some(m);
+        #[cfg(not(feature = "mutants"))]
+        false
+    }
+
     fn logging(&self) -> bool {
         self.config.log_mode != LogMode::Off
     }
@@ -963,6 +973,11 @@ impl Engine {
         if !self.logging() {
             return Ok(());
         }
+        if self.mutant(Mutant::DataBeforeLog) && self.config.log_mode == LogMode::Logging {
+            // Wrong: data pages may now reach disk before the log records they carry.
+            // (The log writer step still syncs on its own schedule.)
+            return Ok(());
+        }
         if self.log_failed.is_some() {
             // Data pages could depend on records that never became durable.
             self.log()?;
@@ -981,7 +996,9 @@ impl Engine {
 
     /// In Durability mode, an acknowledged change is a synced one.
     fn durable_if_required(&mut self) -> Result<()> {
-        if self.config.log_mode == LogMode::Durability {
+        if self.config.log_mode == LogMode::Durability
+            && !self.mutant(Mutant::DurabilityAckBeforeSync)
+        {
             self.sync_log()?;
         }
         Ok(())
@@ -997,7 +1014,11 @@ impl Engine {
             let c = self.cursor(h)?;
             (c.client, c.file)
         };
-        let path = self.files.get(&file).map(|f| f.path.clone()).unwrap_or_default();
+        let path = self
+            .files
+            .get(&file)
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
         if let Some(t) = self.txns.get_mut(&client) {
             t.changes.push((path, change));
             return Ok(());
@@ -1027,9 +1048,14 @@ impl Engine {
     /// leaves the file at its old applied LSN, and the next open does it again.
     fn roll_forward(&mut self, path: &Path, df: &mut DataFile) -> Result<()> {
         let applied = df.pager.state().applied_lsn;
+        let (incomplete, ignore_applied) = (
+            self.mutant(Mutant::RedoIncomplete),
+            self.mutant(Mutant::RedoIgnoresAppliedLsn),
+        );
+        let applied = if ignore_applied { 0 } else { applied };
         let redo = self
             .log()?
-            .redo_for(path, applied)
+            .redo_for(path, applied, incomplete)
             .map_err(|e| e.during(format_args!("rolling {} forward", path.display())))?;
         if redo.is_empty() {
             return Ok(());

@@ -18,7 +18,6 @@ pub mod engine;
 pub mod file;
 pub mod formats;
 pub mod host;
-#[cfg(feature = "mutants")]
 pub mod mutant;
 pub mod page;
 pub mod pager;

@@ -16,15 +16,28 @@ pub enum Mutant {
     ReuseFreedEarly,
     /// Reads skip checksum and header verification.
     SkipChecksum,
+    /// Durability mode acknowledges End (and single operations) before the log sync.
+    DurabilityAckBeforeSync,
+    /// A system transaction writes data pages without first making the log durable
+    /// up to the changes it carries (breaks the write-ahead rule).
+    DataBeforeLog,
+    /// Roll-forward also applies a transaction whose commit record is missing.
+    RedoIncomplete,
+    /// Roll-forward ignores the file's applied LSN and replays the whole log.
+    RedoIgnoresAppliedLsn,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 5] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
         Mutant::ReuseFreedEarly,
         Mutant::SkipChecksum,
+        Mutant::DurabilityAckBeforeSync,
+        Mutant::DataBeforeLog,
+        Mutant::RedoIncomplete,
+        Mutant::RedoIgnoresAppliedLsn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +47,10 @@ impl Mutant {
             Mutant::OverwriteInPlace => "overwrite-in-place",
             Mutant::ReuseFreedEarly => "reuse-freed-early",
             Mutant::SkipChecksum => "skip-checksum",
+            Mutant::DurabilityAckBeforeSync => "durability-ack-before-sync",
+            Mutant::DataBeforeLog => "data-before-log",
+            Mutant::RedoIncomplete => "redo-incomplete",
+            Mutant::RedoIgnoresAppliedLsn => "redo-ignores-applied-lsn",
         }
     }
 

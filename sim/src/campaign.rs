@@ -19,6 +19,10 @@ pub struct Summary {
     pub transactions_aborted: u64,
     /// Multi-file transactions a crash split (log mode Off only).
     pub split_transactions: u64,
+    /// Recoveries a crash interrupted (log modes), each redone and checked.
+    pub interrupted_recoveries: u64,
+    /// Seeds per transaction log mode.
+    pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
     pub failures: Vec<Failure>,
     pub seconds: f64,
@@ -43,6 +47,8 @@ impl Summary {
         self.transactions_ended += o.transactions.0;
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;
+        self.interrupted_recoveries += o.interrupted_recoveries;
+        *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;
         }

@@ -88,3 +88,62 @@ impl FileModel {
         self.seen = (0, 0);
     }
 }
+
+/// One acknowledged (or, after a log failure, uncertain) entry of the transaction
+/// log, as the model sees it: a single operation or an ended transaction.
+#[derive(Clone, Debug)]
+pub struct JournalEntry {
+    /// Commit LSN the engine reported.
+    pub lsn: u64,
+    /// The call that made it failed when the log failed: it may or may not be in
+    /// the log.
+    pub uncertain: bool,
+    /// (file, id, new image or `None` for a delete).
+    pub changes: Vec<(usize, u32, Option<Vec<u8>>)>,
+}
+
+/// The model of Logging and Durability modes: after recovery (every file opened, so
+/// rolled forward) the database must equal the states at the last recovery plus the
+/// first `K` journal entries, one `K` for all files (multi-file atomicity, invariant
+/// 3), with `K` covering every entry whose LSN the engine had reported durable
+/// (durability, invariant 4: in Durability mode that is every acknowledged entry, in
+/// Logging mode a prefix of the acknowledged order).
+#[derive(Clone, Debug, Default)]
+pub struct Journal {
+    pub base: Vec<Records>,
+    pub entries: Vec<JournalEntry>,
+    /// Every log record below this LSN was reported durable.
+    pub durable_lsn: u64,
+}
+
+impl Journal {
+    /// The smallest `K` the log must hold.
+    pub fn must_keep(&self) -> usize {
+        self.entries
+            .iter()
+            .take_while(|e| !e.uncertain && e.lsn < self.durable_lsn)
+            .count()
+    }
+
+    /// The `K` in `must_keep()..=entries.len()` whose states equal `found`, if any
+    /// (the largest, if several).
+    pub fn matching_prefix(&self, found: &[Records]) -> Option<usize> {
+        let lo = self.must_keep();
+        let mut states = self.base.clone();
+        let mut best = None;
+        for k in 0..=self.entries.len() {
+            if k >= lo && states.as_slice() == found {
+                best = Some(k);
+            }
+            if let Some(e) = self.entries.get(k) {
+                for (f, id, rec) in &e.changes {
+                    match rec {
+                        Some(r) => states[*f].insert(*id, r.clone()),
+                        None => states[*f].remove(id),
+                    };
+                }
+            }
+        }
+        best
+    }
+}

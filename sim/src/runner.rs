@@ -4,13 +4,13 @@
 //! invariants. Everything derives from the seed, so a seed replays exactly.
 
 use crate::check;
-use crate::model::{FileModel, Records};
-use crate::vfs::{FaultConfig, FaultStats, SimVfs};
+use crate::model::{FileModel, Journal, JournalEntry, Records};
+use crate::vfs::{Fault, FaultConfig, FaultStats, SimVfs};
 use crate::workload::{self, Step};
 use engine::clock::ManualClock;
 use engine::mutant::Mutant;
 use engine::vfs::Vfs;
-use engine::{Client, Config, Engine, FileSpec, GetOp, Handle, OpenMode, Status};
+use engine::{Client, Config, Engine, FileSpec, GetOp, Handle, LogMode, OpenMode, Status};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,10 @@ pub struct Outcome {
     pub damage_detected: u64,
     /// Transactions ended / aborted.
     pub transactions: (u64, u64),
+    /// Recoveries a crash interrupted (log modes), each followed by another.
+    pub interrupted_recoveries: u64,
+    /// The seed's transaction log mode.
+    pub log_mode: &'static str,
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
@@ -76,20 +80,16 @@ pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut w = World::new(seed, opts);
         let r = w.run(opts);
-        (r, w.summary())
+        let mut o = Outcome {
+            seed,
+            ..Outcome::default()
+        };
+        w.fill(&mut o);
+        o.failure = r.err();
+        o
     }));
     match result {
-        Ok((r, (ops, crashes, checked, detected, txns, faults, hash))) => {
-            out.transactions = txns.0;
-            out.split_transactions = txns.1;
-            out.operations = ops;
-            out.crashes = crashes;
-            out.recoveries_checked = checked;
-            out.damage_detected = detected;
-            out.faults = faults;
-            out.trace_hash = hash;
-            out.failure = r.err();
-        }
+        Ok(o) => out = o,
         Err(p) => {
             let msg = p
                 .downcast_ref::<String>()
@@ -127,10 +127,14 @@ struct World {
     handles: Vec<Vec<Handle>>,
     /// Each client's open transaction, if any.
     txns: Vec<Option<TxnModel>>,
+    log_mode: LogMode,
+    /// Log modes: what survives a crash.
+    journal: Journal,
     /// Ended multi-file transactions since the last recovery, for split detection.
     multi: Vec<Vec<(usize, usize)>>,
     split_transactions: u64,
     transactions: (u64, u64),
+    interrupted_recoveries: u64,
     weights: Vec<(Step, u32)>,
     ops: u64,
     crashes: u64,
@@ -190,21 +194,39 @@ fn fault_status(s: Status) -> bool {
 impl World {
     fn new(seed: u64, opts: &Options) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 0));
-        let faults = FaultConfig::swarm(&mut rng);
-        let vfs = SimVfs::new(rng.random(), faults);
+        // Choices added by later workload generations come from their own streams.
+        let mut ext = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 1));
+        let mut log_stream = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 2));
+        let mut faults = FaultConfig::swarm(&mut rng);
+        let seed_vfs = rng.random();
+        let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
+        if log_mode != LogMode::Off {
+            // Lying-disk detection is exercised by the Off seeds; with a log, a damaged
+            // data file would be rebuilt from the log, which the model does not follow.
+            faults = faults.without_lying();
+        } else if opts.workload >= 3 && log_stream.random_bool(0.3) {
+            // Off seeds are a third of the campaign now: make latent corruption more
+            // common among them so detection stays well exercised.
+            let rates = [0.0002, 0.0005, 0.001];
+            faults.latent_corruption = Fault::on(rates[log_stream.random_range(0..rates.len())]);
+        }
+        let vfs = SimVfs::new(seed_vfs, faults);
         let config = Config {
             operation_bundle_limit: rng.random_range(1..60),
             initiation_time_limit: Duration::from_millis(rng.random_range(1..200)),
             max_dirty_pages: rng.random_range(8..400),
             clean_cache_pages: rng.random_range(4..256),
+            log_mode,
+            log_dir: PathBuf::from("/log"),
+            log_segment_size: segment_size,
             mutant: opts.mutant,
+            ..Config::default()
         };
         let page_size = [512, 1024, 4096][rng.random_range(0..3)];
         let nfiles = rng.random_range(1..=3);
         let files: Vec<FileModel> = (0..nfiles)
             .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
             .collect();
-        let mut ext = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 1));
         let weights = workload::weights(&mut rng, &mut ext, opts.workload);
         let w = World {
             seed,
@@ -217,9 +239,12 @@ impl World {
             files,
             handles: Vec::new(),
             txns: vec![None; CLIENTS],
+            log_mode,
+            journal: Journal::default(),
             multi: Vec::new(),
             split_transactions: 0,
             transactions: (0, 0),
+            interrupted_recoveries: 0,
             weights,
             ops: 0,
             crashes: 0,
@@ -252,18 +277,17 @@ impl World {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn summary(&self) -> (u64, u64, u64, u64, ((u64, u64), u64), FaultStats, u64) {
-        let h = self.hash ^ self.vfs.trace_hash().rotate_left(17);
-        (
-            self.ops,
-            self.crashes,
-            self.checked,
-            self.damage_detected,
-            (self.transactions, self.split_transactions),
-            self.vfs.stats(),
-            h,
-        )
+    fn fill(&self, o: &mut Outcome) {
+        o.operations = self.ops;
+        o.crashes = self.crashes;
+        o.recoveries_checked = self.checked;
+        o.damage_detected = self.damage_detected;
+        o.transactions = self.transactions;
+        o.split_transactions = self.split_transactions;
+        o.interrupted_recoveries = self.interrupted_recoveries;
+        o.log_mode = self.log_mode.name();
+        o.faults = self.vfs.stats();
+        o.trace_hash = self.hash ^ self.vfs.trace_hash().rotate_left(17);
     }
 
     fn run(&mut self, opts: &Options) -> Result<(), String> {
@@ -284,7 +308,10 @@ impl World {
             tracing::debug!(target: "sim", i, ?step, "step");
             self.step(step)?;
             self.observe()?;
-            if self.vfs.is_crashed() {
+            let log_failed = self.engine.as_ref().is_some_and(|e| e.log_failed());
+            if self.vfs.is_crashed() || log_failed {
+                // A failed log write or sync stops the engine: the application
+                // restarts it, and recovery decides what the log kept.
                 self.crash()?;
             }
         }
@@ -302,6 +329,7 @@ impl World {
             let c = e.commit_counters(&f.path);
             f.observe(c.attempts, c.durable)?;
         }
+        self.journal.durable_lsn = self.journal.durable_lsn.max(e.log_durable_lsn());
         Ok(())
     }
 
@@ -331,14 +359,51 @@ impl World {
     /// state made only of records that were written (a misdirected FCR write can
     /// silently leave an older state; nothing can leave data never written).
     fn recover(&mut self, why: &str) -> Result<(), String> {
+        // In log modes, recovery itself (log reopen, roll-forward, its system
+        // transactions) may crash; the next attempt must reach the same result.
+        // (Off-mode recovery only reads, so crashing it proves nothing.)
+        for attempt in 0.. {
+            let arm = self.log_mode != LogMode::Off && attempt < 3 && self.rng.random_bool(0.25);
+            if arm {
+                let n = self.rng.random_range(1..80);
+                self.vfs.set_crash_after(n);
+            }
+            let r = self.recover_once(why);
+            if !self.vfs.is_crashed() {
+                self.vfs.clear_crash_point();
+                return r;
+            }
+            self.crashes += 1;
+            self.interrupted_recoveries += 1;
+            self.engine = None;
+            self.vfs.clear_crash_point();
+            let power = self.rng.random_bool(0.6);
+            tracing::info!(target: "sim", power, "crash during recovery");
+            if power {
+                self.vfs.power_loss();
+            } else {
+                self.vfs.process_crash();
+            }
+        }
+        Ok(())
+    }
+
+    fn recover_once(&mut self, why: &str) -> Result<(), String> {
         let vfs = self.vfs.clone();
         vfs.with_faults_paused(|| {
             let mut e = self.new_engine();
             self.handles.clear();
+            if self.log_mode != LogMode::Off {
+                self.recover_logged(&mut e, why)?;
+            }
             let mut at = Vec::new();
             for i in 0..self.files.len() {
-                at.push(self.recover_file(&mut e, i, why)?);
-                self.checked += 1;
+                if self.log_mode == LogMode::Off {
+                    at.push(self.recover_file(&mut e, i, why)?);
+                    self.checked += 1;
+                }
+                let c = e.commit_counters(&self.files[i].path);
+                self.files[i].seen = (c.attempts, c.durable);
             }
             // Off mode promises per-file atomicity only: count the ended multi-file
             // transactions the crash left in some of their files but not all.
@@ -369,6 +434,61 @@ impl World {
             self.engine = Some(e);
             Ok(())
         })
+    }
+
+    /// Log modes: open every file for writing (which rolls it forward from the log),
+    /// then check each file's structure and that together they hold the states at the
+    /// last recovery plus one prefix of the journal that keeps every entry reported
+    /// durable (invariants 3 and 4).
+    fn recover_logged(&mut self, e: &mut Engine, why: &str) -> Result<(), String> {
+        for f in &self.files {
+            let h = e.open(&f.path, OpenMode::Normal).map_err(|x| {
+                format!(
+                    "invariant 3/4 (roll-forward) after {why}: opening {} for writing failed: {x}",
+                    f.path.display()
+                )
+            })?;
+            e.close(h)
+                .map_err(|x| format!("after {why}: closing {}: {x}", f.path.display()))?;
+        }
+        let mut found = Vec::new();
+        for f in &self.files {
+            found.push(
+                check::recovered_state(e, Arc::new(self.vfs.clone()), &f.path)
+                    .map_err(|m| format!("after {why}: {m}"))?,
+            );
+            self.checked += 1;
+        }
+        if self.journal.base.is_empty() {
+            // The first recovery of the seed: the files were just created.
+            self.journal.base = vec![Records::new(); self.files.len()];
+        }
+        if self.journal.matching_prefix(&found).is_none() {
+            let keep = self.journal.must_keep();
+            let sizes = |st: &[Records]| st.iter().map(|r| r.len()).collect::<Vec<_>>();
+            return Err(format!(
+                "invariant 3/4 (multi-file atomicity, durability; log mode {}) after {why}: \
+                 the files hold no prefix of the {} acknowledged log entries that keeps the \
+                 {keep} reported durable (durable below LSN {}); record counts found {:?}, \
+                 base {:?}, entry LSNs {:?}",
+                self.log_mode.name(),
+                self.journal.entries.len(),
+                self.journal.durable_lsn,
+                sizes(&found),
+                sizes(&self.journal.base),
+                self.journal
+                    .entries
+                    .iter()
+                    .map(|x| x.lsn)
+                    .collect::<Vec<_>>()
+            ));
+        }
+        for (f, st) in self.files.iter_mut().zip(&found) {
+            f.recovered(st.clone());
+        }
+        self.journal.base = found;
+        self.journal.entries.clear();
+        Ok(())
     }
 
     /// Recover file `i`; returns which model state it holds (an index into its
@@ -489,6 +609,54 @@ impl World {
         }
     }
 
+    /// After a change by client `k` returned (`ok`: acknowledged): apply it to the
+    /// model, and in a log mode journal it — acknowledged, or uncertain if the call
+    /// failed because the log did (the engine must then restart).
+    fn changed(
+        &mut self,
+        k: usize,
+        f: usize,
+        id: u32,
+        rec: Option<Vec<u8>>,
+        ok: bool,
+    ) -> Result<(), String> {
+        if self.log_mode == LogMode::Off || self.txns[k].is_some() {
+            if ok {
+                self.apply(k, f, id, rec);
+            }
+            return Ok(());
+        }
+        let e = self.engine_ref()?;
+        let uncertain = !ok && e.log_failed();
+        if ok || uncertain {
+            let lsn = e.last_commit_lsn();
+            self.journal.entries.push(JournalEntry {
+                lsn,
+                uncertain,
+                changes: vec![(f, id, rec.clone())],
+            });
+        }
+        if ok {
+            self.acknowledged_durably()?;
+            self.apply(k, f, id, rec);
+        }
+        Ok(())
+    }
+
+    /// In Durability mode an acknowledged change must already be synced.
+    fn acknowledged_durably(&self) -> Result<(), String> {
+        let e = self.engine_ref()?;
+        if self.log_mode == LogMode::Durability && e.log_durable_lsn() <= e.last_commit_lsn() {
+            return Err(format!(
+                "invariant 4 (durability): Durability mode acknowledged commit LSN {} while the \
+                 log was durable only below {}",
+                e.last_commit_lsn(),
+                e.log_durable_lsn()
+            ));
+        }
+        Ok(())
+    }
+
     /// Apply an acknowledged change by client `k`: into its transaction, or committed.
     fn apply(&mut self, k: usize, f: usize, id: u32, rec: Option<Vec<u8>>) {
         match self.txns[k].as_mut() {
@@ -571,9 +739,7 @@ impl World {
                 if want != Err(Status::FileInUse) {
                     self.sync_lock(k, f, ok)?;
                 }
-                if ok {
-                    self.apply(k, f, id, Some(r));
-                }
+                self.changed(k, f, id, Some(r), ok)?;
             }
             Step::Update | Step::Delete | Step::GetEqual => {
                 let (k, f, h) = self.pick();
@@ -595,9 +761,7 @@ impl World {
                     if locked_out.is_none() {
                         self.sync_lock(k, f, ok)?;
                     }
-                    if ok {
-                        self.apply(k, f, id, None);
-                    }
+                    self.changed(k, f, id, None, ok)?;
                 } else {
                     let r = workload::record(id, &mut self.rng);
                     let taken = view
@@ -614,9 +778,7 @@ impl World {
                     if locked_out.is_none() {
                         self.sync_lock(k, f, ok)?;
                     }
-                    if ok {
-                        self.apply(k, f, id, Some(r));
-                    }
+                    self.changed(k, f, id, Some(r), ok)?;
                 }
             }
             Step::Scan => {
@@ -668,7 +830,7 @@ impl World {
                     None => Err(Status::EndAbortWithoutBegin),
                 };
                 tracing::debug!(target: "sim", client = k, end, ok = got.is_ok(), "end/abort transaction");
-                if !self.expect(
+                let ok = self.expect(
                     if end {
                         "end transaction"
                     } else {
@@ -676,7 +838,11 @@ impl World {
                     },
                     &got,
                     want,
-                )? {
+                )?;
+                // An End the log failed under may or may not have reached the log.
+                let uncertain =
+                    !ok && end && self.txns[k].is_some() && self.engine_ref()?.log_failed();
+                if !ok && !uncertain {
                     return Ok(());
                 }
                 let Some(t) = self.txns[k].take() else {
@@ -685,6 +851,23 @@ impl World {
                 if !end {
                     self.transactions.1 += 1;
                     return Ok(());
+                }
+                if self.log_mode != LogMode::Off && !t.changes.is_empty() {
+                    let lsn = self.engine_ref()?.last_commit_lsn();
+                    let changes = t
+                        .changes
+                        .iter()
+                        .flat_map(|(&f, m)| m.iter().map(move |(&id, r)| (f, id, r.clone())))
+                        .collect();
+                    self.journal.entries.push(JournalEntry {
+                        lsn,
+                        uncertain,
+                        changes,
+                    });
+                    if uncertain {
+                        return Ok(());
+                    }
+                    self.acknowledged_durably()?;
                 }
                 self.transactions.0 += 1;
                 let mut touched = Vec::new();
@@ -700,7 +883,7 @@ impl World {
                         }
                     }
                 }
-                if touched.len() > 1 {
+                if touched.len() > 1 && self.log_mode == LogMode::Off {
                     self.multi.push(touched);
                 }
             }

@@ -106,8 +106,22 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 
 /// The workload's generation. A regression case records the one it was shrunk
 /// under and replays with it, so adding step kinds does not change old cases:
-/// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions.
-pub const WORKLOAD_VERSION: u32 = 2;
+/// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions;
+/// 3 — plus the transaction log modes (Logging, Durability).
+pub const WORKLOAD_VERSION: u32 = 3;
+
+/// The seed's log mode and log segment size (Off before generation 3). Small
+/// segments so seeds roll over to new segments.
+pub fn log_mode(ext: &mut impl Rng, version: u32) -> (engine::LogMode, u64) {
+    let mode = match ext.random_range(0..3) {
+        _ if version < 3 => engine::LogMode::Off,
+        0 => engine::LogMode::Off,
+        1 => engine::LogMode::Logging,
+        _ => engine::LogMode::Durability,
+    };
+    let size = [2048u64, 8192, 65536, 1 << 20][ext.random_range(0..4)];
+    (mode, size)
+}
 
 /// A per-seed operation mix. Step kinds added by later workload versions draw their
 /// weights from `ext` (their own stream) and come last with weight 0 below their

@@ -7,12 +7,15 @@ use sim::runner::{run_seed, Options};
 
 /// 300 seeds × 1000 steps with crashes, power losses and every fault kind the swarm
 /// switches on (lost/torn/reordered unsynced writes, I/O errors, disk full, fsync
-/// failures, misdirected writes, latent corruption).
+/// failures, misdirected writes, latent corruption), two clients with transactions,
+/// in every log mode (Off, Logging, Durability), crashes during recovery included.
 #[test]
 fn bounded_campaign_passes() {
     let opts = Options::default();
     let mut crashes = 0;
     let mut checked = 0;
+    let mut interrupted = 0;
+    let mut modes = std::collections::BTreeSet::new();
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
         assert_eq!(
@@ -23,8 +26,12 @@ fn bounded_campaign_passes() {
         );
         crashes += o.crashes;
         checked += o.recoveries_checked;
+        interrupted += o.interrupted_recoveries;
+        modes.insert(o.log_mode);
     }
     assert!(crashes >= 300 * 2, "too few crashes: {crashes}");
+    assert!(modes.len() == 3, "every log mode ran: {modes:?}");
+    assert!(interrupted > 0, "some recoveries were crashed and redone");
     assert!(
         checked >= crashes,
         "every crash is followed by checked recoveries"
@@ -39,7 +46,8 @@ fn seeds_are_deterministic() {
 
 /// Every known-bad engine is caught within 1,000 seeds: the crash-ordering ones by
 /// crashes and power losses, `skip-checksum` by the lying-disk faults (latent
-/// corruption, misdirected writes) some seeds switch on.
+/// corruption, misdirected writes) some seeds switch on, the log ones by the
+/// journal model of Logging and Durability modes.
 #[test]
 fn mutants_are_caught() {
     for m in Mutant::ALL {

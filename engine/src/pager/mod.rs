@@ -278,7 +278,10 @@ impl Pager {
     /// becomes durable with the next commit, and roll-forward starts after it.
     pub fn set_applied_lsn(&mut self, lsn: u64) {
         debug_assert!(self.undo.is_none() && self.txn.is_none());
-        debug_assert!(lsn >= self.state.applied_lsn, "applied LSN moves forward only");
+        debug_assert!(
+            lsn >= self.state.applied_lsn,
+            "applied LSN moves forward only"
+        );
         self.state.applied_lsn = lsn;
     }
 

@@ -219,7 +219,8 @@ mod tests {
     fn change() -> impl Strategy<Value = Change> {
         let rec = proptest::collection::vec(any::<u8>(), 0..64);
         prop_oneof![
-            (any::<u64>(), rec.clone()).prop_map(|(serial, record)| Change::Insert { serial, record }),
+            (any::<u64>(), rec.clone())
+                .prop_map(|(serial, record)| Change::Insert { serial, record }),
             (any::<u64>(), rec.clone(), rec.clone())
                 .prop_map(|(serial, old, new)| Change::Update { serial, old, new }),
             (any::<u64>(), rec).prop_map(|(serial, old)| Change::Delete { serial, old }),

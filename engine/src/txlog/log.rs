@@ -34,9 +34,13 @@ pub struct TxLog {
     last_commit: BTreeMap<PathBuf, u64>,
 }
 
+/// A committed transaction: its commit LSN and its changes, each with its file.
+type Committed = (u64, Vec<(PathBuf, Change)>);
+
 /// Committed transactions of a scan, in commit order: `(commit LSN, changes)`.
-/// Changes with no commit after them (the tail a crash cut short) are dropped.
-fn committed(scan: &LogScan) -> Result<Vec<(u64, Vec<(PathBuf, Change)>)>> {
+/// Changes with no commit after them (the tail a crash cut short) are dropped —
+/// unless `keep_incomplete` (a known-bad engine for the simulator) keeps them.
+fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
     let mut out = Vec::new();
     let mut open: Option<(u64, Vec<(PathBuf, Change)>)> = None;
     for rec in &scan.records {
@@ -75,21 +79,21 @@ fn committed(scan: &LogScan) -> Result<Vec<(u64, Vec<(PathBuf, Change)>)>> {
             }
         }
     }
+    if keep_incomplete {
+        if let (Some((_, list)), Some(last)) = (open, scan.records.last()) {
+            out.push((last.lsn, list));
+        }
+    }
     Ok(out)
 }
 
 impl TxLog {
     /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
     /// position the writer after the last valid record.
-    pub fn open(
-        vfs: Arc<dyn Vfs>,
-        dir: &Path,
-        engine_id: u64,
-        segment_size: u64,
-    ) -> Result<TxLog> {
+    pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
         let scan = read_log(vfs.as_ref(), dir)?;
         let mut last_commit = BTreeMap::new();
-        for (lsn, changes) in committed(&scan)? {
+        for (lsn, changes) in committed(&scan, false)? {
             for (p, _) in changes {
                 last_commit.insert(p, lsn);
             }
@@ -163,8 +167,13 @@ impl TxLog {
 
     /// The committed transactions that changed `path` after `applied`, in order, with
     /// their changes to that file. Syncs the log first: roll-forward must only build
-    /// on durable records.
-    pub fn redo_for(&mut self, path: &Path, applied: u64) -> Result<Vec<Redo>> {
+    /// on durable records. (`keep_incomplete` is a known-bad engine's switch.)
+    pub fn redo_for(
+        &mut self,
+        path: &Path,
+        applied: u64,
+        keep_incomplete: bool,
+    ) -> Result<Vec<Redo>> {
         if applied >= self.writer.next_lsn() {
             return Err(Error::new(
                 Status::IoError,
@@ -178,12 +187,12 @@ impl TxLog {
                 ),
             ));
         }
-        if self.last_commit.get(path).is_none_or(|&l| l <= applied) {
+        if !keep_incomplete && self.last_commit.get(path).is_none_or(|&l| l <= applied) {
             return Ok(Vec::new());
         }
         self.sync()?;
         let scan = read_log(self.vfs.as_ref(), &self.dir)?;
-        Ok(committed(&scan)?
+        Ok(committed(&scan, keep_incomplete)?
             .into_iter()
             .filter(|(lsn, _)| *lsn > applied)
             .filter_map(|(commit_lsn, changes)| {

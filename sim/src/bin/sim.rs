@@ -119,6 +119,18 @@ fn print_summary(s: &Summary) {
     println!("recoveries checked {}", s.recoveries_checked);
     println!("damage detected    {}", s.damage_detected);
     println!(
+        "log modes          {}",
+        s.log_modes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "recoveries crashed {} (and redone)",
+        s.interrupted_recoveries
+    );
+    println!(
         "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
         s.transactions_ended, s.transactions_aborted, s.split_transactions
     );
