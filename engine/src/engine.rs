@@ -194,6 +194,8 @@ pub struct EngineStats {
     pub operations: u64,
     pub system_transactions: u64,
     pub failed_system_transactions: u64,
+    /// Transaction log segments removed because no file needed them.
+    pub log_segments_recycled: u64,
 }
 
 /// The record engine.
@@ -216,6 +218,9 @@ pub struct Engine {
     log_failed: Option<String>,
     /// Commit LSN of the last transaction appended to the log.
     last_commit_lsn: u64,
+    /// Durable applied LSN of files closed since the engine started (open files are
+    /// asked directly), for log recycling.
+    closed_applied: BTreeMap<PathBuf, u64>,
 }
 
 impl Engine {
@@ -236,6 +241,7 @@ impl Engine {
             txlog: None,
             log_failed: None,
             last_commit_lsn: 0,
+            closed_applied: BTreeMap::new(),
         }
     }
 
@@ -372,6 +378,10 @@ impl Engine {
             },
             Err(e) => Err(e),
         };
+        if let Some(f) = self.files.get(&c.file) {
+            self.closed_applied
+                .insert(f.path.clone(), f.df.pager.durable_applied_lsn());
+        }
         self.files.remove(&c.file);
         if self.files.values().all(|f| !f.df.pager.has_changes()) {
             self.pending_ops = 0;
@@ -861,7 +871,7 @@ impl Engine {
             None => {
                 self.pending_ops = 0;
                 self.bundle_since = None;
-                Ok(())
+                self.recycle_log()
             }
         }
     }
@@ -990,6 +1000,29 @@ impl Engine {
         }
         match log.sync() {
             Ok(_) => Ok(()),
+            Err(e) => Err(self.log_failure(e)),
+        }
+    }
+
+    /// Remove the log segments no file needs any more (after system transactions made
+    /// files' applied LSNs durable).
+    fn recycle_log(&mut self) -> Result<()> {
+        if !self.logging() || self.log_failed.is_some() {
+            return Ok(());
+        }
+        let mut applied = self.closed_applied.clone();
+        for f in self.files.values() {
+            applied.insert(f.path.clone(), f.df.pager.durable_applied_lsn());
+        }
+        let ignore = self.mutant(Mutant::RecycleNeededSegment);
+        let Some(log) = self.txlog.as_mut() else {
+            return Ok(());
+        };
+        match log.recycle(&applied, ignore) {
+            Ok(n) => {
+                self.stats.log_segments_recycled += n as u64;
+                Ok(())
+            }
             Err(e) => Err(self.log_failure(e)),
         }
     }

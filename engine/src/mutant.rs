@@ -25,10 +25,12 @@ pub enum Mutant {
     RedoIncomplete,
     /// Roll-forward ignores the file's applied LSN and replays the whole log.
     RedoIgnoresAppliedLsn,
+    /// Log segments are recycled without asking whether a file still needs them.
+    RecycleNeededSegment,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 10] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -38,6 +40,7 @@ impl Mutant {
         Mutant::DataBeforeLog,
         Mutant::RedoIncomplete,
         Mutant::RedoIgnoresAppliedLsn,
+        Mutant::RecycleNeededSegment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Mutant {
             Mutant::DataBeforeLog => "data-before-log",
             Mutant::RedoIncomplete => "redo-incomplete",
             Mutant::RedoIgnoresAppliedLsn => "redo-ignores-applied-lsn",
+            Mutant::RecycleNeededSegment => "recycle-needed-segment",
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Summary {
     pub split_transactions: u64,
     /// Recoveries a crash interrupted (log modes), each redone and checked.
     pub interrupted_recoveries: u64,
+    /// Log segments recycled.
+    pub segments_recycled: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -48,6 +50,7 @@ impl Summary {
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;
         self.interrupted_recoveries += o.interrupted_recoveries;
+        self.segments_recycled += o.segments_recycled;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;

@@ -60,6 +60,8 @@ pub struct Outcome {
     pub interrupted_recoveries: u64,
     /// The seed's transaction log mode.
     pub log_mode: &'static str,
+    /// Log segments the engine recycled.
+    pub segments_recycled: u64,
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
@@ -135,6 +137,7 @@ struct World {
     split_transactions: u64,
     transactions: (u64, u64),
     interrupted_recoveries: u64,
+    segments_recycled: u64,
     weights: Vec<(Step, u32)>,
     ops: u64,
     crashes: u64,
@@ -245,6 +248,7 @@ impl World {
             split_transactions: 0,
             transactions: (0, 0),
             interrupted_recoveries: 0,
+            segments_recycled: 0,
             weights,
             ops: 0,
             crashes: 0,
@@ -285,6 +289,7 @@ impl World {
         o.transactions = self.transactions;
         o.split_transactions = self.split_transactions;
         o.interrupted_recoveries = self.interrupted_recoveries;
+        o.segments_recycled = self.segments_recycled;
         o.log_mode = self.log_mode.name();
         o.faults = self.vfs.stats();
         o.trace_hash = self.hash ^ self.vfs.trace_hash().rotate_left(17);
@@ -317,7 +322,7 @@ impl World {
         }
         // Every seed ends with a power loss and a full check.
         self.crashes += 1;
-        self.engine = None;
+        self.retire_engine();
         self.vfs.clear_crash_point();
         self.vfs.power_loss();
         self.recover("final power loss")
@@ -338,7 +343,7 @@ impl World {
         // Whatever the engine attempted up to now is a candidate state.
         self.observe()?;
         self.crashes += 1;
-        self.engine = None;
+        self.retire_engine();
         self.vfs.clear_crash_point();
         let power = self.rng.random_bool(0.6);
         tracing::info!(target: "sim", power, io_step = self.vfs.io_step(), "crash");
@@ -375,7 +380,7 @@ impl World {
             }
             self.crashes += 1;
             self.interrupted_recoveries += 1;
-            self.engine = None;
+            self.retire_engine();
             self.vfs.clear_crash_point();
             let power = self.rng.random_bool(0.6);
             tracing::info!(target: "sim", power, "crash during recovery");
@@ -943,6 +948,13 @@ impl World {
             Step::CrashNow => return self.crash(),
         }
         Ok(())
+    }
+
+    /// The engine dies (crash or the end of the run): keep its counters.
+    fn retire_engine(&mut self) {
+        if let Some(e) = self.engine.take() {
+            self.segments_recycled += e.stats().log_segments_recycled;
+        }
     }
 
     fn engine_ref(&self) -> Result<&Engine, String> {

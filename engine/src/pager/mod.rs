@@ -285,6 +285,11 @@ impl Pager {
         self.state.applied_lsn = lsn;
     }
 
+    /// The applied LSN of the last durable commit: the log may drop what is below.
+    pub fn durable_applied_lsn(&self) -> u64 {
+        self.durable.state.applied_lsn
+    }
+
     /// Is a user transaction holding this file?
     pub fn in_txn(&self) -> bool {
         self.txn.is_some()

@@ -40,11 +40,24 @@ type Committed = (u64, Vec<(PathBuf, Change)>);
 /// Committed transactions of a scan, in commit order: `(commit LSN, changes)`.
 /// Changes with no commit after them (the tail a crash cut short) are dropped —
 /// unless `keep_incomplete` (a known-bad engine for the simulator) keeps them.
+///
+/// Recycling removes whole segments, so the log may begin inside a transaction
+/// (its id, the LSN of its first record, is below the log's first LSN). No file
+/// needs such a transaction — recycling keeps everything from the first change any
+/// file still needs — so its remaining records are skipped.
 fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
     let mut out = Vec::new();
     let mut open: Option<(u64, Vec<(PathBuf, Change)>)> = None;
+    let first_lsn = scan.records.first().map_or(0, |r| r.lsn);
     for rec in &scan.records {
-        match Entry::decode(rec.lsn, rec.kind, &rec.payload)? {
+        let entry = Entry::decode(rec.lsn, rec.kind, &rec.payload)?;
+        let txn = match &entry {
+            Entry::Change { txn, .. } | Entry::Commit { txn, .. } => *txn,
+        };
+        if txn < first_lsn {
+            continue;
+        }
+        match entry {
             Entry::Change { txn, path, change } => match &mut open {
                 Some((t, list)) if *t == txn => list.push((path, change)),
                 _ => open = Some((txn, vec![(path, change)])),
@@ -163,6 +176,27 @@ impl TxLog {
     /// Has a write or sync of the log failed (the engine must restart)?
     pub fn is_failed(&self) -> bool {
         self.writer.is_failed()
+    }
+
+    /// Remove the segments no file needs: a file whose last logged change is beyond
+    /// its durable applied LSN `a` needs everything from `a + 1` (a file this engine
+    /// has not seen counts as 0: its needs are unknown until it is opened).
+    /// `ignore_needs` is a known-bad engine's switch. Returns the segments removed.
+    pub fn recycle(
+        &mut self,
+        durable_applied: &BTreeMap<PathBuf, u64>,
+        ignore_needs: bool,
+    ) -> Result<usize> {
+        let mut keep = self.writer.next_lsn();
+        if !ignore_needs {
+            for (path, &last) in &self.last_commit {
+                let applied = durable_applied.get(path).copied().unwrap_or(0);
+                if last > applied {
+                    keep = keep.min(applied + 1);
+                }
+            }
+        }
+        Ok(self.writer.recycle(keep)?.len())
     }
 
     /// The committed transactions that changed `path` after `applied`, in order, with

@@ -130,6 +130,7 @@ fn print_summary(s: &Summary) {
         "recoveries crashed {} (and redone)",
         s.interrupted_recoveries
     );
+    println!("log segments recycled {}", s.segments_recycled);
     println!(
         "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
         s.transactions_ended, s.transactions_aborted, s.split_transactions
