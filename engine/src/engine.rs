@@ -186,6 +186,8 @@ pub struct FileStat {
     pub durable_seq: u64,
     /// Records per data page.
     pub records_per_page: usize,
+    /// Transaction-log LSN the file's durable state includes (0: never logged).
+    pub applied_lsn: u64,
 }
 
 /// Engine-wide counters.
@@ -551,6 +553,7 @@ impl Engine {
             pages: p.physical_pages(),
             durable_seq: p.durable_seq(),
             records_per_page: f.df.slots_per_page(),
+            applied_lsn: p.durable_applied_lsn(),
         })
     }
 
@@ -1112,6 +1115,19 @@ impl Engine {
         c.durable += 1;
         self.stats.system_transactions += 1;
         Ok(())
+    }
+
+    /// Every file the transaction log names (opening the log if needed): what
+    /// `butil -recoverlog` opens to finish recovery.
+    pub fn log_paths(&mut self) -> Result<Vec<PathBuf>> {
+        Ok(self.log()?.paths())
+    }
+
+    /// Remove the log segments no file needs (also done after every flush).
+    pub fn recycle_log_now(&mut self) -> Result<u64> {
+        let before = self.stats.log_segments_recycled;
+        self.recycle_log()?;
+        Ok(self.stats.log_segments_recycled - before)
     }
 
     /// Commit LSN of the last transaction (or single change) appended to the log.

@@ -20,7 +20,13 @@ struct Run {
 }
 
 fn butil<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(BUTIL).args(args).output().expect("run butil");
+    // Hermetic: the log settings come from the environment.
+    let out = Command::new(BUTIL)
+        .args(args)
+        .env_remove("KEEL_LOG_MODE")
+        .env_remove("KEEL_LOG_DIR")
+        .output()
+        .expect("run butil");
     let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -899,4 +905,84 @@ fn usage_errors_exit_64() {
     usage(&["-check", f, "--bogus"]);
     usage(&["-s"]);
     assert!(!Path::new(f).exists());
+}
+
+/// `-recoverlog` rolls every file the transaction log names forward; `-stat` shows
+/// the log settings and the file's applied LSN; a bad KEEL_LOG_MODE is an error.
+#[test]
+fn recoverlog_rolls_every_named_file_forward() {
+    use engine::clock::ManualClock;
+    use engine::vfs::StdVfs;
+    use engine::{Client, Config, Engine, LogMode, OpenMode};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let (x, y) = (dir.path().join("x.btr"), dir.path().join("y.btr"));
+    let spec = parse_description(
+        b"record=8 page=512 key=1\n\
+          position=1 length=4 duplicates=n modifiable=n type=unsigned descending=n segment=n\n",
+    )
+    .expect("description");
+    {
+        let mut e = Engine::new(
+            Arc::new(StdVfs),
+            Arc::new(ManualClock::new()),
+            Config {
+                log_mode: LogMode::Durability,
+                log_dir: log.clone(),
+                ..Config::default()
+            },
+        );
+        e.create(&x, &spec).unwrap();
+        e.create(&y, &spec).unwrap();
+        let c = Client(1);
+        let hx = e.open_as(c, &x, OpenMode::Normal).unwrap();
+        let hy = e.open_as(c, &y, OpenMode::Normal).unwrap();
+        for id in 0u32..10 {
+            e.begin_transaction(c).unwrap();
+            let mut r = [0u8; 8];
+            r[..4].copy_from_slice(&id.to_le_bytes());
+            e.insert(hx, &r).unwrap();
+            e.insert(hy, &r).unwrap();
+            e.end_transaction(c).unwrap();
+        }
+        // The process dies: the log has ten transfers, the data files none.
+    }
+    let run = |args: &[&OsStr]| {
+        let out = Command::new(BUTIL)
+            .args(args)
+            .env("KEEL_LOG_MODE", "durability")
+            .env("KEEL_LOG_DIR", &log)
+            .output()
+            .expect("run butil");
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+        (out.status.code().unwrap_or(-1), s)
+    };
+    let (code, stat) = run(&[OsStr::new("-stat"), x.as_os_str()]);
+    assert_eq!(code, 0, "{stat}");
+    assert!(stat.contains("# records: 0"), "{stat}");
+    assert!(
+        stat.contains("# transaction log: durability") && stat.contains("applied LSN 0"),
+        "{stat}"
+    );
+    let (code, out) = run(&[OsStr::new("-recoverlog")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 files named"), "{out}");
+    for f in [&x, &y] {
+        let (code, stat) = run(&[OsStr::new("-stat"), f.as_os_str()]);
+        assert_eq!(code, 0);
+        assert!(stat.contains("# records: 10"), "{stat}");
+        assert!(!stat.contains("applied LSN 0"), "{stat}");
+        ok(&[OsStr::new("-check"), f.as_os_str()]);
+    }
+    // Settings are checked.
+    let out = Command::new(BUTIL)
+        .args([OsStr::new("-stat"), x.as_os_str()])
+        .env("KEEL_LOG_MODE", "sometimes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEEL_LOG_MODE"));
 }

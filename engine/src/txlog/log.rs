@@ -104,6 +104,12 @@ impl TxLog {
     /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
     /// position the writer after the last valid record.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
+        vfs.create_dir_all(dir).map_err(|e| {
+            Error::io(
+                &e,
+                format_args!("creating transaction log directory {}", dir.display()),
+            )
+        })?;
         let scan = read_log(vfs.as_ref(), dir)?;
         let mut last_commit = BTreeMap::new();
         for (lsn, changes) in committed(&scan, false)? {
@@ -119,6 +125,11 @@ impl TxLog {
             writer,
             last_commit,
         })
+    }
+
+    /// Every file the log names.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.last_commit.keys().cloned().collect()
     }
 
     pub fn dir(&self) -> &Path {

@@ -66,6 +66,11 @@ pub trait Vfs: Send + Sync {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Make creates, removes and renames in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Create `dir` and its parents if missing. Filesystems without directories as
+    /// objects of their own (the in-memory and simulated ones) need do nothing.
+    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Read exactly `buf.len()` bytes at `offset`, or fail with `UnexpectedEof`.

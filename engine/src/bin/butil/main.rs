@@ -28,7 +28,9 @@ use std::process::ExitCode;
     after_help = "Commands are written as in Btrieve, with one leading dash (`butil -stat FILE`); \
                   `butil stat FILE` works too, in any letter case.\n\
                   Exit status: 0 on success; the Btrieve status number on failure (1 if it is \
-                  above 255); 64 for a usage error.",
+                  above 255); 64 for a usage error.\n\
+                  Transaction log: KEEL_LOG_MODE=off|logging|durability (default off) and \
+                  KEEL_LOG_DIR (default keel-log) set the log every command uses.",
     subcommand_value_name = "COMMAND",
     arg_required_else_help = true
 )]
@@ -64,6 +66,9 @@ enum Command {
     Check { file: PathBuf },
     /// Write every readable record of a damaged FILE to SEQFILE, skipping bad pages.
     Recover { file: PathBuf, seqfile: PathBuf },
+    /// Roll every file the transaction log in LOGDIR names forward, then recycle the
+    /// segments no file needs (LOGDIR defaults to KEEL_LOG_DIR).
+    Recoverlog { logdir: Option<PathBuf> },
 }
 
 /// Btrieve spelling: `-stat` → `stat`, any letter case → lower case. Only the first
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
         Command::Clone { dst, src } => commands::clone::run(&dst, &src, &mut out),
         Command::Check { file } => commands::check::run(&file, &mut out),
         Command::Recover { file, seqfile } => commands::recover::run(&file, &seqfile, &mut out),
+        Command::Recoverlog { logdir } => commands::recoverlog::run(logdir, &mut out),
     };
     out.print();
     match result {

@@ -7,7 +7,7 @@ use engine::{OpenMode, Result};
 use std::path::Path;
 
 pub fn run(dst: &Path, src: &Path, out: &mut Report) -> Result<()> {
-    let mut e = engine();
+    let mut e = engine()?;
     let h = e.open(src, OpenMode::ReadOnly)?;
     let stat = e.stat(h);
     let _ = e.close(h);

@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub fn run(src: &Path, dst: &Path, out: &mut Report) -> Result<()> {
     refuse_same_file(src, dst)?;
-    let mut e = engine();
+    let mut e = engine()?;
     let hs = e.open(src, OpenMode::ReadOnly)?;
     let hd = match e.open(dst, OpenMode::Normal) {
         Ok(h) => h,

@@ -9,7 +9,7 @@ use std::path::Path;
 pub fn run(file: &Path, descfile: &Path, out: &mut Report) -> Result<()> {
     let text = read_input(descfile, "description file")?;
     let spec = parse_description(&text).map_err(|e| e.during(descfile.display()))?;
-    engine().create(file, &spec)?;
+    engine()?.create(file, &spec)?;
     out.line(format!(
         "created {}: {}-byte records, {} key(s), {}-byte pages",
         file.display(),

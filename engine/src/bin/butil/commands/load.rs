@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub fn run(seqfile: &Path, file: &Path, out: &mut Report) -> Result<()> {
     let input = read_input(seqfile, "sequential file")?;
-    let mut e = engine();
+    let mut e = engine()?;
     let h = e.open(file, OpenMode::Normal)?;
     let mut progress = Progress::default();
     let result = load(&mut e, h, &input, seqfile, file, &mut progress);

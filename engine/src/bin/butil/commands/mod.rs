@@ -7,12 +7,13 @@ pub mod copy;
 pub mod create;
 pub mod load;
 pub mod recover;
+pub mod recoverlog;
 pub mod save;
 pub mod stat;
 
 use engine::host::StdClock;
 use engine::vfs::{self, StdVfs, Vfs};
-use engine::{Config, Engine, Error, Handle, Result, Status};
+use engine::{Config, Engine, Error, Handle, LogMode, Result, Status};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,14 +26,47 @@ pub const BUNDLE_LIMIT: u64 = 1_000_000;
 /// the files it writes (page numbers, sequences) the same from run to run.
 pub const INITIATION_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
-/// A fresh engine on the real filesystem.
-pub fn engine() -> Engine {
+/// The transaction log settings every command's engine uses, from the environment:
+/// `KEEL_LOG_MODE` (`off`, `logging` or `durability`; default `off`) and
+/// `KEEL_LOG_DIR` (default `keel-log`). With a log, files butil opens for writing are
+/// rolled forward first, and its changes are logged.
+pub fn log_settings() -> Result<(LogMode, PathBuf)> {
+    let mode = match std::env::var("KEEL_LOG_MODE") {
+        Err(_) => LogMode::Off,
+        Ok(v) => match v.to_ascii_lowercase().as_str() {
+            "" | "off" => LogMode::Off,
+            "logging" => LogMode::Logging,
+            "durability" => LogMode::Durability,
+            _ => {
+                return Err(Error::new(
+                    Status::InvalidOperation,
+                    format!("KEEL_LOG_MODE={v:?}: expected off, logging or durability"),
+                ))
+            }
+        },
+    };
+    let dir = std::env::var_os("KEEL_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Config::default().log_dir);
+    Ok((mode, dir))
+}
+
+/// A fresh engine on the real filesystem, with the log settings of the environment.
+pub fn engine() -> Result<Engine> {
+    let (log_mode, log_dir) = log_settings()?;
+    Ok(engine_with_log(log_mode, log_dir))
+}
+
+/// A fresh engine on the real filesystem with these log settings.
+pub fn engine_with_log(log_mode: LogMode, log_dir: PathBuf) -> Engine {
     Engine::new(
         Arc::new(StdVfs),
         Arc::new(StdClock::new()),
         Config {
             operation_bundle_limit: BUNDLE_LIMIT,
             initiation_time_limit: INITIATION_TIME_LIMIT,
+            log_mode,
+            log_dir,
             ..Config::default()
         },
     )

@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub fn run(file: &Path, seqfile: &Path, key: usize, out: &mut Report) -> Result<()> {
     refuse_same_file(file, seqfile)?;
-    let mut e = engine();
+    let mut e = engine()?;
     let h = e.open(file, OpenMode::ReadOnly)?;
     let mut buf = Vec::new();
     let mut n = 0u64;
