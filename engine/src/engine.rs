@@ -198,6 +198,10 @@ pub struct EngineStats {
     pub failed_system_transactions: u64,
     /// Transaction log segments removed because no file needed them.
     pub log_segments_recycled: u64,
+    /// Transactions (or single operations) committed to the log.
+    pub log_commits: u64,
+    /// Log syncs: `log_commits / log_syncs` commits share one sync.
+    pub log_syncs: u64,
 }
 
 /// The record engine.
@@ -469,10 +473,24 @@ impl Engine {
     /// End Transaction (20): the transaction's changes become visible to every client
     /// and join the next system transaction of each file.
     pub fn end_transaction(&mut self, client: Client) -> Result<()> {
+        let lsn = self.end_transaction_deferred(client)?;
+        if self.config.log_mode == LogMode::Durability && lsn > 0 {
+            self.wait_durable(lsn)?;
+        }
+        Ok(())
+    }
+
+    /// End Transaction without waiting for the log sync: the transaction is ended
+    /// (visible to every client) and its records are appended; returns its commit
+    /// LSN (0 if it logged nothing). In Durability mode the End is acknowledged only
+    /// once [`Engine::wait_durable`] for that LSN returns — and one sync acknowledges
+    /// every End appended before it (group commit).
+    pub fn end_transaction_deferred(&mut self, client: Client) -> Result<u64> {
         let t = self.take_txn(client, "End Transaction")?;
+        let mut lsn = 0;
         if self.logging() && !t.changes.is_empty() {
             let appended = self.log().and_then(|l| l.append(&t.changes));
-            let lsn = match appended {
+            lsn = match appended {
                 Ok(lsn) => lsn,
                 Err(e) => {
                     // Nothing of it reached the log: it is as if aborted.
@@ -482,7 +500,7 @@ impl Engine {
             };
             self.release(&t, true);
             self.applied(&t.changes, lsn);
-            self.durable_if_required()?;
+            self.stats.log_commits += 1;
         } else {
             self.release(&t, true);
         }
@@ -496,7 +514,19 @@ impl Engine {
                 let _ = self.flush();
             }
         }
-        Ok(())
+        Ok(lsn)
+    }
+
+    /// Return once the log record at `lsn` is durable, syncing the log if it is not
+    /// yet (one sync covers everything appended so far).
+    pub fn wait_durable(&mut self, lsn: u64) -> Result<()> {
+        if !self.logging() || self.log_durable_lsn() > lsn {
+            return Ok(());
+        }
+        if self.mutant(Mutant::DurabilityAckBeforeSync) {
+            return Ok(());
+        }
+        self.sync_log()
     }
 
     /// Abort Transaction (21): undo every change the transaction made.
@@ -1001,6 +1031,7 @@ impl Engine {
         if !log.has_unsynced() {
             return Ok(());
         }
+        self.stats.log_syncs += 1;
         match log.sync() {
             Ok(_) => Ok(()),
             Err(e) => Err(self.log_failure(e)),
@@ -1065,6 +1096,7 @@ impl Engine {
             Err(e) => return Err(self.log_failure(e)),
         };
         self.applied(&changes, lsn);
+        self.stats.log_commits += 1;
         self.durable_if_required()
     }
 

@@ -180,3 +180,38 @@ fn an_aborted_transaction_is_not_logged() {
         assert_eq!(ids(&mut e, h), vec![2], "{p}");
     }
 }
+
+/// Group commit: several clients' Ends appended, then one sync acknowledges them all.
+#[test]
+fn one_sync_acknowledges_every_waiting_end() {
+    let vfs = MemVfs::new();
+    let mut e = engine(&vfs, LogMode::Durability);
+    e.create(Path::new(X), &people_spec(1024)).unwrap();
+    let clients: Vec<Client> = (1..=4).map(Client).collect();
+    let hs: Vec<Handle> = clients
+        .iter()
+        .map(|&c| e.open_as(c, Path::new(X), OpenMode::Normal).unwrap())
+        .collect();
+    let mut lsns = Vec::new();
+    for (i, (&c, &h)) in clients.iter().zip(&hs).enumerate() {
+        e.begin_transaction(c).unwrap();
+        e.insert(h, &person(i as u32, 0, &format!("c{i}"))).unwrap();
+        lsns.push(e.end_transaction_deferred(c).unwrap());
+    }
+    let syncs = e.stats().log_syncs;
+    assert!(
+        lsns.iter().all(|&l| e.log_durable_lsn() <= l),
+        "nothing synced yet"
+    );
+    e.wait_durable(lsns[3]).unwrap();
+    assert_eq!(e.stats().log_syncs, syncs + 1);
+    for &l in &lsns {
+        e.wait_durable(l).unwrap();
+        assert!(e.log_durable_lsn() > l);
+    }
+    assert_eq!(e.stats().log_syncs, syncs + 1, "one sync covered all four");
+    drop(e);
+    let mut e = engine(&vfs, LogMode::Durability);
+    let h = e.open(Path::new(X), OpenMode::Normal).unwrap();
+    assert_eq!(ids(&mut e, h), vec![0, 1, 2, 3]);
+}

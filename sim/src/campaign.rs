@@ -23,6 +23,8 @@ pub struct Summary {
     pub interrupted_recoveries: u64,
     /// Log segments recycled.
     pub segments_recycled: u64,
+    /// Durability-mode Ends acknowledged by a group commit.
+    pub group_acks: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -51,6 +53,7 @@ impl Summary {
         self.split_transactions += o.split_transactions;
         self.interrupted_recoveries += o.interrupted_recoveries;
         self.segments_recycled += o.segments_recycled;
+        self.group_acks += o.group_acks;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;

@@ -62,6 +62,8 @@ pub struct Outcome {
     pub log_mode: &'static str,
     /// Log segments the engine recycled.
     pub segments_recycled: u64,
+    /// Durability-mode Ends acknowledged by a group commit.
+    pub group_acks: u64,
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
@@ -129,6 +131,12 @@ struct World {
     handles: Vec<Vec<Handle>>,
     /// Each client's open transaction, if any.
     txns: Vec<Option<TxnModel>>,
+    /// Durability mode: the commit LSN of each client's End waiting for a group
+    /// commit (the client is blocked until then).
+    awaiting: Vec<Option<u64>>,
+    group_acks: u64,
+    /// The workload generation (see `workload::WORKLOAD_VERSION`).
+    workload: u32,
     log_mode: LogMode,
     /// Log modes: what survives a crash.
     journal: Journal,
@@ -242,6 +250,9 @@ impl World {
             files,
             handles: Vec::new(),
             txns: vec![None; CLIENTS],
+            awaiting: vec![None; CLIENTS],
+            group_acks: 0,
+            workload: opts.workload,
             log_mode,
             journal: Journal::default(),
             multi: Vec::new(),
@@ -290,6 +301,7 @@ impl World {
         o.split_transactions = self.split_transactions;
         o.interrupted_recoveries = self.interrupted_recoveries;
         o.segments_recycled = self.segments_recycled;
+        o.group_acks = self.group_acks;
         o.log_mode = self.log_mode.name();
         o.faults = self.vfs.stats();
         o.trace_hash = self.hash ^ self.vfs.trace_hash().rotate_left(17);
@@ -311,6 +323,10 @@ impl World {
             let step = workload::draw(&mut self.rng, &self.weights);
             self.mix(i as u64 ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
+            if self.awaiting.iter().all(|a| a.is_some()) {
+                // Every client waits: the log writer runs.
+                self.group_sync()?;
+            }
             self.step(step)?;
             self.observe()?;
             let log_failed = self.engine.as_ref().is_some_and(|e| e.log_failed());
@@ -436,6 +452,7 @@ impl World {
             }
             self.handles = hs;
             self.txns = vec![None; CLIENTS];
+            self.awaiting = vec![None; CLIENTS];
             self.engine = Some(e);
             Ok(())
         })
@@ -559,7 +576,43 @@ impl World {
     fn pick(&mut self) -> (usize, usize, Handle) {
         let f = self.rng.random_range(0..self.files.len());
         let k = self.rng.random_range(0..CLIENTS);
+        let k = self.ready(k);
         (k, f, self.handles[f][k])
+    }
+
+    /// Client `k`, or, if `k` is blocked waiting for its End to become durable, one
+    /// that is not (the run loop makes sure one is).
+    fn ready(&self, k: usize) -> usize {
+        if self.awaiting[k].is_none() {
+            return k;
+        }
+        (0..CLIENTS)
+            .find(|&j| self.awaiting[j].is_none())
+            .unwrap_or(k)
+    }
+
+    /// The log writer's group commit: one sync acknowledges every waiting End.
+    fn group_sync(&mut self) -> Result<(), String> {
+        let Some(lsn) = self.awaiting.iter().flatten().copied().max() else {
+            return Ok(());
+        };
+        let got = self.engine_mut()?.wait_durable(lsn);
+        tracing::debug!(target: "sim", lsn, ok = got.is_ok(), waiting = self.awaiting.iter().flatten().count(), "group commit");
+        if self.expect("wait durable", &got, Ok(()))? {
+            let durable = self.engine_ref()?.log_durable_lsn();
+            for k in 0..CLIENTS {
+                if let Some(l) = self.awaiting[k].take() {
+                    if durable <= l {
+                        return Err(format!(
+                            "invariant 4 (durability): a group commit acknowledged client {k}'s \
+                             End at LSN {l} while the log was durable only below {durable}"
+                        ));
+                    }
+                    self.group_acks += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// File `f` as client `k` sees it: the committed records plus, if `k`'s
@@ -812,6 +865,7 @@ impl World {
             }
             Step::Begin => {
                 let k = self.rng.random_range(0..CLIENTS);
+                let k = self.ready(k);
                 let want = if self.txns[k].is_some() {
                     Err(Status::TransactionAlreadyActive)
                 } else {
@@ -824,8 +878,19 @@ impl World {
             }
             Step::End | Step::Abort => {
                 let k = self.rng.random_range(0..CLIENTS);
+                let k = self.ready(k);
                 let end = step == Step::End;
-                let got = if end {
+                // Durability mode: half the Ends wait for a group commit.
+                let deferred = end
+                    && self.workload >= 4
+                    && self.log_mode == LogMode::Durability
+                    && self.rng.random_bool(0.5);
+                let mut lsn = 0;
+                let got = if deferred {
+                    self.engine_mut()?
+                        .end_transaction_deferred(client(k))
+                        .map(|l| lsn = l)
+                } else if end {
                     self.engine_mut()?.end_transaction(client(k))
                 } else {
                     self.engine_mut()?.abort_transaction(client(k))
@@ -872,7 +937,12 @@ impl World {
                     if uncertain {
                         return Ok(());
                     }
-                    self.acknowledged_durably()?;
+                    if deferred {
+                        // Not acknowledged yet: the client waits for a group commit.
+                        self.awaiting[k] = Some(lsn);
+                    } else {
+                        self.acknowledged_durably()?;
+                    }
                 }
                 self.transactions.0 += 1;
                 let mut touched = Vec::new();
@@ -901,6 +971,7 @@ impl World {
                 self.clock.advance(Duration::from_millis(ms));
                 let got = self.engine_mut()?.background_step();
                 self.expect("background step", &got, Ok(()))?;
+                self.group_sync()?;
             }
             Step::Reopen => {
                 let f = self.rng.random_range(0..self.files.len());

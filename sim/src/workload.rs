@@ -107,8 +107,9 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// The workload's generation. A regression case records the one it was shrunk
 /// under and replays with it, so adding step kinds does not change old cases:
 /// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions;
-/// 3 — plus the transaction log modes (Logging, Durability).
-pub const WORKLOAD_VERSION: u32 = 3;
+/// 3 — plus the transaction log modes (Logging, Durability); 4 — plus group commit
+/// (Durability-mode Ends that wait for a shared log sync).
+pub const WORKLOAD_VERSION: u32 = 4;
 
 /// The seed's log mode and log segment size (Off before generation 3). Small
 /// segments so seeds roll over to new segments.

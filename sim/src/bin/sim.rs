@@ -131,6 +131,7 @@ fn print_summary(s: &Summary) {
         s.interrupted_recoveries
     );
     println!("log segments recycled {}", s.segments_recycled);
+    println!("group-committed Ends  {}", s.group_acks);
     println!(
         "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
         s.transactions_ended, s.transactions_aborted, s.split_transactions
