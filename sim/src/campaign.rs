@@ -25,6 +25,9 @@ pub struct Summary {
     pub segments_recycled: u64,
     /// Durability-mode Ends acknowledged by a group commit.
     pub group_acks: u64,
+    /// Inventory transfers ended; recoveries in log mode Off that found a total changed.
+    pub transfers: u64,
+    pub inventory_splits: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -54,6 +57,8 @@ impl Summary {
         self.interrupted_recoveries += o.interrupted_recoveries;
         self.segments_recycled += o.segments_recycled;
         self.group_acks += o.group_acks;
+        self.transfers += o.transfers;
+        self.inventory_splits += o.inventory_splits;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;

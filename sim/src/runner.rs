@@ -64,6 +64,10 @@ pub struct Outcome {
     pub segments_recycled: u64,
     /// Durability-mode Ends acknowledged by a group commit.
     pub group_acks: u64,
+    /// Inventory transfers ended, and recoveries (log mode Off) that found an item's
+    /// total changed by a split transfer.
+    pub transfers: u64,
+    pub inventory_splits: u64,
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
@@ -137,6 +141,10 @@ struct World {
     group_acks: u64,
     /// The workload generation (see `workload::WORKLOAD_VERSION`).
     workload: u32,
+    /// Generation 5: each item's total on hand, and what the transfers did.
+    item_totals: Vec<u32>,
+    transfers: u64,
+    inventory_splits: u64,
     log_mode: LogMode,
     /// Log modes: what survives a crash.
     journal: Journal,
@@ -215,11 +223,19 @@ impl World {
             // Lying-disk detection is exercised by the Off seeds; with a log, a damaged
             // data file would be rebuilt from the log, which the model does not follow.
             faults = faults.without_lying();
-        } else if opts.workload >= 3 && log_stream.random_bool(0.3) {
+        } else if opts.workload >= 3 {
             // Off seeds are a third of the campaign now: make latent corruption more
-            // common among them so detection stays well exercised.
-            let rates = [0.0002, 0.0005, 0.001];
-            faults.latent_corruption = Fault::on(rates[log_stream.random_range(0..rates.len())]);
+            // common among them so detection stays well exercised (generation 5 more
+            // so: its inventory keeps more pages hot in the cache).
+            let (p, rates) = if opts.workload >= 5 {
+                (0.5, [0.0005, 0.001, 0.002])
+            } else {
+                (0.3, [0.0002, 0.0005, 0.001])
+            };
+            if log_stream.random_bool(p) {
+                faults.latent_corruption =
+                    Fault::on(rates[log_stream.random_range(0..rates.len())]);
+            }
         }
         let vfs = SimVfs::new(seed_vfs, faults);
         let config = Config {
@@ -253,6 +269,9 @@ impl World {
             awaiting: vec![None; CLIENTS],
             group_acks: 0,
             workload: opts.workload,
+            item_totals: Vec::new(),
+            transfers: 0,
+            inventory_splits: 0,
             log_mode,
             journal: Journal::default(),
             multi: Vec::new(),
@@ -267,14 +286,44 @@ impl World {
             damage_detected: 0,
             hash: 0xcbf2_9ce4_8422_2325,
         };
+        let mut w = w;
+        let stocked = opts.workload >= 5 && w.files.len() >= 2;
         w.vfs.with_faults_paused(|| {
             let mut e = w.new_engine();
             for f in &w.files {
                 if let Err(err) = e.create(&f.path, &w.spec) {
                     panic!("creating {}: {err}", f.path.display());
                 }
+                if stocked {
+                    // Every location starts with ITEM_START of each item.
+                    let stock = (|| {
+                        let h = e.open(&f.path, OpenMode::Normal)?;
+                        for i in 0..workload::ITEMS {
+                            e.insert(h, &workload::item_record(i, workload::ITEM_START))?;
+                        }
+                        e.close(h)
+                    })();
+                    if let Err(err) = stock {
+                        panic!("stocking {}: {err}", f.path.display());
+                    }
+                }
             }
         });
+        if stocked {
+            for f in &mut w.files {
+                for i in 0..workload::ITEMS {
+                    f.put(
+                        workload::item_id(i),
+                        workload::item_record(i, workload::ITEM_START),
+                    );
+                }
+                let stock = f.live.clone();
+                f.recovered(stock);
+            }
+            w.journal.base = w.files.iter().map(|f| f.live.clone()).collect();
+            w.item_totals =
+                vec![workload::ITEM_START * w.files.len() as u32; workload::ITEMS as usize];
+        }
         w
     }
 
@@ -302,6 +351,8 @@ impl World {
         o.interrupted_recoveries = self.interrupted_recoveries;
         o.segments_recycled = self.segments_recycled;
         o.group_acks = self.group_acks;
+        o.transfers = self.transfers;
+        o.inventory_splits = self.inventory_splits;
         o.log_mode = self.log_mode.name();
         o.faults = self.vfs.stats();
         o.trace_hash = self.hash ^ self.vfs.trace_hash().rotate_left(17);
@@ -453,6 +504,7 @@ impl World {
             self.handles = hs;
             self.txns = vec![None; CLIENTS];
             self.awaiting = vec![None; CLIENTS];
+            self.check_inventory(why)?;
             self.engine = Some(e);
             Ok(())
         })
@@ -733,12 +785,123 @@ impl World {
         }
     }
 
+    /// An id for an update, delete or get: mostly one present (never an inventory
+    /// item, which only transfers change).
     fn existing_id(&mut self, live: &Records) -> u32 {
-        if live.is_empty() || self.rng.random_bool(0.1) {
+        let ids: Vec<u32> = live
+            .keys()
+            .copied()
+            .filter(|&i| !workload::is_item(i))
+            .collect();
+        if ids.is_empty() || self.rng.random_bool(0.1) {
             return self.rng.random_range(0..workload::ID_RANGE);
         }
-        let n = self.rng.random_range(0..live.len());
-        live.keys().nth(n).copied().unwrap_or(0)
+        ids[self.rng.random_range(0..ids.len())]
+    }
+
+    /// An inventory transfer by a client not in a transaction: Begin, read the item in
+    /// file A, take `q` from it (abort if it has fewer), add `q` to it in file B, End.
+    /// Every answer is checked like any other operation's; a failure aborts.
+    fn transfer(&mut self) -> Result<(), String> {
+        if self.files.len() < 2 {
+            return Ok(());
+        }
+        let k = self.rng.random_range(0..CLIENTS);
+        let k = self.ready(k);
+        if self.txns[k].is_some() || self.awaiting[k].is_some() {
+            return Ok(());
+        }
+        let item = self.rng.random_range(0..workload::ITEMS);
+        let a = self.rng.random_range(0..self.files.len());
+        let b = (a + self.rng.random_range(1..self.files.len())) % self.files.len();
+        let q = self.rng.random_range(1..=20u32);
+        let id = workload::item_id(item);
+        let got = self.engine_mut()?.begin_transaction(client(k));
+        if !self.expect("transfer: begin", &got, Ok(()))? {
+            return Ok(());
+        }
+        self.txns[k] = Some(TxnModel::default());
+        for (f, delta) in [(a, -i64::from(q)), (b, i64::from(q))] {
+            let h = self.handles[f][k];
+            let want = self
+                .view(k, f)
+                .get(&id)
+                .cloned()
+                .ok_or(Status::KeyValueNotFound);
+            let got = self
+                .engine_mut()?
+                .get(h, GetOp::Equal, 0, &id.to_le_bytes());
+            if !self.expect("transfer: get item", &got, want)? {
+                return self.finish(k, false);
+            }
+            let Ok(rec) = got else {
+                return self.finish(k, false);
+            };
+            let count = i64::from(workload::count_of(&rec)) + delta;
+            let Ok(count) = u32::try_from(count) else {
+                // Not enough on hand: give up.
+                return self.finish(k, false);
+            };
+            let new = workload::item_record(item, count);
+            let locked_out = self.locked_out(k, f);
+            let got = self.engine_mut()?.update(h, &new);
+            tracing::debug!(target: "sim", client = k, file = f, item, count, ok = got.is_ok(), "transfer update");
+            let ok = self.expect(
+                "transfer: update item",
+                &got,
+                locked_out.map_or(Ok(()), Err),
+            )?;
+            if locked_out.is_none() {
+                self.sync_lock(k, f, ok)?;
+            }
+            self.changed(k, f, id, Some(new), ok)?;
+            if !ok {
+                return self.finish(k, false);
+            }
+        }
+        self.transfers += 1;
+        self.finish(k, true)
+    }
+
+    /// Generation 5: the total on hand of every item is what the files started with.
+    /// With a log that must hold after every recovery (a transfer is in both its files
+    /// or neither); in Off mode a crash may split one, which is counted.
+    fn check_inventory(&mut self, why: &str) -> Result<(), String> {
+        if self.workload < 5 || self.files.len() < 2 {
+            return Ok(());
+        }
+        for i in 0..workload::ITEMS {
+            let want = self.item_totals[i as usize];
+            let id = workload::item_id(i);
+            let total: u32 = self
+                .files
+                .iter()
+                .filter_map(|f| f.live.get(&id))
+                .map(|r| workload::count_of(r))
+                .sum();
+            if total != want {
+                if self.log_mode == LogMode::Off {
+                    // Expected of Off: count it, and carry on from the new totals.
+                    self.inventory_splits += 1;
+                    for j in 0..workload::ITEMS {
+                        let id = workload::item_id(j);
+                        self.item_totals[j as usize] = self
+                            .files
+                            .iter()
+                            .filter_map(|f| f.live.get(&id))
+                            .map(|r| workload::count_of(r))
+                            .sum();
+                    }
+                    return Ok(());
+                }
+                return Err(format!(
+                    "invariant 3 (inventory: total on hand = sum of per-location counts; log \
+                     mode {}) after {why}: item {i} totals {total}, not {want}",
+                    self.log_mode.name()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Compare a result with what the model expects; fault statuses are accepted
@@ -879,89 +1042,9 @@ impl World {
             Step::End | Step::Abort => {
                 let k = self.rng.random_range(0..CLIENTS);
                 let k = self.ready(k);
-                let end = step == Step::End;
-                // Durability mode: half the Ends wait for a group commit.
-                let deferred = end
-                    && self.workload >= 4
-                    && self.log_mode == LogMode::Durability
-                    && self.rng.random_bool(0.5);
-                let mut lsn = 0;
-                let got = if deferred {
-                    self.engine_mut()?
-                        .end_transaction_deferred(client(k))
-                        .map(|l| lsn = l)
-                } else if end {
-                    self.engine_mut()?.end_transaction(client(k))
-                } else {
-                    self.engine_mut()?.abort_transaction(client(k))
-                };
-                let want = match self.txns[k] {
-                    Some(_) => Ok(()),
-                    None => Err(Status::EndAbortWithoutBegin),
-                };
-                tracing::debug!(target: "sim", client = k, end, ok = got.is_ok(), "end/abort transaction");
-                let ok = self.expect(
-                    if end {
-                        "end transaction"
-                    } else {
-                        "abort transaction"
-                    },
-                    &got,
-                    want,
-                )?;
-                // An End the log failed under may or may not have reached the log.
-                let uncertain =
-                    !ok && end && self.txns[k].is_some() && self.engine_ref()?.log_failed();
-                if !ok && !uncertain {
-                    return Ok(());
-                }
-                let Some(t) = self.txns[k].take() else {
-                    return Ok(());
-                };
-                if !end {
-                    self.transactions.1 += 1;
-                    return Ok(());
-                }
-                if self.log_mode != LogMode::Off && !t.changes.is_empty() {
-                    let lsn = self.engine_ref()?.last_commit_lsn();
-                    let changes = t
-                        .changes
-                        .iter()
-                        .flat_map(|(&f, m)| m.iter().map(move |(&id, r)| (f, id, r.clone())))
-                        .collect();
-                    self.journal.entries.push(JournalEntry {
-                        lsn,
-                        uncertain,
-                        changes,
-                    });
-                    if uncertain {
-                        return Ok(());
-                    }
-                    if deferred {
-                        // Not acknowledged yet: the client waits for a group commit.
-                        self.awaiting[k] = Some(lsn);
-                    } else {
-                        self.acknowledged_durably()?;
-                    }
-                }
-                self.transactions.0 += 1;
-                let mut touched = Vec::new();
-                for (f, changes) in t.changes {
-                    // The first commit attempt of this file from now on carries it.
-                    touched.push((f, self.files[f].states.len()));
-                    for (id, rec) in changes {
-                        match rec {
-                            Some(r) => self.files[f].put(id, r),
-                            None => {
-                                self.files[f].live.remove(&id);
-                            }
-                        }
-                    }
-                }
-                if touched.len() > 1 && self.log_mode == LogMode::Off {
-                    self.multi.push(touched);
-                }
+                self.finish(k, step == Step::End)?;
             }
+            Step::Transfer => self.transfer()?,
             Step::Flush => {
                 let got = self.engine_mut()?.flush();
                 self.expect("flush", &got, Ok(()))?;
@@ -1026,6 +1109,93 @@ impl World {
         if let Some(e) = self.engine.take() {
             self.segments_recycled += e.stats().log_segments_recycled;
         }
+    }
+
+    /// End (or abort) client `k`'s transaction and check the answer: the model
+    /// applies it at End, journals it in a log mode, and in Durability mode half the
+    /// Ends wait for a group commit.
+    fn finish(&mut self, k: usize, end: bool) -> Result<(), String> {
+        // Durability mode: half the Ends wait for a group commit.
+        let deferred = end
+            && self.workload >= 4
+            && self.log_mode == LogMode::Durability
+            && self.rng.random_bool(0.5);
+        let mut lsn = 0;
+        let got = if deferred {
+            self.engine_mut()?
+                .end_transaction_deferred(client(k))
+                .map(|l| lsn = l)
+        } else if end {
+            self.engine_mut()?.end_transaction(client(k))
+        } else {
+            self.engine_mut()?.abort_transaction(client(k))
+        };
+        let want = match self.txns[k] {
+            Some(_) => Ok(()),
+            None => Err(Status::EndAbortWithoutBegin),
+        };
+        tracing::debug!(target: "sim", client = k, end, ok = got.is_ok(), "end/abort transaction");
+        let ok = self.expect(
+            if end {
+                "end transaction"
+            } else {
+                "abort transaction"
+            },
+            &got,
+            want,
+        )?;
+        // An End the log failed under may or may not have reached the log.
+        let uncertain = !ok && end && self.txns[k].is_some() && self.engine_ref()?.log_failed();
+        if !ok && !uncertain {
+            return Ok(());
+        }
+        let Some(t) = self.txns[k].take() else {
+            return Ok(());
+        };
+        if !end {
+            self.transactions.1 += 1;
+            return Ok(());
+        }
+        if self.log_mode != LogMode::Off && !t.changes.is_empty() {
+            let lsn = self.engine_ref()?.last_commit_lsn();
+            let changes = t
+                .changes
+                .iter()
+                .flat_map(|(&f, m)| m.iter().map(move |(&id, r)| (f, id, r.clone())))
+                .collect();
+            self.journal.entries.push(JournalEntry {
+                lsn,
+                uncertain,
+                changes,
+            });
+            if uncertain {
+                return Ok(());
+            }
+            if deferred {
+                // Not acknowledged yet: the client waits for a group commit.
+                self.awaiting[k] = Some(lsn);
+            } else {
+                self.acknowledged_durably()?;
+            }
+        }
+        self.transactions.0 += 1;
+        let mut touched = Vec::new();
+        for (f, changes) in t.changes {
+            // The first commit attempt of this file from now on carries it.
+            touched.push((f, self.files[f].states.len()));
+            for (id, rec) in changes {
+                match rec {
+                    Some(r) => self.files[f].put(id, r),
+                    None => {
+                        self.files[f].live.remove(&id);
+                    }
+                }
+            }
+        }
+        if touched.len() > 1 && self.log_mode == LogMode::Off {
+            self.multi.push(touched);
+        }
+        Ok(())
     }
 
     fn engine_ref(&self) -> Result<&Engine, String> {

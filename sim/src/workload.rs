@@ -85,6 +85,8 @@ pub enum Step {
     End,
     /// Abort Transaction for a random client.
     Abort,
+    /// An inventory transfer: one transaction moving a count between two files.
+    Transfer,
     /// Arm a crash at a random upcoming I/O step.
     ArmCrash,
     /// Crash between operations.
@@ -108,8 +110,41 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// under and replays with it, so adding step kinds does not change old cases:
 /// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions;
 /// 3 — plus the transaction log modes (Logging, Durability); 4 — plus group commit
-/// (Durability-mode Ends that wait for a shared log sync).
-pub const WORKLOAD_VERSION: u32 = 4;
+/// (Durability-mode Ends that wait for a shared log sync); 5 — plus the inventory:
+/// transfers between files in one transaction, conserving each item's total.
+pub const WORKLOAD_VERSION: u32 = 5;
+
+/// Inventory items (generation 5): every file holds each item once, with a count;
+/// transfers move counts between files, so each item's total on hand — the sum of
+/// its per-location counts — never changes.
+pub const ITEMS: u32 = 8;
+/// Each file's starting count of every item.
+pub const ITEM_START: u32 = 100;
+
+/// The id of inventory item `i` (above the random workload's ids).
+pub fn item_id(i: u32) -> u32 {
+    ID_RANGE + i
+}
+
+/// Is `id` an inventory item (which the random steps leave alone)?
+pub fn is_item(id: u32) -> bool {
+    id >= ID_RANGE
+}
+
+/// Item `i`'s record with this count.
+pub fn item_record(i: u32, count: u32) -> Vec<u8> {
+    let mut r = vec![0u8; RECORD_LEN];
+    r[0..4].copy_from_slice(&item_id(i).to_le_bytes());
+    let tag = format!("inv{i:03}");
+    r[6..6 + tag.len()].copy_from_slice(tag.as_bytes());
+    r[18..22].copy_from_slice(&count.to_le_bytes());
+    r
+}
+
+/// An inventory record's count.
+pub fn count_of(r: &[u8]) -> u32 {
+    u32::from_le_bytes([r[18], r[19], r[20], r[21]])
+}
 
 /// The seed's log mode and log segment size (Off before generation 3). Small
 /// segments so seeds roll over to new segments.
@@ -135,6 +170,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         ext.random_range(0..6),
         ext.random_range(0..2),
     );
+    let transfer = ext.random_range(2..12);
     vec![
         (Step::Insert, rng.random_range(20..40)),
         (Step::Update, rng.random_range(5..20)),
@@ -150,5 +186,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         (Step::Begin, since(2, begin)),
         (Step::End, since(2, end)),
         (Step::Abort, since(2, abort)),
+        // Version 5: inventory transfers.
+        (Step::Transfer, since(5, transfer)),
     ]
 }

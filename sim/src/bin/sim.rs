@@ -133,6 +133,10 @@ fn print_summary(s: &Summary) {
     println!("log segments recycled {}", s.segments_recycled);
     println!("group-committed Ends  {}", s.group_acks);
     println!(
+        "inventory transfers   {} (totals changed by a crash, log mode Off only: {})",
+        s.transfers, s.inventory_splits
+    );
+    println!(
         "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
         s.transactions_ended, s.transactions_aborted, s.split_transactions
     );
