@@ -15,6 +15,8 @@ fn bounded_campaign_passes() {
     let mut crashes = 0;
     let mut checked = 0;
     let mut interrupted = 0;
+    let mut splits = 0;
+    let mut transfers = 0;
     let mut modes = std::collections::BTreeSet::new();
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
@@ -27,10 +29,15 @@ fn bounded_campaign_passes() {
         crashes += o.crashes;
         checked += o.recoveries_checked;
         interrupted += o.interrupted_recoveries;
+        splits += o.split_transactions + o.inventory_splits;
+        transfers += o.transfers;
         modes.insert(o.log_mode);
     }
     assert!(crashes >= 300 * 2, "too few crashes: {crashes}");
     assert!(modes.len() == 3, "every log mode ran: {modes:?}");
+    // The Off model is honest only if Off really can split a multi-file transaction.
+    assert!(splits > 0, "no crash split a transaction in log mode Off");
+    assert!(transfers > 0, "inventory transfers ran");
     assert!(interrupted > 0, "some recoveries were crashed and redone");
     assert!(
         checked >= crashes,
