@@ -6,7 +6,9 @@
 //! allocation table, shadow paging, system transactions — the only layer that knows
 //! about crash safety) → `page` (layouts, checksums) → `vfs` (the filesystem seam).
 //! `status` is Btrieve's status codes; `formats` are butil's interchange formats.
-//! `txlog` is the transaction log's on-disk format (segments, frames, scan, writer).
+//! `txlog` is the transaction log's on-disk format (segments, frames, scan, writer);
+//! `contops` is the delta file's on-disk format (header, frames, scan, writer) for
+//! continuous operations (online backup).
 //!
 //! The engine never touches `std::fs`, the wall clock, threads or unseeded randomness:
 //! it is handed a [`vfs::Vfs`] and a [`clock::Clock`], and background work is an
@@ -14,6 +16,7 @@
 
 pub mod btree;
 pub mod clock;
+pub mod contops;
 pub mod engine;
 pub mod file;
 pub mod formats;
