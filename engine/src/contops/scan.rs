@@ -1,0 +1,470 @@
+//! Reading a delta: where its committed part ends, the latest committed image of each
+//! logical page, and the file state of the last commit (rules in the [module
+//! doc](super)).
+//!
+//! The scan streams the file through a bounded window instead of reading it whole: a
+//! delta grows with every transaction of a long backup. What it keeps is one entry per
+//! logical page (where its latest committed image is, or that it was freed), so memory
+//! is bounded by the page count a file of the header's page size can address
+//! ([`logical_page_bound`](super::logical_page_bound)), not by the delta's length. Images are read on demand with
+//! [`read_image`], which checks the frame again (it may have rotted since the scan).
+
+use super::frame::{
+    checksum_ok, decode_raw, frame_len, peek, FrameBody, FrameKind, Stop, FRAME_ALIGN,
+    FRAME_HEADER_LEN,
+};
+use super::header::{DeltaHeader, HeaderError, DELTA_HEADER_LEN};
+use crate::page::bytes::get_u32;
+use crate::page::fcr::FileState;
+use crate::status::{Error, Result, Status};
+use crate::vfs::{read_exact_at, OpenMode, Vfs, VfsFile};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Bytes the scan reads at a time (more only if one frame is longer).
+const WINDOW_LEN: usize = 1 << 20;
+/// The forward search after a damaged frame hashes at most this many times the bytes
+/// it searches: enough for every genuine frame there several times over, and linear
+/// however the damage looks (as in the transaction log's scan).
+pub const SEARCH_BUDGET_FACTOR: u64 = 4;
+
+/// Where a committed page image lives in the delta.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    /// File offset of the page frame (its header; the image follows it).
+    pub offset: u64,
+    /// The frame's sequence number, checked again when the image is read.
+    pub seq: u64,
+}
+
+/// The latest committed version of one logical page in the delta.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PageImage {
+    /// The page's image is in the frame at this place.
+    Image(ImageRef),
+    /// The page was freed (by the last committed transaction that touched it).
+    Freed,
+}
+
+/// How the committed part ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The file ends exactly after the last commit frame (or the header).
+    Clean,
+    /// Bytes follow the last commit frame: an incomplete transaction, a torn frame, or
+    /// space a crash left. They are ignored, and the writer truncates them.
+    Torn,
+}
+
+/// What [`scan_delta`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeltaScan {
+    pub header: DeltaHeader,
+    /// The latest committed version of every logical page a committed transaction
+    /// wrote or freed.
+    pub pages: BTreeMap<u32, PageImage>,
+    /// The file state of the last commit; `None` if nothing was committed (then the
+    /// frozen data file's own state holds).
+    pub state: Option<FileState>,
+    /// Committed transactions.
+    pub commits: u64,
+    /// File offset just after the last commit frame (the header length if none): where
+    /// the writer continues.
+    pub valid_len: u64,
+    /// Sequence number of the frame after the last commit frame.
+    pub next_seq: u64,
+    /// The file's length when scanned.
+    pub file_len: u64,
+    pub end: End,
+    /// Why the frames stopped, and at which offset (≥ `valid_len`: frames of an
+    /// incomplete transaction may lie between).
+    pub stop: Stop,
+    pub stop_offset: u64,
+}
+
+/// What lies at a data file's delta path, before anything is scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaProbe {
+    /// No delta: the file is not in continuous operations.
+    Absent,
+    /// A delta whose creation a crash interrupted: no longer than a header and the
+    /// header torn (short or failing its checksum). [`super::DeltaWriter::create`]
+    /// writes no frame before the header is synced, so nothing was ever committed to
+    /// it and `startbu` never returned for it; it may be removed.
+    Interrupted,
+    /// A delta with more than a torn header: [`scan_delta`] it (which reports damage).
+    Present,
+}
+
+fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
+    Error::io(e, format!("{what} delta file {}", path.display()))
+}
+
+/// Read and decode the header sector; also returns the file's length.
+fn read_header(file: &dyn VfsFile, path: &Path) -> Result<(Result<DeltaHeader, HeaderError>, u64)> {
+    let file_len = file.len().map_err(|e| io_error(&e, "reading", path))?;
+    let mut head = vec![0u8; file_len.min(DELTA_HEADER_LEN as u64) as usize];
+    read_exact_at(file, &mut head, 0).map_err(|e| io_error(&e, "reading", path))?;
+    Ok((DeltaHeader::decode(&head), file_len))
+}
+
+/// Whether `path` holds a delta, a delta whose creation was interrupted, or nothing.
+pub fn probe_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaProbe> {
+    if !vfs
+        .exists(path)
+        .map_err(|e| io_error(&e, "looking for", path))?
+    {
+        return Ok(DeltaProbe::Absent);
+    }
+    let file = vfs
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|e| io_error(&e, "opening", path))?;
+    let (header, file_len) = read_header(file.as_ref(), path)?;
+    Ok(match header {
+        Err(h) if h.is_torn() && file_len <= DELTA_HEADER_LEN as u64 => DeltaProbe::Interrupted,
+        _ => DeltaProbe::Present,
+    })
+}
+
+/// A window onto the file: serves slices of up to one frame, reading a chunk at a time.
+struct Window<'a> {
+    file: &'a dyn VfsFile,
+    path: &'a Path,
+    file_len: u64,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl Window<'_> {
+    /// The bytes at `at`: `want` of them, or fewer only where the file ends.
+    fn get(&mut self, at: u64, want: usize) -> Result<&[u8]> {
+        let avail = self.file_len.saturating_sub(at);
+        let need = (want as u64).min(avail) as usize;
+        let end = self.start + self.buf.len() as u64;
+        if at < self.start || at + need as u64 > end {
+            // Bounded by the window length, or one frame (≤ a page plus a header).
+            let n = (WINDOW_LEN.max(want) as u64).min(avail) as usize;
+            self.buf.resize(n, 0);
+            read_exact_at(self.file, &mut self.buf, at)
+                .map_err(|e| io_error(&e, "reading", self.path))?;
+            self.start = at;
+        }
+        let from = (at - self.start) as usize;
+        Ok(&self.buf[from..from + need])
+    }
+}
+
+/// What the search after a damaged frame found.
+#[derive(Debug, PartialEq, Eq)]
+enum Search {
+    /// No frame proves the damaged frame had been synced.
+    Nothing,
+    /// The frame at `offset` (sequence `seq`) belongs to a transaction starting at
+    /// frame `first` > the damaged one: the writer synced the damaged frame before it.
+    Proof { offset: u64, seq: u64, first: u64 },
+    /// The hashing budget ran out at this offset before the search finished.
+    Exhausted { offset: u64 },
+}
+
+/// Search from `from` (where frame `expected` belonged but was not found) to the end of
+/// the file, at every 8-byte-aligned offset, for a frame of a *later* transaction:
+/// well formed, checksum good, `seq − txn_index > expected`, and no further ahead in
+/// sequence than the bytes since `from` can hold frames. Returns what it found.
+fn search_for_proof(
+    w: &mut Window<'_>,
+    header: &DeltaHeader,
+    from: u64,
+    expected: u64,
+) -> Result<(Search, u64)> {
+    let seed = header.frame_seed();
+    let max_frame = frame_len(header.page_size as usize);
+    let file_len = w.file_len;
+    let searched = file_len.saturating_sub(from);
+    let budget = searched.saturating_mul(SEARCH_BUDGET_FACTOR);
+    let mut hashed = 0u64;
+    let mut y = from;
+    while y + FRAME_HEADER_LEN as u64 <= file_len {
+        let here = y;
+        y += FRAME_ALIGN as u64;
+        let bytes = w.get(here, max_frame)?;
+        let p = peek(bytes);
+        if FrameKind::from_u8(p.kind).is_none() || !p.reserved_zero {
+            continue;
+        }
+        // The first frame of this frame's transaction; all before it were synced.
+        let Some(first) = p.seq.checked_sub(u64::from(p.txn_index)) else {
+            continue;
+        };
+        if first <= expected {
+            continue;
+        }
+        // Frames expected..seq-1 must fit between `from` and here, each at least a
+        // bare header long; a frame further ahead is not of this delta's history.
+        let room = (here - from) / FRAME_HEADER_LEN as u64;
+        if p.seq - expected > room || u64::from(p.payload_len) > u64::from(header.page_size) {
+            continue;
+        }
+        let len = frame_len(p.payload_len as usize) as u64;
+        if len > file_len - here {
+            continue;
+        }
+        if hashed + len > budget {
+            return Ok((Search::Exhausted { offset: here }, hashed));
+        }
+        hashed += len;
+        if checksum_ok(bytes, seed, header.page_size).is_some() {
+            return Ok((
+                Search::Proof {
+                    offset: here,
+                    seq: p.seq,
+                    first,
+                },
+                hashed,
+            ));
+        }
+    }
+    Ok((Search::Nothing, hashed))
+}
+
+/// Scan the delta at `path`: validate its header, then read frames while each is
+/// complete, checks out and carries the next sequence number, grouping them into
+/// transactions. Returns the committed part; frames after the last commit frame are
+/// ignored. Errors (status 2 unless the `Vfs` failed otherwise; a missing file is 12):
+/// a damaged header; a frame with the expected sequence number and a good checksum
+/// whose fields no writer produces (including a commit whose count of page and freed
+/// frames does not match the frames before it); or a damaged frame that a later frame
+/// proves had been synced. Each names the file, the offset and what to do.
+pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
+    let file = vfs
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|e| io_error(&e, "opening", path))?;
+    let (header, file_len) = read_header(file.as_ref(), path)?;
+    let header = match header {
+        Ok(h) => h,
+        Err(h) if h.is_torn() && file_len <= DELTA_HEADER_LEN as u64 => {
+            return Err(Error::new(
+                Status::IoError,
+                format!(
+                    "delta file {}: {h}, and nothing follows it: startbu was interrupted \
+                     while creating it, so no change was ever written to it; remove it \
+                     (the data file holds everything) and run startbu again",
+                    path.display()
+                ),
+            ))
+        }
+        Err(h) => return Err(h.to_error(path)),
+    };
+    let ps = header.page_size;
+    let seed = header.frame_seed();
+    let max_frame = frame_len(ps as usize);
+    let corrupt = |at: u64, seq: u64, why: String| {
+        Error::new(
+            Status::IoError,
+            format!(
+                "delta file {}: the frame at offset {at} (sequence {seq}) is damaged: {why}; \
+                 the delta cannot be trusted — restore the data file and its delta from \
+                 backup, or remove the delta to return the data file to the startbu instant",
+                path.display()
+            ),
+        )
+    };
+    let mut w = Window {
+        file: file.as_ref(),
+        path,
+        file_len,
+        start: 0,
+        buf: Vec::new(),
+    };
+    let mut pages = BTreeMap::new();
+    let mut pending: BTreeMap<u32, PageImage> = BTreeMap::new();
+    let mut state = None;
+    let mut commits = 0u64;
+    let mut pos = DELTA_HEADER_LEN as u64;
+    let mut valid_len = pos;
+    let mut next_seq = 1u64;
+    // Sequence number of the first frame after the last commit.
+    let mut txn_start = 1u64;
+    let stop = loop {
+        let bytes = w.get(pos, max_frame)?;
+        let raw = match decode_raw(bytes, seed, ps) {
+            Ok(raw) => raw,
+            Err(stop) => break stop,
+        };
+        if raw.seq != next_seq {
+            break Stop::Stale { seq: raw.seq };
+        }
+        // From here the frame is certainly the one this delta's writer wrote at this
+        // offset (sequence and seeded checksum match): anything wrong in it is damage
+        // or a bug, never a crash's torn end.
+        let len = raw.encoded_len() as u64;
+        let frame = raw.check(ps).map_err(|why| corrupt(pos, next_seq, why))?;
+        let index = next_seq - txn_start;
+        if u64::from(frame.txn_index) != index {
+            let why = match frame.body {
+                FrameBody::Commit(_) => format!(
+                    "the commit counts {} page and freed frames but {index} precede it since \
+                     the previous commit",
+                    frame.txn_index
+                ),
+                _ => format!(
+                    "it says it is frame {} of its transaction but it is frame {index}",
+                    frame.txn_index
+                ),
+            };
+            return Err(corrupt(pos, next_seq, why));
+        }
+        match frame.body {
+            FrameBody::Page(_) | FrameBody::Freed => {
+                let image = match frame.body {
+                    FrameBody::Page(_) => PageImage::Image(ImageRef {
+                        offset: pos,
+                        seq: next_seq,
+                    }),
+                    _ => PageImage::Freed,
+                };
+                if pending.insert(frame.logical, image).is_some() {
+                    return Err(corrupt(
+                        pos,
+                        next_seq,
+                        format!(
+                            "logical page {} appears twice in one transaction",
+                            frame.logical
+                        ),
+                    ));
+                }
+            }
+            FrameBody::Commit(st) => {
+                if let Some((&l, _)) = pending.range(st.logical_pages..).next() {
+                    return Err(corrupt(
+                        pos,
+                        next_seq,
+                        format!(
+                            "the transaction changes logical page {l} but its commit says the \
+                             file has {} logical pages",
+                            st.logical_pages
+                        ),
+                    ));
+                }
+                pages.append(&mut pending);
+                state = Some(st);
+                commits += 1;
+                valid_len = pos + len;
+                txn_start = next_seq + 1;
+            }
+        }
+        pos += len;
+        next_seq += 1;
+    };
+    let at_stop = pos;
+    if stop != Stop::EndOfData {
+        let committed = txn_start - 1;
+        let tail = |found: String| {
+            format!(
+                "delta file {}: the frame at offset {at_stop} (sequence {next_seq}) is damaged \
+                 ({stop}) but {found}; the delta cannot be trusted past frame {committed} \
+                 (commit {commits}) — restore the data file and its delta from backup, or \
+                 remove the delta to return the data file to the startbu instant",
+                path.display()
+            )
+        };
+        match search_for_proof(&mut w, &header, at_stop, next_seq)?.0 {
+            Search::Nothing => {}
+            Search::Proof { offset, seq, first } => {
+                return Err(Error::new(
+                    Status::IoError,
+                    tail(format!(
+                        "a later transaction exists (frame {seq} at offset {offset} was written \
+                         after every frame below {first} was synced)"
+                    )),
+                ))
+            }
+            Search::Exhausted { offset } => {
+                return Err(Error::new(
+                    Status::IoError,
+                    tail(format!(
+                        "the rest of the file could not be checked for later transactions (too \
+                         many frame-like fragments from offset {offset})"
+                    )),
+                ))
+            }
+        }
+    }
+    Ok(DeltaScan {
+        header,
+        pages,
+        state,
+        commits,
+        valid_len,
+        next_seq: txn_start,
+        file_len,
+        end: if file_len > valid_len {
+            End::Torn
+        } else {
+            End::Clean
+        },
+        stop,
+        stop_offset: at_stop,
+    })
+}
+
+/// Read the committed image of logical page `logical` at `at` from the delta `file`
+/// (at `path`, for messages) into `buf`, which must be exactly one page long. The frame
+/// is checked again — checksum, kind, sequence number, logical page, length — so an
+/// image that rotted after the scan is reported (status 2), never served; `buf` is
+/// then unspecified.
+pub fn read_image(
+    file: &dyn VfsFile,
+    path: &Path,
+    header: &DeltaHeader,
+    logical: u32,
+    at: ImageRef,
+    buf: &mut [u8],
+) -> Result<()> {
+    if buf.len() != header.page_size as usize {
+        return Err(Error::new(
+            Status::InvalidOperation,
+            format!(
+                "reading a page of delta file {} into a {}-byte buffer; its pages are {} bytes",
+                path.display(),
+                buf.len(),
+                header.page_size
+            ),
+        ));
+    }
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    let read = |b: &mut [u8], off: u64| {
+        read_exact_at(file, b, off).map_err(|e| io_error(&e, "reading", path))
+    };
+    read(&mut head, at.offset)?;
+    read(buf, at.offset + FRAME_HEADER_LEN as u64)?;
+    let p = peek(&head);
+    let crc = crc32c::crc32c_append(crc32c::crc32c_append(header.frame_seed(), &head[4..]), buf);
+    let why = if get_u32(&head, 0) != crc {
+        Some("it fails its checksum".to_string())
+    } else if p.kind != FrameKind::Page as u8 || p.payload_len != header.page_size {
+        Some("it is not a page frame".to_string())
+    } else if p.seq != at.seq || get_u32(&head, 16) != logical {
+        Some(format!(
+            "it holds logical page {} of frame {}, not logical page {logical} of frame {}",
+            get_u32(&head, 16),
+            p.seq,
+            at.seq
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::new(
+            Status::IoError,
+            format!(
+                "delta file {}: the image of logical page {logical} at offset {} failed \
+                 verification ({why}); the delta was damaged after it was written — restore \
+                 the data file and its delta from backup, or remove the delta to return the \
+                 data file to the startbu instant",
+                path.display(),
+                at.offset
+            ),
+        )),
+    }
+}
