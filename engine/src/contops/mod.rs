@@ -84,6 +84,9 @@ pub mod path;
 pub mod scan;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 pub use frame::{logical_page_bound, FrameKind, Stop, FRAME_ALIGN, FRAME_HEADER_LEN};
 pub use header::{
     DeltaHeader, DeltaState, HeaderError, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC,
