@@ -11,6 +11,7 @@
 
 use crate::btree::Seek;
 use crate::clock::Clock;
+use crate::contops::startbu::{check_set, Refusal};
 use crate::file::datafile::{serial_of, DataFile};
 use crate::file::key;
 use crate::file::ops::{GetOp, StepOp};
@@ -227,6 +228,8 @@ pub struct Engine {
     /// Durable applied LSN of files closed since the engine started (open files are
     /// asked directly), for log recycling.
     closed_applied: BTreeMap<PathBuf, u64>,
+    /// Counter making each startbu set id unique within this engine.
+    next_set_id: u64,
 }
 
 impl Engine {
@@ -248,6 +251,7 @@ impl Engine {
             log_failed: None,
             last_commit_lsn: 0,
             closed_applied: BTreeMap::new(),
+            next_set_id: 0,
         }
     }
 
@@ -315,6 +319,9 @@ impl Engine {
                     mode == OpenMode::ReadOnly,
                     self.pager_config(),
                 )?;
+                // Continue continuous operations, or finish a roll-in, before anything
+                // else reads the file.
+                df.pager.attach_delta(self.vfs.as_ref())?;
                 if mode != OpenMode::ReadOnly && self.logging() {
                     self.roll_forward(path, &mut df)?;
                 }
@@ -386,7 +393,7 @@ impl Engine {
         };
         if let Some(f) = self.files.get(&c.file) {
             self.closed_applied
-                .insert(f.path.clone(), f.df.pager.durable_applied_lsn());
+                .insert(f.path.clone(), f.df.pager.data_file_applied_lsn());
         }
         self.files.remove(&c.file);
         if self.files.values().all(|f| !f.df.pager.has_changes()) {
@@ -951,6 +958,134 @@ impl Engine {
         Ok(())
     }
 
+    // ----- continuous operations ------------------------------------------------------
+
+    /// Check a `startbu` set without changing anything: every refusal (file, status,
+    /// reason). Files this engine has open count as data files unless a transaction
+    /// holds them or they have changes a transaction keeps pending.
+    pub fn check_backup_set(&mut self, paths: &[PathBuf]) -> Vec<Refusal> {
+        let vfs = self.vfs.clone();
+        let cfg = self.pager_config();
+        let open: BTreeMap<PathBuf, bool> = self
+            .files
+            .values()
+            .map(|f| (f.path.clone(), f.txn_owner.is_some()))
+            .collect();
+        check_set(vfs.as_ref(), paths, &mut |p: &Path| match open.get(p) {
+            Some(false) => Ok(()),
+            Some(true) => fail(
+                Status::OperationNotAllowed,
+                "a transaction holds the file; end or abort it first",
+            ),
+            None => DataFile::open(vfs.as_ref(), p, true, cfg.clone()).map(|_| ()),
+        })
+    }
+
+    /// `startbu` (continuous operations) on a set of files, all or nothing: every file
+    /// is checked first (a refusal puts no file into continuous operations); then
+    /// everything pending is committed, and every file of the set is frozen at that
+    /// one instant with its delta (`NAME.^^^`) created durably. From now on a copy of
+    /// the data files is a consistent backup of that instant.
+    pub fn start_backup(&mut self, paths: &[PathBuf]) -> Result<()> {
+        let refusals = self.check_backup_set(paths);
+        if let Some(first) = refusals.first() {
+            let all: Vec<String> = refusals.iter().map(|r| r.to_string()).collect();
+            return fail(
+                first.status,
+                format!(
+                    "startbu refused, no file was put into continuous operations: {}",
+                    all.join("; ")
+                ),
+            );
+        }
+        // One instant for the whole set: commit everything, then freeze each file with
+        // no operation in between.
+        if self.mutant(Mutant::StartbuDifferentInstants) {
+            // Wrong: the first file is frozen before the pending changes are committed,
+            // so they land in its delta and its frozen image is an earlier instant.
+            let set_id = self.next_set_id + 1;
+            let _ = self.with_file(&paths[0], |vfs, df| df.pager.freeze_anyway(vfs, set_id));
+        }
+        self.flush()?;
+        self.next_set_id += 1;
+        let set_id = self.clock.now().as_nanos() as u64 ^ (self.next_set_id << 48);
+        let mut frozen: Vec<PathBuf> = Vec::new();
+        let mut result = Ok(());
+        for p in paths {
+            let skip = self.mutant(Mutant::StartbuDifferentInstants) && p == &paths[0];
+            if skip {
+                frozen.push(p.clone());
+                continue;
+            }
+            if let Err(e) = self.with_file(p, |vfs, df| df.pager.freeze(vfs, set_id)) {
+                result = Err(e);
+                break;
+            }
+            frozen.push(p.clone());
+        }
+        if let Err(e) = result {
+            // Put back the files already frozen: nothing was committed to their deltas.
+            for p in &frozen {
+                let _ = self.with_file(p, |vfs, df| df.pager.unfreeze_unused(vfs));
+            }
+            return Err(e.during("startbu failed; no file was left in continuous operations"));
+        }
+        Ok(())
+    }
+
+    /// `endbu` on a set of files: commit what is pending (to the deltas), then roll
+    /// each delta into its data file and remove it. A file not in continuous
+    /// operations is status 41. Resumable: after a crash, opening the file (or `endbu`
+    /// again) finishes the roll-in.
+    pub fn end_backup(&mut self, paths: &[PathBuf]) -> Result<()> {
+        self.flush()?;
+        let mut first_err = None;
+        for p in paths {
+            // A delta whose roll-in had begun is finished by the open itself; endbu
+            // then has nothing left to do (it is resumable, so that is success).
+            let had_delta = crate::contops::delta_path(p)
+                .ok()
+                .is_some_and(|d| self.vfs.exists(&d).unwrap_or(false));
+            let open_here = self.files.values().any(|f| f.path == *p);
+            let r = self.with_file(p, |vfs, df| {
+                if !df.pager.is_frozen() && had_delta && !open_here {
+                    return Ok(());
+                }
+                df.pager.roll_in(vfs)
+            });
+            if let Err(e) = r {
+                first_err.get_or_insert(e.during(format_args!("endbu {}", p.display())));
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Is `path` (open in this engine) in continuous operations?
+    pub fn in_backup(&self, path: &Path) -> bool {
+        self.files
+            .values()
+            .any(|f| f.path == path && f.df.pager.is_frozen())
+    }
+
+    /// Run `f` on `path`'s data file: the open one, or one opened for the purpose
+    /// (writable, its delta attached) and closed after.
+    fn with_file(
+        &mut self,
+        path: &Path,
+        f: impl FnOnce(&dyn Vfs, &mut DataFile) -> Result<()>,
+    ) -> Result<()> {
+        let vfs = self.vfs.clone();
+        if let Some(of) = self.files.values_mut().find(|o| o.path == path) {
+            return f(vfs.as_ref(), &mut of.df);
+        }
+        let mut df = DataFile::open(vfs.as_ref(), path, false, self.pager_config())?;
+        df.pager.attach_delta(vfs.as_ref())?;
+        f(vfs.as_ref(), &mut df)
+    }
+
     // ----- transaction log ------------------------------------------------------------
 
     /// Is this deliberate bug selected? (Always false without the `mutants` feature.)
@@ -1046,7 +1181,7 @@ impl Engine {
         }
         let mut applied = self.closed_applied.clone();
         for f in self.files.values() {
-            applied.insert(f.path.clone(), f.df.pager.durable_applied_lsn());
+            applied.insert(f.path.clone(), f.df.pager.data_file_applied_lsn());
         }
         let ignore = self.mutant(Mutant::RecycleNeededSegment);
         let Some(log) = self.txlog.as_mut() else {

@@ -27,10 +27,17 @@ pub enum Mutant {
     RedoIgnoresAppliedLsn,
     /// Log segments are recycled without asking whether a file still needs them.
     RecycleNeededSegment,
+    /// `endbu` removes the delta before the rolled-in pages are durable.
+    EndbuDeletesDeltaFirst,
+    /// Reads of a file in continuous operations ignore its delta.
+    ReadIgnoresDelta,
+    /// `startbu` freezes the first file of the set before committing what is pending,
+    /// so the files are frozen at different instants.
+    StartbuDifferentInstants,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 13] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -41,6 +48,9 @@ impl Mutant {
         Mutant::RedoIncomplete,
         Mutant::RedoIgnoresAppliedLsn,
         Mutant::RecycleNeededSegment,
+        Mutant::EndbuDeletesDeltaFirst,
+        Mutant::ReadIgnoresDelta,
+        Mutant::StartbuDifferentInstants,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +65,9 @@ impl Mutant {
             Mutant::RedoIncomplete => "redo-incomplete",
             Mutant::RedoIgnoresAppliedLsn => "redo-ignores-applied-lsn",
             Mutant::RecycleNeededSegment => "recycle-needed-segment",
+            Mutant::EndbuDeletesDeltaFirst => "endbu-deletes-delta-first",
+            Mutant::ReadIgnoresDelta => "read-ignores-delta",
+            Mutant::StartbuDifferentInstants => "startbu-different-instants",
         }
     }
 

@@ -986,3 +986,83 @@ fn recoverlog_rolls_every_named_file_forward() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEEL_LOG_MODE"));
 }
+
+/// The online-backup cycle as separate processes: `-startbu @list`, `-load` more
+/// records (they go to the deltas; the data files' bytes do not change), a plain copy
+/// (passes `-check`, holds the startbu instant), `-endbu @list` (deltas gone, every
+/// record there); then `-restore` refuses while a delta exists, and `-killbu` takes a
+/// file back to its startbu instant.
+#[test]
+fn online_backup_cycle_as_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let desc = d.join("r.des");
+    write_desc(&desc, 40, 1024);
+    let all = gen_records(600, 40);
+    let (first, more) = all.split_at(400);
+    std::fs::write(d.join("first.seq"), seq_bytes(first)).unwrap();
+    std::fs::write(d.join("more.seq"), seq_bytes(more)).unwrap();
+    let a = build(d, "a", &desc, &d.join("first.seq"));
+    let b = build(d, "b", &desc, &d.join("first.seq"));
+    let list = d.join("set.lst");
+    std::fs::write(
+        &list,
+        format!("# the set\n{}\n\n{}\n", a.display(), b.display()),
+    )
+    .unwrap();
+    let at_list = format!("@{}", list.display());
+    let out = ok(&["-startbu", &at_list]);
+    assert!(out.contains("in continuous operations"), "{out}");
+    let frozen = std::fs::read(&a).unwrap();
+    ok(&[
+        OsStr::new("-load"),
+        d.join("more.seq").as_os_str(),
+        a.as_os_str(),
+    ]);
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        frozen,
+        "a frozen file was written"
+    );
+    assert!(d.join("a.^^^").exists());
+    // A plain copy is the startbu instant, sound on its own.
+    let copy = d.join("copy-a.btr");
+    std::fs::copy(&a, &copy).unwrap();
+    assert!(ok(&[OsStr::new("-check"), copy.as_os_str()]).contains("OK: 400 records"));
+    // The live file reads through its delta.
+    let stat = ok(&[OsStr::new("-stat"), a.as_os_str()]);
+    assert!(stat.contains("# records: 600"), "{stat}");
+    // startbu again is refused (already in contops), and nothing changes.
+    let r = fails(&["-startbu", &at_list], 88);
+    assert!(r.stdout.contains("refused"), "{}", r.stdout);
+    // Restoring over a file in contops is refused.
+    fails(
+        &[OsStr::new("-restore"), copy.as_os_str(), a.as_os_str()],
+        88,
+    );
+    ok(&["-endbu", &at_list]);
+    assert!(!d.join("a.^^^").exists() && !d.join("b.^^^").exists());
+    assert!(ok(&[OsStr::new("-check"), a.as_os_str()]).contains("OK: 600 records"));
+    assert!(ok(&[OsStr::new("-check"), b.as_os_str()]).contains("OK: 400 records"));
+    // Now the backup restores, and is the startbu instant.
+    ok(&[OsStr::new("-restore"), copy.as_os_str(), a.as_os_str()]);
+    assert!(ok(&[OsStr::new("-check"), a.as_os_str()]).contains("OK: 400 records"));
+    // killbu: back to the startbu instant.
+    ok(&[OsStr::new("-startbu"), b.as_os_str()]);
+    ok(&[
+        OsStr::new("-load"),
+        d.join("more.seq").as_os_str(),
+        b.as_os_str(),
+    ]);
+    ok(&[OsStr::new("-killbu"), b.as_os_str()]);
+    assert!(ok(&[OsStr::new("-check"), b.as_os_str()]).contains("OK: 400 records"));
+    fails(&[OsStr::new("-killbu"), b.as_os_str()], 41);
+    // Wildcards and malformed list files.
+    fails(&[OsStr::new("-startbu"), d.join("*.btr").as_os_str()], 11);
+    std::fs::write(d.join("bad.lst"), format!("{}\n/x/*.btr\n", a.display())).unwrap();
+    fails(
+        &["-startbu", &format!("@{}", d.join("bad.lst").display())],
+        11,
+    );
+    assert!(!d.join("a.^^^").exists());
+}

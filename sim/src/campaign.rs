@@ -28,6 +28,10 @@ pub struct Summary {
     /// Inventory transfers ended; recoveries in log mode Off that found a total changed.
     pub transfers: u64,
     pub inventory_splits: u64,
+    /// Backup cycles: startbu done, copies checked, endbu (or killed deltas) done.
+    pub backups_started: u64,
+    pub backups_copied: u64,
+    pub backups_ended: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -59,6 +63,9 @@ impl Summary {
         self.group_acks += o.group_acks;
         self.transfers += o.transfers;
         self.inventory_splits += o.inventory_splits;
+        self.backups_started += o.backups.0;
+        self.backups_copied += o.backups.1;
+        self.backups_ended += o.backups.2;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;

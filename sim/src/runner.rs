@@ -68,6 +68,8 @@ pub struct Outcome {
     /// total changed by a split transfer.
     pub transfers: u64,
     pub inventory_splits: u64,
+    /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
+    pub backups: (u64, u64, u64),
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
@@ -141,6 +143,9 @@ struct World {
     group_acks: u64,
     /// The workload generation (see `workload::WORKLOAD_VERSION`).
     workload: u32,
+    /// Generation 6: the backup cycle under way, if any.
+    backup: Option<BackupModel>,
+    backups: (u64, u64, u64),
     /// Generation 5: each item's total on hand, and what the transfers did.
     item_totals: Vec<u32>,
     transfers: u64,
@@ -167,6 +172,17 @@ const CLIENTS: usize = 2;
 
 fn client(k: usize) -> Client {
     Client(k as u32 + 1)
+}
+
+/// A backup cycle in the model (generation 6).
+#[derive(Clone, Debug)]
+struct BackupModel {
+    /// The files of the `startbu` set.
+    set: Vec<usize>,
+    /// Each set file's records at the `startbu` instant.
+    instant: Vec<Records>,
+    /// Copies taken (and checked) yet?
+    copied: bool,
 }
 
 /// A client's open transaction in the model.
@@ -227,7 +243,9 @@ impl World {
             // Off seeds are a third of the campaign now: make latent corruption more
             // common among them so detection stays well exercised (generation 5 more
             // so: its inventory keeps more pages hot in the cache).
-            let (p, rates) = if opts.workload >= 5 {
+            let (p, rates) = if opts.workload >= 6 {
+                (0.7, [0.001, 0.002, 0.004])
+            } else if opts.workload >= 5 {
                 (0.5, [0.0005, 0.001, 0.002])
             } else {
                 (0.3, [0.0002, 0.0005, 0.001])
@@ -270,6 +288,8 @@ impl World {
             group_acks: 0,
             workload: opts.workload,
             item_totals: Vec::new(),
+            backup: None,
+            backups: (0, 0, 0),
             transfers: 0,
             inventory_splits: 0,
             log_mode,
@@ -352,6 +372,7 @@ impl World {
         o.segments_recycled = self.segments_recycled;
         o.group_acks = self.group_acks;
         o.transfers = self.transfers;
+        o.backups = self.backups;
         o.inventory_splits = self.inventory_splits;
         o.log_mode = self.log_mode.name();
         o.faults = self.vfs.stats();
@@ -419,6 +440,8 @@ impl World {
         } else {
             self.vfs.process_crash();
         }
+        let vfs = self.vfs.clone();
+        vfs.with_faults_paused(|| self.maybe_kill_backup())?;
         self.recover(if power { "power loss" } else { "process crash" })
     }
 
@@ -505,6 +528,9 @@ impl World {
             self.txns = vec![None; CLIENTS];
             self.awaiting = vec![None; CLIENTS];
             self.check_inventory(why)?;
+            // Opening finished any roll-in that had begun; what remains in continuous
+            // operations is what still has a delta.
+            self.reconcile_backup();
             self.engine = Some(e);
             Ok(())
         })
@@ -574,7 +600,7 @@ impl World {
         why: &str,
     ) -> Result<Option<usize>, String> {
         let path = self.files[i].path.clone();
-        let damaged = self.vfs.was_damaged(&path);
+        let damaged = self.damaged(i);
         let found = match check::recovered_state(e, Arc::new(self.vfs.clone()), &path) {
             Ok(found) => found,
             Err(m) if damaged => {
@@ -587,6 +613,11 @@ impl World {
                     .and_then(|()| self.vfs.sync_dir(&dir));
                 replaced.map_err(|x| format!("removing damaged {}: {x}", path.display()))?;
                 self.vfs.forget_damage(&path);
+                // Its delta goes with it (the replacement is not in contops).
+                if let Ok(d) = engine::contops::delta_path(&path) {
+                    let _ = engine::contops::remove_delta(&self.vfs, &d);
+                    self.vfs.forget_damage(&d);
+                }
                 e.create(&path, &self.spec)
                     .map_err(|x| format!("recreating {}: {x}", path.display()))?;
                 self.files[i].reset();
@@ -863,6 +894,268 @@ impl World {
         self.finish(k, true)
     }
 
+    /// Did a lying-disk fault touch file `f` or its delta?
+    fn damaged(&self, f: usize) -> bool {
+        let path = &self.files[f].path;
+        self.vfs.was_damaged(path)
+            || engine::contops::delta_path(path).is_ok_and(|d| self.vfs.was_damaged(d))
+    }
+
+    fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
+        set.iter().map(|&f| self.files[f].path.clone()).collect()
+    }
+
+    /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never
+    /// faulted)?
+    fn has_delta(&self, f: usize) -> bool {
+        engine::contops::delta_path(&self.files[f].path)
+            .ok()
+            .is_some_and(|d| self.vfs.read_file(&d).is_some())
+    }
+
+    /// `startbu` on a random set. Expected to be refused (41) if a transaction holds a
+    /// file of the set; otherwise it succeeds, or fails through an injected fault —
+    /// and then, all or nothing, no file of the set may be in continuous operations.
+    fn start_backup(&mut self) -> Result<(), String> {
+        if self.backup.is_some() {
+            return Ok(());
+        }
+        let mut set: Vec<usize> = (0..self.files.len())
+            .filter(|_| self.rng.random_bool(0.7))
+            .collect();
+        if set.is_empty() {
+            set.push(self.rng.random_range(0..self.files.len()));
+        }
+        let paths = self.paths_of(&set);
+        let held = set.iter().any(|&f| self.holder(f).is_some());
+        let want = if held {
+            Err(Status::OperationNotAllowed)
+        } else {
+            Ok(())
+        };
+        let got = self.engine_mut()?.start_backup(&paths);
+        tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
+        if self.expect("startbu", &got, want)? {
+            self.backup = Some(BackupModel {
+                instant: set.iter().map(|&f| self.files[f].live.clone()).collect(),
+                set,
+                copied: false,
+            });
+            self.backups.0 += 1;
+            return Ok(());
+        }
+        let partial: Vec<usize> = set
+            .iter()
+            .copied()
+            .filter(|&f| {
+                self.engine_ref()
+                    .is_ok_and(|e| e.in_backup(&self.files[f].path))
+                    || self.has_delta(f)
+            })
+            .collect();
+        if !partial.is_empty() {
+            if got.as_ref().is_err_and(|e| fault_status(e.status)) {
+                // Undoing the files already frozen failed under an injected fault too
+                // (or a crash cut startbu short): those files are in continuous
+                // operations at the instant of this startbu (they were frozen after
+                // its flush). The application restarts.
+                self.backup = Some(BackupModel {
+                    instant: partial
+                        .iter()
+                        .map(|&f| self.files[f].live.clone())
+                        .collect(),
+                    set: partial,
+                    copied: true,
+                });
+                return self.crash();
+            }
+            return Err(format!(
+                "startbu all-or-nothing: refused, yet files {partial:?} of the set {set:?} are \
+                 in continuous operations"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A backup program copies every file of the set (plain copies of the frozen
+    /// data files); each copy must open on its own, pass the structure check and
+    /// hold exactly the `startbu` instant (invariant 6).
+    fn copy_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.backup.clone().filter(|b| !b.copied) else {
+            return Ok(());
+        };
+        let vfs = self.vfs.clone();
+        // The copy and its check are the backup program's, not the engine's: no
+        // injected fault or armed crash point applies to them.
+        let armed = vfs.crash_point();
+        vfs.clear_crash_point();
+        let r = vfs.with_faults_paused(|| -> Result<(), String> {
+            for (i, &f) in b.set.iter().enumerate() {
+                let from = self.files[f].path.clone();
+                let to = PathBuf::from(format!("/backup/f{f}.btr"));
+                let _ = self.vfs.remove(&to);
+                self.vfs
+                    .copy_file(&from, &to)
+                    .map_err(|e| format!("copying {}: {e}", from.display()))?;
+                let mut scratch = Engine::new(
+                    Arc::new(self.vfs.clone()) as Arc<dyn Vfs>,
+                    Arc::new(ManualClock::new()),
+                    Config::default(),
+                );
+                let damaged = self.vfs.was_damaged(&to);
+                match check::recovered_state(&mut scratch, Arc::new(self.vfs.clone()), &to) {
+                    Ok(found) if found == b.instant[i] => {}
+                    Err(_) if damaged => {}
+                    Ok(found) if damaged && self.files[f].phantom(&found).is_none() => {}
+                    Ok(found) => {
+                        return Err(format!(
+                            "invariant 6 (backup = startbu instant): the copy of {} holds {} \
+                             records, the startbu instant {}",
+                            from.display(),
+                            found.len(),
+                            b.instant[i].len()
+                        ) + &diff_summary(&found, Some(&b.instant[i])))
+                    }
+                    Err(m) => return Err(format!("invariant 6 (backup is a sound file): {m}")),
+                }
+            }
+            Ok(())
+        });
+        if let Some(step) = armed {
+            vfs.set_crash_at(step.max(vfs.io_step() + 1));
+        }
+        r?;
+        if let Some(b) = self.backup.as_mut() {
+            b.copied = true;
+        }
+        self.backups.1 += 1;
+        Ok(())
+    }
+
+    /// `endbu` on the set: on success no delta may remain (invariant 5; the records are
+    /// checked by every later read and recovery). A fault leaves it resumable.
+    fn end_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.backup.clone() else {
+            return Ok(());
+        };
+        let paths = self.paths_of(&b.set);
+        // A file a transaction holds keeps changes pending, and endbu needs none.
+        let held = b.set.iter().any(|&f| self.holder(f).is_some());
+        let want = if held {
+            Err(Status::OperationNotAllowed)
+        } else {
+            Ok(())
+        };
+        let got = self.engine_mut()?.end_backup(&paths);
+        tracing::debug!(target: "sim", set = ?b.set, ok = got.is_ok(), "endbu");
+        if !self.expect("endbu", &got, want)? {
+            // Some files may have been rolled in, others' roll-in begun: the rest stay
+            // in contops, but the data files are no longer the frozen instant, so the
+            // cycle's copy phase is over.
+            if let Some(b) = self.backup.as_mut() {
+                b.copied = true;
+            }
+            self.reconcile_backup();
+            return Ok(());
+        }
+        {
+            if let Some(&f) = b.set.iter().find(|&&f| self.has_delta(f)) {
+                return Err(format!(
+                    "invariant 5 (roll-in): endbu returned, yet {} still has a delta",
+                    self.files[f].path.display()
+                ));
+            }
+            self.backup = None;
+            self.backups.2 += 1;
+        }
+        Ok(())
+    }
+
+    /// The files of the backup set still in continuous operations are those with a
+    /// delta (an endbu that failed part-way, or a recovery that finished a roll-in).
+    fn reconcile_backup(&mut self) {
+        let Some(b) = self.backup.take() else { return };
+        let (set, instant): (Vec<usize>, Vec<Records>) = b
+            .set
+            .iter()
+            .zip(b.instant)
+            .filter(|(&f, _)| self.has_delta(f))
+            .map(|(&f, i)| (f, i))
+            .unzip();
+        if set.is_empty() {
+            self.backups.2 += 1;
+        } else {
+            self.backup = Some(BackupModel {
+                set,
+                instant,
+                copied: b.copied,
+            });
+        }
+    }
+
+    /// After a crash, the operator may take the seeds' other way out of continuous
+    /// operations: delete the deltas (if no roll-in had begun). Each file of the set
+    /// must then be exactly at the `startbu` instant (invariant 5), read before any
+    /// roll-forward.
+    fn maybe_kill_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.backup.clone() else {
+            return Ok(());
+        };
+        if !self.rng.random_bool(0.4) {
+            return Ok(());
+        }
+        let mut deltas = Vec::new();
+        for &f in &b.set {
+            let d = engine::contops::delta_path(&self.files[f].path).map_err(|e| e.to_string())?;
+            match engine::contops::probe_delta(&self.vfs, &d) {
+                Ok(engine::contops::DeltaProbe::Present) => {
+                    match engine::contops::scan_delta(&self.vfs, &d) {
+                        Ok(sc) if sc.header.state == engine::contops::DeltaState::Active => {}
+                        // A roll-in had begun (or the delta is unreadable): only endbu.
+                        _ => return Ok(()),
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return Ok(()),
+            }
+            deltas.push(d);
+        }
+        for d in &deltas {
+            engine::contops::remove_delta(&self.vfs, d)
+                .map_err(|e| format!("killbu {}: {e}", d.display()))?;
+        }
+        tracing::info!(target: "sim", set = ?b.set, "deltas killed");
+        let mut scratch = Engine::new(
+            Arc::new(self.vfs.clone()) as Arc<dyn Vfs>,
+            Arc::new(ManualClock::new()),
+            Config::default(),
+        );
+        for (i, &f) in b.set.iter().enumerate() {
+            let path = self.files[f].path.clone();
+            if self.damaged(f) {
+                continue;
+            }
+            let found = check::recovered_state(&mut scratch, Arc::new(self.vfs.clone()), &path)
+                .map_err(|m| format!("after killing the deltas: {m}"))?;
+            if found != b.instant[i] {
+                return Err(format!(
+                    "invariant 5 (deltas deleted = startbu instant): {} holds {} records, the \
+                     startbu instant {}",
+                    path.display(),
+                    found.len(),
+                    b.instant[i].len()
+                ) + &diff_summary(&found, Some(&b.instant[i])));
+            }
+            if self.log_mode == LogMode::Off {
+                // The file is back at the instant: that is its new durable state.
+                self.files[f].recovered(found);
+            }
+        }
+        self.backup = None;
+        self.backups.2 += 1;
+        Ok(())
+    }
+
     /// Generation 5: the total on hand of every item is what the files started with.
     /// With a log that must hold after every recovery (a transfer is in both its files
     /// or neither); in Off mode a crash may split one, which is counted.
@@ -1045,6 +1338,9 @@ impl World {
                 self.finish(k, step == Step::End)?;
             }
             Step::Transfer => self.transfer()?,
+            Step::StartBackup => self.start_backup()?,
+            Step::CopyBackup => self.copy_backup()?,
+            Step::EndBackup => self.end_backup()?,
             Step::Flush => {
                 let got = self.engine_mut()?.flush();
                 self.expect("flush", &got, Ok(()))?;
@@ -1065,7 +1361,7 @@ impl World {
                 }
                 let hs = std::mem::take(&mut self.handles[f]);
                 let path = self.files[f].path.clone();
-                if self.vfs.was_damaged(&path) {
+                if self.damaged(f) {
                     // A damaged file may reopen at an older state; only a recovery
                     // can tell which. Restart the application.
                     return self.crash();
@@ -1094,6 +1390,12 @@ impl World {
                     }
                 }
                 self.handles[f] = hs;
+                if self.damaged(f) {
+                    // Damaged while it reopened: it may have come back at an older
+                    // state (a corrupted last delta transaction reads as a torn
+                    // tail); only a recovery can tell.
+                    return self.crash();
+                }
             }
             Step::ArmCrash => {
                 let n = self.rng.random_range(1..400);

@@ -87,6 +87,12 @@ pub enum Step {
     Abort,
     /// An inventory transfer: one transaction moving a count between two files.
     Transfer,
+    /// `startbu` on a random set of files.
+    StartBackup,
+    /// Copy every file of the backup set (a backup program), and check the copies.
+    CopyBackup,
+    /// `endbu` on the backup set.
+    EndBackup,
     /// Arm a crash at a random upcoming I/O step.
     ArmCrash,
     /// Crash between operations.
@@ -111,8 +117,10 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// 1 — single operations, flushes, reopens, crashes; 2 — plus user transactions;
 /// 3 — plus the transaction log modes (Logging, Durability); 4 — plus group commit
 /// (Durability-mode Ends that wait for a shared log sync); 5 — plus the inventory:
-/// transfers between files in one transaction, conserving each item's total.
-pub const WORKLOAD_VERSION: u32 = 5;
+/// transfers between files in one transaction, conserving each item's total; 6 — plus
+/// continuous operations (startbu on a set, backup copies, endbu; killing the deltas
+/// as a recovery path).
+pub const WORKLOAD_VERSION: u32 = 6;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of
@@ -171,6 +179,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         ext.random_range(0..2),
     );
     let transfer = ext.random_range(2..12);
+    let backup = ext.random_range(0..4);
     vec![
         (Step::Insert, rng.random_range(20..40)),
         (Step::Update, rng.random_range(5..20)),
@@ -188,5 +197,9 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         (Step::Abort, since(2, abort)),
         // Version 5: inventory transfers.
         (Step::Transfer, since(5, transfer)),
+        // Version 6: continuous operations (some seeds none).
+        (Step::StartBackup, since(6, backup)),
+        (Step::CopyBackup, since(6, backup * 2)),
+        (Step::EndBackup, since(6, backup)),
     ]
 }

@@ -52,7 +52,8 @@ fn shrink_keeps_the_failure_and_reduces() {
         steps: 1000,
         mutant: Some(Mutant::FcrBeforeShadowPages),
         only_steps: None,
-        ..Options::default()
+        // Pinned: seed 0 fails this way under generation 1.
+        workload: 1,
     };
     let (case, runs) = shrink(0, &opts, &mut ()).expect("seed 0 fails under this mutant");
     assert!(runs > 1);

@@ -82,6 +82,7 @@ pub mod frame;
 pub mod header;
 pub mod path;
 pub mod scan;
+pub mod startbu;
 pub mod writer;
 
 #[cfg(test)]

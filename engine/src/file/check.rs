@@ -48,6 +48,9 @@ pub fn check_file(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
         mutant: None,
     };
     let mut df = DataFile::open(vfs, path, true, cfg)?;
+    // A file in continuous operations is checked as its users see it: through its
+    // delta (the data file itself is the frozen startbu instant).
+    df.pager.attach_delta(vfs)?;
     Ok(check(&mut df))
 }
 

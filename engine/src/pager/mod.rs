@@ -68,6 +68,8 @@ macro_rules! mutant {
     }};
 }
 
+mod frozen;
+
 /// Counters for statistics and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PagerStats {
@@ -117,6 +119,8 @@ pub struct Pager {
     view_before_txn: bool,
     poisoned: Option<String>,
     stats: PagerStats,
+    /// Continuous operations: the data file is frozen, commits go to the delta.
+    frozen: Option<frozen::Frozen>,
 }
 
 impl Pager {
@@ -158,7 +162,7 @@ impl Pager {
     /// in-memory changes can no longer be committed, and reporting "nothing pending"
     /// would let a close succeed while silently dropping acknowledged operations.
     pub fn has_changes(&self) -> bool {
-        self.poisoned.is_some() || !self.dirty.is_empty() || self.state != self.durable.state
+        self.poisoned.is_some() || !self.dirty.is_empty() || self.state != *self.durable_state()
     }
 
     /// Did a commit fail after its FCR write (so the file must be reopened)?
@@ -285,8 +289,16 @@ impl Pager {
         self.state.applied_lsn = lsn;
     }
 
-    /// The applied LSN of the last durable commit: the log may drop what is below.
+    /// The applied LSN of the last durable commit (to the delta, while frozen).
     pub fn durable_applied_lsn(&self) -> u64 {
+        self.durable_state().applied_lsn
+    }
+
+    /// The applied LSN of the data file itself. While frozen it stays at the
+    /// `startbu` instant, and the log must be kept from there: deleting the delta
+    /// (`killbu`) takes the file back to that instant, and roll-forward must then be
+    /// able to bring it up to date again.
+    pub fn data_file_applied_lsn(&self) -> u64 {
         self.durable.state.applied_lsn
     }
 
@@ -299,6 +311,14 @@ impl Pager {
     /// the transaction's owner). No effect without a transaction.
     pub fn set_view_before_txn(&mut self, before: bool) {
         self.view_before_txn = before && self.txn.is_some();
+    }
+
+    /// The delta's committed image of `logical` while frozen (`Some(None)`: freed).
+    fn frozen_image(&self, logical: u32) -> Option<&Option<Vec<u8>>> {
+        if mutant!(self.config, ReadIgnoresDelta) {
+            return None;
+        }
+        self.frozen.as_ref()?.pages.get(&logical)
     }
 
     /// The `dirty` entry a reader sees for `logical`: through the transaction's
@@ -334,6 +354,27 @@ impl Pager {
                 None => fail(
                     Status::IoError,
                     format!("{}: logical page {logical} was freed", self.path.display()),
+                ),
+            };
+        }
+        if let Some(img) = self.frozen_image(logical) {
+            return match img {
+                Some(buf) if page::type_of(buf).is_some_and(|t| types.contains(&t)) => {
+                    Ok(buf.clone())
+                }
+                Some(_) => fail(
+                    Status::IoError,
+                    format!(
+                        "{}: logical page {logical} in the delta has the wrong type",
+                        self.path.display()
+                    ),
+                ),
+                None => fail(
+                    Status::IoError,
+                    format!(
+                        "{}: logical page {logical} was freed (delta)",
+                        self.path.display()
+                    ),
                 ),
             };
         }
@@ -414,6 +455,9 @@ impl Pager {
         if let Some(e) = self.dirty_entry(logical) {
             return Ok(e.as_deref().and_then(page::type_of));
         }
+        if let Some(e) = self.frozen_image(logical) {
+            return Ok(e.as_deref().and_then(page::type_of));
+        }
         if !self
             .pat
             .get(logical as usize)
@@ -481,6 +525,9 @@ impl Pager {
             // The file's pending changes include an open user transaction's: they
             // wait until it ends (a commit now would make part of it durable).
             return Ok(false);
+        }
+        if self.frozen.is_some() {
+            return self.commit_to_delta();
         }
         if !self.has_changes() {
             return Ok(false);

@@ -226,6 +226,7 @@ impl Pager {
             view_before_txn: false,
             poisoned: None,
             stats: Default::default(),
+            frozen: None,
         })
     }
 

@@ -54,6 +54,9 @@ enum Cmd {
         /// Workload generation (older ones replay old regression cases).
         #[arg(long, default_value_t = sim::workload::WORKLOAD_VERSION)]
         workload: u32,
+        /// Replay a regression case file instead (its seed, steps and generation).
+        #[arg(long)]
+        case: Option<PathBuf>,
     },
     /// Minimize a failing seed's workload and write it to DIR as a regression case.
     Shrink {
@@ -132,6 +135,10 @@ fn print_summary(s: &Summary) {
     );
     println!("log segments recycled {}", s.segments_recycled);
     println!("group-committed Ends  {}", s.group_acks);
+    println!(
+        "backup cycles         {} started, {} copied and checked, {} ended (endbu or killed deltas)",
+        s.backups_started, s.backups_copied, s.backups_ended
+    );
     println!(
         "inventory transfers   {} (totals changed by a crash, log mode Off only: {})",
         s.transfers, s.inventory_splits
@@ -215,6 +222,7 @@ fn main() -> ExitCode {
             mutant,
             trace,
             workload,
+            case,
         } => {
             if trace {
                 tracing_subscriber::fmt()
@@ -223,12 +231,32 @@ fn main() -> ExitCode {
                     .with_ansi(std::io::stdout().is_terminal())
                     .init();
             }
-            let opts = Options {
+            let mut opts = Options {
                 steps,
                 mutant,
                 only_steps: None,
                 workload,
             };
+            let mut seed = seed;
+            if let Some(path) = case {
+                let loaded = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        serde_json::from_str::<shrink::RegressionCase>(&t)
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|c| c.options().map(|o| (c.seed, o)));
+                match loaded {
+                    Ok((s, o)) => {
+                        seed = s;
+                        opts = o;
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             let o = run_seed(seed, &opts);
             println!(
                 "seed {seed}: {} operations, {} crashes, {} recoveries checked, trace hash {:016x}",

@@ -66,6 +66,24 @@ enum Command {
     Check { file: PathBuf },
     /// Write every readable record of a damaged FILE to SEQFILE, skipping bad pages.
     Recover { file: PathBuf, seqfile: PathBuf },
+    /// Put FILE, or every file of @LISTFILE, into continuous operations (online backup),
+    /// all or nothing: the data files are frozen and changes go to NAME.^^^ deltas.
+    Startbu {
+        #[arg(value_name = "FILE|@LISTFILE")]
+        target: String,
+    },
+    /// End continuous operations: roll each delta into its file and remove it.
+    Endbu {
+        #[arg(value_name = "FILE|@LISTFILE")]
+        target: String,
+    },
+    /// Remove the deltas: each file goes back to its startbu instant.
+    Killbu {
+        #[arg(value_name = "FILE|@LISTFILE")]
+        target: String,
+    },
+    /// Copy the backup BACKUP over the data file FILE (its delta must be gone).
+    Restore { backup: PathBuf, file: PathBuf },
     /// Roll every file the transaction log in LOGDIR names forward, then recycle the
     /// segments no file needs (LOGDIR defaults to KEEL_LOG_DIR).
     Recoverlog { logdir: Option<PathBuf> },
@@ -120,6 +138,10 @@ fn main() -> ExitCode {
         Command::Check { file } => commands::check::run(&file, &mut out),
         Command::Recover { file, seqfile } => commands::recover::run(&file, &seqfile, &mut out),
         Command::Recoverlog { logdir } => commands::recoverlog::run(logdir, &mut out),
+        Command::Startbu { target } => commands::backup::startbu(&target, &mut out),
+        Command::Endbu { target } => commands::backup::endbu(&target, &mut out),
+        Command::Killbu { target } => commands::backup::killbu(&target, &mut out),
+        Command::Restore { backup, file } => commands::backup::restore(&backup, &file, &mut out),
     };
     out.print();
     match result {

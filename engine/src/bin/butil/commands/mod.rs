@@ -1,6 +1,7 @@
 //! The commands, one module each, and what they share: the engine `butil` runs, reading
 //! an input file whole, and writing an output file atomically.
 
+pub mod backup;
 pub mod check;
 pub mod clone;
 pub mod copy;

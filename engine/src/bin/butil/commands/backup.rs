@@ -1,0 +1,163 @@
+//! Continuous operations: `-startbu`, `-endbu`, `-killbu` on `FILE` or `@LISTFILE`,
+//! and `-restore` of a backup copy. Each is a separate process: the state lives in the
+//! deltas (`NAME.^^^`) beside the data files, so an application, `-startbu`, a copy
+//! program and `-endbu` cooperate without a server.
+
+use super::{engine, read_input};
+use crate::report::Report;
+use engine::contops::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
+use engine::formats::parse_list;
+use engine::vfs::{StdVfs, Vfs};
+use engine::{Error, Result, Status};
+use std::path::{Path, PathBuf};
+
+/// The files `FILE` or `@LISTFILE` names.
+pub fn targets(target: &str) -> Result<Vec<PathBuf>> {
+    match target.strip_prefix('@') {
+        Some(list) => {
+            let bytes = read_input(Path::new(list), "list file")?;
+            let paths =
+                parse_list(&bytes).map_err(|e| e.during(format_args!("list file {list}")))?;
+            if paths.is_empty() {
+                return Err(Error::new(
+                    Status::InvalidFileName,
+                    format!("list file {list} names no file"),
+                ));
+            }
+            Ok(paths.into_iter().map(PathBuf::from).collect())
+        }
+        None => Ok(vec![PathBuf::from(target)]),
+    }
+}
+
+/// `-startbu FILE | @LISTFILE`: all or nothing; every refusal is printed.
+pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
+    let paths = targets(target)?;
+    let mut e = engine()?;
+    let refusals = e.check_backup_set(&paths);
+    if let Some(first) = refusals.first() {
+        for r in &refusals {
+            out.line(format!("refused: {r}"));
+        }
+        return Err(Error::new(
+            first.status,
+            format!(
+                "startbu refused {} of {} files; no file was put into continuous operations",
+                refusals.len(),
+                paths.len()
+            ),
+        ));
+    }
+    e.start_backup(&paths)?;
+    for p in &paths {
+        out.line(format!(
+            "{}: in continuous operations (delta {})",
+            p.display(),
+            delta_path(p)?.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `-endbu FILE | @LISTFILE`: roll each delta in, then remove it.
+pub fn endbu(target: &str, out: &mut Report) -> Result<()> {
+    let paths = targets(target)?;
+    let mut e = engine()?;
+    e.end_backup(&paths)?;
+    for p in &paths {
+        out.line(format!("{}: continuous operations ended", p.display()));
+    }
+    Ok(())
+}
+
+/// `-killbu FILE | @LISTFILE`: delete the deltas, taking each file back to its
+/// `startbu` instant. Refused for a delta whose roll-in had begun (use `-endbu`).
+pub fn killbu(target: &str, out: &mut Report) -> Result<()> {
+    let paths = targets(target)?;
+    let mut deltas = Vec::new();
+    for p in &paths {
+        let d = delta_path(p)?;
+        match probe_delta(&StdVfs, &d)? {
+            DeltaProbe::Absent => {
+                return Err(Error::new(
+                    Status::OperationNotAllowed,
+                    format!(
+                        "{} is not in continuous operations (no {})",
+                        p.display(),
+                        d.display()
+                    ),
+                ))
+            }
+            DeltaProbe::Interrupted => {}
+            DeltaProbe::Present => {
+                if scan_delta(&StdVfs, &d)?.header.state == DeltaState::Ending {
+                    return Err(Error::new(
+                        Status::IncompatibleMode,
+                        format!(
+                            "{}: its roll-in had begun, so the file may no longer be at the \
+                             startbu instant; run `butil -endbu` to finish it",
+                            p.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        deltas.push((p, d));
+    }
+    for (p, d) in deltas {
+        remove_delta(&StdVfs, &d)?;
+        out.line(format!(
+            "{}: delta removed; the file is as it was at startbu",
+            p.display()
+        ));
+    }
+    Ok(())
+}
+
+/// `-restore BACKUP FILE`: copy a backup over a data file. The file's delta must be
+/// gone first: it belongs to the file being replaced.
+pub fn restore(backup: &Path, file: &Path, out: &mut Report) -> Result<()> {
+    let d = delta_path(file)?;
+    if StdVfs
+        .exists(&d)
+        .map_err(|e| Error::io(&e, format_args!("checking {}", d.display())))?
+    {
+        return Err(Error::new(
+            Status::IncompatibleMode,
+            format!(
+                "{} still has its delta {}: end continuous operations (`-endbu`) or remove \
+                 the delta (`-killbu`) before restoring over it",
+                file.display(),
+                d.display()
+            ),
+        ));
+    }
+    let bytes = read_input(backup, "backup file")?;
+    // The backup must be a sound data file on its own before it replaces anything.
+    let copy = engine::vfs::MemVfs::new();
+    copy.insert(file, bytes.clone());
+    let rep = engine::file::check::check_file(&copy, file).map_err(|e| {
+        e.during(format_args!(
+            "backup {} is not a usable data file",
+            backup.display()
+        ))
+    })?;
+    if !rep.is_clean() {
+        return Err(Error::new(
+            Status::IoError,
+            format!(
+                "backup {} fails its check ({}); not restored",
+                backup.display(),
+                rep.problems.first().cloned().unwrap_or_default()
+            ),
+        ));
+    }
+    super::write_output(file, &bytes)?;
+    out.line(format!(
+        "{}: restored from {} ({} records)",
+        file.display(),
+        backup.display(),
+        rep.records
+    ));
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! Continuous operations in the pager: a *frozen* data file is never written; each
+//! system transaction appends the changed pages and the new file state to the file's
+//! delta (`NAME.^^^`) and syncs it, and reads take the delta's latest committed image
+//! of a page before the data file's. Roll-in (`endbu`) marks the delta *ending*,
+//! commits every delta page into the data file as one ordinary shadow-paged system
+//! transaction, then removes the delta — so a crash at any point leaves either the
+//! delta (and the next open, or `endbu`, finishes the roll-in) or the finished file.
+//!
+//! Contract with `pager/mod.rs`: while `frozen` is set, `commit` goes to
+//! [`Pager::commit_to_delta`], the durable state is the delta's, and the data file's
+//! FCR, PAT and free physical pages stay exactly as at `startbu`.
+
+use super::Pager;
+use crate::contops::{
+    delta_path, probe_delta, read_image, remove_delta, scan_delta, DeltaProbe, DeltaState,
+    DeltaWriter, PageImage,
+};
+use crate::page::fcr::FileState;
+use crate::status::{fail, Error, Result, Status};
+use crate::vfs::Vfs;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A data file in continuous operations.
+pub(crate) struct Frozen {
+    pub(crate) delta: PathBuf,
+    /// The latest committed delta image of every logical page changed since
+    /// `startbu` (`None`: freed).
+    pub(crate) pages: BTreeMap<u32, Option<Vec<u8>>>,
+    /// The file state of the last delta commit (the FCR's before the first).
+    pub(crate) state: FileState,
+    /// Appends commits (absent for a read-only open).
+    pub(crate) writer: Option<DeltaWriter>,
+}
+
+/// What opening found next to the data file.
+enum DeltaOnOpen {
+    None,
+    /// Continuous operations continue.
+    Active(Frozen),
+    /// A roll-in was under way: finish it.
+    Ending(Frozen),
+}
+
+impl Pager {
+    /// Is the file in continuous operations?
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// The state of the last durable commit: the delta's while frozen.
+    pub(crate) fn durable_state(&self) -> &FileState {
+        match &self.frozen {
+            Some(f) => &f.state,
+            None => &self.durable.state,
+        }
+    }
+
+    /// Look for a delta next to the data file and load it (called by `open`).
+    fn load_delta(&self, vfs: &dyn Vfs) -> Result<DeltaOnOpen> {
+        let delta = delta_path(&self.path)?;
+        match probe_delta(vfs, &delta)? {
+            DeltaProbe::Absent => return Ok(DeltaOnOpen::None),
+            DeltaProbe::Interrupted => {
+                // A crash cut its creation short: startbu never returned for it and
+                // nothing was committed to it. The file is not in contops.
+                if !self.read_only {
+                    remove_delta(vfs, &delta)?;
+                }
+                return Ok(DeltaOnOpen::None);
+            }
+            DeltaProbe::Present => {}
+        }
+        let scan = scan_delta(vfs, &delta)?;
+        let ending = scan.header.state == DeltaState::Ending;
+        // An active delta continues the snapshot the data file holds; an ending one may
+        // already have been (partly) rolled in, which moves the FCR on.
+        let belongs = if ending {
+            self.durable.seq >= scan.header.fcr_seq
+        } else {
+            self.durable.seq == scan.header.fcr_seq
+        };
+        if !belongs || scan.header.page_size as usize != self.page_size {
+            return fail(
+                Status::IoError,
+                format!(
+                    "{}: delta {} was made for another state of this file (its control \
+                     record is at sequence {}, the delta expects {}); restore the file, or \
+                     remove the delta with `butil -killbu` if the file is the one backed up",
+                    self.path.display(),
+                    delta.display(),
+                    self.durable.seq,
+                    scan.header.fcr_seq
+                ),
+            );
+        }
+        // The latest committed images, read once (the delta holds at most one current
+        // image per logical page of the file, so this is bounded by the file's size).
+        let file = vfs
+            .open(&delta, crate::vfs::OpenMode::ReadOnly)
+            .map_err(|e| Error::io(&e, format_args!("opening {}", delta.display())))?;
+        let mut pages = BTreeMap::new();
+        for (&l, img) in &scan.pages {
+            let img = match img {
+                PageImage::Image(at) => {
+                    let mut buf = vec![0u8; self.page_size];
+                    read_image(file.as_ref(), &delta, &scan.header, l, *at, &mut buf)?;
+                    Some(buf)
+                }
+                PageImage::Freed => None,
+            };
+            pages.insert(l, img);
+        }
+        let state = scan
+            .state
+            .clone()
+            .unwrap_or_else(|| self.durable.state.clone());
+        let writer = if self.read_only {
+            None
+        } else {
+            Some(DeltaWriter::open(vfs, &delta, &scan)?)
+        };
+        let frozen = Frozen {
+            delta,
+            pages,
+            state,
+            writer,
+        };
+        Ok(if ending {
+            DeltaOnOpen::Ending(frozen)
+        } else {
+            DeltaOnOpen::Active(frozen)
+        })
+    }
+
+    /// After open: continue continuous operations if the file has an active delta,
+    /// finish the roll-in if it has an ending one (a read-only open just reads through
+    /// the delta).
+    pub fn attach_delta(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        match self.load_delta(vfs)? {
+            DeltaOnOpen::None => Ok(()),
+            DeltaOnOpen::Active(f) => {
+                self.adopt_frozen(f);
+                Ok(())
+            }
+            DeltaOnOpen::Ending(f) if self.read_only => {
+                self.adopt_frozen(f);
+                Ok(())
+            }
+            DeltaOnOpen::Ending(f) => self.finish_roll_in(vfs, f),
+        }
+    }
+
+    /// Enter the frozen state found on open: the current state and the free logical
+    /// pages follow the delta.
+    fn adopt_frozen(&mut self, f: Frozen) {
+        self.state = f.state.clone();
+        for (&l, img) in &f.pages {
+            match img {
+                Some(_) => self.free_logical.remove(&l),
+                None => self.free_logical.insert(l),
+            };
+        }
+        // Logical pages the delta's state added but never mapped are free.
+        let mapped = |l: u32| {
+            f.pages
+                .get(&l)
+                .map(|i| i.is_some())
+                .unwrap_or_else(|| self.pat.get(l as usize).is_some_and(|p| p.is_mapped()))
+        };
+        let unmapped: Vec<u32> = (1..self.state.logical_pages)
+            .filter(|&l| !mapped(l))
+            .collect();
+        self.free_logical.extend(unmapped);
+        self.free_logical.retain(|&l| l < f.state.logical_pages);
+        self.frozen = Some(f);
+    }
+
+    /// `startbu` for this file: freeze it now. The caller has committed everything
+    /// pending (the snapshot is the durable state) and no transaction holds the file.
+    pub fn freeze(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
+        self.check_usable()?;
+        if self.frozen.is_some() {
+            return fail(
+                Status::IncompatibleMode,
+                format!(
+                    "{} is already in continuous operations",
+                    self.path.display()
+                ),
+            );
+        }
+        if self.read_only || self.has_changes() || self.txn.is_some() {
+            return fail(
+                Status::OperationNotAllowed,
+                format!(
+                    "{}: startbu needs the file open for writing with nothing pending",
+                    self.path.display()
+                ),
+            );
+        }
+        let delta = delta_path(&self.path)?;
+        let writer =
+            DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
+        self.frozen = Some(Frozen {
+            delta,
+            pages: BTreeMap::new(),
+            state: self.durable.state.clone(),
+            writer: Some(writer),
+        });
+        Ok(())
+    }
+
+    /// Undo a `freeze` that nothing was committed under (a later file of the same
+    /// `startbu` set failed): remove the delta, thaw.
+    pub fn unfreeze_unused(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        match &self.frozen {
+            Some(f) if f.pages.is_empty() && f.state == self.durable.state => {
+                let delta = f.delta.clone();
+                self.frozen = None;
+                remove_delta(vfs, &delta)
+            }
+            _ => fail(
+                Status::OperationNotAllowed,
+                format!(
+                    "{}: not freshly frozen; end continuous operations with endbu",
+                    self.path.display()
+                ),
+            ),
+        }
+    }
+
+    /// The known-bad `startbu-different-instants`: freeze with changes pending.
+    pub fn freeze_anyway(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
+        let delta = delta_path(&self.path)?;
+        let writer =
+            DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
+        self.frozen = Some(Frozen {
+            delta,
+            pages: BTreeMap::new(),
+            state: self.durable.state.clone(),
+            writer: Some(writer),
+        });
+        Ok(())
+    }
+
+    /// A system transaction of a frozen file: the changed pages and the new state go to
+    /// the delta (synced before this returns); the data file is not touched. A failure
+    /// leaves the delta's tail unknown, so the pager refuses further work until the
+    /// file is reopened (the scan then decides what committed).
+    pub(crate) fn commit_to_delta(&mut self) -> Result<bool> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let pages: Vec<(u32, Option<&[u8]>)> =
+            dirty.iter().map(|(&l, img)| (l, img.as_deref())).collect();
+        let state = self.state.clone();
+        let Some(f) = self.frozen.as_mut() else {
+            self.dirty = dirty;
+            return fail(Status::IoError, "commit to a delta of a file not frozen");
+        };
+        let result = match f.writer.as_mut() {
+            Some(w) => w.append_transaction(&pages, &state),
+            None => fail(
+                Status::AccessDenied,
+                format!("{} is open read-only", self.path.display()),
+            ),
+        };
+        if let Err(e) = result {
+            self.poisoned = Some(e.to_string());
+            self.dirty = dirty;
+            return Err(e.during("system transaction to the delta failed"));
+        }
+        for l in dirty.keys() {
+            self.clean.remove(l);
+        }
+        f.pages.extend(dirty);
+        f.state = state;
+        self.stats.commits += 1;
+        Ok(true)
+    }
+
+    /// `endbu` for this file: mark the delta ending, commit every delta page into the
+    /// data file (one shadow-paged system transaction), then remove the delta. The
+    /// caller has committed everything pending to the delta first.
+    pub fn roll_in(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        self.check_usable()?;
+        if self.txn.is_some() || self.has_changes() {
+            return fail(
+                Status::OperationNotAllowed,
+                format!("{}: endbu needs nothing pending", self.path.display()),
+            );
+        }
+        let Some(mut f) = self.frozen.take() else {
+            return fail(
+                Status::OperationNotAllowed,
+                format!("{} is not in continuous operations", self.path.display()),
+            );
+        };
+        if let Some(w) = f.writer.as_mut() {
+            if let Err(e) = w.set_ending() {
+                self.frozen = Some(f);
+                return Err(e);
+            }
+        }
+        self.finish_roll_in(vfs, f)
+    }
+
+    /// The roll-in proper, also run by `open` on an ending delta: the delta's pages
+    /// become the pending changes, they commit into the data file, the delta goes.
+    pub(crate) fn finish_roll_in(&mut self, vfs: &dyn Vfs, f: Frozen) -> Result<()> {
+        let delta = f.delta.clone();
+        let early = mutant!(self.config, EndbuDeletesDeltaFirst);
+        if early {
+            // Wrong: the delta is the only copy of these pages until the commit below
+            // is durable.
+            remove_delta(vfs, &delta)?;
+        }
+        // Pages the data file already holds identically need no write, but writing
+        // them again is harmless and keeps roll-in a pure function of the delta.
+        for (l, img) in f.pages {
+            self.dirty.insert(l, img);
+        }
+        self.state = f.state;
+        self.free_logical = (1..self.state.logical_pages)
+            .filter(|&l| match self.dirty.get(&l) {
+                Some(img) => img.is_none(),
+                None => !self.pat.get(l as usize).is_some_and(|p| p.is_mapped()),
+            })
+            .collect();
+        // Until the delta is gone it will be rolled in again on the next open, so the
+        // file must not take other changes first: any failure here stops the pager
+        // until the file is reopened (which finishes the roll-in).
+        let done = self.commit().and_then(|_| {
+            if early {
+                Ok(())
+            } else {
+                remove_delta(vfs, &delta)
+            }
+        });
+        if let Err(e) = done {
+            self.poisoned
+                .get_or_insert_with(|| format!("roll-in of {} failed: {e}", delta.display()));
+            return Err(e.during("roll-in failed; reopen the file (or endbu again) to finish it"));
+        }
+        Ok(())
+    }
+}
