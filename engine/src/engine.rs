@@ -1034,21 +1034,18 @@ impl Engine {
     }
 
     /// `endbu` on a set of files: commit what is pending (to the deltas), then roll
-    /// each delta into its data file and remove it. A file not in continuous
-    /// operations is status 41. Resumable: after a crash, opening the file (or `endbu`
-    /// again) finishes the roll-in.
+    /// each delta into its data file and remove it. Idempotent and resumable: after a
+    /// crash, opening the file or `endbu` again finishes the roll-in; a file with
+    /// nothing left to roll in is success.
     pub fn end_backup(&mut self, paths: &[PathBuf]) -> Result<()> {
         self.flush()?;
         let mut first_err = None;
         for p in paths {
-            // A delta whose roll-in had begun is finished by the open itself; endbu
-            // then has nothing left to do (it is resumable, so that is success).
-            let had_delta = crate::contops::delta_path(p)
-                .ok()
-                .is_some_and(|d| self.vfs.exists(&d).unwrap_or(false));
-            let open_here = self.files.values().any(|f| f.path == *p);
             let r = self.with_file(p, |vfs, df| {
-                if !df.pager.is_frozen() && had_delta && !open_here {
+                if !df.pager.is_frozen() {
+                    // Nothing (left) to roll in: a crash-interrupted endbu finished by
+                    // the open, or one that had already completed. endbu is resumable,
+                    // so running it again is success.
                     return Ok(());
                 }
                 df.pager.roll_in(vfs)
