@@ -102,7 +102,7 @@ fn endbu_resumes_after_a_crash_at_every_io() {
             break;
         }
         crashed_runs += 1;
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             vfs.power_loss();
         } else {
             vfs.process_crash();
@@ -113,7 +113,7 @@ fn endbu_resumes_after_a_crash_at_every_io() {
         let active = paths()
             .iter()
             .all(|p| delta_state(&vfs, p) == Some(DeltaState::Active));
-        if active && k % 3 == 0 {
+        if active && k.is_multiple_of(3) {
             for p in paths() {
                 remove_delta(&vfs, &delta_path(&p).unwrap()).unwrap();
             }
