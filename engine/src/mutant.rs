@@ -34,10 +34,15 @@ pub enum Mutant {
     /// `startbu` freezes the first file of the set before committing what is pending,
     /// so the files are frozen at different instants.
     StartbuDifferentInstants,
+    /// Delta commits are acknowledged without being synced.
+    DeltaAppendWithoutSync,
+    /// Roll-in (and reads) also take the page frames after the delta's last commit
+    /// frame — an incomplete transaction.
+    RollInIncomplete,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 13] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -51,6 +56,8 @@ impl Mutant {
         Mutant::EndbuDeletesDeltaFirst,
         Mutant::ReadIgnoresDelta,
         Mutant::StartbuDifferentInstants,
+        Mutant::DeltaAppendWithoutSync,
+        Mutant::RollInIncomplete,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +75,8 @@ impl Mutant {
             Mutant::EndbuDeletesDeltaFirst => "endbu-deletes-delta-first",
             Mutant::ReadIgnoresDelta => "read-ignores-delta",
             Mutant::StartbuDifferentInstants => "startbu-different-instants",
+            Mutant::DeltaAppendWithoutSync => "delta-append-without-sync",
+            Mutant::RollInIncomplete => "roll-in-incomplete",
         }
     }
 

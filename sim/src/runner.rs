@@ -243,7 +243,9 @@ impl World {
             // Off seeds are a third of the campaign now: make latent corruption more
             // common among them so detection stays well exercised (generation 5 more
             // so: its inventory keeps more pages hot in the cache).
-            let (p, rates) = if opts.workload >= 6 {
+            let (p, rates) = if opts.workload >= 7 {
+                (0.9, [0.002, 0.004, 0.008])
+            } else if opts.workload >= 6 {
                 (0.7, [0.001, 0.002, 0.004])
             } else if opts.workload >= 5 {
                 (0.5, [0.0005, 0.001, 0.002])
@@ -1402,6 +1404,12 @@ impl World {
                 self.vfs.set_crash_after(n);
             }
             Step::CrashNow => return self.crash(),
+            Step::CrashInCommit => {
+                let n = self.rng.random_range(1..5);
+                self.vfs.set_crash_after(n);
+                let got = self.engine_mut()?.flush();
+                self.expect("flush", &got, Ok(()))?;
+            }
         }
         Ok(())
     }

@@ -93,6 +93,8 @@ pub enum Step {
     CopyBackup,
     /// `endbu` on the backup set.
     EndBackup,
+    /// Arm a crash a few I/O steps ahead, then flush: a crash inside a commit.
+    CrashInCommit,
     /// Arm a crash at a random upcoming I/O step.
     ArmCrash,
     /// Crash between operations.
@@ -119,8 +121,10 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// (Durability-mode Ends that wait for a shared log sync); 5 — plus the inventory:
 /// transfers between files in one transaction, conserving each item's total; 6 — plus
 /// continuous operations (startbu on a set, backup copies, endbu; killing the deltas
-/// as a recovery path).
-pub const WORKLOAD_VERSION: u32 = 6;
+/// as a recovery path); 7 — plus crashes aimed inside a commit (a few I/O steps
+/// ahead, then a flush), so the middle of a system transaction, a delta append or a
+/// log write is hit often.
+pub const WORKLOAD_VERSION: u32 = 7;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of
@@ -180,6 +184,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
     );
     let transfer = ext.random_range(2..12);
     let backup = ext.random_range(0..4);
+    let crash_in_commit = ext.random_range(0..3);
     vec![
         (Step::Insert, rng.random_range(20..40)),
         (Step::Update, rng.random_range(5..20)),
@@ -201,5 +206,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         (Step::StartBackup, since(6, backup)),
         (Step::CopyBackup, since(6, backup * 2)),
         (Step::EndBackup, since(6, backup)),
+        // Version 7.
+        (Step::CrashInCommit, since(7, crash_in_commit)),
     ]
 }

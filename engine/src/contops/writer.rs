@@ -54,6 +54,8 @@ pub struct DeltaWriter {
     commits: u64,
     /// Why the writer failed, once it has.
     failed: Option<String>,
+    /// Known-bad engine only (`delta-append-without-sync`): commits are not synced.
+    skip_sync: bool,
 }
 
 impl fmt::Debug for DeltaWriter {
@@ -155,6 +157,7 @@ impl DeltaWriter {
             state: None,
             commits: 0,
             failed: None,
+            skip_sync: false,
         })
     }
 
@@ -207,6 +210,7 @@ impl DeltaWriter {
             state: scan.state.clone(),
             commits: scan.commits,
             failed: None,
+            skip_sync: false,
         })
     }
 
@@ -254,6 +258,11 @@ impl DeltaWriter {
     }
 
     /// Whether an I/O failure has left the writer unusable until reopened.
+    /// Known-bad engines only: acknowledge commits without syncing them.
+    pub fn set_skip_sync(&mut self, skip: bool) {
+        self.skip_sync = skip;
+    }
+
     pub fn is_failed(&self) -> bool {
         self.failed.is_some()
     }
@@ -374,7 +383,9 @@ impl DeltaWriter {
         if let Err(e) = self.file.write_at(&buf, self.write_pos) {
             return Err(self.fail(io_error(&e, "writing", &self.path)));
         }
-        if let Err(e) = self.file.sync() {
+        if self.skip_sync {
+            // Wrong: the commit is reported durable while it may sit in the OS cache.
+        } else if let Err(e) = self.file.sync() {
             return Err(self.fail(io_error(&e, "syncing", &self.path)));
         }
         self.write_pos += buf.len() as u64;

@@ -111,6 +111,29 @@ impl Pager {
             };
             pages.insert(l, img);
         }
+        if mutant!(self.config, RollInIncomplete) {
+            // Wrong: take the frames of the transaction the crash cut short too.
+            let len = (scan.file_len.saturating_sub(scan.valid_len)) as usize;
+            let mut tail = vec![0u8; len.min(64 << 20)];
+            if crate::vfs::read_exact_at(file.as_ref(), &mut tail, scan.valid_len).is_ok() {
+                let seed = scan.header.frame_seed();
+                let mut at = 0;
+                while let Ok(f) =
+                    crate::contops::frame::decode_raw(&tail[at..], seed, scan.header.page_size)
+                {
+                    match crate::contops::FrameKind::from_u8(f.kind) {
+                        Some(crate::contops::FrameKind::Page) => {
+                            pages.insert(f.logical, Some(f.payload.to_vec()));
+                        }
+                        Some(crate::contops::FrameKind::Freed) => {
+                            pages.insert(f.logical, None);
+                        }
+                        _ => break,
+                    }
+                    at += f.encoded_len();
+                }
+            }
+        }
         let state = scan
             .state
             .clone()
@@ -118,7 +141,9 @@ impl Pager {
         let writer = if self.read_only {
             None
         } else {
-            Some(DeltaWriter::open(vfs, &delta, &scan)?)
+            let mut w = DeltaWriter::open(vfs, &delta, &scan)?;
+            w.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
+            Some(w)
         };
         let frozen = Frozen {
             delta,
@@ -199,8 +224,9 @@ impl Pager {
             );
         }
         let delta = delta_path(&self.path)?;
-        let writer =
+        let mut writer =
             DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
+        writer.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
         self.frozen = Some(Frozen {
             delta,
             pages: BTreeMap::new(),
@@ -232,8 +258,9 @@ impl Pager {
     /// The known-bad `startbu-different-instants`: freeze with changes pending.
     pub fn freeze_anyway(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
         let delta = delta_path(&self.path)?;
-        let writer =
+        let mut writer =
             DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
+        writer.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
         self.frozen = Some(Frozen {
             delta,
             pages: BTreeMap::new(),
