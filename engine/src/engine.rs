@@ -1060,6 +1060,62 @@ impl Engine {
         }
     }
 
+    /// The data files in directory `dir` that have a delta beside them: what
+    /// `endbu -A` ends. A delta `NAME.^^^` belongs to the one file `NAME.*` (startbu
+    /// never lets two share it); a delta whose data file is missing, or is ambiguous,
+    /// is an error naming it.
+    pub fn files_in_backup(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let names = self
+            .vfs
+            .list_dir(dir)
+            .map_err(|e| Error::io(&e, format_args!("listing {}", dir.display())))?;
+        let mut out = Vec::new();
+        for n in &names {
+            let Some(stem) = n.strip_suffix(".^^^") else {
+                continue;
+            };
+            let owners: Vec<&String> = names
+                .iter()
+                .filter(|m| {
+                    !m.ends_with(".^^^")
+                        && (m.as_str() == stem
+                            || m.strip_prefix(stem).is_some_and(|r| r.starts_with('.')))
+                })
+                .filter(|m| {
+                    crate::contops::delta_path(&dir.join(m)).is_ok_and(|d| d == dir.join(n))
+                })
+                .collect();
+            match owners.as_slice() {
+                [one] => out.push(dir.join(one)),
+                [] => {
+                    return fail(
+                        Status::FileNotFound,
+                        format!(
+                            "delta {} has no data file beside it; restore the file or remove \
+                             the delta",
+                            dir.join(n).display()
+                        ),
+                    )
+                }
+                _ => {
+                    return fail(
+                        Status::IncompatibleMode,
+                        format!(
+                            "delta {} could belong to several files ({}); end each by name",
+                            dir.join(n).display(),
+                            owners
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Is `path` (open in this engine) in continuous operations?
     pub fn in_backup(&self, path: &Path) -> bool {
         self.files

@@ -1057,6 +1057,15 @@ fn online_backup_cycle_as_separate_processes() {
     ok(&[OsStr::new("-killbu"), b.as_os_str()]);
     assert!(ok(&[OsStr::new("-check"), b.as_os_str()]).contains("OK: 400 records"));
     fails(&[OsStr::new("-killbu"), b.as_os_str()], 41);
+    // -endbu -A DIR ends every file with a delta there.
+    ok(&["-startbu", &at_list]);
+    let out = ok(&[OsStr::new("-endbu"), OsStr::new("-A"), d.as_os_str()]);
+    assert!(out.contains("a.btr: continuous operations ended"), "{out}");
+    assert!(out.contains("b.btr: continuous operations ended"), "{out}");
+    assert!(!d.join("a.^^^").exists() && !d.join("b.^^^").exists());
+    std::fs::write(d.join("orphan.^^^"), b"x").unwrap();
+    fails(&[OsStr::new("-endbu"), OsStr::new("-A"), d.as_os_str()], 12);
+    std::fs::remove_file(d.join("orphan.^^^")).unwrap();
     // Wildcards and malformed list files.
     fails(&[OsStr::new("-startbu"), d.join("*.btr").as_os_str()], 11);
     std::fs::write(d.join("bad.lst"), format!("{}\n/x/*.btr\n", a.display())).unwrap();

@@ -73,9 +73,12 @@ enum Command {
         target: String,
     },
     /// End continuous operations: roll each delta into its file and remove it.
+    /// `-endbu -A [DIR...]` ends every file with a delta in DIR (default: here).
     Endbu {
-        #[arg(value_name = "FILE|@LISTFILE")]
+        #[arg(value_name = "FILE|@LISTFILE|-A", allow_hyphen_values = true)]
         target: String,
+        /// With -A: the directories to look in.
+        dirs: Vec<PathBuf>,
     },
     /// Remove the deltas: each file goes back to its startbu instant.
     Killbu {
@@ -139,7 +142,7 @@ fn main() -> ExitCode {
         Command::Recover { file, seqfile } => commands::recover::run(&file, &seqfile, &mut out),
         Command::Recoverlog { logdir } => commands::recoverlog::run(logdir, &mut out),
         Command::Startbu { target } => commands::backup::startbu(&target, &mut out),
-        Command::Endbu { target } => commands::backup::endbu(&target, &mut out),
+        Command::Endbu { target, dirs } => commands::backup::endbu(&target, &dirs, &mut out),
         Command::Killbu { target } => commands::backup::killbu(&target, &mut out),
         Command::Restore { backup, file } => commands::backup::restore(&backup, &file, &mut out),
     };

@@ -59,10 +59,33 @@ pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// `-endbu FILE | @LISTFILE`: roll each delta in, then remove it.
-pub fn endbu(target: &str, out: &mut Report) -> Result<()> {
-    let paths = targets(target)?;
+/// `-endbu FILE | @LISTFILE | -A [DIR...]`: roll each delta in, then remove it. `-A`
+/// ends every file with a delta in the directories given (default: the current one).
+pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
     let mut e = engine()?;
+    let paths = if target.eq_ignore_ascii_case("-a") || target.eq_ignore_ascii_case("/a") {
+        let dirs = if dirs.is_empty() {
+            vec![PathBuf::from(".")]
+        } else {
+            dirs.to_vec()
+        };
+        let mut all = Vec::new();
+        for d in &dirs {
+            all.extend(e.files_in_backup(d)?);
+        }
+        if all.is_empty() {
+            out.line("no file is in continuous operations there".to_string());
+            return Ok(());
+        }
+        all
+    } else if !dirs.is_empty() {
+        return Err(Error::new(
+            Status::InvalidOperation,
+            "directories are given only with -endbu -A".to_string(),
+        ));
+    } else {
+        targets(target)?
+    };
     e.end_backup(&paths)?;
     for p in &paths {
         out.line(format!("{}: continuous operations ended", p.display()));
