@@ -223,6 +223,11 @@ impl Pager {
                 ),
             );
         }
+        self.create_delta(vfs, set_id)
+    }
+
+    /// Create the delta (durably) and freeze at the durable state.
+    fn create_delta(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
         let delta = delta_path(&self.path)?;
         let mut writer =
             DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
@@ -257,17 +262,7 @@ impl Pager {
 
     /// The known-bad `startbu-different-instants`: freeze with changes pending.
     pub fn freeze_anyway(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
-        let delta = delta_path(&self.path)?;
-        let mut writer =
-            DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
-        writer.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
-        self.frozen = Some(Frozen {
-            delta,
-            pages: BTreeMap::new(),
-            state: self.durable.state.clone(),
-            writer: Some(writer),
-        });
-        Ok(())
+        self.create_delta(vfs, set_id)
     }
 
     /// A system transaction of a frozen file: the changed pages and the new state go to
