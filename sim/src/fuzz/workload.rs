@@ -23,3 +23,26 @@ pub fn workload(data: &[u8]) {
         panic!("seed {seed} steps {steps}: {failure}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decoding really drives a workload (a target that silently ran nothing
+    /// would never find anything).
+    #[test]
+    fn input_chooses_seed_and_steps() {
+        let out = run_seed(
+            7,
+            &Options {
+                steps: 50,
+                ..Options::default()
+            },
+        );
+        assert!(out.failure.is_none(), "{:?}", out.failure);
+        assert!(out.operations > 0);
+        let mut input = 7u64.to_le_bytes().to_vec();
+        input.push(49);
+        workload(&input);
+    }
+}
