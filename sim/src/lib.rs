@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod check;
+pub mod fuzz;
 pub mod model;
 pub mod runner;
 pub mod shrink;

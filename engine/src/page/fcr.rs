@@ -115,6 +115,11 @@ impl Fcr {
                 "no Keel file control record (bad magic)",
             );
         }
+        // The magic fits in 40 bytes; the size field after it may not (a truncated
+        // page 0 of a file that is not a whole page long).
+        if b.len() < 44 {
+            return bad("page shorter than its header");
+        }
         let page_size = get_u32(b, 40);
         if !PAGE_SIZES.contains(&page_size) || page_size as usize != b.len() {
             return bad("page size field does not match the page");

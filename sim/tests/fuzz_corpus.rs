@@ -1,0 +1,243 @@
+//! Replays every fuzz corpus file (`corpora/fuzz/<target>/*`) through its target on
+//! stable Rust, so a crash the fuzzer once found stays fixed and every seed keeps
+//! exercising the code it was made for. Regenerate the seeds with
+//! `cargo test -p sim --test fuzz_corpus -- --ignored regenerate_seeds`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engine::clock::ManualClock;
+use engine::contops::delta_path;
+use engine::file::spec::{KeySpec, KeyType, Segment};
+use engine::formats::{parse_description, write_description, write_end, write_record};
+use engine::page::{self, PageType};
+use engine::txlog::read_log;
+use engine::vfs::MemVfs;
+use engine::{Client, Config, Engine, FileSpec, LogMode, OpenMode};
+
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/fuzz")
+}
+
+#[test]
+fn every_corpus_file_replays_cleanly() {
+    let root = corpus_root();
+    for &(name, target) in sim::fuzz::targets() {
+        let dir = root.join(name);
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
+            .map(|e| e.expect("corpus dir entry").path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        assert!(
+            !files.is_empty(),
+            "target {name} has no corpus file in {}",
+            dir.display()
+        );
+        for f in files {
+            let data = fs::read(&f).expect("read corpus file");
+            // Name the file before running it: a panic's message then says which.
+            eprintln!("fuzz_corpus: {name} {}", f.display());
+            target(&data);
+        }
+    }
+}
+
+// ----- seed generation ---------------------------------------------------------------
+
+const DATA: &str = "/data/person.btr";
+const PAGE_SIZE: usize = 512;
+const RECORD_LEN: u16 = 24;
+
+/// A file with two keys: a unique 4-byte id and a duplicate-allowing 8-byte name, so
+/// its pages include leaves of two entry lengths.
+fn spec() -> FileSpec {
+    let seg = |offset, length, key_type| Segment {
+        offset,
+        length,
+        key_type,
+        descending: false,
+    };
+    FileSpec {
+        record_length: RECORD_LEN,
+        page_size: PAGE_SIZE as u32,
+        keys: vec![
+            KeySpec {
+                segments: vec![seg(0, 4, KeyType::Unsigned)],
+                duplicates: false,
+                modifiable: false,
+            },
+            KeySpec {
+                segments: vec![seg(4, 8, KeyType::String)],
+                duplicates: true,
+                modifiable: true,
+            },
+        ],
+    }
+}
+
+fn record(i: u32) -> Vec<u8> {
+    let mut r = vec![0u8; RECORD_LEN as usize];
+    r[..4].copy_from_slice(&i.to_le_bytes());
+    let name = format!("name{:04}", i % 37);
+    r[4..12].copy_from_slice(name.as_bytes());
+    r
+}
+
+fn engine(vfs: &MemVfs, log_mode: LogMode) -> Engine {
+    let config = Config {
+        log_mode,
+        log_dir: PathBuf::from("/log"),
+        log_segment_size: 64 << 10,
+        ..Config::default()
+    };
+    Engine::new(Arc::new(vfs.clone()), Arc::new(ManualClock::new()), config)
+}
+
+/// Create the data file and insert `n` records (enough for internal nodes).
+fn fill(eng: &mut Engine, n: u32) {
+    let path = Path::new(DATA);
+    eng.create(path, &spec()).expect("create");
+    let h = eng.open(path, OpenMode::Normal).expect("open");
+    for i in 0..n {
+        eng.insert(h, &record(i)).expect("insert");
+    }
+    eng.close(h).expect("close");
+    eng.flush().expect("flush");
+}
+
+struct Out(PathBuf);
+
+impl Out {
+    fn put(&self, target: &str, name: &str, data: &[u8]) {
+        let dir = self.0.join(target);
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(name), data).expect("write seed");
+    }
+}
+
+#[test]
+#[ignore = "writes corpora/fuzz/; run by hand to regenerate the seeds"]
+fn regenerate_seeds() {
+    let out = Out(corpus_root());
+
+    // A data file, whole and torn, and its pages by type.
+    let vfs = MemVfs::new();
+    let mut eng = engine(&vfs, LogMode::Off);
+    fill(&mut eng, 120);
+    drop(eng);
+    let file = vfs.contents(Path::new(DATA)).expect("data file");
+    out.put("data_file", "whole.btr", &file);
+    out.put("data_file", "torn.btr", &file[..file.len() - PAGE_SIZE / 2]);
+    out.put("data_file", "fcr-only.btr", &file[..2 * PAGE_SIZE]);
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for (i, p) in file.chunks(PAGE_SIZE).enumerate() {
+        let target = match page::type_of(p) {
+            Some(PageType::Fcr) => "fcr",
+            Some(PageType::Pat) => "pat_page",
+            Some(PageType::Data) => "data_page",
+            Some(PageType::Leaf | PageType::Internal) => "index_page",
+            None => continue,
+        };
+        let k = seen.entry(target).or_default();
+        // A few of each kind is plenty.
+        if *k < 3 {
+            *k += 1;
+            out.put(target, &format!("page-{i}"), p);
+        }
+    }
+
+    // A log written in Durability mode: one transaction per few inserts.
+    let vfs = MemVfs::new();
+    let mut eng = engine(&vfs, LogMode::Durability);
+    let path = Path::new(DATA);
+    eng.create(path, &spec()).expect("create");
+    let h = eng.open(path, OpenMode::Normal).expect("open");
+    let c = Client::DEFAULT;
+    for t in 0..4u32 {
+        eng.begin_transaction(c).expect("begin");
+        for i in 0..3 {
+            eng.insert(h, &record(t * 3 + i)).expect("insert");
+        }
+        eng.end_transaction(c).expect("end");
+    }
+    let seg = vfs
+        .contents(Path::new("/log/00000001.LOG"))
+        .expect("log segment");
+    let scan = read_log(&vfs, Path::new("/log")).expect("read_log");
+    drop(eng);
+    // The segment is preallocated: keep only its used part, then tear the last record.
+    let used = scan.segments[0].valid_len as usize;
+    out.put("log_segment", "whole.LOG", &seg[..used]);
+    out.put("log_segment", "torn.LOG", &seg[..used - 5]);
+    for (i, r) in scan.records.iter().take(4).enumerate() {
+        let mut e = vec![r.kind.get()];
+        e.extend_from_slice(&r.payload);
+        out.put("log_entry", &format!("entry-{i}"), &e);
+    }
+
+    // A delta: start a backup, then change the file.
+    let vfs = MemVfs::new();
+    let mut eng = engine(&vfs, LogMode::Off);
+    fill(&mut eng, 20);
+    eng.start_backup(&[PathBuf::from(DATA)]).expect("startbu");
+    let h = eng.open(path, OpenMode::Normal).expect("open");
+    for i in 100..110 {
+        eng.insert(h, &record(i)).expect("insert");
+    }
+    eng.close(h).expect("close");
+    eng.flush().expect("flush");
+    let delta = vfs
+        .contents(&delta_path(path).expect("delta path"))
+        .expect("delta file");
+    drop(eng);
+    out.put("delta_file", "whole.^^^", &delta);
+    out.put(
+        "delta_file",
+        "partial-frame.^^^",
+        &delta[..delta.len() - 100],
+    );
+    out.put(
+        "delta_file",
+        "header-only.^^^",
+        &delta[..delta.len().min(64)],
+    );
+
+    // Formats: the demo descriptions and sequential files, and their round trips.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/demodata");
+    for name in ["course", "enrollment", "person"] {
+        let des = fs::read(demo.join(format!("{name}.des"))).expect("demo .des");
+        out.put("description", &format!("{name}.des"), &des);
+        let seq = fs::read(demo.join(format!("{name}.seq"))).expect("demo .seq");
+        out.put(
+            "sequential",
+            &format!("{name}.seq"),
+            &seq[..seq.len().min(1024)],
+        );
+    }
+    let des = write_description(&spec());
+    assert_eq!(parse_description(des.as_bytes()).ok(), Some(spec()));
+    out.put("description", "written.des", des.as_bytes());
+    let mut seq = Vec::new();
+    for i in 0..5 {
+        write_record(&mut seq, &record(i));
+    }
+    write_end(&mut seq);
+    out.put("sequential", "written.seq", &seq);
+    out.put("list_file", "plain.lst", b"/data/a.btr\n/data/b.btr\n");
+    out.put(
+        "list_file",
+        "crlf-bom-eof.lst",
+        b"\xEF\xBB\xBFa.btr\r\n\r\nb c.btr\r\n\x1A",
+    );
+    out.put("list_file", "wildcard.lst", b"/data/*.btr\n");
+
+    // Workloads: seed (8 bytes LE) + step count byte.
+    for (seed, steps) in [(0u64, 40u8), (1, 119), (1248, 80), (282, 60)] {
+        let mut w = seed.to_le_bytes().to_vec();
+        w.push(steps);
+        out.put("workload", &format!("seed-{seed}"), &w);
+    }
+}
