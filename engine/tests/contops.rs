@@ -198,8 +198,10 @@ fn startbu_refuses_and_puts_no_file_into_contops() {
     assert_eq!(refusals[0].status, Status::IncompatibleMode);
 }
 
-/// Regression (sim seed 551, shrunk): startbu on an empty file, one insert, close and
-/// reopen (the insert committed to the delta), then every key must find the record.
+/// startbu on an empty file, one insert, close and reopen (the insert committed to
+/// the delta, the data file has no page for it), then every key must find the record
+/// and the check (through the delta) must count it. Written while chasing sim seed
+/// 551, whose cause turned out to be a lying-disk fault, not this path.
 #[test]
 fn a_reopened_frozen_file_reads_its_delta_on_every_key() {
     let vfs = MemVfs::new();

@@ -1158,6 +1158,15 @@ impl World {
         Ok(())
     }
 
+    /// An item's total on hand: the sum of its counts over every file.
+    fn item_total(&self, id: u32) -> u32 {
+        self.files
+            .iter()
+            .filter_map(|f| f.live.get(&id))
+            .map(|r| workload::count_of(r))
+            .sum()
+    }
+
     /// Generation 5: the total on hand of every item is what the files started with.
     /// With a log that must hold after every recovery (a transfer is in both its files
     /// or neither); in Off mode a crash may split one, which is counted.
@@ -1168,24 +1177,13 @@ impl World {
         for i in 0..workload::ITEMS {
             let want = self.item_totals[i as usize];
             let id = workload::item_id(i);
-            let total: u32 = self
-                .files
-                .iter()
-                .filter_map(|f| f.live.get(&id))
-                .map(|r| workload::count_of(r))
-                .sum();
+            let total = self.item_total(id);
             if total != want {
                 if self.log_mode == LogMode::Off {
                     // Expected of Off: count it, and carry on from the new totals.
                     self.inventory_splits += 1;
                     for j in 0..workload::ITEMS {
-                        let id = workload::item_id(j);
-                        self.item_totals[j as usize] = self
-                            .files
-                            .iter()
-                            .filter_map(|f| f.live.get(&id))
-                            .map(|r| workload::count_of(r))
-                            .sum();
+                        self.item_totals[j as usize] = self.item_total(workload::item_id(j));
                     }
                     return Ok(());
                 }

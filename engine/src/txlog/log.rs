@@ -32,6 +32,10 @@ pub struct TxLog {
     writer: LogWriter,
     /// Commit LSN of the last transaction that changed each file.
     last_commit: BTreeMap<PathBuf, u64>,
+    /// The committed transactions of the last read of the log, while nothing has been
+    /// appended since: recovery opens many files, and each would otherwise reread the
+    /// whole log. `(keep_incomplete, transactions)`.
+    scanned: Option<(bool, Vec<Committed>)>,
 }
 
 /// A committed transaction: its commit LSN and its changes, each with its file.
@@ -112,18 +116,22 @@ impl TxLog {
         })?;
         let scan = read_log(vfs.as_ref(), dir)?;
         let mut last_commit = BTreeMap::new();
-        for (lsn, changes) in committed(&scan, false)? {
+        let txns = committed(&scan, false)?;
+        for (lsn, changes) in &txns {
             for (p, _) in changes {
-                last_commit.insert(p, lsn);
+                last_commit.insert(p.clone(), *lsn);
             }
         }
         let id = scan.engine_id.unwrap_or(engine_id);
         let writer = LogWriter::open(vfs.clone(), dir, id, segment_size, &scan)?;
+        // The writer continues exactly at the scan's end (it truncated any torn tail
+        // and synced), so this read serves roll-forward until something is appended.
         Ok(TxLog {
             vfs,
             dir: dir.to_path_buf(),
             writer,
             last_commit,
+            scanned: Some((false, txns)),
         })
     }
 
@@ -139,6 +147,7 @@ impl TxLog {
     /// Append a transaction: its changes, then its commit record. Returns the commit
     /// LSN. Nothing is written to disk yet.
     pub fn append(&mut self, changes: &[(PathBuf, Change)]) -> Result<u64> {
+        self.scanned = None;
         let txn = self.writer.next_lsn();
         for (path, change) in changes {
             let (k, payload) = Entry::Change {
@@ -235,19 +244,27 @@ impl TxLog {
         if !keep_incomplete && self.last_commit.get(path).is_none_or(|&l| l <= applied) {
             return Ok(Vec::new());
         }
-        self.sync()?;
-        let scan = read_log(self.vfs.as_ref(), &self.dir)?;
-        Ok(committed(&scan, keep_incomplete)?
-            .into_iter()
+        if self
+            .scanned
+            .as_ref()
+            .is_none_or(|(k, _)| *k != keep_incomplete)
+        {
+            self.sync()?;
+            let scan = read_log(self.vfs.as_ref(), &self.dir)?;
+            self.scanned = Some((keep_incomplete, committed(&scan, keep_incomplete)?));
+        }
+        let txns = self.scanned.as_ref().map_or(&[][..], |(_, t)| t.as_slice());
+        Ok(txns
+            .iter()
             .filter(|(lsn, _)| *lsn > applied)
             .filter_map(|(commit_lsn, changes)| {
                 let mine: Vec<Change> = changes
-                    .into_iter()
+                    .iter()
                     .filter(|(p, _)| p == path)
-                    .map(|(_, c)| c)
+                    .map(|(_, c)| c.clone())
                     .collect();
                 (!mine.is_empty()).then_some(Redo {
-                    commit_lsn,
+                    commit_lsn: *commit_lsn,
                     changes: mine,
                 })
             })
