@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod check;
 pub mod fuzz;
 pub mod model;
+pub mod plan;
 pub mod runner;
 pub mod shrink;
 pub mod vfs;

@@ -5,6 +5,7 @@
 
 use crate::check;
 use crate::model::{FileModel, Journal, JournalEntry, Records};
+use crate::plan::Plan;
 use crate::vfs::{Fault, FaultConfig, FaultStats, SimVfs};
 use crate::workload::{self, Step};
 use engine::clock::ManualClock;
@@ -31,6 +32,10 @@ pub struct Options {
     /// Workload generation ([`workload::WORKLOAD_VERSION`] unless replaying an old
     /// regression case).
     pub workload: u32,
+    /// Run this plan instead of drawing setup and steps from the seed (the seed
+    /// argument is then ignored: the plan carries its own; `steps` and `only_steps`
+    /// too — the plan lists its steps).
+    pub plan: Option<Plan>,
 }
 
 impl Default for Options {
@@ -40,6 +45,7 @@ impl Default for Options {
             mutant: None,
             only_steps: None,
             workload: workload::WORKLOAD_VERSION,
+            plan: None,
         }
     }
 }
@@ -83,6 +89,7 @@ pub struct Outcome {
 /// Run one seed. A panic anywhere in the engine is caught and reported as a failure
 /// (invariant 8: errors are statuses, never panics).
 pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
+    let seed = opts.plan.as_ref().map_or(seed, |p| p.setup.seed);
     let mut out = Outcome {
         seed,
         ..Outcome::default()
@@ -257,8 +264,7 @@ impl World {
                     Fault::on(rates[log_stream.random_range(0..rates.len())]);
             }
         }
-        let vfs = SimVfs::new(seed_vfs, faults);
-        let config = Config {
+        let mut config = Config {
             operation_bundle_limit: rng.random_range(1..60),
             initiation_time_limit: Duration::from_millis(rng.random_range(1..200)),
             max_dirty_pages: rng.random_range(8..400),
@@ -269,8 +275,24 @@ impl World {
             mutant: opts.mutant,
             ..Config::default()
         };
-        let page_size = [512, 1024, 4096][rng.random_range(0..3)];
-        let nfiles = rng.random_range(1..=3);
+        let mut page_size = [512, 1024, 4096][rng.random_range(0..3)];
+        let mut nfiles = rng.random_range(1..=3);
+        let mut log_mode = log_mode;
+        if let Some(plan) = &opts.plan {
+            // The plan names the setup; the draws above only kept the streams aligned.
+            let s = &plan.setup;
+            faults = s.faults();
+            log_mode = s.log_mode();
+            config.log_mode = log_mode;
+            config.log_segment_size = s.segment_size();
+            config.operation_bundle_limit = s.bundle_limit();
+            config.initiation_time_limit = Duration::from_millis(s.initiation_ms());
+            config.max_dirty_pages = s.max_dirty_pages();
+            config.clean_cache_pages = s.clean_cache_pages();
+            page_size = s.page_size();
+            nfiles = s.files();
+        }
+        let vfs = SimVfs::new(seed_vfs, faults);
         let files: Vec<FileModel> = (0..nfiles)
             .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
             .collect();
@@ -383,19 +405,25 @@ impl World {
 
     fn run(&mut self, opts: &Options) -> Result<(), String> {
         self.recover("start")?;
-        let all: Vec<usize>;
-        let steps = match &opts.only_steps {
-            Some(s) => s.as_slice(),
-            None => {
-                all = (0..opts.steps).collect();
-                &all
-            }
+        // (stream number, the step if the plan fixes it, else drawn from the stream).
+        let schedule: Vec<(u64, Option<Step>)> = match (&opts.plan, &opts.only_steps) {
+            (Some(plan), _) => plan
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as u64 | u64::from(s.salt) << 32, Some(s.step)))
+                .collect(),
+            (None, Some(only)) => only.iter().map(|&i| (i as u64, None)).collect(),
+            (None, None) => (0..opts.steps as u64).map(|i| (i, None)).collect(),
         };
-        for &i in steps {
-            self.rng = ChaCha8Rng::seed_from_u64(stream_seed(self.seed, i as u64, 0));
-            self.vfs.reseed(stream_seed(self.seed, i as u64, 1));
-            let step = workload::draw(&mut self.rng, &self.weights);
-            self.mix(i as u64 ^ ((step as u64) << 32));
+        for (i, fixed) in schedule {
+            self.rng = ChaCha8Rng::seed_from_u64(stream_seed(self.seed, i, 0));
+            self.vfs.reseed(stream_seed(self.seed, i, 1));
+            let step = match fixed {
+                Some(step) => step,
+                None => workload::draw(&mut self.rng, &self.weights),
+            };
+            self.mix(i ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
             if self.awaiting.iter().all(|a| a.is_some()) {
                 // Every client waits: the log writer runs.

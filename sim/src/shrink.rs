@@ -47,6 +47,7 @@ impl RegressionCase {
             mutant,
             only_steps: Some(self.only_steps.clone()),
             workload: self.workload,
+            plan: None,
         })
     }
 

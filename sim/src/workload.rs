@@ -69,7 +69,7 @@ pub fn tag_of(r: &[u8]) -> &[u8] {
 }
 
 /// One step of the workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
 pub enum Step {
     Insert,
     Update,

@@ -54,6 +54,7 @@ fn shrink_keeps_the_failure_and_reduces() {
         only_steps: None,
         // Pinned: seed 0 fails this way under generation 1.
         workload: 1,
+        plan: None,
     };
     let (case, runs) = shrink(0, &opts, &mut ()).expect("seed 0 fails under this mutant");
     assert!(runs > 1);

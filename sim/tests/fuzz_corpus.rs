@@ -234,10 +234,51 @@ fn regenerate_seeds() {
     );
     out.put("list_file", "wildcard.lst", b"/data/*.btr\n");
 
-    // Workloads: seed (8 bytes LE) + step count byte.
-    for (seed, steps) in [(0u64, 40u8), (1, 119), (1248, 80), (282, 60)] {
-        let mut w = seed.to_le_bytes().to_vec();
-        w.push(steps);
-        out.put("workload", &format!("seed-{seed}"), &w);
+    // Workloads: plans (any bytes decode to one). Random blobs, each the first whose
+    // plan exercises what its name says, so the fuzzer starts from every feature.
+    use sim::plan::{Plan, PlanLogMode};
+    use sim::workload::Step;
+    let crash = |p: &Plan| p.has(Step::CrashNow) || p.has(Step::CrashInCommit);
+    type Wants<'a> = &'a dyn Fn(&Plan) -> bool;
+    let wanted: [(&str, Wants); 4] = [
+        ("backup-cycle-crash", &|p| {
+            p.setup.files() >= 2
+                && p.has(Step::StartBackup)
+                && p.has(Step::CopyBackup)
+                && p.has(Step::EndBackup)
+                && crash(p)
+        }),
+        ("durability-transfers-crash-in-commit", &|p| {
+            p.setup.log_mode == PlanLogMode::Durability
+                && p.setup.files() >= 2
+                && p.has(Step::Transfer)
+                && p.has(Step::CrashInCommit)
+        }),
+        ("logging-transactions-crash", &|p| {
+            p.setup.log_mode == PlanLogMode::Logging
+                && p.has(Step::Begin)
+                && p.has(Step::End)
+                && p.has(Step::Abort)
+                && p.has(Step::CrashNow)
+        }),
+        ("off-lying-disk", &|p| {
+            p.setup.log_mode == PlanLogMode::Off && p.setup.faults().has_lying() && crash(p)
+        }),
+    ];
+    let mut next = 0u64;
+    for (name, wants) in wanted {
+        // Each seed is its own blob: search on from the last one taken.
+        let (i, blob) = (next..)
+            .map(|i| {
+                use rand::{RngCore, SeedableRng};
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i);
+                let mut b = vec![0u8; 600];
+                rng.fill_bytes(&mut b);
+                (i, b)
+            })
+            .find(|(_, b)| wants(&Plan::from_bytes(b)))
+            .expect("some blob matches");
+        next = i + 1;
+        out.put("workload", name, &blob);
     }
 }

@@ -57,6 +57,11 @@ enum Cmd {
         /// Replay a regression case file instead (its seed, steps and generation).
         #[arg(long)]
         case: Option<PathBuf>,
+        /// Run a plan instead: any file, decoded as the structured fuzz target decodes
+        /// its input (e.g. a crash file from `fuzz/artifacts/workload/`). SEED is
+        /// ignored; the plan is printed first.
+        #[arg(long, conflicts_with = "case")]
+        plan: Option<PathBuf>,
     },
     /// Minimize a failing seed's workload and write it to DIR as a regression case.
     Shrink {
@@ -223,6 +228,7 @@ fn main() -> ExitCode {
             trace,
             workload,
             case,
+            plan,
         } => {
             if trace {
                 tracing_subscriber::fmt()
@@ -236,8 +242,23 @@ fn main() -> ExitCode {
                 mutant,
                 only_steps: None,
                 workload,
+                plan: None,
             };
             let mut seed = seed;
+            if let Some(path) = plan {
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let p = sim::plan::Plan::from_bytes(&bytes);
+                        println!("{}", p.describe());
+                        seed = p.setup.seed;
+                        opts.plan = Some(p);
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             if let Some(path) = case {
                 let loaded = std::fs::read_to_string(&path)
                     .map_err(|e| e.to_string())
@@ -286,6 +307,7 @@ fn main() -> ExitCode {
                 mutant,
                 only_steps: None,
                 workload,
+                plan: None,
             };
             let bar = ProgressBar::new_spinner();
             struct Bar<'a>(&'a ProgressBar);

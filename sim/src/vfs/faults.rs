@@ -248,6 +248,28 @@ impl FaultConfig {
         c
     }
 
+    /// The configuration one byte per kind names (in [`FaultKind::ALL`] order), with
+    /// the campaign's odds: byte `b` switches its kind on when `b / 256` is below the
+    /// kind's swarm chance of being on, and then picks the rate `b % rates`;
+    /// `capacity` picks the disk-full capacity the same way. What a fuzzed
+    /// [`crate::plan::Plan`] uses instead of a seed's swarm draw, so uniform bytes
+    /// give the campaign's mix and any bytes name a configuration a campaign could.
+    pub fn from_choices(choices: [u8; 11], capacity: u8) -> FaultConfig {
+        let mut c = FaultConfig::none();
+        for (kind, b) in FaultKind::ALL.into_iter().zip(choices) {
+            let (p_on, rates) = kind.swarm_table();
+            if f64::from(b) >= p_on * 256.0 {
+                continue;
+            }
+            *c.get_mut(kind) = Fault::on(rates[usize::from(b) % rates.len()]);
+            if kind == FaultKind::DiskFull {
+                c.capacity_bytes =
+                    Some(SWARM_CAPACITIES[usize::from(capacity) % SWARM_CAPACITIES.len()]);
+            }
+        }
+        c
+    }
+
     /// The same configuration with every lying-disk kind switched off.
     pub fn without_lying(mut self) -> FaultConfig {
         for kind in FaultKind::ALL {
