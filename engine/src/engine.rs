@@ -22,6 +22,7 @@ use crate::pager::{self, PagerConfig};
 use crate::status::{fail, Error, Result, Status};
 use crate::txlog::entry::Change;
 use crate::txlog::log::TxLog;
+use crate::txlog::PendingSync;
 use crate::vfs::Vfs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -527,13 +528,64 @@ impl Engine {
     /// Return once the log record at `lsn` is durable, syncing the log if it is not
     /// yet (one sync covers everything appended so far).
     pub fn wait_durable(&mut self, lsn: u64) -> Result<()> {
+        match self.begin_durable(lsn)? {
+            None => Ok(()),
+            Some(pending) => {
+                let r = pending.run();
+                self.finish_durable(&pending, r)
+            }
+        }
+    }
+
+    /// The first half of [`wait_durable`](Self::wait_durable), for hosts that run
+    /// the log sync without holding the engine (group commit across threads, see
+    /// [`crate::shared::SharedEngine`]): `None` if the record at `lsn` is durable
+    /// already, else the sync to run. Run it ([`PendingSync::run`]) and hand its
+    /// result to [`finish_durable`](Self::finish_durable); the End at `lsn` is
+    /// acknowledged only when that returns `Ok`. Other calls may use the engine
+    /// meanwhile: their records join the next sync.
+    pub fn begin_durable(&mut self, lsn: u64) -> Result<Option<PendingSync>> {
         if !self.logging() || self.log_durable_lsn() > lsn {
-            return Ok(());
+            return Ok(None);
         }
         if self.mutant(Mutant::DurabilityAckBeforeSync) {
-            return Ok(());
+            return Ok(None);
         }
-        self.sync_log()
+        if self.log_failed.is_some() {
+            self.log()?;
+        }
+        let Some(log) = self.txlog.as_mut() else {
+            return Ok(None);
+        };
+        match log.begin_sync() {
+            Ok(p) => Ok(p),
+            Err(e) => Err(self.log_failure(e)),
+        }
+    }
+
+    /// The second half of [`wait_durable`](Self::wait_durable): `result` is what
+    /// running `pending` returned. A failed sync stops the engine taking changes
+    /// (as any log failure does).
+    pub fn finish_durable(
+        &mut self,
+        pending: &PendingSync,
+        result: std::io::Result<()>,
+    ) -> Result<()> {
+        self.stats.log_syncs += 1;
+        if self.log_failed.is_some() {
+            self.log()?;
+        }
+        let Some(log) = self.txlog.as_mut() else {
+            return fail(
+                Status::IoError,
+                "the transaction log was closed while a sync was in flight; restart the \
+                 engine to recover what it holds",
+            );
+        };
+        match log.finish_sync(pending, result) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.log_failure(e)),
+        }
     }
 
     /// Abort Transaction (21): undo every change the transaction made.

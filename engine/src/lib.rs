@@ -24,6 +24,7 @@ pub mod host;
 pub mod mutant;
 pub mod page;
 pub mod pager;
+pub mod shared;
 pub mod status;
 pub mod txlog;
 pub mod vfs;

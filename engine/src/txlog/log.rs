@@ -10,7 +10,7 @@
 
 use super::entry::{Change, Entry};
 use super::reader::{read_log, LogScan};
-use super::writer::LogWriter;
+use super::writer::{LogWriter, PendingSync};
 use crate::status::{Error, Result, Status};
 use crate::vfs::Vfs;
 use std::collections::BTreeMap;
@@ -177,6 +177,24 @@ impl TxLog {
             return Ok(self.writer.durable_lsn());
         }
         self.writer.sync()
+    }
+
+    /// Begin a sync the caller may run without the log (see
+    /// [`LogWriter::begin_sync`]); `None` if everything appended is durable.
+    pub fn begin_sync(&mut self) -> Result<Option<PendingSync>> {
+        if self.writer.durable_lsn() >= self.writer.next_lsn() {
+            return Ok(None);
+        }
+        self.writer.begin_sync()
+    }
+
+    /// Record what a sync from [`begin_sync`](Self::begin_sync) made durable.
+    pub fn finish_sync(
+        &mut self,
+        pending: &PendingSync,
+        result: std::io::Result<()>,
+    ) -> Result<u64> {
+        self.writer.finish_sync(pending, result)
     }
 
     /// Records appended but not yet durable?

@@ -88,4 +88,4 @@ pub use segment::{
     parse_segment_name, segment_name, validate_segment_size, HeaderError, SegmentHeader,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_HEADER_LEN,
 };
-pub use writer::LogWriter;
+pub use writer::{LogWriter, PendingSync};

@@ -39,6 +39,7 @@ use crate::status::{Error, Result, Status};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::collections::VecDeque;
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +51,36 @@ struct Live {
     path: PathBuf,
 }
 
+/// A log sync begun by [`LogWriter::begin_sync`], to be run — possibly on another
+/// thread, without the writer — and then handed to [`LogWriter::finish_sync`].
+pub struct PendingSync {
+    file: Arc<dyn VfsFile>,
+    path: PathBuf,
+    /// Every record below this LSN was written before the sync began.
+    upto: u64,
+}
+
+impl PendingSync {
+    /// Sync the segment: the only slow part, and the part that needs no lock.
+    pub fn run(&self) -> io::Result<()> {
+        self.file.sync()
+    }
+
+    /// The LSN below which this sync makes every record durable.
+    pub fn upto(&self) -> u64 {
+        self.upto
+    }
+}
+
+impl fmt::Debug for PendingSync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSync")
+            .field("path", &self.path)
+            .field("upto", &self.upto)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Appends records to the transaction log in one directory.
 pub struct LogWriter {
     vfs: Arc<dyn Vfs>,
@@ -59,8 +90,8 @@ pub struct LogWriter {
     segment_size: u64,
     /// Segments on disk, oldest first; the last is the one being written.
     segments: VecDeque<Live>,
-    /// The segment being written.
-    file: Box<dyn VfsFile>,
+    /// The segment being written (shared with a [`PendingSync`] in flight).
+    file: Arc<dyn VfsFile>,
     /// The current segment's own size (from its header; may differ from
     /// `segment_size` if the configuration changed since it was created).
     current_size: u64,
@@ -108,7 +139,7 @@ fn create_segment(
     vfs: &dyn Vfs,
     dir: &Path,
     header: &SegmentHeader,
-) -> Result<(Box<dyn VfsFile>, PathBuf)> {
+) -> Result<(Arc<dyn VfsFile>, PathBuf)> {
     let path = dir.join(segment_name(header.number));
     let file = vfs
         .open(&path, OpenMode::CreateNew)
@@ -122,7 +153,7 @@ fn create_segment(
             format!("syncing transaction log directory {}", dir.display()),
         )
     })?;
-    Ok((file, path))
+    Ok((Arc::from(file), path))
 }
 
 impl LogWriter {
@@ -199,7 +230,7 @@ impl LogWriter {
                         path: s.path.clone(),
                     })
                     .collect();
-                (file, segments, last.segment_size, last.valid_len)
+                (Arc::from(file), segments, last.segment_size, last.valid_len)
             }
             None => {
                 let header = SegmentHeader {
@@ -414,20 +445,55 @@ impl LogWriter {
 
     /// Write out and sync; returns the durable LSN (every record below it is durable).
     pub fn sync(&mut self) -> Result<u64> {
-        self.write_out()?;
-        if self.unsynced {
-            let path = self
-                .segments
-                .back()
-                .expect("the current segment")
-                .path
-                .clone();
-            if let Err(e) = self.file.sync() {
-                return Err(self.fail(io_error(&e, "syncing", &path)));
+        match self.begin_sync()? {
+            None => Ok(self.durable_lsn),
+            Some(pending) => {
+                let r = pending.run();
+                self.finish_sync(&pending, r)
             }
+        }
+    }
+
+    /// The first half of [`sync`](Self::sync): write out what is buffered and return
+    /// the sync still owed, if any. The caller may run it without holding the writer
+    /// (appends and writes may go on meanwhile; the sync covers what was written
+    /// before it was begun) and must hand the result to
+    /// [`finish_sync`](Self::finish_sync). This is what lets a host group commits:
+    /// every End appended while one sync runs is covered by the next.
+    pub fn begin_sync(&mut self) -> Result<Option<PendingSync>> {
+        self.write_out()?;
+        if !self.unsynced {
+            // Every written record is in a segment a roll (or a sync) made durable.
+            self.durable_lsn = self.written_lsn;
+            return Ok(None);
+        }
+        let path = self
+            .segments
+            .back()
+            .expect("the current segment")
+            .path
+            .clone();
+        Ok(Some(PendingSync {
+            file: self.file.clone(),
+            path,
+            upto: self.written_lsn,
+        }))
+    }
+
+    /// The second half of [`sync`](Self::sync): record what `pending` made durable
+    /// (`result` is what [`PendingSync::run`] returned). A failed sync fails the
+    /// writer: the records it covered may or may not be on disk.
+    pub fn finish_sync(&mut self, pending: &PendingSync, result: io::Result<()>) -> Result<u64> {
+        if let Err(e) = result {
+            return Err(self.fail(io_error(&e, "syncing", &pending.path)));
+        }
+        self.check_usable()?;
+        // Records of earlier segments were synced by the roll that closed them, and
+        // the synced file held every record below `upto` of its own.
+        self.durable_lsn = self.durable_lsn.max(pending.upto);
+        if self.durable_lsn >= self.written_lsn {
             self.unsynced = false;
         }
-        self.durable_lsn = self.written_lsn;
         Ok(self.durable_lsn)
     }
 

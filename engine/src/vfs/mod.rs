@@ -37,7 +37,7 @@ pub enum OpenMode {
 }
 
 /// An open file.
-pub trait VfsFile: Send {
+pub trait VfsFile: Send + Sync {
     /// Read up to `buf.len()` bytes at `offset`; returns how many were read (short only
     /// at end of file).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
