@@ -9,11 +9,12 @@
 //! collapse a root with a single child; nodes are not merged when underfull (a
 //! space, not a correctness, trade-off).
 
-use crate::page::node::{capacity, Node, RecAddr};
+use crate::page::node::{self, capacity, Node, NodeView, RecAddr};
 use crate::page::PageType;
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// Deepest tree a walk accepts before declaring the file damaged (a 4-entry fanout
 /// reaches 2^64 entries well within it).
@@ -68,19 +69,8 @@ impl Tree {
         pager.state().roots[self.key]
     }
 
-    fn load(&self, pager: &mut Pager, page: u32) -> Result<Node> {
-        let buf = pager.read(page, NODE_TYPES)?;
-        Node::decode(&buf, self.entry_len)
-    }
-
     fn store(&self, pager: &mut Pager, page: u32, node: &Node) {
         pager.write(page, node.encode(pager.page_size(), self.entry_len));
-    }
-
-    /// Index of the child of `node` whose range holds `target`.
-    fn child_index(node: &Node, target: &[u8]) -> usize {
-        // children()[0] is leftmost; child i+1 holds entries >= keys[i].
-        node.keys.partition_point(|k| k.as_slice() <= target)
     }
 
     /// Find the entry `seek` selects relative to `target`.
@@ -103,30 +93,46 @@ impl Tree {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
         }
-        let node = self.load(pager, page)?;
+        let buf = pager.read(page, NODE_TYPES)?;
+        let node = NodeView::new(&buf, self.entry_len)?;
         if node.leaf {
-            let hit = if seek.forward() {
-                node.keys.iter().position(|k| seek.accepts(k, target))
-            } else {
-                node.keys.iter().rposition(|k| seek.accepts(k, target))
+            // Entries are strictly increasing: the first accepted (forward) follows
+            // every entry below (or at) the target; the last accepted (backward)
+            // precedes every entry at (or above) it.
+            let below = |strict: bool| {
+                node.partition_point(|k| match k.cmp(target) {
+                    Ordering::Less => true,
+                    Ordering::Equal => !strict,
+                    Ordering::Greater => false,
+                })
             };
+            let hit = match seek {
+                Seek::GreaterOrEqual => Some(below(true)),
+                Seek::Greater => Some(below(false)),
+                Seek::LessOrEqual => below(false).checked_sub(1),
+                Seek::Less => below(true).checked_sub(1),
+            }
+            .filter(|&i| i < node.len());
+            debug_assert!(hit.is_none_or(|i| seek.accepts(node.key(i), target)));
             return Ok(hit.map(|i| Found {
-                entry: node.keys[i].clone(),
-                addr: RecAddr::unpack(node.vals[i]),
+                entry: node.key(i).to_vec(),
+                addr: RecAddr::unpack(node.val(i)),
             }));
         }
-        let children = node.children();
-        let c = Self::child_index(&node, target);
+        // Child c holds entries >= separator c - 1.
+        let c = node.partition_point(|k| k <= target);
         // The child holding `target` first, then its neighbours in seek direction:
         // any entry there is beyond `target` in that direction, so their extreme wins.
         if seek.forward() {
-            for &child in &children[c..] {
+            for i in c..=node.len() {
+                let child = node.child(i);
                 if let Some(f) = self.seek_in(pager, child, target, seek, depth + 1)? {
                     return Ok(Some(f));
                 }
             }
         } else {
-            for &child in children[..=c].iter().rev() {
+            for i in (0..=c).rev() {
+                let child = node.child(i);
                 if let Some(f) = self.seek_in(pager, child, target, seek, depth + 1)? {
                     return Ok(Some(f));
                 }
@@ -182,31 +188,35 @@ impl Tree {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
         }
-        let mut node = self.load(pager, page)?;
-        let (key, val) = if node.leaf {
+        let buf = pager.read(page, NODE_TYPES)?;
+        let view = NodeView::new(&buf, self.entry_len)?;
+        let (key, val) = if view.leaf {
             (entry.to_vec(), val)
         } else {
-            let c = Self::child_index(&node, entry);
-            let child = node.children()[c];
+            let child = view.child(view.partition_point(|k| k <= entry));
             match self.insert_in(pager, child, entry, val, depth + 1)? {
                 None => return Ok(None),
                 Some((sep, right)) => (sep, u64::from(right)),
             }
         };
-        let at = node.keys.partition_point(|k| k.as_slice() < key.as_slice());
-        if node.keys.get(at).is_some_and(|k| *k == key) {
+        let at = view.partition_point(|k| k < key.as_slice());
+        if at < view.len() && view.key(at) == key.as_slice() {
             return fail(
                 Status::IoError,
                 "index already holds this entry (damaged index)",
             );
         }
-        node.keys.insert(at, key);
-        node.vals.insert(at, val);
-        let cap = capacity(pager.page_size(), self.entry_len, node.leaf);
-        if node.keys.len() <= cap {
-            self.store(pager, page, &node);
+        if view.len() < capacity(pager.page_size(), self.entry_len, view.leaf) {
+            // Room: shift the entries in the page itself (no decode, no re-encode).
+            let mut b = Arc::unwrap_or_clone(buf);
+            node::insert_in_place(&mut b, self.entry_len, at, &key, val);
+            pager.write(page, b);
             return Ok(None);
         }
+        let mut node = Node::decode(&buf, self.entry_len)?;
+        node.keys.insert(at, key);
+        node.vals.insert(at, val);
+        debug_assert!(node.keys.len() > capacity(pager.page_size(), self.entry_len, node.leaf));
         // Split in half. Leaves copy the first right key up; internal nodes move it up
         // and its child becomes the right node's leftmost.
         let mid = node.keys.len() / 2;
@@ -253,10 +263,11 @@ impl Tree {
             return Ok(());
         }
         // Collapse a root internal node left with a single child.
-        let node = self.load(pager, root)?;
-        if !node.leaf && node.keys.is_empty() {
+        let buf = pager.read(root, NODE_TYPES)?;
+        let node = NodeView::new(&buf, self.entry_len)?;
+        if !node.leaf && node.is_empty() {
             pager.free(root);
-            pager.state_mut().roots[self.key] = node.leftmost;
+            pager.state_mut().roots[self.key] = node.leftmost();
         }
         Ok(())
     }
@@ -267,36 +278,41 @@ impl Tree {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
         }
-        let mut node = self.load(pager, page)?;
+        let buf = pager.read(page, NODE_TYPES)?;
+        let node = NodeView::new(&buf, self.entry_len)?;
         if node.leaf {
-            let Ok(at) = node.keys.binary_search_by(|k| k.as_slice().cmp(entry)) else {
+            let at = node.partition_point(|k| k < entry);
+            if at == node.len() || node.key(at) != entry {
                 return fail(Status::IoError, "index entry missing (damaged index)");
-            };
-            node.keys.remove(at);
-            node.vals.remove(at);
-            if node.keys.is_empty() {
+            }
+            if node.len() == 1 {
                 return Ok(true);
             }
-            self.store(pager, page, &node);
+            let mut b = Arc::unwrap_or_clone(buf);
+            node::remove_in_place(&mut b, self.entry_len, at);
+            pager.write(page, b);
             return Ok(false);
         }
-        let c = Self::child_index(&node, entry);
-        let child = node.children()[c];
+        let (c, n) = (node.partition_point(|k| k <= entry), node.len());
+        let child = node.child(c);
         if !self.delete_in(pager, child, entry, depth + 1)? {
             return Ok(false);
         }
         pager.free(child);
-        if c == 0 {
-            if node.keys.is_empty() {
-                return Ok(true);
-            }
-            node.leftmost = node.vals.remove(0) as u32;
-            node.keys.remove(0);
-        } else {
-            node.keys.remove(c - 1);
-            node.vals.remove(c - 1);
+        if c == 0 && n == 0 {
+            return Ok(true);
         }
-        self.store(pager, page, &node);
+        let new_leftmost = (c == 0).then(|| node.child(1));
+        let mut b = Arc::unwrap_or_clone(buf);
+        match new_leftmost {
+            // The leftmost child went: the first separator's child takes its place.
+            Some(l) => {
+                node::set_leftmost(&mut b, l);
+                node::remove_in_place(&mut b, self.entry_len, 0);
+            }
+            None => node::remove_in_place(&mut b, self.entry_len, c - 1),
+        }
+        pager.write(page, b);
         Ok(false)
     }
 }

@@ -19,7 +19,10 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
         pager.state_mut().free_data_head = n;
         (n, p)
     } else {
-        (head, pager.read(head, DATA)?)
+        (
+            head,
+            std::sync::Arc::unwrap_or_clone(pager.read(head, DATA)?),
+        )
     };
     let Some(slot) = layout.first_free(&p) else {
         return fail(
@@ -71,7 +74,7 @@ pub fn is_live(pager: &mut Pager, layout: &Layout, at: RecAddr, serial: u64) -> 
 
 /// Overwrite a record in place (the page itself is shadowed at commit).
 pub fn replace(pager: &mut Pager, layout: &Layout, at: RecAddr, record: &[u8]) -> Result<()> {
-    let mut p = pager.read(at.page, DATA)?;
+    let mut p = std::sync::Arc::unwrap_or_clone(pager.read(at.page, DATA)?);
     layout.replace(&mut p, at.slot as usize, record);
     pager.write(at.page, p);
     Ok(())
@@ -79,7 +82,7 @@ pub fn replace(pager: &mut Pager, layout: &Layout, at: RecAddr, record: &[u8]) -
 
 /// Free a record's slot.
 pub fn remove(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<()> {
-    let mut p = pager.read(at.page, DATA)?;
+    let mut p = std::sync::Arc::unwrap_or_clone(pager.read(at.page, DATA)?);
     let was_full = layout.first_free(&p).is_none();
     layout.clear(&mut p, at.slot as usize);
     if was_full {

@@ -7,6 +7,10 @@
 //! torn, misdirected, stale (lost write) or rotten page is reported, never served.
 //! Decoders never index out of bounds on any input. Byte layouts: `engine/FORMAT.md`.
 
+/// A page image shared between the pager's maps and its readers: reads hand out a
+/// reference, not a copy (a page is 512 B–16 KiB, and most reads only look).
+pub type PageBuf = std::sync::Arc<Vec<u8>>;
+
 pub mod bytes;
 pub mod data;
 pub mod fcr;

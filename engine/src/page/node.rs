@@ -90,21 +90,84 @@ impl Node {
             debug_assert_eq!(k.len(), entry_len);
             b[at..at + entry_len].copy_from_slice(k);
             at += entry_len;
-            if self.leaf {
-                let a = RecAddr::unpack(v);
-                put_u32(&mut b, at, a.page);
-                put_u16(&mut b, at + 4, a.slot);
-                at += LEAF_VALUE_LEN;
-            } else {
-                put_u32(&mut b, at, v as u32);
-                at += CHILD_LEN;
-            }
+            put_val(&mut b, at, self.leaf, v);
+            at += if self.leaf { LEAF_VALUE_LEN } else { CHILD_LEN };
         }
         b
     }
 
     /// Decode a verified node page of a tree whose entries are `entry_len` bytes.
     pub fn decode(b: &[u8], entry_len: usize) -> Result<Node> {
+        let v = NodeView::new(b, entry_len)?;
+        Ok(Node {
+            leaf: v.leaf,
+            leftmost: v.leftmost(),
+            keys: (0..v.len()).map(|i| v.key(i).to_vec()).collect(),
+            vals: (0..v.len()).map(|i| v.val(i)).collect(),
+        })
+    }
+}
+
+/// Insert `key` → `val` as entry `at` of a node page, in place: the entries from
+/// `at` on move up one slot. The caller has checked the page has room (a node that
+/// must split is rebuilt through [`Node`] instead) and that `at` keeps the order.
+pub fn insert_in_place(b: &mut [u8], entry_len: usize, at: usize, key: &[u8], val: u64) {
+    let leaf = super::type_of(b) == Some(PageType::Leaf);
+    let n = get_u16(b, COUNT_AT) as usize;
+    debug_assert!(n < capacity(b.len(), entry_len, leaf) && at <= n);
+    debug_assert_eq!(key.len(), entry_len);
+    let slot = entry_len + if leaf { LEAF_VALUE_LEN } else { CHILD_LEN };
+    let start = ENTRIES_AT + at * slot;
+    b.copy_within(start..ENTRIES_AT + n * slot, start + slot);
+    b[start..start + entry_len].copy_from_slice(key);
+    put_val(b, start + entry_len, leaf, val);
+    put_u16(b, COUNT_AT, (n + 1) as u16);
+}
+
+/// Remove entry `at` of a node page, in place: the entries after it move down one
+/// slot and the freed slot is zeroed (as an encoded node's unused space is).
+pub fn remove_in_place(b: &mut [u8], entry_len: usize, at: usize) {
+    let leaf = super::type_of(b) == Some(PageType::Leaf);
+    let n = get_u16(b, COUNT_AT) as usize;
+    debug_assert!(at < n);
+    let slot = entry_len + if leaf { LEAF_VALUE_LEN } else { CHILD_LEN };
+    let start = ENTRIES_AT + at * slot;
+    let end = ENTRIES_AT + n * slot;
+    b.copy_within(start + slot..end, start);
+    b[end - slot..end].fill(0);
+    put_u16(b, COUNT_AT, (n - 1) as u16);
+}
+
+/// Set an internal node's leftmost child, in place.
+pub fn set_leftmost(b: &mut [u8], child: u32) {
+    put_u32(b, LEFTMOST_AT, child);
+}
+
+fn put_val(b: &mut [u8], at: usize, leaf: bool, val: u64) {
+    if leaf {
+        let a = RecAddr::unpack(val);
+        put_u32(b, at, a.page);
+        put_u16(b, at + 4, a.slot);
+    } else {
+        put_u32(b, at, val as u32);
+    }
+}
+
+/// A verified node page read in place: no copy, no allocation. Seeks (every read
+/// by key, and the descent of every insert and delete) only look at a node, so they
+/// read it through this instead of decoding it.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeView<'a> {
+    b: &'a [u8],
+    pub leaf: bool,
+    n: usize,
+    entry_len: usize,
+}
+
+impl<'a> NodeView<'a> {
+    /// Check the node's header against the tree (type, entry length, count within
+    /// capacity), so every entry index below [`len`](Self::len) is in bounds.
+    pub fn new(b: &'a [u8], entry_len: usize) -> Result<NodeView<'a>> {
         let leaf = match super::type_of(b) {
             Some(PageType::Leaf) => true,
             Some(PageType::Internal) => false,
@@ -123,31 +186,75 @@ impl Node {
                 "index page entry count exceeds its capacity",
             );
         }
-        let mut node = Node {
+        Ok(NodeView {
+            b,
             leaf,
-            leftmost: get_u32(b, LEFTMOST_AT),
-            keys: Vec::with_capacity(n),
-            vals: Vec::with_capacity(n),
-        };
-        let mut at = ENTRIES_AT;
-        for _ in 0..n {
-            node.keys.push(b[at..at + entry_len].to_vec());
-            at += entry_len;
-            if leaf {
-                node.vals.push(
-                    RecAddr {
-                        page: get_u32(b, at),
-                        slot: get_u16(b, at + 4),
-                    }
-                    .pack(),
-                );
-                at += LEAF_VALUE_LEN;
+            n,
+            entry_len,
+        })
+    }
+
+    /// Number of entries (separators, for an internal node).
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    fn slot_len(&self) -> usize {
+        self.entry_len + if self.leaf { LEAF_VALUE_LEN } else { CHILD_LEN }
+    }
+
+    /// Entry `i` (a separator, for an internal node).
+    pub fn key(&self, i: usize) -> &'a [u8] {
+        let at = ENTRIES_AT + i * self.slot_len();
+        &self.b[at..at + self.entry_len]
+    }
+
+    /// Value `i`: a packed [`RecAddr`] (leaf) or a child page (internal).
+    pub fn val(&self, i: usize) -> u64 {
+        let at = ENTRIES_AT + i * self.slot_len() + self.entry_len;
+        if self.leaf {
+            RecAddr {
+                page: get_u32(self.b, at),
+                slot: get_u16(self.b, at + 4),
+            }
+            .pack()
+        } else {
+            u64::from(get_u32(self.b, at))
+        }
+    }
+
+    /// Internal nodes: the child for entries below the first separator.
+    pub fn leftmost(&self) -> u32 {
+        get_u32(self.b, LEFTMOST_AT)
+    }
+
+    /// Internal nodes: child `c` in key order (0 is the leftmost; child `c > 0` holds
+    /// entries `>=` separator `c - 1`).
+    pub fn child(&self, c: usize) -> u32 {
+        if c == 0 {
+            self.leftmost()
+        } else {
+            self.val(c - 1) as u32
+        }
+    }
+
+    /// The number of entries for which `pred` holds, given that it holds for a
+    /// prefix of them (binary search; entries are strictly increasing).
+    pub fn partition_point(&self, pred: impl Fn(&[u8]) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(self.key(mid)) {
+                lo = mid + 1;
             } else {
-                node.vals.push(u64::from(get_u32(b, at)));
-                at += CHILD_LEN;
+                hi = mid;
             }
         }
-        Ok(node)
+        lo
     }
 }
 
@@ -179,5 +286,56 @@ mod tests {
         };
         assert_eq!(Node::decode(&m.encode(1024, e), e).unwrap(), m);
         assert_eq!(m.children(), vec![9, 10]);
+    }
+
+    /// In-place insert and remove give byte for byte the page that decoding,
+    /// editing the `Node` and encoding again gives (leaf and internal).
+    #[test]
+    fn in_place_edits_match_rebuilding() {
+        let e = 6;
+        for leaf in [true, false] {
+            let mut n = if leaf {
+                Node::new_leaf()
+            } else {
+                Node {
+                    leaf: false,
+                    leftmost: 77,
+                    keys: Vec::new(),
+                    vals: Vec::new(),
+                }
+            };
+            let mut b = n.encode(512, e);
+            let cap = capacity(512, e, leaf);
+            // Insert keys 0, 2, 4, ... then odd ones between them, at their places.
+            let order: Vec<u8> = (0..cap as u8).map(|i| (i * 2) % (cap as u8 | 1)).collect();
+            for (j, &k) in order.iter().enumerate() {
+                let key = vec![k; e];
+                let at = n.keys.partition_point(|x| x < &key);
+                if n.keys.get(at) == Some(&key) {
+                    continue;
+                }
+                let val = if leaf {
+                    (u64::from(k) << 16) | 5
+                } else {
+                    u64::from(k) + 1000
+                };
+                n.keys.insert(at, key.clone());
+                n.vals.insert(at, val);
+                insert_in_place(&mut b, e, at, &key, val);
+                assert_eq!(b, n.encode(512, e), "insert {j}");
+            }
+            while !n.keys.is_empty() {
+                let at = n.keys.len() / 3;
+                n.keys.remove(at);
+                n.vals.remove(at);
+                remove_in_place(&mut b, e, at);
+                assert_eq!(b, n.encode(512, e));
+            }
+            if !leaf {
+                set_leftmost(&mut b, 5);
+                n.leftmost = 5;
+                assert_eq!(b, n.encode(512, e));
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::contops::{
     DeltaWriter, PageImage,
 };
 use crate::page::fcr::FileState;
+use crate::page::PageBuf;
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::Vfs;
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub(crate) struct Frozen {
     pub(crate) delta: PathBuf,
     /// The latest committed delta image of every logical page changed since
     /// `startbu` (`None`: freed).
-    pub(crate) pages: BTreeMap<u32, Option<Vec<u8>>>,
+    pub(crate) pages: BTreeMap<u32, Option<PageBuf>>,
     /// The file state of the last delta commit (the FCR's before the first).
     pub(crate) state: FileState,
     /// Appends commits (absent for a read-only open).
@@ -109,7 +110,7 @@ impl Pager {
                 }
                 PageImage::Freed => None,
             };
-            pages.insert(l, img);
+            pages.insert(l, img.map(PageBuf::new));
         }
         if mutant!(self.config, RollInIncomplete) {
             // Wrong: take the frames of the transaction the crash cut short too.
@@ -123,7 +124,7 @@ impl Pager {
                 {
                     match crate::contops::FrameKind::from_u8(f.kind) {
                         Some(crate::contops::FrameKind::Page) => {
-                            pages.insert(f.logical, Some(f.payload.to_vec()));
+                            pages.insert(f.logical, Some(PageBuf::new(f.payload.to_vec())));
                         }
                         Some(crate::contops::FrameKind::Freed) => {
                             pages.insert(f.logical, None);
@@ -271,8 +272,10 @@ impl Pager {
     /// file is reopened (the scan then decides what committed).
     pub(crate) fn commit_to_delta(&mut self) -> Result<bool> {
         let dirty = std::mem::take(&mut self.dirty);
-        let pages: Vec<(u32, Option<&[u8]>)> =
-            dirty.iter().map(|(&l, img)| (l, img.as_deref())).collect();
+        let pages: Vec<(u32, Option<&[u8]>)> = dirty
+            .iter()
+            .map(|(&l, img)| (l, img.as_ref().map(|b| b.as_slice())))
+            .collect();
         let state = self.state.clone();
         let Some(f) = self.frozen.as_mut() else {
             self.dirty = dirty;

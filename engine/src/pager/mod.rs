@@ -30,7 +30,7 @@ mod open;
 use crate::file::spec::FileSpec;
 use crate::page::fcr::{Fcr, FileState};
 use crate::page::pat::{self, PagePtr};
-use crate::page::{self, Expect, PageType};
+use crate::page::{self, Expect, PageBuf, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::VfsFile;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,7 +85,7 @@ pub struct PagerStats {
 /// transaction (abort, and what other clients read).
 #[derive(Clone)]
 struct Undo {
-    pages: BTreeMap<u32, Option<Option<Vec<u8>>>>,
+    pages: BTreeMap<u32, Option<Option<PageBuf>>>,
     state: FileState,
     free_logical: BTreeSet<u32>,
 }
@@ -104,9 +104,9 @@ pub struct Pager {
     /// Current state: the durable one plus every operation applied since.
     state: FileState,
     /// Logical pages changed since the last commit (`None`: freed).
-    dirty: BTreeMap<u32, Option<Vec<u8>>>,
+    dirty: BTreeMap<u32, Option<PageBuf>>,
     /// Verified images of committed pages.
-    clean: HashMap<u32, Vec<u8>>,
+    clean: HashMap<u32, PageBuf>,
     free_phys: BTreeSet<u32>,
     /// Physical pages the file spans (allocated or free).
     phys_pages: u32,
@@ -314,7 +314,7 @@ impl Pager {
     }
 
     /// The delta's committed image of `logical` while frozen (`Some(None)`: freed).
-    fn frozen_image(&self, logical: u32) -> Option<&Option<Vec<u8>>> {
+    fn frozen_image(&self, logical: u32) -> Option<&Option<PageBuf>> {
         if mutant!(self.config, ReadIgnoresDelta) {
             return None;
         }
@@ -323,7 +323,7 @@ impl Pager {
 
     /// The `dirty` entry a reader sees for `logical`: through the transaction's
     /// before-images for non-owners. `None`: not dirty (read the committed image).
-    fn dirty_entry(&self, logical: u32) -> Option<&Option<Vec<u8>>> {
+    fn dirty_entry(&self, logical: u32) -> Option<&Option<PageBuf>> {
         if self.view_before_txn {
             if let Some(t) = &self.txn {
                 if let Some(before) = t.pages.get(&logical) {
@@ -336,8 +336,10 @@ impl Pager {
 
     // ----- logical pages ----------------------------------------------------------
 
-    /// Read a logical page (its current image, committed or not).
-    pub fn read(&mut self, logical: u32, types: &'static [PageType]) -> Result<Vec<u8>> {
+    /// Read a logical page (its current image, committed or not). The image is shared
+    /// (a reference count, not a copy); to change it, copy it
+    /// (`Arc::unwrap_or_clone`) and [`write`](Self::write) the copy.
+    pub fn read(&mut self, logical: u32, types: &'static [PageType]) -> Result<PageBuf> {
         self.check_usable()?;
         if let Some(entry) = self.dirty_entry(logical) {
             return match entry {
@@ -405,6 +407,7 @@ impl Pager {
         if self.clean.len() >= self.config.clean_cache_pages {
             self.clean.clear();
         }
+        let buf = PageBuf::new(buf);
         self.clean.insert(logical, buf.clone());
         Ok(buf)
     }
@@ -415,7 +418,7 @@ impl Pager {
         debug_assert!(page::type_of(&buf).is_some());
         debug_assert!(logical != 0 && logical < self.state.logical_pages);
         self.touch(logical);
-        self.dirty.insert(logical, Some(buf));
+        self.dirty.insert(logical, Some(PageBuf::new(buf)));
     }
 
     /// Allocate a logical page number, initialised with `buf`.
@@ -453,10 +456,10 @@ impl Pager {
     /// The type of a logical page if it is mapped (for physical-order scans).
     pub fn page_type(&mut self, logical: u32) -> Result<Option<PageType>> {
         if let Some(e) = self.dirty_entry(logical) {
-            return Ok(e.as_deref().and_then(page::type_of));
+            return Ok(e.as_ref().and_then(|b| page::type_of(b)));
         }
         if let Some(e) = self.frozen_image(logical) {
-            return Ok(e.as_deref().and_then(page::type_of));
+            return Ok(e.as_ref().and_then(|b| page::type_of(b)));
         }
         if !self
             .pat
@@ -588,7 +591,7 @@ impl Pager {
                     if old.is_mapped() && !in_place {
                         released.push(old.physical);
                     }
-                    let mut buf = img.clone();
+                    let mut buf = Vec::clone(img);
                     page::seal(&mut buf, p, l, seq);
                     new_pat[l as usize] = PagePtr { physical: p, seq };
                     writes.push((p, buf));
@@ -662,7 +665,7 @@ impl Pager {
             let is_pat = page::type_of(&buf) == Some(PageType::Pat);
             if let Some(h) = page::header(&buf).filter(|_| !is_pat) {
                 if self.clean.len() < self.config.clean_cache_pages {
-                    self.clean.insert(h.logical, buf);
+                    self.clean.insert(h.logical, PageBuf::new(buf));
                 }
             }
         }

@@ -142,7 +142,13 @@ impl Inode {
     pub fn sync(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            self.durable.clone_from(&self.volatile);
+            // The volatile image is the durable one with the pending operations applied
+            // in order, so applying them is the same as copying it — and costs the
+            // bytes written, not the file's size.
+            for op in std::mem::take(&mut self.pending) {
+                op.apply(&mut self.durable);
+            }
+            debug_assert_eq!(self.durable.len(), self.volatile.len());
             self.clear_pending();
         }
         n
