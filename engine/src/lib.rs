@@ -5,7 +5,8 @@
 //! keys, Btrieve operations) → `btree` (B+trees over logical pages) → `pager` (page
 //! allocation table, shadow paging, system transactions — the only layer that knows
 //! about crash safety) → `page` (layouts, checksums) → `vfs` (the filesystem seam).
-//! `status` is Btrieve's status codes; `formats` are butil's interchange formats.
+//! `status` is Btrieve's status codes; `formats` are butil's interchange formats;
+//! `bulk` is the bulk jobs over an engine (loading a sequential file) that butil runs.
 //! `txlog` is the transaction log's on-disk format (segments, frames, scan, writer);
 //! `contops` is the delta file's on-disk format (header, frames, scan, writer) for
 //! continuous operations (online backup).
@@ -15,6 +16,7 @@
 //! explicit step the host calls ([`Engine::background_step`]).
 
 pub mod btree;
+pub mod bulk;
 pub mod clock;
 pub mod contops;
 pub mod engine;

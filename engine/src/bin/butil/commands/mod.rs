@@ -17,15 +17,9 @@ use engine::vfs::{self, StdVfs, Vfs};
 use engine::{Config, Engine, Error, Handle, LogMode, Result, Status};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Operations bundled into one system transaction. `butil` runs bulk jobs (load, copy)
-/// where per-operation durability buys nothing — the job is redone after a crash — so it
-/// commits rarely (dirty-page pressure and the end of the job still commit).
-pub const BUNDLE_LIMIT: u64 = 1_000_000;
-/// Initiation Time Limit: a job commits at its end, not by the clock, which also makes
-/// the files it writes (page numbers, sequences) the same from run to run.
-pub const INITIATION_TIME_LIMIT: Duration = Duration::from_secs(3600);
+/// How far a bulk insert (load, copy) got (shared with the library's bulk jobs).
+pub use engine::bulk::Progress;
 
 /// The transaction log settings every command's engine uses, from the environment:
 /// `KEEL_LOG_MODE` (`off`, `logging` or `durability`; default `off`) and
@@ -63,13 +57,7 @@ pub fn engine_with_log(log_mode: LogMode, log_dir: PathBuf) -> Engine {
     Engine::new(
         Arc::new(StdVfs),
         Arc::new(StdClock::new()),
-        Config {
-            operation_bundle_limit: BUNDLE_LIMIT,
-            initiation_time_limit: INITIATION_TIME_LIMIT,
-            log_mode,
-            log_dir,
-            ..Config::default()
-        },
+        engine::bulk::bulk_config(log_mode, log_dir),
     )
 }
 
@@ -134,15 +122,6 @@ pub fn close_all(e: &mut Engine, handles: &[Handle], result: Result<()>) -> Resu
         }
     }
     result
-}
-
-/// How far a bulk insert (load, copy) got.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Records inserted.
-    pub inserted: u64,
-    /// Whether they were committed (a system transaction made them durable).
-    pub committed: bool,
 }
 
 /// The report line for a bulk insert that failed part way.

@@ -1,0 +1,99 @@
+//! Bulk jobs over an open engine: loading an unformatted sequential file, and the
+//! engine settings such jobs run with. `butil -load` is a thin wrapper around
+//! [`load_sequential`]; the benchmark (`bench/`) calls the same function, so what it
+//! times is what the utility does.
+//!
+//! Guarantees of [`load_sequential`]: the whole input is parsed and every record's
+//! framing and length checked before anything is inserted, so a malformed file loads
+//! nothing. An insert that fails (a duplicate key, a full disk) stops the load; the
+//! records before it are flushed and stay (as in Btrieve), and [`Progress`] says how
+//! many and whether that flush succeeded.
+
+use crate::engine::{Config, Engine, Handle, LogMode};
+use crate::formats::SeqReader;
+use crate::status::{Error, Result, Status};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Operations bundled into one system transaction. Bulk jobs (load, copy) gain nothing
+/// from per-operation durability — the job is redone after a crash — so they commit
+/// rarely (dirty-page pressure and the end of the job still commit).
+pub const BUNDLE_LIMIT: u64 = 1_000_000;
+/// Initiation Time Limit: a job commits at its end, not by the clock, which also makes
+/// the files it writes (page numbers, sequences) the same from run to run.
+pub const INITIATION_TIME_LIMIT: Duration = Duration::from_secs(3600);
+
+/// The engine configuration of a bulk job with these log settings.
+pub fn bulk_config(log_mode: LogMode, log_dir: PathBuf) -> Config {
+    Config {
+        operation_bundle_limit: BUNDLE_LIMIT,
+        initiation_time_limit: INITIATION_TIME_LIMIT,
+        log_mode,
+        log_dir,
+        ..Config::default()
+    }
+}
+
+/// How far a bulk insert (load, copy) got.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Records inserted.
+    pub inserted: u64,
+    /// Whether they were committed (a system transaction made them durable).
+    pub committed: bool,
+}
+
+/// Insert every record of the sequential file `input` (the bytes of `seqfile`) through
+/// handle `h` (an open of `file`), then flush. `seqfile` and `file` only name things in
+/// error messages. The handle stays open.
+pub fn load_sequential(
+    e: &mut Engine,
+    h: Handle,
+    input: &[u8],
+    seqfile: &Path,
+    file: &Path,
+    progress: &mut Progress,
+) -> Result<()> {
+    let rl = usize::from(e.stat(h)?.spec.record_length);
+    let mut records = Vec::new();
+    let mut reader = SeqReader::new(input);
+    loop {
+        let at = reader.offset();
+        let Some(item) = reader.next() else { break };
+        let rec = item.map_err(|err| {
+            Error::new(
+                err.status,
+                format!("{}: {}; nothing was loaded", seqfile.display(), err.context),
+            )
+        })?;
+        if rec.len() != rl {
+            let status = if rec.len() < rl {
+                Status::DataBufferTooShort
+            } else {
+                Status::InvalidRecordLength
+            };
+            return Err(Error::new(
+                status,
+                format!(
+                    "{}: record {} at byte offset {at} is {} bytes but {}'s records are {rl}; \
+                     nothing was loaded",
+                    seqfile.display(),
+                    records.len() + 1,
+                    rec.len(),
+                    file.display()
+                ),
+            ));
+        }
+        records.push(rec);
+    }
+    for (i, rec) in records.iter().enumerate() {
+        if let Err(err) = e.insert(h, rec) {
+            progress.committed = e.flush().is_ok();
+            return Err(err.during(format_args!("{}: record {}", seqfile.display(), i + 1)));
+        }
+        progress.inserted += 1;
+    }
+    e.flush()?;
+    progress.committed = true;
+    Ok(())
+}
