@@ -17,7 +17,6 @@ mod keel;
 mod plot;
 mod redb_store;
 mod report;
-mod shared_shim;
 mod simulator;
 mod sqlite;
 
