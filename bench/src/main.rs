@@ -48,6 +48,10 @@ struct Cli {
     /// what every engine writes to.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Records in the bulk loads (and the database the reads run over), instead of
+    /// the mode's default (1,000,000; 20,000 with --quick).
+    #[arg(long, value_name = "N")]
+    records: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -62,11 +66,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    let sizes = if cli.quick {
+    let mut sizes = if cli.quick {
         Sizes::quick()
     } else {
         Sizes::default_run()
     };
+    if let Some(n) = cli.records {
+        sizes.load_records = n;
+        sizes.lookups = sizes.lookups.min(n as usize * 4);
+    }
     let scratch = match &cli.dir {
         Some(d) => tempfile::TempDir::new_in(d),
         None => tempfile::TempDir::new(),

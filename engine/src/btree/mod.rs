@@ -163,7 +163,7 @@ impl Tree {
             pager.state_mut().roots[self.key] = page;
             return Ok(());
         }
-        if let Some((sep, right)) = self.insert_in(pager, root, entry, addr.pack(), 0)? {
+        if let Some((sep, right)) = self.insert_in(pager, root, entry, addr.pack(), 0, true)? {
             let new_root = Node {
                 leaf: false,
                 leftmost: root,
@@ -177,6 +177,8 @@ impl Tree {
     }
 
     /// Insert below `page`; returns the separator and new right sibling on a split.
+    /// `rightmost`: `page` is the last node of its level (every step of the descent
+    /// took the last child), so an entry at its end is beyond every entry in the tree.
     fn insert_in(
         &self,
         pager: &mut Pager,
@@ -184,6 +186,7 @@ impl Tree {
         entry: &[u8],
         val: u64,
         depth: usize,
+        rightmost: bool,
     ) -> Result<Option<(Vec<u8>, u32)>> {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
@@ -193,8 +196,9 @@ impl Tree {
         let (key, val) = if view.leaf {
             (entry.to_vec(), val)
         } else {
-            let child = view.child(view.partition_point(|k| k <= entry));
-            match self.insert_in(pager, child, entry, val, depth + 1)? {
+            let c = view.partition_point(|k| k <= entry);
+            let last = rightmost && c == view.len();
+            match self.insert_in(pager, view.child(c), entry, val, depth + 1, last)? {
                 None => return Ok(None),
                 Some((sep, right)) => (sep, u64::from(right)),
             }
@@ -217,9 +221,23 @@ impl Tree {
         node.keys.insert(at, key);
         node.vals.insert(at, val);
         debug_assert!(node.keys.len() > capacity(pager.page_size(), self.entry_len, node.leaf));
-        // Split in half. Leaves copy the first right key up; internal nodes move it up
-        // and its child becomes the right node's leftmost.
-        let mid = node.keys.len() / 2;
+        // Split in half — unless the new entry went to the very end of the last node of
+        // its level, as every entry of an ascending load does: then the left node stays full and the right one
+        // starts with the least that keeps a node valid (one entry; an internal node
+        // its separator plus one), so sorted loads fill pages instead of leaving each
+        // half empty (SQLite's "quick balance" idea). Leaves copy the first right key
+        // up; internal nodes move it up and its child becomes the right node's
+        // leftmost.
+        let n = node.keys.len();
+        let mid = if rightmost && at + 1 == n {
+            if node.leaf {
+                n - 1
+            } else {
+                n - 2
+            }
+        } else {
+            n / 2
+        };
         let mut rkeys = node.keys.split_off(mid);
         let mut rvals = node.vals.split_off(mid);
         let (sep, right) = if node.leaf {
