@@ -144,8 +144,12 @@ fn an_incomplete_transaction_is_discarded() {
     // Cut the last commit record off: transfer 2's changes remain, uncommitted.
     let seg = Path::new("/log/00000001.LOG");
     let mut bytes = vfs.contents(seg).unwrap();
+    let end = engine::txlog::read_log(&vfs, Path::new("/log"))
+        .unwrap()
+        .segments[0]
+        .valid_len as usize;
     let commit = frame_len(12);
-    bytes.truncate(bytes.len() - commit);
+    bytes[end - commit..end].fill(0); // the segment is preallocated: zeros follow
     vfs.insert(seg, bytes);
     let mut e = engine(&vfs, LogMode::Durability);
     for p in [X, Y] {

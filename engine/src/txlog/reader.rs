@@ -57,7 +57,7 @@ pub struct LogScan {
     /// The engine id in the segments' headers (`None` if there are none).
     pub engine_id: Option<u64>,
     /// A segment file after the last valid one whose creation a crash interrupted
-    /// (header torn or zero, nothing after it); the writer removes it.
+    /// (header torn or zero, nothing but zeros after it); the writer removes it.
     pub incomplete: Option<PathBuf>,
 }
 
@@ -84,6 +84,26 @@ struct Loaded {
     header: Result<SegmentHeader, HeaderError>,
     file_len: u64,
     body: Vec<u8>,
+    /// With a damaged header: is every byte after the header zero? (A segment is
+    /// preallocated with zeros before it holds a record.)
+    zero_after_header: bool,
+}
+
+/// Whether every byte of `file` from `from` to `len` is zero; reads a chunk at a time
+/// (the length is the file's, not trusted to fit in memory) and stops at the first
+/// non-zero byte.
+fn zero_from(file: &dyn crate::vfs::VfsFile, from: u64, len: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
@@ -108,10 +128,13 @@ fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
         body = vec![0u8; usize::try_from(body_len).map_err(|e| io(std::io::Error::other(e)))?];
         read_exact_at(file.as_ref(), &mut body, SEGMENT_HEADER_LEN as u64).map_err(io)?;
     }
+    let zero_after_header = header.is_err()
+        && zero_from(file.as_ref(), SEGMENT_HEADER_LEN as u64, file_len).map_err(io)?;
     Ok(Loaded {
         header,
         file_len,
         body,
+        zero_after_header,
     })
 }
 
@@ -205,11 +228,11 @@ pub fn visit_log(
         let h = match seg.header {
             Ok(h) => h,
             Err(problem) => {
-                // Only the last file, and only if it is no longer than a header (its
-                // records are written after its header is synced), can be a creation a
-                // crash interrupted.
-                let interrupted =
-                    is_last && problem.is_torn() && seg.file_len <= SEGMENT_HEADER_LEN as u64;
+                // Only the last file, and only if nothing but zeros follows its header
+                // (its preallocation, or nothing at all: records are written only after
+                // the header and the zeros are synced), can be a creation a crash
+                // interrupted.
+                let interrupted = is_last && problem.is_torn() && seg.zero_after_header;
                 if !interrupted {
                     return Err(problem.to_error(&path));
                 }
@@ -419,11 +442,17 @@ mod tests {
 
     #[test]
     fn interrupted_creation_of_the_last_segment_ends_the_log() {
+        // A torn header followed by nothing, or by the zeros of the preallocation.
+        let mut torn_then_zeros = segment(2, 4, 0)[..512].to_vec();
+        torn_then_zeros[7] ^= 0x40;
+        torn_then_zeros.resize(8192, 0);
         for tail in [
             vec![],
             vec![0u8; 100],
             vec![0u8; 512],
             segment(2, 4, 0)[..300].to_vec(),
+            vec![0u8; 8192],
+            torn_then_zeros,
         ] {
             let vfs = MemVfs::new();
             vfs.insert(seg_path(1), segment(1, 1, 3));
@@ -441,6 +470,20 @@ mod tests {
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!((scan.next_lsn, scan.records.len()), (1, 0));
         assert_eq!(scan.incomplete, Some(seg_path(1)));
+    }
+
+    /// A damaged header with anything but zeros after it held records once (they are
+    /// written only after the header is synced): an error, never an empty segment.
+    #[test]
+    fn a_damaged_header_over_records_is_an_error() {
+        let vfs = MemVfs::new();
+        vfs.insert(seg_path(1), segment(1, 1, 3));
+        let mut seg2 = segment(2, 4, 2);
+        seg2[7] ^= 0x40; // the header's checksum fails: reads as torn
+        seg2.resize(8192, 0);
+        vfs.insert(seg_path(2), seg2);
+        let e = read_log(&vfs, &dir()).unwrap_err();
+        assert_eq!(e.status, Status::IoError, "{e}");
     }
 
     #[test]

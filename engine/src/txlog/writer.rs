@@ -133,8 +133,26 @@ fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
     )
 }
 
-/// Create segment `number` beginning at `first_lsn`: header written and synced, and
-/// the directory synced, before the caller writes any record to it.
+/// Write zeros over `from..to` of `file`. Segments are preallocated this way: a
+/// commit then overwrites space the file already has, so its sync flushes data only,
+/// not the file's size and block map too (on ext4 and most filesystems that is the
+/// difference between one device write and a journal commit per sync).
+fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
+    const CHUNK: u64 = 64 << 10;
+    let zeros = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK) as usize;
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Create segment `number` beginning at `first_lsn`: header and zeros up to the
+/// segment size written and synced, and the directory synced, before the caller
+/// writes any record to it. (A crash in between leaves a damaged header with only
+/// zeros after it, which the reader takes for an interrupted creation.)
 fn create_segment(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -146,6 +164,12 @@ fn create_segment(
         .map_err(|e| io_error(&e, "creating", &path))?;
     file.write_at(&header.encode(), 0)
         .map_err(|e| io_error(&e, "writing the header of", &path))?;
+    zero_fill(
+        file.as_ref(),
+        SEGMENT_HEADER_LEN as u64,
+        header.segment_size,
+    )
+    .map_err(|e| io_error(&e, "preallocating", &path))?;
     file.sync().map_err(|e| io_error(&e, "syncing", &path))?;
     vfs.sync_dir(dir).map_err(|e| {
         Error::io(
@@ -215,9 +239,12 @@ impl LogWriter {
                     ));
                 }
                 if len > last.valid_len {
-                    file.set_len(last.valid_len)
-                        .map_err(|e| io_error(&e, "truncating the torn tail of", path))?;
-                    tracing::info!(target: "keel::txlog", path = %path.display(), from = len, to = last.valid_len, "truncated the log's torn or stale tail");
+                    // Zero the torn or stale tail (keeping the preallocated space): a
+                    // stale frame left there could otherwise line up with a later
+                    // record's LSN once new records are written over the start of it.
+                    zero_fill(file.as_ref(), last.valid_len, len)
+                        .map_err(|e| io_error(&e, "zeroing the torn tail of", path))?;
+                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = len, "zeroed the log's torn or stale tail");
                 }
                 file.sync().map_err(|e| io_error(&e, "syncing", path))?;
                 sync_dir(vfs.as_ref())?;
@@ -583,7 +610,9 @@ mod tests {
         let recs: Vec<LogRecord> = (1..=3).map(|l| rec(l, 10 * l as usize)).collect();
         append_all(&mut w, &recs);
         assert_eq!(w.durable_lsn(), 1, "append only buffers");
-        assert_eq!(file_of(&mem, 1).len(), 512, "append writes nothing");
+        let seg = file_of(&mem, 1);
+        assert_eq!(seg.len() as u64, SEG, "preallocated to the segment size");
+        assert!(seg[512..].iter().all(|&b| b == 0), "append writes nothing");
         w.write_out().unwrap();
         assert_eq!(w.durable_lsn(), 1, "write_out does not sync");
         assert_eq!(w.sync().unwrap(), 4);
@@ -613,7 +642,12 @@ mod tests {
                 "segment {} overfull",
                 s.number
             );
-            assert_eq!(s.file_len, s.valid_len);
+            assert_eq!(s.file_len, MIN_SEGMENT_SIZE, "preallocated");
+            assert!(
+                matches!(s.stop, Stop::Zeros | Stop::EndOfData),
+                "{:?}",
+                s.stop
+            );
         }
         assert_eq!(w.segment_numbers().len(), scan.segments.len());
         // Too big for a segment: refused, writer unharmed.
@@ -780,10 +814,11 @@ mod tests {
         append_all(&mut w, &(1..=8).map(|l| rec(l, 200)).collect::<Vec<_>>());
         w.sync().unwrap();
         drop(w);
-        assert!(read_log(&mem, &dir()).unwrap().segments.len() >= 3);
+        let scan = read_log(&mem, &dir()).unwrap();
+        assert!(scan.segments.len() >= 3);
         let path = dir().join(segment_name(1));
         let mut bad = mem.contents(&path).unwrap();
-        let n = bad.len();
+        let n = scan.segments[0].valid_len as usize;
         bad[n - 3] ^= 1; // last record of segment 1 (its padding)
         mem.insert(path, bad);
         let e = read_log(&mem, &dir()).unwrap_err();
@@ -805,7 +840,8 @@ mod tests {
         drop(w);
         let path = dir().join(segment_name(1));
         let mut seg = mem.contents(&path).unwrap();
-        let valid = seg.len();
+        let valid = read_log(&mem, &dir()).unwrap().segments[0].valid_len as usize;
+        seg.truncate(valid);
         // Stale frames right at the end, then zeros, then more stale frames.
         for (lsn, pad) in [(3u64, 0usize), (4, 0), (17, 256), (18, 0)] {
             seg.resize(seg.len() + pad, 0);
@@ -818,9 +854,12 @@ mod tests {
         assert_eq!(scan.end, End::Clean);
         assert_eq!(scan.segments[0].stop, Stop::Stale { lsn: 3 });
         assert_eq!(scan.segments[0].valid_len, valid as u64);
-        // Reopening cuts them off; new records follow the real ones.
+        // Reopening zeroes them (keeping the preallocated length); new records follow
+        // the real ones.
         let mut w = LogWriter::open(vfs.clone(), &dir(), ENGINE, 4096, &scan).unwrap();
-        assert_eq!(mem.contents(&path).unwrap().len(), valid);
+        let reopened = mem.contents(&path).unwrap();
+        assert_eq!(reopened.len(), 4096);
+        assert!(reopened[valid..].iter().all(|&b| b == 0));
         append_all(&mut w, &[rec(41, 5)]);
         w.sync().unwrap();
         let scan = read_log(&mem, &dir()).unwrap();
@@ -1044,7 +1083,10 @@ mod tests {
             let scan = read_log(&vfs, &dir()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             // Every segment but the last is whole.
             for s in &scan.segments[..scan.segments.len() - 1] {
-                assert_eq!(s.stop, Stop::EndOfData, "seed {seed}");
+                assert!(
+                    matches!(s.stop, Stop::Zeros | Stop::EndOfData),
+                    "seed {seed}"
+                );
             }
         }
     }
