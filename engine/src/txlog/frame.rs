@@ -357,6 +357,21 @@ fn search_for_proof(bytes: &[u8], from: usize, expected: u64) -> (Search, usize)
     while let Some(h) = bytes.get(y..y + FRAME_HEADER_LEN) {
         let here = y;
         y += FRAME_ALIGN;
+        if h.iter().all(|&b| b == 0) {
+            // Preallocated space: no frame header is all zeros (kind 0), so jump to the
+            // last aligned start whose header reaches the next non-zero word.
+            let next = bytes[here..]
+                .chunks_exact(FRAME_ALIGN)
+                .position(|w| w.iter().any(|&b| b != 0));
+            match next {
+                None => break,
+                Some(i) => {
+                    let z = here + i * FRAME_ALIGN;
+                    y = y.max((z + FRAME_ALIGN).saturating_sub(FRAME_HEADER_LEN));
+                }
+            }
+            continue;
+        }
         let raw = raw_header(h);
         if raw.kind == 0 || !raw.reserved_zero || raw.lsn == u64::MAX {
             continue;
@@ -620,11 +635,12 @@ mod tests {
             offs.push(b.len());
             encode_frame(lsn, durable, kind(2), b"payload", &mut b).unwrap();
         }
-        for damage in 0..3 {
+        for damage in 0..4 {
             let mut b = b.clone();
             match damage {
                 0 => b[offs[1] + 25] ^= 0x04,     // bad checksum
                 1 => b[offs[1]..offs[2]].fill(0), // zeroed sector
+                3 => b[offs[1]..offs[3]].fill(0), // zeros the search skips over
                 _ => b.truncate(offs[1]),         // cut: nothing after, so nothing proves it
             }
             let r = scan_segment_body(&b, 512, 5, 3);

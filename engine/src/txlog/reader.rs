@@ -36,6 +36,10 @@ pub struct SegmentInfo {
     pub valid_len: u64,
     /// The file's length when scanned (bytes past `valid_len` are a torn or stale tail).
     pub file_len: u64,
+    /// File offset after the last non-zero byte past `valid_len` (= `valid_len` if
+    /// only zeros follow it: the preallocation, untouched): what a writer continuing
+    /// this segment must zero.
+    pub dirty_end: u64,
     /// Why the valid part ended.
     pub stop: Stop,
 }
@@ -87,6 +91,22 @@ struct Loaded {
     /// With a damaged header: is every byte after the header zero? (A segment is
     /// preallocated with zeros before it holds a record.)
     zero_after_header: bool,
+}
+
+/// The offset after the last non-zero byte of `body[from..]`, or `from` if there is
+/// none (a word at a time: bodies are mostly preallocated zeros).
+fn nonzero_end(body: &[u8], from: usize) -> usize {
+    let tail = body.get(from..).unwrap_or(&[]);
+    let words = tail.len() / 8;
+    let last_word = tail[..words * 8]
+        .chunks_exact(8)
+        .rposition(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) != 0);
+    let last_byte = tail[words * 8..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map(|i| words * 8 + i + 1)
+        .or_else(|| last_word.map(|w| w * 8 + 8));
+    from + last_byte.unwrap_or(0)
 }
 
 /// Whether every byte of `file` from `from` to `len` is zero; reads a chunk at a time
@@ -293,6 +313,7 @@ pub fn visit_log(
             segment_size: h.segment_size,
             valid_len: (SEGMENT_HEADER_LEN + body.valid_len) as u64,
             file_len: seg.file_len,
+            dirty_end: (SEGMENT_HEADER_LEN + nonzero_end(&seg.body, body.valid_len)) as u64,
             stop: body.stop,
         });
     }

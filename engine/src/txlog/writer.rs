@@ -238,13 +238,15 @@ impl LogWriter {
                         ),
                     ));
                 }
-                if len > last.valid_len {
+                if last.dirty_end > last.valid_len {
                     // Zero the torn or stale tail (keeping the preallocated space): a
                     // stale frame left there could otherwise line up with a later
                     // record's LSN once new records are written over the start of it.
-                    zero_fill(file.as_ref(), last.valid_len, len)
+                    // Past `dirty_end` the scan saw only zeros.
+                    let end = last.dirty_end.min(len);
+                    zero_fill(file.as_ref(), last.valid_len, end)
                         .map_err(|e| io_error(&e, "zeroing the torn tail of", path))?;
-                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = len, "zeroed the log's torn or stale tail");
+                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = end, "zeroed the log's torn or stale tail");
                 }
                 file.sync().map_err(|e| io_error(&e, "syncing", path))?;
                 sync_dir(vfs.as_ref())?;
