@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A file's records by primary key (the record's id).
 pub type Records = BTreeMap<u32, Vec<u8>>;
@@ -16,10 +17,12 @@ pub type Records = BTreeMap<u32, Vec<u8>>;
 #[derive(Clone, Debug)]
 pub struct FileModel {
     pub path: PathBuf,
-    /// Acknowledged state (in memory in the engine).
-    pub live: Records,
+    /// Acknowledged state (in memory in the engine). Shared, copied on write: the
+    /// per-operation views and the per-commit snapshots below take a reference, and
+    /// the next change copies it once.
+    pub live: Arc<Records>,
     /// States at commit attempts; `states[durable]` is the last durable one.
-    pub states: Vec<Records>,
+    pub states: Vec<Arc<Records>>,
     pub durable: usize,
     /// Engine commit counters last seen (attempts, durable).
     pub seen: (u64, u64),
@@ -33,8 +36,8 @@ impl FileModel {
     pub fn new(path: PathBuf) -> FileModel {
         FileModel {
             path,
-            live: Records::new(),
-            states: vec![Records::new()],
+            live: Arc::default(),
+            states: vec![Arc::default()],
             durable: 0,
             seen: (0, 0),
             written: BTreeSet::new(),
@@ -44,7 +47,12 @@ impl FileModel {
     /// An acknowledged insert or update of `record` under `id`.
     pub fn put(&mut self, id: u32, record: Vec<u8>) {
         self.written.insert(record.clone());
-        self.live.insert(id, record);
+        Arc::make_mut(&mut self.live).insert(id, record);
+    }
+
+    /// An acknowledged delete of `id`.
+    pub fn remove(&mut self, id: u32) {
+        Arc::make_mut(&mut self.live).remove(&id);
     }
 
     /// The first record of `state` that was never written, if any.
@@ -76,12 +84,13 @@ impl FileModel {
     }
 
     /// States a crash may have left, oldest first.
-    pub fn candidates(&self) -> &[Records] {
+    pub fn candidates(&self) -> &[Arc<Records>] {
         &self.states[self.durable..]
     }
 
     /// After recovery found `state`: it is the new durable baseline of a fresh engine.
     pub fn recovered(&mut self, state: Records) {
+        let state = Arc::new(state);
         self.live = state.clone();
         self.states = vec![state];
         self.durable = 0;

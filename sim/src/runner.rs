@@ -361,10 +361,10 @@ impl World {
                         workload::item_record(i, workload::ITEM_START),
                     );
                 }
-                let stock = f.live.clone();
+                let stock = Records::clone(&f.live);
                 f.recovered(stock);
             }
-            w.journal.base = w.files.iter().map(|f| f.live.clone()).collect();
+            w.journal.base = w.files.iter().map(|f| Records::clone(&f.live)).collect();
             w.item_totals =
                 vec![workload::ITEM_START * w.files.len() as u32; workload::ITEMS as usize];
         }
@@ -659,7 +659,7 @@ impl World {
         let at = f
             .candidates()
             .iter()
-            .rposition(|c| *c == found)
+            .rposition(|c| **c == found)
             .map(|p| f.durable + p);
         if at.is_none() {
             if !damaged {
@@ -670,7 +670,7 @@ impl World {
                     path.display(),
                     found.len(),
                     f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
-                ) + &diff_summary(&found, f.candidates().last()));
+                ) + &diff_summary(&found, f.candidates().last().map(|c| &**c)));
             }
             if let Some(r) = f.phantom(&found) {
                 return Err(format!(
@@ -730,17 +730,19 @@ impl World {
 
     /// File `f` as client `k` sees it: the committed records plus, if `k`'s
     /// transaction changed the file, those changes.
-    fn view(&self, k: usize, f: usize) -> Records {
-        let mut r = self.files[f].live.clone();
-        if let Some(over) = self.txns[k].as_ref().and_then(|t| t.changes.get(&f)) {
-            for (id, v) in over {
-                match v {
-                    Some(rec) => r.insert(*id, rec.clone()),
-                    None => r.remove(id),
-                };
-            }
+    fn view(&self, k: usize, f: usize) -> Arc<Records> {
+        let live = &self.files[f].live;
+        let Some(over) = self.txns[k].as_ref().and_then(|t| t.changes.get(&f)) else {
+            return live.clone(); // a reference, not a copy
+        };
+        let mut r = Records::clone(live);
+        for (id, v) in over {
+            match v {
+                Some(rec) => r.insert(*id, rec.clone()),
+                None => r.remove(id),
+            };
         }
-        r
+        Arc::new(r)
     }
 
     /// The client whose transaction holds file `f`, if any.
@@ -840,7 +842,7 @@ impl World {
             None => match rec {
                 Some(r) => self.files[f].put(id, r),
                 None => {
-                    self.files[f].live.remove(&id);
+                    self.files[f].remove(id);
                 }
             },
         }
@@ -967,7 +969,7 @@ impl World {
         tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
         if self.expect("startbu", &got, want)? {
             self.backup = Some(BackupModel {
-                instant: set.iter().map(|&f| self.files[f].live.clone()).collect(),
+                instant: set.iter().map(|&f| Records::clone(&self.files[f].live)).collect(),
                 set,
                 copied: false,
             });
@@ -992,7 +994,7 @@ impl World {
                 self.backup = Some(BackupModel {
                     instant: partial
                         .iter()
-                        .map(|&f| self.files[f].live.clone())
+                        .map(|&f| Records::clone(&self.files[f].live))
                         .collect(),
                     set: partial,
                     copied: true,
@@ -1523,7 +1525,7 @@ impl World {
                 match rec {
                     Some(r) => self.files[f].put(id, r),
                     None => {
-                        self.files[f].live.remove(&id);
+                        self.files[f].remove(id);
                     }
                 }
             }
