@@ -969,7 +969,10 @@ impl World {
         tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
         if self.expect("startbu", &got, want)? {
             self.backup = Some(BackupModel {
-                instant: set.iter().map(|&f| Records::clone(&self.files[f].live)).collect(),
+                instant: set
+                    .iter()
+                    .map(|&f| Records::clone(&self.files[f].live))
+                    .collect(),
                 set,
                 copied: false,
             });
