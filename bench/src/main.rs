@@ -323,6 +323,12 @@ fn simulator(sizes: &Sizes, res: &mut Results) {
         s.operations_per_second,
     );
     res.single(
+        "sim.io_steps_per_second",
+        "simulator: simulated I/O steps",
+        "I/Os/s",
+        s.io_steps_per_second,
+    );
+    res.single(
         "sim.crashes_per_second",
         "simulator: crash + recover cycles",
         "crashes/s",

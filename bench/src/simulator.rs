@@ -15,6 +15,8 @@ pub struct SimRates {
     pub steps_per_second: f64,
     /// Engine operations the workload ran, per second (`Summary::operations`).
     pub operations_per_second: f64,
+    /// Simulated I/O calls (reads, writes, syncs, directory operations) per second.
+    pub io_steps_per_second: f64,
     /// Simulated crashes, each followed by a recovery, per second (`Summary::crashes`).
     pub crashes_per_second: f64,
     /// Recoveries checked against the model per second (`Summary::recoveries_checked`).
@@ -40,6 +42,7 @@ pub fn campaign(sizes: &Sizes) -> SimRates {
         seeds_per_second: sum.seeds_per_second,
         steps_per_second: per_s(sum.seeds * sizes.sim_steps as u64),
         operations_per_second: per_s(sum.operations),
+        io_steps_per_second: per_s(sum.faults.get("io_steps").copied().unwrap_or(0)),
         crashes_per_second: per_s(sum.crashes),
         recoveries_per_second: per_s(sum.recoveries_checked),
         summary: sum,
