@@ -151,6 +151,21 @@ impl Pager {
             // could revert the file beneath commits that already depend on it.
             file.sync()
                 .map_err(|e| Error::io(&e, format_args!("{}: sync on open", path.display())))?;
+            // The same for the directory: a delta's removal (endbu) or creation
+            // (startbu) that a process crash left only in the OS cache would otherwise
+            // be undone by a later power loss — a removed ending delta coming back and
+            // being rolled in over everything committed since (sim seed 1677).
+            let dir = vfs::parent_dir(path);
+            vfs.sync_dir(&dir).map_err(|e| {
+                Error::io(
+                    &e,
+                    format_args!(
+                        "{}: syncing directory {} on open",
+                        path.display(),
+                        dir.display()
+                    ),
+                )
+            })?;
         }
         let ps = durable.spec.page_size as usize;
         let per = pat::entries_per_page(ps);
