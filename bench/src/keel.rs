@@ -93,9 +93,6 @@ fn commits_per_sync(e: &Engine) -> f64 {
 pub struct Concurrent {
     pub commits_per_second: f64,
     pub commits_per_sync: f64,
-    /// Inserts refused with status 85 and retried (none since `SharedEngine::
-    /// transaction` runs Begin..End under one hold of the lock; kept as a check).
-    pub conflicts: u64,
 }
 
 /// `sizes.clients` threads on one Durability-mode engine, each its own client and
@@ -112,7 +109,7 @@ pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
     let shared = SharedEngine::new(e);
     let deadline = Instant::now() + Duration::from_secs_f64(sizes.concurrent_seconds);
     let start = Instant::now();
-    let per_thread: Vec<Result<(u64, u64)>> = std::thread::scope(|s| {
+    let per_thread: Vec<Result<u64>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..sizes.clients)
             .map(|k| {
                 let (shared, path) = (&shared, &path);
@@ -125,34 +122,31 @@ pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
             .collect()
     });
     let elapsed = start.elapsed();
-    let (mut commits, mut conflicts) = (0, 0);
+    let mut commits = 0;
     for r in per_thread {
-        let (c, k) = r?;
-        commits += c;
-        conflicts += k;
+        commits += r?;
     }
     let e = shared.into_inner();
     Ok(Concurrent {
         commits_per_second: rate(commits, elapsed),
         commits_per_sync: commits_per_sync(&e),
-        conflicts,
     })
 }
 
-/// One concurrent client: returns (commits, conflicts retried).
+/// One concurrent client: returns its commits.
 fn client_loop(
     shared: &SharedEngine,
     path: &Path,
     k: u64,
     sizes: &Sizes,
     deadline: Instant,
-) -> Result<(u64, u64)> {
+) -> Result<u64> {
     let c = Client(k as u32 + 1);
     let h = shared
         .with(|e| e.open_as(c, path, OpenMode::Normal))
         .ctx(format_args!("Keel: client {} opening", c.0))?;
     let first = k * sizes.commits_per_client;
-    let (mut done, conflicts) = (0, 0);
+    let mut done = 0;
     while done < sizes.commits_per_client && Instant::now() < deadline {
         let rec = record(first + done);
         // Begin, Insert and End in one hold of the lock: no other client ever meets
@@ -166,7 +160,7 @@ fn client_loop(
     shared
         .with(|e| e.close(h))
         .ctx(format_args!("Keel: client {} closing", c.0))?;
-    Ok((done, conflicts))
+    Ok(done)
 }
 
 /// A loaded file with its engine and handle still open, for the read workloads.

@@ -180,8 +180,6 @@ fn commits(dir: &Path, sizes: &Sizes, res: &mut Results) -> Result<()> {
         k.commits_per_sync,
     );
     res.counts
-        .insert("keel.commit8.conflicts_retried".into(), k.conflicts);
-    res.counts
         .insert("sqlite.commit8.busy_retries".into(), sqlite.busy_retries);
     Ok(())
 }

@@ -13,7 +13,7 @@
 //!     "fsync.syncs_per_second": 530.2, "sim.seeds_per_second": 14.1, ...
 //!   },
 //!   "units":   { "commit1": "commits/s", "fsync.syncs_per_second": "syncs/s", ... },
-//!   "counts":  { "keel.commit8.conflicts_retried": 12, "sim.failures": 0, ... },
+//!   "counts":  { "sim.failures": 0, ... },
 //!   "notes":   [ "..." ],                               // what is not like-for-like
 //!   "total_seconds": 191.4
 //! }

@@ -66,12 +66,7 @@ pub fn load_sequential(
                 format!("{}: {}; nothing was loaded", seqfile.display(), err.context),
             )
         })?;
-        if rec.len() != rl {
-            let status = if rec.len() < rl {
-                Status::DataBufferTooShort
-            } else {
-                Status::InvalidRecordLength
-            };
+        if let Some(status) = Status::for_record_length(rec.len(), rl) {
             return Err(Error::new(
                 status,
                 format!(

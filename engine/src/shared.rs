@@ -5,7 +5,8 @@
 //! with the lock *released*. While one thread (the leader) syncs, the others append
 //! their Ends and wait; when the sync is done, the next waiter whose End is not yet
 //! covered leads the next sync, which covers every End appended meanwhile. N clients
-//! then share syncs instead of queueing one sync each.
+//! then share syncs instead of queueing one sync each. (Tested from eight threads, with a
+//! power loss after, in the root `tests/group_commit.rs`.)
 
 use crate::engine::{Client, Engine};
 use crate::status::Result;

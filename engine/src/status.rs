@@ -53,6 +53,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status for a record of `got` bytes where the file's records are `want`
+    /// bytes: 22 (data buffer too short) if shorter, 21 (invalid record length) if
+    /// longer, `None` if it fits.
+    pub fn for_record_length(got: usize, want: usize) -> Option<Status> {
+        match got.cmp(&want) {
+            std::cmp::Ordering::Less => Some(Status::DataBufferTooShort),
+            std::cmp::Ordering::Greater => Some(Status::InvalidRecordLength),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+
     /// Btrieve's number for this status.
     pub fn code(self) -> u16 {
         self as u16

@@ -24,7 +24,7 @@ pub struct Plan {
 
 /// The run's setup. Every field is reduced into the range the seeded simulator draws
 /// from, so a plan runs only configurations a campaign could also run.
-#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+#[derive(Arbitrary, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
     /// Seeds the streams for what the plan leaves open.
     pub seed: u64,
@@ -48,8 +48,9 @@ pub struct Setup {
 }
 
 /// The transaction log mode.
-#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Arbitrary, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PlanLogMode {
+    #[default]
     Off,
     Logging,
     Durability,
@@ -70,7 +71,7 @@ impl Plan {
     /// element on "one more?" and so gives random inputs a handful of steps.)
     pub fn from_bytes(data: &[u8]) -> Plan {
         let mut u = Unstructured::new(data);
-        let setup = Setup::arbitrary(&mut u).unwrap_or_else(|_| Setup::zeroed());
+        let setup = Setup::arbitrary(&mut u).unwrap_or_default();
         let mut steps = Vec::new();
         while !u.is_empty() && steps.len() < MAX_STEPS {
             match PlannedStep::arbitrary(&mut u) {
@@ -112,22 +113,6 @@ impl Plan {
 }
 
 impl Setup {
-    fn zeroed() -> Setup {
-        Setup {
-            seed: 0,
-            log_mode: PlanLogMode::Off,
-            segment_size: 0,
-            page_size: 0,
-            files: 0,
-            bundle_limit: 0,
-            initiation_ms: 0,
-            max_dirty_pages: 0,
-            clean_cache_pages: 0,
-            faults: [0; 11],
-            capacity: 0,
-        }
-    }
-
     pub fn log_mode(&self) -> engine::LogMode {
         match self.log_mode {
             PlanLogMode::Off => engine::LogMode::Off,

@@ -65,25 +65,16 @@ impl DataFile {
 
     fn check_length(&self, record: &[u8]) -> Result<()> {
         let rl = self.spec().record_length as usize;
-        if record.len() < rl {
-            return fail(
-                Status::DataBufferTooShort,
+        match Status::for_record_length(record.len(), rl) {
+            Some(status) => fail(
+                status,
                 format!(
                     "record is {} bytes; this file's records are {rl}",
                     record.len()
                 ),
-            );
+            ),
+            None => Ok(()),
         }
-        if record.len() > rl {
-            return fail(
-                Status::InvalidRecordLength,
-                format!(
-                    "record is {} bytes; this file's records are {rl}",
-                    record.len()
-                ),
-            );
-        }
-        Ok(())
     }
 
     /// Is a record with this normalized key value present (other than `except`)?

@@ -43,12 +43,7 @@ fn copy(
         e.stat(hs)?.spec.record_length,
         e.stat(hd)?.spec.record_length,
     );
-    if sl != dl {
-        let status = if sl < dl {
-            Status::DataBufferTooShort
-        } else {
-            Status::InvalidRecordLength
-        };
+    if let Some(status) = Status::for_record_length(sl.into(), dl.into()) {
         return Err(Error::new(
             status,
             format!(
