@@ -12,6 +12,7 @@
 use crate::btree::Seek;
 use crate::clock::Clock;
 use crate::contops::startbu::{check_set, Refusal};
+use crate::file::change::Change;
 use crate::file::datafile::{serial_of, DataFile};
 use crate::file::key;
 use crate::file::ops::{GetOp, StepOp};
@@ -20,7 +21,6 @@ use crate::mutant::Mutant;
 use crate::page::node::RecAddr;
 use crate::pager::{self, PagerConfig};
 use crate::status::{fail, Error, Result, Status};
-use crate::txlog::entry::Change;
 use crate::txlog::log::TxLog;
 use crate::txlog::PendingSync;
 use crate::vfs::Vfs;

@@ -24,10 +24,10 @@
 //! and the bytes present before anything is hashed, and payloads are borrowed.
 
 use super::header::DeltaHeader;
-use crate::file::spec::MAX_KEYS;
 use crate::page::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use crate::page::fcr::FileState;
 use crate::page::pat;
+use crate::page::spec::MAX_KEYS;
 use std::fmt;
 
 /// Bytes of a frame header.
@@ -637,7 +637,7 @@ mod tests {
             ..state(0)
         };
         assert_eq!(validate_state(&s, 512), Ok(()));
-        for ps in crate::file::spec::PAGE_SIZES {
+        for ps in crate::page::spec::PAGE_SIZES {
             let bound = logical_page_bound(ps);
             let at = FileState {
                 logical_pages: bound,
@@ -656,7 +656,7 @@ mod tests {
 
     #[test]
     fn logical_page_bound_covers_every_real_file() {
-        use crate::file::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+        use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
         for ps in PAGE_SIZES {
             // The smallest definition leaves the most room for PAT pointers.
             let spec = FileSpec {

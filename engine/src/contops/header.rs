@@ -8,8 +8,8 @@
 //! field and reports a [`HeaderError`] that says whether the header may simply never
 //! have been written (torn) or is something else (another file, a newer format).
 
-use crate::file::spec::PAGE_SIZES;
 use crate::page::bytes::{get_u32, get_u64, put_u32, put_u64};
+use crate::page::spec::PAGE_SIZES;
 use crate::status::{Error, Result, Status};
 use std::fmt;
 use std::path::Path;

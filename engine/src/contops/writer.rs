@@ -30,8 +30,8 @@
 use super::frame::{encode_change, encode_commit, frame_len, validate_state, FRAME_HEADER_LEN};
 use super::header::{DeltaHeader, DeltaState, DELTA_HEADER_LEN};
 use super::scan::{read_image, DeltaScan, ImageRef, PageImage};
-use crate::file::spec::PAGE_SIZES;
 use crate::page::fcr::FileState;
+use crate::page::spec::PAGE_SIZES;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{parent_dir, read_exact_at, OpenMode, Vfs, VfsFile};
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,11 +7,11 @@ use super::key;
 use super::records;
 use super::spec::FileSpec;
 use crate::btree::{Found, Seek, Tree};
+use crate::file::change::Change;
 use crate::page::data::Layout;
 use crate::page::node::RecAddr;
 use crate::pager::{Pager, PagerConfig};
 use crate::status::{fail, Result, Status};
-use crate::txlog::entry::Change;
 use crate::vfs::Vfs;
 use std::path::Path;
 

@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn layout_fits_the_page_for_every_size() {
-        for ps in crate::file::spec::PAGE_SIZES {
+        for ps in crate::page::spec::PAGE_SIZES {
             for rl in [1usize, 7, 100, 400, 1000, 4000] {
                 if let Some(l) = Layout::new(ps as usize, rl) {
                     assert!(l.slot_at(l.slots) <= ps as usize);

@@ -10,7 +10,7 @@
 use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::pat::{self, PagePtr};
 use super::{PageType, HEADER_LEN};
-use crate::file::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
 use crate::status::{fail, Result, Status};
 
 /// Identifies a Keel data file.

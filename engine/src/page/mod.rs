@@ -16,6 +16,7 @@ pub mod data;
 pub mod fcr;
 pub mod node;
 pub mod pat;
+pub mod spec;
 
 use crate::status::{Error, Result, Status};
 use bytes::{get_u32, get_u64, put_u32, put_u64};

@@ -27,9 +27,9 @@
 
 mod open;
 
-use crate::file::spec::FileSpec;
 use crate::page::fcr::{Fcr, FileState};
 use crate::page::pat::{self, PagePtr};
+use crate::page::spec::FileSpec;
 use crate::page::{self, Expect, PageBuf, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::VfsFile;

@@ -2,10 +2,10 @@
 //! the PAT, and rebuilding the free-page set (which reclaims pages a crash orphaned).
 
 use super::{Pager, PagerConfig, FCR_SLOTS};
-use crate::file::spec::{FileSpec, PAGE_SIZES};
 use crate::page::data::Layout;
 use crate::page::fcr::{self, Fcr, FileState};
 use crate::page::pat::{self, PagePtr};
+use crate::page::spec::{FileSpec, PAGE_SIZES};
 use crate::page::{self, node, Expect, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::{self, OpenMode, Vfs, VfsFile};

@@ -13,6 +13,7 @@
 //! entries"). Decoding never panics: malformed payloads are status 2.
 
 use super::frame::RecordKind;
+pub use crate::file::change::Change;
 use crate::status::{Error, Result, Status};
 use std::path::PathBuf;
 
@@ -24,24 +25,6 @@ pub const KIND_COMMIT: u8 = 4;
 
 /// Longest file path a log entry may carry, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
-
-/// One record change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    Insert {
-        serial: u64,
-        record: Vec<u8>,
-    },
-    Update {
-        serial: u64,
-        old: Vec<u8>,
-        new: Vec<u8>,
-    },
-    Delete {
-        serial: u64,
-        old: Vec<u8>,
-    },
-}
 
 /// A decoded log entry.
 #[derive(Clone, Debug, PartialEq, Eq)]

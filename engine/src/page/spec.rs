@@ -1,5 +1,9 @@
 //! What a data file is made of: record length, page size and key definitions
 //! (Btrieve's Create / Stat parameters), and the checks that make a spec valid.
+//!
+//! It sits in the page layer because the layouts below the file layer need it (the FCR
+//! stores a spec; the pager and the delta format check page sizes and key counts);
+//! `file` re-exports it as `file::spec`.
 
 use crate::status::{fail, Result, Status};
 
