@@ -5,7 +5,7 @@
 //! instead, when no roll-in had begun, must give exactly the startbu instant.
 
 use engine::clock::ManualClock;
-use engine::contops::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
+use engine::delta::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
 use engine::vfs::Vfs;
 use engine::{Config, Engine, OpenMode};
 use rand::SeedableRng;

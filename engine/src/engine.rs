@@ -1133,9 +1133,7 @@ impl Engine {
                         && (m.as_str() == stem
                             || m.strip_prefix(stem).is_some_and(|r| r.starts_with('.')))
                 })
-                .filter(|m| {
-                    crate::contops::delta_path(&dir.join(m)).is_ok_and(|d| d == dir.join(n))
-                })
+                .filter(|m| crate::delta::delta_path(&dir.join(m)).is_ok_and(|d| d == dir.join(n)))
                 .collect();
             match owners.as_slice() {
                 [one] => out.push(dir.join(one)),

@@ -15,10 +15,12 @@
 //! it is handed a [`vfs::Vfs`] and a [`clock::Clock`], and background work is an
 //! explicit step the host calls ([`Engine::background_step`]).
 
+pub mod appendfile;
 pub mod btree;
 pub mod bulk;
 pub mod clock;
 pub mod contops;
+pub mod delta;
 pub mod engine;
 pub mod file;
 pub mod formats;

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use engine::contops::delta_path;
+use engine::delta::delta_path;
 use engine::vfs::{MemVfs, Vfs};
 use engine::{Config, Engine, GetOp, Handle, OpenMode, Status};
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ fn killing_the_deltas_gives_the_startbu_instant() {
     e.flush().unwrap();
     drop(e);
     for p in [X, Y] {
-        engine::contops::remove_delta(&vfs, &delta_path(Path::new(p)).unwrap()).unwrap();
+        engine::delta::remove_delta(&vfs, &delta_path(Path::new(p)).unwrap()).unwrap();
     }
     let mut e = mem_engine(&vfs, Config::default());
     let hx = e.open(Path::new(X), OpenMode::Normal).unwrap();

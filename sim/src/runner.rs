@@ -644,8 +644,8 @@ impl World {
                 replaced.map_err(|x| format!("removing damaged {}: {x}", path.display()))?;
                 self.vfs.forget_damage(&path);
                 // Its delta goes with it (the replacement is not in contops).
-                if let Ok(d) = engine::contops::delta_path(&path) {
-                    let _ = engine::contops::remove_delta(&self.vfs, &d);
+                if let Ok(d) = engine::delta::delta_path(&path) {
+                    let _ = engine::delta::remove_delta(&self.vfs, &d);
                     self.vfs.forget_damage(&d);
                 }
                 e.create(&path, &self.spec)
@@ -930,7 +930,7 @@ impl World {
     fn damaged(&self, f: usize) -> bool {
         let path = &self.files[f].path;
         self.vfs.was_damaged(path)
-            || engine::contops::delta_path(path).is_ok_and(|d| self.vfs.was_damaged(d))
+            || engine::delta::delta_path(path).is_ok_and(|d| self.vfs.was_damaged(d))
     }
 
     fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
@@ -940,7 +940,7 @@ impl World {
     /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never
     /// faulted)?
     fn has_delta(&self, f: usize) -> bool {
-        engine::contops::delta_path(&self.files[f].path)
+        engine::delta::delta_path(&self.files[f].path)
             .ok()
             .is_some_and(|d| self.vfs.read_file(&d).is_some())
     }
@@ -1141,11 +1141,11 @@ impl World {
         }
         let mut deltas = Vec::new();
         for &f in &b.set {
-            let d = engine::contops::delta_path(&self.files[f].path).map_err(|e| e.to_string())?;
-            match engine::contops::probe_delta(&self.vfs, &d) {
-                Ok(engine::contops::DeltaProbe::Present) => {
-                    match engine::contops::scan_delta(&self.vfs, &d) {
-                        Ok(sc) if sc.header.state == engine::contops::DeltaState::Active => {}
+            let d = engine::delta::delta_path(&self.files[f].path).map_err(|e| e.to_string())?;
+            match engine::delta::probe_delta(&self.vfs, &d) {
+                Ok(engine::delta::DeltaProbe::Present) => {
+                    match engine::delta::scan_delta(&self.vfs, &d) {
+                        Ok(sc) if sc.header.state == engine::delta::DeltaState::Active => {}
                         // A roll-in had begun (or the delta is unreadable): only endbu.
                         _ => return Ok(()),
                     }
@@ -1156,7 +1156,7 @@ impl World {
             deltas.push(d);
         }
         for d in &deltas {
-            engine::contops::remove_delta(&self.vfs, d)
+            engine::delta::remove_delta(&self.vfs, d)
                 .map_err(|e| format!("killbu {}: {e}", d.display()))?;
         }
         tracing::info!(target: "sim", set = ?b.set, "deltas killed");

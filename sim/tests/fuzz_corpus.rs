@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine::clock::ManualClock;
-use engine::contops::delta_path;
+use engine::delta::delta_path;
 use engine::file::spec::{KeySpec, KeyType, Segment};
 use engine::formats::{parse_description, write_description, write_end, write_record};
 use engine::page::{self, PageType};

@@ -9,7 +9,7 @@
 //! another file of the set would share its delta (`INVOICE.HDR` and `INVOICE.DET`
 //! both map to `INVOICE.^^^`; 88).
 
-use super::{delta_path, shares_delta};
+use crate::delta::{delta_path, shares_delta};
 use crate::status::Status;
 use crate::vfs::Vfs;
 use std::path::{Path, PathBuf};

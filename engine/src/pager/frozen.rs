@@ -11,7 +11,7 @@
 //! FCR, PAT and free physical pages stay exactly as at `startbu`.
 
 use super::Pager;
-use crate::contops::{
+use crate::delta::{
     delta_path, probe_delta, read_image, remove_delta, scan_delta, DeltaProbe, DeltaState,
     DeltaWriter, PageImage,
 };
@@ -120,13 +120,13 @@ impl Pager {
                 let seed = scan.header.frame_seed();
                 let mut at = 0;
                 while let Ok(f) =
-                    crate::contops::frame::decode_raw(&tail[at..], seed, scan.header.page_size)
+                    crate::delta::frame::decode_raw(&tail[at..], seed, scan.header.page_size)
                 {
-                    match crate::contops::FrameKind::from_u8(f.kind) {
-                        Some(crate::contops::FrameKind::Page) => {
+                    match crate::delta::FrameKind::from_u8(f.kind) {
+                        Some(crate::delta::FrameKind::Page) => {
                             pages.insert(f.logical, Some(PageBuf::new(f.payload.to_vec())));
                         }
-                        Some(crate::contops::FrameKind::Freed) => {
+                        Some(crate::delta::FrameKind::Freed) => {
                             pages.insert(f.logical, None);
                         }
                         _ => break,

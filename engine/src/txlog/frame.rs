@@ -1,6 +1,8 @@
 //! Record frames: how one log record is laid out, and the scan of a segment's frames
 //! that decides where its valid part ends (the rules are in the [module
-//! doc](super)).
+//! doc](super)). The envelope — checksum, padding, the stop classification and the
+//! search for a later frame that proves damage — is [`crate::appendfile`]'s; this file
+//! is what a log record's frame header holds.
 //!
 //! A frame is a 24-byte header, the payload, and zero padding to an 8-byte boundary:
 //!
@@ -8,35 +10,27 @@
 //! [crc32c u32][payload_len u32][lsn u64][kind u8][0 0 0][sync_gap u32][payload][0-pad]
 //! ```
 //!
-//! The CRC-32C covers every byte of the frame after the CRC field, *padding included*:
-//! then every byte a frame occupies is vouched for, the padding needs no separate
-//! check, and the next frame's offset (which depends on the padded length) is derived
-//! only from verified bytes. Kind 0 is never valid, so a zero-filled region can never
-//! parse as a record even if its checksum happened to match. `sync_gap` is the
-//! watermark of the module doc: `lsn − sync_gap` is the LSN below which every record
-//! was already synced when this one was appended.
+//! The CRC-32C (unseeded) covers every byte of the frame after the CRC field, padding
+//! included. Kind 0 is never valid, so a zero-filled region can never parse as a record
+//! even if its checksum happened to match. `sync_gap` is the watermark of the module
+//! doc: `lsn − sync_gap` is the LSN below which every record was already synced when
+//! this one was appended.
 //!
 //! Nothing here panics or allocates on the strength of a length read from disk: every
 //! length is checked against [`MAX_RECORD_PAYLOAD`] and the bytes actually present
 //! first, and payloads are borrowed from the input.
 
+use crate::appendfile::{decode_envelope, seal_frame, search_for_proof, Layout, Search};
+pub use crate::appendfile::{End, Stop, FRAME_ALIGN};
 use crate::page::bytes::{get_u32, get_u64, put_u32, put_u64};
 use crate::status::{Error, Result, Status};
-use std::fmt;
 use std::num::NonZeroU8;
 
 /// Bytes of a frame header.
 pub const FRAME_HEADER_LEN: usize = 24;
-/// Frames start at multiples of this (relative to the segment start, as the header is
-/// a multiple of it too).
-pub const FRAME_ALIGN: usize = 8;
 /// Largest payload of one record. It bounds what a frame header read from disk can
 /// make the scan look at, and what one `append` can buffer.
 pub const MAX_RECORD_PAYLOAD: usize = 16 << 20;
-/// The forward search after a damaged frame hashes at most this many times the bytes
-/// it searches (see the module doc): enough for every genuine frame there several
-/// times over, and linear however the damage looks.
-pub const SEARCH_BUDGET_FACTOR: usize = 4;
 
 /// What a record is, as the layer above defines it. Never 0: zeroed space on disk must
 /// not parse as a record.
@@ -58,10 +52,38 @@ impl RecordKind {
     }
 }
 
+/// The log's frame layout, for the append-file envelope and proof search.
+struct LogLayout;
+
+impl Layout for LogLayout {
+    const HEADER_LEN: usize = FRAME_HEADER_LEN;
+    const TOO_LONG: &'static str = "payload length over the maximum";
+
+    fn max_payload(&self) -> usize {
+        MAX_RECORD_PAYLOAD
+    }
+
+    fn payload_len(&self, h: &[u8]) -> u32 {
+        get_u32(h, 4)
+    }
+
+    fn seed(&self) -> u32 {
+        0
+    }
+
+    /// A record's watermark is its durable-below LSN; kind 0, reserved bytes set or
+    /// the last LSN are never written.
+    fn watermark(&self, h: &[u8]) -> Option<(u64, u64)> {
+        let lsn = get_u64(h, 8);
+        let ok = h[16] != 0 && h[17..20] == [0, 0, 0] && lsn != u64::MAX;
+        ok.then(|| (lsn, lsn.saturating_sub(u64::from(get_u32(h, 20)))))
+    }
+}
+
 /// Bytes a frame with a `payload_len`-byte payload occupies, padding included.
 /// `payload_len` must be at most [`MAX_RECORD_PAYLOAD`].
 pub const fn frame_len(payload_len: usize) -> usize {
-    (FRAME_HEADER_LEN + payload_len).next_multiple_of(FRAME_ALIGN)
+    crate::appendfile::frame_len(FRAME_HEADER_LEN, payload_len)
 }
 
 /// Append the frame of record `lsn` to `out`. `durable_lsn` is the writer's durable LSN
@@ -101,8 +123,7 @@ pub fn encode_frame(
     f[16] = kind.get();
     put_u32(f, 20, gap);
     f[FRAME_HEADER_LEN..FRAME_HEADER_LEN + payload.len()].copy_from_slice(payload);
-    let crc = crc32c::crc32c(&f[4..len]);
-    put_u32(f, 0, crc);
+    seal_frame(LogLayout.seed(), f);
     Ok(())
 }
 
@@ -128,129 +149,30 @@ impl Frame<'_> {
     }
 }
 
-/// Why a segment's valid part ended where it did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stop {
-    /// No bytes left.
-    EndOfData,
-    /// A zero-filled frame header: space never written.
-    Zeros,
-    /// A well-formed frame (checksum good) with another LSN than the expected one:
-    /// stale content of a reused or pre-extended region.
-    Stale { lsn: u64 },
-    /// A frame whose header or body extends past the end of the data.
-    Incomplete,
-    /// A complete frame whose checksum does not match.
-    BadChecksum,
-    /// A frame header no writer produces: payload too long, kind 0, non-zero reserved
-    /// bytes, or an LSN at the end of the LSN space.
-    Malformed(&'static str),
-}
-
-/// How the valid log ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// At the end of the data, at never-written space, or at stale content.
-    Clean,
-    /// At a frame (or segment header) a crash left incomplete or damaged: normal after
-    /// a crash, since what follows was never synced.
-    Torn,
-}
-
-impl Stop {
-    /// Whether this stop is a clean end or a torn one.
-    pub fn end(&self) -> End {
-        match self {
-            Stop::EndOfData | Stop::Zeros | Stop::Stale { .. } => End::Clean,
-            Stop::Incomplete | Stop::BadChecksum | Stop::Malformed(_) => End::Torn,
-        }
-    }
-}
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stop::EndOfData => write!(f, "end of data"),
-            Stop::Zeros => write!(f, "zero bytes"),
-            Stop::Stale { lsn } => write!(f, "a stale record with LSN {lsn}"),
-            Stop::Incomplete => write!(f, "an incomplete record"),
-            Stop::BadChecksum => write!(f, "a record that fails its checksum"),
-            Stop::Malformed(why) => write!(f, "a malformed record ({why})"),
-        }
-    }
-}
-
-/// The cheap part of decoding: the header fields, with no checksum verified.
-struct RawHeader {
-    payload_len: u32,
-    lsn: u64,
-    kind: u8,
-    reserved_zero: bool,
-    sync_gap: u32,
-}
-
-fn raw_header(h: &[u8]) -> RawHeader {
-    debug_assert!(h.len() >= FRAME_HEADER_LEN);
-    RawHeader {
-        payload_len: get_u32(h, 4),
-        lsn: get_u64(h, 8),
-        kind: h[16],
-        reserved_zero: h[17..20] == [0, 0, 0],
-        sync_gap: get_u32(h, 20),
-    }
-}
-
-/// The frame's length if its payload length is acceptable and it fits in `avail`.
-fn checked_len(payload_len: u32, avail: usize) -> Option<usize> {
-    if u64::from(payload_len) > MAX_RECORD_PAYLOAD as u64 {
-        return None;
-    }
-    let p = payload_len as usize;
-    let len = frame_len(p);
-    (len <= avail).then_some(len)
-}
-
 /// Decode the frame at the start of `bytes`, checking everything but its LSN (which
-/// only the scan knows to expect).
+/// only the scan knows to expect). A frame with a good checksum but fields no writer
+/// produces is a torn end here ([`Stop::Malformed`]), like any other bad frame: the
+/// log's scan treats every frame it cannot accept alike and lets the proof search
+/// decide whether the stop is damage.
 pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, Stop> {
-    if bytes.is_empty() {
-        return Err(Stop::EndOfData);
-    }
-    let Some(h) = bytes.get(..FRAME_HEADER_LEN) else {
-        return Err(if bytes.iter().all(|&b| b == 0) {
-            Stop::Zeros
-        } else {
-            Stop::Incomplete
-        });
-    };
-    if h.iter().all(|&b| b == 0) {
-        return Err(Stop::Zeros);
-    }
-    let raw = raw_header(h);
-    if u64::from(raw.payload_len) > MAX_RECORD_PAYLOAD as u64 {
-        return Err(Stop::Malformed("payload length over the maximum"));
-    }
-    let Some(len) = checked_len(raw.payload_len, bytes.len()) else {
-        return Err(Stop::Incomplete);
-    };
-    if get_u32(bytes, 0) != crc32c::crc32c(&bytes[4..len]) {
-        return Err(Stop::BadChecksum);
-    }
-    let Some(kind) = RecordKind::new(raw.kind) else {
+    let len = decode_envelope(&LogLayout, bytes)?;
+    debug_assert!(len >= FRAME_HEADER_LEN && len <= bytes.len());
+    let payload_len = get_u32(bytes, 4) as usize;
+    let Some(kind) = RecordKind::new(bytes[16]) else {
         return Err(Stop::Malformed("kind 0"));
     };
-    if !raw.reserved_zero {
+    if bytes[17..20] != [0, 0, 0] {
         return Err(Stop::Malformed("reserved bytes not zero"));
     }
-    if raw.lsn == u64::MAX {
+    let lsn = get_u64(bytes, 8);
+    if lsn == u64::MAX {
         return Err(Stop::Malformed("LSN at the end of the LSN space"));
     }
-    let payload_end = FRAME_HEADER_LEN + raw.payload_len as usize;
     Ok(Frame {
-        lsn: raw.lsn,
+        lsn,
         kind,
-        sync_gap: raw.sync_gap,
-        payload: &bytes[FRAME_HEADER_LEN..payload_end],
+        sync_gap: get_u32(bytes, 20),
+        payload: &bytes[FRAME_HEADER_LEN..FRAME_HEADER_LEN + payload_len],
     })
 }
 
@@ -307,7 +229,7 @@ impl<'a> Iterator for FrameDecoder<'a> {
                 Some(f)
             }
             Ok(f) => {
-                self.stop = Some(Stop::Stale { lsn: f.lsn });
+                self.stop = Some(Stop::Stale { seq: f.lsn });
                 None
             }
             Err(stop) => {
@@ -331,80 +253,12 @@ pub struct SegmentBody<'a> {
     pub stop: Stop,
 }
 
-/// What the search after a damaged frame found.
-#[derive(Debug, PartialEq, Eq)]
-enum Search {
-    /// No frame proves the damaged record was durable.
-    Nothing,
-    /// The frame at this offset does.
-    Proof {
-        offset: usize,
-        lsn: u64,
-        durable_below: u64,
-    },
-    /// The budget ran out at this offset before the search finished.
-    Exhausted { offset: usize },
-}
-
 /// Search `bytes[from..]` for a frame proving that record `expected` (which belonged at
-/// `from`) had been synced: a well-formed frame whose durable-below LSN exceeds
-/// `expected`. Returns what it found and how many bytes it hashed.
-fn search_for_proof(bytes: &[u8], from: usize, expected: u64) -> (Search, usize) {
-    let searched = bytes.len().saturating_sub(from);
-    let budget = searched.saturating_mul(SEARCH_BUDGET_FACTOR);
-    let mut hashed = 0usize;
-    let mut y = from;
-    while let Some(h) = bytes.get(y..y + FRAME_HEADER_LEN) {
-        let here = y;
-        y += FRAME_ALIGN;
-        if h.iter().all(|&b| b == 0) {
-            // Preallocated space: no frame header is all zeros (kind 0), so jump to the
-            // last aligned start whose header reaches the next non-zero word.
-            let next = bytes[here..]
-                .chunks_exact(FRAME_ALIGN)
-                .position(|w| w.iter().any(|&b| b != 0));
-            match next {
-                None => break,
-                Some(i) => {
-                    let z = here + i * FRAME_ALIGN;
-                    y = y.max((z + FRAME_ALIGN).saturating_sub(FRAME_HEADER_LEN));
-                }
-            }
-            continue;
-        }
-        let raw = raw_header(h);
-        if raw.kind == 0 || !raw.reserved_zero || raw.lsn == u64::MAX {
-            continue;
-        }
-        let durable_below = raw.lsn.saturating_sub(u64::from(raw.sync_gap));
-        if durable_below <= expected {
-            continue;
-        }
-        // Records expected..lsn-1 must fit between `from` and here, each at least a
-        // bare header long; a frame further ahead in LSNs is not of this log's history.
-        let room = ((here - from) / FRAME_HEADER_LEN) as u64;
-        if raw.lsn - expected > room {
-            continue;
-        }
-        let Some(len) = checked_len(raw.payload_len, bytes.len() - here) else {
-            continue;
-        };
-        if hashed + len > budget {
-            return (Search::Exhausted { offset: here }, hashed);
-        }
-        hashed += len;
-        if get_u32(h, 0) == crc32c::crc32c(&bytes[here + 4..here + len]) {
-            return (
-                Search::Proof {
-                    offset: here,
-                    lsn: raw.lsn,
-                    durable_below,
-                },
-                hashed,
-            );
-        }
-    }
-    (Search::Nothing, hashed)
+/// `from`) had been synced; returns what it found and how many bytes it hashed. (A
+/// slice source has no I/O to fail.)
+fn search_body(bytes: &[u8], from: usize, expected: u64) -> Result<(Search, u64)> {
+    let mut src = bytes;
+    search_for_proof(&LogLayout, &mut src, from as u64, expected)
 }
 
 /// Scan the bytes of segment `segment` after its header (`body`, found at file offset
@@ -426,12 +280,12 @@ pub fn scan_segment_body(
     let at = body_offset + valid_len as u64;
     let trusted = next_lsn.saturating_sub(1);
     if stop != Stop::EndOfData {
-        match search_for_proof(body, valid_len, next_lsn).0 {
+        match search_body(body, valid_len, next_lsn)?.0 {
             Search::Nothing => {}
             Search::Proof {
                 offset,
-                lsn,
-                durable_below,
+                seq: lsn,
+                watermark: durable_below,
             } => {
                 return Err(Error::new(
                     Status::IoError,
@@ -440,7 +294,7 @@ pub fn scan_segment_body(
                          later records exist (LSN {lsn} at offset {} was written after every \
                          LSN below {durable_below} was synced); the log cannot be trusted past \
                          LSN {trusted}; restore or run recovery manually",
-                        body_offset + offset as u64
+                        body_offset + offset
                     ),
                 ))
             }
@@ -452,7 +306,7 @@ pub fn scan_segment_body(
                          the rest of the segment could not be checked for later records (too \
                          many record-like fragments from offset {}); the log cannot be \
                          trusted past LSN {trusted}; restore or run recovery manually",
-                        body_offset + offset as u64
+                        body_offset + offset
                     ),
                 ))
             }
@@ -596,14 +450,14 @@ mod tests {
         let mut dec = FrameDecoder::new(&bytes, 10);
         let lsns: Vec<u64> = dec.by_ref().map(|f| f.lsn).collect();
         assert_eq!(lsns, [10, 11, 12]);
-        assert_eq!(dec.stop(), Some(&Stop::Stale { lsn: 4 }));
+        assert_eq!(dec.stop(), Some(&Stop::Stale { seq: 4 }));
         assert_eq!(dec.position(), offs[2] + frame_len(3));
         assert_eq!(dec.next_lsn(), 13);
         // Expecting another first LSN: nothing is valid.
         let mut dec = FrameDecoder::new(&bytes, 11);
         assert_eq!(dec.next(), None);
-        assert_eq!(dec.stop(), Some(&Stop::Stale { lsn: 10 }));
-        assert_eq!(Stop::Stale { lsn: 1 }.end(), End::Clean);
+        assert_eq!(dec.stop(), Some(&Stop::Stale { seq: 10 }));
+        assert_eq!(Stop::Stale { seq: 1 }.end(), End::Clean);
         assert_eq!(Stop::BadChecksum.end(), End::Torn);
     }
 
@@ -672,7 +526,7 @@ mod tests {
         let (old, _) = frames(3, 3, &[b"old one", b"old two", b"old three"]);
         b.extend_from_slice(&old);
         let s = scan_segment_body(&b, 512, 20, 2).unwrap();
-        assert_eq!((s.next_lsn, &s.stop), (21, &Stop::Stale { lsn: 3 }));
+        assert_eq!((s.next_lsn, &s.stop), (21, &Stop::Stale { seq: 3 }));
         assert_eq!(s.stop.end(), End::Clean);
     }
 
@@ -695,9 +549,12 @@ mod tests {
             put_u32(&mut b, y + 20, 0);
             y += FRAME_HEADER_LEN;
         }
-        let (found, hashed) = search_for_proof(&b, 0, 1);
+        let (found, hashed) = search_body(&b, 0, 1).unwrap();
         assert!(matches!(found, Search::Exhausted { .. }), "{found:?}");
-        assert!(hashed <= SEARCH_BUDGET_FACTOR * n, "hashed {hashed}");
+        assert!(
+            hashed <= crate::appendfile::SEARCH_BUDGET_FACTOR * n as u64,
+            "hashed {hashed}"
+        );
         let e = scan_segment_body(&b, 512, 1, 1).unwrap_err();
         assert!(e.context.contains("could not be checked"), "{e}");
     }
@@ -709,7 +566,7 @@ mod tests {
         let refs: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
         let (mut b, offs) = frames(1, 1, &refs);
         b[offs[3] + 2] ^= 1;
-        let (found, hashed) = search_for_proof(&b, offs[3], 4);
+        let (found, hashed) = search_body(&b, offs[3], 4).unwrap();
         assert_eq!((found, hashed), (Search::Nothing, 0));
     }
 

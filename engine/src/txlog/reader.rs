@@ -8,7 +8,10 @@
 //! [`MAX_SEGMENT_SIZE`](super::MAX_SEGMENT_SIZE)), one at a time.
 
 use super::frame::{scan_segment_body, End, Frame, RecordKind, Stop};
-use super::segment::{parse_segment_name, HeaderError, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::segment::{
+    header_error, parse_segment_name, HeaderError, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
+};
+use crate::appendfile::file::{nonzero_end, zero_from};
 use crate::status::{Error, Result, Status};
 use crate::vfs::{read_exact_at, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
@@ -93,46 +96,8 @@ struct Loaded {
     zero_after_header: bool,
 }
 
-/// The offset after the last non-zero byte of `body[from..]`, or `from` if there is
-/// none (a word at a time: bodies are mostly preallocated zeros).
-fn nonzero_end(body: &[u8], from: usize) -> usize {
-    let tail = body.get(from..).unwrap_or(&[]);
-    let words = tail.len() / 8;
-    let last_word = tail[..words * 8]
-        .chunks_exact(8)
-        .rposition(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) != 0);
-    let last_byte = tail[words * 8..]
-        .iter()
-        .rposition(|&b| b != 0)
-        .map(|i| words * 8 + i + 1)
-        .or_else(|| last_word.map(|w| w * 8 + 8));
-    from + last_byte.unwrap_or(0)
-}
-
-/// Whether every byte of `file` from `from` to `len` is zero; reads a chunk at a time
-/// (the length is the file's, not trusted to fit in memory) and stops at the first
-/// non-zero byte.
-fn zero_from(file: &dyn crate::vfs::VfsFile, from: u64, len: u64) -> std::io::Result<bool> {
-    let mut buf = vec![0u8; 64 << 10];
-    let mut at = from;
-    while at < len {
-        let n = (len - at).min(buf.len() as u64) as usize;
-        read_exact_at(file, &mut buf[..n], at)?;
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Ok(false);
-        }
-        at += n as u64;
-    }
-    Ok(true)
-}
-
 fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
-    let io = |e: std::io::Error| {
-        Error::io(
-            &e,
-            format!("reading transaction log segment {}", path.display()),
-        )
-    };
+    let io = |e: std::io::Error| SEGMENT.io_error(&e, "reading", path);
     let file = vfs.open(path, OpenMode::ReadOnly).map_err(io)?;
     let file_len = file.len().map_err(io)?;
     let head_len = file_len.min(SEGMENT_HEADER_LEN as u64) as usize;
@@ -254,7 +219,7 @@ pub fn visit_log(
                 // interrupted.
                 let interrupted = is_last && problem.is_torn() && seg.zero_after_header;
                 if !interrupted {
-                    return Err(problem.to_error(&path));
+                    return Err(header_error(&problem, &path));
                 }
                 if prev.is_none() && number != 1 {
                     return Err(corrupt(format!(

@@ -8,17 +8,22 @@
 //! a [`HeaderError`], which says whether it looks torn (never fully written) or is
 //! something else (another file, another version, a misnamed copy).
 
+pub use crate::appendfile::HeaderError;
+use crate::appendfile::{FileKind, HEADER_LEN};
 use crate::page::bytes::{get_u32, get_u64, put_u32, put_u64};
 use crate::status::{Error, Result, Status};
-use std::fmt;
 use std::path::Path;
 
 /// Bytes of the segment header; frames start at this offset.
-pub const SEGMENT_HEADER_LEN: usize = 512;
-/// Magic at header offset 4.
-pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELTLOG";
-/// Segment format version written in every header.
-pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+pub const SEGMENT_HEADER_LEN: usize = HEADER_LEN;
+/// A segment as an append file: magic `KEELTLOG`, format version 1.
+pub const SEGMENT: FileKind = FileKind {
+    noun: "transaction log segment",
+    magic: *b"KEELTLOG",
+    version: 1,
+};
+/// What to do about a segment whose header is damaged.
+const HEADER_ADVICE: &str = "restore the log directory from backup or run recovery manually";
 /// Smallest segment size: a header and at least one sector of frames.
 pub const MIN_SEGMENT_SIZE: u64 = 1024;
 /// Largest segment size. A segment is read whole into memory by the scan, so this also
@@ -85,69 +90,9 @@ pub struct SegmentHeader {
     pub segment_size: u64,
 }
 
-/// Why a header failed to decode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeaderError {
-    /// The file is shorter than a header.
-    Short { len: usize },
-    /// The checksum does not match (this includes an all-zero sector).
-    BadChecksum,
-    /// The checksum matches but the magic is not ours.
-    BadMagic,
-    /// A format version this engine does not read.
-    BadVersion(u32),
-    /// The header names another segment number than the file name does.
-    NumberMismatch { found: u32 },
-    /// A field outside its valid range.
-    Invalid(String),
-}
-
-impl HeaderError {
-    /// Could this header simply never have been (fully) written? Only then may a
-    /// segment at the end of the log be taken for an interrupted creation.
-    pub fn is_torn(&self) -> bool {
-        matches!(self, HeaderError::Short { .. } | HeaderError::BadChecksum)
-    }
-
-    /// The error to report for the segment at `path`.
-    pub fn to_error(&self, path: &Path) -> Error {
-        Error::new(
-            Status::IoError,
-            format!(
-                "transaction log segment {}: {self}; restore the log directory from \
-                 backup or run recovery manually",
-                path.display()
-            ),
-        )
-    }
-}
-
-impl fmt::Display for HeaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HeaderError::Short { len } => write!(
-                f,
-                "the file is {len} bytes, shorter than its {SEGMENT_HEADER_LEN}-byte header"
-            ),
-            HeaderError::BadChecksum => {
-                write!(
-                    f,
-                    "the header fails its checksum (torn, zeroed or corrupted)"
-                )
-            }
-            HeaderError::BadMagic => write!(f, "not a Keel transaction log segment (bad magic)"),
-            HeaderError::BadVersion(v) => write!(
-                f,
-                "segment format version {v} is not supported (this engine reads version \
-                 {SEGMENT_FORMAT_VERSION})"
-            ),
-            HeaderError::NumberMismatch { found } => write!(
-                f,
-                "the header says segment {found} (the file was renamed or copied)"
-            ),
-            HeaderError::Invalid(why) => write!(f, "{why}"),
-        }
-    }
+/// The error for a damaged segment header (status 2), naming the segment at `path`.
+pub fn header_error(e: &HeaderError, path: &Path) -> Error {
+    e.to_error(&SEGMENT, path, HEADER_ADVICE)
 }
 
 impl SegmentHeader {
@@ -155,14 +100,11 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         debug_assert!(self.number != 0 && self.first_lsn != 0);
         let mut b = [0u8; SEGMENT_HEADER_LEN];
-        b[4..12].copy_from_slice(&SEGMENT_MAGIC);
-        put_u32(&mut b, 12, SEGMENT_FORMAT_VERSION);
         put_u32(&mut b, 16, self.number);
         put_u64(&mut b, 24, self.engine_id);
         put_u64(&mut b, 32, self.first_lsn);
         put_u64(&mut b, 40, self.segment_size);
-        let crc = crc32c::crc32c(&b[4..]);
-        put_u32(&mut b, 0, crc);
+        SEGMENT.seal(&mut b);
         b
     }
 
@@ -170,19 +112,7 @@ impl SegmentHeader {
     /// file named as segment `expected_number`). Checks, in order: length, checksum,
     /// magic, version, number, first LSN ≥ 1, segment size valid.
     pub fn decode(buf: &[u8], expected_number: u32) -> Result<SegmentHeader, HeaderError> {
-        let Some(b) = buf.get(..SEGMENT_HEADER_LEN) else {
-            return Err(HeaderError::Short { len: buf.len() });
-        };
-        if get_u32(b, 0) != crc32c::crc32c(&b[4..]) {
-            return Err(HeaderError::BadChecksum);
-        }
-        if b[4..12] != SEGMENT_MAGIC {
-            return Err(HeaderError::BadMagic);
-        }
-        let version = get_u32(b, 12);
-        if version != SEGMENT_FORMAT_VERSION {
-            return Err(HeaderError::BadVersion(version));
-        }
+        let b = SEGMENT.open(buf)?;
         let h = SegmentHeader {
             number: get_u32(b, 16),
             engine_id: get_u64(b, 24),
@@ -190,7 +120,10 @@ impl SegmentHeader {
             segment_size: get_u64(b, 40),
         };
         if h.number != expected_number {
-            return Err(HeaderError::NumberMismatch { found: h.number });
+            return Err(HeaderError::Invalid(format!(
+                "the header says segment {} (the file was renamed or copied)",
+                h.number
+            )));
         }
         if h.first_lsn == 0 {
             return Err(HeaderError::Invalid("the header's first LSN is 0".into()));
@@ -290,18 +223,22 @@ mod tests {
         b[4] = b'X';
         assert_eq!(
             SegmentHeader::decode(&reseal(b), 7),
-            Err(HeaderError::BadMagic)
+            Err(HeaderError::BadMagic { noun: SEGMENT.noun })
         );
         let mut b = good;
         put_u32(&mut b, 12, 2);
         assert_eq!(
             SegmentHeader::decode(&reseal(b), 7),
-            Err(HeaderError::BadVersion(2))
+            Err(HeaderError::BadVersion {
+                noun: SEGMENT.noun,
+                found: 2,
+                reads: 1
+            })
         );
-        assert_eq!(
+        assert!(matches!(
             SegmentHeader::decode(&good, 8),
-            Err(HeaderError::NumberMismatch { found: 7 })
-        );
+            Err(HeaderError::Invalid(w)) if w.contains("says segment 7") && w.contains("renamed")
+        ));
         let mut b = good;
         put_u64(&mut b, 32, 0);
         assert!(matches!(
@@ -319,9 +256,19 @@ mod tests {
         // Only a short or unchecksummed header may be an interrupted creation.
         assert!(HeaderError::Short { len: 0 }.is_torn());
         assert!(HeaderError::BadChecksum.is_torn());
-        assert!(!HeaderError::BadMagic.is_torn());
-        assert!(!HeaderError::NumberMismatch { found: 1 }.is_torn());
-        let e = HeaderError::BadMagic.to_error(Path::new("log/00000007.LOG"));
+        assert!(!HeaderError::BadMagic { noun: "x" }.is_torn());
+        let e = header_error(
+            &SegmentHeader::decode(
+                &reseal({
+                    let mut b = good;
+                    b[4] = b'X';
+                    b
+                }),
+                7,
+            )
+            .unwrap_err(),
+            Path::new("log/00000007.LOG"),
+        );
         assert_eq!(e.status, Status::IoError);
         assert!(e.context.contains("00000007.LOG") && e.context.contains("magic"));
     }

@@ -34,7 +34,10 @@
 
 use super::frame::{encode_frame, frame_len, RecordKind, MAX_RECORD_PAYLOAD};
 use super::reader::LogScan;
-use super::segment::{segment_name, validate_segment_size, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::segment::{
+    segment_name, validate_segment_size, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
+};
+use crate::appendfile::file::{initialize, zero_fill};
 use crate::status::{Error, Result, Status};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::collections::VecDeque;
@@ -127,26 +130,17 @@ impl fmt::Debug for LogWriter {
 }
 
 fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
-    Error::io(
-        e,
-        format!("{what} transaction log segment {}", path.display()),
-    )
+    SEGMENT.io_error(e, what, path)
 }
 
-/// Write zeros over `from..to` of `file`. Segments are preallocated this way: a
-/// commit then overwrites space the file already has, so its sync flushes data only,
-/// not the file's size and block map too (on ext4 and most filesystems that is the
-/// difference between one device write and a journal commit per sync).
-fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
-    const CHUNK: u64 = 64 << 10;
-    let zeros = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(CHUNK) as usize;
-        file.write_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
+/// Sync the log directory, so segment creations and removals in it are durable.
+fn sync_log_dir(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    vfs.sync_dir(dir).map_err(|e| {
+        Error::io(
+            &e,
+            format!("syncing transaction log directory {}", dir.display()),
+        )
+    })
 }
 
 /// Create segment `number` beginning at `first_lsn`: header and zeros up to the
@@ -162,21 +156,14 @@ fn create_segment(
     let file = vfs
         .open(&path, OpenMode::CreateNew)
         .map_err(|e| io_error(&e, "creating", &path))?;
-    file.write_at(&header.encode(), 0)
-        .map_err(|e| io_error(&e, "writing the header of", &path))?;
-    zero_fill(
+    initialize(
+        vfs,
+        &SEGMENT,
         file.as_ref(),
-        SEGMENT_HEADER_LEN as u64,
+        &path,
+        &header.encode(),
         header.segment_size,
-    )
-    .map_err(|e| io_error(&e, "preallocating", &path))?;
-    file.sync().map_err(|e| io_error(&e, "syncing", &path))?;
-    vfs.sync_dir(dir).map_err(|e| {
-        Error::io(
-            &e,
-            format!("syncing transaction log directory {}", dir.display()),
-        )
-    })?;
+    )?;
     Ok((Arc::from(file), path))
 }
 
@@ -203,14 +190,6 @@ impl LogWriter {
                 ),
             ));
         }
-        let sync_dir = |vfs: &dyn Vfs| {
-            vfs.sync_dir(dir).map_err(|e| {
-                Error::io(
-                    &e,
-                    format!("syncing transaction log directory {}", dir.display()),
-                )
-            })
-        };
         if let Some(path) = &scan.incomplete {
             match vfs.remove(path) {
                 Ok(()) => {}
@@ -249,7 +228,7 @@ impl LogWriter {
                     tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = end, "zeroed the log's torn or stale tail");
                 }
                 file.sync().map_err(|e| io_error(&e, "syncing", path))?;
-                sync_dir(vfs.as_ref())?;
+                sync_log_dir(vfs.as_ref(), dir)?;
                 let segments = scan
                     .segments
                     .iter()
@@ -539,11 +518,8 @@ impl LogWriter {
             if let Err(e) = self.vfs.remove(&path) {
                 return Err(self.fail(io_error(&e, "removing", &path)));
             }
-            if let Err(e) = self.vfs.sync_dir(&self.dir) {
-                let err = Error::io(
-                    &e,
-                    format!("syncing transaction log directory {}", self.dir.display()),
-                );
+            let synced = sync_log_dir(self.vfs.as_ref(), &self.dir);
+            if let Err(err) = synced {
                 return Err(self.fail(err));
             }
             self.segments.pop_front();
@@ -854,7 +830,7 @@ mod tests {
         let scan = read_log(&mem, &dir()).unwrap();
         assert_eq!(scan.records.len(), 40);
         assert_eq!(scan.end, End::Clean);
-        assert_eq!(scan.segments[0].stop, Stop::Stale { lsn: 3 });
+        assert_eq!(scan.segments[0].stop, Stop::Stale { seq: 3 });
         assert_eq!(scan.segments[0].valid_len, valid as u64);
         // Reopening zeroes them (keeping the preallocated length); new records follow
         // the real ones.

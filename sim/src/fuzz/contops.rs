@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use engine::contops::header::DeltaHeader;
-use engine::contops::scan_delta;
+use engine::delta::header::DeltaHeader;
+use engine::delta::scan_delta;
 use engine::vfs::MemVfs;
 
 /// The bytes as a delta file: its header alone through `DeltaHeader::decode` (a

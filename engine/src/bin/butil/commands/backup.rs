@@ -5,7 +5,8 @@
 
 use super::{engine, read_input};
 use crate::report::Report;
-use engine::contops::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
+use engine::contops::{killbu as killbu_set, IfAbsent};
+use engine::delta::delta_path;
 use engine::formats::parse_list;
 use engine::vfs::{StdVfs, Vfs};
 use engine::{Error, Result, Status};
@@ -97,38 +98,8 @@ pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
 /// `startbu` instant. Refused for a delta whose roll-in had begun (use `-endbu`).
 pub fn killbu(target: &str, out: &mut Report) -> Result<()> {
     let paths = targets(target)?;
-    let mut deltas = Vec::new();
+    killbu_set(&StdVfs, &paths, IfAbsent::Refuse)?;
     for p in &paths {
-        let d = delta_path(p)?;
-        match probe_delta(&StdVfs, &d)? {
-            DeltaProbe::Absent => {
-                return Err(Error::new(
-                    Status::OperationNotAllowed,
-                    format!(
-                        "{} is not in continuous operations (no {})",
-                        p.display(),
-                        d.display()
-                    ),
-                ))
-            }
-            DeltaProbe::Interrupted => {}
-            DeltaProbe::Present => {
-                if scan_delta(&StdVfs, &d)?.header.state == DeltaState::Ending {
-                    return Err(Error::new(
-                        Status::IncompatibleMode,
-                        format!(
-                            "{}: its roll-in had begun, so the file may no longer be at the \
-                             startbu instant; run `butil -endbu` to finish it",
-                            p.display()
-                        ),
-                    ));
-                }
-            }
-        }
-        deltas.push((p, d));
-    }
-    for (p, d) in deltas {
-        remove_delta(&StdVfs, &d)?;
         out.line(format!(
             "{}: delta removed; the file is as it was at startbu",
             p.display()

@@ -28,12 +28,13 @@
 //!   by that scan.
 
 use super::frame::{encode_change, encode_commit, frame_len, validate_state, FRAME_HEADER_LEN};
-use super::header::{DeltaHeader, DeltaState, DELTA_HEADER_LEN};
+use super::header::{DeltaHeader, DeltaState, DELTA, DELTA_HEADER_LEN};
 use super::scan::{read_image, DeltaScan, ImageRef, PageImage};
+use crate::appendfile::file;
 use crate::page::fcr::FileState;
 use crate::page::spec::PAGE_SIZES;
 use crate::status::{Error, Result, Status};
-use crate::vfs::{parent_dir, read_exact_at, OpenMode, Vfs, VfsFile};
+use crate::vfs::{read_exact_at, OpenMode, Vfs, VfsFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -72,21 +73,12 @@ impl fmt::Debug for DeltaWriter {
 }
 
 fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
-    Error::io(e, format!("{what} delta file {}", path.display()))
+    DELTA.io_error(e, what, path)
 }
 
+/// Sync the directory of the delta at `path`.
 fn sync_dir(vfs: &dyn Vfs, path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    vfs.sync_dir(&dir).map_err(|e| {
-        Error::io(
-            &e,
-            format!(
-                "syncing directory {} (of delta file {})",
-                dir.display(),
-                path.display()
-            ),
-        )
-    })
+    file::sync_dir_of(vfs, &DELTA, path)
 }
 
 impl DeltaWriter {
@@ -133,11 +125,14 @@ impl DeltaWriter {
             fcr_seq,
             set_id,
         };
-        let written = file
-            .write_at(&header.encode(), 0)
-            .map_err(|e| io_error(&e, "writing the header of", path))
-            .and_then(|()| file.sync().map_err(|e| io_error(&e, "syncing", path)))
-            .and_then(|()| sync_dir(vfs, path));
+        let written = file::initialize(
+            vfs,
+            &DELTA,
+            file.as_ref(),
+            path,
+            &header.encode(),
+            DELTA_HEADER_LEN as u64,
+        );
         if let Err(e) = written {
             drop(file);
             // Best effort: a leftover would make the next startbu refuse (status 59)
@@ -196,7 +191,7 @@ impl DeltaWriter {
         if len > scan.valid_len {
             file.set_len(scan.valid_len)
                 .map_err(|e| io_error(&e, "truncating the torn tail of", path))?;
-            tracing::info!(target: "keel::contops", path = %path.display(), from = len, to = scan.valid_len, "truncated the delta's torn or incomplete tail");
+            tracing::info!(target: "keel::delta", path = %path.display(), from = len, to = scan.valid_len, "truncated the delta's torn or incomplete tail");
         }
         file.sync().map_err(|e| io_error(&e, "syncing", path))?;
         sync_dir(vfs, path)?;
@@ -283,7 +278,7 @@ impl DeltaWriter {
 
     /// Mark the writer failed with `err`, and return it.
     fn fail(&mut self, err: Error) -> Error {
-        tracing::warn!(target: "keel::contops", path = %self.path.display(), error = %err, "delta writer failed");
+        tracing::warn!(target: "keel::delta", path = %self.path.display(), error = %err, "delta writer failed");
         self.failed = Some(err.to_string());
         err
     }
@@ -425,10 +420,5 @@ impl DeltaWriter {
 /// error — a crash may have come between the removal and the directory sync — so the
 /// step can simply be repeated.
 pub fn remove_delta(vfs: &dyn Vfs, path: &Path) -> Result<()> {
-    match vfs.remove(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&e, "removing", path)),
-    }
-    sync_dir(vfs, path)
+    file::remove_durably(vfs, &DELTA, path)
 }

@@ -8,18 +8,25 @@
 //! field and reports a [`HeaderError`] that says whether the header may simply never
 //! have been written (torn) or is something else (another file, a newer format).
 
+pub use crate::appendfile::HeaderError;
+use crate::appendfile::{FileKind, HEADER_LEN};
 use crate::page::bytes::{get_u32, get_u64, put_u32, put_u64};
 use crate::page::spec::PAGE_SIZES;
 use crate::status::{Error, Result, Status};
-use std::fmt;
 use std::path::Path;
 
 /// Bytes of the header; frames start at this offset.
-pub const DELTA_HEADER_LEN: usize = 512;
-/// Magic at header offset 4.
-pub const DELTA_MAGIC: [u8; 8] = *b"KEELDLTA";
-/// Delta format version written in every header.
-pub const DELTA_FORMAT_VERSION: u32 = 1;
+pub const DELTA_HEADER_LEN: usize = HEADER_LEN;
+/// A delta as an append file: magic `KEELDLTA`, format version 1.
+pub const DELTA: FileKind = FileKind {
+    noun: "delta file",
+    magic: *b"KEELDLTA",
+    version: 1,
+};
+/// What to do about a delta whose header is damaged.
+const HEADER_ADVICE: &str = "the frozen data file still holds the state of the startbu \
+     instant: remove the delta to return to it (losing the changes made since), or restore \
+     the data file and delta from backup";
 
 /// Where the header's fields end; everything after is reserved (zero).
 const FIELDS_END: usize = 40;
@@ -61,64 +68,9 @@ pub struct DeltaHeader {
     pub set_id: u64,
 }
 
-/// Why a header failed to decode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeaderError {
-    /// The file is shorter than a header.
-    Short { len: usize },
-    /// The checksum does not match (this includes an all-zero sector).
-    BadChecksum,
-    /// The checksum matches but the magic is not ours.
-    BadMagic,
-    /// A format version this engine does not read.
-    BadVersion(u32),
-    /// A field outside its valid range, or non-zero reserved bytes.
-    Invalid(String),
-}
-
-impl HeaderError {
-    /// Could this header simply never have been (fully) written? Only a torn header on
-    /// a file no longer than a header can be a creation that a crash interrupted.
-    pub fn is_torn(&self) -> bool {
-        matches!(self, HeaderError::Short { .. } | HeaderError::BadChecksum)
-    }
-
-    /// The error to report for the delta at `path` (status 2).
-    pub fn to_error(&self, path: &Path) -> Error {
-        Error::new(
-            Status::IoError,
-            format!(
-                "delta file {}: {self}; the frozen data file still holds the state of the \
-                 startbu instant: remove the delta to return to it (losing the changes made \
-                 since), or restore the data file and delta from backup",
-                path.display()
-            ),
-        )
-    }
-}
-
-impl fmt::Display for HeaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HeaderError::Short { len } => write!(
-                f,
-                "the file is {len} bytes, shorter than its {DELTA_HEADER_LEN}-byte header"
-            ),
-            HeaderError::BadChecksum => {
-                write!(
-                    f,
-                    "the header fails its checksum (torn, zeroed or corrupted)"
-                )
-            }
-            HeaderError::BadMagic => write!(f, "not a Keel delta file (bad magic)"),
-            HeaderError::BadVersion(v) => write!(
-                f,
-                "delta format version {v} is not supported (this engine reads version \
-                 {DELTA_FORMAT_VERSION})"
-            ),
-            HeaderError::Invalid(why) => write!(f, "{why}"),
-        }
-    }
+/// The error for a damaged delta header (status 2), naming the delta at `path`.
+pub fn header_error(e: &HeaderError, path: &Path) -> Error {
+    e.to_error(&DELTA, path, HEADER_ADVICE)
 }
 
 impl DeltaHeader {
@@ -126,14 +78,11 @@ impl DeltaHeader {
     pub fn encode(&self) -> [u8; DELTA_HEADER_LEN] {
         debug_assert!(PAGE_SIZES.contains(&self.page_size));
         let mut b = [0u8; DELTA_HEADER_LEN];
-        b[4..12].copy_from_slice(&DELTA_MAGIC);
-        put_u32(&mut b, 12, DELTA_FORMAT_VERSION);
         b[16] = self.state as u8;
         put_u32(&mut b, 20, self.page_size);
         put_u64(&mut b, 24, self.fcr_seq);
         put_u64(&mut b, 32, self.set_id);
-        let crc = crc32c::crc32c(&b[4..]);
-        put_u32(&mut b, 0, crc);
+        DELTA.seal(&mut b);
         b
     }
 
@@ -141,19 +90,7 @@ impl DeltaHeader {
     /// file). Checks, in order: length, checksum, magic, version, state, page size,
     /// reserved bytes zero.
     pub fn decode(buf: &[u8]) -> Result<DeltaHeader, HeaderError> {
-        let Some(b) = buf.get(..DELTA_HEADER_LEN) else {
-            return Err(HeaderError::Short { len: buf.len() });
-        };
-        if get_u32(b, 0) != crc32c::crc32c(&b[4..]) {
-            return Err(HeaderError::BadChecksum);
-        }
-        if b[4..12] != DELTA_MAGIC {
-            return Err(HeaderError::BadMagic);
-        }
-        let version = get_u32(b, 12);
-        if version != DELTA_FORMAT_VERSION {
-            return Err(HeaderError::BadVersion(version));
-        }
+        let b = DELTA.open(buf)?;
         let Some(state) = DeltaState::from_u8(b[16]) else {
             return Err(HeaderError::Invalid(format!(
                 "the header's state {} is neither active (1) nor ending (2)",
@@ -284,11 +221,18 @@ mod tests {
             assert!(e.is_torn());
         }
         let magic = resealed(good, |b| b[4] = b'X');
-        assert_eq!(DeltaHeader::decode(&magic), Err(HeaderError::BadMagic));
+        assert_eq!(
+            DeltaHeader::decode(&magic),
+            Err(HeaderError::BadMagic { noun: DELTA.noun })
+        );
         let version = resealed(good, |b| put_u32(b, 12, 2));
         assert_eq!(
             DeltaHeader::decode(&version),
-            Err(HeaderError::BadVersion(2))
+            Err(HeaderError::BadVersion {
+                noun: DELTA.noun,
+                found: 2,
+                reads: 1
+            })
         );
         for bad_state in [0u8, 3, 255] {
             let s = resealed(good, |b| b[16] = bad_state);
@@ -310,7 +254,10 @@ mod tests {
                 "reserved byte {at}"
             );
         }
-        let e = HeaderError::BadMagic.to_error(Path::new("/d/A.^^^"));
+        let e = header_error(
+            &DeltaHeader::decode(&magic).unwrap_err(),
+            Path::new("/d/A.^^^"),
+        );
         assert_eq!(e.status, Status::IoError);
         assert!(e.context.contains("/d/A.^^^") && e.context.contains("bad magic"));
         assert!(e.context.contains("remove the delta"), "{e}");

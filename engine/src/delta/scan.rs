@@ -10,23 +10,17 @@
 //! [`read_image`], which checks the frame again (it may have rotted since the scan).
 
 use super::frame::{
-    checksum_ok, decode_raw, frame_len, peek, FrameBody, FrameKind, Stop, FRAME_ALIGN,
-    FRAME_HEADER_LEN,
+    decode_raw, frame_len, peek, DeltaLayout, FrameBody, FrameKind, Stop, FRAME_HEADER_LEN,
 };
-use super::header::{DeltaHeader, HeaderError, DELTA_HEADER_LEN};
+use super::header::{header_error, DeltaHeader, HeaderError, DELTA, DELTA_HEADER_LEN};
+pub use crate::appendfile::End;
+use crate::appendfile::{search_for_proof, Search, Source, Window};
 use crate::page::bytes::get_u32;
 use crate::page::fcr::FileState;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{read_exact_at, OpenMode, Vfs, VfsFile};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Bytes the scan reads at a time (more only if one frame is longer).
-const WINDOW_LEN: usize = 1 << 20;
-/// The forward search after a damaged frame hashes at most this many times the bytes
-/// it searches: enough for every genuine frame there several times over, and linear
-/// however the damage looks (as in the transaction log's scan).
-pub const SEARCH_BUDGET_FACTOR: u64 = 4;
 
 /// Where a committed page image lives in the delta.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,16 +38,6 @@ pub enum PageImage {
     Image(ImageRef),
     /// The page was freed (by the last committed transaction that touched it).
     Freed,
-}
-
-/// How the committed part ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// The file ends exactly after the last commit frame (or the header).
-    Clean,
-    /// Bytes follow the last commit frame: an incomplete transaction, a torn frame, or
-    /// space a crash left. They are ignored, and the writer truncates them.
-    Torn,
 }
 
 /// What [`scan_delta`] found.
@@ -75,6 +59,9 @@ pub struct DeltaScan {
     pub next_seq: u64,
     /// The file's length when scanned.
     pub file_len: u64,
+    /// `Torn` if any bytes follow the last commit frame (an incomplete transaction, a
+    /// torn frame, or space a crash left): they are ignored, and the writer truncates
+    /// them.
     pub end: End,
     /// Why the frames stopped, and at which offset (≥ `valid_len`: frames of an
     /// incomplete transaction may lie between).
@@ -97,7 +84,7 @@ pub enum DeltaProbe {
 }
 
 fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
-    Error::io(e, format!("{what} delta file {}", path.display()))
+    DELTA.io_error(e, what, path)
 }
 
 /// Read and decode the header sector; also returns the file's length.
@@ -126,106 +113,6 @@ pub fn probe_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaProbe> {
     })
 }
 
-/// A window onto the file: serves slices of up to one frame, reading a chunk at a time.
-struct Window<'a> {
-    file: &'a dyn VfsFile,
-    path: &'a Path,
-    file_len: u64,
-    start: u64,
-    buf: Vec<u8>,
-}
-
-impl Window<'_> {
-    /// The bytes at `at`: `want` of them, or fewer only where the file ends.
-    fn get(&mut self, at: u64, want: usize) -> Result<&[u8]> {
-        let avail = self.file_len.saturating_sub(at);
-        let need = (want as u64).min(avail) as usize;
-        let end = self.start + self.buf.len() as u64;
-        if at < self.start || at + need as u64 > end {
-            // Bounded by the window length, or one frame (≤ a page plus a header).
-            let n = (WINDOW_LEN.max(want) as u64).min(avail) as usize;
-            self.buf.resize(n, 0);
-            read_exact_at(self.file, &mut self.buf, at)
-                .map_err(|e| io_error(&e, "reading", self.path))?;
-            self.start = at;
-        }
-        let from = (at - self.start) as usize;
-        Ok(&self.buf[from..from + need])
-    }
-}
-
-/// What the search after a damaged frame found.
-#[derive(Debug, PartialEq, Eq)]
-enum Search {
-    /// No frame proves the damaged frame had been synced.
-    Nothing,
-    /// The frame at `offset` (sequence `seq`) belongs to a transaction starting at
-    /// frame `first` > the damaged one: the writer synced the damaged frame before it.
-    Proof { offset: u64, seq: u64, first: u64 },
-    /// The hashing budget ran out at this offset before the search finished.
-    Exhausted { offset: u64 },
-}
-
-/// Search from `from` (where frame `expected` belonged but was not found) to the end of
-/// the file, at every 8-byte-aligned offset, for a frame of a *later* transaction:
-/// well formed, checksum good, `seq − txn_index > expected`, and no further ahead in
-/// sequence than the bytes since `from` can hold frames. Returns what it found.
-fn search_for_proof(
-    w: &mut Window<'_>,
-    header: &DeltaHeader,
-    from: u64,
-    expected: u64,
-) -> Result<(Search, u64)> {
-    let seed = header.frame_seed();
-    let max_frame = frame_len(header.page_size as usize);
-    let file_len = w.file_len;
-    let searched = file_len.saturating_sub(from);
-    let budget = searched.saturating_mul(SEARCH_BUDGET_FACTOR);
-    let mut hashed = 0u64;
-    let mut y = from;
-    while y + FRAME_HEADER_LEN as u64 <= file_len {
-        let here = y;
-        y += FRAME_ALIGN as u64;
-        let bytes = w.get(here, max_frame)?;
-        let p = peek(bytes);
-        if FrameKind::from_u8(p.kind).is_none() || !p.reserved_zero {
-            continue;
-        }
-        // The first frame of this frame's transaction; all before it were synced.
-        let Some(first) = p.seq.checked_sub(u64::from(p.txn_index)) else {
-            continue;
-        };
-        if first <= expected {
-            continue;
-        }
-        // Frames expected..seq-1 must fit between `from` and here, each at least a
-        // bare header long; a frame further ahead is not of this delta's history.
-        let room = (here - from) / FRAME_HEADER_LEN as u64;
-        if p.seq - expected > room || u64::from(p.payload_len) > u64::from(header.page_size) {
-            continue;
-        }
-        let len = frame_len(p.payload_len as usize) as u64;
-        if len > file_len - here {
-            continue;
-        }
-        if hashed + len > budget {
-            return Ok((Search::Exhausted { offset: here }, hashed));
-        }
-        hashed += len;
-        if checksum_ok(bytes, seed, header.page_size).is_some() {
-            return Ok((
-                Search::Proof {
-                    offset: here,
-                    seq: p.seq,
-                    first,
-                },
-                hashed,
-            ));
-        }
-    }
-    Ok((Search::Nothing, hashed))
-}
-
 /// Scan the delta at `path`: validate its header, then read frames while each is
 /// complete, checks out and carries the next sequence number, grouping them into
 /// transactions. Returns the committed part; frames after the last commit frame are
@@ -252,10 +139,11 @@ pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
                 ),
             ))
         }
-        Err(h) => return Err(h.to_error(path)),
+        Err(h) => return Err(header_error(&h, path)),
     };
     let ps = header.page_size;
-    let seed = header.frame_seed();
+    let layout = DeltaLayout::of(&header);
+    let seed = layout.seed;
     let max_frame = frame_len(ps as usize);
     let corrupt = |at: u64, seq: u64, why: String| {
         Error::new(
@@ -268,13 +156,8 @@ pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
             ),
         )
     };
-    let mut w = Window {
-        file: file.as_ref(),
-        path,
-        file_len,
-        start: 0,
-        buf: Vec::new(),
-    };
+    let read_error = |e: &std::io::Error| io_error(e, "reading", path);
+    let mut w = Window::new(file.as_ref(), file_len, &read_error);
     let mut pages = BTreeMap::new();
     let mut pending: BTreeMap<u32, PageImage> = BTreeMap::new();
     let mut state = None;
@@ -367,9 +250,13 @@ pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
                 path.display()
             )
         };
-        match search_for_proof(&mut w, &header, at_stop, next_seq)?.0 {
+        match search_for_proof(&layout, &mut w, at_stop, next_seq)?.0 {
             Search::Nothing => {}
-            Search::Proof { offset, seq, first } => {
+            Search::Proof {
+                offset,
+                seq,
+                watermark: first,
+            } => {
                 return Err(Error::new(
                     Status::IoError,
                     tail(format!(

@@ -21,19 +21,19 @@
 //!
 //! Nothing here panics or allocates on the strength of a length read from disk: a
 //! payload length is checked against the page size (the largest payload of a delta)
-//! and the bytes present before anything is hashed, and payloads are borrowed.
+//! and the bytes present before anything is hashed, and payloads are borrowed. The
+//! envelope (checksum, padding, stop classification) is [`crate::appendfile`]'s.
 
 use super::header::DeltaHeader;
+use crate::appendfile::{decode_envelope, seal_frame, Layout};
+pub use crate::appendfile::{Stop, FRAME_ALIGN};
 use crate::page::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use crate::page::fcr::FileState;
 use crate::page::pat;
 use crate::page::spec::MAX_KEYS;
-use std::fmt;
 
 /// Bytes of a frame header.
 pub const FRAME_HEADER_LEN: usize = 32;
-/// Frames start at multiples of this (the 512-byte delta header is one too).
-pub const FRAME_ALIGN: usize = 8;
 /// Bytes of a commit payload before its key-root table.
 pub const COMMIT_FIXED_LEN: usize = 40;
 /// Largest commit payload: the fixed part and a root for each of the most keys.
@@ -65,7 +65,51 @@ impl FrameKind {
 
 /// Bytes a frame with a `payload_len`-byte payload occupies, padding included.
 pub const fn frame_len(payload_len: usize) -> usize {
-    (FRAME_HEADER_LEN + payload_len).next_multiple_of(FRAME_ALIGN)
+    crate::appendfile::frame_len(FRAME_HEADER_LEN, payload_len)
+}
+
+/// The frame layout of one delta (its checksum seed and page size), for the
+/// append-file envelope and proof search.
+pub(crate) struct DeltaLayout {
+    pub seed: u32,
+    pub page_size: u32,
+}
+
+impl DeltaLayout {
+    pub fn of(header: &DeltaHeader) -> DeltaLayout {
+        DeltaLayout {
+            seed: header.frame_seed(),
+            page_size: header.page_size,
+        }
+    }
+}
+
+impl Layout for DeltaLayout {
+    const HEADER_LEN: usize = FRAME_HEADER_LEN;
+    const TOO_LONG: &'static str = "payload longer than a page";
+
+    fn max_payload(&self) -> usize {
+        self.page_size as usize
+    }
+
+    fn payload_len(&self, h: &[u8]) -> u32 {
+        get_u32(h, 20)
+    }
+
+    fn seed(&self) -> u32 {
+        self.seed
+    }
+
+    /// A frame's watermark is the first frame of its transaction: the writer synced
+    /// every frame before it (the previous commit) before writing this transaction.
+    fn watermark(&self, h: &[u8]) -> Option<(u64, u64)> {
+        let p = peek(h);
+        if FrameKind::from_u8(p.kind).is_none() || !p.reserved_zero {
+            return None;
+        }
+        let first = p.seq.checked_sub(u64::from(p.txn_index))?;
+        Some((p.seq, first))
+    }
 }
 
 /// Bytes of the commit payload for a file with `nkeys` keys.
@@ -132,8 +176,7 @@ fn encode_frame(
     put_u32(f, 20, payload.len() as u32);
     put_u32(f, 24, txn_index);
     f[FRAME_HEADER_LEN..FRAME_HEADER_LEN + payload.len()].copy_from_slice(payload);
-    let crc = crc32c::crc32c_append(seed, &f[4..len]);
-    put_u32(f, 0, crc);
+    seal_frame(seed, f);
 }
 
 /// Append the frame of a changed (`Some(image)`) or freed (`None`) logical page. The
@@ -221,37 +264,6 @@ pub fn decode_commit_payload(p: &[u8], page_size: u32) -> Result<FileState, Stri
     Ok(state)
 }
 
-/// Why the frames stopped at some offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stop {
-    /// No bytes left.
-    EndOfData,
-    /// A zero-filled frame header: space never written (or a write a crash lost).
-    Zeros,
-    /// A frame whose header or body extends past the end of the file.
-    Incomplete,
-    /// A complete frame whose checksum does not match.
-    BadChecksum,
-    /// A header no writer produces that the checksum cannot even be checked over (a
-    /// payload longer than a page).
-    Malformed(&'static str),
-    /// A frame with a good checksum but another sequence number than the next one.
-    Stale { seq: u64 },
-}
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stop::EndOfData => write!(f, "end of data"),
-            Stop::Zeros => write!(f, "zero bytes"),
-            Stop::Incomplete => write!(f, "an incomplete frame"),
-            Stop::BadChecksum => write!(f, "a frame that fails its checksum"),
-            Stop::Malformed(why) => write!(f, "a malformed frame ({why})"),
-            Stop::Stale { seq } => write!(f, "a frame with sequence number {seq}"),
-        }
-    }
-}
-
 /// A frame whose length and checksum are good; its fields are not yet checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawFrame<'a> {
@@ -281,19 +293,6 @@ pub struct Frame<'a> {
     pub body: FrameBody<'a>,
 }
 
-/// The payload length in a raw header, if no longer than `max` and present in `avail`
-/// bytes; returns the whole frame's length.
-fn checked_len(payload_len: u32, max: usize, avail: usize) -> Result<usize, Stop> {
-    if u64::from(payload_len) > max as u64 {
-        return Err(Stop::Malformed("payload longer than a page"));
-    }
-    let len = frame_len(payload_len as usize);
-    if len > avail {
-        return Err(Stop::Incomplete);
-    }
-    Ok(len)
-}
-
 /// The cheap header fields at the start of `h` (at least a header long), no checksum.
 pub(crate) struct Peek {
     pub kind: u8,
@@ -314,37 +313,13 @@ pub(crate) fn peek(h: &[u8]) -> Peek {
     }
 }
 
-/// Does the frame at the start of `bytes` have a plausible length and a good checksum
-/// under `seed`? Returns its length if so (used by the forward search, which has
-/// already filtered on the cheap fields).
-pub(crate) fn checksum_ok(bytes: &[u8], seed: u32, page_size: u32) -> Option<usize> {
-    let h = bytes.get(..FRAME_HEADER_LEN)?;
-    let len = checked_len(get_u32(h, 20), page_size as usize, bytes.len()).ok()?;
-    (get_u32(h, 0) == crc32c::crc32c_append(seed, &bytes[4..len])).then_some(len)
-}
-
 /// Decode the frame at the start of `bytes` as far as its length and checksum (the
 /// parts a crash can damage). Field checks come after, in [`RawFrame::check`], because
 /// the scan treats a bad field in a frame it expected as damage, not as a torn end.
 pub fn decode_raw(bytes: &[u8], seed: u32, page_size: u32) -> Result<RawFrame<'_>, Stop> {
-    if bytes.is_empty() {
-        return Err(Stop::EndOfData);
-    }
-    let Some(h) = bytes.get(..FRAME_HEADER_LEN) else {
-        return Err(if bytes.iter().all(|&b| b == 0) {
-            Stop::Zeros
-        } else {
-            Stop::Incomplete
-        });
-    };
-    if h.iter().all(|&b| b == 0) {
-        return Err(Stop::Zeros);
-    }
+    decode_envelope(&DeltaLayout { seed, page_size }, bytes)?;
+    let h = &bytes[..FRAME_HEADER_LEN];
     let p = peek(h);
-    let len = checked_len(p.payload_len, page_size as usize, bytes.len())?;
-    if get_u32(h, 0) != crc32c::crc32c_append(seed, &bytes[4..len]) {
-        return Err(Stop::BadChecksum);
-    }
     Ok(RawFrame {
         kind: p.kind,
         seq: p.seq,

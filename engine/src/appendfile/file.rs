@@ -1,0 +1,141 @@
+//! Creating, trimming and removing append files durably, and naming them in errors.
+//!
+//! The order of creation is the format's rule 1 (module doc): a new file's header (and
+//! any preallocated zeros) are written and synced, and its directory synced, before the
+//! caller writes a frame — so a crash leaves either no file, or a file whose torn header
+//! has nothing but zeros after it (an interrupted creation, which readers recognise), or
+//! a whole header whose name is durable. Removal syncs the directory after it, so a
+//! removal the caller goes on from cannot be undone by a power loss.
+
+use super::header::FileKind;
+use crate::status::{Error, Result};
+use crate::vfs::{parent_dir, read_exact_at, Vfs, VfsFile};
+use std::io;
+use std::path::Path;
+
+/// Zeros are written and compared this many bytes at a time.
+const CHUNK: u64 = 64 << 10;
+
+impl FileKind {
+    /// The error for an I/O failure while `what` (e.g. "syncing") the file at `path`.
+    pub fn io_error(&self, e: &io::Error, what: &str, path: &Path) -> Error {
+        Error::io(e, format!("{what} {} {}", self.noun, path.display()))
+    }
+}
+
+/// Write `header` at offset 0 of the newly created `file` (at `path`), zeros from the
+/// header's end to `zero_to` (preallocation; pass the header length for none), sync the
+/// file, then sync its directory. Nothing is removed on failure: the caller decides
+/// whether a half-made file must go.
+pub fn initialize(
+    vfs: &dyn Vfs,
+    kind: &FileKind,
+    file: &dyn VfsFile,
+    path: &Path,
+    header: &[u8],
+    zero_to: u64,
+) -> Result<()> {
+    debug_assert!(zero_to >= header.len() as u64);
+    file.write_at(header, 0)
+        .map_err(|e| kind.io_error(&e, "writing the header of", path))?;
+    zero_fill(file, header.len() as u64, zero_to)
+        .map_err(|e| kind.io_error(&e, "preallocating", path))?;
+    file.sync()
+        .map_err(|e| kind.io_error(&e, "syncing", path))?;
+    sync_dir_of(vfs, kind, path)
+}
+
+/// Sync the directory holding `path` (a file of this kind), so its creation, or its
+/// removal, is durable.
+pub fn sync_dir_of(vfs: &dyn Vfs, kind: &FileKind, path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    vfs.sync_dir(&dir).map_err(|e| {
+        Error::io(
+            &e,
+            format!(
+                "syncing directory {} (of {} {})",
+                dir.display(),
+                kind.noun,
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Write zeros over `from..to` of `file`, a chunk at a time. Logs are preallocated this
+/// way (a commit's sync then flushes data only, not the file's size and block map), and
+/// a torn or stale tail is zeroed this way before a writer continues after it.
+pub fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
+    let zeros = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK) as usize;
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Whether every byte of `file` from `from` to `len` is zero; reads a chunk at a time
+/// (the length is the file's, not trusted to fit in memory) and stops at the first
+/// non-zero byte.
+pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(CHUNK) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+/// Where the non-zero bytes of `body[from..]` end, or `from` if there are none: the end
+/// of the last 8-byte word (counted from `from`) holding a non-zero byte, or just after
+/// the last non-zero byte of a shorter trailing piece. Word at a time, because
+/// preallocated bodies are mostly zeros; everything past the result is zero.
+pub fn nonzero_end(body: &[u8], from: usize) -> usize {
+    let tail = body.get(from..).unwrap_or(&[]);
+    let words = tail.len() / 8;
+    let last_word = tail[..words * 8]
+        .chunks_exact(8)
+        .rposition(|w| w.iter().any(|&b| b != 0));
+    let last_byte = tail[words * 8..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map(|i| words * 8 + i + 1)
+        .or_else(|| last_word.map(|w| w * 8 + 8));
+    from + last_byte.unwrap_or(0)
+}
+
+/// Remove the file at `path` and sync its directory so the removal is durable. A file
+/// already gone is not an error — a crash may have come between a removal and its
+/// directory sync — so the step can simply be repeated.
+pub fn remove_durably(vfs: &dyn Vfs, kind: &FileKind, path: &Path) -> Result<()> {
+    match vfs.remove(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(kind.io_error(&e, "removing", path)),
+    }
+    sync_dir_of(vfs, kind, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonzero_end_finds_the_last_non_zero_byte() {
+        let mut b = vec![0u8; 100];
+        assert_eq!(nonzero_end(&b, 10), 10);
+        b[40] = 1; // in the word 34..42 counted from 10
+        assert_eq!(nonzero_end(&b, 10), 42);
+        b[97] = 1; // in the trailing piece 90..100
+        assert_eq!(nonzero_end(&b, 10), 98);
+        assert!(b[nonzero_end(&b, 10)..].iter().all(|&x| x == 0));
+        assert_eq!(nonzero_end(&b, 200), 200);
+    }
+}

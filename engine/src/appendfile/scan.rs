@@ -1,0 +1,284 @@
+//! The search after a damaged frame: is the damage a crash's torn tail, or damage to
+//! frames that had been synced?
+//!
+//! When a run of frames stops at offset `X` where frame `L` belonged, the rest of the
+//! file is searched, at every [`FRAME_ALIGN`]-byte offset (so it finds frames whatever the
+//! damage did to lengths), for a well-formed frame with a good checksum whose watermark
+//! exceeds `L`. Such a frame was written after frame `L` had been synced — a crash cannot
+//! have lost `L` — so the caller must report the file as damaged (status 2), never as
+//! ending at `X`. A frame that is merely *later* proves nothing: unsynced writes may reach
+//! the disk in any order and torn at sectors, so a hole followed by valid frames written
+//! after the last sync is an ordinary crash outcome; their watermark is then ≤ `L`.
+//!
+//! The search is linear in the bytes searched: candidates are filtered in O(1) per offset
+//! (the format's cheap fields, a watermark above `L`, a sequence number no further past `L`
+//! than the bytes since `X` can hold frames, a plausible length), runs of zeros are jumped
+//! where the source can see them, and the checksum bytes hashed are capped at
+//! [`SEARCH_BUDGET_FACTOR`] times the bytes searched. A file that exhausts the cap (only
+//! crafted or badly damaged data can) cannot be proven to end cleanly: the caller reports
+//! it as an error too.
+
+use super::frame::{checked_len, checksum_ok, Layout, FRAME_ALIGN};
+use crate::status::Result;
+use crate::vfs::{read_exact_at, VfsFile};
+
+/// The proof search hashes at most this many times the bytes it searches: enough for
+/// every genuine frame there several times over, and linear however the damage looks.
+pub const SEARCH_BUDGET_FACTOR: u64 = 4;
+
+/// Bytes a [`Window`] reads at a time (more only if one frame is longer).
+pub const WINDOW_LEN: usize = 1 << 20;
+
+/// Where the bytes being scanned come from: a slice in memory, or a file read through a
+/// bounded [`Window`]. Offsets are the source's own.
+pub trait Source {
+    /// Bytes in the source.
+    fn len(&self) -> u64;
+    /// Whether the source holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes at `at`: `want` of them, or fewer only where the source ends.
+    fn get(&mut self, at: u64, want: usize) -> Result<&[u8]>;
+    /// Given that an all-zero frame header starts at `at`: the offset of the first
+    /// non-zero [`FRAME_ALIGN`]-byte word from `at`, `Some(None)` if only zeros follow,
+    /// or `None` if the source cannot tell without more I/O (then the search steps on).
+    fn next_nonzero(&mut self, _at: u64) -> Option<Option<u64>> {
+        None
+    }
+}
+
+impl Source for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn get(&mut self, at: u64, want: usize) -> Result<&[u8]> {
+        let from = (at as usize).min(<[u8]>::len(self));
+        let to = from.saturating_add(want).min(<[u8]>::len(self));
+        Ok(&self[from..to])
+    }
+
+    fn next_nonzero(&mut self, at: u64) -> Option<Option<u64>> {
+        let rest = <[u8]>::get(self, at as usize..).unwrap_or_default();
+        let word = rest
+            .chunks_exact(FRAME_ALIGN)
+            .position(|w| w.iter().any(|&b| b != 0));
+        Some(word.map(|i| at + (i * FRAME_ALIGN) as u64))
+    }
+}
+
+/// A window onto a file: serves slices of up to one frame, reading a chunk at a time,
+/// so a scan's memory does not grow with the file.
+pub struct Window<'a> {
+    file: &'a dyn VfsFile,
+    file_len: u64,
+    start: u64,
+    buf: Vec<u8>,
+    /// Turns an I/O error into the format's error (which names the file).
+    io_error: &'a dyn Fn(&std::io::Error) -> crate::status::Error,
+}
+
+impl<'a> Window<'a> {
+    /// A window onto `file`, `file_len` bytes long.
+    pub fn new(
+        file: &'a dyn VfsFile,
+        file_len: u64,
+        io_error: &'a dyn Fn(&std::io::Error) -> crate::status::Error,
+    ) -> Window<'a> {
+        Window {
+            file,
+            file_len,
+            start: 0,
+            buf: Vec::new(),
+            io_error,
+        }
+    }
+}
+
+impl Source for Window<'_> {
+    fn len(&self) -> u64 {
+        self.file_len
+    }
+
+    fn get(&mut self, at: u64, want: usize) -> Result<&[u8]> {
+        let avail = self.file_len.saturating_sub(at);
+        let need = (want as u64).min(avail) as usize;
+        let end = self.start + self.buf.len() as u64;
+        if at < self.start || at + need as u64 > end {
+            // Bounded by the window length, or one frame.
+            let n = (WINDOW_LEN.max(want) as u64).min(avail) as usize;
+            self.buf.resize(n, 0);
+            read_exact_at(self.file, &mut self.buf, at).map_err(|e| (self.io_error)(&e))?;
+            self.start = at;
+        }
+        let from = (at - self.start) as usize;
+        Ok(&self.buf[from..from + need])
+    }
+}
+
+/// What the search after a damaged frame found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// No frame proves the damaged frame had been synced.
+    Nothing,
+    /// The frame at `offset`, sequence `seq`, was written after every frame below
+    /// `watermark` (> the damaged one) had been synced.
+    Proof {
+        offset: u64,
+        seq: u64,
+        watermark: u64,
+    },
+    /// The hashing budget ran out at this offset before the search finished.
+    Exhausted { offset: u64 },
+}
+
+/// Search `src` from `from` (where frame `expected` belonged but was not found) to its
+/// end for a frame proving that frame `expected` had been synced (module doc). Returns
+/// what it found and how many bytes it hashed.
+pub fn search_for_proof<L: Layout, S: Source + ?Sized>(
+    layout: &L,
+    src: &mut S,
+    from: u64,
+    expected: u64,
+) -> Result<(Search, u64)> {
+    let len = src.len();
+    let header_len = L::HEADER_LEN as u64;
+    let max_frame = super::frame::frame_len(L::HEADER_LEN, layout.max_payload());
+    let budget = len
+        .saturating_sub(from)
+        .saturating_mul(SEARCH_BUDGET_FACTOR);
+    let mut hashed = 0u64;
+    let mut y = from;
+    while y + header_len <= len {
+        let here = y;
+        y += FRAME_ALIGN as u64;
+        let bytes = src.get(here, max_frame)?;
+        let h = &bytes[..L::HEADER_LEN];
+        if h.iter().all(|&b| b == 0) {
+            // No frame header is all zeros (kind 0 is never written): where the source
+            // can see the run, jump to the last aligned start whose header reaches the
+            // next non-zero word.
+            match src.next_nonzero(here) {
+                None => {}
+                Some(None) => break,
+                Some(Some(z)) => {
+                    y = y.max((z + FRAME_ALIGN as u64).saturating_sub(header_len));
+                }
+            }
+            continue;
+        }
+        let Some((seq, watermark)) = layout.watermark(h) else {
+            continue;
+        };
+        debug_assert!(watermark <= seq, "a watermark is never past its own frame");
+        if watermark <= expected {
+            continue;
+        }
+        // Frames expected..seq-1 must fit between `from` and here, each at least a
+        // bare header long; a frame further ahead is not of this file's history.
+        let room = (here - from) / header_len;
+        if seq.saturating_sub(expected) > room {
+            continue;
+        }
+        let Some(flen) = checked_len(layout, layout.payload_len(h), bytes.len()) else {
+            continue;
+        };
+        if hashed + flen as u64 > budget {
+            return Ok((Search::Exhausted { offset: here }, hashed));
+        }
+        hashed += flen as u64;
+        if checksum_ok(layout.seed(), &bytes[..flen]) {
+            return Ok((
+                Search::Proof {
+                    offset: here,
+                    seq,
+                    watermark,
+                },
+                hashed,
+            ));
+        }
+    }
+    Ok((Search::Nothing, hashed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::tests::{toy_frame, Toy};
+    use super::*;
+
+    /// Frames 1..=n, each with watermark gap `gap`, back to back.
+    fn run(n: u64, gap: u8) -> Vec<u8> {
+        (1..=n)
+            .flat_map(|s| toy_frame(5, s, gap, b"12345678"))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_synced_frame_is_proof_a_later_unsynced_one_is_not() {
+        let toy = Toy { seed: 5 };
+        // Frame 3 (offset 48) damaged; frames 4.. were written after 1..3 were synced
+        // (gap 0: watermark = own sequence).
+        let mut bytes = run(6, 0);
+        bytes[50] ^= 1;
+        let found = search_for_proof(&toy, &mut &bytes[..], 48, 3).unwrap().0;
+        assert_eq!(
+            found,
+            Search::Proof {
+                offset: 72,
+                seq: 4,
+                watermark: 4
+            }
+        );
+        // The same frames written before 3 was synced (gap 3: watermark = seq − 3 ≤ 3).
+        let mut bytes = run(6, 3);
+        bytes[50] ^= 1;
+        assert_eq!(
+            search_for_proof(&toy, &mut &bytes[..], 48, 3).unwrap().0,
+            Search::Nothing
+        );
+    }
+
+    #[test]
+    fn zero_runs_are_jumped_and_a_proof_after_them_is_found() {
+        let toy = Toy { seed: 5 };
+        let mut bytes = vec![0u8; 4096];
+        let proof = toy_frame(5, 2, 0, b"abcdefgh");
+        bytes[2048..2048 + proof.len()].copy_from_slice(&proof);
+        assert_eq!(
+            search_for_proof(&toy, &mut &bytes[..], 0, 1).unwrap().0,
+            Search::Proof {
+                offset: 2048,
+                seq: 2,
+                watermark: 2
+            }
+        );
+        // Too far ahead in sequence for the bytes between: not of this history.
+        let far = toy_frame(5, 1000, 0, b"abcdefgh");
+        bytes[2048..2048 + far.len()].copy_from_slice(&far);
+        assert_eq!(
+            search_for_proof(&toy, &mut &bytes[..], 0, 1).unwrap().0,
+            Search::Nothing
+        );
+    }
+
+    #[test]
+    fn the_budget_bounds_the_hashing() {
+        let toy = Toy { seed: 5 };
+        // Every aligned offset looks like a candidate with a 64-byte payload and a bad
+        // checksum: hashing each would be quadratic-ish; the budget stops it.
+        let mut bytes = Vec::new();
+        for _ in 0..512 {
+            let mut f = vec![0u8; 8];
+            f[4] = 1;
+            f[5] = 64;
+            bytes.extend_from_slice(&f);
+            bytes.extend_from_slice(&2u64.to_le_bytes());
+        }
+        let n = bytes.len() as u64;
+        match search_for_proof(&toy, &mut &bytes[..], 0, 1).unwrap() {
+            (Search::Exhausted { .. }, hashed) => assert!(hashed <= SEARCH_BUDGET_FACTOR * n),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `killbu`: end continuous operations by deleting the deltas, so that every file of the
+//! set is exactly as it was at the `startbu` instant (the frozen file was never written).
+//!
+//! All or nothing, like `startbu`: every delta is checked first, and one that cannot be
+//! killed refuses the whole request before anything is removed. A delta is killable when
+//! it is *active*, or when its creation was interrupted (nothing was ever written to
+//! it). An *ending* delta is not: its roll-in had begun, so the data file may already
+//! hold some of the delta's pages and is no longer the `startbu` instant — only `endbu`
+//! can finish it. A file with no delta is not in continuous operations (status 41).
+
+use crate::delta::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
+use crate::status::{Error, Result, Status};
+use crate::vfs::Vfs;
+use std::path::PathBuf;
+
+/// What to do with a file of the set that has no delta.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfAbsent {
+    /// Refuse the set (status 41): the operator named a file not in continuous
+    /// operations (`butil -killbu`).
+    Refuse,
+    /// Pass it through: after a crash during `endbu`, some files of a set may already
+    /// be rolled in and their deltas gone; removing the rest is what an operator who
+    /// "deletes the deltas" does. (Removing an absent delta only syncs the directory.)
+    Skip,
+}
+
+/// Check that every file of `paths` has a delta `killbu` may remove; returns the deltas,
+/// in order. Nothing is written. The first refusal is the error: 41 no delta (with
+/// [`IfAbsent::Refuse`]), 88 roll-in begun, 2 a damaged or unreadable delta, 11 a name
+/// that has no delta.
+pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<Vec<PathBuf>> {
+    let mut deltas = Vec::with_capacity(paths.len());
+    for p in paths {
+        let d = delta_path(p)?;
+        match probe_delta(vfs, &d)? {
+            DeltaProbe::Absent if absent == IfAbsent::Skip => {}
+            DeltaProbe::Absent => {
+                return Err(Error::new(
+                    Status::OperationNotAllowed,
+                    format!(
+                        "{} is not in continuous operations (no {})",
+                        p.display(),
+                        d.display()
+                    ),
+                ))
+            }
+            DeltaProbe::Interrupted => {}
+            DeltaProbe::Present => {
+                if scan_delta(vfs, &d)?.header.state == DeltaState::Ending {
+                    return Err(Error::new(
+                        Status::IncompatibleMode,
+                        format!(
+                            "{}: its roll-in had begun, so the file may no longer be at the \
+                             startbu instant; run `butil -endbu` to finish it",
+                            p.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        deltas.push(d);
+    }
+    debug_assert_eq!(deltas.len(), paths.len());
+    Ok(deltas)
+}
+
+/// Remove checked deltas durably (each removal's directory synced), in order. A failure
+/// leaves the deltas before it removed and the rest in place.
+pub fn remove_deltas(vfs: &dyn Vfs, deltas: &[PathBuf]) -> Result<()> {
+    for d in deltas {
+        remove_delta(vfs, d)?;
+    }
+    Ok(())
+}
+
+/// Kill continuous operations for `paths`: check them all ([`check_kill`]), then remove
+/// every delta ([`remove_deltas`]). Returns the deltas removed, in order. After a failure
+/// while removing, running `killbu` again on the files left finishes it.
+pub fn killbu(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<Vec<PathBuf>> {
+    let deltas = check_kill(vfs, paths, absent)?;
+    remove_deltas(vfs, &deltas)?;
+    Ok(deltas)
+}
