@@ -9,8 +9,9 @@
 //! the log read back from disk to collect the transactions to replay.
 
 use super::entry::{Change, Entry};
+use super::group_sync::PendingSync;
 use super::reader::{read_log, LogScan};
-use super::writer::{LogWriter, PendingSync};
+use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
 use crate::vfs::Vfs;
 use std::collections::BTreeMap;

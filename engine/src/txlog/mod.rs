@@ -70,6 +70,7 @@
 
 pub mod entry;
 pub mod frame;
+pub mod group_sync;
 pub mod log;
 pub mod reader;
 pub mod segment;
@@ -83,9 +84,10 @@ pub use frame::{
     decode_frame, encode_frame, frame_len, scan_segment_body, End, Frame, FrameDecoder, RecordKind,
     SegmentBody, Stop, FRAME_ALIGN, FRAME_HEADER_LEN, MAX_RECORD_PAYLOAD,
 };
+pub use group_sync::PendingSync;
 pub use reader::{read_log, visit_log, LogRecord, LogScan, SegmentInfo};
 pub use segment::{
     parse_segment_name, segment_name, validate_segment_size, HeaderError, SegmentHeader,
     MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_HEADER_LEN,
 };
-pub use writer::{LogWriter, PendingSync};
+pub use writer::LogWriter;
