@@ -36,8 +36,6 @@ use crate::page::spec::MAX_KEYS;
 pub const FRAME_HEADER_LEN: usize = 32;
 /// Bytes of a commit payload before its key-root table.
 pub const COMMIT_FIXED_LEN: usize = 40;
-/// Largest commit payload: the fixed part and a root for each of the most keys.
-pub const MAX_COMMIT_PAYLOAD: usize = COMMIT_FIXED_LEN + 4 * MAX_KEYS;
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -226,12 +226,12 @@ fn round_trip_latest_committed_version_wins() {
         );
         // The writer reads its own committed images too.
         let mut buf = vec![0u8; ps as usize];
-        let PageImage::Image(at) = w.page(3).unwrap() else {
+        let PageImage::Image(at) = *w.pages().get(&3).unwrap() else {
             panic!("page 3 has an image")
         };
         w.read_image(3, at, &mut buf).unwrap();
         assert_eq!(Some(&Some(buf)), model(&txns).get(&3));
-        assert_eq!(w.page(63), None);
+        assert_eq!(w.pages().get(&63), None);
     }
 }
 

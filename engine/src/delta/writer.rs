@@ -233,12 +233,6 @@ impl DeltaWriter {
         &self.pages
     }
 
-    /// The latest committed version of `logical` in the delta, if it has one (if not,
-    /// the page is read from the frozen data file).
-    pub fn page(&self, logical: u32) -> Option<PageImage> {
-        self.pages.get(&logical).copied()
-    }
-
     /// Read the committed image at `at` of page `logical` into `buf` (one page long);
     /// see [`read_image`].
     pub fn read_image(&self, logical: u32, at: ImageRef, buf: &mut [u8]) -> Result<()> {

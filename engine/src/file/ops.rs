@@ -69,18 +69,6 @@ impl GetOp {
             GetOp::Last => OpCode::GetLast,
         }
     }
-
-    /// Does the operation take a key value?
-    pub fn needs_key(self) -> bool {
-        matches!(
-            self,
-            GetOp::Equal
-                | GetOp::Greater
-                | GetOp::GreaterOrEqual
-                | GetOp::Less
-                | GetOp::LessOrEqual
-        )
-    }
 }
 
 /// Physical-order reads (Step operations).

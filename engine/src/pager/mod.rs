@@ -165,10 +165,6 @@ impl Pager {
         self.poisoned.is_some() || !self.dirty.is_empty() || self.state != *self.durable_state()
     }
 
-    /// Did a commit fail after its FCR write (so the file must be reopened)?
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned.is_some()
-    }
     pub fn dirty_pages(&self) -> usize {
         self.dirty.len()
     }
