@@ -142,7 +142,7 @@ impl DeltaWriter {
             }
             return Err(e);
         }
-        Ok(DeltaWriter {
+        let w = DeltaWriter {
             path: path.to_path_buf(),
             file,
             header,
@@ -153,7 +153,9 @@ impl DeltaWriter {
             commits: 0,
             failed: None,
             skip_sync: false,
-        })
+        };
+        w.debug_check();
+        Ok(w)
     }
 
     /// Open the delta at `path` to continue after the last commit of `scan` (a fresh
@@ -195,7 +197,7 @@ impl DeltaWriter {
         }
         file.sync().map_err(|e| io_error(&e, "syncing", path))?;
         sync_dir(vfs, path)?;
-        Ok(DeltaWriter {
+        let w = DeltaWriter {
             path: path.to_path_buf(),
             file,
             header: scan.header,
@@ -206,11 +208,36 @@ impl DeltaWriter {
             commits: scan.commits,
             failed: None,
             skip_sync: false,
-        })
+        };
+        w.debug_check();
+        Ok(w)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the writer's bookkeeping guarantees between calls (debug builds): the next
+    /// frame goes at an aligned offset after the header; every commit took at least one
+    /// frame, so sequence numbers run ahead of commits; a state exists exactly when a
+    /// commit does; and every page the delta holds is inside that state's logical pages
+    /// (page 0, the FCR's, never goes to a delta).
+    fn debug_check(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        assert!(self.write_pos >= DELTA_HEADER_LEN as u64);
+        assert!(self
+            .write_pos
+            .is_multiple_of(crate::appendfile::FRAME_ALIGN as u64));
+        assert!(self.next_seq > self.commits, "a commit is a frame");
+        assert_eq!(self.state.is_some(), self.commits > 0);
+        let bound = self.state.as_ref().map_or(0, |s| s.logical_pages);
+        assert!(
+            self.pages.keys().all(|&l| l != 0 && l < bound),
+            "{}: a delta page outside 1..{bound}",
+            self.path.display()
+        );
     }
 
     pub fn header(&self) -> &DeltaHeader {
@@ -340,19 +367,18 @@ impl DeltaWriter {
         self.check_transaction(pages, state)?;
         let ps = self.header.page_size as usize;
         let commit_len = frame_len(super::frame::commit_payload_len(state.roots.len()));
-        let mut buf = Vec::with_capacity(
-            pages
-                .iter()
-                .map(|(_, img)| {
-                    if img.is_some() {
-                        frame_len(ps)
-                    } else {
-                        FRAME_HEADER_LEN
-                    }
-                })
-                .sum::<usize>()
-                + commit_len,
-        );
+        let expected_len = pages
+            .iter()
+            .map(|(_, img)| {
+                if img.is_some() {
+                    frame_len(ps)
+                } else {
+                    FRAME_HEADER_LEN
+                }
+            })
+            .sum::<usize>()
+            + commit_len;
+        let mut buf = Vec::with_capacity(expected_len);
         let mut images = Vec::with_capacity(pages.len());
         let mut seq = self.next_seq;
         // Distinct logical page numbers below 2³² bound the count, so it fits a u32.
@@ -377,11 +403,22 @@ impl DeltaWriter {
         } else if let Err(e) = self.file.sync() {
             return Err(self.fail(io_error(&e, "syncing", &self.path)));
         }
+        debug_assert_eq!(
+            buf.len(),
+            expected_len,
+            "the frames' size was computed ahead"
+        );
+        debug_assert_eq!(
+            seq,
+            self.next_seq + pages.len() as u64,
+            "one frame per page"
+        );
         self.write_pos += buf.len() as u64;
         self.next_seq = seq + 1;
         self.pages.extend(images);
         self.state = Some(state.clone());
         self.commits += 1;
+        self.debug_check();
         Ok(())
     }
 

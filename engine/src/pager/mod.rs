@@ -55,6 +55,16 @@ impl PagerConfig {
     fn mutant(&self, m: crate::mutant::Mutant) -> bool {
         self.mutant == Some(m)
     }
+
+    /// Whether any known-bad engine is active: the pager's own assertions stand back
+    /// then, so that only the simulator's oracle judges the mutant.
+    fn any_mutant(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        let on = self.mutant.is_some();
+        #[cfg(not(feature = "mutants"))]
+        let on = false;
+        on
+    }
 }
 
 /// Evaluates to whether mutant `$m` is active; always `false` without the feature.
@@ -502,15 +512,84 @@ impl Pager {
             .map_err(|e| Error::io(&e, format_args!("{}: sync", self.path.display())))
     }
 
+    /// A physical page for a shadow image: a free one, or one past the end. Never an
+    /// FCR slot, and (unless a known-bad engine reuses pages early) never a page the
+    /// durable FCR still references — the shadow-paging rule.
     fn alloc_physical(&mut self) -> u32 {
-        match self.free_phys.pop_first() {
+        let p = match self.free_phys.pop_first() {
             Some(p) => p,
             None => {
                 let p = self.phys_pages;
                 self.phys_pages += 1;
                 p
             }
+        };
+        debug_assert!(p >= FCR_SLOTS, "physical page {p} is an FCR slot");
+        debug_assert!(p < self.phys_pages);
+        p
+    }
+
+    /// The physical pages the durable FCR references (PAT pages and mapped pages) past
+    /// the FCR slots. Linear: for assertions only.
+    fn durable_references(&self) -> Vec<u32> {
+        let referenced = self.durable.pat.iter().chain(self.pat.iter());
+        referenced
+            .filter(|p| p.is_mapped() && p.physical >= FCR_SLOTS)
+            .map(|p| p.physical)
+            .collect()
+    }
+
+    /// The shadow-paging rule, before a commit writes anything: no shadow page is a page
+    /// the durable FCR references (debug builds; not under a known-bad engine).
+    fn debug_check_shadow_targets(&self, writes: &[(u32, Vec<u8>)]) {
+        if !cfg!(debug_assertions) || self.config.any_mutant() {
+            return;
         }
+        let durable: BTreeSet<u32> = self.durable_references().into_iter().collect();
+        for (p, _) in writes {
+            assert!(
+                !durable.contains(p),
+                "{}: a shadow page would overwrite physical page {p}, which the durable \
+                 FCR references",
+                self.path.display()
+            );
+        }
+    }
+
+    /// The free-list hand-over's invariant: the physical pages past the FCR slots are
+    /// partitioned into those the durable FCR references (PAT pages and mapped pages,
+    /// each once) and the free list. Checked after every commit in debug builds (linear
+    /// in the file's size); skipped under a known-bad engine, whose whole point is to
+    /// break it where only the simulator should notice.
+    fn debug_check_free_partition(&self) {
+        if !cfg!(debug_assertions) || self.config.any_mutant() {
+            return;
+        }
+        // (Open refuses a file that maps a page twice; a mapping into the FCR slots is
+        // caught when that page is read, so it is left out here.)
+        let mut seen = BTreeSet::new();
+        for p in self.durable_references() {
+            assert!(
+                seen.insert(p),
+                "{}: physical page {p} referenced twice",
+                self.path.display()
+            );
+        }
+        for &f in &self.free_phys {
+            assert!(
+                !seen.contains(&f),
+                "{}: physical page {f} is both free and referenced",
+                self.path.display()
+            );
+        }
+        let total = self.phys_pages.saturating_sub(FCR_SLOTS) as usize;
+        assert_eq!(
+            seen.len() + self.free_phys.len(),
+            total,
+            "{}: referenced and free pages do not cover the file's {} physical pages",
+            self.path.display(),
+            self.phys_pages
+        );
     }
 
     // ----- system transaction -------------------------------------------------------
@@ -544,6 +623,7 @@ impl Pager {
                     // changes for a retry.
                     self.free_phys = saved_free;
                     self.free_phys.extend(saved_phys..self.phys_pages);
+                    self.debug_check_free_partition();
                 }
                 Err(err.during("system transaction failed"))
             }
@@ -615,6 +695,7 @@ impl Pager {
             writes.push((p, buf));
         }
         writes.sort_by_key(|w| w.0);
+        self.debug_check_shadow_targets(&writes);
         let fcr = Fcr {
             seq,
             spec: self.durable.spec.clone(),
@@ -653,6 +734,10 @@ impl Pager {
 
         // Durable. The pages this commit released are now free; the new images are
         // the committed ones.
+        debug_assert!(
+            self.config.any_mutant() || released.iter().all(|r| !self.free_phys.contains(r)),
+            "a released page was already free (freed twice)"
+        );
         self.free_phys.extend(released);
         for l in dirty.keys() {
             self.clean.remove(l);
@@ -669,6 +754,7 @@ impl Pager {
         self.durable = fcr;
         self.stats.commits += 1;
         debug_assert!(self.dirty.is_empty());
+        self.debug_check_free_partition();
         Ok(())
     }
 }
