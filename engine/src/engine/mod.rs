@@ -9,6 +9,11 @@
 //! an explicit [`Engine::flush`]. There are no threads: the host calls
 //! [`Engine::background_step`] to let time-based initiation happen.
 
+mod config;
+mod logging;
+
+pub use config::{Config, LogMode, OpenMode};
+
 use crate::btree::Seek;
 use crate::clock::Clock;
 use crate::contops::startbu::{check_set, Refusal};
@@ -28,81 +33,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Engine tunables.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Committed operations bundled into one system transaction at most.
-    pub operation_bundle_limit: u64,
-    /// Longest an operation waits before its system transaction starts.
-    pub initiation_time_limit: Duration,
-    /// Changed pages (over all files) that force a system transaction.
-    pub max_dirty_pages: usize,
-    /// Verified committed pages cached per file.
-    pub clean_cache_pages: usize,
-    /// Transaction log mode.
-    pub log_mode: LogMode,
-    /// The Transaction Log Directory (segments `00000001.LOG` …).
-    pub log_dir: PathBuf,
-    /// Size of a log segment in bytes.
-    pub log_segment_size: u64,
-    /// Written into new log segments; a log written by another engine id is refused.
-    pub engine_id: u64,
-    /// A deliberate bug to run with (simulator only).
-    #[cfg(feature = "mutants")]
-    pub mutant: Option<crate::mutant::Mutant>,
-}
-
-/// How the transaction log is used (chosen when the engine is created).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogMode {
-    /// No log: each file is atomic on its own (system transactions); a crash may
-    /// leave a multi-file transaction in some of its files.
-    #[default]
-    Off,
-    /// Every change is logged; End returns once the records are handed to the log
-    /// writer. A crash may lose the latest acknowledged transactions, never part of
-    /// one, and what survives is a prefix of the acknowledged order.
-    Logging,
-    /// As Logging, but End (and a single operation) returns only once the log is
-    /// synced: every acknowledged change survives.
-    Durability,
-}
-
-impl LogMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            LogMode::Off => "off",
-            LogMode::Logging => "logging",
-            LogMode::Durability => "durability",
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            operation_bundle_limit: 1000,
-            initiation_time_limit: Duration::from_millis(1000),
-            max_dirty_pages: 8192,
-            clean_cache_pages: 16384,
-            log_mode: LogMode::Off,
-            log_dir: PathBuf::from("keel-log"),
-            log_segment_size: 16 << 20,
-            engine_id: 0x4b45_454c,
-            #[cfg(feature = "mutants")]
-            mutant: None,
-        }
-    }
-}
-
-/// How a handle opens a file (Btrieve open modes normal, read-only, exclusive).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpenMode {
-    Normal,
-    ReadOnly,
-    Exclusive,
-}
 
 /// A position block: one client's open of a file, with its current position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1191,8 +1121,6 @@ impl Engine {
         f(vfs.as_ref(), &mut df)
     }
 
-    // ----- transaction log ------------------------------------------------------------
-
     /// Is this deliberate bug selected? (Always false without the `mutants` feature.)
     #[allow(unused_variables)]
     fn mutant(&self, m: Mutant) -> bool {
@@ -1200,221 +1128,6 @@ impl Engine {
         return self.config.mutant == Some(m);
         #[cfg(not(feature = "mutants"))]
         false
-    }
-
-    fn logging(&self) -> bool {
-        self.config.log_mode != LogMode::Off
-    }
-
-    /// The log, opened on first use; refused once it has failed.
-    fn log(&mut self) -> Result<&mut TxLog> {
-        if let Some(why) = &self.log_failed {
-            return fail(
-                Status::IoError,
-                format!(
-                    "the transaction log failed earlier ({why}); restart the engine to \
-                     recover what it holds"
-                ),
-            );
-        }
-        if self.txlog.is_none() {
-            let log = TxLog::open(
-                self.vfs.clone(),
-                &self.config.log_dir,
-                self.config.engine_id,
-                self.config.log_segment_size,
-            )
-            .map_err(|e| e.during("opening the transaction log"))?;
-            self.txlog = Some(log);
-        }
-        match self.txlog.as_mut() {
-            Some(log) => Ok(log),
-            None => fail(Status::IoError, "the transaction log is not open"),
-        }
-    }
-
-    /// Before a change: in a log mode, the log must be open and healthy, so a change
-    /// is never applied that could not be logged.
-    fn log_ready(&mut self) -> Result<()> {
-        if self.logging() {
-            self.log()?;
-        }
-        Ok(())
-    }
-
-    /// A log write or sync failed: what was appended may or may not be on disk, so the
-    /// engine stops taking changes until it is restarted (and recovery decides).
-    fn log_failure(&mut self, e: Error) -> Error {
-        tracing::warn!(target: "keel::engine", error = %e, "transaction log failed");
-        self.log_failed = Some(e.to_string());
-        e.during("the transaction log failed; restart the engine to recover")
-    }
-
-    /// Make every appended log record durable (the write-ahead rule before data pages,
-    /// and the Logging-mode log writer step).
-    fn sync_log(&mut self) -> Result<()> {
-        if !self.logging() {
-            return Ok(());
-        }
-        if self.mutant(Mutant::DataBeforeLog) && self.config.log_mode == LogMode::Logging {
-            // Wrong: data pages may now reach disk before the log records they carry.
-            // (The log writer step still syncs on its own schedule.)
-            return Ok(());
-        }
-        if self.log_failed.is_some() {
-            // Data pages could depend on records that never became durable.
-            self.log()?;
-        }
-        let Some(log) = self.txlog.as_mut() else {
-            return Ok(());
-        };
-        if !log.has_unsynced() {
-            return Ok(());
-        }
-        self.stats.log_syncs += 1;
-        match log.sync() {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.log_failure(e)),
-        }
-    }
-
-    /// Remove the log segments no file needs any more (after system transactions made
-    /// files' applied LSNs durable).
-    fn recycle_log(&mut self) -> Result<()> {
-        if !self.logging() || self.log_failed.is_some() {
-            return Ok(());
-        }
-        let mut applied = self.closed_applied.clone();
-        for f in self.files.values() {
-            applied.insert(f.path.clone(), f.df.pager.data_file_applied_lsn());
-        }
-        let ignore = self.mutant(Mutant::RecycleNeededSegment);
-        let Some(log) = self.txlog.as_mut() else {
-            return Ok(());
-        };
-        match log.recycle(&applied, ignore) {
-            Ok(n) => {
-                self.stats.log_segments_recycled += n as u64;
-                Ok(())
-            }
-            Err(e) => Err(self.log_failure(e)),
-        }
-    }
-
-    /// In Durability mode, an acknowledged change is a synced one.
-    fn durable_if_required(&mut self) -> Result<()> {
-        if self.config.log_mode == LogMode::Durability
-            && !self.mutant(Mutant::DurabilityAckBeforeSync)
-        {
-            self.sync_log()?;
-        }
-        Ok(())
-    }
-
-    /// Log a change made through `h`: into its client's transaction, or at once as a
-    /// transaction of its own.
-    fn log_change(&mut self, h: Handle, change: Change) -> Result<()> {
-        if !self.logging() {
-            return Ok(());
-        }
-        let (client, file) = {
-            let c = self.cursor(h)?;
-            (c.client, c.file)
-        };
-        let path = self
-            .files
-            .get(&file)
-            .map(|f| f.path.clone())
-            .unwrap_or_default();
-        if let Some(t) = self.txns.get_mut(&client) {
-            t.changes.push((path, change));
-            return Ok(());
-        }
-        let changes = [(path, change)];
-        let lsn = match self.log().and_then(|l| l.append(&changes)) {
-            Ok(lsn) => lsn,
-            Err(e) => return Err(self.log_failure(e)),
-        };
-        self.applied(&changes, lsn);
-        self.stats.log_commits += 1;
-        self.durable_if_required()
-    }
-
-    /// The files `changes` touch now include everything up to commit `lsn`.
-    fn applied(&mut self, changes: &[(PathBuf, Change)], lsn: u64) {
-        self.last_commit_lsn = lsn;
-        for f in self.files.values_mut() {
-            if changes.iter().any(|(p, _)| *p == f.path) {
-                f.df.pager.set_applied_lsn(lsn);
-            }
-        }
-    }
-
-    /// Roll `df` (just opened for writing) forward: apply the committed transactions
-    /// the log holds for it beyond its applied LSN, then commit them as one system
-    /// transaction so the file no longer depends on them. A crash anywhere in here
-    /// leaves the file at its old applied LSN, and the next open does it again.
-    fn roll_forward(&mut self, path: &Path, df: &mut DataFile) -> Result<()> {
-        let applied = df.pager.state().applied_lsn;
-        let (incomplete, ignore_applied) = (
-            self.mutant(Mutant::RedoIncomplete),
-            self.mutant(Mutant::RedoIgnoresAppliedLsn),
-        );
-        let applied = if ignore_applied { 0 } else { applied };
-        let redo = self
-            .log()?
-            .redo_for(path, applied, incomplete)
-            .map_err(|e| e.during(format_args!("rolling {} forward", path.display())))?;
-        if redo.is_empty() {
-            return Ok(());
-        }
-        for r in &redo {
-            for change in &r.changes {
-                df.redo(change).map_err(|e| {
-                    e.during(format_args!(
-                        "rolling {} forward to LSN {}",
-                        path.display(),
-                        r.commit_lsn
-                    ))
-                })?;
-            }
-            df.pager.set_applied_lsn(r.commit_lsn);
-        }
-        tracing::info!(target: "keel::engine", file = %path.display(), transactions = redo.len(), "rolled forward");
-        let c = self.counters.entry(path.to_path_buf()).or_default();
-        c.attempts += 1;
-        df.pager.commit()?;
-        c.durable += 1;
-        self.stats.system_transactions += 1;
-        Ok(())
-    }
-
-    /// Every file the transaction log names (opening the log if needed): what
-    /// `butil -recoverlog` opens to finish recovery.
-    pub fn log_paths(&mut self) -> Result<Vec<PathBuf>> {
-        Ok(self.log()?.paths())
-    }
-
-    /// Remove the log segments no file needs (also done after every flush).
-    pub fn recycle_log_now(&mut self) -> Result<u64> {
-        let before = self.stats.log_segments_recycled;
-        self.recycle_log()?;
-        Ok(self.stats.log_segments_recycled - before)
-    }
-
-    /// Commit LSN of the last transaction (or single change) appended to the log.
-    pub fn last_commit_lsn(&self) -> u64 {
-        self.last_commit_lsn
-    }
-
-    /// Every log record below this LSN is durable (0 before the log is opened).
-    pub fn log_durable_lsn(&self) -> u64 {
-        self.txlog.as_ref().map_or(0, |l| l.durable_lsn())
-    }
-
-    /// Has the transaction log failed (the engine refuses changes until restarted)?
-    pub fn log_failed(&self) -> bool {
-        self.log_failed.is_some()
     }
 
     /// Changes not yet durable?
