@@ -9,11 +9,13 @@
 //! an explicit [`Engine::flush`]. There are no threads: the host calls
 //! [`Engine::background_step`] to let time-based initiation happen.
 
+mod bundle;
 mod config;
 mod cursor;
 mod logging;
 mod txn;
 
+pub use bundle::CommitCounters;
 pub use config::{Config, LogMode, OpenMode};
 pub use txn::MAX_TRANSACTION_FILES;
 
@@ -54,15 +56,6 @@ struct OpenFile {
     exclusive: bool,
     /// The client whose user transaction has changed this file, if one is open.
     txn_owner: Option<Client>,
-}
-
-/// System transactions of one file over the engine's lifetime.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CommitCounters {
-    /// Commits started (each writes the file's whole pending state).
-    pub attempts: u64,
-    /// Commits that completed (their FCR is durable).
-    pub durable: u64,
 }
 
 /// What Stat (15) reports.
@@ -333,104 +326,6 @@ impl Engine {
         })
     }
 
-    /// System transactions of a file over this engine's lifetime (kept after close),
-    /// so a model can tell which states were committed and which were in flight.
-    pub fn commit_counters(&self, path: &Path) -> CommitCounters {
-        self.counters.get(path).copied().unwrap_or_default()
-    }
-
-    // ----- system transactions ----------------------------------------------------------
-
-    fn commit_file(
-        f: &mut OpenFile,
-        stats: &mut EngineStats,
-        counters: &mut BTreeMap<PathBuf, CommitCounters>,
-    ) -> Result<()> {
-        if !f.df.pager.has_changes() || f.df.pager.in_txn() {
-            // Nothing to do, or an open user transaction holds the file: its pending
-            // changes wait for the transaction to end.
-            return Ok(());
-        }
-        let c = counters.entry(f.path.clone()).or_default();
-        c.attempts += 1;
-        match f.df.pager.commit() {
-            Ok(_) => {
-                c.durable += 1;
-                stats.system_transactions += 1;
-                Ok(())
-            }
-            Err(e) => {
-                stats.failed_system_transactions += 1;
-                Err(e)
-            }
-        }
-    }
-
-    /// Commit every file's pending changes now (each file atomically on its own).
-    /// Returns the first failure after trying every file.
-    pub fn flush(&mut self) -> Result<()> {
-        // Write-ahead rule: the log is durable up to every change a data page will
-        // carry before any data page is written.
-        self.sync_log()?;
-        let mut first_err = None;
-        for f in self.files.values_mut() {
-            if let Err(e) = Self::commit_file(f, &mut self.stats, &mut self.counters) {
-                tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "system transaction failed");
-                first_err.get_or_insert(e);
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => {
-                self.pending_ops = 0;
-                self.bundle_since = None;
-                self.recycle_log()
-            }
-        }
-    }
-
-    fn bundle_due(&self) -> bool {
-        let dirty: usize = self.files.values().map(|f| f.df.pager.dirty_pages()).sum();
-        self.pending_ops >= self.config.operation_bundle_limit
-            || dirty >= self.config.max_dirty_pages
-            || self.bundle_since.is_some_and(|t| {
-                self.clock.now().saturating_sub(t) >= self.config.initiation_time_limit
-            })
-    }
-
-    /// Count a committed operation and start a system transaction if one is due. A
-    /// failed system transaction does not fail the operation (it is applied and
-    /// visible; it was never promised durable): the failure is logged and retried.
-    fn after_modification(&mut self, h: Handle) {
-        let client = self.cursors.get(&h).map(|c| c.client);
-        if let Some(t) = client.and_then(|c| self.txns.get_mut(&c)) {
-            // Counted (and bundled) when the transaction ends.
-            t.ops += 1;
-            return;
-        }
-        self.stats.operations += 1;
-        self.pending_ops += 1;
-        if self.bundle_since.is_none() {
-            self.bundle_since = Some(self.clock.now());
-        }
-        if self.bundle_due() {
-            let _ = self.flush();
-        }
-    }
-
-    /// The background step the host calls periodically: starts a system transaction if
-    /// the Initiation Time Limit (or another trigger) is due.
-    pub fn background_step(&mut self) -> Result<()> {
-        if self.config.log_mode == LogMode::Logging {
-            // The log writer step: what End handed over becomes durable.
-            self.sync_log()?;
-        }
-        if self.bundle_since.is_some() && self.bundle_due() {
-            return self.flush();
-        }
-        Ok(())
-    }
-
     // ----- continuous operations ------------------------------------------------------
 
     /// Check a `startbu` set without changing anything: every refusal (file, status,
@@ -621,8 +516,4 @@ impl Engine {
         false
     }
 
-    /// Changes not yet durable?
-    pub fn has_pending(&self) -> bool {
-        self.files.values().any(|f| f.df.pager.has_changes())
-    }
 }
