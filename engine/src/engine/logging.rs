@@ -2,11 +2,11 @@
 //! change, syncing, recycling segments, and rolling a file forward on open.
 //!
 //! What it guarantees:
-//! - A change is applied only once the log is open and healthy ([`Engine::log_ready`]),
+//! - A change is applied only once the log is open and healthy (`log_ready`),
 //!   so no change is ever applied that could not be logged.
 //! - A change outside a user transaction is appended at once as a transaction of its
 //!   own; one inside is held in the transaction and appended at its End.
-//! - Write-ahead: [`Engine::sync_log`] makes every appended record durable, and is
+//! - Write-ahead: `sync_log` makes every appended record durable, and is
 //!   called before any data page is written (flush, last close).
 //! - A failed log write or sync is sticky: from then on the engine refuses changes
 //!   until it is restarted, and recovery decides what survived.
