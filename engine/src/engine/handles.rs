@@ -81,6 +81,13 @@ impl Engine {
 
     /// Open (0) a file for `client`, returning a new position block.
     pub fn open_as(&mut self, client: Client, path: &Path, mode: OpenMode) -> Result<Handle> {
+        let r = self.open_handle(client, path, mode);
+        self.check_bookkeeping();
+        r
+    }
+
+    /// The work of [`open_as`](Self::open_as), whose caller checks the bookkeeping.
+    fn open_handle(&mut self, client: Client, path: &Path, mode: OpenMode) -> Result<Handle> {
         let existing = self
             .files
             .iter()
@@ -156,6 +163,13 @@ impl Engine {
     /// releases it; if that commit fails the file is closed anyway and the error says
     /// the changes since its last durable commit are lost.
     pub fn close(&mut self, h: Handle) -> Result<()> {
+        let r = self.close_handle(h);
+        self.check_bookkeeping();
+        r
+    }
+
+    /// The work of [`close`](Self::close), whose caller checks the bookkeeping.
+    fn close_handle(&mut self, h: Handle) -> Result<()> {
         let (c, f) = self.parts(h)?;
         if f.handles == 1 && f.txn_owner.is_some() {
             return fail(

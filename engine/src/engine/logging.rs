@@ -10,12 +10,14 @@
 //!   called before any data page is written (flush, last close).
 //! - A failed log write or sync is sticky: from then on the engine refuses changes
 //!   until it is restarted, and recovery decides what survived.
-//! - Recycling removes only segments no file needs: every open file's and every
-//!   closed file's durable applied LSN is past them.
+//! - Recycling removes only segments no file needs: it hands the log the durable
+//!   applied LSN of every file open now or closed since the engine started (a file it
+//!   has not seen counts as needing everything it logged).
 //! - A file opened for writing first replays what the log holds for it beyond its
 //!   applied LSN and commits that as one system transaction.
 //!
-//! In `LogMode::Off` every function here is a no-op (or reports "nothing logged").
+//! In `LogMode::Off` nothing is logged and the log is never opened by an operation
+//! (only [`Engine::log_paths`], for `butil -recoverlog`, opens it whatever the mode).
 
 use super::{Engine, Handle, LogMode};
 use crate::file::datafile::DataFile;

@@ -45,6 +45,7 @@ impl Engine {
             );
         }
         self.txns.insert(client, Txn::default());
+        self.check_bookkeeping();
         Ok(())
     }
 
@@ -64,6 +65,14 @@ impl Engine {
     /// once [`Engine::wait_durable`] for that LSN returns — and one sync acknowledges
     /// every End appended before it (group commit).
     pub fn end_transaction_deferred(&mut self, client: Client) -> Result<u64> {
+        let r = self.end_and_release(client);
+        self.check_bookkeeping();
+        r
+    }
+
+    /// The work of [`end_transaction_deferred`](Self::end_transaction_deferred), whose
+    /// caller checks the bookkeeping.
+    fn end_and_release(&mut self, client: Client) -> Result<u64> {
         let t = self.take_txn(client, "End Transaction")?;
         let mut lsn = 0;
         if self.logging() && !t.changes.is_empty() {
@@ -162,6 +171,7 @@ impl Engine {
     pub fn abort_transaction(&mut self, client: Client) -> Result<()> {
         let t = self.take_txn(client, "Abort Transaction")?;
         self.release(&t, false);
+        self.check_bookkeeping();
         Ok(())
     }
 
