@@ -1,0 +1,85 @@
+//! The engine's tunables and modes: [`Config`] (bundling limits, cache sizes, the
+//! transaction log's place and mode), [`LogMode`] and a handle's [`OpenMode`].
+//!
+//! Plain data, chosen when the engine is created and never changed by it: the engine
+//! reads its `Config` but does not write it, so a run is determined by the config it
+//! was given (and its `Vfs` and `Clock`). [`Config::default`] is what butil and the
+//! benchmark start from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Engine tunables.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Committed operations bundled into one system transaction at most.
+    pub operation_bundle_limit: u64,
+    /// Longest an operation waits before its system transaction starts.
+    pub initiation_time_limit: Duration,
+    /// Changed pages (over all files) that force a system transaction.
+    pub max_dirty_pages: usize,
+    /// Verified committed pages cached per file.
+    pub clean_cache_pages: usize,
+    /// Transaction log mode.
+    pub log_mode: LogMode,
+    /// The Transaction Log Directory (segments `00000001.LOG` …).
+    pub log_dir: PathBuf,
+    /// Size of a log segment in bytes.
+    pub log_segment_size: u64,
+    /// Written into new log segments; a log written by another engine id is refused.
+    pub engine_id: u64,
+    /// A deliberate bug to run with (simulator only).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutant::Mutant>,
+}
+
+/// How the transaction log is used (chosen when the engine is created).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogMode {
+    /// No log: each file is atomic on its own (system transactions); a crash may
+    /// leave a multi-file transaction in some of its files.
+    #[default]
+    Off,
+    /// Every change is logged; End returns once the records are handed to the log
+    /// writer. A crash may lose the latest acknowledged transactions, never part of
+    /// one, and what survives is a prefix of the acknowledged order.
+    Logging,
+    /// As Logging, but End (and a single operation) returns only once the log is
+    /// synced: every acknowledged change survives.
+    Durability,
+}
+
+impl LogMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogMode::Off => "off",
+            LogMode::Logging => "logging",
+            LogMode::Durability => "durability",
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            operation_bundle_limit: 1000,
+            initiation_time_limit: Duration::from_millis(1000),
+            max_dirty_pages: 8192,
+            clean_cache_pages: 16384,
+            log_mode: LogMode::Off,
+            log_dir: PathBuf::from("keel-log"),
+            log_segment_size: 16 << 20,
+            engine_id: 0x4b45_454c,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+}
+
+/// How a handle opens a file (Btrieve open modes normal, read-only, exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Normal,
+    ReadOnly,
+    Exclusive,
+}

@@ -1,0 +1,325 @@
+//! Position blocks at work: where a handle stands ([`Position`]) and the record
+//! operations that use and move it — Insert (2), Update (3), Delete (4), the Gets
+//! (5–13) on a key, and the Steps in physical order.
+//!
+//! Positioning rules it guarantees:
+//! - A new handle has no position; a Get puts it on an index entry of the key it used
+//!   (which becomes the handle's key for Insert), a Step on a record in physical
+//!   order. A Get or Step that fails leaves the position as it was.
+//! - Insert makes the new record current on the handle's key; Update keeps the
+//!   position (on the updated entry); Delete leaves it where the record was, off any
+//!   record, so Next / Previous continue from there.
+//! - A logical position is always on the handle's key (`Position::Logical { key }`
+//!   equals `Cursor::key`): Get Next / Previous on another key is status 7.
+//!
+//! A change is refused on a read-only handle (46), needs a healthy log (log modes), locks
+//! the file for the handle's client's transaction if one is open, is applied in
+//! memory atomically and visible to every handle at once, then is logged and counted
+//! towards the next system transaction.
+
+use super::{Client, Engine, Handle, OpenMode};
+use crate::btree::Seek;
+use crate::file::change::Change;
+use crate::file::datafile::serial_of;
+use crate::file::key;
+use crate::file::ops::{GetOp, StepOp};
+use crate::page::node::RecAddr;
+use crate::status::{fail, Result, Status};
+
+/// Where a handle stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Position {
+    None,
+    /// On (or, after a delete, just where) an index entry of `key`.
+    Logical {
+        key: usize,
+        entry: Vec<u8>,
+        addr: RecAddr,
+        on_record: bool,
+    },
+    /// On a record in physical order.
+    Physical {
+        addr: RecAddr,
+        serial: u64,
+        on_record: bool,
+    },
+}
+
+/// One handle's state: the file it has open, its client and open mode, its key for
+/// currency and its position.
+pub(super) struct Cursor {
+    pub(super) file: u32,
+    pub(super) client: Client,
+    pub(super) mode: OpenMode,
+    /// Key used for currency by Insert (the last key a Get used).
+    pub(super) key: usize,
+    pub(super) pos: Position,
+}
+
+impl Engine {
+    // ----- modifications --------------------------------------------------------------
+
+    fn writable(c: &Cursor) -> Result<()> {
+        if c.mode == OpenMode::ReadOnly {
+            return fail(Status::AccessDenied, "the file was opened read-only");
+        }
+        Ok(())
+    }
+
+    /// Insert (2). The new record becomes the current one on the handle's key.
+    pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
+        self.enlist(h)?;
+        let (c, f) = self.parts(h)?;
+        let (addr, serial) = f.df.insert(record)?;
+        let change = Change::Insert {
+            serial,
+            record: record.to_vec(),
+        };
+        let ks = &f.df.spec().keys[c.key];
+        c.pos = Position::Logical {
+            key: c.key,
+            entry: key::entry(ks, record, serial),
+            addr,
+            on_record: true,
+        };
+        self.log_change(h, change)?;
+        self.after_modification(h);
+        Ok(())
+    }
+
+    /// The current record's address and serial, for Update and Delete.
+    fn current(c: &Cursor) -> Result<(RecAddr, u64)> {
+        match &c.pos {
+            Position::Logical {
+                entry,
+                addr,
+                on_record: true,
+                ..
+            } => Ok((*addr, serial_of(entry))),
+            Position::Physical {
+                addr,
+                serial,
+                on_record: true,
+            } => Ok((*addr, *serial)),
+            _ => fail(
+                Status::InvalidPositioning,
+                "there is no current record: use a Get or Step first",
+            ),
+        }
+    }
+
+    /// Update (3) the current record.
+    pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
+        self.enlist(h)?;
+        let (c, f) = self.parts(h)?;
+        let (addr, serial) = Self::current(c)?;
+        let old = f.df.update(addr, serial, record)?;
+        let change = Change::Update {
+            serial,
+            old,
+            new: record.to_vec(),
+        };
+        if let Position::Logical { key: k, entry, .. } = &mut c.pos {
+            *entry = key::entry(&f.df.spec().keys[*k], record, serial);
+        }
+        self.log_change(h, change)?;
+        self.after_modification(h);
+        Ok(())
+    }
+
+    /// Delete (4) the current record. The position stays where the record was, so Get
+    /// Next / Get Previous continue from there.
+    pub fn delete(&mut self, h: Handle) -> Result<()> {
+        Self::writable(self.cursor(h)?)?;
+        self.log_ready()?;
+        self.enlist(h)?;
+        let (c, f) = self.parts(h)?;
+        let (addr, serial) = Self::current(c)?;
+        let old = f.df.delete(addr, serial)?;
+        let change = Change::Delete { serial, old };
+        match &mut c.pos {
+            Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
+                *on_record = false
+            }
+            Position::None => {}
+        }
+        self.log_change(h, change)?;
+        self.after_modification(h);
+        Ok(())
+    }
+
+    // ----- reads ----------------------------------------------------------------------
+
+    /// A Get operation (5–13) on key `key_num`; `key` is the key value for the
+    /// operations that take one (at least the key's length). Returns the record.
+    pub fn get(&mut self, h: Handle, op: GetOp, key_num: usize, key: &[u8]) -> Result<Vec<u8>> {
+        let (c, f) = self.parts(h)?;
+        let nkeys = f.df.spec().keys.len();
+        if key_num >= nkeys {
+            return fail(
+                Status::InvalidKeyNumber,
+                format!(
+                    "key {key_num} does not exist; the file has keys 0..{}",
+                    nkeys - 1
+                ),
+            );
+        }
+        let ks = f.df.spec().keys[key_num].clone();
+        let bound = |fill: u8| -> Result<Vec<u8>> {
+            let kl = ks.length();
+            if key.len() < kl {
+                return fail(
+                    Status::KeyBufferTooShort,
+                    format!(
+                        "key {key_num} is {kl} bytes; the key buffer has {}",
+                        key.len()
+                    ),
+                );
+            }
+            let mut t = key::normalize(&ks, &key[..kl]);
+            t.extend_from_slice(&[fill; key::SERIAL_LEN]);
+            Ok(t)
+        };
+        let found = match op {
+            GetOp::Equal => {
+                let t = bound(0)?;
+                let hit = f.df.seek(key_num, &t, Seek::GreaterOrEqual)?;
+                let nk = key::key_part(&t);
+                match hit {
+                    Some(found) if key::key_part(&found.entry) == nk => Some(found),
+                    _ => {
+                        return fail(
+                            Status::KeyValueNotFound,
+                            format!("no record has that key {key_num} value"),
+                        )
+                    }
+                }
+            }
+            GetOp::Greater => f.df.seek(key_num, &bound(0xff)?, Seek::Greater)?,
+            GetOp::GreaterOrEqual => f.df.seek(key_num, &bound(0)?, Seek::GreaterOrEqual)?,
+            GetOp::Less => f.df.seek(key_num, &bound(0)?, Seek::Less)?,
+            GetOp::LessOrEqual => f.df.seek(key_num, &bound(0xff)?, Seek::LessOrEqual)?,
+            GetOp::First => f.df.first(key_num)?,
+            GetOp::Last => f.df.last(key_num)?,
+            GetOp::Next | GetOp::Previous => {
+                let entry = match &c.pos {
+                    Position::Logical { key: k, entry, .. } if *k == key_num => entry.clone(),
+                    Position::Logical { key: k, .. } => {
+                        return fail(
+                            Status::DifferentKeyNumber,
+                            format!("the position is on key {k}, not key {key_num}"),
+                        )
+                    }
+                    _ => {
+                        return fail(
+                            Status::InvalidPositioning,
+                            "Get Next/Previous needs a position set by a Get on this key",
+                        )
+                    }
+                };
+                let how = if op == GetOp::Next {
+                    Seek::Greater
+                } else {
+                    Seek::Less
+                };
+                f.df.seek(key_num, &entry, how)?
+            }
+        };
+        let Some(found) = found else {
+            return fail(
+                Status::EndOfFile,
+                format!("no record in that direction on key {key_num}"),
+            );
+        };
+        let (_, record) = f.df.fetch(found.addr)?;
+        if key::entry(&ks, &record, serial_of(&found.entry)) != found.entry {
+            return fail(
+                Status::IoError,
+                format!("index entry of key {key_num} does not match its record (damaged index)"),
+            );
+        }
+        c.key = key_num;
+        c.pos = Position::Logical {
+            key: key_num,
+            entry: found.entry,
+            addr: found.addr,
+            on_record: true,
+        };
+        Ok(record)
+    }
+
+    /// A Step operation (physical order). Returns the record.
+    pub fn step(&mut self, h: Handle, op: StepOp) -> Result<Vec<u8>> {
+        let (c, f) = self.parts(h)?;
+        let here = match &c.pos {
+            Position::Logical { addr, .. } | Position::Physical { addr, .. } => Some(*addr),
+            Position::None => None,
+        };
+        let on = match &c.pos {
+            Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
+                *on_record
+            }
+            Position::None => false,
+        };
+        let found = match op {
+            StepOp::First => f.df.next_physical(RecAddr { page: 1, slot: 0 })?,
+            StepOp::Last => f.df.prev_physical(RecAddr {
+                page: u32::MAX,
+                slot: u16::MAX,
+            })?,
+            StepOp::Next | StepOp::Previous => {
+                let Some(a) = here else {
+                    return fail(
+                        Status::InvalidPositioning,
+                        "Step Next/Previous needs a current position",
+                    );
+                };
+                if op == StepOp::Next {
+                    // After a delete the slot is empty, so start at it; else after it.
+                    let start = if on { a.slot as u32 + 1 } else { a.slot as u32 };
+                    let from = if start as usize >= f.df.slots_per_page() {
+                        RecAddr {
+                            page: a.page + 1,
+                            slot: 0,
+                        }
+                    } else {
+                        RecAddr {
+                            page: a.page,
+                            slot: start as u16,
+                        }
+                    };
+                    f.df.next_physical(from)?
+                } else if a.slot > 0 {
+                    f.df.prev_physical(RecAddr {
+                        page: a.page,
+                        slot: a.slot - 1,
+                    })?
+                } else if a.page > 1 {
+                    f.df.prev_physical(RecAddr {
+                        page: a.page - 1,
+                        slot: u16::MAX,
+                    })?
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(addr) = found else {
+            return fail(
+                Status::EndOfFile,
+                "no record in that direction (physical order)",
+            );
+        };
+        let (serial, record) = f.df.fetch(addr)?;
+        c.pos = Position::Physical {
+            addr,
+            serial,
+            on_record: true,
+        };
+        Ok(record)
+    }
+}
