@@ -35,10 +35,10 @@ impl World {
             return Ok(());
         }
         let mut set: Vec<usize> = (0..self.files.len())
-            .filter(|_| self.rng.random_bool(0.7))
+            .filter(|_| self.sched.rng.random_bool(0.7))
             .collect();
         if set.is_empty() {
-            set.push(self.rng.random_range(0..self.files.len()));
+            set.push(self.sched.rng.random_range(0..self.files.len()));
         }
         let paths = self.paths_of(&set);
         let held = set.iter().any(|&f| self.holder(f).is_some());
@@ -218,7 +218,7 @@ impl World {
         let Some(b) = self.backup.clone() else {
             return Ok(());
         };
-        if !self.rng.random_bool(0.4) {
+        if !self.sched.rng.random_bool(0.4) {
             return Ok(());
         }
         let mut deltas = Vec::new();

@@ -166,7 +166,7 @@ impl World {
         let deferred = end
             && self.workload >= 4
             && self.log_mode == LogMode::Durability
-            && self.rng.random_bool(0.5);
+            && self.sched.rng.random_bool(0.5);
         let mut lsn = 0;
         let got = if deferred {
             self.engine_mut()?

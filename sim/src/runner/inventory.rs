@@ -17,15 +17,15 @@ impl World {
         if self.files.len() < 2 {
             return Ok(());
         }
-        let k = self.rng.random_range(0..CLIENTS);
+        let k = self.sched.rng.random_range(0..CLIENTS);
         let k = self.ready(k);
         if self.txns[k].is_some() || self.awaiting[k].is_some() {
             return Ok(());
         }
-        let item = self.rng.random_range(0..workload::ITEMS);
-        let a = self.rng.random_range(0..self.files.len());
-        let b = (a + self.rng.random_range(1..self.files.len())) % self.files.len();
-        let q = self.rng.random_range(1..=20u32);
+        let item = self.sched.rng.random_range(0..workload::ITEMS);
+        let a = self.sched.rng.random_range(0..self.files.len());
+        let b = (a + self.sched.rng.random_range(1..self.files.len())) % self.files.len();
+        let q = self.sched.rng.random_range(1..=20u32);
         let id = workload::item_id(item);
         let got = self.engine_mut()?.begin_transaction(client(k));
         if !self.expect("transfer: begin", &got, Ok(()))? {

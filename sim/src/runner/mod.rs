@@ -6,7 +6,8 @@
 //! The runner is split by concern, all of it acting on one [`World`](world::World):
 //! - `setup`: the world a seed (or a plan) starts from — tunables, log mode, faults,
 //!   files;
-//! - `schedule`: the order of the run — per-step streams, the step list, the loop;
+//! - `schedule`: what happens next — the turns, their streams, the crash decisions —
+//!   and the loop that plays them;
 //! - `steps`: one step against the engine, checked against the model;
 //! - `clients`: the simulated clients and their transactions;
 //! - `recovery`: crashes, recovery, and the invariants checked after them;
@@ -106,7 +107,7 @@ pub fn run_seed(seed: u64, opts: &Options) -> Outcome {
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut w = World::new(seed, opts);
-        let r = w.run(opts);
+        let r = w.run();
         let mut o = Outcome {
             seed,
             ..Outcome::default()

@@ -6,13 +6,13 @@
 //! lying disk damaged.
 
 use super::clients::{client, CLIENTS};
+use super::schedule::Crash;
 use super::world::World;
 use crate::check;
 use crate::model::Records;
 use crate::workload;
 use engine::vfs::Vfs;
 use engine::{Engine, LogMode, OpenMode};
-use rand::Rng;
 use std::sync::Arc;
 
 impl World {
@@ -23,16 +23,22 @@ impl World {
         self.crashes += 1;
         self.retire_engine();
         self.vfs.clear_crash_point();
-        let power = self.rng.random_bool(0.6);
+        let crash = self.sched.crash();
+        let power = crash == Crash::PowerLoss;
         tracing::info!(target: "sim", power, io_step = self.vfs.io_step(), "crash");
-        if power {
-            self.vfs.power_loss();
-        } else {
-            self.vfs.process_crash();
-        }
+        crash.strike(&self.vfs);
         let vfs = self.vfs.clone();
         vfs.with_faults_paused(|| self.maybe_kill_backup())?;
-        self.recover(if power { "power loss" } else { "process crash" })
+        self.recover(crash.name())
+    }
+
+    /// The end of every run: a power loss, and a full check.
+    pub(super) fn final_power_loss(&mut self) -> Result<(), String> {
+        self.crashes += 1;
+        self.retire_engine();
+        self.vfs.clear_crash_point();
+        Crash::PowerLoss.strike(&self.vfs);
+        self.recover("final power loss")
     }
 
     /// Open every file fault-free, check structure (invariant 1) and that it holds a
@@ -44,13 +50,10 @@ impl World {
     /// state made only of records that were written (a misdirected FCR write can
     /// silently leave an older state; nothing can leave data never written).
     pub(super) fn recover(&mut self, why: &str) -> Result<(), String> {
-        // In log modes, recovery itself (log reopen, roll-forward, its system
-        // transactions) may crash; the next attempt must reach the same result.
-        // (Off-mode recovery only reads, so crashing it proves nothing.)
+        // In log modes, recovery itself may crash (the schedule decides); the next
+        // attempt must reach the same result.
         for attempt in 0.. {
-            let arm = self.log_mode != LogMode::Off && attempt < 3 && self.rng.random_bool(0.25);
-            if arm {
-                let n = self.rng.random_range(1..80);
+            if let Some(n) = self.sched.recovery_crash_point(self.log_mode, attempt) {
                 self.vfs.set_crash_after(n);
             }
             let r = self.recover_once(why);
@@ -62,13 +65,9 @@ impl World {
             self.interrupted_recoveries += 1;
             self.retire_engine();
             self.vfs.clear_crash_point();
-            let power = self.rng.random_bool(0.6);
-            tracing::info!(target: "sim", power, "crash during recovery");
-            if power {
-                self.vfs.power_loss();
-            } else {
-                self.vfs.process_crash();
-            }
+            let crash = self.sched.crash();
+            tracing::info!(target: "sim", power = crash == Crash::PowerLoss, "crash during recovery");
+            crash.strike(&self.vfs);
         }
         Ok(())
     }

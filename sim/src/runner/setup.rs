@@ -6,7 +6,7 @@
 //! faults paused: a run starts from a sound database the model knows exactly.
 
 use super::clients::CLIENTS;
-use super::schedule::stream_seed;
+use super::schedule::{stream_seed, Schedule};
 use super::world::World;
 use super::Options;
 use crate::model::{FileModel, Journal, Records};
@@ -84,8 +84,7 @@ impl World {
             .collect();
         let weights = workload::weights(&mut rng, &mut ext, opts.workload);
         let w = World {
-            seed,
-            rng,
+            sched: Schedule::new(seed, opts, rng, weights),
             spec: workload::spec(page_size),
             vfs,
             clock: ManualClock::new(),
@@ -109,7 +108,6 @@ impl World {
             transactions: (0, 0),
             interrupted_recoveries: 0,
             segments_recycled: 0,
-            weights,
             ops: 0,
             crashes: 0,
             checked: 0,

@@ -16,8 +16,8 @@ impl World {
         match step {
             Step::Insert => {
                 let (k, f, h) = self.pick();
-                let id = self.rng.random_range(0..workload::ID_RANGE);
-                let r = workload::record(id, &mut self.rng);
+                let id = self.sched.rng.random_range(0..workload::ID_RANGE);
+                let r = workload::record(id, &mut self.sched.rng);
                 let view = self.view(k, f);
                 let want = match self.locked_out(k, f) {
                     Some(s) => Err(s),
@@ -60,7 +60,7 @@ impl World {
                     }
                     self.changed(k, f, id, None, ok)?;
                 } else {
-                    let r = workload::record(id, &mut self.rng);
+                    let r = workload::record(id, &mut self.sched.rng);
                     let taken = view
                         .iter()
                         .any(|(&i, x)| i != id && workload::tag_of(x) == workload::tag_of(&r));
@@ -81,8 +81,8 @@ impl World {
             Step::Scan => {
                 let (k, f, h) = self.pick();
                 let view = self.view(k, f);
-                let key = self.rng.random_range(0..3);
-                let reverse = self.rng.random_bool(0.3);
+                let key = self.sched.rng.random_range(0..3);
+                let reverse = self.sched.rng.random_bool(0.3);
                 let got = check::scan(self.engine_mut()?, h, key, reverse, view.len() + 1);
                 let what = format!("scan key {key}{}", if reverse { " backwards" } else { "" });
                 let verdict = got.map(|g| {
@@ -103,7 +103,7 @@ impl World {
                 }
             }
             Step::Begin => {
-                let k = self.rng.random_range(0..CLIENTS);
+                let k = self.sched.rng.random_range(0..CLIENTS);
                 let k = self.ready(k);
                 let want = if self.txns[k].is_some() {
                     Err(Status::TransactionAlreadyActive)
@@ -116,7 +116,7 @@ impl World {
                 }
             }
             Step::End | Step::Abort => {
-                let k = self.rng.random_range(0..CLIENTS);
+                let k = self.sched.rng.random_range(0..CLIENTS);
                 let k = self.ready(k);
                 self.finish(k, step == Step::End)?;
             }
@@ -129,14 +129,14 @@ impl World {
                 self.expect("flush", &got, Ok(()))?;
             }
             Step::Background => {
-                let ms = self.rng.random_range(0..100);
+                let ms = self.sched.rng.random_range(0..100);
                 self.clock.advance(Duration::from_millis(ms));
                 let got = self.engine_mut()?.background_step();
                 self.expect("background step", &got, Ok(()))?;
                 self.group_sync()?;
             }
             Step::Reopen => {
-                let f = self.rng.random_range(0..self.files.len());
+                let f = self.sched.rng.random_range(0..self.files.len());
                 if self.holder(f).is_some() {
                     // A file an open transaction changed cannot close (status 36,
                     // covered by the engine's tests); the application waits.
@@ -181,12 +181,12 @@ impl World {
                 }
             }
             Step::ArmCrash => {
-                let n = self.rng.random_range(1..400);
+                let n = self.sched.crash_point_ahead();
                 self.vfs.set_crash_after(n);
             }
             Step::CrashNow => return self.crash(),
             Step::CrashInCommit => {
-                let n = self.rng.random_range(1..5);
+                let n = self.sched.crash_point_in_commit();
                 self.vfs.set_crash_after(n);
                 let got = self.engine_mut()?.flush();
                 self.expect("flush", &got, Ok(()))?;
@@ -197,8 +197,8 @@ impl World {
 
     /// A client, a file, and that client's handle on it.
     pub(super) fn pick(&mut self) -> (usize, usize, Handle) {
-        let f = self.rng.random_range(0..self.files.len());
-        let k = self.rng.random_range(0..CLIENTS);
+        let f = self.sched.rng.random_range(0..self.files.len());
+        let k = self.sched.rng.random_range(0..CLIENTS);
         let k = self.ready(k);
         (k, f, self.handles[f][k])
     }
@@ -211,9 +211,9 @@ impl World {
             .copied()
             .filter(|&i| !workload::is_item(i))
             .collect();
-        if ids.is_empty() || self.rng.random_bool(0.1) {
-            return self.rng.random_range(0..workload::ID_RANGE);
+        if ids.is_empty() || self.sched.rng.random_bool(0.1) {
+            return self.sched.rng.random_range(0..workload::ID_RANGE);
         }
-        ids[self.rng.random_range(0..ids.len())]
+        ids[self.sched.rng.random_range(0..ids.len())]
     }
 }

@@ -6,20 +6,20 @@
 
 use super::backup::BackupModel;
 use super::clients::TxnModel;
+use super::schedule::Schedule;
 use super::Outcome;
 use crate::model::{FileModel, Journal};
 use crate::vfs::SimVfs;
-use crate::workload::{self, Step};
+use crate::workload;
 use engine::clock::ManualClock;
 use engine::vfs::Vfs;
 use engine::{Config, Engine, FileSpec, Handle, LogMode, Status};
-use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 /// Everything one seed's run holds.
 pub(super) struct World {
-    pub(super) seed: u64,
-    pub(super) rng: ChaCha8Rng,
+    /// What happens next: the turns, their streams, the crash decisions.
+    pub(super) sched: Schedule,
     pub(super) spec: FileSpec,
     pub(super) vfs: SimVfs,
     pub(super) clock: ManualClock,
@@ -52,7 +52,6 @@ pub(super) struct World {
     pub(super) transactions: (u64, u64),
     pub(super) interrupted_recoveries: u64,
     pub(super) segments_recycled: u64,
-    pub(super) weights: Vec<(Step, u32)>,
     pub(super) ops: u64,
     pub(super) crashes: u64,
     pub(super) checked: u64,
