@@ -31,42 +31,43 @@ impl World {
     /// file of the set; otherwise it succeeds, or fails through an injected fault —
     /// and then, all or nothing, no file of the set may be in continuous operations.
     pub(super) fn start_backup(&mut self) -> Result<(), String> {
-        if self.backup.is_some() {
+        if self.model.backup.is_some() {
             return Ok(());
         }
-        let mut set: Vec<usize> = (0..self.files.len())
+        let mut set: Vec<usize> = (0..self.model.files.len())
             .filter(|_| self.sched.rng.random_bool(0.7))
             .collect();
         if set.is_empty() {
-            set.push(self.sched.rng.random_range(0..self.files.len()));
+            set.push(self.sched.rng.random_range(0..self.model.files.len()));
         }
         let paths = self.paths_of(&set);
-        let held = set.iter().any(|&f| self.holder(f).is_some());
+        let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
         let want = if held {
             Err(Status::OperationNotAllowed)
         } else {
             Ok(())
         };
-        let got = self.engine_mut()?.start_backup(&paths);
+        let got = self.rig.engine_mut()?.start_backup(&paths);
         tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
         if self.expect("startbu", &got, want)? {
-            self.backup = Some(BackupModel {
+            self.model.backup = Some(BackupModel {
                 instant: set
                     .iter()
-                    .map(|&f| Records::clone(&self.files[f].live))
+                    .map(|&f| Records::clone(&self.model.files[f].live))
                     .collect(),
                 set,
                 copied: false,
             });
-            self.backups.0 += 1;
+            self.tally.backups.0 += 1;
             return Ok(());
         }
         let partial: Vec<usize> = set
             .iter()
             .copied()
             .filter(|&f| {
-                self.engine_ref()
-                    .is_ok_and(|e| e.in_backup(&self.files[f].path))
+                self.rig
+                    .engine_ref()
+                    .is_ok_and(|e| e.in_backup(&self.model.files[f].path))
                     || self.has_delta(f)
             })
             .collect();
@@ -76,10 +77,10 @@ impl World {
                 // (or a crash cut startbu short): those files are in continuous
                 // operations at the instant of this startbu (they were frozen after
                 // its flush). The application restarts.
-                self.backup = Some(BackupModel {
+                self.model.backup = Some(BackupModel {
                     instant: partial
                         .iter()
-                        .map(|&f| Records::clone(&self.files[f].live))
+                        .map(|&f| Records::clone(&self.model.files[f].live))
                         .collect(),
                     set: partial,
                     copied: true,
@@ -98,32 +99,33 @@ impl World {
     /// data files); each copy must open on its own, pass the structure check and
     /// hold exactly the `startbu` instant (invariant 6).
     pub(super) fn copy_backup(&mut self) -> Result<(), String> {
-        let Some(b) = self.backup.clone().filter(|b| !b.copied) else {
+        let Some(b) = self.model.backup.clone().filter(|b| !b.copied) else {
             return Ok(());
         };
-        let vfs = self.vfs.clone();
+        let vfs = self.rig.vfs.clone();
         // The copy and its check are the backup program's, not the engine's: no
         // injected fault or armed crash point applies to them.
         let armed = vfs.crash_point();
         vfs.clear_crash_point();
         let r = vfs.with_faults_paused(|| -> Result<(), String> {
             for (i, &f) in b.set.iter().enumerate() {
-                let from = self.files[f].path.clone();
+                let from = self.model.files[f].path.clone();
                 let to = PathBuf::from(format!("/backup/f{f}.btr"));
-                let _ = self.vfs.remove(&to);
-                self.vfs
+                let _ = self.rig.vfs.remove(&to);
+                self.rig
+                    .vfs
                     .copy_file(&from, &to)
                     .map_err(|e| format!("copying {}: {e}", from.display()))?;
                 let mut scratch = Engine::new(
-                    Arc::new(self.vfs.clone()) as Arc<dyn Vfs>,
+                    Arc::new(self.rig.vfs.clone()) as Arc<dyn Vfs>,
                     Arc::new(ManualClock::new()),
                     Config::default(),
                 );
-                let damaged = self.vfs.was_damaged(&to);
-                match check::recovered_state(&mut scratch, Arc::new(self.vfs.clone()), &to) {
+                let damaged = self.rig.vfs.was_damaged(&to);
+                match check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &to) {
                     Ok(found) if found == b.instant[i] => {}
                     Err(_) if damaged => {}
-                    Ok(found) if damaged && self.files[f].phantom(&found).is_none() => {}
+                    Ok(found) if damaged && self.model.files[f].phantom(&found).is_none() => {}
                     Ok(found) => {
                         return Err(format!(
                             "invariant 6 (backup = startbu instant): the copy of {} holds {} \
@@ -142,34 +144,37 @@ impl World {
             vfs.set_crash_at(step.max(vfs.io_step() + 1));
         }
         r?;
-        if let Some(b) = self.backup.as_mut() {
+        if let Some(b) = self.model.backup.as_mut() {
             b.copied = true;
         }
-        self.backups.1 += 1;
+        self.tally.backups.1 += 1;
         Ok(())
     }
 
     /// `endbu` on the set: on success no delta may remain (invariant 5; the records are
     /// checked by every later read and recovery). A fault leaves it resumable.
     pub(super) fn end_backup(&mut self) -> Result<(), String> {
-        let Some(b) = self.backup.clone() else {
+        let Some(b) = self.model.backup.clone() else {
             return Ok(());
         };
         let paths = self.paths_of(&b.set);
         // A file a transaction holds keeps changes pending, and endbu needs none.
-        let held = b.set.iter().any(|&f| self.holder(f).is_some());
+        let held = b
+            .set
+            .iter()
+            .any(|&f| self.model.clients.holder(f).is_some());
         let want = if held {
             Err(Status::OperationNotAllowed)
         } else {
             Ok(())
         };
-        let got = self.engine_mut()?.end_backup(&paths);
+        let got = self.rig.engine_mut()?.end_backup(&paths);
         tracing::debug!(target: "sim", set = ?b.set, ok = got.is_ok(), "endbu");
         if !self.expect("endbu", &got, want)? {
             // Some files may have been rolled in, others' roll-in begun: the rest stay
             // in contops, but the data files are no longer the frozen instant, so the
             // cycle's copy phase is over.
-            if let Some(b) = self.backup.as_mut() {
+            if let Some(b) = self.model.backup.as_mut() {
                 b.copied = true;
             }
             self.reconcile_backup();
@@ -179,11 +184,11 @@ impl World {
             if let Some(&f) = b.set.iter().find(|&&f| self.has_delta(f)) {
                 return Err(format!(
                     "invariant 5 (roll-in): endbu returned, yet {} still has a delta",
-                    self.files[f].path.display()
+                    self.model.files[f].path.display()
                 ));
             }
-            self.backup = None;
-            self.backups.2 += 1;
+            self.model.backup = None;
+            self.tally.backups.2 += 1;
         }
         Ok(())
     }
@@ -191,7 +196,9 @@ impl World {
     /// The files of the backup set still in continuous operations are those with a
     /// delta (an endbu that failed part-way, or a recovery that finished a roll-in).
     pub(super) fn reconcile_backup(&mut self) {
-        let Some(b) = self.backup.take() else { return };
+        let Some(b) = self.model.backup.take() else {
+            return;
+        };
         let (set, instant): (Vec<usize>, Vec<Records>) = b
             .set
             .iter()
@@ -200,9 +207,9 @@ impl World {
             .map(|(&f, i)| (f, i))
             .unzip();
         if set.is_empty() {
-            self.backups.2 += 1;
+            self.tally.backups.2 += 1;
         } else {
-            self.backup = Some(BackupModel {
+            self.model.backup = Some(BackupModel {
                 set,
                 instant,
                 copied: b.copied,
@@ -215,7 +222,7 @@ impl World {
     /// must then be exactly at the `startbu` instant (invariant 5), read before any
     /// roll-forward.
     pub(super) fn maybe_kill_backup(&mut self) -> Result<(), String> {
-        let Some(b) = self.backup.clone() else {
+        let Some(b) = self.model.backup.clone() else {
             return Ok(());
         };
         if !self.sched.rng.random_bool(0.4) {
@@ -223,10 +230,11 @@ impl World {
         }
         let mut deltas = Vec::new();
         for &f in &b.set {
-            let d = engine::contops::delta_path(&self.files[f].path).map_err(|e| e.to_string())?;
-            match engine::contops::probe_delta(&self.vfs, &d) {
+            let d = engine::contops::delta_path(&self.model.files[f].path)
+                .map_err(|e| e.to_string())?;
+            match engine::contops::probe_delta(&self.rig.vfs, &d) {
                 Ok(engine::contops::DeltaProbe::Present) => {
-                    match engine::contops::scan_delta(&self.vfs, &d) {
+                    match engine::contops::scan_delta(&self.rig.vfs, &d) {
                         Ok(sc) if sc.header.state == engine::contops::DeltaState::Active => {}
                         // A roll-in had begun (or the delta is unreadable): only endbu.
                         _ => return Ok(()),
@@ -238,21 +246,21 @@ impl World {
             deltas.push(d);
         }
         for d in &deltas {
-            engine::contops::remove_delta(&self.vfs, d)
+            engine::contops::remove_delta(&self.rig.vfs, d)
                 .map_err(|e| format!("killbu {}: {e}", d.display()))?;
         }
         tracing::info!(target: "sim", set = ?b.set, "deltas killed");
         let mut scratch = Engine::new(
-            Arc::new(self.vfs.clone()) as Arc<dyn Vfs>,
+            Arc::new(self.rig.vfs.clone()) as Arc<dyn Vfs>,
             Arc::new(ManualClock::new()),
             Config::default(),
         );
         for (i, &f) in b.set.iter().enumerate() {
-            let path = self.files[f].path.clone();
+            let path = self.model.files[f].path.clone();
             if self.damaged(f) {
                 continue;
             }
-            let found = check::recovered_state(&mut scratch, Arc::new(self.vfs.clone()), &path)
+            let found = check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &path)
                 .map_err(|m| format!("after killing the deltas: {m}"))?;
             if found != b.instant[i] {
                 return Err(format!(
@@ -265,23 +273,26 @@ impl World {
             }
             if self.log_mode == LogMode::Off {
                 // The file is back at the instant: that is its new durable state.
-                self.files[f].recovered(found);
+                self.model.files[f].recovered(found);
             }
         }
-        self.backup = None;
-        self.backups.2 += 1;
+        self.model.backup = None;
+        self.tally.backups.2 += 1;
         Ok(())
     }
 
-    pub(super) fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
-        set.iter().map(|&f| self.files[f].path.clone()).collect()
+    /// The paths of the files in `set`.
+    fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
+        set.iter()
+            .map(|&f| self.model.files[f].path.clone())
+            .collect()
     }
 
     /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never
     /// faulted)?
-    pub(super) fn has_delta(&self, f: usize) -> bool {
-        engine::contops::delta_path(&self.files[f].path)
+    fn has_delta(&self, f: usize) -> bool {
+        engine::contops::delta_path(&self.model.files[f].path)
             .ok()
-            .is_some_and(|d| self.vfs.read_file(&d).is_some())
+            .is_some_and(|d| self.rig.vfs.read_file(&d).is_some())
     }
 }

@@ -4,7 +4,7 @@
 //! recovery; in log mode Off a crash may split a transfer, which is counted.
 
 use super::clients::{client, TxnModel, CLIENTS};
-use super::world::World;
+use super::world::{Model, World};
 use crate::workload;
 use engine::{GetOp, LogMode, Status};
 use rand::Rng;
@@ -14,32 +14,35 @@ impl World {
     /// file A, take `q` from it (abort if it has fewer), add `q` to it in file B, End.
     /// Every answer is checked like any other operation's; a failure aborts.
     pub(super) fn transfer(&mut self) -> Result<(), String> {
-        if self.files.len() < 2 {
+        if self.model.files.len() < 2 {
             return Ok(());
         }
         let k = self.sched.rng.random_range(0..CLIENTS);
-        let k = self.ready(k);
-        if self.txns[k].is_some() || self.awaiting[k].is_some() {
+        let k = self.model.clients.ready(k);
+        if self.model.clients.txns[k].is_some() || self.model.clients.awaiting[k].is_some() {
             return Ok(());
         }
         let item = self.sched.rng.random_range(0..workload::ITEMS);
-        let a = self.sched.rng.random_range(0..self.files.len());
-        let b = (a + self.sched.rng.random_range(1..self.files.len())) % self.files.len();
+        let a = self.sched.rng.random_range(0..self.model.files.len());
+        let b =
+            (a + self.sched.rng.random_range(1..self.model.files.len())) % self.model.files.len();
         let q = self.sched.rng.random_range(1..=20u32);
         let id = workload::item_id(item);
-        let got = self.engine_mut()?.begin_transaction(client(k));
+        let got = self.rig.engine_mut()?.begin_transaction(client(k));
         if !self.expect("transfer: begin", &got, Ok(()))? {
             return Ok(());
         }
-        self.txns[k] = Some(TxnModel::default());
+        self.model.clients.txns[k] = Some(TxnModel::default());
         for (f, delta) in [(a, -i64::from(q)), (b, i64::from(q))] {
-            let h = self.handles[f][k];
+            let h = self.rig.handles[f][k];
             let want = self
+                .model
                 .view(k, f)
                 .get(&id)
                 .cloned()
                 .ok_or(Status::KeyValueNotFound);
             let got = self
+                .rig
                 .engine_mut()?
                 .get(h, GetOp::Equal, 0, &id.to_le_bytes());
             if !self.expect("transfer: get item", &got, want)? {
@@ -54,8 +57,8 @@ impl World {
                 return self.finish(k, false);
             };
             let new = workload::item_record(item, count);
-            let locked_out = self.locked_out(k, f);
-            let got = self.engine_mut()?.update(h, &new);
+            let locked_out = self.model.clients.locked_out(k, f);
+            let got = self.rig.engine_mut()?.update(h, &new);
             tracing::debug!(target: "sim", client = k, file = f, item, count, ok = got.is_ok(), "transfer update");
             let ok = self.expect(
                 "transfer: update item",
@@ -70,36 +73,28 @@ impl World {
                 return self.finish(k, false);
             }
         }
-        self.transfers += 1;
+        self.tally.transfers += 1;
         self.finish(k, true)
-    }
-
-    /// An item's total on hand: the sum of its counts over every file.
-    pub(super) fn item_total(&self, id: u32) -> u32 {
-        self.files
-            .iter()
-            .filter_map(|f| f.live.get(&id))
-            .map(|r| workload::count_of(r))
-            .sum()
     }
 
     /// Generation 5: the total on hand of every item is what the files started with.
     /// With a log that must hold after every recovery (a transfer is in both its files
     /// or neither); in Off mode a crash may split one, which is counted.
     pub(super) fn check_inventory(&mut self, why: &str) -> Result<(), String> {
-        if self.workload < 5 || self.files.len() < 2 {
+        if self.workload < 5 || self.model.files.len() < 2 {
             return Ok(());
         }
         for i in 0..workload::ITEMS {
-            let want = self.item_totals[i as usize];
+            let want = self.model.item_totals[i as usize];
             let id = workload::item_id(i);
-            let total = self.item_total(id);
+            let total = self.model.item_total(id);
             if total != want {
                 if self.log_mode == LogMode::Off {
                     // Expected of Off: count it, and carry on from the new totals.
-                    self.inventory_splits += 1;
+                    self.tally.inventory_splits += 1;
                     for j in 0..workload::ITEMS {
-                        self.item_totals[j as usize] = self.item_total(workload::item_id(j));
+                        self.model.item_totals[j as usize] =
+                            self.model.item_total(workload::item_id(j));
                     }
                     return Ok(());
                 }
@@ -111,5 +106,16 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+impl Model {
+    /// An item's total on hand: the sum of its counts over every file.
+    fn item_total(&self, id: u32) -> u32 {
+        self.files
+            .iter()
+            .filter_map(|f| f.live.get(&id))
+            .map(|r| workload::count_of(r))
+            .sum()
     }
 }

@@ -3,7 +3,19 @@
 //! the model while it runs, and after every crash recovers and checks the
 //! invariants. Everything derives from the seed, so a seed replays exactly.
 //!
-//! The runner is split by concern, all of it acting on one [`World`](world::World):
+//! What [`run_seed`] guarantees:
+//! - Determinism: the [`Outcome`], trace hash included, is a function of the seed and
+//!   the [`Options`]. Every choice comes from a stream keyed by (seed, step number,
+//!   stream index), the setup's from streams of its own, so a shrunk workload
+//!   (`only_steps`) keeps the choices and faults of the steps it keeps; a [`Plan`]
+//!   fixes the setup and the step kinds and leaves the details to its seed's streams.
+//! - Checking throughout: every engine answer is compared with the model as the run
+//!   goes, and after every crash — and after the power loss that ends every run —
+//!   each file is recovered and checked against the invariants of DESIGN.md.
+//! - Failures are values: the first violated invariant ends the run and is reported
+//!   in [`Outcome::failure`]; a panic anywhere is caught and reported as one.
+//!
+//! The runner is split by concern, all of it acting on one `World`:
 //! - `setup`: the world a seed (or a plan) starts from — tunables, log mode, faults,
 //!   files;
 //! - `schedule`: what happens next — the turns, their streams, the crash decisions —
@@ -13,7 +25,9 @@
 //! - `recovery`: crashes, recovery, and the invariants checked after them;
 //! - `backup`: continuous-operations cycles (`startbu`, copies, `endbu`, killed deltas);
 //! - `inventory`: transfers between files and the conserved totals;
-//! - `world`: the state they share, and how a result is checked and hashed.
+//! - `world`: the state they share — grouped as the schedule, the engine side (`Rig`),
+//!   the model side (`Model`) and the counters (`Tally`) — and how a result is
+//!   checked and hashed.
 
 mod backup;
 mod clients;

@@ -5,7 +5,7 @@
 //! (invariants 3 and 4) in the log modes, and what detection must promise for files a
 //! lying disk damaged.
 
-use super::clients::{client, CLIENTS};
+use super::clients::{client, Clients, CLIENTS};
 use super::schedule::Crash;
 use super::world::World;
 use crate::check;
@@ -20,24 +20,24 @@ impl World {
     pub(super) fn crash(&mut self) -> Result<(), String> {
         // Whatever the engine attempted up to now is a candidate state.
         self.observe()?;
-        self.crashes += 1;
+        self.tally.crashes += 1;
         self.retire_engine();
-        self.vfs.clear_crash_point();
+        self.rig.vfs.clear_crash_point();
         let crash = self.sched.crash();
         let power = crash == Crash::PowerLoss;
-        tracing::info!(target: "sim", power, io_step = self.vfs.io_step(), "crash");
-        crash.strike(&self.vfs);
-        let vfs = self.vfs.clone();
+        tracing::info!(target: "sim", power, io_step = self.rig.vfs.io_step(), "crash");
+        crash.strike(&self.rig.vfs);
+        let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| self.maybe_kill_backup())?;
         self.recover(crash.name())
     }
 
     /// The end of every run: a power loss, and a full check.
     pub(super) fn final_power_loss(&mut self) -> Result<(), String> {
-        self.crashes += 1;
+        self.tally.crashes += 1;
         self.retire_engine();
-        self.vfs.clear_crash_point();
-        Crash::PowerLoss.strike(&self.vfs);
+        self.rig.vfs.clear_crash_point();
+        Crash::PowerLoss.strike(&self.rig.vfs);
         self.recover("final power loss")
     }
 
@@ -54,56 +54,58 @@ impl World {
         // attempt must reach the same result.
         for attempt in 0.. {
             if let Some(n) = self.sched.recovery_crash_point(self.log_mode, attempt) {
-                self.vfs.set_crash_after(n);
+                self.rig.vfs.set_crash_after(n);
             }
             let r = self.recover_once(why);
-            if !self.vfs.is_crashed() {
-                self.vfs.clear_crash_point();
+            if !self.rig.vfs.is_crashed() {
+                self.rig.vfs.clear_crash_point();
                 return r;
             }
-            self.crashes += 1;
-            self.interrupted_recoveries += 1;
+            self.tally.crashes += 1;
+            self.tally.interrupted_recoveries += 1;
             self.retire_engine();
-            self.vfs.clear_crash_point();
+            self.rig.vfs.clear_crash_point();
             let crash = self.sched.crash();
             tracing::info!(target: "sim", power = crash == Crash::PowerLoss, "crash during recovery");
-            crash.strike(&self.vfs);
+            crash.strike(&self.rig.vfs);
         }
         Ok(())
     }
 
-    pub(super) fn recover_once(&mut self, why: &str) -> Result<(), String> {
-        let vfs = self.vfs.clone();
+    /// One recovery attempt, fault-free (a crash point armed for it still fires):
+    /// a fresh engine, every file checked, the handles reopened, every client idle.
+    fn recover_once(&mut self, why: &str) -> Result<(), String> {
+        let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| {
-            let mut e = self.new_engine();
-            self.handles.clear();
+            let mut e = self.rig.new_engine();
+            self.rig.handles.clear();
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;
             }
             let mut at = Vec::new();
-            for i in 0..self.files.len() {
+            for i in 0..self.model.files.len() {
                 if self.log_mode == LogMode::Off {
                     at.push(self.recover_file(&mut e, i, why)?);
-                    self.checked += 1;
+                    self.tally.checked += 1;
                 }
-                let c = e.commit_counters(&self.files[i].path);
-                self.files[i].seen = (c.attempts, c.durable);
+                let c = e.commit_counters(&self.model.files[i].path);
+                self.model.files[i].seen = (c.attempts, c.durable);
             }
             // Off mode promises per-file atomicity only: count the ended multi-file
             // transactions the crash left in some of their files but not all.
-            for t in std::mem::take(&mut self.multi) {
+            for t in std::mem::take(&mut self.model.multi) {
                 let inside: Option<Vec<bool>> = t
                     .iter()
                     .map(|&(f, from)| at[f].map(|j| j >= from))
                     .collect();
                 if let Some(v) = inside {
                     if v.iter().any(|&x| x) && v.iter().any(|&x| !x) {
-                        self.split_transactions += 1;
+                        self.tally.split_transactions += 1;
                     }
                 }
             }
             let mut hs = Vec::new();
-            for f in &self.files {
+            for f in &self.model.files {
                 let mut per = Vec::new();
                 for k in 0..CLIENTS {
                     per.push(
@@ -113,14 +115,13 @@ impl World {
                 }
                 hs.push(per);
             }
-            self.handles = hs;
-            self.txns = vec![None; CLIENTS];
-            self.awaiting = vec![None; CLIENTS];
+            self.rig.handles = hs;
+            self.model.clients = Clients::new();
             self.check_inventory(why)?;
             // Opening finished any roll-in that had begun; what remains in continuous
             // operations is what still has a delta.
             self.reconcile_backup();
-            self.engine = Some(e);
+            self.rig.engine = Some(e);
             Ok(())
         })
     }
@@ -129,8 +130,8 @@ impl World {
     /// then check each file's structure and that together they hold the states at the
     /// last recovery plus one prefix of the journal that keeps every entry reported
     /// durable (invariants 3 and 4).
-    pub(super) fn recover_logged(&mut self, e: &mut Engine, why: &str) -> Result<(), String> {
-        for f in &self.files {
+    fn recover_logged(&mut self, e: &mut Engine, why: &str) -> Result<(), String> {
+        for f in &self.model.files {
             let h = e.open(&f.path, OpenMode::Normal).map_err(|x| {
                 format!(
                     "invariant 3/4 (roll-forward) after {why}: opening {} for writing failed: {x}",
@@ -141,19 +142,20 @@ impl World {
                 .map_err(|x| format!("after {why}: closing {}: {x}", f.path.display()))?;
         }
         let mut found = Vec::new();
-        for f in &self.files {
+        for f in &self.model.files {
             found.push(
-                check::recovered_state(e, Arc::new(self.vfs.clone()), &f.path)
+                check::recovered_state(e, Arc::new(self.rig.vfs.clone()), &f.path)
                     .map_err(|m| format!("after {why}: {m}"))?,
             );
-            self.checked += 1;
+            self.tally.checked += 1;
         }
-        if self.journal.base.is_empty() {
+        if self.model.journal.base.is_empty() {
             // The first recovery of the seed: the files were just created.
-            self.journal.base = vec![Records::new(); self.files.len()];
+            self.model.journal.base = vec![Records::new(); self.model.files.len()];
         }
-        if self.journal.matching_prefix(&found).is_none() {
-            let keep = self.journal.must_keep();
+        let journal = &self.model.journal;
+        if journal.matching_prefix(&found).is_none() {
+            let keep = journal.must_keep();
             let sizes = |st: &[Records]| st.iter().map(|r| r.len()).collect::<Vec<_>>();
             return Err(format!(
                 "invariant 3/4 (multi-file atomicity, durability; log mode {}) after {why}: \
@@ -161,60 +163,57 @@ impl World {
                  {keep} reported durable (durable below LSN {}); record counts found {:?}, \
                  base {:?}, entry LSNs {:?}",
                 self.log_mode.name(),
-                self.journal.entries.len(),
-                self.journal.durable_lsn,
+                journal.entries.len(),
+                journal.durable_lsn,
                 sizes(&found),
-                sizes(&self.journal.base),
-                self.journal
-                    .entries
-                    .iter()
-                    .map(|x| x.lsn)
-                    .collect::<Vec<_>>()
+                sizes(&journal.base),
+                journal.entries.iter().map(|x| x.lsn).collect::<Vec<_>>()
             ));
         }
-        for (f, st) in self.files.iter_mut().zip(&found) {
+        for (f, st) in self.model.files.iter_mut().zip(&found) {
             f.recovered(st.clone());
         }
-        self.journal.base = found;
-        self.journal.entries.clear();
+        self.model.journal.base = found;
+        self.model.journal.entries.clear();
         Ok(())
     }
 
     /// Recover file `i`; returns which model state it holds (an index into its
     /// `states`), if it is one.
-    pub(super) fn recover_file(
+    fn recover_file(
         &mut self,
         e: &mut Engine,
         i: usize,
         why: &str,
     ) -> Result<Option<usize>, String> {
-        let path = self.files[i].path.clone();
+        let path = self.model.files[i].path.clone();
         let damaged = self.damaged(i);
-        let found = match check::recovered_state(e, Arc::new(self.vfs.clone()), &path) {
+        let found = match check::recovered_state(e, Arc::new(self.rig.vfs.clone()), &path) {
             Ok(found) => found,
             Err(m) if damaged => {
                 tracing::info!(target: "sim", file = %path.display(), problem = %m, "damage detected; replacing the file");
-                self.damage_detected += 1;
+                self.tally.damage_detected += 1;
                 let dir = engine::vfs::parent_dir(&path);
                 let replaced = self
+                    .rig
                     .vfs
                     .remove(&path)
-                    .and_then(|()| self.vfs.sync_dir(&dir));
+                    .and_then(|()| self.rig.vfs.sync_dir(&dir));
                 replaced.map_err(|x| format!("removing damaged {}: {x}", path.display()))?;
-                self.vfs.forget_damage(&path);
+                self.rig.vfs.forget_damage(&path);
                 // Its delta goes with it (the replacement is not in contops).
                 if let Ok(d) = engine::contops::delta_path(&path) {
-                    let _ = engine::contops::remove_delta(&self.vfs, &d);
-                    self.vfs.forget_damage(&d);
+                    let _ = engine::contops::remove_delta(&self.rig.vfs, &d);
+                    self.rig.vfs.forget_damage(&d);
                 }
-                e.create(&path, &self.spec)
+                e.create(&path, &self.rig.spec)
                     .map_err(|x| format!("recreating {}: {x}", path.display()))?;
-                self.files[i].reset();
+                self.model.files[i].reset();
                 return Ok(None);
             }
             Err(m) => return Err(format!("after {why}: {m}")),
         };
-        let f = &mut self.files[i];
+        let f = &mut self.model.files[i];
         let at = f
             .candidates()
             .iter()
@@ -246,9 +245,9 @@ impl World {
 
     /// Did a lying-disk fault touch file `f` or its delta?
     pub(super) fn damaged(&self, f: usize) -> bool {
-        let path = &self.files[f].path;
-        self.vfs.was_damaged(path)
-            || engine::contops::delta_path(path).is_ok_and(|d| self.vfs.was_damaged(d))
+        let path = &self.model.files[f].path;
+        self.rig.vfs.was_damaged(path)
+            || engine::contops::delta_path(path).is_ok_and(|d| self.rig.vfs.was_damaged(d))
     }
 }
 

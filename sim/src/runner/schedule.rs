@@ -116,7 +116,7 @@ impl Schedule {
 
     /// The next turn, if any: switches to its step stream and draws its step kind
     /// (unless the plan fixes it).
-    pub(super) fn next_turn(&mut self) -> Option<Turn> {
+    fn next_turn(&mut self) -> Option<Turn> {
         let (i, fixed) = self.slots.next()?;
         self.rng = ChaCha8Rng::seed_from_u64(stream_seed(self.seed, i, 0));
         let step = match fixed {
@@ -171,17 +171,17 @@ impl World {
             fault_seed,
         }) = self.sched.next_turn()
         {
-            self.vfs.reseed(fault_seed);
-            self.mix(i ^ ((step as u64) << 32));
+            self.rig.vfs.reseed(fault_seed);
+            self.tally.mix(i ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
-            if self.awaiting.iter().all(|a| a.is_some()) {
+            if self.model.clients.all_waiting() {
                 // Every client waits: the log writer runs.
                 self.group_sync()?;
             }
             self.step(step)?;
             self.observe()?;
-            let log_failed = self.engine.as_ref().is_some_and(|e| e.log_failed());
-            if self.vfs.is_crashed() || log_failed {
+            let log_failed = self.rig.engine.as_ref().is_some_and(|e| e.log_failed());
+            if self.rig.vfs.is_crashed() || log_failed {
                 // A failed log write or sync stops the engine: the application
                 // restarts it, and recovery decides what the log kept.
                 self.crash()?;

@@ -5,9 +5,9 @@
 //! The files are created, and from generation 5 stocked with the inventory, with
 //! faults paused: a run starts from a sound database the model knows exactly.
 
-use super::clients::CLIENTS;
+use super::clients::Clients;
 use super::schedule::{stream_seed, Schedule};
-use super::world::World;
+use super::world::{Model, Rig, Tally, World};
 use super::Options;
 use crate::model::{FileModel, Journal, Records};
 use crate::vfs::{Fault, FaultConfig, SimVfs};
@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 impl World {
+    /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
+    /// after the same draws).
     pub(super) fn new(seed: u64, opts: &Options) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 0));
         // Choices added by later workload generations come from their own streams.
@@ -83,43 +85,40 @@ impl World {
             .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
             .collect();
         let weights = workload::weights(&mut rng, &mut ext, opts.workload);
-        let w = World {
-            sched: Schedule::new(seed, opts, rng, weights),
-            spec: workload::spec(page_size),
-            vfs,
-            clock: ManualClock::new(),
-            config,
-            engine: None,
-            files,
-            handles: Vec::new(),
-            txns: vec![None; CLIENTS],
-            awaiting: vec![None; CLIENTS],
-            group_acks: 0,
-            workload: opts.workload,
-            item_totals: Vec::new(),
-            backup: None,
-            backups: (0, 0, 0),
-            transfers: 0,
-            inventory_splits: 0,
+        let mut w = World {
             log_mode,
-            journal: Journal::default(),
-            multi: Vec::new(),
-            split_transactions: 0,
-            transactions: (0, 0),
-            interrupted_recoveries: 0,
-            segments_recycled: 0,
-            ops: 0,
-            crashes: 0,
-            checked: 0,
-            damage_detected: 0,
-            hash: 0xcbf2_9ce4_8422_2325,
+            workload: opts.workload,
+            sched: Schedule::new(seed, opts, rng, weights),
+            rig: Rig {
+                vfs,
+                clock: ManualClock::new(),
+                config,
+                spec: workload::spec(page_size),
+                engine: None,
+                handles: Vec::new(),
+            },
+            model: Model {
+                files,
+                clients: Clients::new(),
+                journal: Journal::default(),
+                multi: Vec::new(),
+                backup: None,
+                item_totals: Vec::new(),
+            },
+            tally: Tally::new(),
         };
-        let mut w = w;
-        let stocked = opts.workload >= 5 && w.files.len() >= 2;
-        w.vfs.with_faults_paused(|| {
-            let mut e = w.new_engine();
-            for f in &w.files {
-                if let Err(err) = e.create(&f.path, &w.spec) {
+        w.create_files();
+        w
+    }
+
+    /// Create the files fault-free; from generation 5 (two files or more) stock each
+    /// with `ITEM_START` of every item, in the engine and in the model.
+    fn create_files(&mut self) {
+        let stocked = self.workload >= 5 && self.model.files.len() >= 2;
+        self.rig.vfs.with_faults_paused(|| {
+            let mut e = self.rig.new_engine();
+            for f in &self.model.files {
+                if let Err(err) = e.create(&f.path, &self.rig.spec) {
                     panic!("creating {}: {err}", f.path.display());
                 }
                 if stocked {
@@ -138,7 +137,8 @@ impl World {
             }
         });
         if stocked {
-            for f in &mut w.files {
+            let m = &mut self.model;
+            for f in &mut m.files {
                 for i in 0..workload::ITEMS {
                     f.put(
                         workload::item_id(i),
@@ -148,10 +148,9 @@ impl World {
                 let stock = Records::clone(&f.live);
                 f.recovered(stock);
             }
-            w.journal.base = w.files.iter().map(|f| Records::clone(&f.live)).collect();
-            w.item_totals =
-                vec![workload::ITEM_START * w.files.len() as u32; workload::ITEMS as usize];
+            m.journal.base = m.files.iter().map(|f| Records::clone(&f.live)).collect();
+            m.item_totals =
+                vec![workload::ITEM_START * m.files.len() as u32; workload::ITEMS as usize];
         }
-        w
     }
 }

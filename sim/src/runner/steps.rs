@@ -18,8 +18,8 @@ impl World {
                 let (k, f, h) = self.pick();
                 let id = self.sched.rng.random_range(0..workload::ID_RANGE);
                 let r = workload::record(id, &mut self.sched.rng);
-                let view = self.view(k, f);
-                let want = match self.locked_out(k, f) {
+                let view = self.model.view(k, f);
+                let want = match self.model.clients.locked_out(k, f) {
                     Some(s) => Err(s),
                     None if view.contains_key(&id)
                         || view
@@ -30,7 +30,7 @@ impl World {
                     }
                     None => Ok(()),
                 };
-                let got = self.engine_mut()?.insert(h, &r);
+                let got = self.rig.engine_mut()?.insert(h, &r);
                 tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "insert");
                 let ok = self.expect("insert", &got, want)?;
                 if want != Err(Status::FileInUse) {
@@ -40,18 +40,19 @@ impl World {
             }
             Step::Update | Step::Delete | Step::GetEqual => {
                 let (k, f, h) = self.pick();
-                let view = self.view(k, f);
+                let view = self.model.view(k, f);
                 let id = self.existing_id(&view);
                 let want = view.get(&id).cloned().ok_or(Status::KeyValueNotFound);
                 let got = self
+                    .rig
                     .engine_mut()?
                     .get(h, GetOp::Equal, 0, &id.to_le_bytes());
                 if !self.expect("get equal", &got, want)? || step == Step::GetEqual {
                     return Ok(());
                 }
-                let locked_out = self.locked_out(k, f);
+                let locked_out = self.model.clients.locked_out(k, f);
                 if step == Step::Delete {
-                    let got = self.engine_mut()?.delete(h);
+                    let got = self.rig.engine_mut()?.delete(h);
                     tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "delete");
                     let want = locked_out.map_or(Ok(()), Err);
                     let ok = self.expect("delete", &got, want)?;
@@ -69,7 +70,7 @@ impl World {
                         None if taken => Err(Status::DuplicateKeyValue),
                         None => Ok(()),
                     };
-                    let got = self.engine_mut()?.update(h, &r);
+                    let got = self.rig.engine_mut()?.update(h, &r);
                     tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "update");
                     let ok = self.expect("update", &got, want)?;
                     if locked_out.is_none() {
@@ -80,10 +81,10 @@ impl World {
             }
             Step::Scan => {
                 let (k, f, h) = self.pick();
-                let view = self.view(k, f);
+                let view = self.model.view(k, f);
                 let key = self.sched.rng.random_range(0..3);
                 let reverse = self.sched.rng.random_bool(0.3);
-                let got = check::scan(self.engine_mut()?, h, key, reverse, view.len() + 1);
+                let got = check::scan(self.rig.engine_mut()?, h, key, reverse, view.len() + 1);
                 let what = format!("scan key {key}{}", if reverse { " backwards" } else { "" });
                 let verdict = got.map(|g| {
                     check::scan_matches(&g, &view, key, reverse)
@@ -104,20 +105,20 @@ impl World {
             }
             Step::Begin => {
                 let k = self.sched.rng.random_range(0..CLIENTS);
-                let k = self.ready(k);
-                let want = if self.txns[k].is_some() {
+                let k = self.model.clients.ready(k);
+                let want = if self.model.clients.txns[k].is_some() {
                     Err(Status::TransactionAlreadyActive)
                 } else {
                     Ok(())
                 };
-                let got = self.engine_mut()?.begin_transaction(client(k));
+                let got = self.rig.engine_mut()?.begin_transaction(client(k));
                 if self.expect("begin transaction", &got, want)? {
-                    self.txns[k] = Some(TxnModel::default());
+                    self.model.clients.txns[k] = Some(TxnModel::default());
                 }
             }
             Step::End | Step::Abort => {
                 let k = self.sched.rng.random_range(0..CLIENTS);
-                let k = self.ready(k);
+                let k = self.model.clients.ready(k);
                 self.finish(k, step == Step::End)?;
             }
             Step::Transfer => self.transfer()?,
@@ -125,32 +126,32 @@ impl World {
             Step::CopyBackup => self.copy_backup()?,
             Step::EndBackup => self.end_backup()?,
             Step::Flush => {
-                let got = self.engine_mut()?.flush();
+                let got = self.rig.engine_mut()?.flush();
                 self.expect("flush", &got, Ok(()))?;
             }
             Step::Background => {
                 let ms = self.sched.rng.random_range(0..100);
-                self.clock.advance(Duration::from_millis(ms));
-                let got = self.engine_mut()?.background_step();
+                self.rig.clock.advance(Duration::from_millis(ms));
+                let got = self.rig.engine_mut()?.background_step();
                 self.expect("background step", &got, Ok(()))?;
                 self.group_sync()?;
             }
             Step::Reopen => {
-                let f = self.sched.rng.random_range(0..self.files.len());
-                if self.holder(f).is_some() {
+                let f = self.sched.rng.random_range(0..self.model.files.len());
+                if self.model.clients.holder(f).is_some() {
                     // A file an open transaction changed cannot close (status 36,
                     // covered by the engine's tests); the application waits.
                     return Ok(());
                 }
-                let hs = std::mem::take(&mut self.handles[f]);
-                let path = self.files[f].path.clone();
+                let hs = std::mem::take(&mut self.rig.handles[f]);
+                let path = self.model.files[f].path.clone();
                 if self.damaged(f) {
                     // A damaged file may reopen at an older state; only a recovery
                     // can tell which. Restart the application.
                     return self.crash();
                 }
                 for h in hs {
-                    let got = self.engine_mut()?.close(h);
+                    let got = self.rig.engine_mut()?.close(h);
                     if !self.expect("close", &got, Ok(()))? {
                         // The last close commits; if that failed, the engine closed
                         // the file and dropped what was not durable. The application
@@ -162,6 +163,7 @@ impl World {
                 let mut hs = Vec::new();
                 for k in 0..CLIENTS {
                     match self
+                        .rig
                         .engine_mut()?
                         .open_as(client(k), &path, OpenMode::Normal)
                     {
@@ -172,7 +174,7 @@ impl World {
                         Err(e) => return Err(format!("reopen {}: {e}", path.display())),
                     }
                 }
-                self.handles[f] = hs;
+                self.rig.handles[f] = hs;
                 if self.damaged(f) {
                     // Damaged while it reopened: it may have come back at an older
                     // state (a corrupted last delta transaction reads as a torn
@@ -182,13 +184,13 @@ impl World {
             }
             Step::ArmCrash => {
                 let n = self.sched.crash_point_ahead();
-                self.vfs.set_crash_after(n);
+                self.rig.vfs.set_crash_after(n);
             }
             Step::CrashNow => return self.crash(),
             Step::CrashInCommit => {
                 let n = self.sched.crash_point_in_commit();
-                self.vfs.set_crash_after(n);
-                let got = self.engine_mut()?.flush();
+                self.rig.vfs.set_crash_after(n);
+                let got = self.rig.engine_mut()?.flush();
                 self.expect("flush", &got, Ok(()))?;
             }
         }
@@ -196,16 +198,16 @@ impl World {
     }
 
     /// A client, a file, and that client's handle on it.
-    pub(super) fn pick(&mut self) -> (usize, usize, Handle) {
-        let f = self.sched.rng.random_range(0..self.files.len());
+    fn pick(&mut self) -> (usize, usize, Handle) {
+        let f = self.sched.rng.random_range(0..self.model.files.len());
         let k = self.sched.rng.random_range(0..CLIENTS);
-        let k = self.ready(k);
-        (k, f, self.handles[f][k])
+        let k = self.model.clients.ready(k);
+        (k, f, self.rig.handles[f][k])
     }
 
     /// An id for an update, delete or get: mostly one present (never an inventory
     /// item, which only transfers change).
-    pub(super) fn existing_id(&mut self, live: &Records) -> u32 {
+    fn existing_id(&mut self, live: &Records) -> u32 {
         let ids: Vec<u32> = live
             .keys()
             .copied()
