@@ -61,11 +61,15 @@ pub(super) struct Model {
 }
 
 /// What the run did: the counters [`Outcome`] reports, and the running trace hash.
+/// Each counter is the [`Outcome`] field of the same meaning.
 pub(super) struct Tally {
+    /// Engine answers checked.
     pub(super) ops: u64,
     pub(super) crashes: u64,
+    /// Files recovered and checked.
     pub(super) checked: u64,
     pub(super) damage_detected: u64,
+    /// Transactions ended / aborted.
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
     pub(super) interrupted_recoveries: u64,
@@ -74,7 +78,10 @@ pub(super) struct Tally {
     /// Generation 5: what the transfers did.
     pub(super) transfers: u64,
     pub(super) inventory_splits: u64,
+    /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
     pub(super) backups: (u64, u64, u64),
+    /// The running hash of every step and answer (FNV-1a); the trace hash adds the
+    /// disk's I/O trace.
     pub(super) hash: u64,
 }
 
@@ -120,10 +127,12 @@ impl Rig {
         )
     }
 
+    /// The running engine, or an error if it died and recovery has not replaced it.
     pub(super) fn engine_ref(&self) -> Result<&Engine, String> {
         self.engine.as_ref().ok_or_else(|| "no engine".to_string())
     }
 
+    /// The running engine, mutably (as [`Rig::engine_ref`]).
     pub(super) fn engine_mut(&mut self) -> Result<&mut Engine, String> {
         self.engine.as_mut().ok_or_else(|| "no engine".to_string())
     }
@@ -177,9 +186,9 @@ impl World {
         o.trace_hash = self.tally.hash ^ self.rig.vfs.trace_hash().rotate_left(17);
     }
 
-    /// After every engine call: record what the engine's commit counters say it
-    /// attempted and made durable (the states a crash may leave), and how far the log
-    /// is durable.
+    /// After every step, and before a crash or a reopen: record what the engine's
+    /// commit counters say it attempted and made durable since the last look (each
+    /// attempt is a state a crash may leave), and how far its log is durable.
     pub(super) fn observe(&mut self) -> Result<(), String> {
         let Some(e) = &self.rig.engine else {
             return Ok(());
