@@ -1,0 +1,291 @@
+//! Continuous operations in the model (generation 6): `startbu` on a set of files
+//! (all or nothing), backup copies that must hold exactly the `startbu` instant
+//! (invariant 6), `endbu` that must leave no delta (invariant 5), and after a crash
+//! the operator's other way out — killing the deltas — which must leave every file at
+//! the instant.
+
+use super::recovery::diff_summary;
+use super::world::{fault_status, World};
+use crate::check;
+use crate::model::Records;
+use engine::clock::ManualClock;
+use engine::contops::IfAbsent;
+use engine::vfs::Vfs;
+use engine::{Config, Engine, LogMode, Status};
+use rand::Rng;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A backup cycle in the model (generation 6).
+#[derive(Clone, Debug)]
+pub(super) struct BackupModel {
+    /// The files of the `startbu` set.
+    set: Vec<usize>,
+    /// Each set file's records at the `startbu` instant.
+    instant: Vec<Records>,
+    /// Copies taken (and checked) yet?
+    copied: bool,
+}
+
+impl World {
+    /// `startbu` on a random set. Expected to be refused (41) if a transaction holds a
+    /// file of the set; otherwise it succeeds, or fails through an injected fault —
+    /// and then, all or nothing, no file of the set may be in continuous operations.
+    pub(super) fn start_backup(&mut self) -> Result<(), String> {
+        if self.model.backup.is_some() {
+            return Ok(());
+        }
+        let mut set: Vec<usize> = (0..self.model.files.len())
+            .filter(|_| self.sched.rng.random_bool(0.7))
+            .collect();
+        if set.is_empty() {
+            set.push(self.sched.rng.random_range(0..self.model.files.len()));
+        }
+        let paths = self.paths_of(&set);
+        let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
+        let want = if held {
+            Err(Status::OperationNotAllowed)
+        } else {
+            Ok(())
+        };
+        let got = self.rig.engine_mut()?.start_backup(&paths);
+        tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
+        if self.expect("startbu", &got, want)? {
+            self.model.backup = Some(BackupModel {
+                instant: set
+                    .iter()
+                    .map(|&f| Records::clone(&self.model.files[f].live))
+                    .collect(),
+                set,
+                copied: false,
+            });
+            self.tally.backups.0 += 1;
+            return Ok(());
+        }
+        let partial: Vec<usize> = set
+            .iter()
+            .copied()
+            .filter(|&f| {
+                self.rig
+                    .engine_ref()
+                    .is_ok_and(|e| e.in_backup(&self.model.files[f].path))
+                    || self.has_delta(f)
+            })
+            .collect();
+        if !partial.is_empty() {
+            if got.as_ref().is_err_and(|e| fault_status(e.status)) {
+                // Undoing the files already frozen failed under an injected fault too
+                // (or a crash cut startbu short): those files are in continuous
+                // operations at the instant of this startbu (they were frozen after
+                // its flush). The application restarts.
+                self.model.backup = Some(BackupModel {
+                    instant: partial
+                        .iter()
+                        .map(|&f| Records::clone(&self.model.files[f].live))
+                        .collect(),
+                    set: partial,
+                    copied: true,
+                });
+                return self.crash();
+            }
+            return Err(format!(
+                "startbu all-or-nothing: refused, yet files {partial:?} of the set {set:?} are \
+                 in continuous operations"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A backup program copies every file of the set (plain copies of the frozen
+    /// data files); each copy must open on its own, pass the structure check and
+    /// hold exactly the `startbu` instant (invariant 6).
+    pub(super) fn copy_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.model.backup.clone().filter(|b| !b.copied) else {
+            return Ok(());
+        };
+        let vfs = self.rig.vfs.clone();
+        // The copy and its check are the backup program's, not the engine's: no
+        // injected fault or armed crash point applies to them.
+        let armed = vfs.crash_point();
+        vfs.clear_crash_point();
+        let r = vfs.with_faults_paused(|| -> Result<(), String> {
+            for (i, &f) in b.set.iter().enumerate() {
+                let from = self.model.files[f].path.clone();
+                let to = PathBuf::from(format!("/backup/f{f}.btr"));
+                let _ = self.rig.vfs.remove(&to);
+                self.rig
+                    .vfs
+                    .copy_file(&from, &to)
+                    .map_err(|e| format!("copying {}: {e}", from.display()))?;
+                let mut scratch = Engine::new(
+                    Arc::new(self.rig.vfs.clone()) as Arc<dyn Vfs>,
+                    Arc::new(ManualClock::new()),
+                    Config::default(),
+                );
+                let damaged = self.rig.vfs.was_damaged(&to);
+                match check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &to) {
+                    Ok(found) if found == b.instant[i] => {}
+                    Err(_) if damaged => {}
+                    Ok(found) if damaged && self.model.files[f].phantom(&found).is_none() => {}
+                    Ok(found) => {
+                        return Err(format!(
+                            "invariant 6 (backup = startbu instant): the copy of {} holds {} \
+                             records, the startbu instant {}",
+                            from.display(),
+                            found.len(),
+                            b.instant[i].len()
+                        ) + &diff_summary(&found, Some(&b.instant[i])))
+                    }
+                    Err(m) => return Err(format!("invariant 6 (backup is a sound file): {m}")),
+                }
+            }
+            Ok(())
+        });
+        if let Some(step) = armed {
+            vfs.set_crash_at(step.max(vfs.io_step() + 1));
+        }
+        r?;
+        if let Some(b) = self.model.backup.as_mut() {
+            b.copied = true;
+        }
+        self.tally.backups.1 += 1;
+        Ok(())
+    }
+
+    /// `endbu` on the set: on success no delta may remain (invariant 5; the records are
+    /// checked by every later read and recovery). A fault leaves it resumable.
+    pub(super) fn end_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.model.backup.clone() else {
+            return Ok(());
+        };
+        let paths = self.paths_of(&b.set);
+        // A file a transaction holds keeps changes pending, and endbu needs none.
+        let held = b
+            .set
+            .iter()
+            .any(|&f| self.model.clients.holder(f).is_some());
+        let want = if held {
+            Err(Status::OperationNotAllowed)
+        } else {
+            Ok(())
+        };
+        let got = self.rig.engine_mut()?.end_backup(&paths);
+        tracing::debug!(target: "sim", set = ?b.set, ok = got.is_ok(), "endbu");
+        if !self.expect("endbu", &got, want)? {
+            // Some files may have been rolled in, others' roll-in begun: the rest stay
+            // in contops, but the data files are no longer the frozen instant, so the
+            // cycle's copy phase is over.
+            if let Some(b) = self.model.backup.as_mut() {
+                b.copied = true;
+            }
+            self.reconcile_backup();
+            return Ok(());
+        }
+        {
+            if let Some(&f) = b.set.iter().find(|&&f| self.has_delta(f)) {
+                return Err(format!(
+                    "invariant 5 (roll-in): endbu returned, yet {} still has a delta",
+                    self.model.files[f].path.display()
+                ));
+            }
+            self.model.backup = None;
+            self.tally.backups.2 += 1;
+        }
+        Ok(())
+    }
+
+    /// The files of the backup set still in continuous operations are those with a
+    /// delta (an endbu that failed part-way, or a recovery that finished a roll-in).
+    pub(super) fn reconcile_backup(&mut self) {
+        let Some(b) = self.model.backup.take() else {
+            return;
+        };
+        let (set, instant): (Vec<usize>, Vec<Records>) = b
+            .set
+            .iter()
+            .zip(b.instant)
+            .filter(|(&f, _)| self.has_delta(f))
+            .map(|(&f, i)| (f, i))
+            .unzip();
+        if set.is_empty() {
+            self.tally.backups.2 += 1;
+        } else {
+            self.model.backup = Some(BackupModel {
+                set,
+                instant,
+                copied: b.copied,
+            });
+        }
+    }
+
+    /// After a crash, the operator may take the seeds' other way out of continuous
+    /// operations: delete the deltas (if no roll-in had begun). Each file of the set
+    /// must then be exactly at the `startbu` instant (invariant 5), read before any
+    /// roll-forward.
+    pub(super) fn maybe_kill_backup(&mut self) -> Result<(), String> {
+        let Some(b) = self.model.backup.clone() else {
+            return Ok(());
+        };
+        if !self.sched.rng.random_bool(0.4) {
+            return Ok(());
+        }
+        // The same killbu butil runs; a file of the set whose delta an interrupted endbu
+        // already removed is passed over. A refusal (a roll-in had begun, or a delta is
+        // unreadable) leaves the operator only endbu.
+        let paths: Vec<_> = b
+            .set
+            .iter()
+            .map(|&f| self.model.files[f].path.clone())
+            .collect();
+        let Ok(deltas) = engine::contops::check_kill(&self.rig.vfs, &paths, IfAbsent::Skip) else {
+            return Ok(());
+        };
+        engine::contops::remove_deltas(&self.rig.vfs, &deltas)
+            .map_err(|e| format!("killbu: {e}"))?;
+        tracing::info!(target: "sim", set = ?b.set, "deltas killed");
+        let mut scratch = Engine::new(
+            Arc::new(self.rig.vfs.clone()) as Arc<dyn Vfs>,
+            Arc::new(ManualClock::new()),
+            Config::default(),
+        );
+        for (i, &f) in b.set.iter().enumerate() {
+            let path = self.model.files[f].path.clone();
+            if self.damaged(f) {
+                continue;
+            }
+            let found = check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &path)
+                .map_err(|m| format!("after killing the deltas: {m}"))?;
+            if found != b.instant[i] {
+                return Err(format!(
+                    "invariant 5 (deltas deleted = startbu instant): {} holds {} records, the \
+                     startbu instant {}",
+                    path.display(),
+                    found.len(),
+                    b.instant[i].len()
+                ) + &diff_summary(&found, Some(&b.instant[i])));
+            }
+            if self.log_mode == LogMode::Off {
+                // The file is back at the instant: that is its new durable state.
+                self.model.files[f].recovered(found);
+            }
+        }
+        self.model.backup = None;
+        self.tally.backups.2 += 1;
+        Ok(())
+    }
+
+    /// The paths of the files in `set`.
+    fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
+        set.iter()
+            .map(|&f| self.model.files[f].path.clone())
+            .collect()
+    }
+
+    /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never
+    /// faulted)?
+    fn has_delta(&self, f: usize) -> bool {
+        engine::delta::delta_path(&self.model.files[f].path)
+            .ok()
+            .is_some_and(|d| self.rig.vfs.read_file(&d).is_some())
+    }
+}

@@ -1,0 +1,281 @@
+//! Crashes and recovery: a process crash or power loss (and crashes during recovery
+//! itself in the log modes), then reopening every file fault-free and checking what
+//! survived — structure (invariant 1), per-file atomicity and durability (invariant 2)
+//! in log mode Off, multi-file atomicity and durability against the journal
+//! (invariants 3 and 4) in the log modes, and what detection must promise for files a
+//! lying disk damaged.
+
+use super::clients::{client, Clients, CLIENTS};
+use super::schedule::Crash;
+use super::world::World;
+use crate::check;
+use crate::model::Records;
+use crate::workload;
+use engine::vfs::Vfs;
+use engine::{Engine, LogMode, OpenMode};
+use std::sync::Arc;
+
+impl World {
+    /// Crash now (process crash or power loss, by the seed) and recover.
+    pub(super) fn crash(&mut self) -> Result<(), String> {
+        // Whatever the engine attempted up to now is a candidate state.
+        self.observe()?;
+        self.tally.crashes += 1;
+        self.retire_engine();
+        self.rig.vfs.clear_crash_point();
+        let crash = self.sched.crash();
+        let power = crash == Crash::PowerLoss;
+        tracing::info!(target: "sim", power, io_step = self.rig.vfs.io_step(), "crash");
+        crash.strike(&self.rig.vfs);
+        let vfs = self.rig.vfs.clone();
+        vfs.with_faults_paused(|| self.maybe_kill_backup())?;
+        self.recover(crash.name())
+    }
+
+    /// The end of every run: a power loss, and a full check.
+    pub(super) fn final_power_loss(&mut self) -> Result<(), String> {
+        self.tally.crashes += 1;
+        self.retire_engine();
+        self.rig.vfs.clear_crash_point();
+        Crash::PowerLoss.strike(&self.rig.vfs);
+        self.recover("final power loss")
+    }
+
+    /// Open every file fault-free, check structure (invariant 1) and that it holds a
+    /// state the model allows (invariant 2 and durability), then reopen handles.
+    ///
+    /// A file a lying disk damaged (misdirected write, latent corruption) is held to
+    /// what detection can promise: it either fails its check or open (detected — the
+    /// operator restores it; here it is replaced by an empty file), or it holds a
+    /// state made only of records that were written (a misdirected FCR write can
+    /// silently leave an older state; nothing can leave data never written).
+    pub(super) fn recover(&mut self, why: &str) -> Result<(), String> {
+        // In log modes, recovery itself may crash (the schedule decides); the next
+        // attempt must reach the same result.
+        for attempt in 0.. {
+            if let Some(n) = self.sched.recovery_crash_point(self.log_mode, attempt) {
+                self.rig.vfs.set_crash_after(n);
+            }
+            let r = self.recover_once(why);
+            if !self.rig.vfs.is_crashed() {
+                self.rig.vfs.clear_crash_point();
+                return r;
+            }
+            self.tally.crashes += 1;
+            self.tally.interrupted_recoveries += 1;
+            self.retire_engine();
+            self.rig.vfs.clear_crash_point();
+            let crash = self.sched.crash();
+            tracing::info!(target: "sim", power = crash == Crash::PowerLoss, "crash during recovery");
+            crash.strike(&self.rig.vfs);
+        }
+        Ok(())
+    }
+
+    /// One recovery attempt, fault-free (a crash point armed for it still fires):
+    /// a fresh engine, every file checked, the handles reopened, every client idle.
+    fn recover_once(&mut self, why: &str) -> Result<(), String> {
+        let vfs = self.rig.vfs.clone();
+        vfs.with_faults_paused(|| {
+            let mut e = self.rig.new_engine();
+            self.rig.handles.clear();
+            if self.log_mode != LogMode::Off {
+                self.recover_logged(&mut e, why)?;
+            }
+            let mut at = Vec::new();
+            for i in 0..self.model.files.len() {
+                if self.log_mode == LogMode::Off {
+                    at.push(self.recover_file(&mut e, i, why)?);
+                    self.tally.checked += 1;
+                }
+                let c = e.commit_counters(&self.model.files[i].path);
+                self.model.files[i].seen = (c.attempts, c.durable);
+            }
+            // Off mode promises per-file atomicity only: count the ended multi-file
+            // transactions the crash left in some of their files but not all.
+            for t in std::mem::take(&mut self.model.multi) {
+                let inside: Option<Vec<bool>> = t
+                    .iter()
+                    .map(|&(f, from)| at[f].map(|j| j >= from))
+                    .collect();
+                if let Some(v) = inside {
+                    if v.iter().any(|&x| x) && v.iter().any(|&x| !x) {
+                        self.tally.split_transactions += 1;
+                    }
+                }
+            }
+            let mut hs = Vec::new();
+            for f in &self.model.files {
+                let mut per = Vec::new();
+                for k in 0..CLIENTS {
+                    per.push(
+                        e.open_as(client(k), &f.path, OpenMode::Normal)
+                            .map_err(|x| format!("reopen: {x}"))?,
+                    );
+                }
+                hs.push(per);
+            }
+            self.rig.handles = hs;
+            self.model.clients = Clients::new();
+            self.check_inventory(why)?;
+            // Opening finished any roll-in that had begun; what remains in continuous
+            // operations is what still has a delta.
+            self.reconcile_backup();
+            self.rig.engine = Some(e);
+            Ok(())
+        })
+    }
+
+    /// Log modes: open every file for writing (which rolls it forward from the log),
+    /// then check each file's structure and that together they hold the states at the
+    /// last recovery plus one prefix of the journal that keeps every entry reported
+    /// durable (invariants 3 and 4).
+    fn recover_logged(&mut self, e: &mut Engine, why: &str) -> Result<(), String> {
+        for f in &self.model.files {
+            let h = e.open(&f.path, OpenMode::Normal).map_err(|x| {
+                format!(
+                    "invariant 3/4 (roll-forward) after {why}: opening {} for writing failed: {x}",
+                    f.path.display()
+                )
+            })?;
+            e.close(h)
+                .map_err(|x| format!("after {why}: closing {}: {x}", f.path.display()))?;
+        }
+        let mut found = Vec::new();
+        for f in &self.model.files {
+            found.push(
+                check::recovered_state(e, Arc::new(self.rig.vfs.clone()), &f.path)
+                    .map_err(|m| format!("after {why}: {m}"))?,
+            );
+            self.tally.checked += 1;
+        }
+        if self.model.journal.base.is_empty() {
+            // The first recovery of the seed: the files were just created.
+            self.model.journal.base = vec![Records::new(); self.model.files.len()];
+        }
+        let journal = &self.model.journal;
+        if journal.matching_prefix(&found).is_none() {
+            let keep = journal.must_keep();
+            let sizes = |st: &[Records]| st.iter().map(|r| r.len()).collect::<Vec<_>>();
+            return Err(format!(
+                "invariant 3/4 (multi-file atomicity, durability; log mode {}) after {why}: \
+                 the files hold no prefix of the {} acknowledged log entries that keeps the \
+                 {keep} reported durable (durable below LSN {}); record counts found {:?}, \
+                 base {:?}, entry LSNs {:?}",
+                self.log_mode.name(),
+                journal.entries.len(),
+                journal.durable_lsn,
+                sizes(&found),
+                sizes(&journal.base),
+                journal.entries.iter().map(|x| x.lsn).collect::<Vec<_>>()
+            ));
+        }
+        for (f, st) in self.model.files.iter_mut().zip(&found) {
+            f.recovered(st.clone());
+        }
+        self.model.journal.base = found;
+        self.model.journal.entries.clear();
+        Ok(())
+    }
+
+    /// Recover file `i`; returns which model state it holds (an index into its
+    /// `states`), if it is one.
+    fn recover_file(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        why: &str,
+    ) -> Result<Option<usize>, String> {
+        let path = self.model.files[i].path.clone();
+        let damaged = self.damaged(i);
+        let found = match check::recovered_state(e, Arc::new(self.rig.vfs.clone()), &path) {
+            Ok(found) => found,
+            Err(m) if damaged => {
+                tracing::info!(target: "sim", file = %path.display(), problem = %m, "damage detected; replacing the file");
+                self.tally.damage_detected += 1;
+                let dir = engine::vfs::parent_dir(&path);
+                let replaced = self
+                    .rig
+                    .vfs
+                    .remove(&path)
+                    .and_then(|()| self.rig.vfs.sync_dir(&dir));
+                replaced.map_err(|x| format!("removing damaged {}: {x}", path.display()))?;
+                self.rig.vfs.forget_damage(&path);
+                // Its delta goes with it (the replacement is not in contops).
+                if let Ok(d) = engine::delta::delta_path(&path) {
+                    let _ = engine::delta::remove_delta(&self.rig.vfs, &d);
+                    self.rig.vfs.forget_damage(&d);
+                }
+                e.create(&path, &self.rig.spec)
+                    .map_err(|x| format!("recreating {}: {x}", path.display()))?;
+                self.model.files[i].reset();
+                return Ok(None);
+            }
+            Err(m) => return Err(format!("after {why}: {m}")),
+        };
+        let f = &mut self.model.files[i];
+        let at = f
+            .candidates()
+            .iter()
+            .rposition(|c| **c == found)
+            .map(|p| f.durable + p);
+        if at.is_none() {
+            if !damaged {
+                return Err(format!(
+                    "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} records, \
+                     which is no system-transaction boundary at or after the last durable one \
+                     (candidate sizes {:?})",
+                    path.display(),
+                    found.len(),
+                    f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
+                ) + &diff_summary(&found, f.candidates().last().map(|c| &**c)));
+            }
+            if let Some(r) = f.phantom(&found) {
+                return Err(format!(
+                    "invariant 8 (never wrong data) after {why}: damaged {} passed its check \
+                     but holds a record never written (id {})",
+                    path.display(),
+                    workload::id_of(r)
+                ));
+            }
+        }
+        f.recovered(found);
+        Ok(at)
+    }
+
+    /// Did a lying-disk fault touch file `f` or its delta?
+    pub(super) fn damaged(&self, f: usize) -> bool {
+        let path = &self.model.files[f].path;
+        self.rig.vfs.was_damaged(path)
+            || engine::delta::delta_path(path).is_ok_and(|d| self.rig.vfs.was_damaged(d))
+    }
+}
+
+/// Which ids differ between a recovered state and the newest candidate.
+pub(super) fn diff_summary(found: &Records, want: Option<&Records>) -> String {
+    let Some(want) = want else {
+        return String::new();
+    };
+    let ids: std::collections::BTreeSet<u32> = found.keys().chain(want.keys()).copied().collect();
+    let differ: Vec<String> = ids
+        .into_iter()
+        .filter(|id| found.get(id) != want.get(id))
+        .take(8)
+        .map(|id| {
+            let tag = |r: Option<&Vec<u8>>| {
+                r.map(|r| {
+                    String::from_utf8_lossy(workload::tag_of(r))
+                        .trim_end_matches('\0')
+                        .to_string()
+                })
+                .unwrap_or_else(|| "-".into())
+            };
+            format!(
+                "id {id}: found {} want {}",
+                tag(found.get(&id)),
+                tag(want.get(&id))
+            )
+        })
+        .collect();
+    format!("; differing (newest candidate): {}", differ.join(", "))
+}

@@ -1,0 +1,156 @@
+//! Building a [`World`] from a seed or a plan: the seed's swarm of faults, its log mode
+//! and segment size, the engine's tunables, the page size and number of files, and
+//! the operation mix — drawn from the setup streams in a fixed order, so that a plan
+//! (which names all of these) keeps every later stream where the seed would have it.
+//! The files are created, and from generation 5 stocked with the inventory, with
+//! faults paused: a run starts from a sound database the model knows exactly.
+
+use super::clients::Clients;
+use super::schedule::{stream_seed, Schedule};
+use super::world::{Model, Rig, Tally, World};
+use super::Options;
+use crate::model::{FileModel, Journal, Records};
+use crate::vfs::{Fault, FaultConfig, SimVfs};
+use crate::workload;
+use engine::clock::ManualClock;
+use engine::{Config, LogMode, OpenMode};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::PathBuf;
+use std::time::Duration;
+
+impl World {
+    /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
+    /// after the same draws).
+    pub(super) fn new(seed: u64, opts: &Options) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 0));
+        // Choices added by later workload generations come from their own streams.
+        let mut ext = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 1));
+        let mut log_stream = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 2));
+        let mut faults = FaultConfig::swarm(&mut rng);
+        let seed_vfs = rng.random();
+        let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
+        if log_mode != LogMode::Off {
+            // Lying-disk detection is exercised by the Off seeds; with a log, a damaged
+            // data file would be rebuilt from the log, which the model does not follow.
+            faults = faults.without_lying();
+        } else if opts.workload >= 3 {
+            // Off seeds are a third of the campaign now: make latent corruption more
+            // common among them so detection stays well exercised (generation 5 more
+            // so: its inventory keeps more pages hot in the cache).
+            let (p, rates) = if opts.workload >= 7 {
+                (0.9, [0.002, 0.004, 0.008])
+            } else if opts.workload >= 6 {
+                (0.7, [0.001, 0.002, 0.004])
+            } else if opts.workload >= 5 {
+                (0.5, [0.0005, 0.001, 0.002])
+            } else {
+                (0.3, [0.0002, 0.0005, 0.001])
+            };
+            if log_stream.random_bool(p) {
+                faults.latent_corruption =
+                    Fault::on(rates[log_stream.random_range(0..rates.len())]);
+            }
+        }
+        let mut config = Config {
+            operation_bundle_limit: rng.random_range(1..60),
+            initiation_time_limit: Duration::from_millis(rng.random_range(1..200)),
+            max_dirty_pages: rng.random_range(8..400),
+            clean_cache_pages: rng.random_range(4..256),
+            log_mode,
+            log_dir: PathBuf::from("/log"),
+            log_segment_size: segment_size,
+            mutant: opts.mutant,
+            ..Config::default()
+        };
+        let mut page_size = [512, 1024, 4096][rng.random_range(0..3)];
+        let mut nfiles = rng.random_range(1..=3);
+        let mut log_mode = log_mode;
+        if let Some(plan) = &opts.plan {
+            // The plan names the setup; the draws above only kept the streams aligned.
+            let s = &plan.setup;
+            faults = s.faults();
+            log_mode = s.log_mode();
+            config.log_mode = log_mode;
+            config.log_segment_size = s.segment_size();
+            config.operation_bundle_limit = s.bundle_limit();
+            config.initiation_time_limit = Duration::from_millis(s.initiation_ms());
+            config.max_dirty_pages = s.max_dirty_pages();
+            config.clean_cache_pages = s.clean_cache_pages();
+            page_size = s.page_size();
+            nfiles = s.files();
+        }
+        let vfs = SimVfs::new(seed_vfs, faults);
+        let files: Vec<FileModel> = (0..nfiles)
+            .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
+            .collect();
+        let weights = workload::weights(&mut rng, &mut ext, opts.workload);
+        let mut w = World {
+            log_mode,
+            workload: opts.workload,
+            sched: Schedule::new(seed, opts, rng, weights),
+            rig: Rig {
+                vfs,
+                clock: ManualClock::new(),
+                config,
+                spec: workload::spec(page_size),
+                engine: None,
+                handles: Vec::new(),
+            },
+            model: Model {
+                files,
+                clients: Clients::new(),
+                journal: Journal::default(),
+                multi: Vec::new(),
+                backup: None,
+                item_totals: Vec::new(),
+            },
+            tally: Tally::new(),
+        };
+        w.create_files();
+        w
+    }
+
+    /// Create the files fault-free; from generation 5 (two files or more) stock each
+    /// with `ITEM_START` of every item, in the engine and in the model.
+    fn create_files(&mut self) {
+        let stocked = self.workload >= 5 && self.model.files.len() >= 2;
+        self.rig.vfs.with_faults_paused(|| {
+            let mut e = self.rig.new_engine();
+            for f in &self.model.files {
+                if let Err(err) = e.create(&f.path, &self.rig.spec) {
+                    panic!("creating {}: {err}", f.path.display());
+                }
+                if stocked {
+                    // Every location starts with ITEM_START of each item.
+                    let stock = (|| {
+                        let h = e.open(&f.path, OpenMode::Normal)?;
+                        for i in 0..workload::ITEMS {
+                            e.insert(h, &workload::item_record(i, workload::ITEM_START))?;
+                        }
+                        e.close(h)
+                    })();
+                    if let Err(err) = stock {
+                        panic!("stocking {}: {err}", f.path.display());
+                    }
+                }
+            }
+        });
+        if stocked {
+            let m = &mut self.model;
+            for f in &mut m.files {
+                for i in 0..workload::ITEMS {
+                    f.put(
+                        workload::item_id(i),
+                        workload::item_record(i, workload::ITEM_START),
+                    );
+                }
+                let stock = Records::clone(&f.live);
+                f.recovered(stock);
+            }
+            m.journal.base = m.files.iter().map(|f| Records::clone(&f.live)).collect();
+            m.item_totals =
+                vec![workload::ITEM_START * m.files.len() as u32; workload::ITEMS as usize];
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The state a seed runs in ([`World`]): the engine under test and its simulated disk,
+//! the model it is checked against, and the counters and hash the run reports. Also
+//! the one way a result is checked ([`World::expect`]): every engine answer is counted,
+//! hashed into the trace and compared with the model's, and only injected faults may
+//! excuse a difference.
+
+use super::backup::BackupModel;
+use super::clients::Clients;
+use super::schedule::Schedule;
+use super::Outcome;
+use crate::model::{FileModel, Journal};
+use crate::vfs::SimVfs;
+use crate::workload;
+use engine::clock::ManualClock;
+use engine::vfs::Vfs;
+use engine::{Config, Engine, FileSpec, Handle, LogMode, Status};
+use std::sync::Arc;
+
+/// Everything one seed's run holds, in four parts: what happens next ([`Schedule`]),
+/// the engine side ([`Rig`]), the model side ([`Model`]), and what the run did
+/// ([`Tally`]); plus the two choices of the setup every part reads.
+pub(super) struct World {
+    /// The seed's transaction log mode: what a crash may leave, so which checks apply.
+    pub(super) log_mode: LogMode,
+    /// The workload generation (see `workload::WORKLOAD_VERSION`).
+    pub(super) workload: u32,
+    /// What happens next: the turns, their streams, the crash decisions.
+    pub(super) sched: Schedule,
+    pub(super) rig: Rig,
+    pub(super) model: Model,
+    pub(super) tally: Tally,
+}
+
+/// The engine side: the system under test, the simulated disk and clock it runs on,
+/// and the clients' handles.
+pub(super) struct Rig {
+    pub(super) vfs: SimVfs,
+    pub(super) clock: ManualClock,
+    /// The seed's engine tunables (every engine of the run is built with them).
+    pub(super) config: Config,
+    /// The layout of every data file.
+    pub(super) spec: FileSpec,
+    /// The running engine; `None` once it died, until recovery starts the next.
+    pub(super) engine: Option<Engine>,
+    /// `handles[file][client]`: each simulated client has one handle on every file.
+    pub(super) handles: Vec<Vec<Handle>>,
+}
+
+/// The model side: what the engine must answer now, and what a crash may leave.
+pub(super) struct Model {
+    pub(super) files: Vec<FileModel>,
+    pub(super) clients: Clients,
+    /// Log modes: what survives a crash.
+    pub(super) journal: Journal,
+    /// Ended multi-file transactions since the last recovery, for split detection.
+    pub(super) multi: Vec<Vec<(usize, usize)>>,
+    /// Generation 6: the backup cycle under way, if any.
+    pub(super) backup: Option<BackupModel>,
+    /// Generation 5: each item's total on hand.
+    pub(super) item_totals: Vec<u32>,
+}
+
+/// What the run did: the counters [`Outcome`] reports, and the running trace hash.
+/// Each counter is the [`Outcome`] field of the same meaning.
+pub(super) struct Tally {
+    /// Engine answers checked.
+    pub(super) ops: u64,
+    pub(super) crashes: u64,
+    /// Files recovered and checked.
+    pub(super) checked: u64,
+    pub(super) damage_detected: u64,
+    /// Transactions ended / aborted.
+    pub(super) transactions: (u64, u64),
+    pub(super) split_transactions: u64,
+    pub(super) interrupted_recoveries: u64,
+    pub(super) segments_recycled: u64,
+    pub(super) group_acks: u64,
+    /// Generation 5: what the transfers did.
+    pub(super) transfers: u64,
+    pub(super) inventory_splits: u64,
+    /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
+    pub(super) backups: (u64, u64, u64),
+    /// The running hash of every step and answer (FNV-1a); the trace hash adds the
+    /// disk's I/O trace.
+    pub(super) hash: u64,
+}
+
+/// How a result reads in a failure message.
+pub(super) trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for () {
+    fn shown(&self) -> String {
+        "success".into()
+    }
+}
+
+/// A workload record: its id, group and tag (the payload is noise).
+impl Shown for Vec<u8> {
+    fn shown(&self) -> String {
+        if self.len() != workload::RECORD_LEN {
+            return format!("{} bytes {:02x?}", self.len(), self);
+        }
+        format!(
+            "record id {} group {} tag {:?} payload {:02x?}",
+            workload::id_of(self),
+            workload::group_of(self),
+            String::from_utf8_lossy(workload::tag_of(self)).trim_end_matches('\0'),
+            &self[18..]
+        )
+    }
+}
+
+/// Statuses injected faults may legitimately cause.
+pub(super) fn fault_status(s: Status) -> bool {
+    matches!(s, Status::IoError | Status::DiskFull)
+}
+
+impl Rig {
+    /// A fresh engine on the rig's disk and clock.
+    pub(super) fn new_engine(&self) -> Engine {
+        Engine::new(
+            Arc::new(self.vfs.clone()) as Arc<dyn Vfs>,
+            Arc::new(self.clock.clone()),
+            self.config.clone(),
+        )
+    }
+
+    /// The running engine, or an error if it died and recovery has not replaced it.
+    pub(super) fn engine_ref(&self) -> Result<&Engine, String> {
+        self.engine.as_ref().ok_or_else(|| "no engine".to_string())
+    }
+
+    /// The running engine, mutably (as [`Rig::engine_ref`]).
+    pub(super) fn engine_mut(&mut self) -> Result<&mut Engine, String> {
+        self.engine.as_mut().ok_or_else(|| "no engine".to_string())
+    }
+}
+
+impl Tally {
+    /// Nothing done yet; the hash starts at the FNV-1a offset basis.
+    pub(super) fn new() -> Tally {
+        Tally {
+            ops: 0,
+            crashes: 0,
+            checked: 0,
+            damage_detected: 0,
+            transactions: (0, 0),
+            split_transactions: 0,
+            interrupted_recoveries: 0,
+            segments_recycled: 0,
+            group_acks: 0,
+            transfers: 0,
+            inventory_splits: 0,
+            backups: (0, 0, 0),
+            hash: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+
+    /// Hash `x` into the trace (FNV-1a over its bytes).
+    pub(super) fn mix(&mut self, x: u64) {
+        for b in x.to_le_bytes() {
+            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+impl World {
+    /// Report what the run did.
+    pub(super) fn fill(&self, o: &mut Outcome) {
+        o.operations = self.tally.ops;
+        o.crashes = self.tally.crashes;
+        o.recoveries_checked = self.tally.checked;
+        o.damage_detected = self.tally.damage_detected;
+        o.transactions = self.tally.transactions;
+        o.split_transactions = self.tally.split_transactions;
+        o.interrupted_recoveries = self.tally.interrupted_recoveries;
+        o.segments_recycled = self.tally.segments_recycled;
+        o.group_acks = self.tally.group_acks;
+        o.transfers = self.tally.transfers;
+        o.backups = self.tally.backups;
+        o.inventory_splits = self.tally.inventory_splits;
+        o.log_mode = self.log_mode.name();
+        o.faults = self.rig.vfs.stats();
+        o.trace_hash = self.tally.hash ^ self.rig.vfs.trace_hash().rotate_left(17);
+    }
+
+    /// After every step, and before a crash or a reopen: record what the engine's
+    /// commit counters say it attempted and made durable since the last look (each
+    /// attempt is a state a crash may leave), and how far its log is durable.
+    pub(super) fn observe(&mut self) -> Result<(), String> {
+        let Some(e) = &self.rig.engine else {
+            return Ok(());
+        };
+        for f in &mut self.model.files {
+            let c = e.commit_counters(&f.path);
+            f.observe(c.attempts, c.durable)?;
+        }
+        self.model.journal.durable_lsn = self.model.journal.durable_lsn.max(e.log_durable_lsn());
+        Ok(())
+    }
+
+    /// Compare a result with what the model expects; fault statuses are accepted
+    /// (the model is then unchanged, since operations are atomic).
+    pub(super) fn expect<T: Shown + PartialEq>(
+        &mut self,
+        what: &str,
+        got: &Result<T, engine::Error>,
+        want: Result<T, Status>,
+    ) -> Result<bool, String> {
+        self.tally.ops += 1;
+        let code = match got {
+            Ok(_) => 0,
+            Err(e) => u64::from(e.status.code()),
+        };
+        self.tally.mix(code);
+        match (got, &want) {
+            (Ok(g), Ok(w)) if g == w => Ok(true),
+            (Err(e), Err(s)) if e.status == *s => Ok(false),
+            (Err(e), _) if fault_status(e.status) => Ok(false),
+            _ => Err(format!(
+                "invariant 8 / read check: {what}: engine returned {}, model expects {}",
+                match got {
+                    Ok(g) => g.shown(),
+                    Err(e) => e.to_string(),
+                },
+                match &want {
+                    Ok(w) => w.shown(),
+                    Err(s) => format!("status {}", s.code()),
+                }
+            )),
+        }
+    }
+
+    /// The engine dies (crash or the end of the run): keep its counters.
+    pub(super) fn retire_engine(&mut self) {
+        if let Some(e) = self.rig.engine.take() {
+            self.tally.segments_recycled += e.stats().log_segments_recycled;
+        }
+    }
+}
