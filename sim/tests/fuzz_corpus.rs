@@ -190,7 +190,7 @@ fn regenerate_seeds() {
     eng.close(h).expect("close");
     eng.flush().expect("flush");
     let delta = vfs
-        .contents(&delta_path(path).expect("delta path"))
+        .contents(delta_path(path).expect("delta path"))
         .expect("delta file");
     drop(eng);
     out.put("delta_file", "whole.^^^", &delta);
