@@ -8,12 +8,12 @@
 use engine::clock::ManualClock;
 use engine::mutant::Mutant;
 use engine::shared::SharedEngine;
-use engine::vfs::{OpenMode as VfsOpenMode, Vfs, VfsFile};
+use engine::vfs::testing::TestVfs;
+use engine::vfs::Vfs;
 use engine::{Client, Config, Engine, GetOp, LogMode, OpenMode};
 use sim::vfs::{FaultConfig, SimVfs};
 use sim::workload;
 use std::collections::BTreeSet;
-use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,55 +25,15 @@ const PER_CLIENT: u32 = 40;
 /// the other clients a real window to append their Ends — the window a broken
 /// follower rule (acknowledging an End the sync in flight does not cover) would
 /// lose, and the window group commit fills.
-struct SlowSync(SimVfs);
-struct SlowFile(Box<dyn VfsFile>);
-
-impl VfsFile for SlowFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_at(buf, offset)
-    }
-    fn sync(&self) -> io::Result<()> {
-        std::thread::sleep(Duration::from_micros(300));
-        self.0.sync()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-    fn try_lock_exclusive(&self) -> io::Result<()> {
-        self.0.try_lock_exclusive()
-    }
-}
-
-impl Vfs for SlowSync {
-    fn open(&self, path: &Path, mode: VfsOpenMode) -> io::Result<Box<dyn VfsFile>> {
-        Ok(Box::new(SlowFile(self.0.open(path, mode)?)))
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.0.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.rename(from, to)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.0.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.0.list_dir(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.0.sync_dir(dir)
-    }
+fn slow_sync(vfs: &SimVfs) -> TestVfs {
+    let slow = TestVfs::over(Arc::new(vfs.clone()));
+    slow.on_sync(|| std::thread::sleep(Duration::from_micros(300)));
+    slow
 }
 
 fn engine(vfs: &SimVfs, mutant: Option<Mutant>) -> Engine {
     Engine::new(
-        Arc::new(SlowSync(vfs.clone())) as Arc<dyn Vfs>,
+        Arc::new(slow_sync(vfs)) as Arc<dyn Vfs>,
         Arc::new(ManualClock::new()),
         Config {
             log_mode: LogMode::Durability,

@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use engine::delta::delta_path;
-use engine::vfs::{MemVfs, Vfs};
+use engine::vfs::testing::TestVfs;
+use engine::vfs::Vfs;
 use engine::{Config, Engine, GetOp, Handle, OpenMode, Status};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,7 @@ fn ids(e: &mut Engine, h: Handle) -> Vec<u32> {
     out
 }
 
-fn setup(vfs: &MemVfs) -> (Engine, Handle, Handle) {
+fn setup(vfs: &TestVfs) -> (Engine, Handle, Handle) {
     let mut e = mem_engine(vfs, Config::default());
     e.create(Path::new(X), &people_spec(512)).unwrap();
     e.create(Path::new(Y), &people_spec(512)).unwrap();
@@ -41,9 +42,9 @@ fn setup(vfs: &MemVfs) -> (Engine, Handle, Handle) {
 }
 
 /// What a plain file copy of `path` holds, opened on its own by a fresh engine.
-fn copy_holds(vfs: &MemVfs, path: &str) -> Vec<u32> {
-    let copy = MemVfs::new();
-    copy.insert(path, vfs.contents(Path::new(path)).unwrap());
+fn copy_holds(vfs: &TestVfs, path: &str) -> Vec<u32> {
+    let copy = TestVfs::new();
+    copy.put(path, vfs.contents(Path::new(path)).unwrap());
     let rep = engine::file::check::check_file(&copy, Path::new(path)).unwrap();
     assert!(rep.is_clean(), "{path} copy: {:?}", rep.problems);
     let mut e = mem_engine(&copy, Config::default());
@@ -53,7 +54,7 @@ fn copy_holds(vfs: &MemVfs, path: &str) -> Vec<u32> {
 
 #[test]
 fn frozen_files_are_never_written_and_a_copy_is_the_startbu_instant() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs);
     // Pending changes are part of the instant: startbu commits them first.
     e.start_backup(&set()).unwrap();
@@ -105,7 +106,7 @@ fn frozen_files_are_never_written_and_a_copy_is_the_startbu_instant() {
 
 #[test]
 fn continuous_operations_survive_a_restart_and_endbu_finishes() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, _) = setup(&vfs);
     e.start_backup(&set()).unwrap();
     for id in 40..100 {
@@ -130,7 +131,7 @@ fn continuous_operations_survive_a_restart_and_endbu_finishes() {
 
 #[test]
 fn killing_the_deltas_gives_the_startbu_instant() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, _) = setup(&vfs);
     e.start_backup(&set()).unwrap();
     for id in 40..100 {
@@ -149,15 +150,15 @@ fn killing_the_deltas_gives_the_startbu_instant() {
 
 #[test]
 fn startbu_refuses_and_puts_no_file_into_contops() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, _, _) = setup(&vfs);
-    vfs.insert("/d/junk.btr", b"not a data file at all".to_vec());
+    vfs.put("/d/junk.btr", b"not a data file at all".to_vec());
     e.create(Path::new("/d/INVOICE.HDR"), &people_spec(512))
         .unwrap();
     e.create(Path::new("/d/INVOICE.DET"), &people_spec(512))
         .unwrap();
     e.create(Path::new("/d/z.btr"), &people_spec(512)).unwrap();
-    vfs.insert("/d/z.^^^", b"leftover".to_vec());
+    vfs.put("/d/z.^^^", b"leftover".to_vec());
     let cases: Vec<(Vec<&str>, Status)> = vec![
         (vec![X, "/d/missing.btr"], Status::FileNotFound),
         (vec![X, "/d/junk.btr"], Status::NotABtrieveFile),
@@ -204,7 +205,7 @@ fn startbu_refuses_and_puts_no_file_into_contops() {
 /// 551, whose cause turned out to be a lying-disk fault, not this path.
 #[test]
 fn a_reopened_frozen_file_reads_its_delta_on_every_key() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut e = mem_engine(&vfs, Config::default());
     e.create(Path::new(X), &people_spec(512)).unwrap();
     e.start_backup(&[PathBuf::from(X)]).unwrap();

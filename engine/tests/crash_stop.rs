@@ -1,6 +1,7 @@
-//! The commit protocol, proven without the simulator: a Vfs wrapper lets the first
-//! `k` mutating I/O calls through, tears the `k`-th write (only its first half of
-//! 512-byte sectors lands), and fails every later one — the process "dies" there.
+//! The commit protocol, proven without the simulator: a `TestVfs` stop in front of the
+//! filesystem lets the first `k` mutating I/O calls through, tears the `k`-th write
+//! (only its first half of 512-byte sectors lands), and fails every later one — the
+//! process "dies" there.
 //! For every `k` over the workload, each reopened file must open, pass the structure
 //! check, and hold exactly the records of a system-transaction boundary: the last
 //! durable one or the one in flight at the crash.
@@ -8,118 +9,12 @@
 mod common;
 use common::*;
 use engine::file::check::check_file;
-use engine::vfs::{MemVfs, OpenMode as VfsOpen, StdVfs, Vfs, VfsFile};
+use engine::vfs::testing::TestVfs;
+use engine::vfs::{StdVfs, Vfs};
 use engine::{Config, Engine, GetOp, OpenMode, StepOp};
 use std::collections::BTreeSet;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Passes through the first `limit` mutating calls, tears the next write, fails the rest.
-#[derive(Clone)]
-struct StopVfs {
-    inner: Arc<dyn Vfs>,
-    count: Arc<AtomicU64>,
-    limit: u64,
-}
-
-impl StopVfs {
-    fn new(inner: Arc<dyn Vfs>, limit: u64) -> StopVfs {
-        StopVfs {
-            inner,
-            count: Arc::new(AtomicU64::new(0)),
-            limit,
-        }
-    }
-    /// `Ok(true)`: go ahead; `Ok(false)`: this is the crash call.
-    fn step(&self) -> io::Result<bool> {
-        let n = self.count.fetch_add(1, Ordering::SeqCst);
-        if n < self.limit {
-            Ok(true)
-        } else if n == self.limit {
-            Ok(false)
-        } else {
-            Err(io::Error::other("process stopped"))
-        }
-    }
-}
-
-fn stopped() -> io::Error {
-    io::Error::other("process stopped")
-}
-
-struct StopFile {
-    inner: Box<dyn VfsFile>,
-    vfs: StopVfs,
-}
-
-impl VfsFile for StopFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.vfs.step()? {
-            return self.inner.write_at(buf, offset);
-        }
-        let sectors = buf.len() / 512;
-        if sectors >= 2 {
-            self.inner.write_at(&buf[..sectors / 2 * 512], offset)?;
-        }
-        Err(stopped())
-    }
-    fn sync(&self) -> io::Result<()> {
-        if self.vfs.step()? {
-            return self.inner.sync();
-        }
-        Err(stopped())
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        if self.vfs.step()? {
-            return self.inner.set_len(len);
-        }
-        Err(stopped())
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn try_lock_exclusive(&self) -> io::Result<()> {
-        self.inner.try_lock_exclusive()
-    }
-}
-
-impl Vfs for StopVfs {
-    fn open(&self, path: &Path, mode: VfsOpen) -> io::Result<Box<dyn VfsFile>> {
-        Ok(Box::new(StopFile {
-            inner: self.inner.open(path, mode)?,
-            vfs: self.clone(),
-        }))
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        if self.step()? {
-            return self.inner.remove(path);
-        }
-        Err(stopped())
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        if self.step()? {
-            return self.inner.rename(from, to);
-        }
-        Err(stopped())
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        if self.step()? {
-            return self.inner.sync_dir(dir);
-        }
-        Err(stopped())
-    }
-}
 
 type State = BTreeSet<Vec<u8>>;
 
@@ -132,7 +27,7 @@ struct Boundaries {
 }
 
 /// Run the workload; returns each file's boundaries and the number of mutating calls.
-fn workload(vfs: Arc<dyn Vfs>, dir: &Path, counter: Option<&StopVfs>) -> (Vec<Boundaries>, u64) {
+fn workload(vfs: Arc<dyn Vfs>, dir: &Path, counter: Option<&TestVfs>) -> (Vec<Boundaries>, u64) {
     let config = Config {
         operation_bundle_limit: 9,
         ..Config::default()
@@ -156,7 +51,7 @@ fn workload(vfs: Arc<dyn Vfs>, dir: &Path, counter: Option<&StopVfs>) -> (Vec<Bo
             // Open syncs what it reads, so it is a crash point too: the files are
             // then still at their empty initial boundary.
             Err(_) => {
-                let calls = counter.map(|c| c.count.load(Ordering::SeqCst)).unwrap_or(0);
+                let calls = counter.map(|c| c.mutating_calls()).unwrap_or(0);
                 return (bounds, calls);
             }
         }
@@ -213,7 +108,7 @@ fn workload(vfs: Arc<dyn Vfs>, dir: &Path, counter: Option<&StopVfs>) -> (Vec<Bo
         let _ = e.close(h);
         observe(&e, &model, &mut bounds);
     }
-    let calls = counter.map(|c| c.count.load(Ordering::SeqCst)).unwrap_or(0);
+    let calls = counter.map(|c| c.mutating_calls()).unwrap_or(0);
     (bounds, calls)
 }
 
@@ -255,7 +150,7 @@ fn crash_at_every_step(
     // A clean run counts the mutating calls.
     let (vfs, dir, _guard) = make();
     create_files(&vfs, &dir);
-    let counter = StopVfs::new(vfs.clone(), u64::MAX);
+    let counter = TestVfs::over(vfs.clone());
     let (_, total) = workload(Arc::new(counter.clone()), &dir, Some(&counter));
     assert!(total > 100, "workload too small: {total} mutating calls");
     let mut k = 0;
@@ -263,7 +158,8 @@ fn crash_at_every_step(
     while k <= total {
         let (vfs, dir, _guard) = make();
         create_files(&vfs, &dir);
-        let stop = StopVfs::new(vfs.clone(), k);
+        let stop = TestVfs::over(vfs.clone());
+        stop.stop_after(Some(k));
         let (bounds, _) = workload(Arc::new(stop.clone()), &dir, Some(&stop));
         for b in &bounds {
             let rep = check_file(vfs.as_ref(), &b.path).unwrap_or_else(|e| {
@@ -302,7 +198,7 @@ fn crash_at_every_step(
 fn every_crash_point_leaves_a_boundary_mem() {
     crash_at_every_step(
         &|| {
-            let vfs = MemVfs::new();
+            let vfs = TestVfs::new();
             (
                 Arc::new(vfs) as Arc<dyn Vfs>,
                 PathBuf::from("/db"),

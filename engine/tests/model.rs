@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use engine::file::check::check_file;
-use engine::vfs::MemVfs;
+use engine::vfs::testing::TestVfs;
 use engine::{Config, Engine, GetOp, OpenMode, Status, StepOp};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ fn key_of(key: usize, r: &[u8]) -> Vec<u8> {
 }
 
 fn run(ops: Vec<Op>, page_size: u32) -> Result<(), TestCaseError> {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let path = Path::new("/db/people.btr");
     let config = Config {
         operation_bundle_limit: 7,

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use engine::vfs::MemVfs;
+use engine::vfs::testing::TestVfs;
 use engine::{Client, Config, Engine, GetOp, Handle, OpenMode, Status};
 use std::path::Path;
 
@@ -32,7 +32,7 @@ fn count(e: &mut Engine, h: Handle) -> usize {
     n
 }
 
-fn setup(vfs: &MemVfs) -> (Engine, [Handle; 4]) {
+fn setup(vfs: &TestVfs) -> (Engine, [Handle; 4]) {
     let mut e = mem_engine(vfs, Config::default());
     for p in ["/d/x.btr", "/d/y.btr"] {
         e.create(Path::new(p), &people_spec(1024)).unwrap();
@@ -49,7 +49,7 @@ fn setup(vfs: &MemVfs) -> (Engine, [Handle; 4]) {
 
 #[test]
 fn changes_are_invisible_to_others_until_end() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, [ax, ay, bx, by]) = setup(&vfs);
     e.insert(bx, &person(1, 0, "one")).unwrap();
     e.begin_transaction(A).unwrap();
@@ -78,7 +78,7 @@ fn changes_are_invisible_to_others_until_end() {
 
 #[test]
 fn abort_undoes_everything_in_every_file() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, [ax, ay, bx, _]) = setup(&vfs);
     for i in 0..50 {
         e.insert(ax, &person(i, 0, &format!("n{i}"))).unwrap();
@@ -109,9 +109,9 @@ fn abort_undoes_everything_in_every_file() {
 
 /// A copy of `path` as it is on `vfs` now, opened read-only by a fresh engine: the
 /// record count another process would see.
-fn records_on_disk(vfs: &MemVfs, path: &str) -> usize {
-    let copy = MemVfs::new();
-    copy.insert(path, vfs.contents(Path::new(path)).unwrap());
+fn records_on_disk(vfs: &TestVfs, path: &str) -> usize {
+    let copy = TestVfs::new();
+    copy.put(path, vfs.contents(Path::new(path)).unwrap());
     let mut other = mem_engine(&copy, Config::default());
     let h = other.open(Path::new(path), OpenMode::ReadOnly).unwrap();
     count(&mut other, h)
@@ -119,7 +119,7 @@ fn records_on_disk(vfs: &MemVfs, path: &str) -> usize {
 
 #[test]
 fn nothing_of_an_open_transaction_reaches_disk() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, [ax, _, bx, _]) = setup(&vfs);
     let created = vfs.contents(Path::new("/d/x.btr")).unwrap();
     e.insert(bx, &person(1, 0, "before")).unwrap();
@@ -137,7 +137,7 @@ fn nothing_of_an_open_transaction_reaches_disk() {
 
 #[test]
 fn transaction_statuses() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, [ax, _, bx, _]) = setup(&vfs);
     assert_eq!(st(e.end_transaction(A)), Status::EndAbortWithoutBegin);
     assert_eq!(st(e.abort_transaction(A)), Status::EndAbortWithoutBegin);

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use engine::txlog::frame::frame_len;
-use engine::vfs::MemVfs;
+use engine::vfs::testing::TestVfs;
 use engine::{Client, Config, Engine, GetOp, Handle, LogMode, OpenMode};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ fn config(mode: LogMode) -> Config {
     }
 }
 
-fn engine(vfs: &MemVfs, mode: LogMode) -> Engine {
+fn engine(vfs: &TestVfs, mode: LogMode) -> Engine {
     mem_engine(vfs, config(mode))
 }
 
@@ -36,7 +36,7 @@ fn ids(e: &mut Engine, h: Handle) -> Vec<u32> {
     out
 }
 
-fn setup(vfs: &MemVfs, mode: LogMode) -> (Engine, Handle, Handle) {
+fn setup(vfs: &TestVfs, mode: LogMode) -> (Engine, Handle, Handle) {
     let mut e = engine(vfs, mode);
     e.create(Path::new(X), &people_spec(1024)).unwrap();
     e.create(Path::new(Y), &people_spec(1024)).unwrap();
@@ -55,7 +55,7 @@ fn transfer(e: &mut Engine, hx: Handle, hy: Handle, id: u32) {
 
 #[test]
 fn durability_syncs_at_end_logging_at_the_writer_step() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
     transfer(&mut e, hx, hy, 1);
     assert!(e.log_durable_lsn() > e.last_commit_lsn());
@@ -63,7 +63,7 @@ fn durability_syncs_at_end_logging_at_the_writer_step() {
     e.insert(hx, &person(2, 0, "single")).unwrap();
     assert!(e.log_durable_lsn() > e.last_commit_lsn());
 
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Logging);
     transfer(&mut e, hx, hy, 1);
     assert!(e.last_commit_lsn() > 0);
@@ -79,7 +79,7 @@ fn durability_syncs_at_end_logging_at_the_writer_step() {
 
 #[test]
 fn off_mode_writes_no_log() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Off);
     transfer(&mut e, hx, hy, 1);
     e.flush().unwrap();
@@ -89,7 +89,7 @@ fn off_mode_writes_no_log() {
 
 #[test]
 fn roll_forward_happens_on_open_only() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
     e.flush().unwrap();
     let before = (
@@ -136,7 +136,7 @@ fn roll_forward_happens_on_open_only() {
 
 #[test]
 fn an_incomplete_transaction_is_discarded() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
     transfer(&mut e, hx, hy, 1);
     transfer(&mut e, hx, hy, 2);
@@ -150,7 +150,7 @@ fn an_incomplete_transaction_is_discarded() {
         .valid_len as usize;
     let commit = frame_len(12);
     bytes[end - commit..end].fill(0); // the segment is preallocated: zeros follow
-    vfs.insert(seg, bytes);
+    vfs.put(seg, bytes);
     let mut e = engine(&vfs, LogMode::Durability);
     for p in [X, Y] {
         let h = e.open(Path::new(p), OpenMode::Normal).unwrap();
@@ -170,7 +170,7 @@ fn an_incomplete_transaction_is_discarded() {
 
 #[test]
 fn an_aborted_transaction_is_not_logged() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let (mut e, hx, hy) = setup(&vfs, LogMode::Durability);
     e.begin_transaction(A).unwrap();
     e.insert(hx, &person(1, 0, "a")).unwrap();
@@ -188,7 +188,7 @@ fn an_aborted_transaction_is_not_logged() {
 /// Group commit: several clients' Ends appended, then one sync acknowledges them all.
 #[test]
 fn one_sync_acknowledges_every_waiting_end() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut e = engine(&vfs, LogMode::Durability);
     e.create(Path::new(X), &people_spec(1024)).unwrap();
     let clients: Vec<Client> = (1..=4).map(Client).collect();

@@ -13,7 +13,7 @@ use engine::file::spec::{KeySpec, KeyType, Segment};
 use engine::formats::{parse_description, write_description, write_end, write_record};
 use engine::page::{self, PageType};
 use engine::txlog::read_log;
-use engine::vfs::MemVfs;
+use engine::vfs::testing::TestVfs;
 use engine::{Client, Config, Engine, FileSpec, LogMode, OpenMode};
 
 fn corpus_root() -> PathBuf {
@@ -86,7 +86,7 @@ fn record(i: u32) -> Vec<u8> {
     r
 }
 
-fn engine(vfs: &MemVfs, log_mode: LogMode) -> Engine {
+fn engine(vfs: &TestVfs, log_mode: LogMode) -> Engine {
     let config = Config {
         log_mode,
         log_dir: PathBuf::from("/log"),
@@ -124,7 +124,7 @@ fn regenerate_seeds() {
     let out = Out(corpus_root());
 
     // A data file, whole and torn, and its pages by type.
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut eng = engine(&vfs, LogMode::Off);
     fill(&mut eng, 120);
     drop(eng);
@@ -150,7 +150,7 @@ fn regenerate_seeds() {
     }
 
     // A log written in Durability mode: one transaction per few inserts.
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut eng = engine(&vfs, LogMode::Durability);
     let path = Path::new(DATA);
     eng.create(path, &spec()).expect("create");
@@ -179,7 +179,7 @@ fn regenerate_seeds() {
     }
 
     // A delta: start a backup, then change the file.
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut eng = engine(&vfs, LogMode::Off);
     fill(&mut eng, 20);
     eng.start_backup(&[PathBuf::from(DATA)]).expect("startbu");
@@ -190,7 +190,7 @@ fn regenerate_seeds() {
     eng.close(h).expect("close");
     eng.flush().expect("flush");
     let delta = vfs
-        .contents(&delta_path(path).expect("delta path"))
+        .contents(delta_path(path).expect("delta path"))
         .expect("delta file");
     drop(eng);
     out.put("delta_file", "whole.^^^", &delta);

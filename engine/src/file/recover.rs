@@ -381,7 +381,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::file::spec::{KeySpec, KeyType, Segment};
-    use crate::vfs::MemVfs;
+    use crate::vfs::testing::TestVfs;
     use crate::{Config, Engine, OpenMode as EngineMode};
     use proptest::prelude::*;
     use std::collections::BTreeSet;
@@ -428,7 +428,7 @@ mod tests {
 
     /// A file built over several system transactions (so stale page copies exist):
     /// insert 0..600, delete every third, update some. Returns the live record set.
-    fn build(vfs: &MemVfs, path: &Path) -> BTreeSet<Vec<u8>> {
+    fn build(vfs: &TestVfs, path: &Path) -> BTreeSet<Vec<u8>> {
         let mut e = Engine::new(
             Arc::new(vfs.clone()),
             Arc::new(ManualClock::new()),
@@ -463,7 +463,7 @@ mod tests {
         live
     }
 
-    fn pages(vfs: &MemVfs, path: &Path) -> Vec<u8> {
+    fn pages(vfs: &TestVfs, path: &Path) -> Vec<u8> {
         vfs.contents(path).unwrap()
     }
 
@@ -494,10 +494,10 @@ mod tests {
             .collect()
     }
 
-    fn flip(vfs: &MemVfs, path: &Path, at: usize) {
+    fn flip(vfs: &TestVfs, path: &Path, at: usize) {
         let mut b = pages(vfs, path);
         b[at] ^= 0x5a;
-        vfs.insert(path, b);
+        vfs.put(path, b);
     }
 
     /// A recovery without its records, for assertion messages.
@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn sound_file_gives_every_record() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         let r = recover(&vfs, path).unwrap();
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn damaged_data_page_is_skipped_when_the_file_opens() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         let data = live_data_pages(&pages(&vfs, path));
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn damaged_control_records_and_data_page_are_scanned() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         let bytes = pages(&vfs, path);
@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn scan_keeps_only_the_newest_copy_of_each_page() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         flip(&vfs, path, PS - 1);
@@ -608,7 +608,7 @@ mod tests {
 
     #[test]
     fn one_intact_control_record_wins_over_a_damaged_one() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         // Damage the live PAT page so the file does not open; the FCRs stay intact.
@@ -619,7 +619,7 @@ mod tests {
             .unwrap();
         let pat = live_fcr.pat[0].physical as usize;
         b[pat * PS + 100] ^= 1;
-        vfs.insert(path, b);
+        vfs.put(path, b);
         let r = recover(&vfs, path).unwrap();
         assert!(
             matches!(&r.method, Method::Scanned { geometry_from } if geometry_from.contains("intact")),
@@ -631,14 +631,14 @@ mod tests {
 
     #[test]
     fn no_control_record_is_30_or_2() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
-        vfs.insert(path, vec![]);
+        vfs.put(path, vec![]);
         assert_eq!(
             recover(&vfs, path).unwrap_err().status,
             Status::NotABtrieveFile
         );
-        vfs.insert(
+        vfs.put(
             path,
             (0..50_000u32).map(|i| ((i * 7919) >> 3) as u8).collect(),
         );
@@ -652,7 +652,7 @@ mod tests {
             b[slot * PS + 44] = 0; // record length 0: does not validate
             b[slot * PS + 45] = 0;
         }
-        vfs.insert(path, b);
+        vfs.put(path, b);
         let e = recover(&vfs, path).unwrap_err();
         assert_eq!(e.status, Status::IoError, "{e}");
         assert!(e
@@ -666,14 +666,14 @@ mod tests {
 
     #[test]
     fn truncated_file_loses_only_the_pages_cut_off() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let path = Path::new("/d/f.btr");
         let live = build(&vfs, path);
         let mut b = pages(&vfs, path);
         let data = live_data_pages(&b);
         let (victim, _) = data[data.len() / 2];
         b.truncate(victim * PS + PS / 2);
-        vfs.insert(path, b);
+        vfs.put(path, b);
         let r = recover(&vfs, path).unwrap();
         assert!(
             !r.skipped.is_empty() || !r.notes.is_empty(),
@@ -701,7 +701,7 @@ mod tests {
             flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..24),
             cut in proptest::option::of(any::<proptest::sample::Index>()),
         ) {
-            let vfs = MemVfs::new();
+            let vfs = TestVfs::new();
             let path = Path::new("/d/f.btr");
             build(&vfs, path);
             let mut b = pages(&vfs, path);
@@ -712,7 +712,7 @@ mod tests {
             if let Some(c) = cut {
                 b.truncate(c.index(b.len()));
             }
-            vfs.insert(path, b);
+            vfs.put(path, b);
             match recover(&vfs, path) {
                 Ok(r) => {
                     for rec in &r.records {

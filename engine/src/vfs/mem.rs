@@ -1,6 +1,10 @@
-//! `MemVfs`: a plain in-memory filesystem with no faults, for fast unit tests and for
-//! tools that work on a copy of a file in memory (the fuzz targets). Writes are durable
-//! at once; `sync` does nothing. The simulator's `SimVfs` is the one with a fault model.
+//! `MemVfs`: a plain in-memory filesystem with no faults, for code outside tests that
+//! works on a copy of a file in memory: butil's `-restore` checks a backup's bytes here
+//! before they replace anything, and the fuzz bodies (`sim::fuzz`) run on it. It is
+//! compiled in every build because those are not test builds. Writes are durable at
+//! once; `sync` does nothing. Tests should use `vfs::testing::TestVfs` (feature `testing`),
+//! which with no switch set is the same plain filesystem and can also lose power and
+//! fail; the simulator's `SimVfs` is the full fault model.
 
 use super::{OpenMode, Vfs, VfsFile};
 use std::collections::{BTreeMap, BTreeSet};

@@ -16,6 +16,8 @@
 
 mod mem;
 mod std_vfs;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use mem::MemVfs;
 pub use std_vfs::StdVfs;

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use engine::clock::ManualClock;
-use engine::vfs::{MemVfs, StdVfs, Vfs};
+use engine::vfs::testing::TestVfs;
+use engine::vfs::{StdVfs, Vfs};
 use engine::{Config, Engine, FileSpec, KeySpec, KeyType, Segment};
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ pub fn std_engine() -> (Engine, tempfile::TempDir) {
     (e, dir)
 }
 
-pub fn mem_engine(vfs: &MemVfs, config: Config) -> Engine {
+pub fn mem_engine(vfs: &TestVfs, config: Config) -> Engine {
     Engine::new(
         Arc::new(vfs.clone()) as Arc<dyn Vfs>,
         Arc::new(ManualClock::new()),
