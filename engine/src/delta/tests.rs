@@ -7,14 +7,11 @@ use super::*;
 use crate::page::bytes::{get_u32, put_u32};
 use crate::page::fcr::FileState;
 use crate::status::Status;
-use crate::txlog::testvfs::{Faults, LossyVfs, Rng};
-use crate::vfs::VfsFile;
-use crate::vfs::{MemVfs, OpenMode, Vfs};
+use crate::vfs::testing::{Faults, Rng, TestVfs};
+use crate::vfs::{OpenMode, Vfs};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 const PS: u32 = 512;
 const SET: u64 = 0x5E7;
@@ -140,19 +137,19 @@ fn history(ps: u32, n: u64) -> Vec<Txn> {
         .collect()
 }
 
-fn scan_mem(vfs: &MemVfs) -> crate::Result<DeltaScan> {
+fn scan_mem(vfs: &TestVfs) -> crate::Result<DeltaScan> {
     scan_delta(vfs, &dpath())
 }
 
-fn with_bytes(bytes: Vec<u8>) -> MemVfs {
-    let vfs = MemVfs::new();
-    vfs.insert(dpath(), bytes);
+fn with_bytes(bytes: Vec<u8>) -> TestVfs {
+    let vfs = TestVfs::new();
+    vfs.put(dpath(), bytes);
     vfs
 }
 
 #[test]
 fn empty_delta_scans_clean_with_no_state() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let w = DeltaWriter::create(&vfs, &dpath(), 4096, FCR_SEQ, SET).unwrap();
     assert_eq!((w.commits(), w.state()), (0, None));
     let s = scan_mem(&vfs).unwrap();
@@ -171,7 +168,7 @@ fn empty_delta_scans_clean_with_no_state() {
 
 #[test]
 fn create_refuses_a_leftover_delta_and_bad_page_sizes() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     DeltaWriter::create(&vfs, &dpath(), PS, 1, 2).unwrap();
     let e = DeltaWriter::create(&vfs, &dpath(), PS, 1, 2).unwrap_err();
     assert_eq!(e.status, Status::FileAlreadyExists);
@@ -186,7 +183,7 @@ fn create_refuses_a_leftover_delta_and_bad_page_sizes() {
 
 #[test]
 fn failed_create_leaves_no_file() {
-    let vfs = LossyVfs::new();
+    let vfs = TestVfs::new();
     vfs.set_faults(Faults {
         fail_sync_in: Some(0),
         ..Faults::default()
@@ -200,7 +197,7 @@ fn failed_create_leaves_no_file() {
 #[test]
 fn round_trip_latest_committed_version_wins() {
     for ps in [512u32, 16384] {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         // 16 KiB pages: the delta outgrows the scan's 1 MiB window. Both counts end
         // with a transaction that images page 2 and frees page 1 (`history`).
         let n = if ps == 512 { 61 } else { 89 };
@@ -237,7 +234,7 @@ fn round_trip_latest_committed_version_wins() {
 
 #[test]
 fn transactions_the_scan_would_refuse_are_refused_up_front() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let mut w = DeltaWriter::create(&vfs, &dpath(), PS, FCR_SEQ, SET).unwrap();
     let img = image(PS, 1, 1);
     let st = state(1, 2);
@@ -291,9 +288,9 @@ fn transactions_the_scan_would_refuse_are_refused_up_front() {
 #[test]
 fn torn_tail_at_every_byte_of_the_last_transaction_is_ignored() {
     let txns = history(PS, 5);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let full = vfs.contents(&dpath()).unwrap();
+    let full = vfs.contents(dpath()).unwrap();
     let (prev, last) = (ends[4] as usize, ends[5] as usize);
     assert_eq!(full.len(), last);
     for cut in prev..last {
@@ -333,9 +330,9 @@ fn a_hole_before_the_last_commit_frame_is_a_crash_not_damage() {
     // The last transaction's commit frame reached the disk but one of its earlier
     // frames did not: the writer had not synced it, so it was never acknowledged.
     let txns = history(PS, 4);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let full = vfs.contents(&dpath()).unwrap();
+    let full = vfs.contents(dpath()).unwrap();
     let first = ends[3] as usize; // first frame of transaction 4
     for hole in [first, first + 200, first + frame_len(PS as usize)] {
         let mut b = full.clone();
@@ -350,9 +347,9 @@ fn a_hole_before_the_last_commit_frame_is_a_crash_not_damage() {
 
 /// The bytes of transaction `txns.last()` as the writer lays it out after `txns[..n-1]`.
 fn tail_bytes(txns: &[Txn]) -> Vec<u8> {
-    let m = MemVfs::new();
+    let m = TestVfs::new();
     let ends = build(&m, PS, txns);
-    m.contents(&dpath()).unwrap()[ends[txns.len() - 1] as usize..].to_vec()
+    m.contents(dpath()).unwrap()[ends[txns.len() - 1] as usize..].to_vec()
 }
 
 #[test]
@@ -367,13 +364,13 @@ fn reopen_truncates_the_tail_durably_so_abandoned_frames_never_return() {
     t4.push(Txn::new(PS, 4, &[7, 8], &[]));
     let t4b = Txn::new(PS, 40, &[11, 12], &[]);
     for seed in 0..16 {
-        let vfs = LossyVfs::new();
+        let vfs = TestVfs::new();
         let ends = build(&vfs, PS, &txns);
         let lost = ends[3] as usize;
-        let mut b = vfs.contents(&dpath()).unwrap();
+        let mut b = vfs.contents(dpath()).unwrap();
         b.extend_from_slice(&tail_bytes(&t4));
         b[lost..lost + FRAME_HEADER_LEN].fill(0);
-        vfs.put(&dpath(), b);
+        vfs.put(dpath(), b);
         let s = scan_delta(&vfs, &dpath()).unwrap();
         assert_scan_is(&vfs, &s, &txns);
         assert_eq!(
@@ -383,7 +380,7 @@ fn reopen_truncates_the_tail_durably_so_abandoned_frames_never_return() {
         let mut w = DeltaWriter::open(&vfs, &dpath(), &s).unwrap();
         // The truncation is synced: a power loss now cannot bring the old tail back.
         vfs.power_loss(&mut Rng::new(seed));
-        assert_eq!(vfs.contents(&dpath()).unwrap().len(), lost, "seed {seed}");
+        assert_eq!(vfs.contents(dpath()).unwrap().len(), lost, "seed {seed}");
         append(&mut w, &t4b).unwrap();
         let mut want = txns.clone();
         want.push(t4b.clone());
@@ -392,9 +389,9 @@ fn reopen_truncates_the_tail_durably_so_abandoned_frames_never_return() {
         assert_eq!(s.end, End::Clean);
     }
     // What the truncation prevents: 4''s first frame, then 4's second frame and commit.
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let mut b = vfs.contents(&dpath()).unwrap();
+    let mut b = vfs.contents(dpath()).unwrap();
     let mut t4b_all = txns.clone();
     t4b_all.push(t4b.clone());
     let new = tail_bytes(&t4b_all);
@@ -414,7 +411,7 @@ fn reopen_truncates_the_tail_durably_so_abandoned_frames_never_return() {
 
 #[test]
 fn open_refuses_a_stale_scan() {
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let txns = history(PS, 2);
     build(&vfs, PS, &txns[..1]);
     let old = scan_mem(&vfs).unwrap();
@@ -436,9 +433,9 @@ fn open_refuses_a_stale_scan() {
 #[test]
 fn a_damaged_frame_before_a_later_transaction_is_an_error_naming_its_offset() {
     let txns = history(PS, 4);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let full = vfs.contents(&dpath()).unwrap();
+    let full = vfs.contents(dpath()).unwrap();
     // Frame offsets of transaction 2.
     let mut offsets = Vec::new();
     let mut at = ends[1] as usize;
@@ -474,9 +471,9 @@ fn page_frames_of_an_unfinished_transaction_vouch_for_the_one_before() {
     // did not. Damage inside 3 is then provably not a crash's.
     let txns = history(PS, 4);
     assert!(!txns[3].pages.is_empty());
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let mut b = vfs.contents(&dpath()).unwrap();
+    let mut b = vfs.contents(dpath()).unwrap();
     let commit4 =
         ends[4] as usize - frame_len(super::frame::commit_payload_len(txns[3].state.roots.len()));
     b.truncate(commit4);
@@ -499,9 +496,9 @@ fn reseal(b: &mut [u8], at: usize, edit: impl FnOnce(&mut [u8])) {
 #[test]
 fn a_checked_frame_with_wrong_fields_is_damage_even_at_the_end() {
     let txns = history(PS, 3);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let full = vfs.contents(&dpath()).unwrap();
+    let full = vfs.contents(dpath()).unwrap();
     let commit_len = |t: &Txn| frame_len(super::frame::commit_payload_len(t.state.roots.len()));
     let c3 = ends[3] as usize - commit_len(&txns[2]);
     let first3 = ends[2] as usize;
@@ -551,15 +548,15 @@ fn frames_of_another_delta_never_continue_this_one() {
     // so its last transaction's frames carry exactly the sequence numbers A expects
     // next. Its bytes left behind A's end (reused blocks after a crash) are ignored.
     let txns = history(PS, 3);
-    let a = MemVfs::new();
+    let a = TestVfs::new();
     let a_ends = build(&a, PS, &txns[..2]);
-    let b = MemVfs::new();
+    let b = TestVfs::new();
     let mut w = DeltaWriter::create(&b, &dpath(), PS, FCR_SEQ, SET + 1).unwrap();
     for t in &txns {
         append(&mut w, t).unwrap();
     }
-    let mut bytes = a.contents(&dpath()).unwrap();
-    let b_bytes = b.contents(&dpath()).unwrap();
+    let mut bytes = a.contents(dpath()).unwrap();
+    let b_bytes = b.contents(dpath()).unwrap();
     bytes.extend_from_slice(&b_bytes[a_ends[2] as usize..]);
     let m = with_bytes(bytes);
     let s = scan_mem(&m).unwrap();
@@ -572,9 +569,9 @@ fn frames_with_earlier_sequence_numbers_end_the_delta() {
     // A whole earlier transaction of this very delta (same seed, consistent indexes)
     // found again after the end — a misdirected or replayed write — is not a new one.
     let txns = history(PS, 3);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     let ends = build(&vfs, PS, &txns);
-    let mut b = vfs.contents(&dpath()).unwrap();
+    let mut b = vfs.contents(dpath()).unwrap();
     let again = b[ends[1] as usize..ends[2] as usize].to_vec();
     b.extend_from_slice(&again);
     let m = with_bytes(b);
@@ -590,9 +587,9 @@ fn frames_with_earlier_sequence_numbers_end_the_delta() {
 #[test]
 fn header_damage_is_an_error_and_an_interrupted_creation_is_recognised() {
     let txns = history(PS, 2);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     build(&vfs, PS, &txns);
-    let full = vfs.contents(&dpath()).unwrap();
+    let full = vfs.contents(dpath()).unwrap();
     for i in 0..DELTA_HEADER_LEN {
         let mut b = full.clone();
         b[i] ^= 0x01;
@@ -622,10 +619,10 @@ fn header_damage_is_an_error_and_an_interrupted_creation_is_recognised() {
         assert_eq!(e.status, Status::IoError);
         assert!(e.context.contains("startbu was interrupted"), "{e}");
     }
-    let e = scan_mem(&MemVfs::new()).unwrap_err();
+    let e = scan_mem(&TestVfs::new()).unwrap_err();
     assert_eq!(e.status, Status::FileNotFound);
     assert_eq!(
-        probe_delta(&MemVfs::new(), &dpath()).unwrap(),
+        probe_delta(&TestVfs::new(), &dpath()).unwrap(),
         DeltaProbe::Absent
     );
 }
@@ -633,15 +630,15 @@ fn header_damage_is_an_error_and_an_interrupted_creation_is_recognised() {
 #[test]
 fn rotten_images_are_reported_when_read() {
     let txns = history(PS, 3);
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     build(&vfs, PS, &txns);
     let s = scan_mem(&vfs).unwrap();
     let PageImage::Image(at) = s.pages[&3] else {
         panic!("page 3 has an image")
     };
-    let mut b = vfs.contents(&dpath()).unwrap();
+    let mut b = vfs.contents(dpath()).unwrap();
     b[at.offset as usize + 100] ^= 4;
-    vfs.insert(dpath(), b);
+    vfs.put(dpath(), b);
     let file = vfs.open(&dpath(), OpenMode::ReadOnly).unwrap();
     let mut buf = vec![0u8; PS as usize];
     let e = read_image(file.as_ref(), &dpath(), &s.header, 3, at, &mut buf).unwrap_err();
@@ -664,7 +661,7 @@ fn rotten_images_are_reported_when_read() {
 
 #[test]
 fn ending_survives_reopen_and_power_loss_and_stops_appends() {
-    let vfs = LossyVfs::new();
+    let vfs = TestVfs::new();
     let txns = history(PS, 3);
     let mut w = DeltaWriter::create(&vfs, &dpath(), PS, FCR_SEQ, SET).unwrap();
     for t in &txns {
@@ -693,7 +690,7 @@ fn ending_survives_reopen_and_power_loss_and_stops_appends() {
 #[test]
 fn a_failed_write_or_sync_fails_the_writer_until_reopened() {
     for fault in ["write", "sync"] {
-        let vfs = LossyVfs::new();
+        let vfs = TestVfs::new();
         let txns = history(PS, 3);
         let mut w = DeltaWriter::create(&vfs, &dpath(), PS, FCR_SEQ, SET).unwrap();
         append(&mut w, &txns[0]).unwrap();
@@ -722,9 +719,9 @@ fn a_failed_write_or_sync_fails_the_writer_until_reopened() {
 fn the_forward_search_is_linear_on_crafted_damage() {
     // After a damaged first frame, a candidate header every 32 bytes that passes
     // every cheap filter and claims a whole page: without the budget each is hashed.
-    let vfs = MemVfs::new();
+    let vfs = TestVfs::new();
     build(&vfs, PS, &[]);
-    let mut b = vfs.contents(&dpath()).unwrap();
+    let mut b = vfs.contents(dpath()).unwrap();
     let n = 256 * 1024;
     b.resize(512 + n, 0);
     b[512..520].fill(0xFF);
@@ -768,9 +765,9 @@ proptest! {
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
         cut in any::<usize>(),
     ) {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         build(&vfs, PS, &history(PS, n));
-        let mut b = vfs.contents(&dpath()).unwrap();
+        let mut b = vfs.contents(dpath()).unwrap();
         for (at, x) in flips {
             let i = at % b.len();
             b[i] ^= x;
@@ -792,95 +789,12 @@ proptest! {
     }
 }
 
-/// The lossy filesystem, plus a power failure *during* a sync: the chosen sync never
-/// completes (it returns an error and makes nothing durable), so the writes before it
-/// stay unsynced for the next power loss to tear. `LossyVfs`'s own sync failure drops
-/// them instead, and without this every append would be durable before a power loss.
-#[derive(Clone, Default)]
-struct CrashVfs {
-    inner: LossyVfs,
-    crash_sync_in: Arc<Mutex<Option<u32>>>,
-}
-
-struct CrashFile {
-    inner: Box<dyn VfsFile>,
-    crash_sync_in: Arc<Mutex<Option<u32>>>,
-}
-
-impl CrashVfs {
-    /// The next sync of any file is cut short by the power failing.
-    fn crash_next_sync(&self) {
-        *self.crash_sync_in.lock().unwrap() = Some(0);
-    }
-    fn power_loss(&self, seed: u64) {
-        *self.crash_sync_in.lock().unwrap() = None;
-        self.inner.set_faults(Faults::default());
-        self.inner.power_loss(&mut Rng::new(seed));
-    }
-}
-
-impl VfsFile for CrashFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.inner.write_at(buf, offset)
-    }
-    fn sync(&self) -> io::Result<()> {
-        let mut c = self.crash_sync_in.lock().unwrap();
-        match *c {
-            Some(0) => {
-                *c = None;
-                Err(io::Error::other("the power failed during the sync"))
-            }
-            Some(n) => {
-                *c = Some(n - 1);
-                self.inner.sync()
-            }
-            None => self.inner.sync(),
-        }
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn try_lock_exclusive(&self) -> io::Result<()> {
-        self.inner.try_lock_exclusive()
-    }
-}
-
-impl Vfs for CrashVfs {
-    fn open(&self, path: &Path, mode: crate::vfs::OpenMode) -> io::Result<Box<dyn VfsFile>> {
-        Ok(Box::new(CrashFile {
-            inner: self.inner.open(path, mode)?,
-            crash_sync_in: self.crash_sync_in.clone(),
-        }))
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-}
-
 #[test]
 fn a_power_failure_during_the_commit_sync_keeps_all_or_nothing_of_it() {
     let txns = history(PS, 4);
     let (mut kept, mut lost) = (0, 0);
     for seed in 0..64 {
-        let vfs = CrashVfs::default();
+        let vfs = TestVfs::new();
         let mut w = DeltaWriter::create(&vfs, &dpath(), PS, FCR_SEQ, SET).unwrap();
         for t in &txns[..3] {
             append(&mut w, t).unwrap();
@@ -889,7 +803,9 @@ fn a_power_failure_during_the_commit_sync_keeps_all_or_nothing_of_it() {
         assert!(append(&mut w, &txns[3]).is_err());
         assert!(w.is_failed());
         drop(w);
-        vfs.power_loss(seed);
+        vfs.crash_sync_in(None);
+        vfs.set_faults(Faults::default());
+        vfs.power_loss(&mut Rng::new(seed));
         let s = scan_delta(&vfs, &dpath()).unwrap();
         match s.commits {
             3 => lost += 1,
@@ -950,7 +866,7 @@ proptest! {
     /// with exactly that transaction's page images — and the reopened writer continues.
     #[test]
     fn crashes_lose_only_unacknowledged_transactions(steps in proptest::collection::vec(step(), 1..40)) {
-        let vfs = CrashVfs::default();
+        let vfs = TestVfs::new();
         let mut w = DeltaWriter::create(&vfs, &dpath(), PS, FCR_SEQ, SET).unwrap();
         // Transactions of the current history, in commit order; those after `acked`
         // were attempted but not acknowledged (their append failed).
@@ -986,8 +902,8 @@ proptest! {
                         }
                     }
                 }
-                Step::FailWrite => vfs.inner.set_faults(Faults { fail_write_in: Some(0), ..Faults::default() }),
-                Step::FailSync => vfs.inner.set_faults(Faults { fail_sync_in: Some(0), ..Faults::default() }),
+                Step::FailWrite => vfs.set_faults(Faults { fail_write_in: Some(0), ..Faults::default() }),
+                Step::FailSync => vfs.set_faults(Faults { fail_sync_in: Some(0), ..Faults::default() }),
                 Step::CrashDuringSync => vfs.crash_next_sync(),
                 Step::Ending => {
                     if w.set_ending().is_ok() {
@@ -996,10 +912,10 @@ proptest! {
                 }
                 Step::Restart | Step::PowerLoss { .. } => {
                     drop(w);
-                    *vfs.crash_sync_in.lock().unwrap() = None;
-                    vfs.inner.set_faults(Faults::default());
+                    vfs.crash_sync_in(None);
+                    vfs.set_faults(Faults::default());
                     if let Step::PowerLoss { seed } = s {
-                        vfs.power_loss(seed);
+                        vfs.power_loss(&mut Rng::new(seed));
                     }
                     let scan = scan_delta(&vfs, &dpath())
                         .map_err(|e| TestCaseError::fail(format!("after {s:?}: {e}")))?;

@@ -76,10 +76,6 @@ pub mod reader;
 pub mod segment;
 pub mod writer;
 
-/// A lossy test filesystem; the delta file's tests (`contops`) use it too.
-#[cfg(test)]
-pub(crate) mod testvfs;
-
 pub use frame::{
     decode_frame, encode_frame, frame_len, scan_segment_body, End, Frame, FrameDecoder, RecordKind,
     SegmentBody, Stop, FRAME_ALIGN, FRAME_HEADER_LEN, MAX_RECORD_PAYLOAD,

@@ -297,7 +297,7 @@ mod tests {
     use super::super::frame::encode_frame;
     use super::super::segment::segment_name;
     use super::*;
-    use crate::vfs::MemVfs;
+    use crate::vfs::testing::TestVfs;
     use proptest::prelude::*;
 
     const ENGINE: u64 = 0x5EED;
@@ -346,21 +346,21 @@ mod tests {
 
     #[test]
     fn empty_directory_is_an_empty_log() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!(scan, LogScan::empty());
-        vfs.insert(dir().join("notes.txt"), b"hello".to_vec());
-        vfs.insert(dir().join("00000001.LOG.bak"), vec![1; 600]);
-        vfs.insert(PathBuf::from("/elsewhere/00000001.LOG"), vec![1; 600]);
+        vfs.put(dir().join("notes.txt"), b"hello".to_vec());
+        vfs.put(dir().join("00000001.LOG.bak"), vec![1; 600]);
+        vfs.put(PathBuf::from("/elsewhere/00000001.LOG"), vec![1; 600]);
         assert_eq!(read_log(&vfs, &dir()).unwrap(), LogScan::empty());
     }
 
     #[test]
     fn segments_are_read_in_order_and_chained() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(3), segment(3, 10, 4));
-        vfs.insert(seg_path(4), segment(4, 14, 3));
-        vfs.insert(dir().join("00000005.log"), segment(5, 17, 0)); // lower case: still ours
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(3), segment(3, 10, 4));
+        vfs.put(seg_path(4), segment(4, 14, 3));
+        vfs.put(dir().join("00000005.log"), segment(5, 17, 0)); // lower case: still ours
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!(lsns(&scan), (10..17).collect::<Vec<_>>());
         assert_eq!(scan.records[0].payload, b"record 10");
@@ -381,12 +381,12 @@ mod tests {
 
     #[test]
     fn damaged_record_before_a_later_segment_is_an_error() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let mut s1 = segment(1, 1, 5);
         let at = s1.len() - 10; // inside the last record of segment 1
         s1[at] ^= 0x20;
-        vfs.insert(seg_path(1), s1);
-        vfs.insert(seg_path(2), segment(2, 6, 2));
+        vfs.put(seg_path(1), s1);
+        vfs.put(seg_path(2), segment(2, 6, 2));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert_eq!(e.status, Status::IoError);
         assert!(e.context.contains("at segment 1 offset"), "{e}");
@@ -399,30 +399,30 @@ mod tests {
 
     #[test]
     fn gaps_and_overlaps_between_segments_are_errors() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(seg_path(3), segment(3, 4, 1));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(seg_path(3), segment(3, 4, 1));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("segments 2..2 are missing"), "{e}");
 
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(seg_path(2), segment(2, 6, 1));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(seg_path(2), segment(2, 6, 1));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("records 4..5 are missing"), "{e}");
         assert!(e.context.contains("cannot be trusted past LSN 3"), "{e}");
 
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(seg_path(2), segment(2, 3, 1));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(seg_path(2), segment(2, 3, 1));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("overlap"), "{e}");
 
         // A segment shortened after it was complete (its successor exists).
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let s1 = segment(1, 1, 3);
-        vfs.insert(seg_path(1), s1[..s1.len() - 32].to_vec());
-        vfs.insert(seg_path(2), segment(2, 4, 1));
+        vfs.put(seg_path(1), s1[..s1.len() - 32].to_vec());
+        vfs.put(seg_path(2), segment(2, 4, 1));
         assert_eq!(read_log(&vfs, &dir()).unwrap_err().status, Status::IoError);
     }
 
@@ -440,9 +440,9 @@ mod tests {
             vec![0u8; 8192],
             torn_then_zeros,
         ] {
-            let vfs = MemVfs::new();
-            vfs.insert(seg_path(1), segment(1, 1, 3));
-            vfs.insert(seg_path(2), tail.clone());
+            let vfs = TestVfs::new();
+            vfs.put(seg_path(1), segment(1, 1, 3));
+            vfs.put(seg_path(2), tail.clone());
             let scan = read_log(&vfs, &dir()).unwrap();
             assert_eq!(lsns(&scan), [1, 2, 3], "tail of {} bytes", tail.len());
             assert_eq!(scan.next_lsn, 4);
@@ -451,8 +451,8 @@ mod tests {
             assert_eq!(scan.segments.len(), 1);
         }
         // The very first segment, interrupted: an empty log.
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), vec![0u8; 512]);
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), vec![0u8; 512]);
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!((scan.next_lsn, scan.records.len()), (1, 0));
         assert_eq!(scan.incomplete, Some(seg_path(1)));
@@ -462,12 +462,12 @@ mod tests {
     /// written only after the header is synced): an error, never an empty segment.
     #[test]
     fn a_damaged_header_over_records_is_an_error() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
         let mut seg2 = segment(2, 4, 2);
         seg2[7] ^= 0x40; // the header's checksum fails: reads as torn
         seg2.resize(8192, 0);
-        vfs.insert(seg_path(2), seg2);
+        vfs.put(seg_path(2), seg2);
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert_eq!(e.status, Status::IoError, "{e}");
     }
@@ -475,10 +475,10 @@ mod tests {
     #[test]
     fn bad_headers_elsewhere_are_errors() {
         // In the middle.
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(seg_path(2), vec![0u8; 512]);
-        vfs.insert(seg_path(3), segment(3, 4, 1));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(seg_path(2), vec![0u8; 512]);
+        vfs.put(seg_path(3), segment(3, 4, 1));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert_eq!(e.status, Status::IoError);
         assert!(
@@ -486,35 +486,35 @@ mod tests {
             "{e}"
         );
         // Last, but with records after it: the header was durable once.
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
         let mut s2 = segment(2, 4, 2);
         s2[7] ^= 1;
-        vfs.insert(seg_path(2), s2);
+        vfs.put(seg_path(2), s2);
         assert!(read_log(&vfs, &dir()).is_err());
         // Last and short, but checksummed and foreign: not an interrupted creation.
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(seg_path(2), segment(7, 4, 0));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(seg_path(2), segment(7, 4, 0));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("says segment 7"), "{e}");
         // Alone, numbered past 1: the start of the log is unknown.
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(4), vec![0u8; 512]);
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(4), vec![0u8; 512]);
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("where the log starts is unknown"), "{e}");
         // Last segment ended torn, yet a further (interrupted) segment exists.
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let s1 = segment(1, 1, 3);
-        vfs.insert(seg_path(1), s1[..s1.len() - 5].to_vec());
-        vfs.insert(seg_path(2), vec![]);
+        vfs.put(seg_path(1), s1[..s1.len() - 5].to_vec());
+        vfs.put(seg_path(2), vec![]);
         assert!(read_log(&vfs, &dir()).is_err());
     }
 
     #[test]
     fn segments_of_another_engine_or_twice_named_are_errors() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
         let mut other = SegmentHeader {
             number: 2,
             engine_id: ENGINE + 1,
@@ -524,22 +524,22 @@ mod tests {
         .encode()
         .to_vec();
         encode_frame(4, 4, kind(1), b"x", &mut other).unwrap();
-        vfs.insert(seg_path(2), other);
+        vfs.put(seg_path(2), other);
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("another log"), "{e}");
 
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 3));
-        vfs.insert(dir().join("00000001.log"), segment(1, 1, 3));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 3));
+        vfs.put(dir().join("00000001.log"), segment(1, 1, 3));
         let e = read_log(&vfs, &dir()).unwrap_err();
         assert!(e.context.contains("both"), "{e}");
     }
 
     #[test]
     fn visit_log_streams_the_same_records() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(1), segment(1, 1, 4));
-        vfs.insert(seg_path(2), segment(2, 5, 3));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(1), segment(1, 1, 4));
+        vfs.put(seg_path(2), segment(2, 5, 3));
         let mut seen = Vec::new();
         let scan = visit_log(&vfs, &dir(), &mut |f| {
             seen.push((f.lsn, f.payload.to_vec()));
@@ -575,8 +575,8 @@ mod tests {
 
     #[test]
     fn first_segment_may_start_past_lsn_1() {
-        let vfs = MemVfs::new();
-        vfs.insert(seg_path(9), segment(9, 500, 2));
+        let vfs = TestVfs::new();
+        vfs.put(seg_path(9), segment(9, 500, 2));
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!(lsns(&scan), [500, 501]);
         assert_eq!(scan.next_lsn, 502);
@@ -584,13 +584,13 @@ mod tests {
 
     #[test]
     fn bytes_past_the_segment_size_are_ignored() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         let mut s = segment(1, 1, 2);
         s.resize(SIZE as usize, 0);
         let (mut more, mut extra) = (s.clone(), Vec::new());
         encode_frame(3, 3, kind(1), b"beyond", &mut extra).unwrap();
         more.extend_from_slice(&extra);
-        vfs.insert(seg_path(1), more);
+        vfs.put(seg_path(1), more);
         let scan = read_log(&vfs, &dir()).unwrap();
         assert_eq!(lsns(&scan), [1, 2]);
         assert_eq!(scan.segments[0].stop, Stop::Zeros);
@@ -598,31 +598,11 @@ mod tests {
 
     #[test]
     fn io_errors_keep_their_status() {
-        let vfs = MemVfs::new();
+        let vfs = TestVfs::new();
         // A directory listing that names a file the filesystem cannot open is the
         // filesystem's problem, reported with its status, not as a damaged log.
-        struct Liar(MemVfs);
-        impl Vfs for Liar {
-            fn open(&self, p: &Path, m: OpenMode) -> std::io::Result<Box<dyn crate::vfs::VfsFile>> {
-                self.0.open(p, m)
-            }
-            fn remove(&self, p: &Path) -> std::io::Result<()> {
-                self.0.remove(p)
-            }
-            fn rename(&self, a: &Path, b: &Path) -> std::io::Result<()> {
-                self.0.rename(a, b)
-            }
-            fn exists(&self, p: &Path) -> std::io::Result<bool> {
-                self.0.exists(p)
-            }
-            fn list_dir(&self, _: &Path) -> std::io::Result<Vec<String>> {
-                Ok(vec![segment_name(1)])
-            }
-            fn sync_dir(&self, d: &Path) -> std::io::Result<()> {
-                self.0.sync_dir(d)
-            }
-        }
-        let e = read_log(&Liar(vfs), &dir()).unwrap_err();
+        vfs.set_listing(Some(vec![segment_name(1)]));
+        let e = read_log(&vfs, &dir()).unwrap_err();
         assert_eq!(e.status, Status::FileNotFound);
         assert!(e.context.contains("00000001.LOG"), "{e}");
     }
@@ -634,10 +614,10 @@ mod tests {
             with_header in any::<bool>(),
             with_predecessor in any::<bool>(),
         ) {
-            let vfs = MemVfs::new();
+            let vfs = TestVfs::new();
             let number = if with_predecessor { 2 } else { 1 };
             if with_predecessor {
-                vfs.insert(seg_path(1), segment(1, 1, 2));
+                vfs.put(seg_path(1), segment(1, 1, 2));
             }
             let file = if with_header {
                 let mut f = segment(number, if with_predecessor { 3 } else { 1 }, 1);
@@ -646,7 +626,7 @@ mod tests {
             } else {
                 bytes
             };
-            vfs.insert(seg_path(number), file);
+            vfs.put(seg_path(number), file);
             if let Ok(scan) = read_log(&vfs, &dir()) {
                 let first = scan.segments.first().map_or(1, |s| s.first_lsn);
                 let expect: Vec<u64> = (first..scan.next_lsn).collect();

@@ -4,9 +4,8 @@
 use super::super::frame::{End, Stop};
 use super::super::reader::{read_log, LogRecord};
 use super::super::segment::MIN_SEGMENT_SIZE;
-use super::super::testvfs::{Faults, LossyVfs, Rng};
 use super::*;
-use crate::vfs::MemVfs;
+use crate::vfs::testing::{Faults, Rng, TestVfs};
 use proptest::prelude::*;
 
 const ENGINE: u64 = 0xE1;
@@ -43,13 +42,13 @@ fn append_all(w: &mut LogWriter, recs: &[LogRecord]) {
     }
 }
 
-fn file_of(vfs: &MemVfs, n: u32) -> Vec<u8> {
-    vfs.contents(&dir().join(segment_name(n))).unwrap()
+fn file_of(vfs: &TestVfs, n: u32) -> Vec<u8> {
+    vfs.contents(dir().join(segment_name(n))).unwrap()
 }
 
 #[test]
 fn fresh_directory_gets_segment_1() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, SEG);
     assert_eq!((w.next_lsn(), w.durable_lsn()), (1, 1));
@@ -71,7 +70,7 @@ fn fresh_directory_gets_segment_1() {
 
 #[test]
 fn records_roll_over_segments_and_never_straddle() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, MIN_SEGMENT_SIZE);
     let max = w.max_payload();
@@ -107,7 +106,7 @@ fn records_roll_over_segments_and_never_straddle() {
 
 #[test]
 fn reopening_continues_with_consecutive_lsns() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut all = Vec::new();
     for round in 0..4u64 {
@@ -125,7 +124,7 @@ fn reopening_continues_with_consecutive_lsns() {
 
 #[test]
 fn a_larger_configured_size_applies_to_new_segments_only() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, MIN_SEGMENT_SIZE);
     append_all(&mut w, &[rec(1, 100)]);
@@ -143,7 +142,7 @@ fn a_larger_configured_size_applies_to_new_segments_only() {
 
 #[test]
 fn torn_last_record_at_every_offset_ends_the_log_and_reopen_continues() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, SEG);
     let recs: Vec<LogRecord> = (1..=12).map(|l| rec(l, 150 + l as usize)).collect();
@@ -158,11 +157,11 @@ fn torn_last_record_at_every_offset_ends_the_log_and_reopen_continues() {
     let full = mem.contents(&last.path).unwrap();
     let start = last.valid_len - frame_len(recs[11].payload.len()) as u64;
     for cut in start..last.valid_len {
-        let torn_vfs = MemVfs::new();
+        let torn_vfs = TestVfs::new();
         for s in &scan.segments {
-            torn_vfs.insert(s.path.clone(), mem.contents(&s.path).unwrap());
+            torn_vfs.put(s.path.clone(), mem.contents(&s.path).unwrap());
         }
-        torn_vfs.insert(last.path.clone(), full[..cut as usize].to_vec());
+        torn_vfs.put(last.path.clone(), full[..cut as usize].to_vec());
         let torn = read_log(&torn_vfs, &dir()).unwrap();
         assert_eq!(torn.records, recs[..11], "cut at {cut}");
         assert_eq!(torn.next_lsn, 12);
@@ -185,7 +184,7 @@ fn an_abandoned_tail_never_comes_back() {
     // Records 1–2 synced; 3–5 written but not synced; a crash loses 3 and keeps 4
     // and 5. The reopened writer's new record 3 has the old one's length, so the
     // old 4 and 5 sit exactly where new records 4 and 5 belong, with those LSNs.
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, SEG);
     append_all(&mut w, &[rec(1, 40), rec(2, 40)]);
@@ -198,7 +197,7 @@ fn an_abandoned_tail_never_comes_back() {
     let f = frame_len(40);
     let at3 = 512 + 2 * f;
     bytes[at3..at3 + f].fill(0);
-    mem.insert(path.clone(), bytes);
+    mem.put(path.clone(), bytes);
     let scan = read_log(&mem, &dir()).unwrap();
     assert_eq!(scan.records, [rec(1, 40), rec(2, 40)]);
     assert_eq!(scan.segments[0].stop, Stop::Zeros);
@@ -217,7 +216,7 @@ fn an_abandoned_tail_never_comes_back() {
 
 #[test]
 fn damage_before_a_later_synced_record_is_an_error() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, 4096);
     for l in 1..=6 {
@@ -232,7 +231,7 @@ fn damage_before_a_later_synced_record_is_an_error() {
     for (what, at) in [("payload", 512 + 2 * f + 40), ("header", 512 + 2 * f + 9)] {
         let mut bad = good.clone();
         bad[at] ^= 0x80;
-        mem.insert(path.clone(), bad);
+        mem.put(path.clone(), bad);
         let e = read_log(&mem, &dir()).unwrap_err();
         assert_eq!(e.status, Status::IoError, "{what}");
         let off = 512 + 2 * f;
@@ -248,7 +247,7 @@ fn damage_before_a_later_synced_record_is_an_error() {
     // Last record: a torn tail, not an error.
     let mut bad = good.clone();
     bad[512 + 5 * f + 30] ^= 0x80;
-    mem.insert(path.clone(), bad);
+    mem.put(path.clone(), bad);
     let scan = read_log(&mem, &dir()).unwrap();
     assert_eq!((scan.next_lsn, scan.end), (6, End::Torn));
     assert_eq!(scan.segments[0].stop, Stop::BadChecksum);
@@ -256,7 +255,7 @@ fn damage_before_a_later_synced_record_is_an_error() {
 
 #[test]
 fn damage_in_an_earlier_segment_is_an_error() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, MIN_SEGMENT_SIZE);
     append_all(&mut w, &(1..=8).map(|l| rec(l, 200)).collect::<Vec<_>>());
@@ -268,7 +267,7 @@ fn damage_in_an_earlier_segment_is_an_error() {
     let mut bad = mem.contents(&path).unwrap();
     let n = scan.segments[0].valid_len as usize;
     bad[n - 3] ^= 1; // last record of segment 1 (its padding)
-    mem.insert(path, bad);
+    mem.put(path, bad);
     let e = read_log(&mem, &dir()).unwrap_err();
     assert!(e.context.contains("at segment 1 offset"), "{e}");
     assert!(e.context.contains("cannot be trusted past LSN 1"), "{e}");
@@ -277,7 +276,7 @@ fn damage_in_an_earlier_segment_is_an_error() {
 #[test]
 fn stale_frames_after_the_end_are_a_clean_end() {
     // A pre-extended or reused segment: zeros, then old frames of lower LSNs.
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, 4096);
     append_all(&mut w, &(1..=30).map(|l| rec(l, 20)).collect::<Vec<_>>());
@@ -296,7 +295,7 @@ fn stale_frames_after_the_end_are_a_clean_end() {
         encode_frame(lsn, lsn, kind(1), b"old old old", &mut seg).unwrap();
     }
     seg.resize(4096, 0);
-    mem.insert(path.clone(), seg);
+    mem.put(path.clone(), seg);
     let scan = read_log(&mem, &dir()).unwrap();
     assert_eq!(scan.records.len(), 40);
     assert_eq!(scan.end, End::Clean);
@@ -317,7 +316,7 @@ fn stale_frames_after_the_end_are_a_clean_end() {
 
 #[test]
 fn recycle_removes_whole_old_segments_only() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, MIN_SEGMENT_SIZE);
     let recs: Vec<LogRecord> = (1..=30).map(|l| rec(l, 150)).collect();
@@ -364,14 +363,14 @@ fn recycle_removes_whole_old_segments_only() {
 
 #[test]
 fn open_removes_an_interrupted_segment_creation() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, SEG);
     append_all(&mut w, &[rec(1, 10), rec(2, 10)]);
     w.sync().unwrap();
     drop(w);
     let p2 = dir().join(segment_name(2));
-    mem.insert(p2.clone(), vec![0; 512]);
+    mem.put(p2.clone(), vec![0; 512]);
     let scan = read_log(&mem, &dir()).unwrap();
     assert_eq!(scan.incomplete, Some(p2.clone()));
     let mut w = LogWriter::open(vfs.clone(), &dir(), ENGINE, SEG, &scan).unwrap();
@@ -381,9 +380,9 @@ fn open_removes_an_interrupted_segment_creation() {
     assert_eq!(read_log(&mem, &dir()).unwrap().next_lsn, 4);
 
     // The interrupted segment is the first one: it is recreated.
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
-    mem.insert(dir().join(segment_name(1)), vec![]);
+    mem.put(dir().join(segment_name(1)), vec![]);
     let mut w = open(&vfs, SEG);
     append_all(&mut w, &[rec(1, 10)]);
     w.sync().unwrap();
@@ -392,7 +391,7 @@ fn open_removes_an_interrupted_segment_creation() {
 
 #[test]
 fn open_checks_its_arguments() {
-    let mem = MemVfs::new();
+    let mem = TestVfs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
     let mut w = open(&vfs, SEG);
     append_all(&mut w, &[rec(1, 10)]);
@@ -405,12 +404,12 @@ fn open_checks_its_arguments() {
     assert_eq!(e.status, Status::InvalidOperation);
     // A scan older than the file (the file shrank since): refused.
     let path = dir().join(segment_name(1));
-    mem.insert(path, vec![]);
+    mem.put(path, vec![]);
     assert!(LogWriter::open(vfs.clone(), &dir(), ENGINE, SEG, &scan).is_err());
 }
 
-/// Open a writer on a `LossyVfs`.
-fn open_lossy(vfs: &LossyVfs, seg: u64) -> Result<LogWriter> {
+/// Open a writer on a `TestVfs`.
+fn open_lossy(vfs: &TestVfs, seg: u64) -> Result<LogWriter> {
     let scan = read_log(vfs, &dir())?;
     LogWriter::open(Arc::new(vfs.clone()), &dir(), ENGINE, seg, &scan)
 }
@@ -460,7 +459,7 @@ fn a_failed_write_or_sync_fails_the_writer_until_reopened() {
         ),
     ];
     for (what, f, len, status) in cases {
-        let vfs = LossyVfs::new();
+        let vfs = TestVfs::new();
         let mut w = open_lossy(&vfs, MIN_SEGMENT_SIZE).unwrap();
         append_all(&mut w, &[rec(1, 100), rec(2, 100)]);
         assert_eq!(w.sync().unwrap(), 3);
@@ -501,7 +500,7 @@ fn a_failed_write_or_sync_fails_the_writer_until_reopened() {
 
 #[test]
 fn a_failed_recycle_fails_the_writer() {
-    let vfs = LossyVfs::new();
+    let vfs = TestVfs::new();
     let mut w = open_lossy(&vfs, MIN_SEGMENT_SIZE).unwrap();
     append_all(&mut w, &(1..=6).map(|l| rec(l, 300)).collect::<Vec<_>>());
     w.sync().unwrap();
@@ -523,7 +522,7 @@ fn rolling_syncs_the_old_segment_before_the_new_one_exists() {
     // next segment while losing records of this one: the scan would call that
     // corruption (and a roll-forward would miss acknowledged records).
     for seed in 0..200 {
-        let vfs = LossyVfs::new();
+        let vfs = TestVfs::new();
         let mut w = open_lossy(&vfs, MIN_SEGMENT_SIZE).unwrap();
         append_all(&mut w, &(1..=5).map(|l| rec(l, 200)).collect::<Vec<_>>());
         w.write_out().unwrap(); // rolls, never syncs explicitly
@@ -553,7 +552,7 @@ proptest! {
         seg_kb in prop_oneof![Just(16u64), Just(24), Just(64)],
     ) {
         let seg = seg_kb * 1024;
-        let mem = MemVfs::new();
+        let mem = TestVfs::new();
         let vfs: Arc<dyn Vfs> = Arc::new(mem.clone());
         let mut w = open(&vfs, seg);
         let mut want = Vec::new();
@@ -622,7 +621,7 @@ proptest! {
     /// reopened writer continues it.
     #[test]
     fn crashes_lose_only_unsynced_records(steps in proptest::collection::vec(step(), 1..80)) {
-        let vfs = LossyVfs::new();
+        let vfs = TestVfs::new();
         let mut w = open_lossy(&vfs, MIN_SEGMENT_SIZE).unwrap();
         // model[lsn - 1] = the record appended with that LSN.
         let mut model: Vec<LogRecord> = Vec::new();
