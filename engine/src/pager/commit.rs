@@ -1,0 +1,299 @@
+//! The system transaction of one file: physical I/O, shadow-page allocation, and the
+//! commit itself — every changed page (data, index, PAT) to a free physical page, sync,
+//! the FCR into the older slot, sync — and the free-list hand-over after it.
+//!
+//! Guarantees (checked by assertions in debug builds, unless a known-bad engine is
+//! active): no shadow page is a page the durable FCR references; pages a commit
+//! releases become free only once its FCR is durable; after every commit, and after a
+//! failed one, the pages the durable FCR references and the free list partition the
+//! file. A failure before the FCR write gives back the pages the attempt took and keeps
+//! the changes for a retry; a failure at or after it poisons the pager.
+
+use super::{Pager, FCR_SLOTS};
+use crate::page::fcr::Fcr;
+use crate::page::pat::{self, PagePtr};
+use crate::page::{self, PageBuf, PageType};
+use crate::status::{Error, Result};
+use std::collections::BTreeSet;
+
+impl Pager {
+    // ----- physical I/O ---------------------------------------------------------
+
+    pub(super) fn read_physical(&mut self, physical: u32) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.page_size];
+        let off = u64::from(physical) * self.page_size as u64;
+        crate::vfs::read_exact_at(self.file.as_ref(), &mut buf, off).map_err(|e| {
+            Error::io(
+                &e,
+                format_args!("{}: reading physical page {physical}", self.path.display()),
+            )
+        })?;
+        self.stats.pages_read += 1;
+        Ok(buf)
+    }
+
+    fn write_physical(&mut self, physical: u32, buf: &[u8]) -> Result<()> {
+        let off = u64::from(physical) * self.page_size as u64;
+        self.file.write_at(buf, off).map_err(|e| {
+            Error::io(
+                &e,
+                format_args!("{}: writing physical page {physical}", self.path.display()),
+            )
+        })?;
+        self.stats.pages_written += 1;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.stats.syncs += 1;
+        self.file
+            .sync()
+            .map_err(|e| Error::io(&e, format_args!("{}: sync", self.path.display())))
+    }
+
+    /// A physical page for a shadow image: a free one, or one past the end. Never an
+    /// FCR slot, and (unless a known-bad engine reuses pages early) never a page the
+    /// durable FCR still references — the shadow-paging rule.
+    fn alloc_physical(&mut self) -> u32 {
+        let p = match self.free_phys.pop_first() {
+            Some(p) => p,
+            None => {
+                let p = self.phys_pages;
+                self.phys_pages += 1;
+                p
+            }
+        };
+        debug_assert!(p >= FCR_SLOTS, "physical page {p} is an FCR slot");
+        debug_assert!(p < self.phys_pages);
+        p
+    }
+
+    /// The physical pages the durable FCR references (PAT pages and mapped pages) past
+    /// the FCR slots. Linear: for assertions only.
+    fn durable_references(&self) -> Vec<u32> {
+        let referenced = self.durable.pat.iter().chain(self.pat.iter());
+        referenced
+            .filter(|p| p.is_mapped() && p.physical >= FCR_SLOTS)
+            .map(|p| p.physical)
+            .collect()
+    }
+
+    /// The shadow-paging rule, before a commit writes anything: no shadow page is a page
+    /// the durable FCR references (debug builds; not under a known-bad engine).
+    fn debug_check_shadow_targets(&self, writes: &[(u32, Vec<u8>)]) {
+        if !cfg!(debug_assertions) || self.config.any_mutant() {
+            return;
+        }
+        let durable: BTreeSet<u32> = self.durable_references().into_iter().collect();
+        for (p, _) in writes {
+            assert!(
+                !durable.contains(p),
+                "{}: a shadow page would overwrite physical page {p}, which the durable \
+                 FCR references",
+                self.path.display()
+            );
+        }
+    }
+
+    /// The free-list hand-over's invariant: the physical pages past the FCR slots are
+    /// partitioned into those the durable FCR references (PAT pages and mapped pages,
+    /// each once) and the free list. Checked after every commit in debug builds (linear
+    /// in the file's size); skipped under a known-bad engine, whose whole point is to
+    /// break it where only the simulator should notice.
+    fn debug_check_free_partition(&self) {
+        if !cfg!(debug_assertions) || self.config.any_mutant() {
+            return;
+        }
+        // (Open refuses a file that maps a page twice; a mapping into the FCR slots is
+        // caught when that page is read, so it is left out here.)
+        let mut seen = BTreeSet::new();
+        for p in self.durable_references() {
+            assert!(
+                seen.insert(p),
+                "{}: physical page {p} referenced twice",
+                self.path.display()
+            );
+        }
+        for &f in &self.free_phys {
+            assert!(
+                !seen.contains(&f),
+                "{}: physical page {f} is both free and referenced",
+                self.path.display()
+            );
+        }
+        let total = self.phys_pages.saturating_sub(FCR_SLOTS) as usize;
+        assert_eq!(
+            seen.len() + self.free_phys.len(),
+            total,
+            "{}: referenced and free pages do not cover the file's {} physical pages",
+            self.path.display(),
+            self.phys_pages
+        );
+    }
+
+    // ----- system transaction -------------------------------------------------------
+
+    /// Commit every change since the last commit as one system transaction for this
+    /// file: shadow pages → sync → FCR → sync. Returns whether anything was written.
+    pub fn commit(&mut self) -> Result<bool> {
+        self.check_usable()?;
+        debug_assert!(self.undo.is_none(), "commit inside an operation");
+        if self.txn.is_some() {
+            // The file's pending changes include an open user transaction's: they
+            // wait until it ends (a commit now would make part of it durable).
+            return Ok(false);
+        }
+        if self.frozen.is_some() {
+            return self.commit_to_delta();
+        }
+        if !self.has_changes() {
+            return Ok(false);
+        }
+        let saved_free = self.free_phys.clone();
+        let saved_phys = self.phys_pages;
+        match self.commit_inner() {
+            Ok(()) => Ok(true),
+            Err((err, fcr_written)) => {
+                if fcr_written {
+                    self.poisoned = Some(err.to_string());
+                } else {
+                    // Nothing the durable FCR references was touched: give back the
+                    // pages this attempt took (and any it appended) and keep the
+                    // changes for a retry.
+                    self.free_phys = saved_free;
+                    self.free_phys.extend(saved_phys..self.phys_pages);
+                    self.debug_check_free_partition();
+                }
+                Err(err.during("system transaction failed"))
+            }
+        }
+    }
+
+    fn commit_inner(&mut self) -> Result<(), (Error, bool)> {
+        let seq = self.durable.seq + 1;
+        let per = pat::entries_per_page(self.page_size);
+        let mut new_pat = self.pat.clone();
+        new_pat.resize(self.state.logical_pages as usize, PagePtr::NONE);
+        let mut released: Vec<u32> = Vec::new();
+        let mut writes: Vec<(u32, Vec<u8>)> = Vec::with_capacity(self.dirty.len() + 2);
+        let mut pat_changed: BTreeSet<usize> = BTreeSet::new();
+        let dirty = std::mem::take(&mut self.dirty);
+
+        if mutant!(self.config, ReuseFreedEarly) {
+            for &l in dirty.keys() {
+                if let Some(old) = self.pat.get(l as usize).filter(|p| p.is_mapped()) {
+                    self.free_phys.insert(old.physical);
+                }
+            }
+        }
+        for (&l, entry) in &dirty {
+            let old = self.pat.get(l as usize).copied().unwrap_or(PagePtr::NONE);
+            pat_changed.insert(l as usize / per);
+            match entry {
+                None => {
+                    if old.is_mapped() {
+                        released.push(old.physical);
+                    }
+                    new_pat[l as usize] = PagePtr::NONE;
+                }
+                Some(img) => {
+                    let in_place = mutant!(self.config, OverwriteInPlace) && old.is_mapped();
+                    let p = if in_place {
+                        old.physical
+                    } else {
+                        self.alloc_physical()
+                    };
+                    if old.is_mapped() && !in_place {
+                        released.push(old.physical);
+                    }
+                    let mut buf = Vec::clone(img);
+                    page::seal(&mut buf, p, l, seq);
+                    new_pat[l as usize] = PagePtr { physical: p, seq };
+                    writes.push((p, buf));
+                }
+            }
+        }
+        // PAT pages: every page covering a changed entry, plus new ones.
+        let npat = (self.state.logical_pages as usize).div_ceil(per);
+        let mut pat_ptrs = self.durable.pat.clone();
+        pat_ptrs.resize(npat, PagePtr::NONE);
+        for i in 0..npat {
+            if !pat_changed.contains(&i) && pat_ptrs[i].is_mapped() {
+                continue;
+            }
+            let old = pat_ptrs[i];
+            let p = self.alloc_physical();
+            if old.is_mapped() {
+                released.push(old.physical);
+            }
+            let mut buf = page::blank(self.page_size, PageType::Pat);
+            let end = ((i + 1) * per).min(new_pat.len());
+            pat::encode(&mut buf, &new_pat[i * per..end]);
+            page::seal(&mut buf, p, i as u32, seq);
+            pat_ptrs[i] = PagePtr { physical: p, seq };
+            writes.push((p, buf));
+        }
+        writes.sort_by_key(|w| w.0);
+        self.debug_check_shadow_targets(&writes);
+        let fcr = Fcr {
+            seq,
+            spec: self.durable.spec.clone(),
+            state: self.state.clone(),
+            pat: pat_ptrs,
+        };
+        let slot = (seq % u64::from(FCR_SLOTS)) as u32;
+        let mut fcr_buf = fcr.encode();
+        page::seal(&mut fcr_buf, slot, slot, seq);
+
+        let restore_dirty = |this: &mut Pager, e: Error| {
+            this.dirty = dirty.clone();
+            (e, false)
+        };
+        if mutant!(self.config, FcrBeforeShadowPages) {
+            self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
+            self.sync().map_err(|e| (e, true))?;
+            for (p, buf) in &writes {
+                self.write_physical(*p, buf).map_err(|e| (e, true))?;
+            }
+            self.sync().map_err(|e| (e, true))?;
+        } else {
+            for (p, buf) in &writes {
+                if let Err(e) = self.write_physical(*p, buf) {
+                    return Err(restore_dirty(self, e));
+                }
+            }
+            if !mutant!(self.config, SkipSyncBeforeFcr) {
+                if let Err(e) = self.sync() {
+                    return Err(restore_dirty(self, e));
+                }
+            }
+            self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
+            self.sync().map_err(|e| (e, true))?;
+        }
+
+        // Durable. The pages this commit released are now free; the new images are
+        // the committed ones.
+        debug_assert!(
+            self.config.any_mutant() || released.iter().all(|r| !self.free_phys.contains(r)),
+            "a released page was already free (freed twice)"
+        );
+        self.free_phys.extend(released);
+        for l in dirty.keys() {
+            self.clean.remove(l);
+        }
+        for (_, buf) in writes {
+            let is_pat = page::type_of(&buf) == Some(PageType::Pat);
+            if let Some(h) = page::header(&buf).filter(|_| !is_pat) {
+                if self.clean.len() < self.config.clean_cache_pages {
+                    self.clean.insert(h.logical, PageBuf::new(buf));
+                }
+            }
+        }
+        self.pat = new_pat;
+        self.durable = fcr;
+        self.stats.commits += 1;
+        debug_assert!(self.dirty.is_empty());
+        self.debug_check_free_partition();
+        Ok(())
+    }
+}
