@@ -1,15 +1,23 @@
 //! Keel's engine: a Btrieve-style transactional record engine.
 //!
-//! Layers, each depending only on the ones below it:
-//! `engine` (handles, positioning, system-transaction bundling) → `file` (records,
-//! keys, Btrieve operations) → `btree` (B+trees over logical pages) → `pager` (page
-//! allocation table, shadow paging, system transactions — the only layer that knows
-//! about crash safety) → `page` (layouts, checksums) → `vfs` (the filesystem seam).
-//! `status` is Btrieve's status codes; `formats` are butil's interchange formats;
-//! `bulk` is the bulk jobs over an engine (loading a sequential file) that butil runs.
-//! `txlog` is the transaction log's on-disk format (segments, frames, scan, writer);
-//! `contops` is the delta file's on-disk format (header, frames, scan, writer) for
-//! continuous operations (online backup).
+//! Layers, bottom first; each uses only the ones below it (`tests/layering.rs` checks
+//! every `crate::` path against this order):
+//!
+//! | layer | modules | what it is |
+//! |---|---|---|
+//! | 0 | [`status`], [`clock`], [`mutant`] | Btrieve status codes; the clock seam; known-bad engine switches (test feature) |
+//! | 1 | [`vfs`] | the filesystem seam (`Vfs`, `StdVfs`, `MemVfs`; `vfs::testing` under the `testing` feature) |
+//! | 2 | [`page`] | page layouts, checksums, the file specification (`page::spec`) |
+//! | 3 | [`appendfile`] | checksummed framed append-only files: header, frames, proof search, durable create/remove — under every log |
+//! | 4 | [`delta`] | the continuous-operations delta file's format (`NAME.^^^`) |
+//! | 5 | [`pager`] | PAT, shadow paging, system transactions, frozen files and their deltas — the only layer that knows about crash safety |
+//! | 6 | [`btree`] | B+trees over logical pages |
+//! | 7 | [`file`](mod@file) | records, keys, Btrieve operations, positioning, the redo vocabulary (`file::change`), check and recover |
+//! | 8 | [`txlog`], [`contops`], [`formats`] | the transaction log (segments, frames, reader, writer, group sync); continuous-operations policy (startbu's check, killbu); butil's interchange formats |
+//! | 9 | [`engine`] | handles, cursors, user transactions, bundling into system transactions, backup, logging and roll-forward |
+//! | 10 | [`shared`], [`bulk`], [`host`] | a threaded host's engine behind a lock; bulk jobs butil runs; the real clock |
+//!
+//! `butil` (`src/bin/butil/`) parses arguments and prints; everything it does is here.
 //!
 //! The engine never touches `std::fs`, the wall clock, threads or unseeded randomness:
 //! it is handed a [`vfs::Vfs`] and a [`clock::Clock`], and background work is an

@@ -14,7 +14,7 @@
 //! - [`scan`]: the search after a damaged frame for a *later* frame whose watermark proves
 //!   the damaged one had been synced — the difference between a crash's torn tail (an end)
 //!   and damage to acknowledged data (an error, status 2) — linear, with a hashing budget.
-//! - [`file`]: creating a file durably (header, optional zero preallocation, sync, then
+//! - [`file`](mod@file): creating a file durably (header, optional zero preallocation, sync, then
 //!   the directory sync), zeroing a tail, removing durably, and the I/O error wording.
 //!
 //! # The rules every format built on this follows

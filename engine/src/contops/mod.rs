@@ -6,7 +6,7 @@
 //! engine freezes and rolls in whole sets (`Engine::start_backup` / `end_backup`). What
 //! is here decides, without writing anything but deltas:
 //! - [`startbu::check_set`]: `startbu`'s all-or-nothing check of a set;
-//! - [`killbu`]: the operator's other way out — delete the deltas, returning every file
+//! - [`killbu()`]: the operator's other way out — delete the deltas, returning every file
 //!   to the `startbu` instant — refused for a delta whose roll-in had begun.
 //!
 //! `butil` and the simulator both call these; neither has its own copy.

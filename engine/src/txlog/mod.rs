@@ -51,7 +51,7 @@
 //! The search is linear in the segment's size: candidates are filtered in O(1) per
 //! offset (kind, reserved bytes, a durable-below LSN above `L`, and an LSN no further
 //! past `L` than the bytes since `X` can hold frames), and the checksum bytes hashed
-//! are capped at [`frame::SEARCH_BUDGET_FACTOR`] times the bytes searched; a segment
+//! are capped at [`crate::appendfile::SEARCH_BUDGET_FACTOR`] times the bytes searched; a segment
 //! that exhausts the cap (only crafted or badly damaged data can) is reported as an
 //! error, because it cannot be proven to end cleanly.
 //!
