@@ -55,8 +55,9 @@ pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result
         Err(x) => return Err(format!("reading {} after recovery: {x}", path.display())),
         Ok(_) => unreachable!(),
     }
-    let ordered =
-        scan_key0(e, h, recs.len() + 1).map_err(|x| format!("scan {}: {x}", path.display()))?;
+    let ordered = scan_key0(e, h, recs.len())
+        .map_err(|over| format!("invariant 1: {}: {over}", path.display()))?
+        .map_err(|x| format!("scan {}: {x}", path.display()))?;
     if ordered != recs.values().cloned().collect::<Vec<_>>() {
         return Err(format!(
             "invariant 1: {}: key 0 order disagrees with the records",
@@ -68,20 +69,20 @@ pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result
     Ok(recs)
 }
 
-/// Every record in key-0 order, failing if more than `limit` come back.
-pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> engine::Result<Vec<Vec<u8>>> {
+/// Every record in key-0 order (see [`scan`]).
+pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> Scanned {
     scan(e, h, 0, false, limit)
 }
 
-/// Every record in the order of key `key` (backwards if `reverse`), failing if more
-/// than `limit` come back.
-pub fn scan(
-    e: &mut Engine,
-    h: Handle,
-    key: usize,
-    reverse: bool,
-    limit: usize,
-) -> engine::Result<Vec<Vec<u8>>> {
+/// What a scan gave: the outer error is the checker's verdict that the engine
+/// returned more records than the file can hold (an over-long or endless scan — an
+/// invariant failure, never excused as a fault status); the inner result is the
+/// engine's own answer (its records, or the status it stopped with).
+pub type Scanned = Result<engine::Result<Vec<Vec<u8>>>, String>;
+
+/// Every record in the order of key `key` (backwards if `reverse`). At most `limit`
+/// records may come back: one more is an over-long scan.
+pub fn scan(e: &mut Engine, h: Handle, key: usize, reverse: bool, limit: usize) -> Scanned {
     let (first, next) = if reverse {
         (GetOp::Last, GetOp::Previous)
     } else {
@@ -94,14 +95,15 @@ pub fn scan(
             Ok(rec) => {
                 out.push(rec);
                 if out.len() > limit {
-                    return Err(engine::Error::new(
-                        Status::IoError,
-                        "scan returned too many records",
+                    return Err(format!(
+                        "a scan of key {key}{} returned more than the {limit} records the \
+                         file holds (over-long or endless scan)",
+                        if reverse { " backwards" } else { "" }
                     ));
                 }
             }
-            Err(x) if x.status == Status::EndOfFile => return Ok(out),
-            Err(x) => return Err(x),
+            Err(x) if x.status == Status::EndOfFile => return Ok(Ok(out)),
+            Err(x) => return Ok(Err(x)),
         }
         r = e.get(h, next, key, &[]);
     }

@@ -147,8 +147,9 @@ impl World {
         let view = self.model.view(k, f);
         let key = self.sched.rng.random_range(0..3);
         let reverse = self.sched.rng.random_bool(0.3);
-        let got = check::scan(self.rig.engine_mut()?, h, key, reverse, view.len() + 1);
         let what = format!("scan key {key}{}", if reverse { " backwards" } else { "" });
+        let got = check::scan(self.rig.engine_mut()?, h, key, reverse, view.len())
+            .map_err(|over| format!("read check: {what}: {over}"))?;
         let verdict = got.map(|g| {
             check::scan_matches(&g, &view, key, reverse)
                 .then_some(())
