@@ -39,10 +39,13 @@ pub enum Mutant {
     /// Roll-in (and reads) also take the page frames after the delta's last commit
     /// frame — an incomplete transaction.
     RollInIncomplete,
+    /// Get Next past the last record wraps around to the first instead of returning
+    /// end-of-file (9): a scan that never ends (invariant 8: silent wrong data).
+    ScanExtraRecord,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -58,6 +61,7 @@ impl Mutant {
         Mutant::StartbuDifferentInstants,
         Mutant::DeltaAppendWithoutSync,
         Mutant::RollInIncomplete,
+        Mutant::ScanExtraRecord,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Mutant {
             Mutant::StartbuDifferentInstants => "startbu-different-instants",
             Mutant::DeltaAppendWithoutSync => "delta-append-without-sync",
             Mutant::RollInIncomplete => "roll-in-incomplete",
+            Mutant::ScanExtraRecord => "scan-extra-record",
         }
     }
 

@@ -23,6 +23,7 @@ use crate::file::change::Change;
 use crate::file::datafile::serial_of;
 use crate::file::key;
 use crate::file::ops::{GetOp, StepOp};
+use crate::mutant::Mutant;
 use crate::page::node::RecAddr;
 use crate::status::{fail, Result, Status};
 
@@ -157,6 +158,7 @@ impl Engine {
     /// A Get operation (5–13) on key `key_num`; `key` is the key value for the
     /// operations that take one (at least the key's length). Returns the record.
     pub fn get(&mut self, h: Handle, op: GetOp, key_num: usize, key: &[u8]) -> Result<Vec<u8>> {
+        let wrap = op == GetOp::Next && self.mutant(Mutant::ScanExtraRecord);
         let (c, f) = self.parts(h)?;
         let nkeys = f.df.spec().keys.len();
         if key_num >= nkeys {
@@ -228,6 +230,11 @@ impl Engine {
                 };
                 f.df.seek(key_num, &entry, how)?
             }
+        };
+        let found = match found {
+            // Wrong: past the last record, Get Next starts over at the first.
+            None if wrap => f.df.first(key_num)?,
+            found => found,
         };
         let Some(found) = found else {
             return fail(
