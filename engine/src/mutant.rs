@@ -42,10 +42,13 @@ pub enum Mutant {
     /// Get Next past the last record wraps around to the first instead of returning
     /// end-of-file (9): a scan that never ends (invariant 8: silent wrong data).
     ScanExtraRecord,
+    /// Every 50th insert fails with status 2 though the disk injected nothing
+    /// (DESIGN: a status 2 needs a fault the operation could observe).
+    SpuriousIoError,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -62,6 +65,7 @@ impl Mutant {
         Mutant::DeltaAppendWithoutSync,
         Mutant::RollInIncomplete,
         Mutant::ScanExtraRecord,
+        Mutant::SpuriousIoError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,7 @@ impl Mutant {
             Mutant::DeltaAppendWithoutSync => "delta-append-without-sync",
             Mutant::RollInIncomplete => "roll-in-incomplete",
             Mutant::ScanExtraRecord => "scan-extra-record",
+            Mutant::SpuriousIoError => "spurious-io-error",
         }
     }
 

@@ -32,6 +32,12 @@ pub struct Summary {
     pub backups_started: u64,
     pub backups_copied: u64,
     pub backups_ended: u64,
+    /// Relaxed rules: fault statuses (2, 100) the oracle excused, by the cause it
+    /// found — a fault in the same step, an earlier fault since the engine started
+    /// (a failed state it may still be in), a lying fault's lasting damage.
+    pub excused_direct: u64,
+    pub excused_sticky: u64,
+    pub excused_damaged: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -66,6 +72,9 @@ impl Summary {
         self.backups_started += o.backups.0;
         self.backups_copied += o.backups.1;
         self.backups_ended += o.backups.2;
+        self.excused_direct += o.excused.0;
+        self.excused_sticky += o.excused.1;
+        self.excused_damaged += o.excused.2;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;

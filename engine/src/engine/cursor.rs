@@ -70,6 +70,10 @@ impl Engine {
     /// Insert (2). The new record becomes the current one on the handle's key.
     pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         Self::writable(self.cursor(h)?)?;
+        if self.spurious_insert_error() {
+            // Wrong: a healthy disk, and the insert fails anyway.
+            return fail(Status::IoError, "spurious I/O error (known-bad engine)");
+        }
         self.log_ready()?;
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;

@@ -103,6 +103,9 @@ pub struct Engine {
     closed_applied: BTreeMap<PathBuf, u64>,
     /// Counter making each startbu set id unique within this engine.
     next_set_id: u64,
+    /// Known-bad engines only: inserts seen, for `spurious-io-error`'s schedule.
+    #[cfg(feature = "mutants")]
+    mutant_inserts: u64,
 }
 
 impl Engine {
@@ -125,6 +128,8 @@ impl Engine {
             last_commit_lsn: 0,
             closed_applied: BTreeMap::new(),
             next_set_id: 0,
+            #[cfg(feature = "mutants")]
+            mutant_inserts: 0,
         }
     }
 
@@ -254,10 +259,24 @@ impl Engine {
 
     /// Is this deliberate bug selected? (Always false without the `mutants` feature.)
     #[allow(unused_variables)]
+    /// `spurious-io-error`: whether this insert is one of the 2% that fail with no
+    /// cause (every 50th, counting each insert attempt).
+    pub(super) fn spurious_insert_error(&mut self) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.mutant(Mutant::SpuriousIoError) {
+            self.mutant_inserts += 1;
+            return self.mutant_inserts % 50 == 0;
+        }
+        false
+    }
+
     fn mutant(&self, m: Mutant) -> bool {
         #[cfg(feature = "mutants")]
         return self.config.mutant == Some(m);
         #[cfg(not(feature = "mutants"))]
-        false
+        {
+            let _ = m;
+            false
+        }
     }
 }

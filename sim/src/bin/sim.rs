@@ -158,6 +158,11 @@ fn print_summary(s: &Summary) {
         "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
         s.transactions_ended, s.transactions_aborted, s.split_transactions
     );
+    println!(
+        "fault statuses excused {} by a fault in the same step, {} by an earlier fault \
+         since the engine started, {} by a lying fault's damage (any other: status without cause)",
+        s.excused_direct, s.excused_sticky, s.excused_damaged
+    );
     println!("faults injected:");
     for (k, v) in &s.faults {
         println!("  {k:<28} {v}");

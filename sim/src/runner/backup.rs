@@ -73,7 +73,13 @@ impl World {
             })
             .collect();
         if !partial.is_empty() {
-            if got.as_ref().is_err_and(|e| fault_status(e.status)) {
+            if let Some(status) = got
+                .as_ref()
+                .err()
+                .map(|e| e.status)
+                .filter(|&s| fault_status(s))
+            {
+                self.explain("startbu (files left frozen)", status)?;
                 // Undoing the files already frozen failed under an injected fault too
                 // (or a crash cut startbu short): those files are in continuous
                 // operations at the instant of this startbu (they were frozen after

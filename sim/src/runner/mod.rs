@@ -30,6 +30,7 @@
 //!   checked and hashed.
 
 mod backup;
+mod cause;
 mod clients;
 mod inventory;
 mod recovery;
@@ -105,6 +106,9 @@ pub struct Outcome {
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
     pub faults: FaultStats,
+    /// Fault statuses (2, 100) the oracle excused, by cause: (a fault in the same step,
+    /// an earlier fault since the engine started, a lying fault's lasting damage).
+    pub excused: (u64, u64, u64),
     /// The first invariant violation, if any.
     pub failure: Option<String>,
     /// Hash of the whole run (I/O trace and every result), for determinism checks.

@@ -78,6 +78,7 @@ impl World {
         let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| {
             let mut e = self.rig.new_engine();
+            self.mark_engine();
             self.rig.handles.clear();
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;

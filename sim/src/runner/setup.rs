@@ -5,6 +5,7 @@
 //! The files are created, and from generation 5 stocked with the inventory, with
 //! faults paused: a run starts from a sound database the model knows exactly.
 
+use super::cause::Causes;
 use super::clients::Clients;
 use super::schedule::{stream_seed, Schedule};
 use super::world::{Model, Rig, Tally, World};
@@ -106,6 +107,7 @@ impl World {
                 item_totals: Vec::new(),
             },
             tally: Tally::new(),
+            cause: Causes::default(),
         };
         w.create_files();
         w

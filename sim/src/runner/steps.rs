@@ -206,7 +206,10 @@ impl World {
                 Ok(h) => hs.push(h),
                 // Could not reopen through injected faults: restart the
                 // application.
-                Err(e) if fault_status(e.status) => return self.crash(),
+                Err(e) if fault_status(e.status) => {
+                    self.explain(&format!("reopen {}", path.display()), e.status)?;
+                    return self.crash();
+                }
                 Err(e) => return Err(format!("reopen {}: {e}", path.display())),
             }
         }

@@ -5,6 +5,7 @@
 //! excuse a difference.
 
 use super::backup::BackupModel;
+use super::cause::Causes;
 use super::clients::Clients;
 use super::schedule::Schedule;
 use super::Outcome;
@@ -29,6 +30,8 @@ pub(super) struct World {
     pub(super) rig: Rig,
     pub(super) model: Model,
     pub(super) tally: Tally,
+    /// Fault attribution: which injected faults may explain a fault status now.
+    pub(super) cause: Causes,
 }
 
 /// The engine side: the system under test, the simulated disk and clock it runs on,
@@ -183,6 +186,7 @@ impl World {
         o.inventory_splits = self.tally.inventory_splits;
         o.log_mode = self.log_mode.name();
         o.faults = self.rig.vfs.stats();
+        o.excused = (self.cause.direct, self.cause.sticky, self.cause.damaged);
         o.trace_hash = self.tally.hash ^ self.rig.vfs.trace_hash().rotate_left(17);
     }
 
@@ -218,7 +222,10 @@ impl World {
         match (got, &want) {
             (Ok(g), Ok(w)) if g == w => Ok(true),
             (Err(e), Err(s)) if e.status == *s => Ok(false),
-            (Err(e), _) if fault_status(e.status) => Ok(false),
+            (Err(e), _) if fault_status(e.status) => {
+                self.explain(what, e.status)?;
+                Ok(false)
+            }
             _ => Err(format!(
                 "invariant 8 / read check: {what}: engine returned {}, model expects {}",
                 match got {
