@@ -45,10 +45,13 @@ pub enum Mutant {
     /// Every 50th insert fails with status 2 though the disk injected nothing
     /// (DESIGN: a status 2 needs a fault the operation could observe).
     SpuriousIoError,
+    /// `flush` skips every third system transaction it should run, and reports
+    /// success (acknowledged durability that is not).
+    FlushSkipsCommit,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -66,6 +69,7 @@ impl Mutant {
         Mutant::RollInIncomplete,
         Mutant::ScanExtraRecord,
         Mutant::SpuriousIoError,
+        Mutant::FlushSkipsCommit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +91,7 @@ impl Mutant {
             Mutant::RollInIncomplete => "roll-in-incomplete",
             Mutant::ScanExtraRecord => "scan-extra-record",
             Mutant::SpuriousIoError => "spurious-io-error",
+            Mutant::FlushSkipsCommit => "flush-skips-commit",
         }
     }
 

@@ -24,6 +24,10 @@ pub struct FileModel {
     /// States at commit attempts; `states[durable]` is the last durable one.
     pub states: Vec<Arc<Records>>,
     pub durable: usize,
+    /// The simulator's own durability floor: `states[floor]` is the state a `flush` or
+    /// last `close` was seen to return success at, so no crash may leave an older one
+    /// (whatever the engine's counters say it committed).
+    pub floor: usize,
     /// Engine commit counters last seen (attempts, durable).
     pub seen: (u64, u64),
     /// Every record image ever acknowledged in this file. A file a lying disk damaged
@@ -39,6 +43,7 @@ impl FileModel {
             live: Arc::default(),
             states: vec![Arc::default()],
             durable: 0,
+            floor: 0,
             seen: (0, 0),
             written: BTreeSet::new(),
         }
@@ -83,9 +88,20 @@ impl FileModel {
         Ok(())
     }
 
-    /// States a crash may have left, oldest first.
+    /// A `flush` or the last `close` returned success: everything acknowledged so far
+    /// is durable, so the acknowledged state is the oldest a crash may leave.
+    pub fn acknowledged_durable(&mut self) {
+        let last = self.states.last().is_some_and(|s| **s == *self.live);
+        if !last {
+            self.states.push(self.live.clone());
+        }
+        self.floor = self.states.len() - 1;
+    }
+
+    /// States a crash may have left, oldest first: from the later of the engine's last
+    /// durable commit and the simulator's durability floor.
     pub fn candidates(&self) -> &[Arc<Records>] {
-        &self.states[self.durable..]
+        &self.states[self.durable.max(self.floor)..]
     }
 
     /// After recovery found `state`: it is the new durable baseline of a fresh engine.
@@ -94,6 +110,7 @@ impl FileModel {
         self.live = state.clone();
         self.states = vec![state];
         self.durable = 0;
+        self.floor = 0;
         self.seen = (0, 0);
     }
 }
@@ -121,17 +138,35 @@ pub struct JournalEntry {
 pub struct Journal {
     pub base: Vec<Records>,
     pub entries: Vec<JournalEntry>,
-    /// Every log record below this LSN was reported durable.
+    /// Every log record below this LSN was reported durable (the engine's claim: it
+    /// can only make the check stricter).
     pub durable_lsn: u64,
+    /// The simulator's own count: `entries[..acked]` were acknowledged durable by what
+    /// it saw return — a Durability-mode operation or End, a group commit's wait, a
+    /// successful flush in a log mode.
+    pub acked: usize,
 }
 
 impl Journal {
     /// The smallest `K` the log must hold.
     pub fn must_keep(&self) -> usize {
-        self.entries
+        let claimed = self
+            .entries
             .iter()
             .take_while(|e| !e.uncertain && e.lsn < self.durable_lsn)
-            .count()
+            .count();
+        claimed.max(self.acked)
+    }
+
+    /// Every entry so far was acknowledged durable.
+    pub fn acknowledge_all(&mut self) {
+        self.acked = self.entries.len();
+    }
+
+    /// Every entry up to LSN `lsn` was acknowledged durable (the log is sequential).
+    pub fn acknowledge_through(&mut self, lsn: u64) {
+        let n = self.entries.iter().take_while(|e| e.lsn <= lsn).count();
+        self.acked = self.acked.max(n);
     }
 
     /// The `K` in `must_keep()..=entries.len()` whose states equal `found`, if any

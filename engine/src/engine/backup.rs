@@ -72,7 +72,7 @@ impl Engine {
             let set_id = self.next_set_id + 1;
             let _ = self.with_file(&paths[0], |vfs, df| df.pager.freeze_anyway(vfs, set_id));
         }
-        self.flush()?;
+        self.flush_all(false)?;
         self.next_set_id += 1;
         let set_id = self.clock.now().as_nanos() as u64 ^ (self.next_set_id << 48);
         let mut frozen: Vec<PathBuf> = Vec::new();
@@ -104,7 +104,7 @@ impl Engine {
     /// crash, opening the file or `endbu` again finishes the roll-in; a file with
     /// nothing left to roll in is success.
     pub fn end_backup(&mut self, paths: &[PathBuf]) -> Result<()> {
-        self.flush()?;
+        self.flush_all(false)?;
         let mut first_err = None;
         for p in paths {
             let r = self.with_file(p, |vfs, df| {

@@ -61,18 +61,37 @@ impl Engine {
     }
 
     /// Commit every file's pending changes now (each file atomically on its own).
-    /// Returns the first failure after trying every file.
+    /// Returns the first failure after trying every file. Success means every change
+    /// acknowledged before the call is durable.
     pub fn flush(&mut self) -> Result<()> {
+        self.flush_all(true)
+    }
+
+    /// [`flush`](Self::flush), for the engine's own callers (bundle triggers, startbu,
+    /// endbu); `by_user` only lets the `flush-skips-commit` known-bad engine tell the
+    /// application's flushes apart.
+    pub(super) fn flush_all(&mut self, by_user: bool) -> Result<()> {
         // Write-ahead rule: the log is durable up to every change a data page will
         // carry before any data page is written.
         self.sync_log()?;
         let mut first_err = None;
+        let (skip_on, mut seen) = self.flush_skip_state();
+        let skip_on = skip_on && by_user;
         for f in self.files.values_mut() {
+            if skip_on && f.df.pager.has_changes() && !f.df.pager.in_txn() {
+                seen += 1;
+                if seen % 3 == 0 {
+                    // Wrong: this file's system transaction is skipped, yet flush
+                    // will report success.
+                    continue;
+                }
+            }
             if let Err(e) = Self::commit_file(f, &mut self.stats, &mut self.counters) {
                 tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "system transaction failed");
                 first_err.get_or_insert(e);
             }
         }
+        self.set_flush_skip_state(seen);
         match first_err {
             Some(e) => Err(e),
             None => {
@@ -109,7 +128,7 @@ impl Engine {
             self.bundle_since = Some(self.clock.now());
         }
         if self.bundle_due() {
-            let _ = self.flush();
+            let _ = self.flush_all(false);
         }
     }
 
@@ -121,7 +140,7 @@ impl Engine {
             self.sync_log()?;
         }
         if self.bundle_since.is_some() && self.bundle_due() {
-            return self.flush();
+            return self.flush_all(false);
         }
         Ok(())
     }

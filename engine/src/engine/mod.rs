@@ -106,6 +106,9 @@ pub struct Engine {
     /// Known-bad engines only: inserts seen, for `spurious-io-error`'s schedule.
     #[cfg(feature = "mutants")]
     mutant_inserts: u64,
+    /// Known-bad engines only: flushed system transactions, for `flush-skips-commit`.
+    #[cfg(feature = "mutants")]
+    mutant_flushed: u64,
 }
 
 impl Engine {
@@ -130,6 +133,8 @@ impl Engine {
             next_set_id: 0,
             #[cfg(feature = "mutants")]
             mutant_inserts: 0,
+            #[cfg(feature = "mutants")]
+            mutant_flushed: 0,
         }
     }
 
@@ -268,6 +273,23 @@ impl Engine {
             return self.mutant_inserts % 50 == 0;
         }
         false
+    }
+
+    /// `flush-skips-commit`: whether it is on, and how many system transactions
+    /// flushes have run under it (every third is skipped). `(false, 0)` on a correct
+    /// engine.
+    pub(super) fn flush_skip_state(&self) -> (bool, u64) {
+        #[cfg(feature = "mutants")]
+        return (self.mutant(Mutant::FlushSkipsCommit), self.mutant_flushed);
+        #[cfg(not(feature = "mutants"))]
+        (false, 0)
+    }
+
+    pub(super) fn set_flush_skip_state(&mut self, _seen: u64) {
+        #[cfg(feature = "mutants")]
+        {
+            self.mutant_flushed = _seen;
+        }
     }
 
     fn mutant(&self, m: Mutant) -> bool {

@@ -98,7 +98,7 @@ impl Engine {
                 self.bundle_since = Some(self.clock.now());
             }
             if self.bundle_due() {
-                let _ = self.flush();
+                let _ = self.flush_all(false);
             }
         }
         Ok(lsn)

@@ -175,8 +175,13 @@ impl World {
         Ok(())
     }
 
-    /// In Durability mode an acknowledged change must already be synced.
-    fn acknowledged_durably(&self) -> Result<(), String> {
+    /// In Durability mode an acknowledged change is durable: the simulator records it
+    /// so (every journal entry so far must survive), and the engine's own account must
+    /// agree that the log is synced past it.
+    fn acknowledged_durably(&mut self) -> Result<(), String> {
+        if self.log_mode == LogMode::Durability {
+            self.model.journal.acknowledge_all();
+        }
         let e = self.rig.engine_ref()?;
         if self.log_mode == LogMode::Durability && e.log_durable_lsn() <= e.last_commit_lsn() {
             return Err(format!(
@@ -288,6 +293,7 @@ impl World {
         let got = self.rig.engine_mut()?.wait_durable(lsn);
         tracing::debug!(target: "sim", lsn, ok = got.is_ok(), waiting = self.model.clients.awaiting.iter().flatten().count(), "group commit");
         if self.expect("wait durable", &got, Ok(()))? {
+            self.model.journal.acknowledge_through(lsn);
             let durable = self.rig.engine_ref()?.log_durable_lsn();
             for k in 0..CLIENTS {
                 if let Some(l) = self.model.clients.awaiting[k].take() {

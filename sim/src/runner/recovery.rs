@@ -176,6 +176,7 @@ impl World {
         }
         self.model.journal.base = found;
         self.model.journal.entries.clear();
+        self.model.journal.acked = 0;
         Ok(())
     }
 
