@@ -56,6 +56,7 @@
 mod crash;
 mod faults;
 mod file;
+mod file_calls;
 mod inode;
 mod namespace;
 mod state;
