@@ -61,6 +61,7 @@ mod inode;
 mod namespace;
 mod state;
 mod trace;
+mod vfs_calls;
 
 #[cfg(test)]
 mod tests;

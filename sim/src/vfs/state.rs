@@ -20,7 +20,6 @@ use super::faults::{chance, FaultConfig, FaultKind, FaultStats};
 use super::inode::{Inode, SECTOR};
 use super::namespace::{InodeId, Namespace};
 use super::trace::{FaultEvent, Op, Trace};
-use engine::vfs::OpenMode;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,10 +64,10 @@ pub(super) struct State {
     pub faults_enabled: bool,
     pub(super) inodes: BTreeMap<InodeId, Inode>,
     next_ino: InodeId,
-    ns: Namespace,
+    pub(super) ns: Namespace,
     /// Open handles of the current epoch and the inode each refers to.
     pub(super) handles: BTreeMap<u64, InodeId>,
-    next_handle: u64,
+    pub(super) next_handle: u64,
     /// Bumped by every crash; handles from an older epoch are dead.
     pub(super) epoch: u64,
     pub crashed: bool,
@@ -104,7 +103,7 @@ pub(super) fn too_large(path: &Path) -> io::Error {
     )
 }
 
-fn check_path(path: &Path) -> io::Result<()> {
+pub(super) fn check_path(path: &Path) -> io::Result<()> {
     if path.as_os_str().len() > MAX_PATH_BYTES || path.as_os_str().is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -214,7 +213,7 @@ impl State {
             .ok_or_else(|| io::Error::other("simulator bug: inode vanished"))
     }
 
-    fn new_inode(&mut self, inode: Inode) -> io::Result<InodeId> {
+    pub(super) fn new_inode(&mut self, inode: Inode) -> io::Result<InodeId> {
         if self.inodes.len() >= MAX_INODES {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -267,144 +266,6 @@ impl State {
             .into_iter()
             .next()
             .unwrap_or_else(|| PathBuf::from("<unnamed>"))
-    }
-
-    // ----- the Vfs calls -----
-
-    pub fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<HandleInfo> {
-        let call = Call {
-            op: Op::Open,
-            path,
-            offset: mode as u64,
-            len: 0,
-            epoch: None,
-        };
-        self.io(call, |st| {
-            check_path(path)?;
-            let ino = match (mode, st.ns.lookup(path)) {
-                (OpenMode::Existing | OpenMode::ReadOnly | OpenMode::Truncate, Some(ino)) => ino,
-                (OpenMode::Existing | OpenMode::ReadOnly, None) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("no such file: {}", path.display()),
-                    ))
-                }
-                (OpenMode::CreateNew, Some(_)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("file exists: {}", path.display()),
-                    ))
-                }
-                (OpenMode::CreateNew | OpenMode::Truncate, None) => {
-                    let ino = st.new_inode(Inode::default())?;
-                    st.stats.writebacks += st.ns.create(path, ino)?;
-                    ino
-                }
-            };
-            if mode == OpenMode::Truncate {
-                let inode = st.inode_mut(ino)?;
-                if inode.len() > 0 {
-                    let n = inode.set_len(0);
-                    st.stats.writebacks += n;
-                }
-            }
-            let id = st.next_handle;
-            st.next_handle += 1;
-            st.handles.insert(id, ino);
-            Ok(HandleInfo {
-                id,
-                epoch: st.epoch,
-                ino,
-                path: path.to_path_buf(),
-                writable: mode != OpenMode::ReadOnly,
-            })
-        })
-    }
-
-    pub fn remove(&mut self, path: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::Remove,
-                path,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                let (_, n) = st.ns.remove(path)?;
-                st.stats.writebacks += n;
-                st.collect_garbage();
-                Ok(())
-            },
-        )
-    }
-
-    pub fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::Rename,
-                path: from,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                st.trace.path2(to);
-                check_path(to)?;
-                st.stats.writebacks += st.ns.rename(from, to)?;
-                st.collect_garbage();
-                Ok(())
-            },
-        )
-    }
-
-    pub fn exists(&mut self, path: &Path) -> io::Result<bool> {
-        self.io(
-            Call {
-                op: Op::Exists,
-                path,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| Ok(st.ns.lookup(path).is_some()),
-        )
-    }
-
-    pub fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<String>> {
-        self.io(
-            Call {
-                op: Op::ListDir,
-                path: dir,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| Ok(st.ns.list_dir(dir)),
-        )
-    }
-
-    pub fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::SyncDir,
-                path: dir,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                if st.roll(FaultKind::SyncError) {
-                    st.stats.sync_errors += 1;
-                    st.trace
-                        .fault(FaultEvent::Kind(FaultKind::SyncError), dir, 0, 0);
-                    return Err(eio("sync_dir", dir));
-                }
-                st.ns.sync_dir(dir);
-                st.collect_garbage();
-                Ok(())
-            },
-        )
     }
 
     // ----- crashes and lying-disk faults, driven by the simulator -----
