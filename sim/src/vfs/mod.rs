@@ -59,6 +59,7 @@ mod file;
 mod file_calls;
 mod inode;
 mod namespace;
+mod outage;
 mod state;
 mod trace;
 mod vfs_calls;

@@ -15,7 +15,6 @@
 //!   ([`MAX_INODES`]), path length ([`MAX_PATH_BYTES`]); pending queues are bounded in
 //!   `inode` and `namespace`.
 
-use super::crash::resolve_data;
 use super::faults::{chance, FaultConfig, FaultKind, FaultStats};
 use super::inode::{Inode, SECTOR};
 use super::namespace::{InodeId, Namespace};
@@ -260,7 +259,7 @@ impl State {
         self.damaged_paths.extend(self.ns.paths_of(ino));
     }
 
-    fn label(&self, ino: InodeId) -> PathBuf {
+    pub(super) fn label(&self, ino: InodeId) -> PathBuf {
         self.ns
             .paths_of(ino)
             .into_iter()
@@ -268,81 +267,7 @@ impl State {
             .unwrap_or_else(|| PathBuf::from("<unnamed>"))
     }
 
-    // ----- crashes and lying-disk faults, driven by the simulator -----
-
-    /// After any crash: every handle dead, every lock released, the machine up again.
-    fn reboot(&mut self) {
-        self.handles.clear();
-        for inode in self.inodes.values_mut() {
-            inode.locked_by = None;
-        }
-        self.epoch += 1;
-        self.crashed = false;
-        self.collect_garbage();
-    }
-
-    /// Power loss: decide what of each unsynced operation reached the disk (see
-    /// `crash` and `namespace`), then volatile := durable everywhere and reboot.
-    pub fn power_loss(&mut self) {
-        self.trace
-            .call(0, Op::PowerLoss, Path::new(""), self.stats.io_steps, 0);
-        let inos: Vec<InodeId> = self.inodes.keys().copied().collect();
-        for ino in inos {
-            let Some(inode) = self.inodes.get(&ino) else {
-                continue;
-            };
-            if inode.pending().is_empty() {
-                continue;
-            }
-            let (image, loss) = resolve_data(
-                inode.durable(),
-                inode.pending(),
-                &mut self.rng,
-                &self.config,
-            );
-            if let Some(inode) = self.inodes.get_mut(&ino) {
-                inode.reset_to(image);
-            }
-            let s = &mut self.stats;
-            s.writes_dropped_by_power_loss += loss.writes_dropped;
-            s.len_changes_dropped += loss.len_changes_dropped;
-            s.torn_writes += loss.torn;
-            s.reordered += loss.reordered;
-            let label = self.label(ino);
-            let lost = loss.writes_dropped + loss.len_changes_dropped;
-            for (kind, n) in [
-                (FaultKind::LostUnsyncedWrite, lost),
-                (FaultKind::TornWrite, loss.torn),
-                (FaultKind::ReorderedWrites, loss.reordered),
-            ] {
-                if n > 0 {
-                    self.trace.fault(FaultEvent::Kind(kind), &label, n, 0);
-                }
-            }
-        }
-        let p = self.config.lost_dir_op.probability();
-        let rng = &mut self.rng;
-        let lost = self.ns.power_loss(|_| !chance(rng, p));
-        if lost > 0 {
-            self.stats.dir_ops_lost += lost;
-            self.trace.fault(
-                FaultEvent::Kind(FaultKind::LostDirOp),
-                Path::new(""),
-                lost,
-                0,
-            );
-        }
-        self.stats.power_losses += 1;
-        self.reboot();
-    }
-
-    /// Process crash: the OS keeps everything (pending stays pending); reboot.
-    pub fn process_crash(&mut self) {
-        self.trace
-            .call(0, Op::ProcessCrash, Path::new(""), self.stats.io_steps, 0);
-        self.stats.process_crashes += 1;
-        self.reboot();
-    }
+    // ----- lying-disk faults, driven by the simulator -----
 
     /// Change a few consecutive bytes of one durable sector of a random named file (and
     /// the volatile image wherever no unsynced write covers them). Returns the file and
