@@ -54,6 +54,7 @@
 //! `sim::vfs`.
 
 mod crash;
+mod damage;
 mod faults;
 mod file;
 mod file_calls;

@@ -16,10 +16,10 @@
 //!   `inode` and `namespace`.
 
 use super::faults::{chance, FaultConfig, FaultKind, FaultStats};
-use super::inode::{Inode, SECTOR};
+use super::inode::Inode;
 use super::namespace::{InodeId, Namespace};
 use super::trace::{FaultEvent, Op, Trace};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -33,8 +33,6 @@ pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
 pub const MAX_INODES: usize = 65_536;
 /// Longest path accepted (`InvalidInput` beyond).
 pub const MAX_PATH_BYTES: usize = 4096;
-/// Most consecutive bytes one latent corruption changes.
-const LATENT_BURST_MAX: usize = 4;
 
 /// An open handle's identity: which inode, opened when (epoch), how.
 #[derive(Clone, Debug)]
@@ -74,7 +72,7 @@ pub(super) struct State {
     pub stats: FaultStats,
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
-    damaged_paths: BTreeSet<PathBuf>,
+    pub(super) damaged_paths: BTreeSet<PathBuf>,
 }
 
 fn crashed_error() -> io::Error {
@@ -130,6 +128,11 @@ impl State {
             trace: Trace::default(),
             damaged_paths: BTreeSet::new(),
         }
+    }
+
+    /// Restart the random stream from `seed` (everything else stays).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
     }
 
     // ----- stepping -----
@@ -251,102 +254,12 @@ impl State {
         Ok(())
     }
 
-    /// Mark an inode as touched by a lying-disk fault, with every path naming it.
-    pub(super) fn mark_damaged(&mut self, ino: InodeId) {
-        if let Some(inode) = self.inodes.get_mut(&ino) {
-            inode.damaged = true;
-        }
-        self.damaged_paths.extend(self.ns.paths_of(ino));
-    }
-
     pub(super) fn label(&self, ino: InodeId) -> PathBuf {
         self.ns
             .paths_of(ino)
             .into_iter()
             .next()
             .unwrap_or_else(|| PathBuf::from("<unnamed>"))
-    }
-
-    // ----- lying-disk faults, driven by the simulator -----
-
-    /// Change a few consecutive bytes of one durable sector of a random named file (and
-    /// the volatile image wherever no unsynced write covers them). Returns the file and
-    /// the sector's offset, or `None` if no file has durable bytes.
-    pub fn corrupt_random_sector(&mut self) -> Option<(PathBuf, u64)> {
-        let named: BTreeSet<InodeId> = self
-            .ns
-            .names()
-            .chain(self.ns.durable_names())
-            .map(|(_, i)| i)
-            .collect();
-        let candidates: Vec<InodeId> = self
-            .inodes
-            .iter()
-            .filter(|(ino, inode)| named.contains(ino) && !inode.durable().is_empty())
-            .map(|(ino, _)| *ino)
-            .collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        let ino = candidates[self.rng.random_range(0..candidates.len())];
-        let durable_len = self.inodes.get(&ino)?.durable().len();
-        let sector = self.rng.random_range(0..durable_len.div_ceil(SECTOR)) * SECTOR;
-        let sector_end = durable_len.min(sector + SECTOR);
-        let first = self.rng.random_range(sector..sector_end);
-        let burst = self
-            .rng
-            .random_range(1..=LATENT_BURST_MAX)
-            .min(sector_end - first);
-        let edits: Vec<(usize, u8)> = (first..first + burst)
-            .map(|o| (o, self.rng.random_range(1..=u8::MAX)))
-            .collect();
-        self.inodes.get_mut(&ino)?.corrupt_durable(&edits);
-        self.mark_damaged(ino);
-        self.stats.latent_corruptions += 1;
-        let label = self.label(ino);
-        self.trace.fault(
-            FaultEvent::Kind(FaultKind::LatentCorruption),
-            &label,
-            sector as u64,
-            burst as u64,
-        );
-        Some((label, sector as u64))
-    }
-
-    pub fn reseed(&mut self, seed: u64) {
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
-    }
-
-    pub fn forget_damage(&mut self, path: &Path) {
-        self.damaged_paths.remove(path);
-        for ino in [self.ns.lookup(path), self.ns.lookup_durable(path)]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(inode) = self.inodes.get_mut(&ino) {
-                inode.damaged = false;
-            }
-        }
-    }
-
-    pub fn was_damaged(&self, path: &Path) -> bool {
-        let flagged = |ino: Option<InodeId>| {
-            ino.and_then(|i| self.inodes.get(&i))
-                .is_some_and(|inode| inode.damaged)
-        };
-        self.damaged_paths.contains(path)
-            || flagged(self.ns.lookup(path))
-            || flagged(self.ns.lookup_durable(path))
-    }
-
-    pub fn damaged_paths(&self) -> Vec<PathBuf> {
-        let mut paths = self.damaged_paths.clone();
-        for (path, ino) in self.ns.names().chain(self.ns.durable_names()) {
-            if self.inodes.get(&ino).is_some_and(|i| i.damaged) {
-                paths.insert(path.clone());
-            }
-        }
-        paths.into_iter().collect()
     }
 
     // ----- direct helpers for the simulator (not I/O steps, never faulted) -----
