@@ -55,6 +55,7 @@
 
 mod crash;
 mod damage;
+mod direct;
 mod faults;
 mod file;
 mod file_calls;
