@@ -1,5 +1,10 @@
 //! The simulated machine behind `SimVfs`: inodes, names, open handles, the crash state,
-//! the seeded RNG, counters and trace, and every operation on them.
+//! the seeded RNG, counters and trace; the gate every I/O call passes ([`State::io`]);
+//! and the helpers its operations share (inode access and allocation, space checks,
+//! garbage collection, errors). The operations live beside it, one concern per file:
+//! `vfs_calls` and `file_calls` (the I/O steps), `outage` (power loss and process
+//! crash), `damage` (lying-disk faults and their record) and `direct` (the simulator's
+//! helpers, not I/O steps).
 //!
 //! Guarantees:
 //! - Every I/O call passes through [`State::io`], which refuses it while crashed or on a
