@@ -54,12 +54,17 @@
 //! `sim::vfs`.
 
 mod crash;
+mod damage;
+mod direct;
 mod faults;
 mod file;
+mod file_calls;
 mod inode;
 mod namespace;
+mod outage;
 mod state;
 mod trace;
+mod vfs_calls;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,10 @@
 //! The simulated machine behind `SimVfs`: inodes, names, open handles, the crash state,
-//! the seeded RNG, counters and trace, and every operation on them.
+//! the seeded RNG, counters and trace; the gate every I/O call passes ([`State::io`]);
+//! and the helpers its operations share (inode access and allocation, space checks,
+//! garbage collection, errors). The operations live beside it, one concern per file:
+//! `vfs_calls` and `file_calls` (the I/O steps), `outage` (power loss and process
+//! crash), `damage` (lying-disk faults and their record) and `direct` (the simulator's
+//! helpers, not I/O steps).
 //!
 //! Guarantees:
 //! - Every I/O call passes through [`State::io`], which refuses it while crashed or on a
@@ -15,13 +20,11 @@
 //!   ([`MAX_INODES`]), path length ([`MAX_PATH_BYTES`]); pending queues are bounded in
 //!   `inode` and `namespace`.
 
-use super::crash::resolve_data;
 use super::faults::{chance, FaultConfig, FaultKind, FaultStats};
-use super::inode::{Inode, SECTOR};
+use super::inode::Inode;
 use super::namespace::{InodeId, Namespace};
 use super::trace::{FaultEvent, Op, Trace};
-use engine::vfs::OpenMode;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -35,8 +38,6 @@ pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
 pub const MAX_INODES: usize = 65_536;
 /// Longest path accepted (`InvalidInput` beyond).
 pub const MAX_PATH_BYTES: usize = 4096;
-/// Most consecutive bytes one latent corruption changes.
-const LATENT_BURST_MAX: usize = 4;
 
 /// An open handle's identity: which inode, opened when (epoch), how.
 #[derive(Clone, Debug)]
@@ -50,51 +51,51 @@ pub(super) struct HandleInfo {
 }
 
 /// What an I/O call is, for stepping and tracing.
-struct Call<'a> {
-    op: Op,
-    path: &'a Path,
-    offset: u64,
-    len: u64,
+pub(super) struct Call<'a> {
+    pub op: Op,
+    pub path: &'a Path,
+    pub offset: u64,
+    pub len: u64,
     /// The handle's epoch, for calls on a file.
-    epoch: Option<u64>,
+    pub epoch: Option<u64>,
 }
 
 pub(super) struct State {
-    rng: ChaCha8Rng,
+    pub(super) rng: ChaCha8Rng,
     pub config: FaultConfig,
     pub faults_enabled: bool,
-    inodes: BTreeMap<InodeId, Inode>,
+    pub(super) inodes: BTreeMap<InodeId, Inode>,
     next_ino: InodeId,
-    ns: Namespace,
+    pub(super) ns: Namespace,
     /// Open handles of the current epoch and the inode each refers to.
-    handles: BTreeMap<u64, InodeId>,
-    next_handle: u64,
+    pub(super) handles: BTreeMap<u64, InodeId>,
+    pub(super) next_handle: u64,
     /// Bumped by every crash; handles from an older epoch are dead.
-    epoch: u64,
+    pub(super) epoch: u64,
     pub crashed: bool,
     pub crash_at: Option<u64>,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
-    damaged_paths: BTreeSet<PathBuf>,
+    pub(super) damaged_paths: BTreeSet<PathBuf>,
 }
 
 fn crashed_error() -> io::Error {
     io::Error::other("simulated crash: the machine is down until power_loss() or process_crash()")
 }
 
-fn eio(what: &str, path: &Path) -> io::Error {
+pub(super) fn eio(what: &str, path: &Path) -> io::Error {
     io::Error::other(format!("simulated EIO on {what} of {}", path.display()))
 }
 
-fn storage_full(path: &Path) -> io::Error {
+pub(super) fn storage_full(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::StorageFull,
         format!("simulated disk full writing {}", path.display()),
     )
 }
 
-fn too_large(path: &Path) -> io::Error {
+pub(super) fn too_large(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!(
@@ -104,7 +105,7 @@ fn too_large(path: &Path) -> io::Error {
     )
 }
 
-fn check_path(path: &Path) -> io::Result<()> {
+pub(super) fn check_path(path: &Path) -> io::Result<()> {
     if path.as_os_str().len() > MAX_PATH_BYTES || path.as_os_str().is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -112,41 +113,6 @@ fn check_path(path: &Path) -> io::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A sector-aligned offset for a misdirected write of `len` bytes meant for `offset`,
-/// inside a file of `file_len` bytes and not overlapping the intended range; `None` if
-/// the file has no such place. Requires `offset + len <= file_len`.
-fn misdirect_target(
-    rng: &mut impl Rng,
-    offset: usize,
-    len: usize,
-    file_len: usize,
-) -> Option<usize> {
-    debug_assert!(offset + len <= file_len && len > 0);
-    let max_k = (file_len - len) / SECTOR;
-    // Slots k with k*SECTOR + len <= offset (left) or k*SECTOR >= offset + len (right).
-    let left = if offset >= len {
-        (offset - len) / SECTOR + 1
-    } else {
-        0
-    };
-    let right_start = (offset + len).div_ceil(SECTOR);
-    let right = if right_start <= max_k {
-        max_k - right_start + 1
-    } else {
-        0
-    };
-    if left + right == 0 {
-        return None;
-    }
-    let r = rng.random_range(0..left + right);
-    let k = if r < left {
-        r
-    } else {
-        right_start + (r - left)
-    };
-    Some(k * SECTOR)
 }
 
 impl State {
@@ -169,12 +135,17 @@ impl State {
         }
     }
 
+    /// Restart the random stream from `seed` (everything else stays).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
+    }
+
     // ----- stepping -----
 
     /// Run one I/O call: refuse it while crashed or on a stale handle, count it, fire an
     /// armed crash point, maybe inject latent corruption, then run `f` and hash the
     /// outcome.
-    fn io<T>(
+    pub(super) fn io<T>(
         &mut self,
         call: Call<'_>,
         f: impl FnOnce(&mut State) -> io::Result<T>,
@@ -225,11 +196,11 @@ impl State {
     }
 
     /// Draw a fault of `kind`: never while faults are paused or the kind is off.
-    fn roll(&mut self, kind: FaultKind) -> bool {
+    pub(super) fn roll(&mut self, kind: FaultKind) -> bool {
         self.faults_enabled && chance(&mut self.rng, self.config.get(kind).probability())
     }
 
-    fn inode(&self, ino: InodeId) -> io::Result<&Inode> {
+    pub(super) fn inode(&self, ino: InodeId) -> io::Result<&Inode> {
         debug_assert!(
             self.inodes.contains_key(&ino),
             "handle outlived inode {ino}"
@@ -239,7 +210,7 @@ impl State {
             .ok_or_else(|| io::Error::other("simulator bug: inode vanished"))
     }
 
-    fn inode_mut(&mut self, ino: InodeId) -> io::Result<&mut Inode> {
+    pub(super) fn inode_mut(&mut self, ino: InodeId) -> io::Result<&mut Inode> {
         debug_assert!(
             self.inodes.contains_key(&ino),
             "handle outlived inode {ino}"
@@ -249,7 +220,7 @@ impl State {
             .ok_or_else(|| io::Error::other("simulator bug: inode vanished"))
     }
 
-    fn new_inode(&mut self, inode: Inode) -> io::Result<InodeId> {
+    pub(super) fn new_inode(&mut self, inode: Inode) -> io::Result<InodeId> {
         if self.inodes.len() >= MAX_INODES {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -263,18 +234,18 @@ impl State {
     }
 
     /// Drop inodes nothing refers to any more.
-    fn collect_garbage(&mut self) {
+    pub(super) fn collect_garbage(&mut self) {
         let mut live = self.ns.referenced();
         live.extend(self.handles.values().copied());
         self.inodes.retain(|ino, _| live.contains(ino));
     }
 
-    fn total_bytes(&self) -> u64 {
+    pub(super) fn total_bytes(&self) -> u64 {
         self.inodes.values().map(|i| i.len() as u64).sum()
     }
 
     /// Refuse growing the files by `growth` bytes if the disk is (simulated) full.
-    fn check_space(&mut self, growth: u64, path: &Path) -> io::Result<()> {
+    pub(super) fn check_space(&mut self, growth: u64, path: &Path) -> io::Result<()> {
         let total = self.total_bytes().saturating_add(growth);
         let over_cap = self.faults_enabled
             && self.config.disk_full.enabled
@@ -288,619 +259,11 @@ impl State {
         Ok(())
     }
 
-    /// Mark an inode as touched by a lying-disk fault, with every path naming it.
-    fn mark_damaged(&mut self, ino: InodeId) {
-        if let Some(inode) = self.inodes.get_mut(&ino) {
-            inode.damaged = true;
-        }
-        self.damaged_paths.extend(self.ns.paths_of(ino));
-    }
-
-    fn label(&self, ino: InodeId) -> PathBuf {
+    pub(super) fn label(&self, ino: InodeId) -> PathBuf {
         self.ns
             .paths_of(ino)
             .into_iter()
             .next()
             .unwrap_or_else(|| PathBuf::from("<unnamed>"))
-    }
-
-    // ----- the Vfs calls -----
-
-    pub fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<HandleInfo> {
-        let call = Call {
-            op: Op::Open,
-            path,
-            offset: mode as u64,
-            len: 0,
-            epoch: None,
-        };
-        self.io(call, |st| {
-            check_path(path)?;
-            let ino = match (mode, st.ns.lookup(path)) {
-                (OpenMode::Existing | OpenMode::ReadOnly | OpenMode::Truncate, Some(ino)) => ino,
-                (OpenMode::Existing | OpenMode::ReadOnly, None) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("no such file: {}", path.display()),
-                    ))
-                }
-                (OpenMode::CreateNew, Some(_)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("file exists: {}", path.display()),
-                    ))
-                }
-                (OpenMode::CreateNew | OpenMode::Truncate, None) => {
-                    let ino = st.new_inode(Inode::default())?;
-                    st.stats.writebacks += st.ns.create(path, ino)?;
-                    ino
-                }
-            };
-            if mode == OpenMode::Truncate {
-                let inode = st.inode_mut(ino)?;
-                if inode.len() > 0 {
-                    let n = inode.set_len(0);
-                    st.stats.writebacks += n;
-                }
-            }
-            let id = st.next_handle;
-            st.next_handle += 1;
-            st.handles.insert(id, ino);
-            Ok(HandleInfo {
-                id,
-                epoch: st.epoch,
-                ino,
-                path: path.to_path_buf(),
-                writable: mode != OpenMode::ReadOnly,
-            })
-        })
-    }
-
-    pub fn remove(&mut self, path: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::Remove,
-                path,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                let (_, n) = st.ns.remove(path)?;
-                st.stats.writebacks += n;
-                st.collect_garbage();
-                Ok(())
-            },
-        )
-    }
-
-    pub fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::Rename,
-                path: from,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                st.trace.path2(to);
-                check_path(to)?;
-                st.stats.writebacks += st.ns.rename(from, to)?;
-                st.collect_garbage();
-                Ok(())
-            },
-        )
-    }
-
-    pub fn exists(&mut self, path: &Path) -> io::Result<bool> {
-        self.io(
-            Call {
-                op: Op::Exists,
-                path,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| Ok(st.ns.lookup(path).is_some()),
-        )
-    }
-
-    pub fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<String>> {
-        self.io(
-            Call {
-                op: Op::ListDir,
-                path: dir,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| Ok(st.ns.list_dir(dir)),
-        )
-    }
-
-    pub fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        self.io(
-            Call {
-                op: Op::SyncDir,
-                path: dir,
-                offset: 0,
-                len: 0,
-                epoch: None,
-            },
-            |st| {
-                if st.roll(FaultKind::SyncError) {
-                    st.stats.sync_errors += 1;
-                    st.trace
-                        .fault(FaultEvent::Kind(FaultKind::SyncError), dir, 0, 0);
-                    return Err(eio("sync_dir", dir));
-                }
-                st.ns.sync_dir(dir);
-                st.collect_garbage();
-                Ok(())
-            },
-        )
-    }
-
-    // ----- the VfsFile calls -----
-
-    fn file_call<'a>(f: &'a HandleInfo, op: Op, offset: u64, len: u64) -> Call<'a> {
-        Call {
-            op,
-            path: &f.path,
-            offset,
-            len,
-            epoch: Some(f.epoch),
-        }
-    }
-
-    pub fn read_at(&mut self, f: &HandleInfo, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.io(
-            State::file_call(f, Op::Read, offset, buf.len() as u64),
-            |st| {
-                if st.roll(FaultKind::ReadError) {
-                    st.stats.read_errors += 1;
-                    st.trace
-                        .fault(FaultEvent::Kind(FaultKind::ReadError), &f.path, offset, 0);
-                    return Err(eio("read", &f.path));
-                }
-                let Ok(offset) = usize::try_from(offset) else {
-                    return Ok(0);
-                };
-                Ok(st.inode(f.ino)?.read(offset, buf))
-            },
-        )
-    }
-
-    pub fn write_at(&mut self, f: &HandleInfo, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.io(
-            State::file_call(f, Op::Write, offset, buf.len() as u64),
-            |st| {
-                st.trace.data(buf);
-                if !f.writable {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        "opened read-only",
-                    ));
-                }
-                let end = offset
-                    .checked_add(buf.len() as u64)
-                    .filter(|e| *e <= MAX_FILE_LEN);
-                let Some(end) = end else {
-                    return Err(too_large(&f.path));
-                };
-                if st.roll(FaultKind::WriteError) {
-                    st.stats.write_errors += 1;
-                    st.trace
-                        .fault(FaultEvent::Kind(FaultKind::WriteError), &f.path, offset, 0);
-                    return Err(eio("write", &f.path));
-                }
-                if buf.is_empty() {
-                    return Ok(());
-                }
-                // Both fit in usize: they are at most MAX_FILE_LEN.
-                let (offset, end) = (offset as usize, end as usize);
-                let file_len = st.inode(f.ino)?.len();
-                if end > file_len {
-                    st.check_space((end - file_len) as u64, &f.path)?;
-                }
-                let mut target = offset;
-                if end <= file_len && st.roll(FaultKind::MisdirectedWrite) {
-                    if let Some(t) = misdirect_target(&mut st.rng, offset, buf.len(), file_len) {
-                        target = t;
-                        st.stats.misdirected_writes += 1;
-                        st.trace.fault(
-                            FaultEvent::Kind(FaultKind::MisdirectedWrite),
-                            &f.path,
-                            offset as u64,
-                            t as u64,
-                        );
-                        st.mark_damaged(f.ino);
-                    }
-                }
-                let n = st.inode_mut(f.ino)?.write(target, buf);
-                st.stats.writebacks += n;
-                Ok(())
-            },
-        )
-    }
-
-    pub fn sync(&mut self, f: &HandleInfo) -> io::Result<()> {
-        self.io(State::file_call(f, Op::Sync, 0, 0), |st| {
-            let pending = st.inode(f.ino)?.pending().len();
-            if pending > 0 && st.roll(FaultKind::SyncDrop) {
-                let dropped = st.inode_mut(f.ino)?.drop_dirty();
-                st.stats.sync_drops += 1;
-                st.trace.fault(
-                    FaultEvent::Kind(FaultKind::SyncDrop),
-                    &f.path,
-                    dropped as u64,
-                    0,
-                );
-                return Err(eio("sync (dirty data dropped)", &f.path));
-            }
-            if st.roll(FaultKind::SyncError) {
-                st.stats.sync_errors += 1;
-                st.trace
-                    .fault(FaultEvent::Kind(FaultKind::SyncError), &f.path, 0, 0);
-                return Err(eio("sync", &f.path));
-            }
-            st.inode_mut(f.ino)?.sync();
-            Ok(())
-        })
-    }
-
-    pub fn set_len(&mut self, f: &HandleInfo, len: u64) -> io::Result<()> {
-        self.io(State::file_call(f, Op::SetLen, len, 0), |st| {
-            if !f.writable {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "opened read-only",
-                ));
-            }
-            if len > MAX_FILE_LEN {
-                return Err(too_large(&f.path));
-            }
-            let len = len as usize;
-            let file_len = st.inode(f.ino)?.len();
-            if len > file_len {
-                st.check_space((len - file_len) as u64, &f.path)?;
-            }
-            let n = st.inode_mut(f.ino)?.set_len(len);
-            st.stats.writebacks += n;
-            Ok(())
-        })
-    }
-
-    pub fn len(&mut self, f: &HandleInfo) -> io::Result<u64> {
-        self.io(State::file_call(f, Op::Len, 0, 0), |st| {
-            Ok(st.inode(f.ino)?.len() as u64)
-        })
-    }
-
-    pub fn try_lock(&mut self, f: &HandleInfo) -> io::Result<()> {
-        self.io(State::file_call(f, Op::Lock, 0, 0), |st| {
-            let inode = st.inode_mut(f.ino)?;
-            match inode.locked_by {
-                None => {
-                    inode.locked_by = Some(f.id);
-                    Ok(())
-                }
-                Some(holder) if holder == f.id => Ok(()),
-                Some(_) => Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!("{} is locked by another open", f.path.display()),
-                )),
-            }
-        })
-    }
-
-    /// A handle was dropped: forget it and its lock (nothing to do for a dead handle).
-    pub fn close(&mut self, f: &HandleInfo) {
-        if f.epoch != self.epoch {
-            return;
-        }
-        self.handles.remove(&f.id);
-        if let Some(inode) = self.inodes.get_mut(&f.ino) {
-            if inode.locked_by == Some(f.id) {
-                inode.locked_by = None;
-            }
-        }
-        self.collect_garbage();
-    }
-
-    // ----- crashes and lying-disk faults, driven by the simulator -----
-
-    /// After any crash: every handle dead, every lock released, the machine up again.
-    fn reboot(&mut self) {
-        self.handles.clear();
-        for inode in self.inodes.values_mut() {
-            inode.locked_by = None;
-        }
-        self.epoch += 1;
-        self.crashed = false;
-        self.collect_garbage();
-    }
-
-    /// Power loss: decide what of each unsynced operation reached the disk (see
-    /// `crash` and `namespace`), then volatile := durable everywhere and reboot.
-    pub fn power_loss(&mut self) {
-        self.trace
-            .call(0, Op::PowerLoss, Path::new(""), self.stats.io_steps, 0);
-        let inos: Vec<InodeId> = self.inodes.keys().copied().collect();
-        for ino in inos {
-            let Some(inode) = self.inodes.get(&ino) else {
-                continue;
-            };
-            if inode.pending().is_empty() {
-                continue;
-            }
-            let (image, loss) = resolve_data(
-                inode.durable(),
-                inode.pending(),
-                &mut self.rng,
-                &self.config,
-            );
-            if let Some(inode) = self.inodes.get_mut(&ino) {
-                inode.reset_to(image);
-            }
-            let s = &mut self.stats;
-            s.writes_dropped_by_power_loss += loss.writes_dropped;
-            s.len_changes_dropped += loss.len_changes_dropped;
-            s.torn_writes += loss.torn;
-            s.reordered += loss.reordered;
-            let label = self.label(ino);
-            let lost = loss.writes_dropped + loss.len_changes_dropped;
-            for (kind, n) in [
-                (FaultKind::LostUnsyncedWrite, lost),
-                (FaultKind::TornWrite, loss.torn),
-                (FaultKind::ReorderedWrites, loss.reordered),
-            ] {
-                if n > 0 {
-                    self.trace.fault(FaultEvent::Kind(kind), &label, n, 0);
-                }
-            }
-        }
-        let p = self.config.lost_dir_op.probability();
-        let rng = &mut self.rng;
-        let lost = self.ns.power_loss(|_| !chance(rng, p));
-        if lost > 0 {
-            self.stats.dir_ops_lost += lost;
-            self.trace.fault(
-                FaultEvent::Kind(FaultKind::LostDirOp),
-                Path::new(""),
-                lost,
-                0,
-            );
-        }
-        self.stats.power_losses += 1;
-        self.reboot();
-    }
-
-    /// Process crash: the OS keeps everything (pending stays pending); reboot.
-    pub fn process_crash(&mut self) {
-        self.trace
-            .call(0, Op::ProcessCrash, Path::new(""), self.stats.io_steps, 0);
-        self.stats.process_crashes += 1;
-        self.reboot();
-    }
-
-    /// Change a few consecutive bytes of one durable sector of a random named file (and
-    /// the volatile image wherever no unsynced write covers them). Returns the file and
-    /// the sector's offset, or `None` if no file has durable bytes.
-    pub fn corrupt_random_sector(&mut self) -> Option<(PathBuf, u64)> {
-        let named: BTreeSet<InodeId> = self
-            .ns
-            .names()
-            .chain(self.ns.durable_names())
-            .map(|(_, i)| i)
-            .collect();
-        let candidates: Vec<InodeId> = self
-            .inodes
-            .iter()
-            .filter(|(ino, inode)| named.contains(ino) && !inode.durable().is_empty())
-            .map(|(ino, _)| *ino)
-            .collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        let ino = candidates[self.rng.random_range(0..candidates.len())];
-        let durable_len = self.inodes.get(&ino)?.durable().len();
-        let sector = self.rng.random_range(0..durable_len.div_ceil(SECTOR)) * SECTOR;
-        let sector_end = durable_len.min(sector + SECTOR);
-        let first = self.rng.random_range(sector..sector_end);
-        let burst = self
-            .rng
-            .random_range(1..=LATENT_BURST_MAX)
-            .min(sector_end - first);
-        let edits: Vec<(usize, u8)> = (first..first + burst)
-            .map(|o| (o, self.rng.random_range(1..=u8::MAX)))
-            .collect();
-        self.inodes.get_mut(&ino)?.corrupt_durable(&edits);
-        self.mark_damaged(ino);
-        self.stats.latent_corruptions += 1;
-        let label = self.label(ino);
-        self.trace.fault(
-            FaultEvent::Kind(FaultKind::LatentCorruption),
-            &label,
-            sector as u64,
-            burst as u64,
-        );
-        Some((label, sector as u64))
-    }
-
-    pub fn reseed(&mut self, seed: u64) {
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
-    }
-
-    pub fn forget_damage(&mut self, path: &Path) {
-        self.damaged_paths.remove(path);
-        for ino in [self.ns.lookup(path), self.ns.lookup_durable(path)]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(inode) = self.inodes.get_mut(&ino) {
-                inode.damaged = false;
-            }
-        }
-    }
-
-    pub fn was_damaged(&self, path: &Path) -> bool {
-        let flagged = |ino: Option<InodeId>| {
-            ino.and_then(|i| self.inodes.get(&i))
-                .is_some_and(|inode| inode.damaged)
-        };
-        self.damaged_paths.contains(path)
-            || flagged(self.ns.lookup(path))
-            || flagged(self.ns.lookup_durable(path))
-    }
-
-    pub fn damaged_paths(&self) -> Vec<PathBuf> {
-        let mut paths = self.damaged_paths.clone();
-        for (path, ino) in self.ns.names().chain(self.ns.durable_names()) {
-            if self.inodes.get(&ino).is_some_and(|i| i.damaged) {
-                paths.insert(path.clone());
-            }
-        }
-        paths.into_iter().collect()
-    }
-
-    // ----- direct helpers for the simulator (not I/O steps, never faulted) -----
-
-    pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
-        Some(self.inodes.get(&self.ns.lookup(path)?)?.volatile().to_vec())
-    }
-
-    pub fn durable_file(&self, path: &Path) -> Option<Vec<u8>> {
-        Some(
-            self.inodes
-                .get(&self.ns.lookup_durable(path)?)?
-                .durable()
-                .to_vec(),
-        )
-    }
-
-    /// Create or replace `path` with `bytes`, durable at once (data and name).
-    pub fn write_file_durable(&mut self, path: &Path, bytes: &[u8]) -> io::Result<InodeId> {
-        self.trace
-            .call(0, Op::WriteDurable, path, 0, bytes.len() as u64);
-        self.trace.data(bytes);
-        check_path(path)?;
-        if bytes.len() as u64 > MAX_FILE_LEN {
-            return Err(too_large(path));
-        }
-        if self.total_bytes().saturating_add(bytes.len() as u64) > MAX_TOTAL_BYTES {
-            return Err(storage_full(path));
-        }
-        let ino = self.new_inode(Inode::with_durable(bytes.to_vec()))?;
-        self.ns.install_durable(path, ino);
-        self.collect_garbage();
-        Ok(ino)
-    }
-
-    /// Copy `from`'s volatile contents to `to`, durably (a backup program's copy). The
-    /// copy inherits `from`'s damage mark.
-    pub fn copy_file(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        self.trace.call(0, Op::Copy, from, 0, 0);
-        self.trace.path2(to);
-        let ino = self.ns.lookup(from).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no such file: {}", from.display()),
-            )
-        })?;
-        let (bytes, damaged) = {
-            let inode = self.inode(ino)?;
-            (inode.volatile().to_vec(), inode.damaged)
-        };
-        let new = self.write_file_durable(to, &bytes)?;
-        if damaged {
-            self.mark_damaged(new);
-        }
-        Ok(())
-    }
-
-    pub fn file_names(&self) -> Vec<PathBuf> {
-        self.ns.names().map(|(p, _)| p.clone()).collect()
-    }
-
-    pub fn durable_file_names(&self) -> Vec<PathBuf> {
-        self.ns.durable_names().map(|(p, _)| p.clone()).collect()
-    }
-
-    pub fn pending_ops_count(&self) -> usize {
-        self.ns.pending_len()
-            + self
-                .inodes
-                .values()
-                .map(|i| i.pending().len())
-                .sum::<usize>()
-    }
-
-    /// Check every structural invariant; the first violation, described.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        if !self.ns.is_consistent() {
-            return Err("names: durable + pending != volatile".into());
-        }
-        for (ino, inode) in &self.inodes {
-            if !inode.is_consistent() {
-                return Err(format!("inode {ino}: durable + pending != volatile"));
-            }
-            if let Some(h) = inode.locked_by {
-                if self.handles.get(&h) != Some(ino) {
-                    return Err(format!(
-                        "inode {ino}: locked by handle {h}, which is not open on it"
-                    ));
-                }
-            }
-        }
-        let mut live = self.ns.referenced();
-        live.extend(self.handles.values().copied());
-        for ino in &live {
-            if !self.inodes.contains_key(ino) {
-                return Err(format!("inode {ino} is referenced but gone"));
-            }
-        }
-        if live.len() != self.inodes.len() {
-            return Err("unreferenced inodes kept".into());
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn misdirect_targets_are_aligned_inside_and_disjoint() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        for (offset, len, file_len) in [
-            (0, 512, 4096),
-            (1024, 100, 4096),
-            (4096 - 700, 700, 4096),
-            (3, 1000, 8192),
-        ] {
-            for _ in 0..100 {
-                let t = misdirect_target(&mut rng, offset, len, file_len).unwrap();
-                assert_eq!(t % SECTOR, 0);
-                assert!(t + len <= file_len);
-                assert!(
-                    t + len <= offset || t >= offset + len,
-                    "{t} overlaps {offset}+{len}"
-                );
-            }
-        }
-        assert_eq!(misdirect_target(&mut rng, 0, 4096, 4096), None);
-        assert_eq!(misdirect_target(&mut rng, 0, 600, 1000), None);
-    }
-
-    #[test]
-    fn every_slot_is_reachable() {
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let seen: BTreeSet<usize> = (0..400)
-            .filter_map(|_| misdirect_target(&mut rng, 1024, 512, 4096))
-            .collect();
-        assert_eq!(seen, BTreeSet::from([0, 512, 1536, 2048, 2560, 3072, 3584]));
     }
 }

@@ -1,0 +1,269 @@
+//! The `VfsFile` calls on the simulated machine — `read_at`, `write_at`, `sync`,
+//! `set_len`, `len`, `try_lock_exclusive` on an open handle — and forgetting a dropped
+//! handle: the per-file I/O path and its fault injection.
+//!
+//! Guarantees:
+//! - Each call is one I/O step through [`State::io`], so a handle from before the last
+//!   crash is refused and an armed crash point fires before the call takes effect.
+//! - Checks that need no randomness come first: a write or length change on a
+//!   read-only handle fails with `PermissionDenied`, one past [`MAX_FILE_LEN`] with
+//!   `FileTooLarge`, and neither draws a fault.
+//! - Faults are drawn in a fixed order per call, each only while faults are enabled:
+//!   `read_at`: EIO. `write_at`: EIO; then, for a non-empty write, disk full if it grows
+//!   the file, otherwise a misdirection. `sync`: dropped dirty data (only with something
+//!   pending), then EIO. `set_len`: disk full if it grows the file. A failed call changes
+//!   no data, except that a dropped sync reverts the file to its durable image.
+//! - A misdirected write lands sector-aligned, inside the file and clear of the range it
+//!   was meant for, and marks the file damaged; a write it cannot place that way is
+//!   written where it was meant to go.
+//! - Dropping a live handle forgets it and releases its lock; dropping a dead one does
+//!   nothing.
+
+use super::faults::FaultKind;
+use super::inode::SECTOR;
+use super::state::{eio, too_large, Call, HandleInfo, State, MAX_FILE_LEN};
+use super::trace::{FaultEvent, Op};
+use rand::Rng;
+use std::io;
+
+/// A sector-aligned offset for a misdirected write of `len` bytes meant for `offset`,
+/// inside a file of `file_len` bytes and not overlapping the intended range; `None` if
+/// the file has no such place. Requires `offset + len <= file_len`.
+fn misdirect_target(
+    rng: &mut impl Rng,
+    offset: usize,
+    len: usize,
+    file_len: usize,
+) -> Option<usize> {
+    debug_assert!(offset + len <= file_len && len > 0);
+    let max_k = (file_len - len) / SECTOR;
+    // Slots k with k*SECTOR + len <= offset (left) or k*SECTOR >= offset + len (right).
+    let left = if offset >= len {
+        (offset - len) / SECTOR + 1
+    } else {
+        0
+    };
+    let right_start = (offset + len).div_ceil(SECTOR);
+    let right = if right_start <= max_k {
+        max_k - right_start + 1
+    } else {
+        0
+    };
+    if left + right == 0 {
+        return None;
+    }
+    let r = rng.random_range(0..left + right);
+    let k = if r < left {
+        r
+    } else {
+        right_start + (r - left)
+    };
+    Some(k * SECTOR)
+}
+
+impl State {
+    fn file_call<'a>(f: &'a HandleInfo, op: Op, offset: u64, len: u64) -> Call<'a> {
+        Call {
+            op,
+            path: &f.path,
+            offset,
+            len,
+            epoch: Some(f.epoch),
+        }
+    }
+
+    pub fn read_at(&mut self, f: &HandleInfo, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.io(
+            State::file_call(f, Op::Read, offset, buf.len() as u64),
+            |st| {
+                if st.roll(FaultKind::ReadError) {
+                    st.stats.read_errors += 1;
+                    st.trace
+                        .fault(FaultEvent::Kind(FaultKind::ReadError), &f.path, offset, 0);
+                    return Err(eio("read", &f.path));
+                }
+                let Ok(offset) = usize::try_from(offset) else {
+                    return Ok(0);
+                };
+                Ok(st.inode(f.ino)?.read(offset, buf))
+            },
+        )
+    }
+
+    pub fn write_at(&mut self, f: &HandleInfo, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.io(
+            State::file_call(f, Op::Write, offset, buf.len() as u64),
+            |st| {
+                st.trace.data(buf);
+                if !f.writable {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        "opened read-only",
+                    ));
+                }
+                let end = offset
+                    .checked_add(buf.len() as u64)
+                    .filter(|e| *e <= MAX_FILE_LEN);
+                let Some(end) = end else {
+                    return Err(too_large(&f.path));
+                };
+                if st.roll(FaultKind::WriteError) {
+                    st.stats.write_errors += 1;
+                    st.trace
+                        .fault(FaultEvent::Kind(FaultKind::WriteError), &f.path, offset, 0);
+                    return Err(eio("write", &f.path));
+                }
+                if buf.is_empty() {
+                    return Ok(());
+                }
+                // Both fit in usize: they are at most MAX_FILE_LEN.
+                let (offset, end) = (offset as usize, end as usize);
+                let file_len = st.inode(f.ino)?.len();
+                if end > file_len {
+                    st.check_space((end - file_len) as u64, &f.path)?;
+                }
+                let mut target = offset;
+                if end <= file_len && st.roll(FaultKind::MisdirectedWrite) {
+                    if let Some(t) = misdirect_target(&mut st.rng, offset, buf.len(), file_len) {
+                        target = t;
+                        st.stats.misdirected_writes += 1;
+                        st.trace.fault(
+                            FaultEvent::Kind(FaultKind::MisdirectedWrite),
+                            &f.path,
+                            offset as u64,
+                            t as u64,
+                        );
+                        st.mark_damaged(f.ino);
+                    }
+                }
+                let n = st.inode_mut(f.ino)?.write(target, buf);
+                st.stats.writebacks += n;
+                Ok(())
+            },
+        )
+    }
+
+    pub fn sync(&mut self, f: &HandleInfo) -> io::Result<()> {
+        self.io(State::file_call(f, Op::Sync, 0, 0), |st| {
+            let pending = st.inode(f.ino)?.pending().len();
+            if pending > 0 && st.roll(FaultKind::SyncDrop) {
+                let dropped = st.inode_mut(f.ino)?.drop_dirty();
+                st.stats.sync_drops += 1;
+                st.trace.fault(
+                    FaultEvent::Kind(FaultKind::SyncDrop),
+                    &f.path,
+                    dropped as u64,
+                    0,
+                );
+                return Err(eio("sync (dirty data dropped)", &f.path));
+            }
+            if st.roll(FaultKind::SyncError) {
+                st.stats.sync_errors += 1;
+                st.trace
+                    .fault(FaultEvent::Kind(FaultKind::SyncError), &f.path, 0, 0);
+                return Err(eio("sync", &f.path));
+            }
+            st.inode_mut(f.ino)?.sync();
+            Ok(())
+        })
+    }
+
+    pub fn set_len(&mut self, f: &HandleInfo, len: u64) -> io::Result<()> {
+        self.io(State::file_call(f, Op::SetLen, len, 0), |st| {
+            if !f.writable {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "opened read-only",
+                ));
+            }
+            if len > MAX_FILE_LEN {
+                return Err(too_large(&f.path));
+            }
+            let len = len as usize;
+            let file_len = st.inode(f.ino)?.len();
+            if len > file_len {
+                st.check_space((len - file_len) as u64, &f.path)?;
+            }
+            let n = st.inode_mut(f.ino)?.set_len(len);
+            st.stats.writebacks += n;
+            Ok(())
+        })
+    }
+
+    pub fn len(&mut self, f: &HandleInfo) -> io::Result<u64> {
+        self.io(State::file_call(f, Op::Len, 0, 0), |st| {
+            Ok(st.inode(f.ino)?.len() as u64)
+        })
+    }
+
+    pub fn try_lock(&mut self, f: &HandleInfo) -> io::Result<()> {
+        self.io(State::file_call(f, Op::Lock, 0, 0), |st| {
+            let inode = st.inode_mut(f.ino)?;
+            match inode.locked_by {
+                None => {
+                    inode.locked_by = Some(f.id);
+                    Ok(())
+                }
+                Some(holder) if holder == f.id => Ok(()),
+                Some(_) => Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{} is locked by another open", f.path.display()),
+                )),
+            }
+        })
+    }
+
+    /// A handle was dropped: forget it and its lock (nothing to do for a dead handle).
+    pub fn close(&mut self, f: &HandleInfo) {
+        if f.epoch != self.epoch {
+            return;
+        }
+        self.handles.remove(&f.id);
+        if let Some(inode) = self.inodes.get_mut(&f.ino) {
+            if inode.locked_by == Some(f.id) {
+                inode.locked_by = None;
+            }
+        }
+        self.collect_garbage();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn misdirect_targets_are_aligned_inside_and_disjoint() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for (offset, len, file_len) in [
+            (0, 512, 4096),
+            (1024, 100, 4096),
+            (4096 - 700, 700, 4096),
+            (3, 1000, 8192),
+        ] {
+            for _ in 0..100 {
+                let t = misdirect_target(&mut rng, offset, len, file_len).unwrap();
+                assert_eq!(t % SECTOR, 0);
+                assert!(t + len <= file_len);
+                assert!(
+                    t + len <= offset || t >= offset + len,
+                    "{t} overlaps {offset}+{len}"
+                );
+            }
+        }
+        assert_eq!(misdirect_target(&mut rng, 0, 4096, 4096), None);
+        assert_eq!(misdirect_target(&mut rng, 0, 600, 1000), None);
+    }
+
+    #[test]
+    fn every_slot_is_reachable() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let seen: BTreeSet<usize> = (0..400)
+            .filter_map(|_| misdirect_target(&mut rng, 1024, 512, 4096))
+            .collect();
+        assert_eq!(seen, BTreeSet::from([0, 512, 1536, 2048, 2560, 3072, 3584]));
+    }
+}

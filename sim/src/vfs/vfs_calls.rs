@@ -1,0 +1,160 @@
+//! The `Vfs` calls on the simulated machine — `open`, `remove`, `rename`, `exists`,
+//! `list_dir`, `sync_dir` — each one I/O step through [`State::io`].
+//!
+//! Guarantees:
+//! - Name changes (a creating `open`, `remove`, `rename`) change the volatile names at
+//!   once and queue a pending change in `namespace`, which says how they become durable
+//!   (`sync_dir`, write-back past its bound, or surviving a power loss).
+//! - `open` and the target of `rename` check the path (non-empty, at most
+//!   `MAX_PATH_BYTES`); a creating `open` allocates a new inode, at most `MAX_INODES`
+//!   alive. `Truncate` of a non-empty file is a pending length change, like `set_len(0)`.
+//! - A handle refers to the inode, not the path, and is numbered in the current epoch.
+//! - Besides the latent-corruption draw of every step (in [`State::io`]), `sync_dir` is
+//!   the only call here that draws a fault (EIO); failing, it changes nothing.
+//! - After a `remove`, `rename` or `sync_dir`, inodes nothing refers to are dropped.
+
+use super::faults::FaultKind;
+use super::inode::Inode;
+use super::state::{check_path, eio, Call, HandleInfo, State};
+use super::trace::{FaultEvent, Op};
+use engine::vfs::OpenMode;
+use std::io;
+use std::path::Path;
+
+impl State {
+    pub fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<HandleInfo> {
+        let call = Call {
+            op: Op::Open,
+            path,
+            offset: mode as u64,
+            len: 0,
+            epoch: None,
+        };
+        self.io(call, |st| {
+            check_path(path)?;
+            let ino = match (mode, st.ns.lookup(path)) {
+                (OpenMode::Existing | OpenMode::ReadOnly | OpenMode::Truncate, Some(ino)) => ino,
+                (OpenMode::Existing | OpenMode::ReadOnly, None) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no such file: {}", path.display()),
+                    ))
+                }
+                (OpenMode::CreateNew, Some(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("file exists: {}", path.display()),
+                    ))
+                }
+                (OpenMode::CreateNew | OpenMode::Truncate, None) => {
+                    let ino = st.new_inode(Inode::default())?;
+                    st.stats.writebacks += st.ns.create(path, ino)?;
+                    ino
+                }
+            };
+            if mode == OpenMode::Truncate {
+                let inode = st.inode_mut(ino)?;
+                if inode.len() > 0 {
+                    let n = inode.set_len(0);
+                    st.stats.writebacks += n;
+                }
+            }
+            let id = st.next_handle;
+            st.next_handle += 1;
+            st.handles.insert(id, ino);
+            Ok(HandleInfo {
+                id,
+                epoch: st.epoch,
+                ino,
+                path: path.to_path_buf(),
+                writable: mode != OpenMode::ReadOnly,
+            })
+        })
+    }
+
+    pub fn remove(&mut self, path: &Path) -> io::Result<()> {
+        self.io(
+            Call {
+                op: Op::Remove,
+                path,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| {
+                let (_, n) = st.ns.remove(path)?;
+                st.stats.writebacks += n;
+                st.collect_garbage();
+                Ok(())
+            },
+        )
+    }
+
+    pub fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        self.io(
+            Call {
+                op: Op::Rename,
+                path: from,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| {
+                st.trace.path2(to);
+                check_path(to)?;
+                st.stats.writebacks += st.ns.rename(from, to)?;
+                st.collect_garbage();
+                Ok(())
+            },
+        )
+    }
+
+    pub fn exists(&mut self, path: &Path) -> io::Result<bool> {
+        self.io(
+            Call {
+                op: Op::Exists,
+                path,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| Ok(st.ns.lookup(path).is_some()),
+        )
+    }
+
+    pub fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<String>> {
+        self.io(
+            Call {
+                op: Op::ListDir,
+                path: dir,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| Ok(st.ns.list_dir(dir)),
+        )
+    }
+
+    pub fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        self.io(
+            Call {
+                op: Op::SyncDir,
+                path: dir,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| {
+                if st.roll(FaultKind::SyncError) {
+                    st.stats.sync_errors += 1;
+                    st.trace
+                        .fault(FaultEvent::Kind(FaultKind::SyncError), dir, 0, 0);
+                    return Err(eio("sync_dir", dir));
+                }
+                st.ns.sync_dir(dir);
+                st.collect_garbage();
+                Ok(())
+            },
+        )
+    }
+}
