@@ -80,7 +80,7 @@ impl Engine {
         for f in self.files.values_mut() {
             if skip_on && f.df.pager.has_changes() && !f.df.pager.in_txn() {
                 seen += 1;
-                if seen % 3 == 0 {
+                if seen.is_multiple_of(3) {
                     // Wrong: this file's system transaction is skipped, yet flush
                     // will report success.
                     continue;

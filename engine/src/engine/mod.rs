@@ -270,7 +270,7 @@ impl Engine {
         #[cfg(feature = "mutants")]
         if self.mutant(Mutant::SpuriousIoError) {
             self.mutant_inserts += 1;
-            return self.mutant_inserts % 50 == 0;
+            return self.mutant_inserts.is_multiple_of(50);
         }
         false
     }

@@ -13,6 +13,7 @@
 //!   pager poisoned by a failed commit refuses work until its file is reopened);
 //! - **damaged**: a file was hit by a lying fault, whose damage stays readable (and so
 //!   reportable) until the file is replaced.
+//!
 //! Anything else fails the seed as "status without cause". A restart ends the sticky
 //! window: after recovery, a failure with no new fault is the engine's own.
 
