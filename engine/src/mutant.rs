@@ -48,10 +48,13 @@ pub enum Mutant {
     /// `flush` skips every third system transaction it should run, and reports
     /// success (acknowledged durability that is not).
     FlushSkipsCommit,
+    /// The log reader takes a segment it cannot read (an I/O error) for the end of
+    /// the log, so roll-forward silently stops short of acknowledged transactions.
+    EioReadsAsEndOfLog,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -70,6 +73,7 @@ impl Mutant {
         Mutant::ScanExtraRecord,
         Mutant::SpuriousIoError,
         Mutant::FlushSkipsCommit,
+        Mutant::EioReadsAsEndOfLog,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +96,7 @@ impl Mutant {
             Mutant::ScanExtraRecord => "scan-extra-record",
             Mutant::SpuriousIoError => "spurious-io-error",
             Mutant::FlushSkipsCommit => "flush-skips-commit",
+            Mutant::EioReadsAsEndOfLog => "eio-reads-as-end-of-log",
         }
     }
 

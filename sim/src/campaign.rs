@@ -21,6 +21,9 @@ pub struct Summary {
     pub split_transactions: u64,
     /// Recoveries a crash interrupted (log modes), each redone and checked.
     pub interrupted_recoveries: u64,
+    /// Recoveries run with faults on, and those that failed (then redone fault-free).
+    pub faulty_recoveries: u64,
+    pub failed_faulty_recoveries: u64,
     /// Log segments recycled.
     pub segments_recycled: u64,
     /// Durability-mode Ends acknowledged by a group commit.
@@ -65,6 +68,8 @@ impl Summary {
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;
         self.interrupted_recoveries += o.interrupted_recoveries;
+        self.faulty_recoveries += o.faulty_recoveries.0;
+        self.failed_faulty_recoveries += o.faulty_recoveries.1;
         self.segments_recycled += o.segments_recycled;
         self.group_acks += o.group_acks;
         self.transfers += o.transfers;

@@ -20,8 +20,13 @@ fn bounded_campaign_passes() {
     let mut modes = std::collections::BTreeSet::new();
     let mut faults = sim::vfs::FaultStats::default();
     let mut excused = (0, 0);
+    let mut faulty = (0, 0);
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
+        faulty = (
+            faulty.0 + o.faulty_recoveries.0,
+            faulty.1 + o.faulty_recoveries.1,
+        );
         faults.add(&o.faults);
         excused = (excused.0 + o.excused.0, excused.1 + o.excused.1);
         assert_eq!(
@@ -64,9 +69,10 @@ fn bounded_campaign_passes() {
         ("power loss", faults.power_losses),
         ("process crash", faults.process_crashes),
         ("armed crash point", faults.crashes_armed_fired),
+        ("aimed I/O error", faults.aimed_errors),
     ];
     assert_eq!(
-        fired.len() - 3,
+        fired.len() - 4,
         sim::vfs::FaultKind::ALL.len(),
         "a fault kind without its check here"
     );
@@ -80,6 +86,12 @@ fn bounded_campaign_passes() {
         "no fault status excused by a same-step fault"
     );
     assert!(excused.1 > 0, "no fault status excused by an earlier fault");
+    // Recovery met faults, and some of those recoveries failed and were redone.
+    assert!(faulty.0 > 0, "no recovery ran under faults");
+    assert!(
+        faulty.1 > 0,
+        "no recovery under faults failed (so none was redone)"
+    );
 }
 
 #[test]

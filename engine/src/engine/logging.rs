@@ -45,11 +45,12 @@ impl Engine {
             );
         }
         if self.txlog.is_none() {
-            let log = TxLog::open(
+            let log = TxLog::open_as(
                 self.vfs.clone(),
                 &self.config.log_dir,
                 self.config.engine_id,
                 self.config.log_segment_size,
+                self.mutant(Mutant::EioReadsAsEndOfLog),
             )
             .map_err(|e| e.during("opening the transaction log"))?;
             self.txlog = Some(log);

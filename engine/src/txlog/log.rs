@@ -10,7 +10,7 @@
 
 use super::entry::{Change, Entry};
 use super::group_sync::PendingSync;
-use super::reader::{read_log, LogScan};
+use super::reader::{read_log_as, LogScan};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
 use crate::vfs::Vfs;
@@ -37,6 +37,8 @@ pub struct TxLog {
     /// appended since: recovery opens many files, and each would otherwise reread the
     /// whole log. `(keep_incomplete, transactions)`.
     scanned: Option<(bool, Vec<Committed>)>,
+    /// Known-bad engine `eio-reads-as-end-of-log` only.
+    eio_is_end: bool,
 }
 
 /// A committed transaction: its commit LSN and its changes, each with its file.
@@ -109,13 +111,25 @@ impl TxLog {
     /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
     /// position the writer after the last valid record.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
+        TxLog::open_as(vfs, dir, engine_id, segment_size, false)
+    }
+
+    /// [`TxLog::open`]; `eio_is_end` is the `eio-reads-as-end-of-log` known-bad
+    /// engine, kept for every read of the log (always `false` on a correct engine).
+    pub fn open_as(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        engine_id: u64,
+        segment_size: u64,
+        eio_is_end: bool,
+    ) -> Result<TxLog> {
         vfs.create_dir_all(dir).map_err(|e| {
             Error::io(
                 &e,
                 format_args!("creating transaction log directory {}", dir.display()),
             )
         })?;
-        let scan = read_log(vfs.as_ref(), dir)?;
+        let scan = read_log_as(vfs.as_ref(), dir, eio_is_end)?;
         let mut last_commit = BTreeMap::new();
         let txns = committed(&scan, false)?;
         for (lsn, changes) in &txns {
@@ -133,6 +147,7 @@ impl TxLog {
             writer,
             last_commit,
             scanned: Some((false, txns)),
+            eio_is_end,
         })
     }
 
@@ -269,7 +284,7 @@ impl TxLog {
             .is_none_or(|(k, _)| *k != keep_incomplete)
         {
             self.sync()?;
-            let scan = read_log(self.vfs.as_ref(), &self.dir)?;
+            let scan = read_log_as(self.vfs.as_ref(), &self.dir, self.eio_is_end)?;
             self.scanned = Some((keep_incomplete, committed(&scan, keep_incomplete)?));
         }
         let txns = self.scanned.as_ref().map_or(&[][..], |(_, t)| t.as_slice());

@@ -128,8 +128,15 @@ fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
 /// is an error; every error is status 2 (or the status of an I/O failure) and says
 /// which segment, where, and what to do.
 pub fn read_log(vfs: &dyn Vfs, dir: &Path) -> Result<LogScan> {
+    read_log_as(vfs, dir, false)
+}
+
+/// [`read_log`]; `eio_is_end` is the `eio-reads-as-end-of-log` known-bad engine (a
+/// segment that cannot be read is taken for the end of the log). Always `false` on a
+/// correct engine.
+pub fn read_log_as(vfs: &dyn Vfs, dir: &Path, eio_is_end: bool) -> Result<LogScan> {
     let mut records = Vec::new();
-    let mut scan = visit_log(vfs, dir, &mut |f| {
+    let mut scan = visit_log_as(vfs, dir, eio_is_end, &mut |f| {
         records.push(LogRecord {
             lsn: f.lsn,
             kind: f.kind,
@@ -151,6 +158,15 @@ pub fn read_log(vfs: &dyn Vfs, dir: &Path) -> Result<LogScan> {
 pub fn visit_log(
     vfs: &dyn Vfs,
     dir: &Path,
+    visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
+) -> Result<LogScan> {
+    visit_log_as(vfs, dir, false, visit)
+}
+
+fn visit_log_as(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    eio_is_end: bool,
     visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
 ) -> Result<LogScan> {
     let names = vfs.list_dir(dir).map_err(|e| {
@@ -180,7 +196,11 @@ pub fn visit_log(
         let number = *number;
         let path = dir.join(name);
         let is_last = i + 1 == files.len();
-        let seg = load(vfs, &path, number)?;
+        let seg = match load(vfs, &path, number) {
+            // Wrong (known-bad engine): a segment that cannot be read ends the log.
+            Err(e) if eio_is_end && e.status == Status::IoError => break,
+            loaded => loaded?,
+        };
         let prev = scan.segments.last();
         if let Some(p) = prev {
             if number != p.number + 1 {

@@ -144,6 +144,10 @@ fn print_summary(s: &Summary) {
         "recoveries crashed {} (and redone)",
         s.interrupted_recoveries
     );
+    println!(
+        "recoveries under faults {} ({} failed with an explained status or a crash, then redone)",
+        s.faulty_recoveries, s.failed_faulty_recoveries
+    );
     println!("log segments recycled {}", s.segments_recycled);
     println!("group-committed Ends  {}", s.group_acks);
     println!(

@@ -47,6 +47,7 @@ pub(super) fn observable(s: &FaultStats) -> u64 {
         + s.misdirected_writes
         + s.latent_corruptions
         + s.crashes_armed_fired
+        + s.aimed_errors
 }
 
 impl World {

@@ -90,6 +90,9 @@ pub struct Outcome {
     pub transactions: (u64, u64),
     /// Recoveries a crash interrupted (log modes), each followed by another.
     pub interrupted_recoveries: u64,
+    /// Generation 9: recoveries run with the disk's faults on (an aimed crash or I/O
+    /// error among them), and how many of those failed before a fault-free one.
+    pub faulty_recoveries: (u64, u64),
     /// The seed's transaction log mode.
     pub log_mode: &'static str,
     /// Log segments the engine recycled.

@@ -6,8 +6,8 @@
 //! lying disk damaged.
 
 use super::clients::{client, Clients, CLIENTS};
-use super::schedule::Crash;
-use super::world::World;
+use super::schedule::{Aim, Crash};
+use super::world::{fault_status, World};
 use crate::check;
 use crate::model::Records;
 use crate::workload;
@@ -50,13 +50,24 @@ impl World {
     /// state made only of records that were written (a misdirected FCR write can
     /// silently leave an older state; nothing can leave data never written).
     pub(super) fn recover(&mut self, why: &str) -> Result<(), String> {
+        // Generation 9: recovery first runs with the disk's faults on (and an aimed
+        // crash or I/O error). If every file opens, that recovery's result is checked
+        // like any other; if it fails, the status must be one a fault explains, and the
+        // application restarts into a fault-free recovery that must reach the right state.
+        if self.workload >= 9 {
+            if let Some(aim) = self.sched.faulty_recovery() {
+                if let Some(e) = self.open_under_faults(why, aim)? {
+                    return self.recover_once(why, Some(e));
+                }
+            }
+        }
         // In log modes, recovery itself may crash (the schedule decides); the next
         // attempt must reach the same result.
         for attempt in 0.. {
             if let Some(n) = self.sched.recovery_crash_point(self.log_mode, attempt) {
                 self.rig.vfs.set_crash_after(n);
             }
-            let r = self.recover_once(why);
+            let r = self.recover_once(why, None);
             if !self.rig.vfs.is_crashed() {
                 self.rig.vfs.clear_crash_point();
                 return r;
@@ -72,13 +83,81 @@ impl World {
         Ok(())
     }
 
+    /// A recovery with the disk's faults on: a fresh engine opens every file for
+    /// writing — rolling it forward from the log, finishing a roll-in, resuming endbu —
+    /// and closes it. Returns the engine if every file opened (its result is then
+    /// checked); `None` if the attempt failed with a status an injected fault explains
+    /// or crashed (the application restarts: the process dies, or the crash strikes).
+    /// A status nothing explains fails the seed.
+    fn open_under_faults(&mut self, why: &str, aim: Aim) -> Result<Option<Engine>, String> {
+        let vfs = self.rig.vfs.clone();
+        self.tally.faulty_recoveries += 1;
+        let mut e = self.rig.new_engine();
+        self.mark_engine();
+        match aim {
+            Aim::Faults => {}
+            Aim::Crash(n) => {
+                vfs.set_crash_after(n);
+            }
+            Aim::Error(n) => {
+                vfs.set_error_after(n);
+            }
+        }
+        tracing::info!(target: "sim", ?aim, "recovery under faults");
+        let mut failed = None;
+        for f in 0..self.model.files.len() {
+            let path = self.model.files[f].path.clone();
+            let r = e.open(&path, OpenMode::Normal).and_then(|h| e.close(h));
+            match r {
+                Ok(()) => {}
+                Err(_) if vfs.is_crashed() => {
+                    failed = Some(());
+                    break;
+                }
+                Err(x) if fault_status(x.status) => {
+                    let what = format!("recovery under faults after {why}: {}", path.display());
+                    self.explain(&what, x.status)?;
+                    failed = Some(());
+                    break;
+                }
+                Err(x) => {
+                    return Err(format!(
+                        "recovery under faults after {why}: opening {} failed with a status \
+                         no injected fault explains: {x}",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        vfs.clear_crash_point();
+        vfs.clear_aimed_error();
+        if failed.is_none() && !vfs.is_crashed() {
+            return Ok(Some(e));
+        }
+        // The application restarts: its process dies (or the armed crash strikes).
+        self.tally.failed_faulty_recoveries += 1;
+        drop(e);
+        let crash = if vfs.is_crashed() {
+            self.tally.crashes += 1;
+            self.sched.crash()
+        } else {
+            Crash::ProcessCrash
+        };
+        crash.strike(&vfs);
+        Ok(None)
+    }
+
     /// One recovery attempt, fault-free (a crash point armed for it still fires):
-    /// a fresh engine, every file checked, the handles reopened, every client idle.
-    fn recover_once(&mut self, why: &str) -> Result<(), String> {
+    /// a fresh engine — or the one a recovery under faults left, every file opened —
+    /// every file checked, the handles reopened, every client idle.
+    fn recover_once(&mut self, why: &str, engine: Option<Engine>) -> Result<(), String> {
         let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| {
-            let mut e = self.rig.new_engine();
-            self.mark_engine();
+            let fresh = engine.is_none();
+            let mut e = engine.unwrap_or_else(|| self.rig.new_engine());
+            if fresh {
+                self.mark_engine();
+            }
             self.rig.handles.clear();
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;

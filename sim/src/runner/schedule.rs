@@ -60,6 +60,17 @@ pub(super) struct Turn {
     pub(super) fault_seed: u64,
 }
 
+/// What a recovery under faults is aimed at, besides the seed's own random faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Aim {
+    /// Nothing more: only the seed's random faults.
+    Faults,
+    /// A crash this many I/O steps into the recovery.
+    Crash(u64),
+    /// An I/O error this many I/O steps into the recovery.
+    Error(u64),
+}
+
 /// How the engine's process dies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Crash {
@@ -154,6 +165,21 @@ impl Schedule {
     /// In the log modes recovery itself (log reopen, roll-forward, its system
     /// transactions) may crash, and the next attempt must reach the same result;
     /// Off-mode recovery only reads, so crashing it proves nothing.
+    /// Generation 9: whether this recovery first runs with the disk's faults on, and
+    /// what it is aimed at (a crash or an I/O error within its first I/O steps —
+    /// the open, the log scan, roll-forward, roll-in, endbu's resume).
+    pub(super) fn faulty_recovery(&mut self) -> Option<Aim> {
+        if !self.rng.random_bool(0.35) {
+            return None;
+        }
+        let at = self.rng.random_range(1..120);
+        Some(match self.rng.random_range(0..3) {
+            0 => Aim::Faults,
+            1 => Aim::Crash(at),
+            _ => Aim::Error(at),
+        })
+    }
+
     pub(super) fn recovery_crash_point(&mut self, log_mode: LogMode, attempt: u32) -> Option<u64> {
         let arm = log_mode != LogMode::Off && attempt < 3 && self.rng.random_bool(0.25);
         arm.then(|| self.rng.random_range(1..80))

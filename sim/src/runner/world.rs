@@ -76,6 +76,10 @@ pub(super) struct Tally {
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
     pub(super) interrupted_recoveries: u64,
+    /// Generation 9: recoveries run with faults on, and how many of them failed
+    /// (with an explained status, or a crash) before a fault-free one.
+    pub(super) faulty_recoveries: u64,
+    pub(super) failed_faulty_recoveries: u64,
     pub(super) segments_recycled: u64,
     pub(super) group_acks: u64,
     /// Generation 5: what the transfers did.
@@ -152,6 +156,8 @@ impl Tally {
             transactions: (0, 0),
             split_transactions: 0,
             interrupted_recoveries: 0,
+            faulty_recoveries: 0,
+            failed_faulty_recoveries: 0,
             segments_recycled: 0,
             group_acks: 0,
             transfers: 0,
@@ -179,6 +185,10 @@ impl World {
         o.transactions = self.tally.transactions;
         o.split_transactions = self.tally.split_transactions;
         o.interrupted_recoveries = self.tally.interrupted_recoveries;
+        o.faulty_recoveries = (
+            self.tally.faulty_recoveries,
+            self.tally.failed_faulty_recoveries,
+        );
         o.segments_recycled = self.tally.segments_recycled;
         o.group_acks = self.tally.group_acks;
         o.transfers = self.tally.transfers;

@@ -429,6 +429,8 @@ fault_stats! {
     latent_corruptions,
     /// Unsynced operations made durable by the simulated OS writeback (pending limits).
     writebacks,
+    /// I/O errors the simulator aimed at one call (`SimVfs::set_error_after`).
+    aimed_errors,
 }
 
 #[cfg(test)]

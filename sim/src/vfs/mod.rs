@@ -181,6 +181,21 @@ impl SimVfs {
         self.lock().crash_at = None;
     }
 
+    /// Aim an I/O error: the call `n` I/O steps from now (at least 1) fails with EIO and
+    /// takes no effect, whatever it is and whether random faults are paused. Returns
+    /// its step number. One-shot; [`SimVfs::clear_aimed_error`] disarms it.
+    pub fn set_error_after(&self, n: u64) -> u64 {
+        let mut st = self.lock();
+        let step = st.stats.io_steps.saturating_add(n.max(1));
+        st.eio_at = Some(step);
+        step
+    }
+
+    /// Disarm the aimed error.
+    pub fn clear_aimed_error(&self) {
+        self.lock().eio_at = None;
+    }
+
     pub fn crash_point(&self) -> Option<u64> {
         self.lock().crash_at
     }

@@ -74,6 +74,9 @@ pub(super) struct State {
     pub(super) epoch: u64,
     pub crashed: bool,
     pub crash_at: Option<u64>,
+    /// An aimed error: the call numbered this fails with EIO, taking no effect (the
+    /// simulator aims it at a path a random campaign barely reaches).
+    pub eio_at: Option<u64>,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
@@ -129,6 +132,7 @@ impl State {
             epoch: 0,
             crashed: false,
             crash_at: None,
+            eio_at: None,
             stats: FaultStats::default(),
             trace: Trace::default(),
             damaged_paths: BTreeSet::new(),
@@ -188,6 +192,12 @@ impl State {
             self.stats.crashes_armed_fired += 1;
             self.trace.fault(FaultEvent::CrashPoint, call.path, step, 0);
             return Err(crashed_error());
+        }
+        if self.eio_at == Some(step) {
+            self.eio_at = None;
+            self.stats.aimed_errors += 1;
+            self.trace.fault(FaultEvent::Aimed, call.path, step, 0);
+            return Err(eio(call.op.name(), call.path));
         }
         if self.roll(FaultKind::LatentCorruption) {
             self.corrupt_random_sector();

@@ -660,7 +660,9 @@ fn invariants_hold_under_random_workloads_and_swarm_faults() {
     random_workload(&v, 99, 3000);
     let s = v.stats();
     for (name, n) in s.iter() {
-        if !["writebacks", "disk_full"].contains(&name) {
+        // Writebacks need the pending limits, disk full a small disk, and aimed
+        // errors the simulator's aim: none comes from a random workload.
+        if !["writebacks", "disk_full", "aimed_errors"].contains(&name) {
             assert!(n > 0, "{name} never happened: {s:?}");
         }
     }
