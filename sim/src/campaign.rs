@@ -15,6 +15,8 @@ pub struct Summary {
     pub recoveries_checked: u64,
     /// Recoveries that found lying-disk damage and detected it.
     pub damage_detected: u64,
+    /// Relaxed rule: damaged files accepted at an older state (undetectable damage).
+    pub damage_older_state: u64,
     pub transactions_ended: u64,
     pub transactions_aborted: u64,
     /// Multi-file transactions a crash split (log mode Off only).
@@ -64,6 +66,7 @@ impl Summary {
         self.crashes += o.crashes;
         self.recoveries_checked += o.recoveries_checked;
         self.damage_detected += o.damage_detected;
+        self.damage_older_state += o.damage_older_state;
         self.transactions_ended += o.transactions.0;
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;

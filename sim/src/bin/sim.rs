@@ -131,7 +131,11 @@ fn print_summary(s: &Summary) {
     println!("operations         {}", s.operations);
     println!("crashes            {}", s.crashes);
     println!("recoveries checked {}", s.recoveries_checked);
-    println!("damage detected    {}", s.damage_detected);
+    println!(
+        "damage detected    {} (reported by the engine: file replaced); {} damaged files \
+         accepted at an older state (undetectable: a misdirected or rotten control record reads like a torn one)",
+        s.damage_detected, s.damage_older_state
+    );
     println!(
         "log modes          {}",
         s.log_modes

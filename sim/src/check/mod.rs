@@ -9,17 +9,41 @@ use engine::{Engine, GetOp, Handle, OpenMode, Status, StepOp};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Why a file's state could not be read back after recovery: the engine reported it
+/// (its check found damage, or an operation failed with a status — what an operator
+/// sees, and restores from backup), or the checker found what the engine served
+/// wrong without noticing (corruption it missed: always a failure).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unrecovered {
+    Reported(String),
+    Undetected(String),
+}
+
+impl std::fmt::Display for Unrecovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unrecovered::Reported(m) => write!(f, "{m}"),
+            Unrecovered::Undetected(m) => write!(f, "{m} (the engine did not report it)"),
+        }
+    }
+}
+
 /// Check a file's structure, then read every record (physical order) and verify the
 /// key-0 order agrees. Errors describe the violated invariant.
-pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result<Records, String> {
+pub fn recovered_state(
+    e: &mut Engine,
+    vfs: Arc<dyn Vfs>,
+    path: &Path,
+) -> Result<Records, Unrecovered> {
+    use Unrecovered::{Reported, Undetected};
     let rep = check_file(vfs.as_ref(), path).map_err(|err| {
-        format!(
+        Reported(format!(
             "invariant 1 (structure): {} does not open: {err}",
             path.display()
-        )
+        ))
     })?;
     if !rep.is_clean() {
-        return Err(format!(
+        return Err(Reported(format!(
             "invariant 1 (structure): {}: {}",
             path.display(),
             rep.problems
@@ -28,44 +52,49 @@ pub fn recovered_state(e: &mut Engine, vfs: Arc<dyn Vfs>, path: &Path) -> Result
                 .cloned()
                 .collect::<Vec<_>>()
                 .join("; ")
-        ));
+        )));
     }
     let h = e
         .open(path, OpenMode::ReadOnly)
-        .map_err(|x| format!("open {}: {x}", path.display()))?;
+        .map_err(|x| Reported(format!("open {}: {x}", path.display())))?;
     let mut recs = Records::new();
     let mut r = e.step(h, StepOp::First);
     while let Ok(rec) = r {
         if recs.insert(workload::id_of(&rec), rec).is_some() {
-            return Err(format!(
+            return Err(Undetected(format!(
                 "invariant 1: {} holds two records with one id",
                 path.display()
-            ));
+            )));
         }
         if recs.len() as u64 > rep.records {
-            return Err(format!(
+            return Err(Undetected(format!(
                 "invariant 1: {}: step scan never ends",
                 path.display()
-            ));
+            )));
         }
         r = e.step(h, StepOp::Next);
     }
     match r {
         Err(x) if x.status == Status::EndOfFile => {}
-        Err(x) => return Err(format!("reading {} after recovery: {x}", path.display())),
+        Err(x) => {
+            return Err(Reported(format!(
+                "reading {} after recovery: {x}",
+                path.display()
+            )))
+        }
         Ok(_) => unreachable!(),
     }
     let ordered = scan_key0(e, h, recs.len())
-        .map_err(|over| format!("invariant 1: {}: {over}", path.display()))?
-        .map_err(|x| format!("scan {}: {x}", path.display()))?;
+        .map_err(|over| Undetected(format!("invariant 1: {}: {over}", path.display())))?
+        .map_err(|x| Reported(format!("scan {}: {x}", path.display())))?;
     if ordered != recs.values().cloned().collect::<Vec<_>>() {
-        return Err(format!(
+        return Err(Undetected(format!(
             "invariant 1: {}: key 0 order disagrees with the records",
             path.display()
-        ));
+        )));
     }
     e.close(h)
-        .map_err(|x| format!("close {}: {x}", path.display()))?;
+        .map_err(|x| Reported(format!("close {}: {x}", path.display())))?;
     Ok(recs)
 }
 

@@ -131,7 +131,8 @@ impl World {
                 let damaged = self.rig.vfs.was_damaged(&to);
                 match check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &to) {
                     Ok(found) if found == b.instant[i] => {}
-                    Err(_) if damaged => {}
+                    // Damage the engine reported: the operator would take another copy.
+                    Err(check::Unrecovered::Reported(_)) if damaged => {}
                     Ok(found) if damaged && self.model.files[f].phantom(&found).is_none() => {}
                     Ok(found) => {
                         return Err(format!(

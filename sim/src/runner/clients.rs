@@ -101,10 +101,9 @@ impl Model {
     /// Apply an acknowledged change by client `k`: into its transaction, or committed.
     pub(super) fn apply(&mut self, k: usize, f: usize, id: u32, rec: Option<Vec<u8>>) {
         match self.clients.txns[k].as_mut() {
+            // A transaction's records join the file's written set only when it
+            // ends (an aborted transaction's never reach any committed state).
             Some(t) => {
-                if let Some(r) = &rec {
-                    self.files[f].written.insert(r.clone());
-                }
                 t.changes.entry(f).or_default().insert(id, rec);
             }
             None => match rec {
@@ -256,6 +255,11 @@ impl World {
                 changes,
             });
             if uncertain {
+                // It may be in the log: its records may come back.
+                for (&f, m) in &t.changes {
+                    let written = &mut self.model.files[f].written;
+                    written.extend(m.values().flatten().cloned());
+                }
                 return Ok(());
             }
             if deferred {

@@ -86,6 +86,9 @@ pub struct Outcome {
     /// Recoveries that found a file a lying disk had damaged and detected it (the file
     /// then fails its check or its open with status 2 and is replaced).
     pub damage_detected: u64,
+    /// Recoveries that accepted a damaged file at an older state (lying faults only:
+    /// a misdirected control-record write no format can detect).
+    pub damage_older_state: u64,
     /// Transactions ended / aborted.
     pub transactions: (u64, u64),
     /// Recoveries a crash interrupted (log modes), each followed by another.

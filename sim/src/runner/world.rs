@@ -72,6 +72,8 @@ pub(super) struct Tally {
     /// Files recovered and checked.
     pub(super) checked: u64,
     pub(super) damage_detected: u64,
+    /// Damaged files accepted at an older state (the relaxed rule for lying faults).
+    pub(super) damage_older_state: u64,
     /// Transactions ended / aborted.
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
@@ -153,6 +155,7 @@ impl Tally {
             crashes: 0,
             checked: 0,
             damage_detected: 0,
+            damage_older_state: 0,
             transactions: (0, 0),
             split_transactions: 0,
             interrupted_recoveries: 0,
@@ -182,6 +185,7 @@ impl World {
         o.crashes = self.tally.crashes;
         o.recoveries_checked = self.tally.checked;
         o.damage_detected = self.tally.damage_detected;
+        o.damage_older_state = self.tally.damage_older_state;
         o.transactions = self.tally.transactions;
         o.split_transactions = self.tally.split_transactions;
         o.interrupted_recoveries = self.tally.interrupted_recoveries;
