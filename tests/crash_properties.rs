@@ -108,7 +108,7 @@ fn run(actions: Vec<Action>, seed: u64) -> Result<(), TestCaseError> {
             }
             e = engine(&vfs);
             let found = recovered_state(&mut e, Arc::new(vfs.clone()), &path)
-                .map_err(TestCaseError::fail)?;
+                .map_err(|m| TestCaseError::fail(m.to_string()))?;
             prop_assert!(
                 m.candidates().iter().any(|c| **c == found),
                 "recovered {} records; candidates {:?}",
