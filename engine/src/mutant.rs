@@ -51,10 +51,13 @@ pub enum Mutant {
     /// The log reader takes a segment it cannot read (an I/O error) for the end of
     /// the log, so roll-forward silently stops short of acknowledged transactions.
     EioReadsAsEndOfLog,
+    /// A `startbu` that fails part-way leaves the files it already froze in continuous
+    /// operations (all-or-nothing broken).
+    StartbuCannotUnfreeze,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -74,6 +77,7 @@ impl Mutant {
         Mutant::SpuriousIoError,
         Mutant::FlushSkipsCommit,
         Mutant::EioReadsAsEndOfLog,
+        Mutant::StartbuCannotUnfreeze,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +101,7 @@ impl Mutant {
             Mutant::SpuriousIoError => "spurious-io-error",
             Mutant::FlushSkipsCommit => "flush-skips-commit",
             Mutant::EioReadsAsEndOfLog => "eio-reads-as-end-of-log",
+            Mutant::StartbuCannotUnfreeze => "startbu-cannot-unfreeze",
         }
     }
 

@@ -92,6 +92,10 @@ impl Engine {
         if let Err(e) = result {
             // Put back the files already frozen: nothing was committed to their deltas.
             for p in &frozen {
+                if self.mutant(Mutant::StartbuCannotUnfreeze) {
+                    // Wrong: the files already frozen stay in continuous operations.
+                    continue;
+                }
                 let _ = self.with_file(p, |vfs, df| df.pager.unfreeze_unused(vfs));
             }
             return Err(e.during("startbu failed; no file was left in continuous operations"));

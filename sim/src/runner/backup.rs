@@ -48,7 +48,14 @@ impl World {
         } else {
             Ok(())
         };
+        // Generation 9: aim an I/O error into startbu (its flush, or freezing its k-th
+        // file), a path random faults barely reach.
+        if self.workload >= 9 && self.sched.rng.random_bool(0.3) {
+            let k = self.sched.rng.random_range(1..30);
+            self.rig.vfs.set_error_after(k);
+        }
         let got = self.rig.engine_mut()?.start_backup(&paths);
+        self.rig.vfs.clear_aimed_error();
         tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
         if self.expect("startbu", &got, want)? {
             self.model.backup = Some(BackupModel {
@@ -79,6 +86,18 @@ impl World {
                 .map(|e| e.status)
                 .filter(|&s| fault_status(s))
             {
+                // All or nothing: startbu undoes what it froze. Files may be left only
+                // if the undo itself met a fault — a crash, or a second fault in this
+                // step besides the one that failed startbu.
+                let faults = self.faults_now() - self.cause.step_mark;
+                if !self.rig.vfs.is_crashed() && faults < 2 {
+                    return Err(format!(
+                        "startbu all-or-nothing: it failed (status {}) under {faults} injected \
+                         fault(s), yet files {partial:?} of the set {set:?} are left in \
+                         continuous operations though undoing them met no fault",
+                        status.code()
+                    ));
+                }
                 self.explain("startbu (files left frozen)", status)?;
                 // Undoing the files already frozen failed under an injected fault too
                 // (or a crash cut startbu short): those files are in continuous
