@@ -8,9 +8,11 @@
 //! - **direct**: a fault (I/O error, failed or dropping sync, disk full, misdirected
 //!   write, latent corruption, an armed crash firing) was injected since the current
 //!   step began — the operation, or the system transaction it triggered, met it;
-//! - **sticky**: a fault was injected since the engine last started, and none since the
-//!   step began — the engine may legitimately still be in the failed state it caused (a
-//!   pager poisoned by a failed commit refuses work until its file is reopened);
+//! - **sticky**: a fault was injected since the engine last started — and, for an
+//!   operation on one file, since that file was last opened — and none since the step
+//!   began: the engine may legitimately still be in the failed state it caused (a pager
+//!   poisoned by a failed commit refuses work until its file is reopened), but that
+//!   state must end at the next open;
 //! - **damaged**: a file was hit by a lying fault, whose damage stays readable (and so
 //!   reportable) until the file is replaced.
 //!
@@ -35,6 +37,10 @@ pub(super) struct Causes {
     pub(super) sticky: u64,
     /// Fault statuses excused by a lying fault's lasting damage.
     pub(super) damaged: u64,
+    /// Faults injected when each file was last (re)opened by the running engine.
+    pub(super) file_marks: Vec<u64>,
+    /// The one file the current step operates on, if it is one.
+    pub(super) file: Option<usize>,
 }
 
 /// Faults so far that an operation can observe as an error.
@@ -59,6 +65,15 @@ impl World {
     /// A step begins: faults from now on are direct causes.
     pub(super) fn mark_step(&mut self) {
         self.cause.step_mark = self.faults_now();
+        self.cause.file = None;
+    }
+
+    /// File `f` was reopened: a failed state it was in has ended.
+    pub(super) fn mark_reopened(&mut self, f: usize) {
+        let now = self.faults_now();
+        if let Some(m) = self.cause.file_marks.get_mut(f) {
+            *m = now;
+        }
     }
 
     /// A new engine starts: earlier faults no longer excuse anything it does.
@@ -66,6 +81,7 @@ impl World {
         let now = self.faults_now();
         self.cause.engine_mark = now;
         self.cause.step_mark = now;
+        self.cause.file_marks = vec![now; self.model.files.len()];
     }
 
     /// Whether a file of the run carries a lying fault's damage.
@@ -77,16 +93,24 @@ impl World {
     /// it, count it, or fail the seed.
     pub(super) fn explain(&mut self, what: &str, status: Status) -> Result<(), String> {
         let now = self.faults_now();
+        let since = match self.cause.file {
+            Some(f) => {
+                let opened = self.cause.file_marks.get(f).copied().unwrap_or(0);
+                self.cause.engine_mark.max(opened)
+            }
+            None => self.cause.engine_mark,
+        };
         if now > self.cause.step_mark || self.rig.vfs.is_crashed() {
             self.cause.direct += 1;
-        } else if now > self.cause.engine_mark {
+        } else if now > since {
             self.cause.sticky += 1;
         } else if self.any_damaged() {
             self.cause.damaged += 1;
         } else {
             return Err(format!(
                 "status without cause: {what} returned status {} ({}) but the disk injected \
-                 no fault since the engine started ({} faults in all) and no file is damaged",
+                 no fault since the engine started or the file was last opened ({} faults in \
+                 all) and no file is damaged",
                 status.code(),
                 status.meaning(),
                 now

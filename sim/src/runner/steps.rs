@@ -236,6 +236,8 @@ impl World {
             }
         }
         self.rig.handles[f] = hs;
+        // A failed state the file was in (a poisoned pager) ended with this open.
+        self.mark_reopened(f);
         if self.damaged(f) {
             // Damaged while it reopened: it may have come back at an older
             // state (a corrupted last delta transaction reads as a torn
@@ -250,6 +252,7 @@ impl World {
         let f = self.sched.rng.random_range(0..self.model.files.len());
         let k = self.sched.rng.random_range(0..CLIENTS);
         let k = self.model.clients.ready(k);
+        self.cause.file = Some(f);
         (k, f, self.rig.handles[f][k])
     }
 
