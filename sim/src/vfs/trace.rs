@@ -33,6 +33,10 @@ pub(super) enum Op {
     Copy,
     PowerLoss,
     ProcessCrash,
+    /// `create_dir_all` (an I/O step only with directories as objects).
+    CreateDirAll,
+    /// The simulator's helper that makes a directory durable at once.
+    DirDurable,
 }
 
 impl Op {
@@ -54,6 +58,8 @@ impl Op {
             Op::Copy => "copy_file",
             Op::PowerLoss => "power_loss",
             Op::ProcessCrash => "process_crash",
+            Op::CreateDirAll => "create_dir_all",
+            Op::DirDurable => "create_dir_durable",
         }
     }
 }
@@ -64,6 +70,8 @@ pub(super) enum FaultEvent {
     Kind(FaultKind),
     /// An armed crash point fired.
     CrashPoint,
+    /// Directories (and the names under them) a power loss took with their creation.
+    LostDirs,
 }
 
 impl FaultEvent {
@@ -71,6 +79,7 @@ impl FaultEvent {
         match self {
             FaultEvent::Kind(k) => k.name(),
             FaultEvent::CrashPoint => "crash_point",
+            FaultEvent::LostDirs => "lost_dirs",
         }
     }
 
@@ -78,6 +87,7 @@ impl FaultEvent {
         match self {
             FaultEvent::Kind(k) => k as u8,
             FaultEvent::CrashPoint => 0xFF,
+            FaultEvent::LostDirs => 0xFE,
         }
     }
 }
