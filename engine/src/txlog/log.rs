@@ -13,7 +13,7 @@ use super::group_sync::PendingSync;
 use super::reader::{read_log, LogScan};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
-use crate::vfs::Vfs;
+use crate::vfs::{create_dir_durable, Vfs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,10 +106,13 @@ fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
 }
 
 impl TxLog {
-    /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
-    /// position the writer after the last valid record.
+    /// Open (or create) the log in `dir`: make sure the directory exists *durably*
+    /// (created if missing, its parent synced — a directory a power loss can take would
+    /// take every segment with it, and every acknowledged transaction in them), read
+    /// it, drop an incomplete tail, and position the writer after the last valid
+    /// record.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
-        vfs.create_dir_all(dir).map_err(|e| {
+        create_dir_durable(vfs.as_ref(), dir).map_err(|e| {
             Error::io(
                 &e,
                 format_args!("creating transaction log directory {}", dir.display()),
