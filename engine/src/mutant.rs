@@ -48,10 +48,14 @@ pub enum Mutant {
     /// `flush` skips every third system transaction it should run, and reports
     /// success (acknowledged durability that is not).
     FlushSkipsCommit,
+    /// The transaction log directory is created without syncing its parent, so a
+    /// power loss can take it, and every segment in it (DESIGN: directories are
+    /// objects whose creation needs the parent synced).
+    LogDirNotSynced,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -70,6 +74,7 @@ impl Mutant {
         Mutant::ScanExtraRecord,
         Mutant::SpuriousIoError,
         Mutant::FlushSkipsCommit,
+        Mutant::LogDirNotSynced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +97,7 @@ impl Mutant {
             Mutant::ScanExtraRecord => "scan-extra-record",
             Mutant::SpuriousIoError => "spurious-io-error",
             Mutant::FlushSkipsCommit => "flush-skips-commit",
+            Mutant::LogDirNotSynced => "log-dir-not-synced",
         }
     }
 

@@ -50,6 +50,7 @@ impl Engine {
                 &self.config.log_dir,
                 self.config.engine_id,
                 self.config.log_segment_size,
+                self.mutant(Mutant::LogDirNotSynced),
             )
             .map_err(|e| e.during("opening the transaction log"))?;
             self.txlog = Some(log);

@@ -110,9 +110,21 @@ impl TxLog {
     /// (created if missing, its parent synced — a directory a power loss can take would
     /// take every segment with it, and every acknowledged transaction in them), read
     /// it, drop an incomplete tail, and position the writer after the last valid
-    /// record.
-    pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
-        create_dir_durable(vfs.as_ref(), dir).map_err(|e| {
+    /// record. `parent_unsynced` (a known-bad engine's switch) creates the directory
+    /// without syncing its parent.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        engine_id: u64,
+        segment_size: u64,
+        parent_unsynced: bool,
+    ) -> Result<TxLog> {
+        let created = if parent_unsynced {
+            vfs.create_dir_all(dir)
+        } else {
+            create_dir_durable(vfs.as_ref(), dir)
+        };
+        created.map_err(|e| {
             Error::io(
                 &e,
                 format_args!("creating transaction log directory {}", dir.display()),
