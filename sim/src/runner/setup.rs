@@ -3,7 +3,10 @@
 //! the operation mix — drawn from the setup streams in a fixed order, so that a plan
 //! (which names all of these) keeps every later stream where the seed would have it.
 //! The files are created, and from generation 5 stocked with the inventory, with
-//! faults paused: a run starts from a sound database the model knows exactly.
+//! faults paused: a run starts from a sound database the model knows exactly. From
+//! generation 9 directories are objects: the data and backup directories exist
+//! durably from the start (the operator's), the log directory is the engine's to
+//! create and make durable.
 
 use super::cause::Causes;
 use super::clients::Clients;
