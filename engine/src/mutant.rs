@@ -54,10 +54,14 @@ pub enum Mutant {
     /// A `startbu` that fails part-way leaves the files it already froze in continuous
     /// operations (all-or-nothing broken).
     StartbuCannotUnfreeze,
+    /// The transaction log directory is created without syncing its parent, so a
+    /// power loss can take it, and every segment in it (DESIGN: directories are
+    /// objects whose creation needs the parent synced).
+    LogDirNotSynced,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -78,6 +82,7 @@ impl Mutant {
         Mutant::FlushSkipsCommit,
         Mutant::EioReadsAsEndOfLog,
         Mutant::StartbuCannotUnfreeze,
+        Mutant::LogDirNotSynced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,6 +107,7 @@ impl Mutant {
             Mutant::FlushSkipsCommit => "flush-skips-commit",
             Mutant::EioReadsAsEndOfLog => "eio-reads-as-end-of-log",
             Mutant::StartbuCannotUnfreeze => "startbu-cannot-unfreeze",
+            Mutant::LogDirNotSynced => "log-dir-not-synced",
         }
     }
 

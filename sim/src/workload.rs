@@ -124,9 +124,11 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// as a recovery path); 7 — plus crashes aimed inside a commit (a few I/O steps
 /// ahead, then a flush), so the middle of a system transaction, a delta append or a
 /// log write is hit often; 8 — log segments preallocated (engine), the largest
-/// simulated segment 256 KiB instead of 1 MiB (a seed fills neither); 9 — faults
-/// strike recovery: a third of recoveries first run with the disk's faults on and an
-/// aimed crash or I/O error (open, log scan, roll-forward, roll-in, endbu resume).
+/// simulated segment 256 KiB instead of 1 MiB (a seed fills neither); 9 — the disk
+/// and recovery as unkind as Linux: directories are objects (a new one is lost at
+/// power loss unless its parent is synced), and a third of recoveries first run with
+/// the disk's faults on and an aimed crash or I/O error (open, log scan, roll-forward,
+/// roll-in, endbu resume).
 pub const WORKLOAD_VERSION: u32 = 9;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;

@@ -24,7 +24,7 @@ use crate::file::change::Change;
 use crate::file::datafile::DataFile;
 use crate::mutant::Mutant;
 use crate::status::{fail, Error, Result, Status};
-use crate::txlog::log::TxLog;
+use crate::txlog::log::{KnownBad, TxLog};
 use std::path::{Path, PathBuf};
 
 impl Engine {
@@ -50,7 +50,10 @@ impl Engine {
                 &self.config.log_dir,
                 self.config.engine_id,
                 self.config.log_segment_size,
-                self.mutant(Mutant::EioReadsAsEndOfLog),
+                KnownBad {
+                    eio_is_end: self.mutant(Mutant::EioReadsAsEndOfLog),
+                    dir_parent_unsynced: self.mutant(Mutant::LogDirNotSynced),
+                },
             )
             .map_err(|e| e.during("opening the transaction log"))?;
             self.txlog = Some(log);

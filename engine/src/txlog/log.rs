@@ -13,7 +13,7 @@ use super::group_sync::PendingSync;
 use super::reader::{read_log_as, LogScan};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
-use crate::vfs::Vfs;
+use crate::vfs::{create_dir_durable, Vfs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +39,16 @@ pub struct TxLog {
     scanned: Option<(bool, Vec<Committed>)>,
     /// Known-bad engine `eio-reads-as-end-of-log` only.
     eio_is_end: bool,
+}
+
+/// The log's known-bad engine switches (all off on a correct engine).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownBad {
+    /// `eio-reads-as-end-of-log`: a segment that cannot be read ends the log (kept for
+    /// every read of the log).
+    pub eio_is_end: bool,
+    /// `log-dir-not-synced`: the directory is created without syncing its parent.
+    pub dir_parent_unsynced: bool,
 }
 
 /// A committed transaction: its commit LSN and its changes, each with its file.
@@ -108,22 +118,30 @@ fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
 }
 
 impl TxLog {
-    /// Open (or create) the log in `dir`: read it, drop an incomplete tail, and
-    /// position the writer after the last valid record.
+    /// Open (or create) the log in `dir`: make sure the directory exists *durably*
+    /// (created if missing, its parent synced — a directory a power loss can take would
+    /// take every segment with it, and every acknowledged transaction in them), read
+    /// it, drop an incomplete tail, and position the writer after the last valid
+    /// record.
     pub fn open(vfs: Arc<dyn Vfs>, dir: &Path, engine_id: u64, segment_size: u64) -> Result<TxLog> {
-        TxLog::open_as(vfs, dir, engine_id, segment_size, false)
+        TxLog::open_as(vfs, dir, engine_id, segment_size, KnownBad::default())
     }
 
-    /// [`TxLog::open`]; `eio_is_end` is the `eio-reads-as-end-of-log` known-bad
-    /// engine, kept for every read of the log (always `false` on a correct engine).
+    /// [`TxLog::open`] as a known-bad engine would (every switch off on a correct one).
     pub fn open_as(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         engine_id: u64,
         segment_size: u64,
-        eio_is_end: bool,
+        bad: KnownBad,
     ) -> Result<TxLog> {
-        vfs.create_dir_all(dir).map_err(|e| {
+        let eio_is_end = bad.eio_is_end;
+        let created = if bad.dir_parent_unsynced {
+            vfs.create_dir_all(dir)
+        } else {
+            create_dir_durable(vfs.as_ref(), dir)
+        };
+        created.map_err(|e| {
             Error::io(
                 &e,
                 format_args!("creating transaction log directory {}", dir.display()),

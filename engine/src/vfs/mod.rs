@@ -7,7 +7,8 @@
 //! - `sync` makes every earlier write to *that file* durable, or fails (and after a
 //!   failed sync the engine must assume nothing unsynced reached the disk).
 //! - creating, removing and renaming files is durable only after `sync_dir` on the
-//!   directory.
+//!   directory; so is creating a directory (`create_dir_all`), in *its parent*
+//!   directory. [`create_dir_durable`] creates a directory and makes it durable.
 //! - `try_lock_exclusive` is advisory and per process; a held lock maps to status 85.
 //!
 //! Errors are `std::io::Error`; the engine maps their kinds to Btrieve statuses
@@ -68,11 +69,50 @@ pub trait Vfs: Send + Sync {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Make creates, removes and renames in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Create `dir` and its parents if missing. Filesystems without directories as
-    /// objects of their own (the in-memory and simulated ones) need do nothing.
+    /// Create `dir` and every missing directory above it; one that exists already is
+    /// not an error (a file in the way is).
+    ///
+    /// What is guaranteed: when it returns `Ok`, the directories *exist*. Their
+    /// durability is that of any creation: each directory it creates is a new entry in
+    /// its parent, durable only once that parent is synced with [`Vfs::sync_dir`]; a
+    /// power loss before that may lose the directory and everything created in it. A
+    /// caller that needs the directory after a power loss uses [`create_dir_durable`],
+    /// which does those syncs. ([`StdVfs`] also syncs the parent of each directory it
+    /// creates, so on a real filesystem what it created is durable when it returns;
+    /// callers must not count on that — the simulator's `SimVfs` holds them to the
+    /// contract above.)
+    ///
+    /// Filesystems without directories as objects of their own (the in-memory ones)
+    /// need do nothing.
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Create `dir` (and every missing directory above it) so that it survives a power
+/// loss: [`Vfs::create_dir_all`], then [`Vfs::sync_dir`] on the parent of each
+/// directory above `dir` that was missing before, and on the parent of `dir` itself.
+///
+/// The parent of `dir` is synced even when `dir` existed already: a process that
+/// crashed between creating it and syncing its parent left an entry a power loss can
+/// still take. (The same gap for a directory *above* `dir` that such a process
+/// created is not closed: only directories found missing are synced above `dir`.)
+/// Roots (`/`, `.`, the empty path) always exist and are never checked.
+pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
+    let is_root = |d: &Path| d.parent().is_none() || d == Path::new(".");
+    // The directories above `dir` that are missing now, deepest first.
+    let mut missing = Vec::new();
+    for above in dir.ancestors().skip(1) {
+        if is_root(above) || vfs.exists(above)? {
+            break;
+        }
+        missing.push(above);
+    }
+    vfs.create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        vfs.sync_dir(&parent_dir(created))?;
+    }
+    vfs.sync_dir(&parent_dir(dir))
 }
 
 /// Read exactly `buf.len()` bytes at `offset`, or fail with `UnexpectedEof`.

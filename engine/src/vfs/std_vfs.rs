@@ -1,7 +1,7 @@
 //! `StdVfs`: the real filesystem through `std::fs`. The only module of the engine
 //! library allowed to touch it.
 
-use super::{OpenMode, Vfs, VfsFile};
+use super::{parent_dir, OpenMode, Vfs, VfsFile};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -73,7 +73,52 @@ impl Vfs for StdVfs {
         File::open(dir)?.sync_all()
     }
 
+    /// Creates the missing directories top down, then syncs the parent of each one it
+    /// created, so they are durable when it returns (more than the trait promises).
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        // The missing directories, deepest first: the walk ends at one that exists (or
+        // at the empty parent of a relative path).
+        let mut missing = Vec::new();
+        for d in dir.ancestors() {
+            if d.as_os_str().is_empty() || d.is_dir() {
+                break;
+            }
+            missing.push(d);
+        }
+        for d in missing.iter().rev() {
+            match fs::create_dir(d) {
+                Ok(()) => {}
+                // Someone else created it meanwhile: as good.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for d in missing.iter().rev() {
+            self.sync_dir(&parent_dir(d))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_dir_all_creates_every_level_and_tolerates_existing_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let deep = tmp.path().join("a/b/c");
+        StdVfs.create_dir_all(&deep).unwrap();
+        assert!(deep.is_dir());
+        StdVfs.create_dir_all(&deep).unwrap();
+        super::super::create_dir_durable(&StdVfs, &tmp.path().join("a/b/d")).unwrap();
+        assert_eq!(
+            StdVfs.list_dir(&tmp.path().join("a/b")).unwrap(),
+            vec!["c", "d"]
+        );
+        let file = tmp.path().join("a/file");
+        fs::write(&file, b"x").unwrap();
+        assert!(StdVfs.create_dir_all(&file.join("sub")).is_err());
+        assert!(StdVfs.create_dir_all(&file).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! the instant.
 
 use super::recovery::diff_summary;
+use super::setup::BACKUP_DIR;
 use super::world::{fault_status, World};
 use crate::check;
 use crate::model::Records;
@@ -136,7 +137,7 @@ impl World {
         let r = vfs.with_faults_paused(|| -> Result<(), String> {
             for (i, &f) in b.set.iter().enumerate() {
                 let from = self.model.files[f].path.clone();
-                let to = PathBuf::from(format!("/backup/f{f}.btr"));
+                let to = PathBuf::from(format!("{BACKUP_DIR}/f{f}.btr"));
                 let _ = self.rig.vfs.remove(&to);
                 self.rig
                     .vfs

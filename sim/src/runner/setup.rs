@@ -3,7 +3,10 @@
 //! the operation mix — drawn from the setup streams in a fixed order, so that a plan
 //! (which names all of these) keeps every later stream where the seed would have it.
 //! The files are created, and from generation 5 stocked with the inventory, with
-//! faults paused: a run starts from a sound database the model knows exactly.
+//! faults paused: a run starts from a sound database the model knows exactly. From
+//! generation 9 directories are objects: the data and backup directories exist
+//! durably from the start (the operator's), the log directory is the engine's to
+//! create and make durable.
 
 use super::cause::Causes;
 use super::clients::Clients;
@@ -19,6 +22,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where the data files live (the operator's directory).
+pub(super) const DATA_DIR: &str = "/data";
+/// Where backup copies go (the operator's directory).
+pub(super) const BACKUP_DIR: &str = "/backup";
+/// The transaction log directory (the engine creates it).
+const LOG_DIR: &str = "/log";
 
 impl World {
     /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
@@ -59,7 +69,7 @@ impl World {
             max_dirty_pages: rng.random_range(8..400),
             clean_cache_pages: rng.random_range(4..256),
             log_mode,
-            log_dir: PathBuf::from("/log"),
+            log_dir: PathBuf::from(LOG_DIR),
             log_segment_size: segment_size,
             mutant: opts.mutant,
             ..Config::default()
@@ -82,8 +92,21 @@ impl World {
             nfiles = s.files();
         }
         let vfs = SimVfs::new(seed_vfs, faults);
+        if opts.workload >= 9 {
+            // Generation 9: directories are objects. The operator's layout — the data
+            // and backup directories — exists durably before the run; the log
+            // directory is the engine's to create (on first use of the log) and to
+            // make durable.
+            let layout = vfs
+                .set_dirs_are_objects(true)
+                .and_then(|()| vfs.create_dir_durable(DATA_DIR))
+                .and_then(|()| vfs.create_dir_durable(BACKUP_DIR));
+            if let Err(e) = layout {
+                panic!("creating the directory layout: {e}");
+            }
+        }
         let files: Vec<FileModel> = (0..nfiles)
-            .map(|i| FileModel::new(PathBuf::from(format!("/data/f{i}.btr"))))
+            .map(|i| FileModel::new(PathBuf::from(format!("{DATA_DIR}/f{i}.btr"))))
             .collect();
         let weights = workload::weights(&mut rng, &mut ext, opts.workload);
         let mut w = World {

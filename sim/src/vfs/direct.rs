@@ -5,13 +5,15 @@
 //! Guarantees:
 //! - None is an I/O step: they count no step, fire no crash point, draw nothing from the
 //!   RNG and inject no fault, and they work while the machine is down.
-//! - The two that change the machine, `write_file_durable` and `copy_file`, are recorded
-//!   in the trace; what they write is durable at once, data and name, and they keep the
-//!   path, file-size, total-size and inode limits. A copy carries the source's damage
-//!   mark.
+//! - The three that change the machine, `write_file_durable`, `copy_file` and
+//!   `create_dir_durable`, are recorded in the trace; what they write is durable at
+//!   once, data and name (with directories as objects, the directories above it too,
+//!   created if missing), and they keep the path, file-size, total-size, inode and
+//!   directory limits. A copy carries the source's damage mark.
 //! - `check_invariants` describes the first violation of: durable + pending = volatile
-//!   for every file and for the names, locks held only by handles open on the inode,
-//!   and exactly the referenced inodes kept.
+//!   for every file and for the names (with directories as objects: every name's
+//!   directory exists), locks held only by handles open on the inode, and exactly the
+//!   referenced inodes kept.
 
 use super::inode::Inode;
 use super::namespace::InodeId;
@@ -47,9 +49,21 @@ impl State {
             return Err(storage_full(path));
         }
         let ino = self.new_inode(Inode::with_durable(bytes.to_vec()))?;
-        self.ns.install_durable(path, ino);
+        let installed = self.ns.install_durable(path, ino);
         self.collect_garbage();
-        Ok(ino)
+        installed.map(|_| ino)
+    }
+
+    /// With directories as objects: make `dir` and every directory above it exist
+    /// durably at once (an operator's `mkdir -p` and syncs). Nothing with implicit
+    /// directories.
+    pub fn create_dir_durable(&mut self, dir: &Path) -> io::Result<()> {
+        if !self.ns.dirs_are_objects() {
+            return Ok(());
+        }
+        self.trace.call(0, Op::DirDurable, dir, 0, 0);
+        check_path(dir)?;
+        self.ns.make_dir_durable(dir)
     }
 
     /// Copy `from`'s volatile contents to `to`, durably (a backup program's copy). The
@@ -94,7 +108,9 @@ impl State {
     /// Check every structural invariant; the first violation, described.
     pub fn check_invariants(&self) -> Result<(), String> {
         if !self.ns.is_consistent() {
-            return Err("names: durable + pending != volatile".into());
+            return Err(
+                "names: durable + pending != volatile, or a name without its directory".into(),
+            );
         }
         for (ino, inode) in &self.inodes {
             if !inode.is_consistent() {

@@ -156,8 +156,8 @@ pub struct FaultConfig {
     /// Per file and power loss: the chance its surviving unsynced writes land in a random
     /// order (between length changes) rather than issue order.
     pub reordered_writes: Fault,
-    /// Per unsynced create/remove/rename: the chance it is lost at power loss (and with
-    /// it every later pending change in the same directory).
+    /// Per unsynced create/remove/rename (or directory creation): the chance it is lost
+    /// at power loss (and with it every later pending change in the same directory).
     pub lost_dir_op: Fault,
 
     // --- Honest, per operation ---
@@ -417,6 +417,9 @@ fault_stats! {
     reordered,
     /// Unsynced creates/removes/renames lost at power loss.
     dir_ops_lost,
+    /// Directories gone after a power loss with their unsynced creation (directories as
+    /// objects), and everything under them.
+    dirs_lost,
     read_errors,
     write_errors,
     /// Failed syncs (file or directory) that kept the pending changes pending.

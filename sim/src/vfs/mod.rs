@@ -9,17 +9,24 @@
 //!   (what reads see) and the ordered unsynced writes and length changes between them.
 //!   `sync` on any handle makes that inode's pending operations durable.
 //! - Names map paths to inodes, also twice: durable and volatile names, with the pending
-//!   creates, removes and renames between them. Directories are implicit (the parent of a
-//!   path, `engine::vfs::parent_dir`); `sync_dir(dir)` makes that directory's pending
-//!   changes durable. `exists` and `list_dir` see the volatile names.
+//!   creates, removes and renames between them. `sync_dir(dir)` makes that directory's
+//!   pending changes durable. `exists` and `list_dir` see the volatile names.
+//! - Directories are implicit by default (the parent of a path,
+//!   `engine::vfs::parent_dir`; `create_dir_all` does nothing). With
+//!   [`SimVfs::set_dirs_are_objects`] (the simulator's workload generation 9 on) they are
+//!   objects, as on Linux: `create_dir_all` creates each missing directory as a pending
+//!   change in its parent — durable only once the parent is `sync_dir`-ed, lost at power
+//!   loss like any other change, and everything under it with it; creating a file in a
+//!   directory that does not exist is `NotFound`. See `namespace`.
 //! - A handle refers to its inode: renames keep it working; a remove keeps the inode
 //!   alive for it. Advisory locks are per inode, held by a handle until it is dropped or
 //!   the machine crashes.
 //!
 //! # I/O steps and crash points
 //! Every call of a `Vfs` or `VfsFile` method is one I/O step — `open`, `remove`,
-//! `rename`, `exists`, `list_dir`, `sync_dir`, `read_at`, `write_at`, `sync`, `set_len`,
-//! `len`, `try_lock_exclusive` — numbered from 1 ([`SimVfs::io_step`] is the number of the
+//! `rename`, `exists`, `list_dir`, `sync_dir`, `create_dir_all` (with directories as
+//! objects only), `read_at`, `write_at`, `sync`, `set_len`, `len`,
+//! `try_lock_exclusive` — numbered from 1 ([`SimVfs::io_step`] is the number of the
 //! last). Calls refused because the machine is down or the handle is dead are not steps;
 //! dropping a handle and the direct helpers below are not steps. [`SimVfs::set_crash_at`]
 //! arms a crash: the call numbered `step` fails with "simulated crash" *without taking
@@ -34,8 +41,10 @@
 //!   length changes (`reordered_writes`). See the `crash` module.
 //! - Names: per directory a *prefix* of the pending changes survives (each change lost
 //!   with `lost_dir_op`, and every later change in the same directory with it); a
-//!   cross-directory rename belongs to both directories. A rename is atomic: the file is
-//!   under one name or the other, never neither, never both. See `namespace`.
+//!   cross-directory rename belongs to both directories; a directory's creation belongs
+//!   to its parent, and a lost one takes everything under it (`dirs_lost`). A rename is
+//!   atomic: the file is under one name or the other, never neither, never both. See
+//!   `namespace`.
 //! - Then volatile := durable, nothing is pending, every handle is dead, every lock free.
 //!
 //! A process crash loses nothing: volatile images and names stay, pending operations stay
@@ -71,7 +80,7 @@ mod tests;
 
 pub use faults::{Fault, FaultClass, FaultConfig, FaultKind, FaultStats};
 pub use inode::{PENDING_BYTES_LIMIT, PENDING_OPS_LIMIT, SECTOR};
-pub use namespace::PENDING_DIR_OPS_LIMIT;
+pub use namespace::{MAX_DIRS, PENDING_DIR_OPS_LIMIT};
 pub use state::{MAX_FILE_LEN, MAX_INODES, MAX_PATH_BYTES, MAX_TOTAL_BYTES};
 
 use engine::vfs::{OpenMode, Vfs, VfsFile};
@@ -137,6 +146,17 @@ impl SimVfs {
 
     pub fn faults_enabled(&self) -> bool {
         self.lock().faults_enabled
+    }
+
+    /// Make directories objects of their own (see the module doc), or implicit again.
+    /// Only while the filesystem is empty (no name, nothing pending); otherwise an
+    /// error and no change.
+    pub fn set_dirs_are_objects(&self, on: bool) -> io::Result<()> {
+        self.lock().ns.set_dirs_are_objects(on)
+    }
+
+    pub fn dirs_are_objects(&self) -> bool {
+        self.lock().ns.dirs_are_objects()
     }
 
     /// Run `f` with random faults suspended, then restore the previous setting (also if
@@ -259,11 +279,19 @@ impl SimVfs {
     }
 
     /// Create or replace `path` with `bytes`, data and name durable at once (restoring a
-    /// backup). Pending changes of the directory become durable first.
+    /// backup). Pending changes of the directory become durable first (with directories
+    /// as objects, the directory and those above it too, created if missing).
     pub fn write_file_durable(&self, path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
         self.lock()
             .write_file_durable(path.as_ref(), bytes)
             .map(|_| ())
+    }
+
+    /// With directories as objects: make `dir` and every directory above it exist
+    /// durably now, creating what is missing (the operator's `mkdir -p` before a run).
+    /// Does nothing with implicit directories.
+    pub fn create_dir_durable(&self, dir: impl AsRef<Path>) -> io::Result<()> {
+        self.lock().create_dir_durable(dir.as_ref())
     }
 
     /// Copy what reads of `from` see to `to`, durably (a backup program's copy).
@@ -324,5 +352,8 @@ impl Vfs for SimVfs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.lock().sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.lock().create_dir_all(dir)
     }
 }

@@ -1,9 +1,22 @@
 //! Directory state: which path names which inode, in two versions — *volatile* names
 //! (what `open`, `exists` and `list_dir` see) and *durable* names (what survives a power
-//! loss) — and the ordered list of pending creates, removes and renames between them.
+//! loss) — and the ordered list of pending creates, removes, renames and directory
+//! creations between them.
 //!
-//! Directories are implicit: a path's directory is `engine::vfs::parent_dir(path)`, and
-//! paths are compared as given (no normalisation, like `MemVfs`).
+//! Directories come in two models, chosen once per namespace:
+//! - *Implicit* (the default, workload generations before 9): a path's directory is
+//!   `engine::vfs::parent_dir(path)` and exists whenever it is named; there is nothing
+//!   to create and nothing to lose.
+//! - *Objects* ([`Namespace::set_dirs_are_objects`], generation 9 on): a directory is a
+//!   name of its own. [`Namespace::create_dir_all`] creates each missing one as a
+//!   pending change in its parent (durable only once the parent is synced, lost at power
+//!   loss like any other change); a file can be created (or renamed) only into a
+//!   directory that exists now (`NotFound` otherwise, as on Linux); `list_dir` and
+//!   `sync_dir` of a missing directory are `NotFound`; `exists` sees directories too.
+//!   The roots (`/`, `.`, `..` and the empty path) always exist. Directories cannot be
+//!   removed or renamed (the engine never does either).
+//!
+//! Paths are compared as given (no normalisation, like `MemVfs`).
 //!
 //! Guarantees:
 //! - Replaying the pending changes, in order, onto the durable names gives the volatile
@@ -13,10 +26,17 @@
 //!   becomes durable only with everything before it in both. [`Namespace::sync_dir`] and
 //!   [`Namespace::power_loss`] both keep this: a journaling filesystem commits directory
 //!   changes in order, but separate directories need separate syncs.
+//! - With directories as objects, a power loss that loses a directory's creation loses
+//!   everything under it: the changes made in it are lost with it, and names already
+//!   durable in it vanish with it (their directory entry was never reachable). Until a
+//!   power loss decides, [`Namespace::lookup_durable`] and
+//!   [`Namespace::durable_names`] count a name durable only if every directory above it
+//!   is durable too.
 //! - A rename is atomic: after any power loss the file is under the old name or the new
-//!   one, never neither (provided its creation was durable) and never both.
+//!   one, never neither (provided its creation was durable, and, with directories as
+//!   objects, the target directory's creation too) and never both.
 //! - Bounded: past [`PENDING_DIR_OPS_LIMIT`] pending changes the oldest is made durable,
-//!   as an OS's own journal commit would.
+//!   as an OS's own journal commit would; at most [`MAX_DIRS`] directories.
 
 use engine::vfs::parent_dir;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,6 +48,10 @@ pub(super) type InodeId = u64;
 
 /// Most pending directory changes kept before the oldest is made durable.
 pub const PENDING_DIR_OPS_LIMIT: usize = 4096;
+
+/// Most directories alive at once (directories as objects; creating more fails with
+/// `StorageFull`).
+pub const MAX_DIRS: usize = 65_536;
 
 /// A pending change to the names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,13 +69,19 @@ pub(super) enum DirOp {
         to: PathBuf,
         ino: InodeId,
     },
+    /// A new directory (directories as objects only): a change in its parent.
+    MkDir {
+        path: PathBuf,
+    },
 }
 
 impl DirOp {
     /// The directories the change belongs to (one, or two for a cross-directory rename).
     pub fn dirs(&self) -> Vec<PathBuf> {
         match self {
-            DirOp::Create { path, .. } | DirOp::Remove { path, .. } => vec![parent_dir(path)],
+            DirOp::Create { path, .. } | DirOp::Remove { path, .. } | DirOp::MkDir { path } => {
+                vec![parent_dir(path)]
+            }
             DirOp::Rename { from, to, .. } => {
                 let (a, b) = (parent_dir(from), parent_dir(to));
                 if a == b {
@@ -63,39 +93,103 @@ impl DirOp {
         }
     }
 
-    pub fn ino(&self) -> InodeId {
+    /// The inode the change names (none for a directory's creation).
+    pub fn ino(&self) -> Option<InodeId> {
         match self {
             DirOp::Create { ino, .. } | DirOp::Remove { ino, .. } | DirOp::Rename { ino, .. } => {
-                *ino
+                Some(*ino)
             }
+            DirOp::MkDir { .. } => None,
         }
     }
 
     /// Apply to a set of names. Tolerant: a change whose source is missing does nothing
     /// (the prefix rule means that cannot happen, but this never panics).
-    fn apply(&self, names: &mut BTreeMap<PathBuf, InodeId>) {
+    fn apply(&self, names: &mut Names) {
         match self {
             DirOp::Create { path, ino } => {
-                names.insert(path.clone(), *ino);
+                names.files.insert(path.clone(), *ino);
             }
             DirOp::Remove { path, .. } => {
-                names.remove(path);
+                names.files.remove(path);
             }
             DirOp::Rename { from, to, .. } => {
-                if let Some(ino) = names.remove(from) {
-                    names.insert(to.clone(), ino);
+                if let Some(ino) = names.files.remove(from) {
+                    names.files.insert(to.clone(), ino);
                 }
+            }
+            DirOp::MkDir { path } => {
+                names.dirs.insert(path.clone());
             }
         }
     }
 }
 
+/// Is `dir` a root, which always exists: `/`, `.`, `..` or the empty path (the parent
+/// of a relative path's first component)?
+pub(super) fn is_root(dir: &Path) -> bool {
+    dir.parent().is_none() || dir == Path::new(".") || dir == Path::new("..")
+}
+
+/// One version of the names: the files, and the directories (empty with implicit
+/// directories).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Names {
+    files: BTreeMap<PathBuf, InodeId>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Names {
+    fn is_dir(&self, dir: &Path) -> bool {
+        is_root(dir) || self.dirs.contains(dir)
+    }
+
+    /// Does every directory above `path` exist here?
+    fn reachable(&self, path: &Path) -> bool {
+        path.ancestors().skip(1).all(|a| self.is_dir(a))
+    }
+
+    /// Drop every directory and file some directory above it is missing for. Returns
+    /// how many files were dropped.
+    fn prune(&mut self) -> u64 {
+        // A directory sorts before everything under it, so its parent is decided first.
+        let mut kept = BTreeSet::new();
+        for d in &self.dirs {
+            let parent = parent_dir(d);
+            if is_root(&parent) || kept.contains(&parent) {
+                kept.insert(d.clone());
+            }
+        }
+        self.dirs = kept;
+        let before = self.files.len();
+        let dirs = &self.dirs;
+        self.files
+            .retain(|p, _| is_root(&parent_dir(p)) || dirs.contains(&parent_dir(p)));
+        (before - self.files.len()) as u64
+    }
+}
+
+/// What a power loss took from the names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct NamesLost {
+    /// Pending changes that did not reach the disk.
+    pub ops: u64,
+    /// Directories that existed before and are gone (their creation, or one above
+    /// them, was lost).
+    pub dirs: u64,
+    /// Names that were durable in their own directory but vanished with a lost
+    /// directory above them.
+    pub orphaned_files: u64,
+}
+
 /// The durable and volatile names plus the pending changes between them.
 #[derive(Debug, Default)]
 pub(super) struct Namespace {
-    durable: BTreeMap<PathBuf, InodeId>,
-    volatile: BTreeMap<PathBuf, InodeId>,
+    durable: Names,
+    volatile: Names,
     pending: VecDeque<DirOp>,
+    /// Directories are objects (see the module doc); otherwise implicit.
+    dirs_are_objects: bool,
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -105,48 +199,132 @@ fn not_found(path: &Path) -> io::Error {
     )
 }
 
+fn no_such_dir(dir: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("no such directory: {}", dir.display()),
+    )
+}
+
+fn is_a_dir(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::IsADirectory,
+        format!("is a directory: {}", path.display()),
+    )
+}
+
+/// `path` (or, if `last` is false, a directory above the one being created) names a
+/// file.
+fn names_a_file(path: &Path, last: bool) -> io::Error {
+    if last {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("file exists: {}", path.display()),
+        )
+    } else {
+        io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("not a directory: {}", path.display()),
+        )
+    }
+}
+
+fn too_many_dirs() -> io::Error {
+    io::Error::new(io::ErrorKind::StorageFull, "simulated directory table full")
+}
+
 impl Namespace {
+    /// Make directories objects (see the module doc), or implicit again. Only while no
+    /// name exists.
+    pub fn set_dirs_are_objects(&mut self, on: bool) -> io::Result<()> {
+        if on != self.dirs_are_objects
+            && !(self.volatile == Names::default()
+                && self.durable == Names::default()
+                && self.pending.is_empty())
+        {
+            return Err(io::Error::other(
+                "the directory model can only change while the filesystem is empty",
+            ));
+        }
+        self.dirs_are_objects = on;
+        Ok(())
+    }
+
+    pub fn dirs_are_objects(&self) -> bool {
+        self.dirs_are_objects
+    }
+
     /// The inode `path` names now.
     pub fn lookup(&self, path: &Path) -> Option<InodeId> {
-        self.volatile.get(path).copied()
+        self.volatile.files.get(path).copied()
     }
 
-    /// The inode `path` names durably.
+    /// The inode `path` names durably (with directories as objects: and every
+    /// directory above it is durable).
     pub fn lookup_durable(&self, path: &Path) -> Option<InodeId> {
-        self.durable.get(path).copied()
+        let ino = self.durable.files.get(path).copied()?;
+        (!self.dirs_are_objects || self.durable.reachable(path)).then_some(ino)
     }
 
-    /// Every volatile name, sorted.
+    /// Is `path` a directory now? (Never with implicit directories.)
+    pub fn is_dir(&self, path: &Path) -> bool {
+        self.dirs_are_objects && self.volatile.is_dir(path)
+    }
+
+    /// Does `path` name a file or (as objects) a directory now?
+    pub fn exists(&self, path: &Path) -> bool {
+        self.lookup(path).is_some() || self.is_dir(path)
+    }
+
+    /// Every volatile file name, sorted.
     pub fn names(&self) -> impl Iterator<Item = (&PathBuf, InodeId)> {
-        self.volatile.iter().map(|(p, i)| (p, *i))
+        self.volatile.files.iter().map(|(p, i)| (p, *i))
     }
 
-    /// Every durable name, sorted.
+    /// Every durable file name, sorted (see [`Namespace::lookup_durable`]).
     pub fn durable_names(&self) -> impl Iterator<Item = (&PathBuf, InodeId)> {
-        self.durable.iter().map(|(p, i)| (p, *i))
+        let (durable, objects) = (&self.durable, self.dirs_are_objects);
+        durable
+            .files
+            .iter()
+            .filter(move |(p, _)| !objects || durable.reachable(p))
+            .map(|(p, i)| (p, *i))
     }
 
     /// Every path (volatile or durable) that names `ino`.
     pub fn paths_of(&self, ino: InodeId) -> BTreeSet<PathBuf> {
         self.volatile
+            .files
             .iter()
-            .chain(self.durable.iter())
+            .chain(self.durable.files.iter())
             .filter(|(_, i)| **i == ino)
             .map(|(p, _)| p.clone())
             .collect()
     }
 
-    /// Names (not paths) of the volatile entries of `dir`, sorted.
-    pub fn list_dir(&self, dir: &Path) -> Vec<String> {
+    /// With directories as objects, `NotFound` unless `dir` is a directory now.
+    pub fn check_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.dirs_are_objects && !self.volatile.is_dir(dir) {
+            return Err(no_such_dir(dir));
+        }
+        Ok(())
+    }
+
+    /// Names (not paths) of the volatile entries of `dir` — files, and directories as
+    /// objects — sorted. With directories as objects, a missing `dir` is `NotFound`.
+    pub fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.check_dir(dir)?;
         // BTreeMap order over full paths is not name order for every dir layout; sort.
         let mut names: Vec<String> = self
             .volatile
+            .files
             .keys()
+            .chain(self.volatile.dirs.iter())
             .filter(|p| parent_dir(p) == dir)
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         names.sort();
-        names
+        Ok(names)
     }
 
     pub fn pending_len(&self) -> usize {
@@ -157,22 +335,29 @@ impl Namespace {
     /// become durable, so its inode must live).
     pub fn referenced(&self) -> BTreeSet<InodeId> {
         self.volatile
+            .files
             .values()
-            .chain(self.durable.values())
+            .chain(self.durable.files.values())
             .copied()
-            .chain(self.pending.iter().map(DirOp::ino))
+            .chain(self.pending.iter().filter_map(DirOp::ino))
             .collect()
+    }
+
+    /// With directories as objects, `NotFound` unless `path`'s directory exists now.
+    pub fn check_parent(&self, path: &Path) -> io::Result<()> {
+        self.check_dir(&parent_dir(path))
     }
 
     /// Name a new inode at `path`. Returns how many old changes the bounded queue made
     /// durable.
     pub fn create(&mut self, path: &Path, ino: InodeId) -> io::Result<u64> {
-        if self.volatile.contains_key(path) {
+        if self.volatile.files.contains_key(path) || self.is_dir(path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("file exists: {}", path.display()),
             ));
         }
+        self.check_parent(path)?;
         Ok(self.push(DirOp::Create {
             path: path.to_path_buf(),
             ino,
@@ -181,6 +366,9 @@ impl Namespace {
 
     /// Unname `path`; returns the inode it named and the writeback count.
     pub fn remove(&mut self, path: &Path) -> io::Result<(InodeId, u64)> {
+        if self.is_dir(path) {
+            return Err(is_a_dir(path));
+        }
         let ino = self.lookup(path).ok_or_else(|| not_found(path))?;
         Ok((
             ino,
@@ -194,15 +382,58 @@ impl Namespace {
     /// Move `from` to `to`, replacing whatever `to` named. Renaming a name to itself does
     /// nothing (as POSIX). Returns the writeback count.
     pub fn rename(&mut self, from: &Path, to: &Path) -> io::Result<u64> {
+        if self.is_dir(from) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "renaming directory {} is not simulated (the engine never does)",
+                    from.display()
+                ),
+            ));
+        }
         let ino = self.lookup(from).ok_or_else(|| not_found(from))?;
         if from == to {
             return Ok(0);
         }
+        if self.is_dir(to) {
+            return Err(is_a_dir(to));
+        }
+        self.check_parent(to)?;
         Ok(self.push(DirOp::Rename {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
             ino,
         }))
+    }
+
+    /// With directories as objects: create `dir` and every missing directory above it,
+    /// top down, each a pending change in its parent. Returns how many directories it
+    /// created and how many old changes the bounded queue made durable. Nothing to do
+    /// with implicit directories. Fails, creating nothing, if a file is in the way.
+    pub fn create_dir_all(&mut self, dir: &Path) -> io::Result<(usize, u64)> {
+        if !self.dirs_are_objects {
+            return Ok((0, 0));
+        }
+        let mut missing = Vec::new();
+        for a in dir.ancestors() {
+            if self.volatile.is_dir(a) {
+                // Everything above a directory exists.
+                break;
+            }
+            if self.volatile.files.contains_key(a) {
+                return Err(names_a_file(a, a == dir));
+            }
+            missing.push(a.to_path_buf());
+        }
+        if self.volatile.dirs.len() + missing.len() > MAX_DIRS {
+            return Err(too_many_dirs());
+        }
+        let created = missing.len();
+        let mut written_back = 0;
+        for path in missing.into_iter().rev() {
+            written_back += self.push(DirOp::MkDir { path });
+        }
+        Ok((created, written_back))
     }
 
     fn push(&mut self, op: DirOp) -> u64 {
@@ -222,7 +453,8 @@ impl Namespace {
 
     /// Make every pending change in `dir` durable, with whatever earlier changes they
     /// depend on (earlier changes in any directory a made-durable rename touches).
-    /// Returns how many changes became durable.
+    /// Returns how many changes became durable. (A directory's creation is a change in
+    /// its parent: syncing the new directory itself does not make it durable.)
     pub fn sync_dir(&mut self, dir: &Path) -> usize {
         let mut needed: BTreeSet<PathBuf> = BTreeSet::from([dir.to_path_buf()]);
         let mut durable_now = vec![false; self.pending.len()];
@@ -248,42 +480,106 @@ impl Namespace {
     }
 
     /// Power loss: walk the pending changes in order; each reaches the disk if every
-    /// earlier change in its directories did and `keep` says so (`keep` is asked only
-    /// about changes that could still persist). Afterwards volatile = durable and nothing
-    /// is pending. Returns how many changes were lost.
-    pub fn power_loss(&mut self, mut keep: impl FnMut(&DirOp) -> bool) -> u64 {
+    /// earlier change in its directories did, no directory above it lost its creation
+    /// and `keep` says so (`keep` is asked only about changes that could still
+    /// persist). Then, with directories as objects, whatever no longer hangs from a
+    /// root is gone. Afterwards volatile = durable and nothing is pending.
+    pub fn power_loss(&mut self, mut keep: impl FnMut(&DirOp) -> bool) -> NamesLost {
         let mut broken: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut lost = 0;
+        let mut lost_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut lost = NamesLost::default();
         for op in self.pending.drain(..) {
             let dirs = op.dirs();
-            if !dirs.iter().any(|d| broken.contains(d)) && keep(&op) {
+            let orphaned = !lost_dirs.is_empty()
+                && dirs
+                    .iter()
+                    .any(|d| d.ancestors().any(|a| lost_dirs.contains(a)));
+            if !orphaned && !dirs.iter().any(|d| broken.contains(d)) && keep(&op) {
                 op.apply(&mut self.durable);
             } else {
-                lost += 1;
+                lost.ops += 1;
+                if let DirOp::MkDir { path } = &op {
+                    lost_dirs.insert(path.clone());
+                }
                 broken.extend(dirs);
             }
+        }
+        if self.dirs_are_objects {
+            lost.orphaned_files = self.durable.prune();
+            lost.dirs = self.volatile.dirs.difference(&self.durable.dirs).count() as u64;
         }
         self.volatile.clone_from(&self.durable);
         lost
     }
 
-    /// Name `ino` at `path` durably at once, as a backup program does with write, fsync,
-    /// rename and fsync of the directory: first every pending change of the directory
-    /// becomes durable, then `path` names `ino` in both versions. Returns the inode
-    /// `path` named before, if any.
-    pub fn install_durable(&mut self, path: &Path, ino: InodeId) -> Option<InodeId> {
-        self.sync_dir(&parent_dir(path));
-        self.durable.insert(path.to_path_buf(), ino);
-        self.volatile.insert(path.to_path_buf(), ino)
+    /// With directories as objects: make `dir` and every directory above it durable
+    /// at once, as an operator's `mkdir -p` followed by syncing each parent would — a
+    /// pending creation becomes durable with the earlier changes of its parent, a
+    /// missing directory is created durable. Nothing to do with implicit directories.
+    /// Fails, changing nothing, if a file is in the way.
+    pub fn make_dir_durable(&mut self, dir: &Path) -> io::Result<()> {
+        if !self.dirs_are_objects {
+            return Ok(());
+        }
+        let chain: Vec<PathBuf> = dir
+            .ancestors()
+            .filter(|a| !is_root(a))
+            .map(Path::to_path_buf)
+            .collect();
+        for a in &chain {
+            if self.volatile.files.contains_key(a) {
+                return Err(names_a_file(a, a == dir));
+            }
+        }
+        let missing = chain
+            .iter()
+            .filter(|a| !self.volatile.dirs.contains(*a))
+            .count();
+        if self.volatile.dirs.len() + missing > MAX_DIRS {
+            return Err(too_many_dirs());
+        }
+        for a in chain.iter().rev() {
+            if self.durable.dirs.contains(a) {
+                continue;
+            }
+            // A pending creation of `a` is a change in its parent.
+            self.sync_dir(&parent_dir(a));
+            if !self.durable.dirs.contains(a) {
+                // Not even volatile, so nothing pending refers to it or below it.
+                self.durable.dirs.insert(a.clone());
+                self.volatile.dirs.insert(a.clone());
+            }
+        }
+        Ok(())
     }
 
-    /// The module invariant: durable + pending = volatile.
+    /// Name `ino` at `path` durably at once, as a backup program does with write, fsync,
+    /// rename and fsync of the directory: first (directories as objects) the directory
+    /// and those above it are made durable, created if missing, then every pending
+    /// change of the directory becomes durable, then `path` names `ino` in both
+    /// versions. Returns the inode `path` named before, if any.
+    pub fn install_durable(&mut self, path: &Path, ino: InodeId) -> io::Result<Option<InodeId>> {
+        if self.is_dir(path) {
+            return Err(is_a_dir(path));
+        }
+        self.make_dir_durable(&parent_dir(path))?;
+        self.sync_dir(&parent_dir(path));
+        self.durable.files.insert(path.to_path_buf(), ino);
+        Ok(self.volatile.files.insert(path.to_path_buf(), ino))
+    }
+
+    /// The module invariant: durable + pending = volatile; and, with directories as
+    /// objects, everything volatile hangs from a root.
     pub fn is_consistent(&self) -> bool {
         let mut names = self.durable.clone();
         for op in &self.pending {
             op.apply(&mut names);
         }
-        names == self.volatile
+        let tree = !self.dirs_are_objects || {
+            let v = &self.volatile;
+            v.dirs.iter().all(|d| v.reachable(d)) && v.files.keys().all(|f| v.reachable(f))
+        };
+        names == self.volatile && tree
     }
 }
 
@@ -336,10 +632,10 @@ mod tests {
         {
             ns.create(&p(path), i as u64).unwrap();
         }
-        assert_eq!(ns.list_dir(&p("d")), vec!["a", "b"]);
-        assert_eq!(ns.list_dir(&p("d/sub")), vec!["x"]);
-        assert_eq!(ns.list_dir(&p(".")), vec!["top"]);
-        assert!(ns.list_dir(&p("nowhere")).is_empty());
+        assert_eq!(ns.list_dir(&p("d")).unwrap(), vec!["a", "b"]);
+        assert_eq!(ns.list_dir(&p("d/sub")).unwrap(), vec!["x"]);
+        assert_eq!(ns.list_dir(&p(".")).unwrap(), vec!["top"]);
+        assert!(ns.list_dir(&p("nowhere")).unwrap().is_empty());
     }
 
     #[test]
@@ -369,9 +665,9 @@ mod tests {
         let mut asked = 0;
         let lost = ns.power_loss(|op| {
             asked += 1;
-            op.ino() != 1
+            op.ino() != Some(1)
         });
-        assert_eq!(lost, 2);
+        assert_eq!(lost.ops, 2);
         assert_eq!(asked, 3, "a/2 is lost without asking");
         let names: Vec<_> = ns.names().map(|(p, _)| p.clone()).collect();
         assert_eq!(names, vec![p("b/1"), p("b/2")]);
@@ -403,7 +699,7 @@ mod tests {
         let mut ns = Namespace::default();
         ns.create(&p("d/f"), 1).unwrap();
         ns.remove(&p("d/f")).unwrap();
-        assert_eq!(ns.install_durable(&p("d/f"), 2), None);
+        assert_eq!(ns.install_durable(&p("d/f"), 2).unwrap(), None);
         ns.power_loss(|_| false);
         assert_eq!(ns.lookup(&p("d/f")), Some(2));
         assert!(ns.referenced().contains(&2));
@@ -419,5 +715,134 @@ mod tests {
         assert_eq!(written_back, 5);
         assert_eq!(ns.pending_len(), PENDING_DIR_OPS_LIMIT);
         assert!(ns.is_consistent());
+    }
+
+    fn objects() -> Namespace {
+        let mut ns = Namespace::default();
+        ns.set_dirs_are_objects(true).unwrap();
+        ns
+    }
+
+    #[test]
+    fn implicit_directories_are_unchanged() {
+        let mut ns = Namespace::default();
+        assert_eq!(ns.create_dir_all(&p("/a/b")).unwrap(), (0, 0));
+        assert!(!ns.exists(&p("/a")) && !ns.is_dir(&p("/")));
+        ns.create(&p("/nowhere/f"), 1).unwrap();
+        assert!(ns.list_dir(&p("/missing")).unwrap().is_empty());
+        ns.make_dir_durable(&p("/x")).unwrap();
+        assert_eq!(ns.pending_len(), 1);
+        ns.set_dirs_are_objects(true).unwrap_err();
+    }
+
+    #[test]
+    fn files_need_an_existing_directory() {
+        let mut ns = objects();
+        let kind = |r: io::Result<u64>| r.unwrap_err().kind();
+        assert_eq!(kind(ns.create(&p("/d/f"), 1)), io::ErrorKind::NotFound);
+        assert_eq!(ns.create_dir_all(&p("/d/e")).unwrap(), (2, 0));
+        assert_eq!(ns.create_dir_all(&p("/d/e")).unwrap(), (0, 0));
+        assert!(ns.exists(&p("/d")) && ns.is_dir(&p("/d/e")) && ns.is_dir(&p("/")));
+        ns.create(&p("/d/f"), 1).unwrap();
+        assert_eq!(kind(ns.create(&p("/d/e"), 2)), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            kind(ns.rename(&p("/d/f"), &p("/z/f"))),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(ns.rename(&p("/d/f"), &p("/d/e"))),
+            io::ErrorKind::IsADirectory
+        );
+        assert_eq!(
+            ns.remove(&p("/d/e")).unwrap_err().kind(),
+            io::ErrorKind::IsADirectory
+        );
+        assert_eq!(
+            ns.create_dir_all(&p("/d/f")).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            ns.create_dir_all(&p("/d/f/g")).unwrap_err().kind(),
+            io::ErrorKind::NotADirectory
+        );
+        assert_eq!(ns.list_dir(&p("/d")).unwrap(), vec!["e", "f"]);
+        assert_eq!(ns.list_dir(&p("/")).unwrap(), vec!["d"]);
+        assert_eq!(
+            ns.list_dir(&p("/z")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        // Relative paths hang from `.`.
+        ns.create_dir_all(&p("rel")).unwrap();
+        ns.create(&p("rel/f"), 3).unwrap();
+        ns.create(&p("top"), 4).unwrap();
+        assert!(ns.is_consistent());
+    }
+
+    #[test]
+    fn a_directory_is_durable_only_once_its_parent_is_synced() {
+        let mut ns = objects();
+        ns.create_dir_all(&p("/log")).unwrap();
+        ns.create(&p("/log/1"), 1).unwrap();
+        // Syncing the new directory makes its entries durable, not itself.
+        assert_eq!(ns.sync_dir(&p("/log")), 1);
+        assert_eq!(ns.lookup_durable(&p("/log/1")), None, "/log is not durable");
+        assert_eq!(ns.durable_names().count(), 0);
+        assert_eq!(ns.sync_dir(&p("/")), 1);
+        assert_eq!(ns.lookup_durable(&p("/log/1")), Some(1));
+        let lost = ns.power_loss(|_| false);
+        assert_eq!(lost, NamesLost::default());
+        assert_eq!(ns.lookup(&p("/log/1")), Some(1));
+    }
+
+    #[test]
+    fn a_lost_directory_takes_everything_under_it() {
+        let mut ns = objects();
+        ns.create_dir_all(&p("/keep")).unwrap();
+        ns.sync_dir(&p("/"));
+        ns.create_dir_all(&p("/log/sub")).unwrap(); // 2 creations in / and /log
+        ns.create(&p("/log/1"), 1).unwrap();
+        ns.create(&p("/log/sub/2"), 2).unwrap();
+        ns.sync_dir(&p("/log")); // /log/sub and /log/1 durable in /log
+        ns.create(&p("/log/3"), 3).unwrap(); // pending in /log
+        ns.create(&p("/keep/4"), 4).unwrap(); // pending in /keep
+                                              // Lose only the creation of /log: everything under it goes, /keep stays.
+        let mut asked = Vec::new();
+        let lost = ns.power_loss(|op| {
+            asked.push(op.clone());
+            !matches!(op, DirOp::MkDir { path } if path == &p("/log"))
+        });
+        assert_eq!(
+            lost,
+            NamesLost {
+                ops: 3, // /log, /log/sub/2 (under the lost dir), /log/3
+                dirs: 2,
+                orphaned_files: 1, // /log/1
+            }
+        );
+        assert_eq!(
+            asked.len(),
+            2,
+            "only /log and /keep/4 could persist: {asked:?}"
+        );
+        let names: Vec<_> = ns.names().map(|(p, _)| p.clone()).collect();
+        assert_eq!(names, vec![p("/keep/4")]);
+        assert!(!ns.exists(&p("/log")) && ns.is_dir(&p("/keep")));
+        assert!(ns.is_consistent());
+        assert!(!ns.referenced().contains(&1));
+    }
+
+    #[test]
+    fn make_dir_durable_creates_or_syncs_each_level() {
+        let mut ns = objects();
+        ns.create_dir_all(&p("/a")).unwrap();
+        ns.make_dir_durable(&p("/a/b/c")).unwrap();
+        ns.install_durable(&p("/a/b/c/f"), 1).unwrap();
+        assert_eq!(ns.pending_len(), 0);
+        ns.power_loss(|_| false);
+        assert_eq!(ns.lookup(&p("/a/b/c/f")), Some(1));
+        assert!(ns.is_consistent());
+        ns.create(&p("/a/file"), 2).unwrap();
+        assert!(ns.make_dir_durable(&p("/a/file/x")).is_err());
+        assert!(ns.install_durable(&p("/a/b"), 3).is_err());
     }
 }

@@ -8,7 +8,8 @@
 //! - Power loss draws from the RNG in an order fixed by the state: the files with pending
 //!   operations in inode order, then the pending directory changes in issue order. What
 //!   it drops depends on the configured rates only; pausing random faults does not
-//!   change it.
+//!   change it. With directories as objects, a directory whose creation is lost takes
+//!   everything under it (counted in `dirs_lost`).
 //! - After a power loss nothing is pending: every file's and every name's volatile
 //!   state is its durable state. A process crash leaves pending operations pending.
 //! - After either: every handle is dead (the epoch moves on), every lock is free, the
@@ -75,13 +76,22 @@ impl State {
         let p = self.config.lost_dir_op.probability();
         let rng = &mut self.rng;
         let lost = self.ns.power_loss(|_| !chance(rng, p));
-        if lost > 0 {
-            self.stats.dir_ops_lost += lost;
+        if lost.ops > 0 {
+            self.stats.dir_ops_lost += lost.ops;
             self.trace.fault(
                 FaultEvent::Kind(FaultKind::LostDirOp),
                 Path::new(""),
-                lost,
+                lost.ops,
                 0,
+            );
+        }
+        if lost.dirs > 0 {
+            self.stats.dirs_lost += lost.dirs;
+            self.trace.fault(
+                FaultEvent::LostDirs,
+                Path::new(""),
+                lost.dirs,
+                lost.orphaned_files,
             );
         }
         self.stats.power_losses += 1;

@@ -33,6 +33,10 @@ pub(super) enum Op {
     Copy,
     PowerLoss,
     ProcessCrash,
+    /// `create_dir_all` (an I/O step only with directories as objects).
+    CreateDirAll,
+    /// The simulator's helper that makes a directory durable at once.
+    DirDurable,
 }
 
 impl Op {
@@ -54,6 +58,8 @@ impl Op {
             Op::Copy => "copy_file",
             Op::PowerLoss => "power_loss",
             Op::ProcessCrash => "process_crash",
+            Op::CreateDirAll => "create_dir_all",
+            Op::DirDurable => "create_dir_durable",
         }
     }
 }
@@ -66,6 +72,8 @@ pub(super) enum FaultEvent {
     CrashPoint,
     /// An aimed I/O error fired.
     Aimed,
+    /// Directories (and the names under them) a power loss took with their creation.
+    LostDirs,
 }
 
 impl FaultEvent {
@@ -74,6 +82,7 @@ impl FaultEvent {
             FaultEvent::Kind(k) => k.name(),
             FaultEvent::CrashPoint => "crash_point",
             FaultEvent::Aimed => "aimed_error",
+            FaultEvent::LostDirs => "lost_dirs",
         }
     }
 
@@ -81,7 +90,8 @@ impl FaultEvent {
         match self {
             FaultEvent::Kind(k) => k as u8,
             FaultEvent::CrashPoint => 0xFF,
-            FaultEvent::Aimed => 0xFE,
+            FaultEvent::Aimed => 0xFD,
+            FaultEvent::LostDirs => 0xFE,
         }
     }
 }

@@ -1,10 +1,17 @@
 //! The `Vfs` calls on the simulated machine — `open`, `remove`, `rename`, `exists`,
-//! `list_dir`, `sync_dir` — each one I/O step through [`State::io`].
+//! `list_dir`, `sync_dir`, `create_dir_all` — each one I/O step through [`State::io`]
+//! (`create_dir_all` only with directories as objects: with implicit directories it
+//! does nothing and is no step, as before generation 9).
 //!
 //! Guarantees:
-//! - Name changes (a creating `open`, `remove`, `rename`) change the volatile names at
-//!   once and queue a pending change in `namespace`, which says how they become durable
-//!   (`sync_dir`, write-back past its bound, or surviving a power loss).
+//! - Name changes (a creating `open`, `remove`, `rename`, each directory
+//!   `create_dir_all` creates) change the volatile names at once and queue a pending
+//!   change in `namespace`, which says how they become durable (`sync_dir` of the
+//!   parent, write-back past its bound, or surviving a power loss).
+//! - With directories as objects, `open` of a directory is `IsADirectory` (a creating
+//!   one: `AlreadyExists`), creating a file or renaming one into a missing directory is
+//!   `NotFound`, and so are `list_dir` and `sync_dir` of a missing directory; `exists`
+//!   sees directories. The namespace module has the rest.
 //! - `open` and the target of `rename` check the path (non-empty, at most
 //!   `MAX_PATH_BYTES`); a creating `open` allocates a new inode, at most `MAX_INODES`
 //!   alive. `Truncate` of a non-empty file is a pending length change, like `set_len(0)`.
@@ -32,6 +39,12 @@ impl State {
         };
         self.io(call, |st| {
             check_path(path)?;
+            if mode != OpenMode::CreateNew && st.ns.is_dir(path) {
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    format!("is a directory: {}", path.display()),
+                ));
+            }
             let ino = match (mode, st.ns.lookup(path)) {
                 (OpenMode::Existing | OpenMode::ReadOnly | OpenMode::Truncate, Some(ino)) => ino,
                 (OpenMode::Existing | OpenMode::ReadOnly, None) => {
@@ -47,6 +60,8 @@ impl State {
                     ))
                 }
                 (OpenMode::CreateNew | OpenMode::Truncate, None) => {
+                    // Before allocating: a refused create must not leak an inode.
+                    st.ns.check_parent(path)?;
                     let ino = st.new_inode(Inode::default())?;
                     st.stats.writebacks += st.ns.create(path, ino)?;
                     ino
@@ -118,7 +133,7 @@ impl State {
                 len: 0,
                 epoch: None,
             },
-            |st| Ok(st.ns.lookup(path).is_some()),
+            |st| Ok(st.ns.exists(path)),
         )
     }
 
@@ -131,7 +146,7 @@ impl State {
                 len: 0,
                 epoch: None,
             },
-            |st| Ok(st.ns.list_dir(dir)),
+            |st| st.ns.list_dir(dir),
         )
     }
 
@@ -145,6 +160,7 @@ impl State {
                 epoch: None,
             },
             |st| {
+                st.ns.check_dir(dir)?;
                 if st.roll(FaultKind::SyncError) {
                     st.stats.sync_errors += 1;
                     st.trace
@@ -153,6 +169,30 @@ impl State {
                 }
                 st.ns.sync_dir(dir);
                 st.collect_garbage();
+                Ok(())
+            },
+        )
+    }
+
+    /// With directories as objects: create `dir` and every missing directory above it,
+    /// each a pending change in its parent (see `namespace`). With implicit
+    /// directories: nothing, and no I/O step.
+    pub fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
+        if !self.ns.dirs_are_objects() {
+            return Ok(());
+        }
+        self.io(
+            Call {
+                op: Op::CreateDirAll,
+                path: dir,
+                offset: 0,
+                len: 0,
+                epoch: None,
+            },
+            |st| {
+                check_path(dir)?;
+                let (_, written_back) = st.ns.create_dir_all(dir)?;
+                st.stats.writebacks += written_back;
                 Ok(())
             },
         )
