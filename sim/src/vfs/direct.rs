@@ -9,8 +9,8 @@
 //!   in the trace; what they write is durable at once, data and name, and they keep the
 //!   path, file-size, total-size and inode limits. A copy carries the source's damage
 //!   mark.
-//! - `check_invariants` describes the first violation of: durable + pending = volatile
-//!   for every file and for the names, locks held only by handles open on the inode,
+//! - `check_invariants` describes the first violation of: clean + pending = volatile
+//!   for every file (clean = durable unless a failed sync forgot writes, see `inode`) and for the names, locks held only by handles open on the inode,
 //!   and exactly the referenced inodes kept.
 
 use super::inode::Inode;
@@ -98,7 +98,7 @@ impl State {
         }
         for (ino, inode) in &self.inodes {
             if !inode.is_consistent() {
-                return Err(format!("inode {ino}: durable + pending != volatile"));
+                return Err(format!("inode {ino}: clean + pending != volatile"));
             }
             if let Some(h) = inode.locked_by {
                 if self.handles.get(&h) != Some(ino) {

@@ -64,6 +64,8 @@ pub(super) enum FaultEvent {
     Kind(FaultKind),
     /// An armed crash point fired.
     CrashPoint,
+    /// A failed sync forgot the file's pending writes (`SyncFailure::Linux`).
+    SyncForgot,
 }
 
 impl FaultEvent {
@@ -71,6 +73,7 @@ impl FaultEvent {
         match self {
             FaultEvent::Kind(k) => k.name(),
             FaultEvent::CrashPoint => "crash_point",
+            FaultEvent::SyncForgot => "sync_failed_linux",
         }
     }
 
@@ -78,6 +81,7 @@ impl FaultEvent {
         match self {
             FaultEvent::Kind(k) => k as u8,
             FaultEvent::CrashPoint => 0xFF,
+            FaultEvent::SyncForgot => 0xFE,
         }
     }
 }
