@@ -125,7 +125,8 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// ahead, then a flush), so the middle of a system transaction, a delta append or a
 /// log write is hit often; 8 — log segments preallocated (engine), the largest
 /// simulated segment 256 KiB instead of 1 MiB (a seed fills neither).
-pub const WORKLOAD_VERSION: u32 = 8;
+/// 9 — plus Linux fsync-failure semantics.
+pub const WORKLOAD_VERSION: u32 = 9;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of
