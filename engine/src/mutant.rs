@@ -48,10 +48,14 @@ pub enum Mutant {
     /// `flush` skips every third system transaction it should run, and reports
     /// success (acknowledged durability that is not).
     FlushSkipsCommit,
+    /// A system transaction whose data-file sync fails retries the sync once and, if
+    /// the retry succeeds, goes on as if the data were durable (DESIGN: after a failed
+    /// fsync Linux marks the unwritten pages clean, so the retry has nothing to write).
+    RetryFsyncAfterFailure,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -70,6 +74,7 @@ impl Mutant {
         Mutant::ScanExtraRecord,
         Mutant::SpuriousIoError,
         Mutant::FlushSkipsCommit,
+        Mutant::RetryFsyncAfterFailure,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +97,7 @@ impl Mutant {
             Mutant::ScanExtraRecord => "scan-extra-record",
             Mutant::SpuriousIoError => "spurious-io-error",
             Mutant::FlushSkipsCommit => "flush-skips-commit",
+            Mutant::RetryFsyncAfterFailure => "retry-fsync-after-failure",
         }
     }
 
