@@ -58,10 +58,14 @@ pub enum Mutant {
     /// power loss can take it, and every segment in it (DESIGN: directories are
     /// objects whose creation needs the parent synced).
     LogDirNotSynced,
+    /// A system transaction whose data-file sync fails retries the sync once and, if
+    /// the retry succeeds, goes on as if the data were durable (DESIGN: after a failed
+    /// fsync Linux marks the unwritten pages clean, so the retry has nothing to write).
+    RetryFsyncAfterFailure,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -83,6 +87,7 @@ impl Mutant {
         Mutant::EioReadsAsEndOfLog,
         Mutant::StartbuCannotUnfreeze,
         Mutant::LogDirNotSynced,
+        Mutant::RetryFsyncAfterFailure,
     ];
 
     pub fn name(self) -> &'static str {
@@ -108,6 +113,7 @@ impl Mutant {
             Mutant::EioReadsAsEndOfLog => "eio-reads-as-end-of-log",
             Mutant::StartbuCannotUnfreeze => "startbu-cannot-unfreeze",
             Mutant::LogDirNotSynced => "log-dir-not-synced",
+            Mutant::RetryFsyncAfterFailure => "retry-fsync-after-failure",
         }
     }
 

@@ -41,7 +41,8 @@ pub struct Setup {
     pub clean_cache_pages: u16,
     /// Per fault kind (in `FaultKind::ALL` order): on or off and its rate, with the
     /// campaign's odds (`FaultConfig::from_choices`). Lying faults are dropped in log
-    /// modes, as in campaigns.
+    /// modes, as in campaigns. The sync-failure policy (generation 9) is not here: it
+    /// comes from the plan's seed, as a campaign's does.
     pub faults: [u8; 11],
     /// With disk-full on: which capacity.
     pub capacity: u8,

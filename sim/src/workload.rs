@@ -126,7 +126,8 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// log write is hit often; 8 — log segments preallocated (engine), the largest
 /// simulated segment 256 KiB instead of 1 MiB (a seed fills neither); 9 — the disk
 /// and recovery as unkind as Linux: directories are objects (a new one is lost at
-/// power loss unless its parent is synced), and a third of recoveries first run with
+/// power loss unless its parent is synced), Linux fsync-failure semantics for half the
+/// seeds (a failed sync forgets the writes it did not make durable), and a third of recoveries first run with
 /// the disk's faults on and an aimed crash or I/O error (open, log scan, roll-forward,
 /// roll-in, endbu resume).
 pub const WORKLOAD_VERSION: u32 = 9;

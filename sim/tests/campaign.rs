@@ -7,8 +7,9 @@ use sim::runner::{run_seed, Options};
 
 /// 300 seeds × 1000 steps with crashes, power losses and every fault kind the swarm
 /// switches on (lost/torn/reordered unsynced writes, I/O errors, disk full, fsync
-/// failures, misdirected writes, latent corruption), two clients with transactions,
-/// in every log mode (Off, Logging, Durability), crashes during recovery included.
+/// failures under both sync-failure policies, misdirected writes, latent corruption),
+/// two clients with transactions, in every log mode (Off, Logging, Durability),
+/// crashes during recovery included.
 #[test]
 fn bounded_campaign_passes() {
     let opts = Options::default();
@@ -63,6 +64,10 @@ fn bounded_campaign_passes() {
         ("write_error", faults.write_errors),
         ("sync_error", faults.sync_errors),
         ("sync_drop", faults.sync_drops),
+        (
+            "sync_error under the Linux policy",
+            faults.syncs_failed_linux,
+        ),
         ("disk_full", faults.disk_full),
         ("misdirected_write", faults.misdirected_writes),
         ("latent_corruption", faults.latent_corruptions),
@@ -71,6 +76,7 @@ fn bounded_campaign_passes() {
         ("armed crash point", faults.crashes_armed_fired),
         ("aimed I/O error", faults.aimed_errors),
     ];
+    // Less the Linux sync-failure policy and the three crash kinds.
     assert_eq!(
         fired.len() - 4,
         sim::vfs::FaultKind::ALL.len(),

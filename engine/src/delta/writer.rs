@@ -18,9 +18,12 @@
 //!   of the new writes, the old frames show through in their place with the right
 //!   numbers, indexes and checksums — a later scan would commit a mixture of two
 //!   transactions, neither acknowledged. After the truncation no byte of the old tail
-//!   exists. Opening also syncs the directory, so that a delta whose creation only
-//!   reached the OS cache (a process crash during `startbu`) is durable before
-//!   transactions are committed to it.
+//!   exists. Opening also makes what it continues after durable: it *writes* the
+//!   scanned part again before it truncates and syncs, since after a failed sync Linux
+//!   serves pages it never wrote and a later sync succeeds without writing them (a
+//!   sync alone covers only a process crash); and it syncs the directory, so that a
+//!   delta whose creation only reached the OS cache (a process crash during `startbu`)
+//!   is durable before transactions are committed to it.
 //! - Any failed write or sync leaves the writer *failed*: the state on disk is unknown
 //!   (after a failed sync nothing unsynced may be assumed to have reached the disk), so
 //!   every later call returns status 2 until the caller reopens it from a fresh
@@ -190,9 +193,18 @@ impl DeltaWriter {
         if DeltaHeader::decode(&head).as_ref() != Ok(&scan.header) {
             return Err(stale("the header differs from the scanned one".into()));
         }
+        // Write what the scan found again, and truncate after it even if reads show
+        // nothing there, then sync: the commits it found may sit only in the OS cache
+        // — after a process crash, and after an append whose sync failed (the writer
+        // failed and was reopened): Linux keeps serving pages it could not write, and
+        // a sync now would find nothing dirty and succeed without writing them, while
+        // the transactions appended from here on vouch for every frame before them. A
+        // truncation an earlier open made may be such a page too.
+        crate::vfs::rewrite(file.as_ref(), 0, scan.valid_len)
+            .map_err(|e| io_error(&e, "rewriting", path))?;
+        file.set_len(scan.valid_len)
+            .map_err(|e| io_error(&e, "truncating the torn tail of", path))?;
         if len > scan.valid_len {
-            file.set_len(scan.valid_len)
-                .map_err(|e| io_error(&e, "truncating the torn tail of", path))?;
             tracing::info!(target: "keel::delta", path = %path.display(), from = len, to = scan.valid_len, "truncated the delta's torn or incomplete tail");
         }
         file.sync().map_err(|e| io_error(&e, "syncing", path))?;

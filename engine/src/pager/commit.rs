@@ -46,9 +46,18 @@ impl Pager {
 
     fn sync(&mut self) -> Result<()> {
         self.stats.syncs += 1;
-        self.file
-            .sync()
-            .map_err(|e| Error::io(&e, format_args!("{}: sync", self.path.display())))
+        let mut result = self.file.sync();
+        if let Err(e) = result {
+            if mutant!(self.config, RetryFsyncAfterFailure) {
+                // Wrong: a sync that succeeds after a failed one proves nothing — the
+                // kernel may have marked the pages it could not write clean.
+                self.stats.syncs += 1;
+                result = self.file.sync().map_err(|_| e);
+            } else {
+                result = Err(e);
+            }
+        }
+        result.map_err(|e| Error::io(&e, format_args!("{}: sync", self.path.display())))
     }
 
     /// A physical page for a shadow image: a free one, or one past the end. Never an

@@ -144,13 +144,30 @@ impl Pager {
         let len = file
             .len()
             .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
-        let durable = Self::live_fcr(file.as_ref(), path, len)?;
+        let (durable, slot) = Self::live_fcr(file.as_ref(), path, len)?;
         if !read_only {
-            // After a process crash the live FCR may sit only in the OS cache. Make
-            // what we are about to build on durable first, or a later power loss
-            // could revert the file beneath commits that already depend on it.
-            file.sync()
-                .map_err(|e| Error::io(&e, format_args!("{}: sync on open", path.display())))?;
+            // The live FCR may sit only in the OS cache — after a process crash, and
+            // after a commit whose FCR sync failed (the pager was poisoned and the file
+            // reopened): Linux then keeps serving the FCR it could not write, and a
+            // sync now would find nothing dirty and succeed without writing it. Make
+            // what we are about to build on durable first — write the FCR again, then
+            // sync — or a later power loss could revert the file beneath commits that
+            // already depend on it (their shadow pages reuse pages the older FCR
+            // references). The pages it references are durable: each commit syncs its
+            // pages, successfully, before it writes its FCR.
+            let ps = u64::from(durable.spec.page_size);
+            let at = u64::from(slot) * ps;
+            vfs::rewrite(file.as_ref(), at, at + ps)
+                .and_then(|()| file.sync())
+                .map_err(|e| {
+                    Error::io(
+                        &e,
+                        format_args!(
+                            "{}: writing the control record again on open",
+                            path.display()
+                        ),
+                    )
+                })?;
             // The same for the directory: a delta's removal (endbu) or creation
             // (startbu) that a process crash left only in the OS cache would otherwise
             // be undone by a later power loss — a removed ending delta coming back and
@@ -245,8 +262,9 @@ impl Pager {
         })
     }
 
-    fn live_fcr(file: &dyn VfsFile, path: &Path, len: u64) -> Result<Fcr> {
-        let mut best: Option<Fcr> = None;
+    /// The valid FCR with the highest sequence number, and the slot it is in.
+    fn live_fcr(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, u32)> {
+        let mut best: Option<(Fcr, u32)> = None;
         let mut magic_seen = false;
         // The page size is in the FCR itself, so try each: only a slot whose
         // page-size field matches the size it was read at can validate.
@@ -259,8 +277,8 @@ impl Pager {
                     )
                 })?;
                 if let Some(f) = found {
-                    if best.as_ref().is_none_or(|b| f.seq > b.seq) {
-                        best = Some(f);
+                    if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                        best = Some((f, slot));
                     }
                 }
             }
@@ -276,7 +294,7 @@ impl Pager {
             magic_seen = Fcr::has_magic(&head);
         }
         match best {
-            Some(f) => Ok(f),
+            Some(best) => Ok(best),
             None if magic_seen || len >= 2 * u64::from(PAGE_SIZES[0]) && slot1_magic(file) => fail(
                 Status::IoError,
                 format!(

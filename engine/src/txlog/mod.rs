@@ -22,9 +22,11 @@
 //!    first syncs segment `k`, then creates `k + 1`, writes and syncs its header and
 //!    syncs the directory; only then are records written to it. So the mere existence
 //!    of segment `k + 1` proves all of segment `k` was durable.
-//! 4. **No stale tail.** Reopening truncates the last segment to its valid part and
-//!    syncs before appending, so bytes of an abandoned tail can never line up with new
-//!    records (see [`writer`] for why consecutive-LSN checking alone would not do).
+//! 4. **No stale tail, nothing only cached.** Reopening writes the last segment again
+//!    — its valid part as read, zeros after it — and syncs before appending, so bytes
+//!    of an abandoned tail can never line up with new records (see [`writer`] for why
+//!    consecutive-LSN checking alone would not do), and records a failed sync left
+//!    only in the OS cache are on disk before new frames vouch for them.
 //!
 //! # Scanning one segment
 //! From the end of the header, with `L` = the expected next LSN (the header's first

@@ -19,9 +19,14 @@
 //!   then sit exactly where the new `n + 1` belongs, with the right LSN and a good
 //!   checksum, and a later scan would accept a record of an abandoned history. After
 //!   the truncation no byte of the old tail exists. Opening also removes a segment
-//!   whose creation was interrupted, and syncs the last segment and the directory, so
-//!   the records it builds on are durable even if they were only in the OS cache (a
-//!   process crash), which the frames' durable-LSN watermark depends on.
+//!   whose creation was interrupted, and makes the records it builds on durable even
+//!   if they were only in the OS cache, which the frames' durable-LSN watermark
+//!   depends on: it *writes the last segment again* as scanned (valid part as read,
+//!   zeros after it), then syncs it and the directory. A sync alone covers a process
+//!   crash but not a failed sync: Linux marks the pages a failed fsync could not write
+//!   clean, keeps serving them, and a later fsync succeeds without writing them
+//!   (earlier segments are safe: each was synced, successfully, before the next
+//!   existed).
 //! - Recycling **removes** segment files (no renaming for reuse: a reused file would
 //!   hold stale frames, which the scan tolerates but which buy nothing), oldest first,
 //!   syncing the directory after each removal so that whatever a crash keeps is still
@@ -39,7 +44,7 @@ use super::segment::{
 };
 use crate::appendfile::file::{initialize, zero_fill};
 use crate::status::{Error, Result, Status};
-use crate::vfs::{OpenMode, Vfs, VfsFile};
+use crate::vfs::{rewrite, OpenMode, Vfs, VfsFile};
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -186,15 +191,21 @@ impl LogWriter {
                         ),
                     ));
                 }
+                // Write the whole segment again as the scan saw it — its valid part as
+                // read, zeros after it — then sync. What was read may not be on the
+                // disk: after a failed sync (a writer that failed, then a restart)
+                // Linux serves records it never wrote and reports a later sync of them
+                // as done, and the records written from here on would vouch for them
+                // (their durable-below LSN). And the zeros: a torn or stale tail left
+                // there could otherwise line up with a later record's LSN once new
+                // records are written over the start of it — also a tail an earlier
+                // open zeroed only in the OS cache, which reads show as zeros.
+                rewrite(file.as_ref(), 0, last.valid_len)
+                    .map_err(|e| io_error(&e, "rewriting", path))?;
+                zero_fill(file.as_ref(), last.valid_len, len)
+                    .map_err(|e| io_error(&e, "zeroing the tail of", path))?;
                 if last.dirty_end > last.valid_len {
-                    // Zero the torn or stale tail (keeping the preallocated space): a
-                    // stale frame left there could otherwise line up with a later
-                    // record's LSN once new records are written over the start of it.
-                    // Past `dirty_end` the scan saw only zeros.
-                    let end = last.dirty_end.min(len);
-                    zero_fill(file.as_ref(), last.valid_len, end)
-                        .map_err(|e| io_error(&e, "zeroing the torn tail of", path))?;
-                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = end, "zeroed the log's torn or stale tail");
+                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = last.dirty_end, "zeroed the log's torn or stale tail");
                 }
                 file.sync().map_err(|e| io_error(&e, "syncing", path))?;
                 sync_log_dir(vfs.as_ref(), dir)?;

@@ -5,7 +5,10 @@
 //! - `write_at` may be held in a volatile cache until `sync`; after a power loss any
 //!   subset of unsynced writes may be present, in any order, torn at 512-byte sectors.
 //! - `sync` makes every earlier write to *that file* durable, or fails (and after a
-//!   failed sync the engine must assume nothing unsynced reached the disk).
+//!   failed sync the engine must assume nothing unsynced reached the disk — nor that a
+//!   later sync will write it: Linux marks the pages it failed to write clean, keeps
+//!   serving them to reads, and a later sync succeeds without writing them. Bytes that
+//!   must be durable after that are written again first: [`rewrite`]).
 //! - creating, removing and renaming files is durable only after `sync_dir` on the
 //!   directory; so is creating a directory (`create_dir_all`), in *its parent*
 //!   directory. [`create_dir_durable`] creates a directory and makes it durable.
@@ -131,6 +134,25 @@ pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Res
             ));
         }
         done += n;
+    }
+    Ok(())
+}
+
+/// Read `from..to` of `file` and write the same bytes back (a bounded chunk at a time),
+/// so that the next sync writes them to the disk whatever the OS cache holds them as.
+/// For bytes the engine read and is about to build on, which may never have reached
+/// the disk: after a failed fsync Linux serves pages it could not write as clean, and a
+/// later fsync — finding nothing dirty — succeeds without writing them. Writing the same
+/// bytes again changes nothing a crash could show that it could not before.
+pub fn rewrite(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
+    const CHUNK: u64 = 64 << 10;
+    let mut buf = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK) as usize;
+        read_exact_at(file, &mut buf[..n], at)?;
+        file.write_at(&buf[..n], at)?;
+        at += n as u64;
     }
     Ok(())
 }

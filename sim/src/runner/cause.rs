@@ -49,6 +49,7 @@ pub(super) fn observable(s: &FaultStats) -> u64 {
         + s.write_errors
         + s.sync_errors
         + s.sync_drops
+        + s.syncs_failed_linux
         + s.disk_full
         + s.misdirected_writes
         + s.latent_corruptions

@@ -1,6 +1,7 @@
-//! Building a [`World`] from a seed or a plan: the seed's swarm of faults, its log mode
-//! and segment size, the engine's tunables, the page size and number of files, and
-//! the operation mix — drawn from the setup streams in a fixed order, so that a plan
+//! Building a [`World`] from a seed or a plan: the seed's swarm of faults (from
+//! generation 9 with its sync-failure policy, which a plan leaves to its seed), its
+//! log mode and segment size, the engine's tunables, the page size and number of
+//! files, and the operation mix — drawn from the setup streams in a fixed order, so that a plan
 //! (which names all of these) keeps every later stream where the seed would have it.
 //! The files are created, and from generation 5 stocked with the inventory, with
 //! faults paused: a run starts from a sound database the model knows exactly. From
@@ -14,7 +15,7 @@ use super::schedule::{stream_seed, Schedule};
 use super::world::{Model, Rig, Tally, World};
 use super::Options;
 use crate::model::{FileModel, Journal, Records};
-use crate::vfs::{Fault, FaultConfig, SimVfs};
+use crate::vfs::{Fault, FaultConfig, SimVfs, SyncFailure};
 use crate::workload;
 use engine::clock::ManualClock;
 use engine::{Config, LogMode, OpenMode};
@@ -39,6 +40,15 @@ impl World {
         let mut ext = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 1));
         let mut log_stream = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 2));
         let mut faults = FaultConfig::swarm(&mut rng);
+        // Generation 9: what a failed sync does to dirty data (Linux: forgets it), drawn
+        // from a stream of its own so every earlier draw stays where it was.
+        let sync_failure = if opts.workload >= 9 {
+            let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 3));
+            SyncFailure::swarm(&mut s)
+        } else {
+            SyncFailure::KeepPending
+        };
+        faults.sync_failure = sync_failure;
         let seed_vfs = rng.random();
         let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
         if log_mode != LogMode::Off {
@@ -80,7 +90,10 @@ impl World {
         if let Some(plan) = &opts.plan {
             // The plan names the setup; the draws above only kept the streams aligned.
             let s = &plan.setup;
-            faults = s.faults();
+            faults = FaultConfig {
+                sync_failure,
+                ..s.faults()
+            };
             log_mode = s.log_mode();
             config.log_mode = log_mode;
             config.log_segment_size = s.segment_size();

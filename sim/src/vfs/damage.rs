@@ -6,7 +6,7 @@
 //! - A latent corruption picks a named file with durable bytes, then one of its durable
 //!   sectors, and flips 1 to [`LATENT_BURST_MAX`] consecutive bytes inside that sector
 //!   (each of them really changes); the volatile image follows wherever no unsynced
-//!   write covers them. The draws come from the one RNG in exactly that order.
+//!   write covers them (nor a write a failed sync forgot, see `inode`). The draws come from the one RNG in exactly that order.
 //! - Damage is remembered twice: as a flag on the inode, which follows the file through
 //!   renames and into copies (`copy_file`), and as every path that named the file when
 //!   the fault happened, which outlives the file. `was_damaged` is true if either says

@@ -10,8 +10,8 @@
 //!   once, data and name (with directories as objects, the directories above it too,
 //!   created if missing), and they keep the path, file-size, total-size, inode and
 //!   directory limits. A copy carries the source's damage mark.
-//! - `check_invariants` describes the first violation of: durable + pending = volatile
-//!   for every file and for the names (with directories as objects: every name's
+//! - `check_invariants` describes the first violation of: clean + pending = volatile
+//!   for every file (clean = durable unless a failed sync forgot writes, see `inode`) and for the names (with directories as objects: every name's
 //!   directory exists), locks held only by handles open on the inode, and exactly the
 //!   referenced inodes kept.
 
@@ -114,7 +114,7 @@ impl State {
         }
         for (ino, inode) in &self.inodes {
             if !inode.is_consistent() {
-                return Err(format!("inode {ino}: durable + pending != volatile"));
+                return Err(format!("inode {ino}: clean + pending != volatile"));
             }
             if let Some(h) = inode.locked_by {
                 if self.handles.get(&h) != Some(ino) {

@@ -7,6 +7,13 @@
 //!   and reordering unsynced writes at power loss, losing unsynced directory changes,
 //!   EIO on read/write/sync, ENOSPC, an fsync failure that drops dirty data. The engine
 //!   must *recover* from every one of these.
+//!
+//! What a failed file sync (`sync_error`) does to the file's unsynced writes is the
+//! [`SyncFailure`] policy, one per configuration: they stay pending (a retried sync
+//! can still persist them), or — Linux since the 2018 "fsyncgate" discussion — they are
+//! marked clean without being written: still readable, never written by a later sync
+//! (which succeeds), lost at power loss. An engine must not trust a sync retried after
+//! a failure.
 //! - [`FaultClass::Lying`]: the disk returns something other than what was written —
 //!   misdirected writes and latent sector corruption. The engine need only *detect*
 //!   these (`SimVfs::was_damaged` tells the checker where status 2 is acceptable).
@@ -136,6 +143,39 @@ impl FaultKind {
     }
 }
 
+/// What a failed file sync (EIO from `sync_error`) does to the file's unsynced writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SyncFailure {
+    /// They stay pending: a later sync can still make them durable, a power loss may
+    /// keep or lose them. (What the simulator always did; workload generations before 9
+    /// know only this.)
+    #[default]
+    KeepPending,
+    /// Linux: the kernel marks the dirty pages clean without writing them. Reads still
+    /// return the new data, a later sync has nothing of it to write and succeeds, and a
+    /// power loss loses it (`SimVfs` counts these syncs in
+    /// [`FaultStats::syncs_failed_linux`]).
+    Linux,
+}
+
+impl SyncFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncFailure::KeepPending => "keep_pending",
+            SyncFailure::Linux => "linux",
+        }
+    }
+
+    /// Swarm testing: either policy, one half each (one draw).
+    pub fn swarm(rng: &mut impl Rng) -> SyncFailure {
+        if rng.random_bool(0.5) {
+            SyncFailure::Linux
+        } else {
+            SyncFailure::KeepPending
+        }
+    }
+}
+
 /// Capacities [`FaultConfig::swarm`] picks from when disk-full is switched on.
 const SWARM_CAPACITIES: [u64; 5] = [256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20];
 
@@ -165,12 +205,16 @@ pub struct FaultConfig {
     pub read_error: Fault,
     /// Per `write_at`: fails with EIO, nothing written.
     pub write_error: Fault,
-    /// Per `sync` / `sync_dir`: fails with EIO; pending changes stay pending (a later
-    /// power loss may keep or lose them).
+    /// Per `sync` / `sync_dir`: fails with EIO. A directory's pending changes stay
+    /// pending (a later power loss may keep or lose them); a file's pending writes are
+    /// treated as `sync_failure` says.
     pub sync_error: Fault,
     /// Per `sync` of a file with pending writes: fails with EIO *and* the pending writes
-    /// are discarded — reads see the durable image again.
+    /// are discarded — reads see the durable image again. (Whatever `sync_failure`.)
     pub sync_drop: Fault,
+    /// What a file sync failed by `sync_error` does to the file's pending writes. Not a
+    /// fault kind of its own: it takes effect only where `sync_error` fires.
+    pub sync_failure: SyncFailure,
     /// When enabled: a write or `set_len` that would grow the total size of all files
     /// past `capacity_bytes` fails with `StorageFull`, and any growing write or `set_len`
     /// fails so with probability `rate`.
@@ -198,6 +242,7 @@ impl FaultConfig {
             write_error: Fault::OFF,
             sync_error: Fault::OFF,
             sync_drop: Fault::OFF,
+            sync_failure: SyncFailure::KeepPending,
             disk_full: Fault::OFF,
             capacity_bytes: None,
             misdirected_write: Fault::OFF,
@@ -335,12 +380,13 @@ impl Default for FaultConfig {
 }
 
 /// One line: the enabled kinds with their rates, e.g.
-/// `torn_write=0.25 disk_full=0.001(cap=1048576)`, or `none`.
+/// `torn_write=0.25 disk_full=0.001(cap=1048576)`, or `none`; then
+/// ` sync_failure=linux` when that policy is chosen (the default is not shown).
 impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kinds = self.enabled_kinds();
         if kinds.is_empty() {
-            return f.write_str("none");
+            f.write_str("none")?;
         }
         for (i, kind) in kinds.into_iter().enumerate() {
             if i > 0 {
@@ -352,6 +398,9 @@ impl fmt::Display for FaultConfig {
                     write!(f, "(cap={cap})")?;
                 }
             }
+        }
+        if self.sync_failure != SyncFailure::KeepPending {
+            write!(f, " sync_failure={}", self.sync_failure.name())?;
         }
         Ok(())
     }
@@ -422,7 +471,8 @@ fault_stats! {
     dirs_lost,
     read_errors,
     write_errors,
-    /// Failed syncs (file or directory) that kept the pending changes pending.
+    /// Failed syncs (file or directory) that kept the pending changes pending (a file
+    /// sync failing with nothing pending counts here under either policy).
     sync_errors,
     /// Writes or length changes refused with `StorageFull`.
     disk_full,
@@ -434,6 +484,11 @@ fault_stats! {
     writebacks,
     /// I/O errors the simulator aimed at one call (`SimVfs::set_error_after`).
     aimed_errors,
+    /// Failed file syncs under [`SyncFailure::Linux`] that forgot the file's pending
+    /// writes (marked clean, never written: readable until the next power loss).
+    syncs_failed_linux,
+    /// Writes and length changes those syncs forgot.
+    writes_forgotten_after_failed_sync,
 }
 
 #[cfg(test)]
@@ -527,6 +582,26 @@ mod tests {
             ..FaultConfig::none()
         };
         assert_eq!(c.to_string(), "torn_write=0.25 disk_full=0.001(cap=1024)");
+        let linux = FaultConfig {
+            sync_failure: SyncFailure::Linux,
+            ..c
+        };
+        assert_eq!(
+            linux.to_string(),
+            "torn_write=0.25 disk_full=0.001(cap=1024) sync_failure=linux"
+        );
+    }
+
+    #[test]
+    fn swarm_leaves_the_policy_and_its_own_draw_picks_both() {
+        for seed in 0..50 {
+            let c = FaultConfig::swarm(&mut ChaCha8Rng::seed_from_u64(seed));
+            assert_eq!(c.sync_failure, SyncFailure::KeepPending);
+        }
+        let drawn: std::collections::BTreeSet<_> = (0..50)
+            .map(|s| SyncFailure::swarm(&mut ChaCha8Rng::seed_from_u64(s)).name())
+            .collect();
+        assert_eq!(drawn.len(), 2);
     }
 
     #[test]

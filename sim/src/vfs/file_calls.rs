@@ -12,14 +12,17 @@
 //!   `read_at`: EIO. `write_at`: EIO; then, for a non-empty write, disk full if it grows
 //!   the file, otherwise a misdirection. `sync`: dropped dirty data (only with something
 //!   pending), then EIO. `set_len`: disk full if it grows the file. A failed call changes
-//!   no data, except that a dropped sync reverts the file to its durable image.
+//!   no data, except that a dropped sync reverts the file to its durable image, and
+//!   that under [`SyncFailure::Linux`] a sync failing with EIO while writes are pending
+//!   forgets them: reads still see them, nothing will write them, a power loss loses
+//!   them (the policy draws nothing, so both policies meet the same faults).
 //! - A misdirected write lands sector-aligned, inside the file and clear of the range it
 //!   was meant for, and marks the file damaged; a write it cannot place that way is
 //!   written where it was meant to go.
 //! - Dropping a live handle forgets it and releases its lock; dropping a dead one does
 //!   nothing.
 
-use super::faults::FaultKind;
+use super::faults::{FaultKind, SyncFailure};
 use super::inode::SECTOR;
 use super::state::{eio, too_large, Call, HandleInfo, State, MAX_FILE_LEN};
 use super::trace::{FaultEvent, Op};
@@ -158,6 +161,14 @@ impl State {
                 return Err(eio("sync (dirty data dropped)", &f.path));
             }
             if st.roll(FaultKind::SyncError) {
+                if pending > 0 && st.config.sync_failure == SyncFailure::Linux {
+                    let forgotten = st.inode_mut(f.ino)?.forget_dirty();
+                    st.stats.syncs_failed_linux += 1;
+                    st.stats.writes_forgotten_after_failed_sync += forgotten as u64;
+                    st.trace
+                        .fault(FaultEvent::SyncForgot, &f.path, forgotten as u64, 0);
+                    return Err(eio("sync (dirty data marked clean, not written)", &f.path));
+                }
                 st.stats.sync_errors += 1;
                 st.trace
                     .fault(FaultEvent::Kind(FaultKind::SyncError), &f.path, 0, 0);

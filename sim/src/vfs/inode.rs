@@ -3,10 +3,17 @@
 //! operations (writes and length changes).
 //!
 //! Invariant (checked by [`Inode::is_consistent`] in tests and debug assertions):
-//! replaying the pending operations, in order, onto the durable image gives the volatile
-//! image. Every mutation here keeps it: writes and length changes apply to the volatile
-//! image and are queued; `sync` makes the volatile image durable; `drop_dirty` reverts
-//! to the durable image; corruption edits the durable image and replays.
+//! replaying the pending operations, in order, onto the *clean* image gives the
+//! volatile image. The clean image is what the page cache holds as clean: normally the
+//! durable image itself, but after [`Inode::forget_dirty`] (a failed sync under the
+//! Linux policy, which marks dirty pages clean without writing them) the durable image
+//! with the forgotten operations applied — readable, never durable, gone at the next
+//! power loss. Every mutation here keeps the invariant: writes and length changes apply
+//! to the volatile image and are queued; `sync` and writeback apply pending operations
+//! to the durable and the clean image alike (forgotten ones stay forgotten);
+//! `forget_dirty` makes the volatile image the clean one; `drop_dirty` and a power loss
+//! revert to the durable image; corruption edits the durable image (and the clean one
+//! wherever it is not holding forgotten bytes) and replays.
 //!
 //! Bounded: at most [`PENDING_OPS_LIMIT`] operations and [`PENDING_BYTES_LIMIT`] bytes
 //! stay pending; past that the oldest are written back (made durable) the way an OS
@@ -59,6 +66,9 @@ pub(super) fn apply_write(image: &mut Vec<u8>, offset: usize, data: &[u8]) {
 #[derive(Debug, Default)]
 pub(super) struct Inode {
     durable: Vec<u8>,
+    /// The clean image when it is not the durable one: the durable image plus writes a
+    /// failed sync forgot (Linux policy). `None` (the usual case): clean = durable.
+    forgotten: Option<Vec<u8>>,
     volatile: Vec<u8>,
     pending: VecDeque<PendingOp>,
     pending_bytes: usize,
@@ -92,6 +102,27 @@ impl Inode {
 
     pub fn pending(&self) -> &VecDeque<PendingOp> {
         &self.pending
+    }
+
+    /// Whether reads may show bytes a failed sync forgot: readable now, lost at the
+    /// next power loss (the clean image is not the durable one).
+    pub fn has_forgotten(&self) -> bool {
+        self.forgotten.is_some()
+    }
+
+    /// The image under the pending operations: the durable one unless a failed sync
+    /// forgot writes.
+    fn clean(&self) -> &Vec<u8> {
+        self.forgotten.as_ref().unwrap_or(&self.durable)
+    }
+
+    /// Apply a pending operation that leaves the queue to the durable image, and to
+    /// the clean image too when it is a separate one.
+    fn apply_below(&mut self, op: &PendingOp) {
+        op.apply(&mut self.durable);
+        if let Some(clean) = &mut self.forgotten {
+            op.apply(clean);
+        }
     }
 
     /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
@@ -132,44 +163,65 @@ impl Inode {
                 break;
             };
             self.pending_bytes -= old.bytes();
-            old.apply(&mut self.durable);
+            self.apply_below(&old);
             written_back += 1;
         }
         written_back
     }
 
-    /// Make every pending operation durable. Returns how many there were.
+    /// Make every pending operation durable. Returns how many there were. Writes a
+    /// failed sync forgot stay forgotten: only what is pending reaches the disk.
     pub fn sync(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            // The volatile image is the durable one with the pending operations applied
-            // in order, so applying them is the same as copying it — and costs the
+            // The volatile image is the clean one with the pending operations applied
+            // in order, so applying them to it is the same as copying — and costs the
             // bytes written, not the file's size.
             for op in std::mem::take(&mut self.pending) {
-                op.apply(&mut self.durable);
+                self.apply_below(&op);
             }
-            debug_assert_eq!(self.durable.len(), self.volatile.len());
             self.clear_pending();
+            if self.forgotten.as_ref() == Some(&self.durable) {
+                // Later writes covered every forgotten byte.
+                self.forgotten = None;
+            }
+            debug_assert_eq!(self.clean().len(), self.volatile.len());
         }
         n
     }
 
     /// Discard every pending operation: reads see the durable image again (what a
-    /// failed fsync leaves once the kernel has dropped the dirty pages). Returns how
-    /// many were discarded.
+    /// failed fsync leaves once the kernel has dropped the dirty pages — and with them
+    /// any it had forgotten). Returns how many were discarded.
     pub fn drop_dirty(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
             self.volatile.clone_from(&self.durable);
+            self.forgotten = None;
             self.clear_pending();
         }
         n
     }
 
-    /// After a power loss: `durable` is what reached the disk; nothing is pending.
+    /// Forget every pending operation without making it durable (Linux after a failed
+    /// fsync: the dirty pages are marked clean, not written). Reads still see them; a
+    /// later `sync` has nothing of them to write; a power loss loses them. Returns how
+    /// many were forgotten.
+    pub fn forget_dirty(&mut self) -> usize {
+        let n = self.pending.len();
+        if n > 0 {
+            self.forgotten = Some(self.volatile.clone());
+            self.clear_pending();
+        }
+        n
+    }
+
+    /// After a power loss: `durable` is what reached the disk; nothing is pending and
+    /// nothing forgotten.
     pub fn reset_to(&mut self, durable: Vec<u8>) {
         self.volatile.clone_from(&durable);
         self.durable = durable;
+        self.forgotten = None;
         self.clear_pending();
     }
 
@@ -180,26 +232,34 @@ impl Inode {
 
     /// XOR durable bytes (`(offset, mask)`, offsets inside the durable image; others
     /// ignored) and replay the pending operations so the volatile image shows the
-    /// damage wherever no unsynced write covers it.
+    /// damage wherever no unsynced write covers it — and no forgotten one: where the
+    /// clean image holds a forgotten byte (it differs from the durable one), the cache
+    /// keeps showing it.
     pub fn corrupt_durable(&mut self, edits: &[(usize, u8)]) {
         for &(offset, mask) in edits {
-            if let Some(b) = self.durable.get_mut(offset) {
-                *b ^= mask;
+            let Some(b) = self.durable.get_mut(offset) else {
+                continue;
+            };
+            if let Some(c) = self.forgotten.as_mut().and_then(|c| c.get_mut(offset)) {
+                if *c == *b {
+                    *c ^= mask;
+                }
             }
+            *b ^= mask;
         }
         self.volatile = self.replay();
     }
 
-    /// The durable image with every pending operation applied.
+    /// The clean image with every pending operation applied.
     fn replay(&self) -> Vec<u8> {
-        let mut image = self.durable.clone();
+        let mut image = self.clean().clone();
         for op in &self.pending {
             op.apply(&mut image);
         }
         image
     }
 
-    /// The module invariant: volatile = durable + pending, and the byte count agrees.
+    /// The module invariant: volatile = clean + pending, and the byte count agrees.
     pub fn is_consistent(&self) -> bool {
         let bytes: usize = self.pending.iter().map(PendingOp::bytes).sum();
         bytes == self.pending_bytes && self.replay() == self.volatile
@@ -240,6 +300,67 @@ mod tests {
         assert_eq!(f.volatile(), b"NE");
         assert_eq!(f.drop_dirty(), 2);
         assert_eq!(f.volatile(), b"old!");
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn forget_dirty_keeps_reads_but_not_durability() {
+        let mut f = Inode::with_durable(b"old!".to_vec());
+        f.write(0, b"NEW");
+        f.write(6, b"xy");
+        assert_eq!(f.forget_dirty(), 2);
+        assert!(f.has_forgotten());
+        assert!(f.pending().is_empty());
+        assert_eq!(f.volatile(), b"NEW!\0\0xy");
+        assert_eq!(f.durable(), b"old!");
+        assert!(f.is_consistent());
+        // A later write is pending on top of the forgotten ones; syncing it makes only
+        // it durable.
+        f.write(1, b"e");
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.volatile(), b"NeW!\0\0xy");
+        assert_eq!(f.durable(), b"oed!");
+        assert!(f.has_forgotten());
+        assert!(f.is_consistent());
+        // Nothing pending: syncing writes nothing.
+        assert_eq!(f.sync(), 0);
+        assert_eq!(f.durable(), b"oed!");
+        // Writes covering every forgotten byte end the difference.
+        f.write(0, b"NEW!\0\0xy");
+        f.sync();
+        assert!(!f.has_forgotten());
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn writeback_and_drop_dirty_after_forgetting() {
+        let mut f = Inode::with_durable(vec![0u8; 4]);
+        f.write(0, &[1]);
+        f.forget_dirty();
+        // Writeback past the bound applies the oldest pending write below, forgotten
+        // bytes stay forgotten.
+        let mut written_back = 0;
+        for i in 0..PENDING_OPS_LIMIT + 1 {
+            written_back += f.write(2, &[i as u8]);
+        }
+        assert_eq!(written_back, 1);
+        assert_eq!(f.durable(), &[0, 0, 0, 0]);
+        assert!(f.is_consistent());
+        // Dropping dirty data reverts to the durable image, forgotten bytes too.
+        f.drop_dirty();
+        assert_eq!(f.volatile(), &[0, 0, 0, 0]);
+        assert!(!f.has_forgotten());
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn corruption_hides_behind_forgotten_bytes() {
+        let mut f = Inode::with_durable(vec![0u8; 4]);
+        f.write(0, &[1, 1]);
+        f.forget_dirty();
+        f.corrupt_durable(&[(1, 0xF0), (3, 0x0F)]);
+        assert_eq!(f.durable(), &[0, 0xF0, 0, 0x0F]);
+        assert_eq!(f.volatile(), &[1, 1, 0, 0x0F]);
         assert!(f.is_consistent());
     }
 

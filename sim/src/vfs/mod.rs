@@ -7,7 +7,9 @@
 //! # Model
 //! - Each file (inode) has a *durable* image (survives power loss), a *volatile* image
 //!   (what reads see) and the ordered unsynced writes and length changes between them.
-//!   `sync` on any handle makes that inode's pending operations durable.
+//!   `sync` on any handle makes that inode's pending operations durable. (Under the
+//!   Linux sync-failure policy a file may also hold writes a failed sync forgot:
+//!   readable, in neither the durable image nor the pending list; see `inode`.)
 //! - Names map paths to inodes, also twice: durable and volatile names, with the pending
 //!   creates, removes and renames between them. `sync_dir(dir)` makes that directory's
 //!   pending changes durable. `exists` and `list_dir` see the volatile names.
@@ -54,7 +56,10 @@
 //! Configured by [`FaultConfig`] (see `faults` for the honest/lying split): EIO on read,
 //! write and sync; disk full; a failed sync that drops the dirty data (volatile reverts
 //! to durable); misdirected writes; latent sector corruption (at random steps, or with
-//! [`SimVfs::corrupt_random_sector`]). [`SimVfs::set_faults_enabled`] and
+//! [`SimVfs::corrupt_random_sector`]). What a file sync failing with EIO does to the
+//! pending writes is the [`SyncFailure`] policy: they stay pending, or (Linux) they are
+//! forgotten — marked clean without being written, so reads still see them, a retried
+//! sync succeeds with nothing to write, and a power loss loses them. [`SimVfs::set_faults_enabled`] and
 //! [`SimVfs::with_faults_paused`] suspend the random faults (not crash points, and not
 //! what an explicit power loss drops). A lying-disk fault marks the file:
 //! [`SimVfs::was_damaged`].
@@ -78,7 +83,7 @@ mod vfs_calls;
 #[cfg(test)]
 mod tests;
 
-pub use faults::{Fault, FaultClass, FaultConfig, FaultKind, FaultStats};
+pub use faults::{Fault, FaultClass, FaultConfig, FaultKind, FaultStats, SyncFailure};
 pub use inode::{PENDING_BYTES_LIMIT, PENDING_OPS_LIMIT, SECTOR};
 pub use namespace::{MAX_DIRS, PENDING_DIR_OPS_LIMIT};
 pub use state::{MAX_FILE_LEN, MAX_INODES, MAX_PATH_BYTES, MAX_TOTAL_BYTES};

@@ -11,7 +11,9 @@
 //!   change it. With directories as objects, a directory whose creation is lost takes
 //!   everything under it (counted in `dirs_lost`).
 //! - After a power loss nothing is pending: every file's and every name's volatile
-//!   state is its durable state. A process crash leaves pending operations pending.
+//!   state is its durable state — writes a failed sync forgot (Linux policy) are gone
+//!   without a draw. A process crash leaves pending operations pending and forgotten
+//!   writes readable.
 //! - After either: every handle is dead (the epoch moves on), every lock is free, the
 //!   machine is up, and inodes nothing refers to are gone.
 
@@ -45,6 +47,14 @@ impl State {
                 continue;
             };
             if inode.pending().is_empty() {
+                if inode.has_forgotten() {
+                    // Writes a failed sync forgot never reached the disk; nothing to
+                    // draw.
+                    let durable = inode.durable().to_vec();
+                    if let Some(inode) = self.inodes.get_mut(&ino) {
+                        inode.reset_to(durable);
+                    }
+                }
                 continue;
             }
             let (image, loss) = resolve_data(

@@ -74,6 +74,8 @@ pub(super) enum FaultEvent {
     Aimed,
     /// Directories (and the names under them) a power loss took with their creation.
     LostDirs,
+    /// A failed sync forgot the file's pending writes (`SyncFailure::Linux`).
+    SyncForgot,
 }
 
 impl FaultEvent {
@@ -83,6 +85,7 @@ impl FaultEvent {
             FaultEvent::CrashPoint => "crash_point",
             FaultEvent::Aimed => "aimed_error",
             FaultEvent::LostDirs => "lost_dirs",
+            FaultEvent::SyncForgot => "sync_failed_linux",
         }
     }
 
@@ -92,6 +95,7 @@ impl FaultEvent {
             FaultEvent::CrashPoint => 0xFF,
             FaultEvent::Aimed => 0xFD,
             FaultEvent::LostDirs => 0xFE,
+            FaultEvent::SyncForgot => 0xFC,
         }
     }
 }
