@@ -204,6 +204,12 @@ impl World {
             if self.model.clients.all_waiting() {
                 // Every client waits: the log writer runs.
                 self.group_sync()?;
+                if self.rig.vfs.is_crashed() {
+                    // An armed crash fired in the log writer's sync: the machine is
+                    // down, so the step cannot run; recovery comes first.
+                    self.crash()?;
+                    continue;
+                }
             }
             self.step(step)?;
             self.observe()?;
