@@ -75,10 +75,15 @@ fn bounded_campaign_passes() {
         ("process crash", faults.process_crashes),
         ("armed crash point", faults.crashes_armed_fired),
         ("aimed I/O error", faults.aimed_errors),
+        (
+            "torn sector holding garbage (generation 10)",
+            faults.garbage_sectors,
+        ),
     ];
-    // Less the Linux sync-failure policy, the three crash kinds and the aimed error.
+    // Less the Linux sync-failure policy, the three crash kinds, the aimed error and
+    // the generation-10 options.
     assert_eq!(
-        fired.len() - 5,
+        fired.len() - 6,
         sim::vfs::FaultKind::ALL.len(),
         "a fault kind without its check here"
     );

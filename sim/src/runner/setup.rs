@@ -31,6 +31,28 @@ pub(super) const BACKUP_DIR: &str = "/backup";
 /// The transaction log directory (the engine creates it).
 const LOG_DIR: &str = "/log";
 
+/// The per-seed disk behaviours of workload generation 10 (all off before it).
+#[derive(Clone, Copy, Debug, Default)]
+struct Gen10 {
+    torn_garbage: bool,
+}
+
+impl Gen10 {
+    fn draw(seed: u64, workload: u32) -> Gen10 {
+        if workload < 10 {
+            return Gen10::default();
+        }
+        let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 4));
+        Gen10 {
+            torn_garbage: s.random_bool(0.5),
+        }
+    }
+
+    fn apply(self, faults: &mut FaultConfig) {
+        faults.torn_garbage = self.torn_garbage;
+    }
+}
+
 impl World {
     /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
     /// after the same draws).
@@ -49,6 +71,10 @@ impl World {
             SyncFailure::KeepPending
         };
         faults.sync_failure = sync_failure;
+        // Generation 10: more Linux disk behaviours, each on for about half the seeds,
+        // drawn (all of them, always in this order) from a stream of their own.
+        let gen10 = Gen10::draw(seed, opts.workload);
+        gen10.apply(&mut faults);
         let seed_vfs = rng.random();
         let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
         if log_mode != LogMode::Off {
@@ -94,6 +120,7 @@ impl World {
                 sync_failure,
                 ..s.faults()
             };
+            gen10.apply(&mut faults);
             log_mode = s.log_mode();
             config.log_mode = log_mode;
             config.log_segment_size = s.segment_size();

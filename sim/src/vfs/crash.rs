@@ -7,7 +7,11 @@
 //! - each write and each length change is lost with probability `lost_unsynced_write`;
 //! - a surviving write that spans several 512-byte sectors is *torn* with probability
 //!   `torn_write`: a random non-empty proper subset of its sector pieces survives (pieces
-//!   are cut at absolute sector boundaries, so tearing never splits a sector);
+//!   are cut at absolute sector boundaries, so tearing never splits a sector); with
+//!   `torn_garbage` each piece a tear drops holds, with probability one half, random
+//!   bytes instead of its old content (a sector caught mid-write: neither old nor new)
+//!   — but only where the write changes the durable bytes: a rewrite of bytes already
+//!   durable never turns them into garbage (see `FaultConfig::torn_garbage`);
 //! - within an epoch, the surviving writes are applied in a random order with
 //!   probability `reordered_writes` (only overlapping writes can tell), otherwise in
 //!   issue order;
@@ -30,6 +34,8 @@ pub(super) struct DataLoss {
     pub torn: u64,
     /// Epochs whose surviving writes were applied out of issue order.
     pub reordered: u64,
+    /// Dropped pieces of torn writes left holding garbage.
+    pub garbage: u64,
 }
 
 /// The `(start, end)` pieces of a write of `len` bytes at `offset`, relative to the
@@ -51,6 +57,8 @@ struct Survivor<'a> {
     offset: usize,
     data: &'a [u8],
     pieces: Vec<(usize, usize)>,
+    /// Garbage for dropped pieces: `(start relative to the write, bytes)`.
+    garbage: Vec<(usize, Vec<u8>)>,
 }
 
 /// The durable image a power loss leaves, given the current durable image and the
@@ -75,14 +83,30 @@ pub(super) fn resolve_data<'a>(
                     continue;
                 }
                 let mut pieces = sector_pieces(*offset, data.len());
+                let mut garbage = Vec::new();
                 if pieces.len() > 1 && chance(rng, p_torn) {
-                    pieces = torn_subset(pieces, rng);
+                    let kept = torn_subset(pieces.clone(), rng);
+                    if cfg.torn_garbage {
+                        for &(start, end) in pieces.iter().filter(|p| !kept.contains(p)) {
+                            let at = *offset + start;
+                            let unchanged =
+                                durable.get(at..at + (end - start)) == Some(&data[start..end]);
+                            if !unchanged && rng.random_bool(0.5) {
+                                let mut bytes = vec![0u8; end - start];
+                                rng.fill(&mut bytes[..]);
+                                garbage.push((start, bytes));
+                            }
+                        }
+                        loss.garbage += garbage.len() as u64;
+                    }
+                    pieces = kept;
                     loss.torn += 1;
                 }
                 epoch.push(Survivor {
                     offset: *offset,
                     data,
                     pieces,
+                    garbage,
                 });
             }
             PendingOp::SetLen(len) => {
@@ -134,6 +158,9 @@ fn flush_epoch(
         let s = &epoch[i];
         for &(start, end) in &s.pieces {
             apply_write(image, s.offset + start, &s.data[start..end]);
+        }
+        for (start, bytes) in &s.garbage {
+            apply_write(image, s.offset + start, bytes);
         }
     }
     epoch.clear();
@@ -215,6 +242,63 @@ mod tests {
                 sectors.contains(&0) && sectors.contains(&0xFF),
                 "seed {seed}"
             );
+        }
+    }
+
+    #[test]
+    fn torn_garbage_leaves_sectors_neither_old_nor_new() {
+        let cfg = FaultConfig {
+            torn_write: Fault::on(1.0),
+            torn_garbage: true,
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, &[0xFF; 8 * SECTOR])];
+        let mut garbage = 0;
+        for seed in 0..100 {
+            let (out, loss) = resolve_data(
+                &[0u8; 8 * SECTOR],
+                &ops,
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                &cfg,
+            );
+            let odd = out
+                .chunks(SECTOR)
+                .filter(|s| !s.iter().all(|b| *b == 0) && !s.iter().all(|b| *b == 0xFF))
+                .count() as u64;
+            assert_eq!(odd, loss.garbage, "seed {seed}");
+            assert!(out.chunks(SECTOR).any(|s| s.iter().all(|b| *b == 0xFF)));
+            garbage += loss.garbage;
+        }
+        assert!(garbage > 0);
+        // Off: the same seeds never leave garbage.
+        let off = FaultConfig {
+            torn_garbage: false,
+            ..cfg
+        };
+        for seed in 0..100 {
+            let (_, loss) = resolve_data(
+                &[0u8; 8 * SECTOR],
+                &ops,
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                &off,
+            );
+            assert_eq!(loss.garbage, 0);
+        }
+    }
+
+    #[test]
+    fn rewriting_durable_bytes_never_leaves_garbage() {
+        let cfg = FaultConfig {
+            torn_write: Fault::on(1.0),
+            torn_garbage: true,
+            ..FaultConfig::none()
+        };
+        let old = [0x5Au8; 8 * SECTOR];
+        let ops = [write(0, &old)];
+        for seed in 0..50 {
+            let (out, loss) = resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+            assert_eq!(out, old, "seed {seed}");
+            assert_eq!(loss.garbage, 0);
         }
     }
 

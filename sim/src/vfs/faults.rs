@@ -215,6 +215,15 @@ pub struct FaultConfig {
     /// What a file sync failed by `sync_error` does to the file's pending writes. Not a
     /// fault kind of its own: it takes effect only where `sync_error` fires.
     pub sync_failure: SyncFailure,
+    /// Per sector piece a torn write drops at power loss: whether it may hold garbage
+    /// (random bytes, neither old nor new content) instead of its old content — one
+    /// half of them do when this is on (counted in [`FaultStats::garbage_sectors`]).
+    /// Only pieces whose new bytes differ from the durable ones can turn to garbage:
+    /// a rewrite of identical bytes is taken to leave them as they were. (Real disks
+    /// need not be that kind; the engine rewrites durable log and data bytes after a
+    /// restart, which a stricter model would catch losing synced records.)
+    /// A per-seed option of workload generation 10; only shapes `torn_write`.
+    pub torn_garbage: bool,
     /// When enabled: a write or `set_len` that would grow the total size of all files
     /// past `capacity_bytes` fails with `StorageFull`, and any growing write or `set_len`
     /// fails so with probability `rate`.
@@ -243,6 +252,7 @@ impl FaultConfig {
             sync_error: Fault::OFF,
             sync_drop: Fault::OFF,
             sync_failure: SyncFailure::KeepPending,
+            torn_garbage: false,
             disk_full: Fault::OFF,
             capacity_bytes: None,
             misdirected_write: Fault::OFF,
@@ -402,6 +412,9 @@ impl fmt::Display for FaultConfig {
         if self.sync_failure != SyncFailure::KeepPending {
             write!(f, " sync_failure={}", self.sync_failure.name())?;
         }
+        if self.torn_garbage {
+            f.write_str(" torn_garbage")?;
+        }
         Ok(())
     }
 }
@@ -489,6 +502,9 @@ fault_stats! {
     syncs_failed_linux,
     /// Writes and length changes those syncs forgot.
     writes_forgotten_after_failed_sync,
+    /// Sector pieces of torn writes left holding garbage at power loss
+    /// ([`FaultConfig::torn_garbage`]).
+    garbage_sectors,
 }
 
 #[cfg(test)]

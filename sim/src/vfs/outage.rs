@@ -71,6 +71,7 @@ impl State {
             s.len_changes_dropped += loss.len_changes_dropped;
             s.torn_writes += loss.torn;
             s.reordered += loss.reordered;
+            s.garbage_sectors += loss.garbage;
             let label = self.label(ino);
             let lost = loss.writes_dropped + loss.len_changes_dropped;
             for (kind, n) in [

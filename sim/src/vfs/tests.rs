@@ -941,6 +941,7 @@ fn invariants_hold_under_random_workloads_and_swarm_faults() {
             lost_dir_op: Fault::on(0.5),
             sync_drop: Fault::on(0.3),
             sync_failure: policy,
+            torn_garbage: true,
             ..FaultConfig::all(0.05)
         };
         for objects in [false, true] {
@@ -1024,4 +1025,36 @@ fn stats_count_steps_and_power_loss_outcomes() {
     total.add(&s);
     total.add(&s);
     assert_eq!(total.io_steps, 8);
+}
+
+#[test]
+fn torn_sectors_may_hold_garbage_only_with_the_option() {
+    let run = |torn_garbage: bool| {
+        let cfg = FaultConfig {
+            torn_write: Fault::on(1.0),
+            torn_garbage,
+            ..FaultConfig::none()
+        };
+        let (mut garbage_seen, mut counted) = (0u64, 0u64);
+        for seed in 0..100 {
+            let v = SimVfs::new(seed, cfg.clone());
+            v.write_file_durable("f", &[0u8; 8 * SECTOR]).unwrap();
+            let f = v.open(p("f"), OpenMode::Existing).unwrap();
+            f.write_at(&[0xFF; 8 * SECTOR], 0).unwrap();
+            v.power_loss();
+            let image = v.read_file("f").unwrap();
+            assert_eq!(image.len(), 8 * SECTOR);
+            let odd = image
+                .chunks(SECTOR)
+                .filter(|s| !s.iter().all(|b| *b == 0) && !s.iter().all(|b| *b == 0xFF))
+                .count() as u64;
+            garbage_seen += odd;
+            counted += v.stats().garbage_sectors;
+            assert_eq!(v.stats().torn_writes, 1, "seed {seed}");
+        }
+        assert_eq!(garbage_seen, counted);
+        counted
+    };
+    assert_eq!(run(false), 0);
+    assert!(run(true) > 0);
 }
