@@ -79,11 +79,15 @@ fn bounded_campaign_passes() {
             "torn sector holding garbage (generation 10)",
             faults.garbage_sectors,
         ),
+        (
+            "sticky bad sector (generation 10)",
+            faults.sticky_read_errors,
+        ),
     ];
     // Less the Linux sync-failure policy, the three crash kinds, the aimed error and
     // the generation-10 options.
     assert_eq!(
-        fired.len() - 6,
+        fired.len() - 7,
         sim::vfs::FaultKind::ALL.len(),
         "a fault kind without its check here"
     );

@@ -46,6 +46,7 @@ pub(super) struct Causes {
 /// Faults so far that an operation can observe as an error.
 pub(super) fn observable(s: &FaultStats) -> u64 {
     s.read_errors
+        + s.sticky_read_errors
         + s.write_errors
         + s.sync_errors
         + s.sync_drops

@@ -35,6 +35,7 @@ const LOG_DIR: &str = "/log";
 #[derive(Clone, Copy, Debug, Default)]
 struct Gen10 {
     torn_garbage: bool,
+    sticky_bad_sectors: bool,
 }
 
 impl Gen10 {
@@ -45,11 +46,13 @@ impl Gen10 {
         let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 4));
         Gen10 {
             torn_garbage: s.random_bool(0.5),
+            sticky_bad_sectors: s.random_bool(0.5),
         }
     }
 
     fn apply(self, faults: &mut FaultConfig) {
         faults.torn_garbage = self.torn_garbage;
+        faults.sticky_bad_sectors = self.sticky_bad_sectors;
     }
 }
 

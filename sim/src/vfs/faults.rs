@@ -224,6 +224,13 @@ pub struct FaultConfig {
     /// restart, which a stricter model would catch losing synced records.)
     /// A per-seed option of workload generation 10; only shapes `torn_write`.
     pub torn_garbage: bool,
+    /// Whether a read error (`read_error`) leaves its sector bad: one 512-byte sector
+    /// of the failed read (inside the file) keeps failing every read that touches it
+    /// (counted in [`FaultStats::sticky_read_errors`]) until a write covering any of
+    /// it (or a truncation past it) clears it; crashes and power losses keep it. While
+    /// faults are paused, bad sectors read normally. A per-seed option of workload
+    /// generation 10.
+    pub sticky_bad_sectors: bool,
     /// When enabled: a write or `set_len` that would grow the total size of all files
     /// past `capacity_bytes` fails with `StorageFull`, and any growing write or `set_len`
     /// fails so with probability `rate`.
@@ -253,6 +260,7 @@ impl FaultConfig {
             sync_drop: Fault::OFF,
             sync_failure: SyncFailure::KeepPending,
             torn_garbage: false,
+            sticky_bad_sectors: false,
             disk_full: Fault::OFF,
             capacity_bytes: None,
             misdirected_write: Fault::OFF,
@@ -415,6 +423,9 @@ impl fmt::Display for FaultConfig {
         if self.torn_garbage {
             f.write_str(" torn_garbage")?;
         }
+        if self.sticky_bad_sectors {
+            f.write_str(" sticky_bad_sectors")?;
+        }
         Ok(())
     }
 }
@@ -505,6 +516,9 @@ fault_stats! {
     /// Sector pieces of torn writes left holding garbage at power loss
     /// ([`FaultConfig::torn_garbage`]).
     garbage_sectors,
+    /// Reads failed by a bad sector an earlier read error left
+    /// ([`FaultConfig::sticky_bad_sectors`]).
+    sticky_read_errors,
 }
 
 #[cfg(test)]

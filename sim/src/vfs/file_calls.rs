@@ -9,13 +9,17 @@
 //!   read-only handle fails with `PermissionDenied`, one past [`MAX_FILE_LEN`] with
 //!   `FileTooLarge`, and neither draws a fault.
 //! - Faults are drawn in a fixed order per call, each only while faults are enabled:
-//!   `read_at`: EIO. `write_at`: EIO; then, for a non-empty write, disk full if it grows
+//!   `read_at`: a bad sector (below), then EIO. `write_at`: EIO; then, for a non-empty write, disk full if it grows
 //!   the file, otherwise a misdirection. `sync`: dropped dirty data (only with something
 //!   pending), then EIO. `set_len`: disk full if it grows the file. A failed call changes
 //!   no data, except that a dropped sync reverts the file to its durable image, and
 //!   that under [`SyncFailure::Linux`] a sync failing with EIO while writes are pending
 //!   forgets them: reads still see them, nothing will write them, a power loss loses
 //!   them (the policy draws nothing, so both policies meet the same faults).
+//! - With `sticky_bad_sectors` (generation 10), a read error also leaves one sector of
+//!   the failed read (inside the file) bad: every later read touching it fails with
+//!   EIO, drawing nothing, until a write covering part of it or a truncation past it
+//!   clears it (crashes keep it; while faults are paused it reads normally).
 //! - A misdirected write lands sector-aligned, inside the file and clear of the range it
 //!   was meant for, and marks the file damaged; a write it cannot place that way is
 //!   written where it was meant to go.
@@ -79,10 +83,28 @@ impl State {
         self.io(
             State::file_call(f, Op::Read, offset, buf.len() as u64),
             |st| {
+                let sticky = st.config.sticky_bad_sectors && st.faults_enabled;
+                let at = usize::try_from(offset).unwrap_or(usize::MAX);
+                if sticky {
+                    if let Some(s) = st.inode(f.ino)?.bad_sector_in(at, buf.len()) {
+                        st.stats.sticky_read_errors += 1;
+                        st.trace
+                            .fault(FaultEvent::StickyRead, &f.path, offset, s as u64);
+                        return Err(eio("read (bad sector)", &f.path));
+                    }
+                }
                 if st.roll(FaultKind::ReadError) {
                     st.stats.read_errors += 1;
                     st.trace
                         .fault(FaultEvent::Kind(FaultKind::ReadError), &f.path, offset, 0);
+                    // A sticky error: one sector of the read inside the file goes bad.
+                    let file_len = st.inode(f.ino)?.len();
+                    let end = at.saturating_add(buf.len()).min(file_len);
+                    if sticky && at < end {
+                        let (first, last) = (at / SECTOR, (end - 1) / SECTOR);
+                        let s = st.rng.random_range(first..=last);
+                        st.inode_mut(f.ino)?.mark_bad(s);
+                    }
                     return Err(eio("read", &f.path));
                 }
                 let Ok(offset) = usize::try_from(offset) else {

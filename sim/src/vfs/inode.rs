@@ -76,6 +76,9 @@ pub(super) struct Inode {
     pub damaged: bool,
     /// The handle holding the advisory exclusive lock, if any.
     pub locked_by: Option<u64>,
+    /// Bad sectors (indices of 512-byte sectors) that fail every read touching them
+    /// until written (`FaultConfig::sticky_bad_sectors`). Kept across crashes.
+    bad_sectors: std::collections::BTreeSet<usize>,
 }
 
 impl Inode {
@@ -125,6 +128,20 @@ impl Inode {
         }
     }
 
+    /// Mark sector `sector` bad (see `bad_sectors`).
+    pub fn mark_bad(&mut self, sector: usize) {
+        self.bad_sectors.insert(sector);
+    }
+
+    /// The first bad sector a read of `len` bytes at `offset` touches, if any.
+    pub fn bad_sector_in(&self, offset: usize, len: usize) -> Option<usize> {
+        if len == 0 {
+            return None;
+        }
+        let (first, last) = (offset / SECTOR, offset.saturating_add(len - 1) / SECTOR);
+        self.bad_sectors.range(first..=last).next().copied()
+    }
+
     /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
         if offset >= self.volatile.len() {
@@ -141,6 +158,10 @@ impl Inode {
         if data.is_empty() {
             return 0;
         }
+        if !self.bad_sectors.is_empty() {
+            let (first, last) = (offset / SECTOR, (offset + data.len() - 1) / SECTOR);
+            self.bad_sectors.retain(|s| *s < first || *s > last);
+        }
         apply_write(&mut self.volatile, offset, data);
         self.push(PendingOp::Write {
             offset,
@@ -150,6 +171,7 @@ impl Inode {
 
     /// Change the volatile length and queue the change. Returns writebacks, as `write`.
     pub fn set_len(&mut self, len: usize) -> u64 {
+        self.bad_sectors.retain(|s| s * SECTOR < len);
         self.volatile.resize(len, 0);
         self.push(PendingOp::SetLen(len))
     }

@@ -76,6 +76,8 @@ pub(super) enum FaultEvent {
     LostDirs,
     /// A failed sync forgot the file's pending writes (`SyncFailure::Linux`).
     SyncForgot,
+    /// A read touched a sticky bad sector.
+    StickyRead,
 }
 
 impl FaultEvent {
@@ -86,6 +88,7 @@ impl FaultEvent {
             FaultEvent::Aimed => "aimed_error",
             FaultEvent::LostDirs => "lost_dirs",
             FaultEvent::SyncForgot => "sync_failed_linux",
+            FaultEvent::StickyRead => "sticky_read_error",
         }
     }
 
@@ -96,6 +99,7 @@ impl FaultEvent {
             FaultEvent::Aimed => 0xFD,
             FaultEvent::LostDirs => 0xFE,
             FaultEvent::SyncForgot => 0xFC,
+            FaultEvent::StickyRead => 0xFB,
         }
     }
 }
