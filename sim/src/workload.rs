@@ -131,7 +131,8 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// the disk's faults on and an aimed crash or I/O error (open, log scan, roll-forward,
 /// roll-in, endbu resume); 10 — more of Linux's unkindness, each a per-seed option
 /// drawn from a setup stream of its own: a torn sector may hold garbage; a read error
-/// may leave its sector bad until it is written.
+/// may leave its sector bad until it is written; with disk full on, a creating open,
+/// a rename and a sync may fail with ENOSPC too.
 pub const WORKLOAD_VERSION: u32 = 10;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;

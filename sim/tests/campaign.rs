@@ -83,11 +83,15 @@ fn bounded_campaign_passes() {
             "sticky bad sector (generation 10)",
             faults.sticky_read_errors,
         ),
+        (
+            "disk full on create, rename or sync (generation 10)",
+            faults.disk_full_namespace,
+        ),
     ];
     // Less the Linux sync-failure policy, the three crash kinds, the aimed error and
     // the generation-10 options.
     assert_eq!(
-        fired.len() - 7,
+        fired.len() - 8,
         sim::vfs::FaultKind::ALL.len(),
         "a fault kind without its check here"
     );

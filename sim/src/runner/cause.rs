@@ -52,6 +52,7 @@ pub(super) fn observable(s: &FaultStats) -> u64 {
         + s.sync_drops
         + s.syncs_failed_linux
         + s.disk_full
+        + s.disk_full_namespace
         + s.misdirected_writes
         + s.latent_corruptions
         + s.crashes_armed_fired

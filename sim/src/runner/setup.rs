@@ -36,6 +36,7 @@ const LOG_DIR: &str = "/log";
 struct Gen10 {
     torn_garbage: bool,
     sticky_bad_sectors: bool,
+    namespace_enospc: bool,
 }
 
 impl Gen10 {
@@ -47,12 +48,14 @@ impl Gen10 {
         Gen10 {
             torn_garbage: s.random_bool(0.5),
             sticky_bad_sectors: s.random_bool(0.5),
+            namespace_enospc: s.random_bool(0.5),
         }
     }
 
     fn apply(self, faults: &mut FaultConfig) {
         faults.torn_garbage = self.torn_garbage;
         faults.sticky_bad_sectors = self.sticky_bad_sectors;
+        faults.namespace_enospc = self.namespace_enospc;
     }
 }
 

@@ -231,6 +231,13 @@ pub struct FaultConfig {
     /// faults are paused, bad sectors read normally. A per-seed option of workload
     /// generation 10.
     pub sticky_bad_sectors: bool,
+    /// Whether disk full (`disk_full`, at its rate) also strikes a creating `open`, a
+    /// `rename` and a file `sync` with writes pending, as ENOSPC does on Linux (a
+    /// directory block or delayed allocation that finds no space). Each fails with
+    /// `StorageFull` without taking effect — except that under [`SyncFailure::Linux`]
+    /// the failed sync forgets the pending writes, as a failed sync does. Counted in
+    /// [`FaultStats::disk_full_namespace`]. A per-seed option of workload generation 10.
+    pub namespace_enospc: bool,
     /// When enabled: a write or `set_len` that would grow the total size of all files
     /// past `capacity_bytes` fails with `StorageFull`, and any growing write or `set_len`
     /// fails so with probability `rate`.
@@ -261,6 +268,7 @@ impl FaultConfig {
             sync_failure: SyncFailure::KeepPending,
             torn_garbage: false,
             sticky_bad_sectors: false,
+            namespace_enospc: false,
             disk_full: Fault::OFF,
             capacity_bytes: None,
             misdirected_write: Fault::OFF,
@@ -426,6 +434,9 @@ impl fmt::Display for FaultConfig {
         if self.sticky_bad_sectors {
             f.write_str(" sticky_bad_sectors")?;
         }
+        if self.namespace_enospc {
+            f.write_str(" namespace_enospc")?;
+        }
         Ok(())
     }
 }
@@ -519,6 +530,9 @@ fault_stats! {
     /// Reads failed by a bad sector an earlier read error left
     /// ([`FaultConfig::sticky_bad_sectors`]).
     sticky_read_errors,
+    /// Creating opens, renames and file syncs refused with `StorageFull`
+    /// ([`FaultConfig::namespace_enospc`]).
+    disk_full_namespace,
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //!   read-only handle fails with `PermissionDenied`, one past [`MAX_FILE_LEN`] with
 //!   `FileTooLarge`, and neither draws a fault.
 //! - Faults are drawn in a fixed order per call, each only while faults are enabled:
-//!   `read_at`: a bad sector (below), then EIO. `write_at`: EIO; then, for a non-empty write, disk full if it grows
+//!   `read_at`: a bad sector (below), then EIO. `sync` with writes pending first draws
+//!   disk full when `namespace_enospc` is on (generation 10): `StorageFull`, the writes
+//!   stay pending, or under the Linux policy are forgotten as by a failed sync. `write_at`: EIO; then, for a non-empty write, disk full if it grows
 //!   the file, otherwise a misdirection. `sync`: dropped dirty data (only with something
 //!   pending), then EIO. `set_len`: disk full if it grows the file. A failed call changes
 //!   no data, except that a dropped sync reverts the file to its durable image, and
@@ -171,6 +173,15 @@ impl State {
     pub fn sync(&mut self, f: &HandleInfo) -> io::Result<()> {
         self.io(State::file_call(f, Op::Sync, 0, 0), |st| {
             let pending = st.inode(f.ino)?.pending().len();
+            if pending > 0 {
+                if let Some(e) = st.namespace_full("sync", &f.path) {
+                    if st.config.sync_failure == SyncFailure::Linux {
+                        let forgotten = st.inode_mut(f.ino)?.forget_dirty();
+                        st.stats.writes_forgotten_after_failed_sync += forgotten as u64;
+                    }
+                    return Err(e);
+                }
+            }
             if pending > 0 && st.roll(FaultKind::SyncDrop) {
                 let dropped = st.inode_mut(f.ino)?.drop_dirty();
                 st.stats.sync_drops += 1;

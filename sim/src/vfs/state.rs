@@ -269,6 +269,20 @@ impl State {
         Ok(())
     }
 
+    /// Disk full on a namespace call or a sync ([`FaultConfig::namespace_enospc`]):
+    /// whether `what` on `path` fails with `StorageFull` this time (counted, traced).
+    pub(super) fn namespace_full(&mut self, what: &str, path: &Path) -> Option<io::Error> {
+        if !self.config.namespace_enospc || !self.roll(FaultKind::DiskFull) {
+            return None;
+        }
+        self.stats.disk_full_namespace += 1;
+        self.trace.fault(FaultEvent::NamespaceFull, path, 0, 0);
+        Some(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("simulated disk full on {what} of {}", path.display()),
+        ))
+    }
+
     pub(super) fn label(&self, ino: InodeId) -> PathBuf {
         self.ns
             .paths_of(ino)

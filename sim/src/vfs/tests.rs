@@ -943,6 +943,7 @@ fn invariants_hold_under_random_workloads_and_swarm_faults() {
             sync_failure: policy,
             torn_garbage: true,
             sticky_bad_sectors: true,
+            namespace_enospc: true,
             ..FaultConfig::all(0.05)
         };
         for objects in [false, true] {
@@ -959,6 +960,7 @@ fn invariants_hold_under_random_workloads_and_swarm_faults() {
                 if [
                     "writebacks",
                     "disk_full",
+                    "disk_full_namespace",
                     "aimed_errors",
                     "sticky_read_errors",
                 ]
@@ -1118,4 +1120,47 @@ fn without_the_option_read_errors_are_one_off() {
     v.set_config(FaultConfig::none());
     f.read_at(&mut [0u8; 10], 0).unwrap();
     assert_eq!(v.stats().sticky_read_errors, 0);
+}
+
+#[test]
+fn namespace_enospc_fails_creates_renames_and_syncs_without_effect() {
+    let cfg = FaultConfig {
+        disk_full: Fault::on(1.0),
+        namespace_enospc: true,
+        ..FaultConfig::none()
+    };
+    let v = SimVfs::new(5, cfg);
+    v.write_file_durable("a", b"old").unwrap();
+    let full = |r: io::Result<()>| r.unwrap_err().kind() == ErrorKind::StorageFull;
+    assert!(full(v.open(p("b"), OpenMode::CreateNew).map(|_| ())));
+    assert!(full(v.open(p("b"), OpenMode::Truncate).map(|_| ())));
+    assert!(!v.exists(p("b")).unwrap());
+    assert!(full(v.rename(p("a"), p("c"))));
+    assert!(v.exists(p("a")).unwrap() && !v.exists(p("c")).unwrap());
+    // Opening an existing file creates nothing; a sync with nothing pending needs no
+    // space.
+    let f = v.open(p("a"), OpenMode::Existing).unwrap();
+    f.sync().unwrap();
+    // A pending write (made with faults paused) stays pending after the failed sync.
+    v.with_faults_paused(|| f.write_at(b"new", 0)).unwrap();
+    assert!(full(f.sync()));
+    assert_eq!(read_all(&*f), b"new");
+    assert_eq!(v.pending_ops_count(), 1);
+    assert_eq!(v.stats().disk_full_namespace, 4);
+    assert_eq!(v.stats().disk_full, 0);
+    v.with_faults_paused(|| f.sync()).unwrap();
+    assert_eq!(v.durable_file("a").unwrap(), b"new");
+
+    // Without the option only growing writes and length changes meet disk full.
+    let v = SimVfs::new(
+        5,
+        FaultConfig {
+            disk_full: Fault::on(1.0),
+            ..FaultConfig::none()
+        },
+    );
+    v.write_file_durable("a", b"old").unwrap();
+    drop(v.open(p("b"), OpenMode::CreateNew).unwrap());
+    v.rename(p("a"), p("c")).unwrap();
+    assert_eq!(v.stats().disk_full_namespace, 0);
 }

@@ -78,6 +78,8 @@ pub(super) enum FaultEvent {
     SyncForgot,
     /// A read touched a sticky bad sector.
     StickyRead,
+    /// Disk full on a create, rename or sync (`FaultConfig::namespace_enospc`).
+    NamespaceFull,
 }
 
 impl FaultEvent {
@@ -89,6 +91,7 @@ impl FaultEvent {
             FaultEvent::LostDirs => "lost_dirs",
             FaultEvent::SyncForgot => "sync_failed_linux",
             FaultEvent::StickyRead => "sticky_read_error",
+            FaultEvent::NamespaceFull => "disk_full_namespace",
         }
     }
 
@@ -100,6 +103,7 @@ impl FaultEvent {
             FaultEvent::LostDirs => 0xFE,
             FaultEvent::SyncForgot => 0xFC,
             FaultEvent::StickyRead => 0xFB,
+            FaultEvent::NamespaceFull => 0xFA,
         }
     }
 }

@@ -16,8 +16,10 @@
 //!   `MAX_PATH_BYTES`); a creating `open` allocates a new inode, at most `MAX_INODES`
 //!   alive. `Truncate` of a non-empty file is a pending length change, like `set_len(0)`.
 //! - A handle refers to the inode, not the path, and is numbered in the current epoch.
-//! - Besides the latent-corruption draw of every step (in [`State::io`]), `sync_dir` is
-//!   the only call here that draws a fault (EIO); failing, it changes nothing.
+//! - Besides the latent-corruption draw of every step (in [`State::io`]), `sync_dir`
+//!   draws a fault (EIO), and with `namespace_enospc` (generation 10) a creating `open`
+//!   (after its path and parent checks) and a `rename` (after its target's path check)
+//!   draw disk full; failing, none of them changes anything.
 //! - After a `remove`, `rename` or `sync_dir`, inodes nothing refers to are dropped.
 
 use super::faults::FaultKind;
@@ -62,6 +64,9 @@ impl State {
                 (OpenMode::CreateNew | OpenMode::Truncate, None) => {
                     // Before allocating: a refused create must not leak an inode.
                     st.ns.check_parent(path)?;
+                    if let Some(e) = st.namespace_full("create", path) {
+                        return Err(e);
+                    }
                     let ino = st.new_inode(Inode::default())?;
                     st.stats.writebacks += st.ns.create(path, ino)?;
                     ino
@@ -117,6 +122,9 @@ impl State {
             |st| {
                 st.trace.path2(to);
                 check_path(to)?;
+                if let Some(e) = st.namespace_full("rename", from) {
+                    return Err(e);
+                }
                 st.stats.writebacks += st.ns.rename(from, to)?;
                 st.collect_garbage();
                 Ok(())
