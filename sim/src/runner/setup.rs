@@ -1,5 +1,7 @@
 //! Building a [`World`] from a seed or a plan: the seed's swarm of faults (from
-//! generation 9 with its sync-failure policy, which a plan leaves to its seed), its
+//! generation 9 with its sync-failure policy, from generation 10 with the torn-garbage,
+//! sticky-bad-sector and namespace-ENOSPC options — each of which a plan leaves to its
+//! seed), its
 //! log mode and segment size, the engine's tunables, the page size and number of
 //! files, and the operation mix — drawn from the setup streams in a fixed order, so that a plan
 //! (which names all of these) keeps every later stream where the seed would have it.
