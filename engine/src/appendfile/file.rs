@@ -93,24 +93,6 @@ pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Where the non-zero bytes of `body[from..]` end, or `from` if there are none: the end
-/// of the last 8-byte word (counted from `from`) holding a non-zero byte, or just after
-/// the last non-zero byte of a shorter trailing piece. Word at a time, because
-/// preallocated bodies are mostly zeros; everything past the result is zero.
-pub fn nonzero_end(body: &[u8], from: usize) -> usize {
-    let tail = body.get(from..).unwrap_or(&[]);
-    let words = tail.len() / 8;
-    let last_word = tail[..words * 8]
-        .chunks_exact(8)
-        .rposition(|w| w.iter().any(|&b| b != 0));
-    let last_byte = tail[words * 8..]
-        .iter()
-        .rposition(|&b| b != 0)
-        .map(|i| words * 8 + i + 1)
-        .or_else(|| last_word.map(|w| w * 8 + 8));
-    from + last_byte.unwrap_or(0)
-}
-
 /// Remove the file at `path` and sync its directory so the removal is durable. A file
 /// already gone is not an error — a crash may have come between a removal and its
 /// directory sync — so the step can simply be repeated.
@@ -121,21 +103,4 @@ pub fn remove_durably(vfs: &dyn Vfs, kind: &FileKind, path: &Path) -> Result<()>
         Err(e) => return Err(kind.io_error(&e, "removing", path)),
     }
     sync_dir_of(vfs, kind, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nonzero_end_finds_the_last_non_zero_byte() {
-        let mut b = vec![0u8; 100];
-        assert_eq!(nonzero_end(&b, 10), 10);
-        b[40] = 1; // in the word 34..42 counted from 10
-        assert_eq!(nonzero_end(&b, 10), 42);
-        b[97] = 1; // in the trailing piece 90..100
-        assert_eq!(nonzero_end(&b, 10), 98);
-        assert!(b[nonzero_end(&b, 10)..].iter().all(|&x| x == 0));
-        assert_eq!(nonzero_end(&b, 200), 200);
-    }
 }

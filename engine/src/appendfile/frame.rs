@@ -140,9 +140,10 @@ pub fn decode_envelope<L: Layout>(layout: &L, bytes: &[u8]) -> Result<usize, Sto
     if u64::from(payload_len) > layout.max_payload() as u64 {
         return Err(Stop::Malformed(L::TOO_LONG));
     }
-    let Some(len) = checked_len(layout, payload_len, bytes.len()) else {
+    let len = frame_len(L::HEADER_LEN, payload_len as usize);
+    if len > bytes.len() {
         return Err(Stop::Incomplete);
-    };
+    }
     if !checksum_ok(layout.seed(), &bytes[..len]) {
         return Err(Stop::BadChecksum);
     }

@@ -11,7 +11,7 @@ use super::frame::{scan_segment_body, End, Frame, RecordKind, Stop};
 use super::segment::{
     header_error, parse_segment_name, HeaderError, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
 };
-use crate::appendfile::file::{nonzero_end, zero_from};
+use crate::appendfile::file::zero_from;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{read_exact_at, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
@@ -39,10 +39,6 @@ pub struct SegmentInfo {
     pub valid_len: u64,
     /// The file's length when scanned (bytes past `valid_len` are a torn or stale tail).
     pub file_len: u64,
-    /// File offset after the last non-zero byte past `valid_len` (= `valid_len` if
-    /// only zeros follow it: the preallocation, untouched): what a writer continuing
-    /// this segment must zero.
-    pub dirty_end: u64,
     /// Why the valid part ended.
     pub stop: Stop,
 }
@@ -298,7 +294,6 @@ fn visit_log_as(
             segment_size: h.segment_size,
             valid_len: (SEGMENT_HEADER_LEN + body.valid_len) as u64,
             file_len: seg.file_len,
-            dirty_end: (SEGMENT_HEADER_LEN + nonzero_end(&seg.body, body.valid_len)) as u64,
             stop: body.stop,
         });
     }

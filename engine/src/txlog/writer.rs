@@ -204,9 +204,6 @@ impl LogWriter {
                     .map_err(|e| io_error(&e, "rewriting", path))?;
                 zero_fill(file.as_ref(), last.valid_len, len)
                     .map_err(|e| io_error(&e, "zeroing the tail of", path))?;
-                if last.dirty_end > last.valid_len {
-                    tracing::info!(target: "keel::txlog", path = %path.display(), from = last.valid_len, to = last.dirty_end, "zeroed the log's torn or stale tail");
-                }
                 file.sync().map_err(|e| io_error(&e, "syncing", path))?;
                 sync_log_dir(vfs.as_ref(), dir)?;
                 let segments = scan

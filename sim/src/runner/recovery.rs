@@ -104,20 +104,20 @@ impl World {
             }
         }
         tracing::info!(target: "sim", ?aim, "recovery under faults");
-        let mut failed = None;
+        let mut failed = false;
         for f in 0..self.model.files.len() {
             let path = self.model.files[f].path.clone();
             let r = e.open(&path, OpenMode::Normal).and_then(|h| e.close(h));
             match r {
                 Ok(()) => {}
                 Err(_) if vfs.is_crashed() => {
-                    failed = Some(());
+                    failed = true;
                     break;
                 }
                 Err(x) if fault_status(x.status) => {
                     let what = format!("recovery under faults after {why}: {}", path.display());
                     self.explain(&what, x.status)?;
-                    failed = Some(());
+                    failed = true;
                     break;
                 }
                 Err(x) => {
@@ -131,7 +131,7 @@ impl World {
         }
         vfs.clear_crash_point();
         vfs.clear_aimed_error();
-        if failed.is_none() && !vfs.is_crashed() {
+        if !failed && !vfs.is_crashed() {
             return Ok(Some(e));
         }
         // The application restarts: its process dies (or the armed crash strikes).
