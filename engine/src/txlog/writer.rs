@@ -118,26 +118,61 @@ fn sync_log_dir(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
 }
 
 /// Create segment `number` beginning at `first_lsn`: header and zeros up to the
-/// segment size written and synced, and the directory synced, before the caller
-/// writes any record to it. (A crash in between leaves a damaged header with only
-/// zeros after it, which the reader takes for an interrupted creation.)
+/// segment size written and synced under a name the reader ignores (`NNNNNNNN.NEW`),
+/// then renamed to the segment's name and the directory synced, before the caller
+/// writes any record to it.
+///
+/// Why the rename: a power loss during the first sync of a new file may leave its
+/// sectors torn, and a torn sector of a new extent may hold stale bytes (ext4
+/// `data=writeback`) — a damaged header with garbage after it, which no reader can
+/// tell from a real segment whose header rotted. Under the temporary name such a file
+/// is nothing; the segment name only ever names a whole, synced segment. (A reader
+/// still takes a torn header with only zeros after it, in the last segment, for an
+/// interrupted creation, as engines before the rename left.) A temporary file a crash
+/// left is truncated when that segment number is created again.
 fn create_segment(
     vfs: &dyn Vfs,
     dir: &Path,
     header: &SegmentHeader,
 ) -> Result<(Arc<dyn VfsFile>, PathBuf)> {
     let path = dir.join(segment_name(header.number));
+    let temp = dir.join(format!("{:08X}.NEW", header.number));
+    if vfs
+        .exists(&path)
+        .map_err(|e| io_error(&e, "looking for", &path))?
+    {
+        return Err(Error::new(
+            Status::IoError,
+            format!(
+                "creating transaction log segment {}: it already exists, but the log \
+                 ends before it; remove it if it is not part of this log",
+                path.display()
+            ),
+        ));
+    }
     let file = vfs
-        .open(&path, OpenMode::CreateNew)
-        .map_err(|e| io_error(&e, "creating", &path))?;
-    initialize(
+        .open(&temp, OpenMode::Truncate)
+        .map_err(|e| io_error(&e, "creating", &temp))?;
+    let made = initialize(
         vfs,
         &SEGMENT,
         file.as_ref(),
-        &path,
+        &temp,
         &header.encode(),
         header.segment_size,
-    )?;
+    )
+    .and_then(|()| {
+        vfs.rename(&temp, &path)
+            .map_err(|e| io_error(&e, "naming the new", &path))
+    })
+    .and_then(|()| sync_log_dir(vfs, dir));
+    if let Err(e) = made {
+        drop(file);
+        // Best effort: a leftover temporary file is ignored by readers and truncated
+        // when this segment is created again.
+        let _ = vfs.remove(&temp);
+        return Err(e);
+    }
     Ok((Arc::from(file), path))
 }
 

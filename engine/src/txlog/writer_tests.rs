@@ -679,3 +679,36 @@ proptest! {
         }
     }
 }
+
+/// A segment's name only ever names a whole, synced segment: stopped at any call of
+/// its creation, the directory holds no segment file, or one that reads as a whole
+/// segment — never a half-made one a power loss could leave holding garbage.
+#[test]
+fn a_new_segment_is_named_only_when_whole() {
+    let probe = TestVfs::new();
+    let before = probe.mutating_calls();
+    drop(open_lossy(&probe, MIN_SEGMENT_SIZE).unwrap());
+    let calls = probe.mutating_calls() - before;
+    assert!(calls > 3, "creating a segment took {calls} calls");
+    let p1 = dir().join(segment_name(1));
+    for n in 0..calls {
+        let vfs = TestVfs::new();
+        vfs.stop_after(Some(n));
+        assert!(
+            open_lossy(&vfs, MIN_SEGMENT_SIZE).is_err(),
+            "stop after {n}"
+        );
+        vfs.stop_after(None);
+        if let Some(bytes) = vfs.contents(&p1) {
+            assert_eq!(bytes.len() as u64, MIN_SEGMENT_SIZE, "stop after {n}");
+            let scan = read_log(&vfs, &dir()).unwrap();
+            assert_eq!(scan.incomplete, None, "stop after {n}");
+            assert_eq!(scan.segments.len(), 1, "stop after {n}");
+        }
+        // The next writer starts cleanly whatever the stop left.
+        let mut w = open_lossy(&vfs, MIN_SEGMENT_SIZE).unwrap();
+        append_all(&mut w, &[rec(1, 10)]);
+        w.sync().unwrap();
+        assert_eq!(read_log(&vfs, &dir()).unwrap().records, [rec(1, 10)]);
+    }
+}
