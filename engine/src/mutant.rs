@@ -62,10 +62,14 @@ pub enum Mutant {
     /// the retry succeeds, goes on as if the data were durable (DESIGN: after a failed
     /// fsync Linux marks the unwritten pages clean, so the retry has nothing to write).
     RetryFsyncAfterFailure,
+    /// The delta scan takes a damaged frame for the end of the delta without looking
+    /// for a later frame that proves it had been synced, so damage to an acknowledged
+    /// transaction reads as a crash's torn tail and every later transaction is dropped.
+    DeltaDamageAsTornTail,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 23] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -88,6 +92,7 @@ impl Mutant {
         Mutant::StartbuCannotUnfreeze,
         Mutant::LogDirNotSynced,
         Mutant::RetryFsyncAfterFailure,
+        Mutant::DeltaDamageAsTornTail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +119,7 @@ impl Mutant {
             Mutant::StartbuCannotUnfreeze => "startbu-cannot-unfreeze",
             Mutant::LogDirNotSynced => "log-dir-not-synced",
             Mutant::RetryFsyncAfterFailure => "retry-fsync-after-failure",
+            Mutant::DeltaDamageAsTornTail => "delta-damage-as-torn-tail",
         }
     }
 

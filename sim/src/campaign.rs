@@ -17,6 +17,9 @@ pub struct Summary {
     pub damage_detected: u64,
     /// Relaxed rule: damaged files accepted at an older state (undetectable damage).
     pub damage_older_state: u64,
+    /// Relaxed rule: files accepted at the state before their delta's damaged last
+    /// transaction (no later transaction on disk could prove it).
+    pub delta_older_state: u64,
     pub transactions_ended: u64,
     pub transactions_aborted: u64,
     /// Multi-file transactions a crash split (log mode Off only).
@@ -67,6 +70,7 @@ impl Summary {
         self.recoveries_checked += o.recoveries_checked;
         self.damage_detected += o.damage_detected;
         self.damage_older_state += o.damage_older_state;
+        self.delta_older_state += o.delta_older_state;
         self.transactions_ended += o.transactions.0;
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;

@@ -132,8 +132,11 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// roll-in, endbu resume); 10 — more of Linux's unkindness, each a per-seed option
 /// drawn from a setup stream of its own: a torn sector may hold garbage; a read error
 /// may leave its sector bad until it is written; with disk full on, a creating open,
-/// a rename and a sync may fail with ENOSPC too.
-pub const WORKLOAD_VERSION: u32 = 10;
+/// a rename and a sync may fail with ENOSPC too; 11 — on a lying disk, latent
+/// corruption aimed at a delta of the backup set when it is copied; and, a per-seed
+/// option, an extending write a power loss drops may leave its new size (zeros where
+/// its data should be).
+pub const WORKLOAD_VERSION: u32 = 11;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of

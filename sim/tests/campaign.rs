@@ -20,7 +20,10 @@ fn bounded_campaign_passes() {
     let mut transfers = 0;
     let mut modes = std::collections::BTreeSet::new();
     let mut faults = sim::vfs::FaultStats::default();
-    let mut excused = (0, 0);
+    let mut excused = (0, 0, 0);
+    // Lying-disk damage: (reported and replaced, data file at an older state, delta's
+    // unproven last transaction dropped).
+    let mut damage = (0, 0, 0);
     let mut faulty = (0, 0);
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
@@ -29,7 +32,16 @@ fn bounded_campaign_passes() {
             faulty.1 + o.faulty_recoveries.1,
         );
         faults.add(&o.faults);
-        excused = (excused.0 + o.excused.0, excused.1 + o.excused.1);
+        excused = (
+            excused.0 + o.excused.0,
+            excused.1 + o.excused.1,
+            excused.2 + o.excused.2,
+        );
+        damage = (
+            damage.0 + o.damage_detected,
+            damage.1 + o.damage_older_state,
+            damage.2 + o.delta_older_state,
+        );
         assert_eq!(
             o.failure,
             None,
@@ -87,11 +99,15 @@ fn bounded_campaign_passes() {
             "disk full on create, rename or sync (generation 10)",
             faults.disk_full_namespace,
         ),
+        (
+            "extending write leaving its size without its data (generation 11)",
+            faults.extended_without_data,
+        ),
     ];
     // Less the Linux sync-failure policy, the three crash kinds, the aimed error and
-    // the generation-10 options.
+    // the generation-10 and -11 options.
     assert_eq!(
-        fired.len() - 8,
+        fired.len() - 9,
         sim::vfs::FaultKind::ALL.len(),
         "a fault kind without its check here"
     );
@@ -105,6 +121,22 @@ fn bounded_campaign_passes() {
         "no fault status excused by a same-step fault"
     );
     assert!(excused.1 > 0, "no fault status excused by an earlier fault");
+    assert!(
+        excused.2 > 0,
+        "no fault status excused by a lying fault's damage"
+    );
+    assert!(
+        damage.0 > 0,
+        "no damage reported by the engine (and the file replaced)"
+    );
+    assert!(
+        damage.1 > 0,
+        "no damaged data file accepted at an older state"
+    );
+    assert!(
+        damage.2 > 0,
+        "no delta accepted without its damaged, unproven last transaction"
+    );
     // Recovery met faults, and some of those recoveries failed and were redone.
     assert!(faulty.0 > 0, "no recovery ran under faults");
     assert!(

@@ -122,6 +122,13 @@ pub fn probe_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaProbe> {
 /// frames does not match the frames before it); or a damaged frame that a later frame
 /// proves had been synced. Each names the file, the offset and what to do.
 pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
+    scan_delta_as(vfs, path, true)
+}
+
+/// [`scan_delta`], with the search for a proof after a damaged frame only if `prove`
+/// (`false` is the `delta-damage-as-torn-tail` known-bad engine: proven damage then
+/// reads as a torn tail).
+pub fn scan_delta_as(vfs: &dyn Vfs, path: &Path, prove: bool) -> Result<DeltaScan> {
     let file = vfs
         .open(path, OpenMode::ReadOnly)
         .map_err(|e| io_error(&e, "opening", path))?;
@@ -239,7 +246,7 @@ pub fn scan_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaScan> {
         next_seq += 1;
     };
     let at_stop = pos;
-    if stop != Stop::EndOfData {
+    if stop != Stop::EndOfData && prove {
         let committed = txn_start - 1;
         let tail = |found: String| {
             format!(

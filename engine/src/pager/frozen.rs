@@ -12,7 +12,7 @@
 
 use super::Pager;
 use crate::delta::{
-    delta_path, probe_delta, read_image, remove_delta, scan_delta, DeltaProbe, DeltaState,
+    delta_path, probe_delta, read_image, remove_delta, scan_delta_as, DeltaProbe, DeltaState,
     DeltaWriter, PageImage,
 };
 use crate::page::fcr::FileState;
@@ -72,7 +72,8 @@ impl Pager {
             }
             DeltaProbe::Present => {}
         }
-        let scan = scan_delta(vfs, &delta)?;
+        let prove = !mutant!(self.config, DeltaDamageAsTornTail);
+        let scan = scan_delta_as(vfs, &delta, prove)?;
         let ending = scan.header.state == DeltaState::Ending;
         // An active delta continues the snapshot the data file holds; an ending one may
         // already have been (partly) rolled in, which moves the FCR on.

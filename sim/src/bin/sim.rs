@@ -137,6 +137,11 @@ fn print_summary(s: &Summary) {
         s.damage_detected, s.damage_older_state
     );
     println!(
+        "delta damage       {} files accepted at the state before their delta's last \
+         transaction (damaged before a later one could vouch for it)",
+        s.delta_older_state
+    );
+    println!(
         "log modes          {}",
         s.log_modes
             .iter()

@@ -130,6 +130,19 @@ impl World {
             return Ok(());
         };
         let vfs = self.rig.vfs.clone();
+        // Generation 11: on a lying disk, aim latent corruption at a delta of the set
+        // now and then — damage to committed delta frames is rare under random faults,
+        // and what the engine owes for it depends on what is written after it.
+        if self.workload >= 11
+            && vfs.config().latent_corruption.probability() > 0.0
+            && self.sched.rng.random_bool(0.3)
+        {
+            let f = b.set[self.sched.rng.random_range(0..b.set.len())];
+            if let Ok(d) = engine::delta::delta_path(&self.model.files[f].path) {
+                let hit = vfs.corrupt_sector_of(&d);
+                tracing::info!(target: "sim", delta = %d.display(), ?hit, "aimed delta damage");
+            }
+        }
         // The copy and its check are the backup program's, not the engine's: no
         // injected fault or armed crash point applies to them.
         let armed = vfs.crash_point();
@@ -277,7 +290,10 @@ impl World {
         );
         for (i, &f) in b.set.iter().enumerate() {
             let path = self.model.files[f].path.clone();
-            if self.damaged(f) {
+            // The delta is gone, and its damage with it; a damaged data file may still
+            // read as an older state, which recovery judges.
+            self.settle_delta_damage(f);
+            if self.rig.vfs.was_damaged(&path) {
                 continue;
             }
             let found = check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &path)

@@ -32,6 +32,7 @@
 mod backup;
 mod cause;
 mod clients;
+mod delta_damage;
 mod inventory;
 mod recovery;
 mod schedule;
@@ -89,6 +90,9 @@ pub struct Outcome {
     /// Recoveries that accepted a damaged file at an older state (lying faults only:
     /// a misdirected control-record write no format can detect).
     pub damage_older_state: u64,
+    /// Recoveries that accepted a file at the state before its delta's last
+    /// transaction, which a lying fault damaged before a later one could vouch for it.
+    pub delta_older_state: u64,
     /// Transactions ended / aborted.
     pub transactions: (u64, u64),
     /// Recoveries a crash interrupted (log modes), each followed by another.

@@ -50,6 +50,7 @@ impl World {
     /// state made only of records that were written (a misdirected FCR write can
     /// silently leave an older state; nothing can leave data never written).
     pub(super) fn recover(&mut self, why: &str) -> Result<(), String> {
+        self.date_damage(false);
         // Generation 9: recovery first runs with the disk's faults on (and an aimed
         // crash or I/O error). If every file opens, that recovery's result is checked
         // like any other; if it fails, the status must be one a fault explains, and the
@@ -152,6 +153,8 @@ impl World {
     /// every file checked, the handles reopened, every client idle.
     fn recover_once(&mut self, why: &str, engine: Option<Engine>) -> Result<(), String> {
         let vfs = self.rig.vfs.clone();
+        // Damage a recovery under faults injected is judged loosely.
+        self.date_damage(true);
         vfs.with_faults_paused(|| {
             let fresh = engine.is_none();
             let mut e = engine.unwrap_or_else(|| self.rig.new_engine());
@@ -166,6 +169,7 @@ impl World {
             for i in 0..self.model.files.len() {
                 if self.log_mode == LogMode::Off {
                     at.push(self.recover_file(&mut e, i, why)?);
+                    self.settle_delta_damage(i);
                     self.tally.checked += 1;
                 }
                 let c = e.commit_counters(&self.model.files[i].path);
@@ -296,26 +300,45 @@ impl World {
             }
             Err(m) => return Err(format!("after {why}: {m}")),
         };
-        let f = &mut self.model.files[i];
+        let f = &self.model.files[i];
         let at = f
             .candidates()
             .iter()
             .rposition(|c| **c == found)
-            .map(|p| f.durable + p);
+            .map(|p| f.durable.max(f.floor) + p);
         if at.is_none() {
-            if !damaged {
-                return Err(format!(
-                    "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} records, \
-                     which is no system-transaction boundary at or after the last durable one \
-                     (candidate sizes {:?})",
+            let fail = |why_not: &str| {
+                format!(
+                    "invariant 2 (per-file atomicity/durability) after {why}: {} holds {} \
+                     records, which is no system-transaction boundary at or after the last \
+                     durable one (candidate sizes {:?}){why_not}",
                     path.display(),
                     found.len(),
                     f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
-                ) + &diff_summary(&found, f.candidates().last().map(|c| &**c)));
+                ) + &diff_summary(&found, f.candidates().last().map(|c| &**c))
+            };
+            if self.rig.vfs.was_damaged(&path) {
+                // Relaxed rule, counted: a lying fault on the data file may leave an
+                // older state no format can detect (a misdirected control-record
+                // write), never data never written.
+                self.tally.damage_older_state += 1;
+            } else if !damaged {
+                return Err(fail(""));
+            } else if self.delta_fallback_allowed(i, f.states.iter().rposition(|c| **c == found)) {
+                // Relaxed rule, counted: the delta's last transaction was damaged and no
+                // later one on disk vouches for it: it reads as a torn tail.
+                self.tally.delta_older_state += 1;
+            } else {
+                return Err(fail(&format!(
+                    "; a lying fault damaged its delta ({:?}; found at state {:?}, candidates \
+                     from {}), but a transaction acknowledged durable after the damage proves \
+                     the damaged frames were synced: the engine must report it (status 2), \
+                     not read it as a torn tail",
+                    self.delta_damage.per_file.get(i),
+                    f.states.iter().rposition(|c| **c == found),
+                    f.durable.max(f.floor)
+                )));
             }
-            // Relaxed rule, counted: a lying fault may leave an older state no format
-            // can detect (a misdirected control-record write), never data never written.
-            self.tally.damage_older_state += 1;
             if let Some(r) = f.phantom(&found) {
                 return Err(format!(
                     "invariant 8 (never wrong data) after {why}: damaged {} passed its check \
@@ -325,6 +348,7 @@ impl World {
                 ));
             }
         }
+        let f = &mut self.model.files[i];
         f.recovered(found);
         Ok(at)
     }

@@ -199,6 +199,7 @@ impl World {
         {
             self.rig.vfs.reseed(fault_seed);
             self.mark_step();
+            self.view_step();
             self.tally.mix(i ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
             if self.model.clients.all_waiting() {

@@ -1,7 +1,7 @@
 //! Building a [`World`] from a seed or a plan: the seed's swarm of faults (from
 //! generation 9 with its sync-failure policy, from generation 10 with the torn-garbage,
-//! sticky-bad-sector and namespace-ENOSPC options — each of which a plan leaves to its
-//! seed), its
+//! sticky-bad-sector and namespace-ENOSPC options, from generation 11 with the
+//! size-without-data option — each of which a plan leaves to its seed), its
 //! log mode and segment size, the engine's tunables, the page size and number of
 //! files, and the operation mix — drawn from the setup streams in a fixed order, so that a plan
 //! (which names all of these) keeps every later stream where the seed would have it.
@@ -33,24 +33,29 @@ pub(super) const BACKUP_DIR: &str = "/backup";
 /// The transaction log directory (the engine creates it).
 const LOG_DIR: &str = "/log";
 
-/// The per-seed disk behaviours of workload generation 10 (all off before it).
+/// The per-seed disk behaviours of workload generations 10 and 11 (each off before
+/// its generation).
 #[derive(Clone, Copy, Debug, Default)]
-struct Gen10 {
+struct DiskOptions {
     torn_garbage: bool,
     sticky_bad_sectors: bool,
     namespace_enospc: bool,
+    /// Generation 11, from a stream of its own (so generation 10's draws stay put).
+    size_without_data: bool,
 }
 
-impl Gen10 {
-    fn draw(seed: u64, workload: u32) -> Gen10 {
+impl DiskOptions {
+    fn draw(seed: u64, workload: u32) -> DiskOptions {
         if workload < 10 {
-            return Gen10::default();
+            return DiskOptions::default();
         }
         let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 4));
-        Gen10 {
+        let mut s11 = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 5));
+        DiskOptions {
             torn_garbage: s.random_bool(0.5),
             sticky_bad_sectors: s.random_bool(0.5),
             namespace_enospc: s.random_bool(0.5),
+            size_without_data: workload >= 11 && s11.random_bool(0.5),
         }
     }
 
@@ -58,6 +63,7 @@ impl Gen10 {
         faults.torn_garbage = self.torn_garbage;
         faults.sticky_bad_sectors = self.sticky_bad_sectors;
         faults.namespace_enospc = self.namespace_enospc;
+        faults.size_without_data = self.size_without_data;
     }
 }
 
@@ -81,8 +87,8 @@ impl World {
         faults.sync_failure = sync_failure;
         // Generation 10: more Linux disk behaviours, each on for about half the seeds,
         // drawn (all of them, always in this order) from a stream of their own.
-        let gen10 = Gen10::draw(seed, opts.workload);
-        gen10.apply(&mut faults);
+        let disk_options = DiskOptions::draw(seed, opts.workload);
+        disk_options.apply(&mut faults);
         let seed_vfs = rng.random();
         let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
         if log_mode != LogMode::Off {
@@ -128,7 +134,7 @@ impl World {
                 sync_failure,
                 ..s.faults()
             };
-            gen10.apply(&mut faults);
+            disk_options.apply(&mut faults);
             log_mode = s.log_mode();
             config.log_mode = log_mode;
             config.log_segment_size = s.segment_size();
@@ -179,6 +185,7 @@ impl World {
             },
             tally: Tally::new(),
             cause: Causes::default(),
+            delta_damage: Default::default(),
         };
         w.create_files();
         w

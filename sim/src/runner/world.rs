@@ -7,6 +7,7 @@
 use super::backup::BackupModel;
 use super::cause::Causes;
 use super::clients::Clients;
+use super::delta_damage::DeltaDamages;
 use super::schedule::Schedule;
 use super::Outcome;
 use crate::model::{FileModel, Journal};
@@ -32,6 +33,8 @@ pub(super) struct World {
     pub(super) tally: Tally,
     /// Fault attribution: which injected faults may explain a fault status now.
     pub(super) cause: Causes,
+    /// Lying faults on deltas, dated for the strict judgement of their damage.
+    pub(super) delta_damage: DeltaDamages,
 }
 
 /// The engine side: the system under test, the simulated disk and clock it runs on,
@@ -74,6 +77,9 @@ pub(super) struct Tally {
     pub(super) damage_detected: u64,
     /// Damaged files accepted at an older state (the relaxed rule for lying faults).
     pub(super) damage_older_state: u64,
+    /// Files accepted at an older state because their delta's last transaction was
+    /// damaged before any later one could vouch for it.
+    pub(super) delta_older_state: u64,
     /// Transactions ended / aborted.
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
@@ -156,6 +162,7 @@ impl Tally {
             checked: 0,
             damage_detected: 0,
             damage_older_state: 0,
+            delta_older_state: 0,
             transactions: (0, 0),
             split_transactions: 0,
             interrupted_recoveries: 0,
@@ -186,6 +193,7 @@ impl World {
         o.recoveries_checked = self.tally.checked;
         o.damage_detected = self.tally.damage_detected;
         o.damage_older_state = self.tally.damage_older_state;
+        o.delta_older_state = self.tally.delta_older_state;
         o.transactions = self.tally.transactions;
         o.split_transactions = self.tally.split_transactions;
         o.interrupted_recoveries = self.tally.interrupted_recoveries;

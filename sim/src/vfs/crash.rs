@@ -19,7 +19,11 @@
 //!
 //! The file's length after the loss is whatever those survivors make it: a lost
 //! extending write leaves the file short; a surviving later piece of a torn extending
-//! write extends it with zeros before it (a hole). Nothing here reads the volatile image.
+//! write extends it with zeros before it (a hole). With `size_without_data`, a lost
+//! extending write (or a torn one whose last piece was dropped) keeps its new size with
+//! probability one half — zeros where its data should be, as ext4's writeback mode or
+//! XFS may leave a file whose size update reached the journal before its data. Nothing
+//! here reads the volatile image.
 
 use super::faults::{chance, FaultConfig};
 use super::inode::{apply_write, PendingOp, SECTOR};
@@ -36,6 +40,9 @@ pub(super) struct DataLoss {
     pub reordered: u64,
     /// Dropped pieces of torn writes left holding garbage.
     pub garbage: u64,
+    /// Dropped or torn extending writes whose new size reached the disk without (all
+    /// of) their data: zeros where the data should be.
+    pub size_only: u64,
 }
 
 /// The `(start, end)` pieces of a write of `len` bytes at `offset`, relative to the
@@ -75,11 +82,26 @@ pub(super) fn resolve_data<'a>(
     let mut image = durable.to_vec();
     let mut loss = DataLoss::default();
     let mut epoch: Vec<Survivor<'a>> = Vec::new();
+    // The size dropped or torn extending writes of the epoch left without their data
+    // (`FaultConfig::size_without_data`), applied with the epoch.
+    let mut size_to = 0usize;
+    let keep_size = |end: usize, rng: &mut dyn rand::RngCore, loss: &mut DataLoss| {
+        if cfg.size_without_data && end > durable.len() && rng.random_bool(0.5) {
+            loss.size_only += 1;
+            Some(end)
+        } else {
+            None
+        }
+    };
     for op in pending {
         match op {
             PendingOp::Write { offset, data } => {
+                let end = *offset + data.len();
                 if chance(rng, p_lost) {
                     loss.writes_dropped += 1;
+                    if let Some(e) = keep_size(end, rng, &mut loss) {
+                        size_to = size_to.max(e);
+                    }
                     continue;
                 }
                 let mut pieces = sector_pieces(*offset, data.len());
@@ -99,6 +121,11 @@ pub(super) fn resolve_data<'a>(
                         }
                         loss.garbage += garbage.len() as u64;
                     }
+                    if kept.last() != pieces.last() {
+                        if let Some(e) = keep_size(end, rng, &mut loss) {
+                            size_to = size_to.max(e);
+                        }
+                    }
                     pieces = kept;
                     loss.torn += 1;
                 }
@@ -111,6 +138,7 @@ pub(super) fn resolve_data<'a>(
             }
             PendingOp::SetLen(len) => {
                 loss.reordered += flush_epoch(&mut image, &mut epoch, rng, p_reorder);
+                extend(&mut image, &mut size_to);
                 if chance(rng, p_lost) {
                     loss.len_changes_dropped += 1;
                 } else {
@@ -120,7 +148,16 @@ pub(super) fn resolve_data<'a>(
         }
     }
     loss.reordered += flush_epoch(&mut image, &mut epoch, rng, p_reorder);
+    extend(&mut image, &mut size_to);
     (image, loss)
+}
+
+/// Grow `image` with zeros to `*size_to` (if longer), and reset it.
+fn extend(image: &mut Vec<u8>, size_to: &mut usize) {
+    if image.len() < *size_to {
+        image.resize(*size_to, 0);
+    }
+    *size_to = 0;
 }
 
 /// A random non-empty proper subset of `pieces` (at least two), in order.
@@ -337,5 +374,65 @@ mod tests {
                 resolve(b"", &ops, seed, &cfg)
             );
         }
+    }
+
+    #[test]
+    fn a_lost_extending_write_may_keep_its_size_only_with_the_option() {
+        let old = vec![7u8; SECTOR];
+        let ops = [write(SECTOR, &[9u8; 2 * SECTOR])];
+        let run = |size_without_data: bool| {
+            let cfg = FaultConfig {
+                lost_unsynced_write: Fault::on(1.0),
+                size_without_data,
+                ..FaultConfig::none()
+            };
+            let (mut sized, mut counted) = (0u64, 0u64);
+            for seed in 0..64 {
+                let (out, loss) =
+                    resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+                // Old data intact; never the new data; either the old length or the
+                // new one with zeros.
+                assert_eq!(&out[..SECTOR], &old[..]);
+                match out.len() {
+                    n if n == SECTOR => {}
+                    n if n == 3 * SECTOR => {
+                        assert!(out[SECTOR..].iter().all(|&b| b == 0));
+                        sized += 1;
+                    }
+                    n => panic!("length {n}"),
+                }
+                counted += loss.size_only;
+            }
+            assert_eq!(sized, counted);
+            sized
+        };
+        assert_eq!(run(false), 0);
+        let with = run(true);
+        assert!(with > 10 && with < 54, "{with} of 64");
+    }
+
+    #[test]
+    fn a_torn_extending_write_losing_its_tail_may_keep_its_size() {
+        let cfg = FaultConfig {
+            torn_write: Fault::on(1.0),
+            size_without_data: true,
+            ..FaultConfig::none()
+        };
+        let ops = [write(0, &[9u8; 4 * SECTOR])];
+        let mut full_size_holes = 0;
+        for seed in 0..128 {
+            let (out, _) = resolve_data(b"", &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+            // Every sector is either the new data or zeros; never anything else.
+            for sector in out.chunks(SECTOR) {
+                assert!(sector.iter().all(|&b| b == 9) || sector.iter().all(|&b| b == 0));
+            }
+            if out.len() == 4 * SECTOR && out[3 * SECTOR] == 0 {
+                full_size_holes += 1;
+            }
+        }
+        assert!(
+            full_size_holes > 0,
+            "the size never outlived a dropped last sector"
+        );
     }
 }

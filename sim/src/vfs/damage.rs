@@ -31,7 +31,9 @@ impl State {
         if let Some(inode) = self.inodes.get_mut(&ino) {
             inode.damaged = true;
         }
-        self.damaged_paths.extend(self.ns.paths_of(ino));
+        let paths = self.ns.paths_of(ino);
+        self.damaged_paths.extend(paths.iter().cloned());
+        self.damage_events.push(paths.into_iter().collect());
     }
 
     /// Change a few consecutive bytes of one durable sector of a random named file (and
@@ -54,6 +56,24 @@ impl State {
             return None;
         }
         let ino = candidates[self.rng.random_range(0..candidates.len())];
+        self.corrupt_sector_in(ino)
+    }
+
+    /// [`State::corrupt_random_sector`] aimed at the file `path` names now (durably or
+    /// not); `None` if it names none, or it has no durable bytes.
+    pub fn corrupt_sector_of(&mut self, path: &Path) -> Option<(PathBuf, u64)> {
+        let ino = self
+            .ns
+            .lookup(path)
+            .or_else(|| self.ns.lookup_durable(path))?;
+        if self.inodes.get(&ino)?.durable().is_empty() {
+            return None;
+        }
+        self.corrupt_sector_in(ino)
+    }
+
+    /// Corrupt one durable sector of inode `ino`, which has durable bytes.
+    fn corrupt_sector_in(&mut self, ino: InodeId) -> Option<(PathBuf, u64)> {
         let durable_len = self.inodes.get(&ino)?.durable().len();
         let sector = self.rng.random_range(0..durable_len.div_ceil(SECTOR)) * SECTOR;
         let sector_end = durable_len.min(sector + SECTOR);

@@ -238,6 +238,13 @@ pub struct FaultConfig {
     /// the failed sync forgets the pending writes, as a failed sync does. Counted in
     /// [`FaultStats::disk_full_namespace`]. A per-seed option of workload generation 10.
     pub namespace_enospc: bool,
+    /// Whether an extending write that a power loss drops (or tears, losing its last
+    /// sector) may still leave the file at its new size, zeros where the data should be
+    /// — one half of them do when this is on (counted in
+    /// [`FaultStats::extended_without_data`]): a size update that reached the
+    /// file system's journal before the data (ext4 `data=writeback`, XFS). A per-seed
+    /// option of workload generation 11; only shapes what a power loss keeps.
+    pub size_without_data: bool,
     /// When enabled: a write or `set_len` that would grow the total size of all files
     /// past `capacity_bytes` fails with `StorageFull`, and any growing write or `set_len`
     /// fails so with probability `rate`.
@@ -267,6 +274,7 @@ impl FaultConfig {
             sync_drop: Fault::OFF,
             sync_failure: SyncFailure::KeepPending,
             torn_garbage: false,
+            size_without_data: false,
             sticky_bad_sectors: false,
             namespace_enospc: false,
             disk_full: Fault::OFF,
@@ -437,6 +445,9 @@ impl fmt::Display for FaultConfig {
         if self.namespace_enospc {
             f.write_str(" namespace_enospc")?;
         }
+        if self.size_without_data {
+            f.write_str(" size_without_data")?;
+        }
         Ok(())
     }
 }
@@ -533,6 +544,9 @@ fault_stats! {
     /// Creating opens, renames and file syncs refused with `StorageFull`
     /// ([`FaultConfig::namespace_enospc`]).
     disk_full_namespace,
+    /// Extending writes a power loss dropped or tore whose new size stayed, zeros
+    /// where their data should be ([`FaultConfig::size_without_data`]).
+    extended_without_data,
 }
 
 #[cfg(test)]

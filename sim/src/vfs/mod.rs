@@ -252,6 +252,12 @@ impl SimVfs {
         self.lock().corrupt_random_sector()
     }
 
+    /// [`SimVfs::corrupt_random_sector`] aimed at the file named `path` (counted and
+    /// marked the same way); `None` if there is none or it has no durable bytes.
+    pub fn corrupt_sector_of(&self, path: impl AsRef<Path>) -> Option<(PathBuf, u64)> {
+        self.lock().corrupt_sector_of(path.as_ref())
+    }
+
     /// Whether a lying-disk fault (misdirected write, latent corruption) ever touched the
     /// file at `path` — the file named so when it happened, or the file named so now (also
     /// through a rename or a `copy_file` of a damaged file).
@@ -263,6 +269,14 @@ impl SimVfs {
     /// restored it). Clears the mark on whatever file the path names now.
     pub fn forget_damage(&self, path: impl AsRef<Path>) {
         self.lock().forget_damage(path.as_ref());
+    }
+
+    /// The lying-disk faults from the `from`-th on (in order; each the paths that named
+    /// the damaged file when it happened), and how many there have been in all.
+    pub fn damage_events_since(&self, from: usize) -> (Vec<Vec<PathBuf>>, usize) {
+        let st = self.lock();
+        let all = &st.damage_events;
+        (all.get(from..).unwrap_or_default().to_vec(), all.len())
     }
 
     /// Every path [`SimVfs::was_damaged`] is true for, sorted.

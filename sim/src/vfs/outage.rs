@@ -72,6 +72,7 @@ impl State {
             s.torn_writes += loss.torn;
             s.reordered += loss.reordered;
             s.garbage_sectors += loss.garbage;
+            s.extended_without_data += loss.size_only;
             let label = self.label(ino);
             let lost = loss.writes_dropped + loss.len_changes_dropped;
             for (kind, n) in [

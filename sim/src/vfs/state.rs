@@ -81,6 +81,9 @@ pub(super) struct State {
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
     pub(super) damaged_paths: BTreeSet<PathBuf>,
+    /// Every lying-disk fault in order: the paths naming the damaged file then (durable
+    /// or not). Lets the checker tie damage to the moment it happened.
+    pub(super) damage_events: Vec<Vec<PathBuf>>,
 }
 
 fn crashed_error() -> io::Error {
@@ -136,6 +139,7 @@ impl State {
             stats: FaultStats::default(),
             trace: Trace::default(),
             damaged_paths: BTreeSet::new(),
+            damage_events: Vec::new(),
         }
     }
 
