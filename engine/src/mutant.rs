@@ -66,10 +66,14 @@ pub enum Mutant {
     /// for a later frame that proves it had been synced, so damage to an acknowledged
     /// transaction reads as a crash's torn tail and every later transaction is dropped.
     DeltaDamageAsTornTail,
+    /// The log reader takes a damaged record for the end of the log without looking
+    /// for a later record that proves it had been synced, so damage to acknowledged
+    /// transactions silently drops them and everything after.
+    LogDamageAsTornTail,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 23] = [
+    pub const ALL: [Mutant; 24] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -93,6 +97,7 @@ impl Mutant {
         Mutant::LogDirNotSynced,
         Mutant::RetryFsyncAfterFailure,
         Mutant::DeltaDamageAsTornTail,
+        Mutant::LogDamageAsTornTail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +125,7 @@ impl Mutant {
             Mutant::LogDirNotSynced => "log-dir-not-synced",
             Mutant::RetryFsyncAfterFailure => "retry-fsync-after-failure",
             Mutant::DeltaDamageAsTornTail => "delta-damage-as-torn-tail",
+            Mutant::LogDamageAsTornTail => "log-damage-as-torn-tail",
         }
     }
 

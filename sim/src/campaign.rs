@@ -20,6 +20,10 @@ pub struct Summary {
     /// Relaxed rule: files accepted at the state before their delta's damaged last
     /// transaction (no later transaction on disk could prove it).
     pub delta_older_state: u64,
+    /// Log modes: log damage the engine reported (each ends its seed), and recoveries
+    /// that dropped the damaged, unproven last synced group of the log (relaxed rule).
+    pub log_damage_detected: u64,
+    pub log_older_state: u64,
     pub transactions_ended: u64,
     pub transactions_aborted: u64,
     /// Multi-file transactions a crash split (log mode Off only).
@@ -71,6 +75,8 @@ impl Summary {
         self.damage_detected += o.damage_detected;
         self.damage_older_state += o.damage_older_state;
         self.delta_older_state += o.delta_older_state;
+        self.log_damage_detected += o.log_damage.0;
+        self.log_older_state += o.log_damage.1;
         self.transactions_ended += o.transactions.0;
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;

@@ -145,6 +145,9 @@ pub struct Journal {
     /// it saw return — a Durability-mode operation or End, a group commit's wait, a
     /// successful flush in a log mode.
     pub acked: usize,
+    /// `acked` before its last increase: what the acknowledgement before the last one
+    /// covered (a lying fault on the log may drop only the last synced group).
+    pub prev_acked: usize,
 }
 
 impl Journal {
@@ -160,19 +163,31 @@ impl Journal {
 
     /// Every entry so far was acknowledged durable.
     pub fn acknowledge_all(&mut self) {
-        self.acked = self.entries.len();
+        self.acknowledge(self.entries.len());
+    }
+
+    /// `entries[..n]` were acknowledged durable.
+    fn acknowledge(&mut self, n: usize) {
+        if n > self.acked {
+            self.prev_acked = self.acked;
+            self.acked = n;
+        }
     }
 
     /// Every entry up to LSN `lsn` was acknowledged durable (the log is sequential).
     pub fn acknowledge_through(&mut self, lsn: u64) {
         let n = self.entries.iter().take_while(|e| e.lsn <= lsn).count();
-        self.acked = self.acked.max(n);
+        self.acknowledge(n);
     }
 
     /// The `K` in `must_keep()..=entries.len()` whose states equal `found`, if any
     /// (the largest, if several).
     pub fn matching_prefix(&self, found: &[Records]) -> Option<usize> {
-        let lo = self.must_keep();
+        self.matching_prefix_from(found, self.must_keep())
+    }
+
+    /// [`Journal::matching_prefix`] with `K` from `lo` on instead of `must_keep()`.
+    pub fn matching_prefix_from(&self, found: &[Records], lo: usize) -> Option<usize> {
         let mut states = self.base.clone();
         let mut best = None;
         for k in 0..=self.entries.len() {

@@ -24,6 +24,8 @@ fn bounded_campaign_passes() {
     // Lying-disk damage: (reported and replaced, data file at an older state, delta's
     // unproven last transaction dropped).
     let mut damage = (0, 0, 0);
+    // Log modes: log damage the engine reported (ending its seed).
+    let mut log_damage_reported = 0;
     let mut faulty = (0, 0);
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
@@ -42,6 +44,7 @@ fn bounded_campaign_passes() {
             damage.1 + o.damage_older_state,
             damage.2 + o.delta_older_state,
         );
+        log_damage_reported += o.log_damage.0;
         assert_eq!(
             o.failure,
             None,
@@ -136,6 +139,10 @@ fn bounded_campaign_passes() {
     assert!(
         damage.2 > 0,
         "no delta accepted without its damaged, unproven last transaction"
+    );
+    assert!(
+        log_damage_reported > 0,
+        "no lying fault on the transaction log was reported by the engine"
     );
     // Recovery met faults, and some of those recoveries failed and were redone.
     assert!(faulty.0 > 0, "no recovery ran under faults");

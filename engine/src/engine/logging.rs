@@ -52,6 +52,7 @@ impl Engine {
                 self.config.log_segment_size,
                 KnownBad {
                     eio_is_end: self.mutant(Mutant::EioReadsAsEndOfLog),
+                    damage_is_end: self.mutant(Mutant::LogDamageAsTornTail),
                     dir_parent_unsynced: self.mutant(Mutant::LogDirNotSynced),
                 },
             )

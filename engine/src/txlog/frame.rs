@@ -272,6 +272,18 @@ pub fn scan_segment_body(
     first_lsn: u64,
     segment: u32,
 ) -> Result<SegmentBody<'_>> {
+    scan_segment_body_as(body, body_offset, first_lsn, segment, true)
+}
+
+/// [`scan_segment_body`], with the search for a proof after a damaged record only if
+/// `prove` (`false` is the `log-damage-as-torn-tail` known-bad engine).
+pub fn scan_segment_body_as(
+    body: &[u8],
+    body_offset: u64,
+    first_lsn: u64,
+    segment: u32,
+    prove: bool,
+) -> Result<SegmentBody<'_>> {
     let mut dec = FrameDecoder::new(body, first_lsn);
     let frames: Vec<Frame<'_>> = dec.by_ref().collect();
     let valid_len = dec.position();
@@ -279,7 +291,7 @@ pub fn scan_segment_body(
     let stop = dec.stop().cloned().unwrap_or(Stop::EndOfData);
     let at = body_offset + valid_len as u64;
     let trusted = next_lsn.saturating_sub(1);
-    if stop != Stop::EndOfData {
+    if stop != Stop::EndOfData && prove {
         match search_body(body, valid_len, next_lsn)?.0 {
             Search::Nothing => {}
             Search::Proof {

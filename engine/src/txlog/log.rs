@@ -10,7 +10,7 @@
 
 use super::entry::{Change, Entry};
 use super::group_sync::PendingSync;
-use super::reader::{read_log_as, LogScan};
+use super::reader::{read_log_as, LogScan, ReadBugs};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{create_dir_durable, Vfs};
@@ -37,8 +37,8 @@ pub struct TxLog {
     /// appended since: recovery opens many files, and each would otherwise reread the
     /// whole log. `(keep_incomplete, transactions)`.
     scanned: Option<(bool, Vec<Committed>)>,
-    /// Known-bad engine `eio-reads-as-end-of-log` only.
-    eio_is_end: bool,
+    /// Known-bad engines only: how every read of the log is wrong.
+    read_bugs: ReadBugs,
 }
 
 /// The log's known-bad engine switches (all off on a correct engine).
@@ -47,6 +47,8 @@ pub struct KnownBad {
     /// `eio-reads-as-end-of-log`: a segment that cannot be read ends the log (kept for
     /// every read of the log).
     pub eio_is_end: bool,
+    /// `log-damage-as-torn-tail`: a damaged record ends the log, proof or not.
+    pub damage_is_end: bool,
     /// `log-dir-not-synced`: the directory is created without syncing its parent.
     pub dir_parent_unsynced: bool,
 }
@@ -135,7 +137,10 @@ impl TxLog {
         segment_size: u64,
         bad: KnownBad,
     ) -> Result<TxLog> {
-        let eio_is_end = bad.eio_is_end;
+        let read_bugs = ReadBugs {
+            eio_is_end: bad.eio_is_end,
+            damage_is_end: bad.damage_is_end,
+        };
         let created = if bad.dir_parent_unsynced {
             vfs.create_dir_all(dir)
         } else {
@@ -147,7 +152,7 @@ impl TxLog {
                 format_args!("creating transaction log directory {}", dir.display()),
             )
         })?;
-        let scan = read_log_as(vfs.as_ref(), dir, eio_is_end)?;
+        let scan = read_log_as(vfs.as_ref(), dir, read_bugs)?;
         let mut last_commit = BTreeMap::new();
         let txns = committed(&scan, false)?;
         for (lsn, changes) in &txns {
@@ -165,7 +170,7 @@ impl TxLog {
             writer,
             last_commit,
             scanned: Some((false, txns)),
-            eio_is_end,
+            read_bugs,
         })
     }
 
@@ -302,7 +307,7 @@ impl TxLog {
             .is_none_or(|(k, _)| *k != keep_incomplete)
         {
             self.sync()?;
-            let scan = read_log_as(self.vfs.as_ref(), &self.dir, self.eio_is_end)?;
+            let scan = read_log_as(self.vfs.as_ref(), &self.dir, self.read_bugs)?;
             self.scanned = Some((keep_incomplete, committed(&scan, keep_incomplete)?));
         }
         let txns = self.scanned.as_ref().map_or(&[][..], |(_, t)| t.as_slice());

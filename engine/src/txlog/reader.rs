@@ -7,7 +7,7 @@
 //! Each segment is read whole (at most its header's segment size, itself bounded by
 //! [`MAX_SEGMENT_SIZE`](super::MAX_SEGMENT_SIZE)), one at a time.
 
-use super::frame::{scan_segment_body, End, Frame, RecordKind, Stop};
+use super::frame::{scan_segment_body_as, End, Frame, RecordKind, Stop};
 use super::segment::{
     header_error, parse_segment_name, HeaderError, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
 };
@@ -124,15 +124,23 @@ fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
 /// is an error; every error is status 2 (or the status of an I/O failure) and says
 /// which segment, where, and what to do.
 pub fn read_log(vfs: &dyn Vfs, dir: &Path) -> Result<LogScan> {
-    read_log_as(vfs, dir, false)
+    read_log_as(vfs, dir, ReadBugs::default())
 }
 
-/// [`read_log`]; `eio_is_end` is the `eio-reads-as-end-of-log` known-bad engine (a
-/// segment that cannot be read is taken for the end of the log). Always `false` on a
-/// correct engine.
-pub fn read_log_as(vfs: &dyn Vfs, dir: &Path, eio_is_end: bool) -> Result<LogScan> {
+/// How a known-bad engine reads the log wrong (every switch off on a correct one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadBugs {
+    /// `eio-reads-as-end-of-log`: a segment that cannot be read ends the log.
+    pub eio_is_end: bool,
+    /// `log-damage-as-torn-tail`: a damaged record ends the log, without looking for a
+    /// later record (in its segment, or a later segment) that proves it was synced.
+    pub damage_is_end: bool,
+}
+
+/// [`read_log`] as a known-bad engine would read it.
+pub fn read_log_as(vfs: &dyn Vfs, dir: &Path, bugs: ReadBugs) -> Result<LogScan> {
     let mut records = Vec::new();
-    let mut scan = visit_log_as(vfs, dir, eio_is_end, &mut |f| {
+    let mut scan = visit_log_as(vfs, dir, bugs, &mut |f| {
         records.push(LogRecord {
             lsn: f.lsn,
             kind: f.kind,
@@ -156,13 +164,13 @@ pub fn visit_log(
     dir: &Path,
     visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
 ) -> Result<LogScan> {
-    visit_log_as(vfs, dir, false, visit)
+    visit_log_as(vfs, dir, ReadBugs::default(), visit)
 }
 
 fn visit_log_as(
     vfs: &dyn Vfs,
     dir: &Path,
-    eio_is_end: bool,
+    bugs: ReadBugs,
     visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
 ) -> Result<LogScan> {
     let names = vfs.list_dir(dir).map_err(|e| {
@@ -194,7 +202,7 @@ fn visit_log_as(
         let is_last = i + 1 == files.len();
         let seg = match load(vfs, &path, number) {
             // Wrong (known-bad engine): a segment that cannot be read ends the log.
-            Err(e) if eio_is_end && e.status == Status::IoError => break,
+            Err(e) if bugs.eio_is_end && e.status == Status::IoError => break,
             loaded => loaded?,
         };
         let prev = scan.segments.last();
@@ -213,6 +221,10 @@ fn visit_log_as(
             }
             // The writer syncs a segment completely before it creates the next one, so
             // any successor proves this segment was whole: it must end clean.
+            if p.stop.end() != End::Clean && bugs.damage_is_end {
+                // Wrong (known-bad engine): the damage ends the log.
+                break;
+            }
             if p.stop.end() != End::Clean {
                 return Err(corrupt(format!(
                     "log record at segment {} offset {} is damaged ({}) but later records \
@@ -281,8 +293,14 @@ fn visit_log_as(
                 )));
             }
         }
-        let body = scan_segment_body(&seg.body, SEGMENT_HEADER_LEN as u64, h.first_lsn, number)
-            .map_err(|e| e.during(format!("transaction log {}", path.display())))?;
+        let body = scan_segment_body_as(
+            &seg.body,
+            SEGMENT_HEADER_LEN as u64,
+            h.first_lsn,
+            number,
+            !bugs.damage_is_end,
+        )
+        .map_err(|e| e.during(format!("transaction log {}", path.display())))?;
         for f in &body.frames {
             visit(f)?;
         }

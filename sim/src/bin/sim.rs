@@ -142,6 +142,11 @@ fn print_summary(s: &Summary) {
         s.delta_older_state
     );
     println!(
+        "log damage         {} reported by the engine (the seed ends: the operator restores the \
+         log); {} recoveries dropped the log's damaged last synced group (nothing later vouched for it)",
+        s.log_damage_detected, s.log_older_state
+    );
+    println!(
         "log modes          {}",
         s.log_modes
             .iter()

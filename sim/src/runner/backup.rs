@@ -135,11 +135,12 @@ impl World {
         // and what the engine owes for it depends on what is written after it.
         if self.workload >= 11
             && vfs.config().latent_corruption.probability() > 0.0
+            && vfs.config().lying_only_under.is_none()
             && self.sched.rng.random_bool(0.3)
         {
             let f = b.set[self.sched.rng.random_range(0..b.set.len())];
             if let Ok(d) = engine::delta::delta_path(&self.model.files[f].path) {
-                let hit = vfs.corrupt_sector_of(&d);
+                let hit = vfs.corrupt_sector_of(&d, false);
                 tracing::info!(target: "sim", delta = %d.display(), ?hit, "aimed delta damage");
             }
         }

@@ -90,6 +90,7 @@ impl World {
     /// Whether a file of the run carries a lying fault's damage.
     fn any_damaged(&self) -> bool {
         (0..self.model.files.len()).any(|f| self.damaged(f))
+            || self.damage.log != super::dated_damage::Dated::None
     }
 
     /// `status` (2 or 100) came back from `what`: find the injected fault that explains

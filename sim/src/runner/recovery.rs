@@ -6,13 +6,15 @@
 //! lying disk damaged.
 
 use super::clients::{client, Clients, CLIENTS};
+use super::dated_damage::Dated;
 use super::schedule::{Aim, Crash};
 use super::world::{fault_status, World};
+use super::HALTED;
 use crate::check;
 use crate::model::Records;
 use crate::workload;
 use engine::vfs::Vfs;
-use engine::{Engine, LogMode, OpenMode};
+use engine::{Engine, LogMode, OpenMode, Status};
 use std::sync::Arc;
 
 impl World {
@@ -216,12 +218,24 @@ impl World {
     /// durable (invariants 3 and 4).
     fn recover_logged(&mut self, e: &mut Engine, why: &str) -> Result<(), String> {
         for f in &self.model.files {
-            let h = e.open(&f.path, OpenMode::Normal).map_err(|x| {
-                format!(
-                    "invariant 3/4 (roll-forward) after {why}: opening {} for writing failed: {x}",
-                    f.path.display()
-                )
-            })?;
+            let h = match e.open(&f.path, OpenMode::Normal) {
+                Ok(h) => h,
+                // The engine reported the damage a lying fault did to the log: the
+                // operator restores the log directory, which the model does not
+                // follow — the seed ends here, counted.
+                Err(x) if x.status == Status::IoError && self.damage.log != Dated::None => {
+                    tracing::info!(target: "sim", problem = %x, "log damage detected; the seed ends");
+                    self.tally.log_damage_detected += 1;
+                    return Err(HALTED.into());
+                }
+                Err(x) => {
+                    return Err(format!(
+                        "invariant 3/4 (roll-forward) after {why}: opening {} for writing \
+                         failed: {x}",
+                        f.path.display()
+                    ))
+                }
+            };
             e.close(h)
                 .map_err(|x| format!("after {why}: closing {}: {x}", f.path.display()))?;
         }
@@ -238,7 +252,15 @@ impl World {
             self.model.journal.base = vec![Records::new(); self.model.files.len()];
         }
         let journal = &self.model.journal;
-        if journal.matching_prefix(&found).is_none() {
+        let fallback = || {
+            // Relaxed rule, counted: the log's last synced group was damaged before any
+            // later record could vouch for it, so it may read as a torn tail.
+            let lo = self.log_fallback_floor()?;
+            journal.matching_prefix_from(&found, lo)
+        };
+        let matched = journal.matching_prefix(&found);
+        let fell_back = matched.is_none() && fallback().is_some();
+        if matched.is_none() && !fell_back {
             let keep = journal.must_keep();
             let sizes = |st: &[Records]| st.iter().map(|r| r.len()).collect::<Vec<_>>();
             return Err(format!(
@@ -252,7 +274,18 @@ impl World {
                 sizes(&found),
                 sizes(&journal.base),
                 journal.entries.iter().map(|x| x.lsn).collect::<Vec<_>>()
-            ));
+            ) + &match self.damage.log {
+                Dated::None => String::new(),
+                d => format!(
+                    "; a lying fault damaged the log ({d:?}, {} entries acknowledged): an \
+                     entry acknowledged after the damage vouches for the damaged records, \
+                     so the engine must report it (status 2), not read it as the log's end",
+                    journal.acked
+                ),
+            });
+        }
+        if fell_back {
+            self.tally.log_older_state += 1;
         }
         for (f, st) in self.model.files.iter_mut().zip(&found) {
             f.recovered(st.clone());
@@ -260,6 +293,8 @@ impl World {
         self.model.journal.base = found;
         self.model.journal.entries.clear();
         self.model.journal.acked = 0;
+        self.model.journal.prev_acked = 0;
+        self.settle_log_damage();
         Ok(())
     }
 
@@ -334,7 +369,7 @@ impl World {
                      from {}), but a transaction acknowledged durable after the damage proves \
                      the damaged frames were synced: the engine must report it (status 2), \
                      not read it as a torn tail",
-                    self.delta_damage.per_file.get(i),
+                    self.damage.delta.get(i),
                     f.states.iter().rposition(|c| **c == found),
                     f.durable.max(f.floor)
                 )));

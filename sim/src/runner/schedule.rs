@@ -200,6 +200,7 @@ impl World {
             self.rig.vfs.reseed(fault_seed);
             self.mark_step();
             self.view_step();
+            self.maybe_damage_log();
             self.tally.mix(i ^ ((step as u64) << 32));
             tracing::debug!(target: "sim", i, ?step, "step");
             if self.model.clients.all_waiting() {

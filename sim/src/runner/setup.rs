@@ -92,9 +92,20 @@ impl World {
         let seed_vfs = rng.random();
         let (log_mode, segment_size) = workload::log_mode(&mut log_stream, opts.workload);
         if log_mode != LogMode::Off {
-            // Lying-disk detection is exercised by the Off seeds; with a log, a damaged
-            // data file would be rebuilt from the log, which the model does not follow.
+            // Lying-disk detection of data files and deltas is exercised by the Off
+            // seeds; with a log, a damaged data file would be rebuilt from the log,
+            // which the model does not follow. From generation 12 a fifth of the log
+            // seeds get latent corruption of the log itself, judged against the
+            // journal (`dated_damage`); drawn from a stream of its own.
             faults = faults.without_lying();
+            if opts.workload >= 12 {
+                let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 6));
+                if s.random_bool(0.2) {
+                    let rates = [0.00005, 0.0001, 0.0002];
+                    faults.latent_corruption = Fault::on(rates[s.random_range(0..rates.len())]);
+                    faults.lying_only_under = Some(PathBuf::from(LOG_DIR));
+                }
+            }
         } else if opts.workload >= 3 {
             // Off seeds are a third of the campaign now: make latent corruption more
             // common among them so detection stays well exercised (generation 5 more
@@ -185,7 +196,7 @@ impl World {
             },
             tally: Tally::new(),
             cause: Causes::default(),
-            delta_damage: Default::default(),
+            damage: Default::default(),
         };
         w.create_files();
         w

@@ -7,7 +7,7 @@
 use super::backup::BackupModel;
 use super::cause::Causes;
 use super::clients::Clients;
-use super::delta_damage::DeltaDamages;
+use super::dated_damage::DatedDamage;
 use super::schedule::Schedule;
 use super::Outcome;
 use crate::model::{FileModel, Journal};
@@ -34,7 +34,7 @@ pub(super) struct World {
     /// Fault attribution: which injected faults may explain a fault status now.
     pub(super) cause: Causes,
     /// Lying faults on deltas, dated for the strict judgement of their damage.
-    pub(super) delta_damage: DeltaDamages,
+    pub(super) damage: DatedDamage,
 }
 
 /// The engine side: the system under test, the simulated disk and clock it runs on,
@@ -80,6 +80,10 @@ pub(super) struct Tally {
     /// Files accepted at an older state because their delta's last transaction was
     /// damaged before any later one could vouch for it.
     pub(super) delta_older_state: u64,
+    /// Log modes: log damage reported (the seed ends), and recoveries that dropped the
+    /// damaged last synced group.
+    pub(super) log_damage_detected: u64,
+    pub(super) log_older_state: u64,
     /// Transactions ended / aborted.
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
@@ -163,6 +167,8 @@ impl Tally {
             damage_detected: 0,
             damage_older_state: 0,
             delta_older_state: 0,
+            log_damage_detected: 0,
+            log_older_state: 0,
             transactions: (0, 0),
             split_transactions: 0,
             interrupted_recoveries: 0,
@@ -194,6 +200,7 @@ impl World {
         o.damage_detected = self.tally.damage_detected;
         o.damage_older_state = self.tally.damage_older_state;
         o.delta_older_state = self.tally.delta_older_state;
+        o.log_damage = (self.tally.log_damage_detected, self.tally.log_older_state);
         o.transactions = self.tally.transactions;
         o.split_transactions = self.tally.split_transactions;
         o.interrupted_recoveries = self.tally.interrupted_recoveries;

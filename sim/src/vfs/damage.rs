@@ -46,22 +46,31 @@ impl State {
             .chain(self.ns.durable_names())
             .map(|(_, i)| i)
             .collect();
+        let under = self.config.lying_only_under.clone();
+        let in_scope = |ino: InodeId| match &under {
+            None => true,
+            Some(dir) => self.ns.paths_of(ino).iter().any(|p| p.starts_with(dir)),
+        };
         let candidates: Vec<InodeId> = self
             .inodes
             .iter()
-            .filter(|(ino, inode)| named.contains(ino) && !inode.durable().is_empty())
+            .filter(|(ino, inode)| {
+                named.contains(ino) && !inode.durable().is_empty() && in_scope(**ino)
+            })
             .map(|(ino, _)| *ino)
             .collect();
         if candidates.is_empty() {
             return None;
         }
         let ino = candidates[self.rng.random_range(0..candidates.len())];
-        self.corrupt_sector_in(ino)
+        self.corrupt_sector_in(ino, false)
     }
 
     /// [`State::corrupt_random_sector`] aimed at the file `path` names now (durably or
-    /// not); `None` if it names none, or it has no durable bytes.
-    pub fn corrupt_sector_of(&mut self, path: &Path) -> Option<(PathBuf, u64)> {
+    /// not) — with `written_only`, at one of its durable sectors holding a non-zero
+    /// byte (data, not preallocated space); `None` if it names none, or it has no such
+    /// sector.
+    pub fn corrupt_sector_of(&mut self, path: &Path, written_only: bool) -> Option<(PathBuf, u64)> {
         let ino = self
             .ns
             .lookup(path)
@@ -69,13 +78,28 @@ impl State {
         if self.inodes.get(&ino)?.durable().is_empty() {
             return None;
         }
-        self.corrupt_sector_in(ino)
+        self.corrupt_sector_in(ino, written_only)
     }
 
-    /// Corrupt one durable sector of inode `ino`, which has durable bytes.
-    fn corrupt_sector_in(&mut self, ino: InodeId) -> Option<(PathBuf, u64)> {
-        let durable_len = self.inodes.get(&ino)?.durable().len();
-        let sector = self.rng.random_range(0..durable_len.div_ceil(SECTOR)) * SECTOR;
+    /// Corrupt one durable sector of inode `ino`, which has durable bytes (with
+    /// `written_only`, one holding a non-zero byte, if any does).
+    fn corrupt_sector_in(&mut self, ino: InodeId, written_only: bool) -> Option<(PathBuf, u64)> {
+        let durable = self.inodes.get(&ino)?.durable();
+        let durable_len = durable.len();
+        let sector = if written_only {
+            let written: Vec<usize> = durable
+                .chunks(SECTOR)
+                .enumerate()
+                .filter(|(_, s)| s.iter().any(|&b| b != 0))
+                .map(|(i, _)| i)
+                .collect();
+            if written.is_empty() {
+                return None;
+            }
+            written[self.rng.random_range(0..written.len())] * SECTOR
+        } else {
+            self.rng.random_range(0..durable_len.div_ceil(SECTOR)) * SECTOR
+        };
         let sector_end = durable_len.min(sector + SECTOR);
         let first = self.rng.random_range(sector..sector_end);
         let burst = self

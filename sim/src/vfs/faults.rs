@@ -251,6 +251,11 @@ pub struct FaultConfig {
     pub disk_full: Fault,
     /// The capacity `disk_full` enforces (none: only the random part).
     pub capacity_bytes: Option<u64>,
+    /// `Some(dir)`: lying faults strike only files under `dir` — latent corruption picks
+    /// among them, and a misdirected write happens only to a write of one (the log
+    /// modes' lying disk damages the transaction log alone, whose damage the journal
+    /// model can judge). `None`: any file.
+    pub lying_only_under: Option<std::path::PathBuf>,
 
     // --- Lying ---
     /// Per `write_at` that lies inside the file: the data lands at another sector-aligned
@@ -279,6 +284,7 @@ impl FaultConfig {
             namespace_enospc: false,
             disk_full: Fault::OFF,
             capacity_bytes: None,
+            lying_only_under: None,
             misdirected_write: Fault::OFF,
             latent_corruption: Fault::OFF,
         }

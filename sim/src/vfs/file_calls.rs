@@ -150,7 +150,11 @@ impl State {
                     st.check_space((end - file_len) as u64, &f.path)?;
                 }
                 let mut target = offset;
-                if end <= file_len && st.roll(FaultKind::MisdirectedWrite) {
+                let in_scope = match &st.config.lying_only_under {
+                    None => true,
+                    Some(dir) => f.path.starts_with(dir),
+                };
+                if end <= file_len && in_scope && st.roll(FaultKind::MisdirectedWrite) {
                     if let Some(t) = misdirect_target(&mut st.rng, offset, buf.len(), file_len) {
                         target = t;
                         st.stats.misdirected_writes += 1;

@@ -253,9 +253,14 @@ impl SimVfs {
     }
 
     /// [`SimVfs::corrupt_random_sector`] aimed at the file named `path` (counted and
-    /// marked the same way); `None` if there is none or it has no durable bytes.
-    pub fn corrupt_sector_of(&self, path: impl AsRef<Path>) -> Option<(PathBuf, u64)> {
-        self.lock().corrupt_sector_of(path.as_ref())
+    /// marked the same way) — with `written_only`, at a durable sector holding a
+    /// non-zero byte; `None` if there is none or it has no such bytes.
+    pub fn corrupt_sector_of(
+        &self,
+        path: impl AsRef<Path>,
+        written_only: bool,
+    ) -> Option<(PathBuf, u64)> {
+        self.lock().corrupt_sector_of(path.as_ref(), written_only)
     }
 
     /// Whether a lying-disk fault (misdirected write, latent corruption) ever touched the

@@ -1,0 +1,265 @@
+//! Damage to a delta or to the transaction log, judged by *when* it happened.
+//!
+//! A delta is an append-only run of checksummed frames, each system transaction synced
+//! before the next begins, and every frame carries a watermark saying which frames were
+//! synced when it was written (`engine::appendfile`). So damage to a committed frame is
+//! provable — and the engine owes a status 2 for it — as soon as a later transaction's
+//! frames reached the disk: they vouch for the damaged one. Only damage to the last
+//! transaction on disk looks exactly like a crash's torn tail, and may read as the state
+//! before it.
+//!
+//! The simulator does not parse the delta to decide (that would trust the engine's own
+//! reading); it uses the order of events it saw. For a lying fault on file `f`'s delta
+//! in a step that began with `states.len() == L` and candidates from index `c`:
+//! - the damaged frame belongs to a transaction that was on disk by the end of the step,
+//!   and (latent corruption hits durable bytes; a misdirected write belongs to the
+//!   transaction being written) no transaction before the one that made state `c` can be
+//!   the last one on disk — so an undetected fallback reaches state `c - 1` at the
+//!   oldest (further back over unchanged states, which may be empty commits; and if `c`
+//!   is the baseline of the last recovery, to a state before it, which the model no
+//!   longer holds: then any older state of written records);
+//! - once a state from `L + 1` on that changed the file (an unchanged one may have been
+//!   an empty commit, which writes no frame) is acknowledged durable, a transaction
+//!   written after the damaged one was synced is on disk: the damage is provable, and
+//!   any older state is a failure (the engine read proven damage as a torn tail).
+//!
+//! Damage seen while a recovery ran (faults on) is judged loosely (any older state of
+//! written records, as for a damaged data file): the recovery's own scan may have run
+//! before it. The record ends when the delta is gone (rolled in, killed, replaced), or
+//! at a recovery that checked the file — its scan read every committed frame, so any
+//! damage left lies in a tail the writer cuts before appending.
+
+//!
+//! The transaction log (log modes, from generation 12) is judged the same way against
+//! the journal: its records carry the same watermark, and every acknowledgement is a
+//! sync. For a lying fault on a segment dated at the end of a step with `E` journal
+//! entries, with `P` entries acknowledged before the last acknowledgement preceding the
+//! step: once an entry from `E` on is acknowledged, its record — written after the
+//! damaged one was synced — vouches for it, and recovery must reach the usual prefix or
+//! report the damage; before that, only the last synced group of records may drop, and
+//! everything acknowledged by the acknowledgement before the last one (the first `P`
+//! entries) must survive. A recovery that reports the damage (status 2) ends the seed:
+//! the operator restores the log, which the simulator does not model.
+use super::world::World;
+use rand::Rng;
+use std::path::{Path, PathBuf};
+
+/// What a lying fault left in one file's delta (or in the log), as far as the oracle
+/// must know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Dated {
+    #[default]
+    None,
+    /// Damage a later durable transaction (or acknowledged log entry) would prove.
+    Timed {
+        /// Deltas: the oldest state index (in the file's model states) an undetected
+        /// fallback may reach; `None`: a state before the model's baseline (the last
+        /// recovery's), whose own delta transaction may be the one damaged. The log:
+        /// the fewest journal entries recovery may keep.
+        oldest: Option<usize>,
+        /// Deltas: once the file's candidates start at or after this index, the damage
+        /// is provable. The log: once more than this many entries are acknowledged.
+        provable_from: usize,
+    },
+    /// Damage seen during a recovery with faults on: judged like a damaged data file.
+    Loose,
+}
+
+impl Dated {
+    /// Both records in one, each bound the more lenient.
+    fn merge(self, new: Dated) -> Dated {
+        match (self, new) {
+            (Dated::Loose, _) | (_, Dated::Loose) => Dated::Loose,
+            (Dated::None, x) | (x, Dated::None) => x,
+            (
+                Dated::Timed {
+                    oldest: a,
+                    provable_from: p,
+                },
+                Dated::Timed {
+                    oldest: b,
+                    provable_from: q,
+                },
+            ) => Dated::Timed {
+                // `None` (before the baseline) is the most lenient.
+                oldest: a.zip(b).map(|(a, b)| a.min(b)),
+                provable_from: p.max(q),
+            },
+        }
+    }
+}
+
+/// Dated damage records, and what the oracle needs to date new damage.
+#[derive(Clone, Debug, Default)]
+pub(super) struct DatedDamage {
+    /// Per file: its delta.
+    pub(super) delta: Vec<Dated>,
+    /// The transaction log (any segment).
+    pub(super) log: Dated,
+    /// Damage events of the disk already dated.
+    seen: usize,
+    /// Per file, at the start of the current step: (first candidate, states.len()).
+    step_view: Vec<(usize, usize)>,
+    /// The journal at the start of the current step: entries acknowledged before its
+    /// last acknowledgement.
+    step_prev_acked: usize,
+}
+
+impl World {
+    /// Date the lying faults injected since the last call: those that hit a delta or a
+    /// log segment get a record (merged with any earlier one, keeping the more lenient
+    /// bound). Called when a step begins (for the step before) and when a recovery
+    /// begins; `in_recovery` marks damage injected during a recovery with faults on.
+    pub(super) fn date_damage(&mut self, in_recovery: bool) {
+        let (events, total) = self.rig.vfs.damage_events_since(self.damage.seen);
+        self.damage.seen = total;
+        let n = self.model.files.len();
+        self.damage.delta.resize(n, Dated::None);
+        for paths in events {
+            if paths.iter().any(|p| self.is_log_path(p)) {
+                let new = if in_recovery {
+                    Dated::Loose
+                } else {
+                    Dated::Timed {
+                        oldest: Some(self.damage.step_prev_acked),
+                        provable_from: self.model.journal.entries.len(),
+                    }
+                };
+                self.damage.log = self.damage.log.merge(new);
+            }
+            for f in 0..n {
+                let delta: Option<PathBuf> = engine::delta::delta_path(&self.model.files[f].path)
+                    .ok()
+                    .map(|d| d.to_path_buf());
+                if !delta.is_some_and(|d| paths.contains(&d)) {
+                    continue;
+                }
+                let (c, l) = self.damage.step_view.get(f).copied().unwrap_or((0, 0));
+                // The last transaction on disk that wrote frames made a state at or after
+                // `c` — or the last one before it that changed the file (an unchanged
+                // state may be an empty commit): the fallback reaches the state before it.
+                let states = &self.model.files[f].states;
+                let oldest = (1..=c.min(states.len().saturating_sub(1)))
+                    .rev()
+                    .find(|&j| states[j] != states[j - 1])
+                    .map(|j| j - 1);
+                let new = if in_recovery {
+                    Dated::Loose
+                } else {
+                    Dated::Timed {
+                        oldest,
+                        provable_from: l + 1,
+                    }
+                };
+                self.damage.delta[f] = self.damage.delta[f].merge(new);
+            }
+        }
+    }
+
+    /// Generation 12, on a seed whose log a lying disk may damage: now and then (at the
+    /// start of a step) rot a written sector of the newest log segment — random latent
+    /// corruption mostly lands in a segment's preallocated zeros, where it is harmless.
+    pub(super) fn maybe_damage_log(&mut self) {
+        let vfs = &self.rig.vfs;
+        if self.workload < 12
+            || vfs.config().lying_only_under.is_none()
+            || !self.sched.rng.random_bool(0.03)
+        {
+            return;
+        }
+        let newest = vfs
+            .file_names()
+            .into_iter()
+            .filter(|p| self.is_log_path(p))
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("log")))
+            .max();
+        if let Some(seg) = newest {
+            let hit = vfs.corrupt_sector_of(&seg, true);
+            tracing::info!(target: "sim", segment = %seg.display(), ?hit, "aimed log damage");
+        }
+    }
+
+    /// Whether `p` is in the transaction log's directory.
+    fn is_log_path(&self, p: &Path) -> bool {
+        self.log_mode != engine::LogMode::Off && p.starts_with(&self.rig.config.log_dir)
+    }
+
+    /// A step begins: date the damage of the step before, then remember where each
+    /// file's model and the journal stand.
+    pub(super) fn view_step(&mut self) {
+        self.date_damage(false);
+        self.damage.step_view = self
+            .model
+            .files
+            .iter()
+            .map(|f| (f.durable.max(f.floor), f.states.len()))
+            .collect();
+        self.damage.step_prev_acked = self.model.journal.prev_acked;
+    }
+
+    /// Whether file `f`'s delta damage allows recovery to find its model state `at`
+    /// (an index into its states, older than its candidates).
+    pub(super) fn delta_fallback_allowed(&self, f: usize, at: Option<usize>) -> bool {
+        let m = &self.model.files[f];
+        match self.damage.delta.get(f).copied().unwrap_or_default() {
+            Dated::None => false,
+            Dated::Loose => true,
+            Dated::Timed {
+                oldest,
+                provable_from,
+            } => {
+                // A later transaction wrote frames only if it changed the file: a state
+                // equal to the one before it may have been an empty commit.
+                let start = m.durable.max(m.floor);
+                let proven = (provable_from..=start)
+                    .any(|j| j >= 1 && m.states.get(j).is_some_and(|s| *s != m.states[j - 1]));
+                !proven
+                    && match oldest {
+                        Some(o) => at.is_some_and(|i| i >= o),
+                        None => true,
+                    }
+            }
+        }
+    }
+
+    /// The fewest journal entries recovery may keep, given the log's damage: `None` if
+    /// the damage (if any) is provable, so the usual bound holds.
+    pub(super) fn log_fallback_floor(&self) -> Option<usize> {
+        match self.damage.log {
+            Dated::None => None,
+            Dated::Loose => Some(0),
+            Dated::Timed {
+                oldest,
+                provable_from,
+            } => (self.model.journal.acked <= provable_from).then(|| oldest.unwrap_or(0)),
+        }
+    }
+
+    /// Recovery checked file `f` (and kept or replaced it), or its delta was killed: a
+    /// dated record is settled (its damage was read, or lies in a tail the writer cuts);
+    /// if the delta is gone, so is its damage — the record ends, and the disk forgets
+    /// the path's mark (a delta made later at that path starts clean; a removal a power
+    /// loss could undo keeps the file's own mark through its durable name).
+    pub(super) fn settle_delta_damage(&mut self, f: usize) {
+        let Ok(delta) = engine::delta::delta_path(&self.model.files[f].path) else {
+            return;
+        };
+        let gone = self.rig.vfs.read_file(&delta).is_none();
+        if gone {
+            self.rig.vfs.forget_damage(&delta);
+        }
+        if let Some(slot) = self.damage.delta.get_mut(f) {
+            if gone || matches!(slot, Dated::Timed { .. }) {
+                *slot = Dated::None;
+            }
+        }
+    }
+
+    /// A log-mode recovery read the whole log and reached a state the journal allows: a
+    /// dated record is settled (the writer cuts whatever damage lies past the end).
+    pub(super) fn settle_log_damage(&mut self) {
+        if matches!(self.damage.log, Dated::Timed { .. }) {
+            self.damage.log = Dated::None;
+        }
+    }
+}
