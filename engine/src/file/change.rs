@@ -1,10 +1,12 @@
 //! One change to one record of a data file, as the redo interface sees it: the unit the
-//! transaction log records and roll-forward replays through [`super::datafile::DataFile::redo`].
+//! transaction log and the archival log record and roll-forward replays through
+//! [`super::datafile::DataFile::redo`].
 //!
-//! It lives with the file, not with the log, because it is the file's vocabulary: a
+//! It lives with the file, not with the logs, because it is the file's vocabulary: a
 //! change names its record by insertion serial (and, for update and delete, the old
-//! image whose key-0 value must still be there). The log above only stores and orders
-//! changes; how they are encoded is the log's business (`txlog::entry`).
+//! image whose key-0 value must still be there). The logs above store and order
+//! changes, each in its own frames (`txlog::entry`, `archival::format`); the encoding
+//! of a change's *body* is here, once, so both store a change the same way.
 
 /// One record change.
 #[derive(Clone, Debug, PartialEq, Eq)]
