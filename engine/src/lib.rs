@@ -13,7 +13,7 @@
 //! | 5 | [`pager`] | PAT, shadow paging, system transactions, frozen files and their deltas — the only layer that knows about crash safety |
 //! | 6 | [`btree`] | B+trees over logical pages |
 //! | 7 | [`file`](mod@file) | records, keys, Btrieve operations, positioning, the redo vocabulary (`file::change`), check and recover |
-//! | 8 | [`txlog`], [`contops`], [`formats`] | the transaction log (segments, frames, reader, writer, group sync); continuous-operations policy (startbu's check, killbu); butil's interchange formats |
+//! | 8 | [`txlog`], [`archival`], [`contops`], [`formats`] | the transaction log (segments, frames, reader, writer, group sync); archival logging (`blog.cfg`, the per-file archival log's format, reader and writer); continuous-operations policy (startbu's check, killbu); butil's interchange formats |
 //! | 9 | [`engine`] | handles, cursors, user transactions, bundling into system transactions, backup, logging and roll-forward |
 //! | 10 | [`shared`], [`bulk`], [`host`] | a threaded host's engine behind a lock; bulk jobs butil runs; the real clock |
 //!
@@ -24,6 +24,7 @@
 //! explicit step the host calls ([`Engine::background_step`]).
 
 pub mod appendfile;
+pub mod archival;
 pub mod btree;
 pub mod bulk;
 pub mod clock;

@@ -30,6 +30,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("file", 7),
     // The transaction log (stores `file::change`s).
     ("txlog", 8),
+    // Archival logging: blog.cfg and the per-file archival log (stores `file::change`s).
+    ("archival", 8),
     // Continuous-operations policy (startbu's check, killbu).
     ("contops", 8),
     // butil's interchange formats (description, sequential, list files).

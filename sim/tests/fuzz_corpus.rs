@@ -7,8 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use engine::archival::ArchivalWriter;
 use engine::clock::ManualClock;
 use engine::delta::delta_path;
+use engine::file::change::Change;
 use engine::file::spec::{KeySpec, KeyType, Segment};
 use engine::formats::{parse_description, write_description, write_end, write_record};
 use engine::page::{self, PageType};
@@ -203,6 +205,68 @@ fn regenerate_seeds() {
         "delta_file",
         "header-only.^^^",
         &delta[..delta.len().min(64)],
+    );
+
+    // Archival logging: blog.cfg files, good and with each refused entry, and an
+    // archival log written under the fuzz header — whole, torn, header only, and its
+    // frames alone (the target reads them after that header) and one frame's payload.
+    let long_line = format!("/db/{}.btr\n", "x".repeat(260));
+    for (name, text) in [
+        (
+            "plain.cfg",
+            "\\db\\invoice.btr\n\\db\\person.btr=\\logs\\\n",
+        ),
+        (
+            "mixed.cfg",
+            "\u{feff}# archived files\r\n/db/a.btr\t/db/b.btr=/logs/b   # two\r\n\
+             /db/c=/logs/c.arc #c\n\u{1a}",
+        ),
+        ("long-line.cfg", long_line.as_str()),
+        ("space.cfg", "/db/a.btr= /logs/a.log\n"),
+        ("duplicate.cfg", "\\db\\a.btr\n/db//a.btr=/other/\n"),
+        ("shared-log.cfg", "/db/INVOICE.HDR /db/INVOICE.DET\n"),
+        ("relative.cfg", "db/a.btr C:\\db\\b.btr\n"),
+    ] {
+        out.put("archival_config", name, text.as_bytes());
+    }
+    let vfs = TestVfs::new();
+    let alog = Path::new("/logs/fuzz.log");
+    let mut w = ArchivalWriter::create(&vfs, alog, sim::fuzz::archival_fuzz_header())
+        .expect("create archival log");
+    for v in 1..=4u64 {
+        let changes: Vec<Change> = (0..v)
+            .map(|i| match (v + i) % 3 {
+                0 => Change::Insert {
+                    serial: v * 10 + i,
+                    record: record((v * 10 + i) as u32),
+                },
+                1 => Change::Update {
+                    serial: i,
+                    old: record(i as u32),
+                    new: record(i as u32 + 100),
+                },
+                _ => Change::Delete {
+                    serial: i,
+                    old: record(i as u32),
+                },
+            })
+            .collect();
+        w.append(v, &changes).expect("append");
+    }
+    w.append(5, &[]).expect("append");
+    drop(w);
+    let log = vfs.contents(alog).expect("archival log");
+    let (_, entries) = engine::archival::read_log(&vfs, alog).expect("read archival log");
+    assert_eq!(entries.len(), 5);
+    out.put("archival_log", "whole.log", &log);
+    out.put("archival_log", "torn.log", &log[..log.len() - 20]);
+    out.put("archival_log", "header-only.log", &log[..512]);
+    out.put("archival_log", "frames.bin", &log[512..]);
+    let first_payload_len = u32::from_le_bytes(log[512 + 24..512 + 28].try_into().unwrap());
+    out.put(
+        "archival_log",
+        "payload.bin",
+        &log[512 + 32..512 + 32 + first_payload_len as usize],
     );
 
     // Formats: the demo descriptions and sequential files, and their round trips.

@@ -144,17 +144,20 @@ pub fn search_for_proof<L: Layout, S: Source + ?Sized>(
 ) -> Result<(Search, u64)> {
     let len = src.len();
     let header_len = L::HEADER_LEN as u64;
-    let max_frame = super::frame::frame_len(L::HEADER_LEN, layout.max_payload());
     let budget = len
         .saturating_sub(from)
         .saturating_mul(SEARCH_BUDGET_FACTOR);
     let mut hashed = 0u64;
     let mut y = from;
+    // The candidate's frame header, copied out of the source: only a candidate that
+    // passes the cheap filters is read whole. Reading a longest frame at every offset
+    // would make a window over a file refill at nearly every step once frames may be
+    // as long as the window (the archival log's are), turning the search quadratic.
+    let mut h = vec![0u8; L::HEADER_LEN];
     while y + header_len <= len {
         let here = y;
         y += FRAME_ALIGN as u64;
-        let bytes = src.get(here, max_frame)?;
-        let h = &bytes[..L::HEADER_LEN];
+        h.copy_from_slice(&src.get(here, L::HEADER_LEN)?[..L::HEADER_LEN]);
         if h.iter().all(|&b| b == 0) {
             // No frame header is all zeros (kind 0 is never written): where the source
             // can see the run, jump to the last aligned start whose header reaches the
@@ -168,7 +171,7 @@ pub fn search_for_proof<L: Layout, S: Source + ?Sized>(
             }
             continue;
         }
-        let Some((seq, watermark)) = layout.watermark(h) else {
+        let Some((seq, watermark)) = layout.watermark(&h) else {
             continue;
         };
         debug_assert!(watermark <= seq, "a watermark is never past its own frame");
@@ -181,14 +184,15 @@ pub fn search_for_proof<L: Layout, S: Source + ?Sized>(
         if seq.saturating_sub(expected) > room {
             continue;
         }
-        let Some(flen) = checked_len(layout, layout.payload_len(h), bytes.len()) else {
+        let avail = usize::try_from(len - here).unwrap_or(usize::MAX);
+        let Some(flen) = checked_len(layout, layout.payload_len(&h), avail) else {
             continue;
         };
         if hashed + flen as u64 > budget {
             return Ok((Search::Exhausted { offset: here }, hashed));
         }
         hashed += flen as u64;
-        if checksum_ok(layout.seed(), &bytes[..flen]) {
+        if checksum_ok(layout.seed(), src.get(here, flen)?) {
             return Ok((
                 Search::Proof {
                     offset: here,
@@ -259,6 +263,62 @@ mod tests {
         assert_eq!(
             search_for_proof(&toy, &mut &bytes[..], 0, 1).unwrap().0,
             Search::Nothing
+        );
+    }
+
+    /// A source that counts the bytes it hands out.
+    struct Counting<'a> {
+        bytes: &'a [u8],
+        served: u64,
+    }
+
+    impl Source for Counting<'_> {
+        fn len(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn get(&mut self, at: u64, want: usize) -> Result<&[u8]> {
+            let got = (&mut self.bytes).get(at, want)?;
+            self.served += got.len() as u64;
+            Ok(got)
+        }
+    }
+
+    /// The toy layout with frames up to a mebibyte long.
+    struct LongToy;
+
+    impl Layout for LongToy {
+        const HEADER_LEN: usize = 16;
+        const TOO_LONG: &'static str = "too long";
+        fn max_payload(&self) -> usize {
+            1 << 20
+        }
+        fn payload_len(&self, h: &[u8]) -> u32 {
+            u32::from(h[5])
+        }
+        fn seed(&self) -> u32 {
+            5
+        }
+        fn watermark(&self, h: &[u8]) -> Option<(u64, u64)> {
+            Toy { seed: 5 }.watermark(h)
+        }
+    }
+
+    #[test]
+    fn the_search_reads_headers_not_longest_frames() {
+        // Non-zero bytes that are no candidate (kind 0): every offset is looked at, and
+        // only its header should be read, however long a frame may be.
+        let bytes = [0u8, 0, 0, 0, 0, 9, 9, 9].repeat(1 << 15);
+        let mut src = Counting {
+            bytes: &bytes,
+            served: 0,
+        };
+        let found = search_for_proof(&LongToy, &mut src, 0, 1).unwrap().0;
+        assert_eq!(found, Search::Nothing);
+        let offsets = (bytes.len() / FRAME_ALIGN) as u64;
+        assert!(
+            src.served <= offsets * LongToy::HEADER_LEN as u64,
+            "served {} bytes for {offsets} offsets",
+            src.served
         );
     }
 

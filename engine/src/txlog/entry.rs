@@ -13,14 +13,17 @@
 //! entries"). Decoding never panics: malformed payloads are status 2.
 
 use super::frame::RecordKind;
+use crate::file::change::BodyError;
 pub use crate::file::change::Change;
 use crate::status::{Error, Result, Status};
 use std::path::PathBuf;
 
-/// Record kinds (the frame layer's opaque `kind`).
-pub const KIND_INSERT: u8 = 1;
-pub const KIND_UPDATE: u8 = 2;
-pub const KIND_DELETE: u8 = 3;
+/// Record kinds (the frame layer's opaque `kind`). A change's kind is its
+/// [`Change::code`]; its payload after the path is the body `file::change` encodes, so
+/// the archival log stores changes byte for byte as this log does.
+pub const KIND_INSERT: u8 = crate::file::change::INSERT;
+pub const KIND_UPDATE: u8 = crate::file::change::UPDATE;
+pub const KIND_DELETE: u8 = crate::file::change::DELETE;
 pub const KIND_COMMIT: u8 = 4;
 
 /// Longest file path a log entry may carry, in bytes.
@@ -44,11 +47,6 @@ fn kind(code: u8) -> RecordKind {
     RecordKind::new(code).unwrap_or_else(|| unreachable!("record kinds are nonzero"))
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-    out.extend_from_slice(b);
-}
-
 impl Entry {
     /// The frame kind and payload for this entry.
     pub fn encode(&self) -> (RecordKind, Vec<u8>) {
@@ -59,25 +57,8 @@ impl Entry {
                 let p = path.to_string_lossy();
                 out.extend_from_slice(&(p.len() as u16).to_le_bytes());
                 out.extend_from_slice(p.as_bytes());
-                let code = match change {
-                    Change::Insert { serial, record } => {
-                        out.extend_from_slice(&serial.to_le_bytes());
-                        put_bytes(&mut out, record);
-                        KIND_INSERT
-                    }
-                    Change::Update { serial, old, new } => {
-                        out.extend_from_slice(&serial.to_le_bytes());
-                        put_bytes(&mut out, old);
-                        put_bytes(&mut out, new);
-                        KIND_UPDATE
-                    }
-                    Change::Delete { serial, old } => {
-                        out.extend_from_slice(&serial.to_le_bytes());
-                        put_bytes(&mut out, old);
-                        KIND_DELETE
-                    }
-                };
-                (kind(code), out)
+                change.encode_body(&mut out);
+                (kind(change.code()), out)
             }
             Entry::Commit { txn, changes } => {
                 out.extend_from_slice(&txn.to_le_bytes());
@@ -110,22 +91,10 @@ impl Entry {
                     Ok(p) => PathBuf::from(p),
                     Err(_) => return Err(r.bad("file path is not UTF-8")),
                 };
-                let serial = r.u64()?;
-                let change = match k {
-                    KIND_INSERT => Change::Insert {
-                        serial,
-                        record: r.bytes()?,
-                    },
-                    KIND_UPDATE => Change::Update {
-                        serial,
-                        old: r.bytes()?,
-                        new: r.bytes()?,
-                    },
-                    _ => Change::Delete {
-                        serial,
-                        old: r.bytes()?,
-                    },
-                };
+                let change = Change::decode_body(k, r.buf, &mut r.at).map_err(|e| match e {
+                    BodyError::Truncated => r.bad("entry is truncated"),
+                    BodyError::UnknownKind(k) => r.bad(&format!("unknown record kind {k}")),
+                })?;
                 Entry::Change { txn, path, change }
             }
             other => return Err(r.bad(&format!("unknown record kind {other}"))),
@@ -184,13 +153,6 @@ impl Reader<'_> {
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
-    }
-
-    /// A length-prefixed byte string; the length is checked against what is left, so
-    /// a damaged length cannot cause a large allocation.
-    fn bytes(&mut self) -> Result<Vec<u8>> {
-        let n = self.u32()? as usize;
-        Ok(self.take(n)?.to_vec())
     }
 }
 

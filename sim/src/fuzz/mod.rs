@@ -10,6 +10,7 @@
 //! the target asserts cheap invariants (chiefly encode→decode round trips), and a
 //! failed assertion is a bug the fuzzer keeps.
 
+mod archival;
 mod contops;
 mod files;
 mod formats;
@@ -17,6 +18,7 @@ mod pages;
 mod txlog;
 mod workload;
 
+pub use archival::{archival_config, archival_fuzz_header, archival_log};
 pub use contops::delta_file;
 pub use files::data_file;
 pub use formats::{description, list_file, sequential};
@@ -39,6 +41,8 @@ pub fn targets() -> &'static [(&'static str, Target)] {
         ("log_segment", log_segment),
         ("log_entry", log_entry),
         ("delta_file", delta_file),
+        ("archival_config", archival_config),
+        ("archival_log", archival_log),
         ("description", description),
         ("sequential", sequential),
         ("list_file", list_file),
