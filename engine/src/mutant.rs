@@ -70,10 +70,15 @@ pub enum Mutant {
     /// for a later record that proves it had been synced, so damage to acknowledged
     /// transactions silently drops them and everything after.
     LogDamageAsTornTail,
+    /// After an insert fails with status 2 (a fault on its file), every later insert on
+    /// any file fails too until the engine restarts: a failed state that spreads to
+    /// files no fault touched (DESIGN: a status 2 needs a fault the operation could
+    /// observe — on its file, its delta or the log).
+    PoisonSpreads,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 24] = [
+    pub const ALL: [Mutant; 25] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -98,6 +103,7 @@ impl Mutant {
         Mutant::RetryFsyncAfterFailure,
         Mutant::DeltaDamageAsTornTail,
         Mutant::LogDamageAsTornTail,
+        Mutant::PoisonSpreads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -126,6 +132,7 @@ impl Mutant {
             Mutant::RetryFsyncAfterFailure => "retry-fsync-after-failure",
             Mutant::DeltaDamageAsTornTail => "delta-damage-as-torn-tail",
             Mutant::LogDamageAsTornTail => "log-damage-as-torn-tail",
+            Mutant::PoisonSpreads => "poison-spreads",
         }
     }
 

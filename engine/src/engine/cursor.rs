@@ -69,6 +69,16 @@ impl Engine {
 
     /// Insert (2). The new record becomes the current one on the handle's key.
     pub fn insert(&mut self, h: Handle, record: &[u8]) -> Result<()> {
+        if self.poison_spread() {
+            // Wrong: a fault on another file failed an insert, and every file refuses.
+            return fail(Status::IoError, "engine poisoned (known-bad engine)");
+        }
+        let r = self.insert_unpoisoned(h, record);
+        self.note_poison(&r);
+        r
+    }
+
+    fn insert_unpoisoned(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         Self::writable(self.cursor(h)?)?;
         if self.spurious_insert_error() {
             // Wrong: a healthy disk, and the insert fails anyway.

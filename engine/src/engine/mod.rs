@@ -106,6 +106,8 @@ pub struct Engine {
     /// Known-bad engines only: inserts seen, for `spurious-io-error`'s schedule.
     #[cfg(feature = "mutants")]
     mutant_inserts: u64,
+    #[cfg(feature = "mutants")]
+    mutant_poisoned: bool,
     /// Known-bad engines only: flushed system transactions, for `flush-skips-commit`.
     #[cfg(feature = "mutants")]
     mutant_flushed: u64,
@@ -133,6 +135,8 @@ impl Engine {
             next_set_id: 0,
             #[cfg(feature = "mutants")]
             mutant_inserts: 0,
+            #[cfg(feature = "mutants")]
+            mutant_poisoned: false,
             #[cfg(feature = "mutants")]
             mutant_flushed: 0,
         }
@@ -273,6 +277,28 @@ impl Engine {
             return self.mutant_inserts.is_multiple_of(50);
         }
         false
+    }
+
+    /// `poison-spreads`: whether an earlier insert failed with status 2, so (wrongly)
+    /// every insert on any file now fails until the engine restarts. `false` on a
+    /// correct engine.
+    pub(super) fn poison_spread(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        return self.mutant(Mutant::PoisonSpreads) && self.mutant_poisoned;
+        #[cfg(not(feature = "mutants"))]
+        false
+    }
+
+    /// `poison-spreads`: remember an insert that failed with status 2.
+    pub(super) fn note_poison<T>(&mut self, r: &crate::status::Result<T>) {
+        #[cfg(feature = "mutants")]
+        if r.as_ref()
+            .is_err_and(|e| e.status == crate::status::Status::IoError)
+        {
+            self.mutant_poisoned = true;
+        }
+        #[cfg(not(feature = "mutants"))]
+        let _ = r;
     }
 
     /// `flush-skips-commit`: whether it is on, and how many system transactions

@@ -4,33 +4,39 @@
 //! An engine that returns status 2 on a healthy disk, or that stays failed after the
 //! fault that failed it is long past, is broken: a user sees errors nothing caused.
 //! So every fault status the runner accepts needs a cause, and each cause is counted
-//! (the summary shows how often the oracle leaned on each):
-//! - **direct**: a fault (I/O error, failed or dropping sync, disk full, misdirected
-//!   write, latent corruption, an armed crash firing) was injected since the current
-//!   step began — the operation, or the system transaction it triggered, met it;
-//! - **sticky**: a fault was injected since the engine last started — and, for an
+//! (the summary shows how often the oracle leaned on each). For an operation on one
+//! file, only faults the operation could observe count: those on that file, its delta,
+//! its directory or the transaction log (`SimVfs` records the path of every observable
+//! fault); for anything else (a flush, startbu, a recovery), a fault anywhere.
+//! - **direct**: such a fault (I/O error, failed or dropping sync, disk full, misdirected
+//!   write, latent corruption, an armed crash or aimed error firing) was injected since
+//!   the current step began — the operation, or the system transaction it triggered,
+//!   met it; or the machine is down (a crash point fired);
+//! - **sticky**: such a fault was injected since the engine last started — and, for an
 //!   operation on one file, since that file was last opened — and none since the step
 //!   began: the engine may legitimately still be in the failed state it caused (a pager
 //!   poisoned by a failed commit refuses work until its file is reopened), but that
 //!   state must end at the next open;
-//! - **damaged**: a file was hit by a lying fault, whose damage stays readable (and so
-//!   reportable) until the file is replaced.
+//! - **damaged**: the file (or, for an operation on no one file, some file) was hit by a
+//!   lying fault, whose damage stays readable (and so reportable) until the file is
+//!   replaced; or the transaction log was.
 //!
 //! Anything else fails the seed as "status without cause". A restart ends the sticky
 //! window: after recovery, a failure with no new fault is the engine's own.
 
+use super::dated_damage::Dated;
 use super::world::World;
-use crate::vfs::FaultStats;
 use engine::Status;
+use std::path::{Path, PathBuf};
 
 /// Where the windows of the current step and of the running engine begin, in counts of
-/// injected faults, and how often each cause excused a fault status.
+/// observable faults, and how often each cause excused a fault status.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Causes {
     /// Faults injected when the current step began.
-    pub(super) step_mark: u64,
+    pub(super) step_mark: usize,
     /// Faults injected when the running engine started.
-    pub(super) engine_mark: u64,
+    pub(super) engine_mark: usize,
     /// Fault statuses excused by a fault in the same step.
     pub(super) direct: u64,
     /// Fault statuses excused by an earlier fault since the engine started.
@@ -38,31 +44,15 @@ pub(super) struct Causes {
     /// Fault statuses excused by a lying fault's lasting damage.
     pub(super) damaged: u64,
     /// Faults injected when each file was last (re)opened by the running engine.
-    pub(super) file_marks: Vec<u64>,
+    pub(super) file_marks: Vec<usize>,
     /// The one file the current step operates on, if it is one.
     pub(super) file: Option<usize>,
 }
 
-/// Faults so far that an operation can observe as an error.
-pub(super) fn observable(s: &FaultStats) -> u64 {
-    s.read_errors
-        + s.sticky_read_errors
-        + s.write_errors
-        + s.sync_errors
-        + s.sync_drops
-        + s.syncs_failed_linux
-        + s.disk_full
-        + s.disk_full_namespace
-        + s.misdirected_writes
-        + s.latent_corruptions
-        + s.crashes_armed_fired
-        + s.aimed_errors
-}
-
 impl World {
-    /// Injected faults so far.
-    pub(super) fn faults_now(&self) -> u64 {
-        observable(&self.rig.vfs.stats())
+    /// Observable faults injected so far.
+    pub(super) fn faults_now(&self) -> usize {
+        self.rig.vfs.observable_fault_count()
     }
 
     /// A step begins: faults from now on are direct causes.
@@ -87,16 +77,42 @@ impl World {
         self.cause.file_marks = vec![now; self.model.files.len()];
     }
 
-    /// Whether a file of the run carries a lying fault's damage.
-    fn any_damaged(&self) -> bool {
-        (0..self.model.files.len()).any(|f| self.damaged(f))
-            || self.damage.log != super::dated_damage::Dated::None
+    /// Whether a fault at `path` is one an operation on file `f` could observe: on the
+    /// file, its delta, its directory, or the transaction log (its files, its directory
+    /// and the directory that holds it, which its durable creation syncs).
+    fn observable_by(&self, f: usize, path: &Path) -> bool {
+        let file = &self.model.files[f].path;
+        let log = &self.rig.config.log_dir;
+        path == file
+            || engine::delta::delta_path(file).is_ok_and(|d| path == d)
+            || path == engine::vfs::parent_dir(file)
+            || (self.log_mode != engine::LogMode::Off
+                && (path.starts_with(log) || path == engine::vfs::parent_dir(log)))
+    }
+
+    /// Whether an observable fault the current operation could see was injected since
+    /// fault number `from`.
+    fn fault_since(&self, from: usize) -> bool {
+        let since: Vec<PathBuf> = self.rig.vfs.observable_faults_since(from);
+        match self.cause.file {
+            Some(f) => since.iter().any(|p| self.observable_by(f, p)),
+            None => !since.is_empty(),
+        }
+    }
+
+    /// Whether lasting damage the current operation could read exists: its file (or,
+    /// for an operation on no one file, any file) or the transaction log.
+    fn damage_visible(&self) -> bool {
+        let files = match self.cause.file {
+            Some(f) => self.damaged(f),
+            None => (0..self.model.files.len()).any(|f| self.damaged(f)),
+        };
+        files || self.damage.log != Dated::None
     }
 
     /// `status` (2 or 100) came back from `what`: find the injected fault that explains
     /// it, count it, or fail the seed.
     pub(super) fn explain(&mut self, what: &str, status: Status) -> Result<(), String> {
-        let now = self.faults_now();
         let since = match self.cause.file {
             Some(f) => {
                 let opened = self.cause.file_marks.get(f).copied().unwrap_or(0);
@@ -104,20 +120,27 @@ impl World {
             }
             None => self.cause.engine_mark,
         };
-        if now > self.cause.step_mark || self.rig.vfs.is_crashed() {
+        if self.rig.vfs.is_crashed() || self.fault_since(self.cause.step_mark) {
             self.cause.direct += 1;
-        } else if now > since {
+        } else if self.fault_since(since) {
             self.cause.sticky += 1;
-        } else if self.any_damaged() {
+        } else if self.damage_visible() {
             self.cause.damaged += 1;
         } else {
             return Err(format!(
                 "status without cause: {what} returned status {} ({}) but the disk injected \
-                 no fault since the engine started or the file was last opened ({} faults in \
-                 all) and no file is damaged",
+                 no fault it could observe (on {}) since the engine started or the file was \
+                 last opened ({} faults in all), and nothing it reads is damaged",
                 status.code(),
                 status.meaning(),
-                now
+                match self.cause.file {
+                    Some(f) => format!(
+                        "{}, its delta, its directory or the log",
+                        self.model.files[f].path.display()
+                    ),
+                    None => "any file".into(),
+                },
+                self.faults_now()
             ));
         }
         Ok(())

@@ -110,6 +110,8 @@ impl World {
         let mut failed = false;
         for f in 0..self.model.files.len() {
             let path = self.model.files[f].path.clone();
+            // Opening a file may fail through faults on it, its delta or the log.
+            self.cause.file = Some(f);
             let r = e.open(&path, OpenMode::Normal).and_then(|h| e.close(h));
             match r {
                 Ok(()) => {}
@@ -132,6 +134,7 @@ impl World {
                 }
             }
         }
+        self.cause.file = None;
         vfs.clear_crash_point();
         vfs.clear_aimed_error();
         if !failed && !vfs.is_crashed() {

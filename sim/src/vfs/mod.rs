@@ -276,6 +276,17 @@ impl SimVfs {
         self.lock().forget_damage(path.as_ref());
     }
 
+    /// Faults an operation can observe (an error it gets, damage it may read), so far.
+    pub fn observable_fault_count(&self) -> usize {
+        self.lock().trace.observable_count()
+    }
+
+    /// The path of each observable fault from the `from`-th on (the file or directory
+    /// the failed call named, or the file a lying fault damaged).
+    pub fn observable_faults_since(&self, from: usize) -> Vec<PathBuf> {
+        self.lock().trace.observable_since(from).to_vec()
+    }
+
     /// The lying-disk faults from the `from`-th on (in order; each the paths that named
     /// the damaged file when it happened), and how many there have been in all.
     pub fn damage_events_since(&self, from: usize) -> (Vec<Vec<PathBuf>>, usize) {

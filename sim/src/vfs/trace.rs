@@ -8,7 +8,7 @@
 
 use super::faults::FaultKind;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -83,6 +83,23 @@ pub(super) enum FaultEvent {
 }
 
 impl FaultEvent {
+    /// Whether an operation can observe the fault: an error it returns (I/O error, disk
+    /// full, a failed or dropping sync, an armed crash or aimed error) or damage it may
+    /// read (misdirected write, latent corruption). What a power loss did is seen only
+    /// as an older state, never as an error.
+    fn observable(self) -> bool {
+        !matches!(
+            self,
+            FaultEvent::LostDirs
+                | FaultEvent::Kind(
+                    FaultKind::LostUnsyncedWrite
+                        | FaultKind::TornWrite
+                        | FaultKind::ReorderedWrites
+                        | FaultKind::LostDirOp
+                )
+        )
+    }
+
     fn name(self) -> &'static str {
         match self {
             FaultEvent::Kind(k) => k.name(),
@@ -112,11 +129,17 @@ impl FaultEvent {
 #[derive(Clone, Debug)]
 pub(super) struct Trace {
     hash: u64,
+    /// The path of every fault an operation can observe (an error it returns, or damage
+    /// it reads), in order: fault attribution asks which paths were hit since a mark.
+    observable: Vec<PathBuf>,
 }
 
 impl Default for Trace {
     fn default() -> Trace {
-        Trace { hash: FNV_OFFSET }
+        Trace {
+            hash: FNV_OFFSET,
+            observable: Vec::new(),
+        }
     }
 }
 
@@ -182,7 +205,20 @@ impl Trace {
     }
 
     /// A fault: its kind, the file, and two kind-specific numbers (offsets, counts).
+    /// Observable faults so far.
+    pub fn observable_count(&self) -> usize {
+        self.observable.len()
+    }
+
+    /// The paths of the observable faults from the `from`-th on.
+    pub fn observable_since(&self, from: usize) -> &[PathBuf] {
+        self.observable.get(from..).unwrap_or_default()
+    }
+
     pub fn fault(&mut self, event: FaultEvent, path: &Path, a: u64, b: u64) {
+        if event.observable() {
+            self.observable.push(path.to_path_buf());
+        }
         tracing::info!(
             target: "sim::vfs",
             fault = event.name(), path = %path.display(), a, b
