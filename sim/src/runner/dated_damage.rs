@@ -1,4 +1,4 @@
-//! Damage to a delta or to the transaction log, judged by *when* it happened.
+//! Damage to a data file, a delta or the transaction log, judged by *when* it happened.
 //!
 //! A delta is an append-only run of checksummed frames, each system transaction synced
 //! before the next begins, and every frame carries a watermark saying which frames were
@@ -28,7 +28,15 @@
 //! before it. The record ends when the delta is gone (rolled in, killed, replaced), or
 //! at a recovery that checked the file — its scan read every committed frame, so any
 //! damage left lies in a tail the writer cuts before appending.
-
+//!
+//! A data file is judged the same way: its commit point is a checksummed control
+//! record in one of two slots, and a damaged newest one reads exactly like a torn
+//! control-record write — the state before the last commit on disk, which the next
+//! commit supersedes. Everything else a lying fault can do to it (a rotten page, a
+//! misdirected page write) its page checksums and the sequence numbers its referrers
+//! expect must reveal. While the file is frozen by `startbu`, its last commit on disk
+//! is the startbu instant, and what is committed to the delta supersedes nothing.
+//! The record ends at a recovery that checked the file (every page it reaches).
 //!
 //! The transaction log (log modes, from generation 12) is judged the same way against
 //! the journal: its records carry the same watermark, and every acknowledgement is a
@@ -94,6 +102,8 @@ impl Dated {
 pub(super) struct DatedDamage {
     /// Per file: its delta.
     pub(super) delta: Vec<Dated>,
+    /// Per file: the data file itself.
+    pub(super) data: Vec<Dated>,
     /// The transaction log (any segment).
     pub(super) log: Dated,
     /// Damage events of the disk already dated.
@@ -115,6 +125,7 @@ impl World {
         self.damage.seen = total;
         let n = self.model.files.len();
         self.damage.delta.resize(n, Dated::None);
+        self.damage.data.resize(n, Dated::None);
         for paths in events {
             if paths.iter().any(|p| self.is_log_path(p)) {
                 let new = if in_recovery {
@@ -131,27 +142,48 @@ impl World {
                 let delta: Option<PathBuf> = engine::delta::delta_path(&self.model.files[f].path)
                     .ok()
                     .map(|d| d.to_path_buf());
-                if !delta.is_some_and(|d| paths.contains(&d)) {
+                let on_data = paths.contains(&self.model.files[f].path);
+                if !on_data && !delta.is_some_and(|d| paths.contains(&d)) {
                     continue;
                 }
                 let (c, l) = self.damage.step_view.get(f).copied().unwrap_or((0, 0));
-                // The last transaction on disk that wrote frames made a state at or after
-                // `c` — or the last one before it that changed the file (an unchanged
-                // state may be an empty commit): the fallback reaches the state before it.
                 let states = &self.model.files[f].states;
-                let oldest = (1..=c.min(states.len().saturating_sub(1)))
-                    .rev()
-                    .find(|&j| states[j] != states[j - 1])
-                    .map(|j| j - 1);
+                // While the file is frozen its last commit on disk is the startbu
+                // instant, and nothing written later (to the delta) supersedes its
+                // control record.
+                let frozen = self
+                    .model
+                    .backup
+                    .as_ref()
+                    .and_then(|b| b.instant_of(f))
+                    .filter(|_| on_data)
+                    .map(|inst| states.iter().rposition(|s| **s == *inst));
+                let (last, provable_from) = match frozen {
+                    Some(at) => (at, usize::MAX),
+                    None => (Some(c), l + 1),
+                };
+                // The last transaction on disk that wrote frames made a state at or after
+                // `last` — or the last one before it that changed the file (an unchanged
+                // state may be an empty commit): the fallback reaches the state before it.
+                let oldest = last.and_then(|last| {
+                    (1..=last.min(states.len().saturating_sub(1)))
+                        .rev()
+                        .find(|&j| states[j] != states[j - 1])
+                        .map(|j| j - 1)
+                });
                 let new = if in_recovery {
                     Dated::Loose
                 } else {
                     Dated::Timed {
                         oldest,
-                        provable_from: l + 1,
+                        provable_from,
                     }
                 };
-                self.damage.delta[f] = self.damage.delta[f].merge(new);
+                if on_data {
+                    self.damage.data[f] = self.damage.data[f].merge(new);
+                } else {
+                    self.damage.delta[f] = self.damage.delta[f].merge(new);
+                }
             }
         }
     }
@@ -200,8 +232,17 @@ impl World {
     /// Whether file `f`'s delta damage allows recovery to find its model state `at`
     /// (an index into its states, older than its candidates).
     pub(super) fn delta_fallback_allowed(&self, f: usize, at: Option<usize>) -> bool {
+        self.fallback_allowed(self.damage.delta.get(f).copied().unwrap_or_default(), f, at)
+    }
+
+    /// [`World::delta_fallback_allowed`] for damage to the data file itself.
+    pub(super) fn data_fallback_allowed(&self, f: usize, at: Option<usize>) -> bool {
+        self.fallback_allowed(self.damage.data.get(f).copied().unwrap_or_default(), f, at)
+    }
+
+    fn fallback_allowed(&self, d: Dated, f: usize, at: Option<usize>) -> bool {
         let m = &self.model.files[f];
-        match self.damage.delta.get(f).copied().unwrap_or_default() {
+        match d {
             Dated::None => false,
             Dated::Loose => true,
             Dated::Timed {
@@ -250,6 +291,29 @@ impl World {
         }
         if let Some(slot) = self.damage.delta.get_mut(f) {
             if gone || matches!(slot, Dated::Timed { .. }) {
+                *slot = Dated::None;
+            }
+        }
+    }
+
+    /// `startbu` froze a set: the data files' control records stay as they are until
+    /// the roll-in, so what is committed to the deltas meanwhile proves nothing about
+    /// damage already on them.
+    pub(super) fn freeze_data_damage(&mut self) {
+        for d in &mut self.damage.data {
+            if let Dated::Timed { provable_from, .. } = d {
+                *provable_from = usize::MAX;
+            }
+        }
+    }
+
+    /// Recovery checked data file `f` (every page it reaches; or replaced it): a dated
+    /// record is settled — damage it did not meet lies in pages nothing reaches, which
+    /// are written whole before reuse. A loose record ends only with the file.
+    pub(super) fn settle_data_damage(&mut self, f: usize) {
+        let replaced = !self.rig.vfs.was_damaged(&self.model.files[f].path);
+        if let Some(slot) = self.damage.data.get_mut(f) {
+            if replaced || matches!(slot, Dated::Timed { .. }) {
                 *slot = Dated::None;
             }
         }

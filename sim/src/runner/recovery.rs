@@ -175,6 +175,7 @@ impl World {
                 if self.log_mode == LogMode::Off {
                     at.push(self.recover_file(&mut e, i, why)?);
                     self.settle_delta_damage(i);
+                    self.settle_data_damage(i);
                     self.tally.checked += 1;
                 }
                 let c = e.commit_counters(&self.model.files[i].path);
@@ -355,25 +356,27 @@ impl World {
                     f.candidates().iter().map(|s| s.len()).collect::<Vec<_>>()
                 ) + &diff_summary(&found, f.candidates().last().map(|c| &**c))
             };
-            if self.rig.vfs.was_damaged(&path) {
-                // Relaxed rule, counted: a lying fault on the data file may leave an
-                // older state no format can detect (a misdirected control-record
-                // write), never data never written.
+            let at_any = f.states.iter().rposition(|c| **c == found);
+            if self.data_fallback_allowed(i, at_any) {
+                // Relaxed rule, counted: a lying fault on the data file hit its last
+                // commit on disk (its control record) before a later one superseded it:
+                // it reads like a torn control-record write.
                 self.tally.damage_older_state += 1;
-            } else if !damaged {
-                return Err(fail(""));
-            } else if self.delta_fallback_allowed(i, f.states.iter().rposition(|c| **c == found)) {
+            } else if self.delta_fallback_allowed(i, at_any) {
                 // Relaxed rule, counted: the delta's last transaction was damaged and no
                 // later one on disk vouches for it: it reads as a torn tail.
                 self.tally.delta_older_state += 1;
+            } else if !damaged {
+                return Err(fail(""));
             } else {
                 return Err(fail(&format!(
-                    "; a lying fault damaged its delta ({:?}; found at state {:?}, candidates \
-                     from {}), but a transaction acknowledged durable after the damage proves \
-                     the damaged frames were synced: the engine must report it (status 2), \
-                     not read it as a torn tail",
+                    "; a lying fault damaged it (data file {:?}, delta {:?}; found at state \
+                     {at_any:?}, candidates from {}), but a commit acknowledged durable after \
+                     the damage proves the damaged bytes were synced, or the state is older \
+                     than the last commit on disk then: the engine must report the damage \
+                     (status 2), not serve an older state",
+                    self.damage.data.get(i),
                     self.damage.delta.get(i),
-                    f.states.iter().rposition(|c| **c == found),
                     f.durable.max(f.floor)
                 )));
             }
