@@ -137,8 +137,9 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// option, an extending write a power loss drops may leave its new size (zeros where
 /// its data should be); 12 — a fifth of the log-mode seeds get latent corruption of
 /// the transaction log (and of nothing else), judged against the journal by when it
-/// happened.
-pub const WORKLOAD_VERSION: u32 = 12;
+/// happened; 13 — a torn sector may hold garbage even where the write rewrote bytes
+/// already durable (the engine no longer rewrites durable data in place).
+pub const WORKLOAD_VERSION: u32 = 13;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of

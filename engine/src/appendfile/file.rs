@@ -93,6 +93,53 @@ pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Replace the file at `path` (open as `file`) by a copy of its first `keep` bytes as
+/// read now, zeros after them up to `zero_to` (at least `keep`), made under the name
+/// `temp`, synced, renamed over `path`, and the directory synced. Returns the new
+/// file, open for writing.
+///
+/// Why a copy: a writer continuing a file must first make what it read durable — after
+/// a failed sync Linux serves pages it never wrote, and a later sync finds nothing
+/// dirty — and it must not lose what was durable while doing so. Rewriting the bytes in
+/// place risks exactly that: a power loss during the rewrite may leave a sector torn,
+/// neither old nor new, destroying synced frames. Under the temporary name a torn copy
+/// is nothing; the rename swaps in a whole, synced one (or leaves the original).
+pub fn replace_with_prefix(
+    vfs: &dyn Vfs,
+    kind: &FileKind,
+    path: &Path,
+    file: &dyn VfsFile,
+    temp: &Path,
+    keep: u64,
+    zero_to: u64,
+) -> Result<Box<dyn VfsFile>> {
+    let copy = vfs
+        .open(temp, crate::vfs::OpenMode::Truncate)
+        .map_err(|e| kind.io_error(&e, "creating the copy", temp))?;
+    let made = (|| -> io::Result<()> {
+        let mut buf = vec![0u8; CHUNK.min(keep) as usize];
+        let mut at = 0;
+        while at < keep {
+            let n = (keep - at).min(CHUNK) as usize;
+            read_exact_at(file, &mut buf[..n], at)?;
+            copy.write_at(&buf[..n], at)?;
+            at += n as u64;
+        }
+        zero_fill(copy.as_ref(), keep, zero_to.max(keep))?;
+        copy.sync()?;
+        vfs.rename(temp, path)
+    })();
+    if let Err(e) = made {
+        drop(copy);
+        // Best effort: the original is untouched; a leftover copy is ignored by
+        // readers and truncated by the next copy.
+        let _ = vfs.remove(temp);
+        return Err(kind.io_error(&e, "making a synced copy of", path));
+    }
+    sync_dir_of(vfs, kind, path)?;
+    Ok(copy)
+}
+
 /// Remove the file at `path` and sync its directory so the removal is durable. A file
 /// already gone is not an error — a crash may have come between a removal and its
 /// directory sync — so the step can simply be repeated.

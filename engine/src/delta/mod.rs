@@ -93,7 +93,7 @@ mod tests;
 
 pub use frame::{logical_page_bound, FrameKind, Stop, FRAME_ALIGN, FRAME_HEADER_LEN};
 pub use header::{DeltaHeader, DeltaState, HeaderError, DELTA, DELTA_HEADER_LEN};
-pub use path::{delta_path, shares_delta, DELTA_EXTENSION};
+pub use path::{delta_path, delta_temp_path, shares_delta, DELTA_EXTENSION};
 pub use scan::{
     probe_delta, read_image, scan_delta, scan_delta_as, DeltaProbe, DeltaScan, End, ImageRef,
     PageImage,

@@ -36,6 +36,13 @@ pub fn delta_path(data_path: &Path) -> Result<PathBuf> {
     Ok(data_path.with_extension(DELTA_EXTENSION))
 }
 
+/// Where a delta writer makes the synced copy of a delta it continues
+/// (`NAME.^^^` → `NAME.^^~`), before renaming it over the delta. Nothing reads that
+/// name; a copy a crash left there is truncated by the next one.
+pub fn delta_temp_path(delta: &Path) -> PathBuf {
+    delta.with_extension("^^~")
+}
+
 /// Whether two *different* data paths would map to one delta file: same directory, same
 /// name apart from the extension (`INVOICE.HDR` and `INVOICE.DET`, or `INVOICE`).
 /// `startbu` refuses such a pair, since both files cannot be in continuous operations at

@@ -193,22 +193,27 @@ impl DeltaWriter {
         if DeltaHeader::decode(&head).as_ref() != Ok(&scan.header) {
             return Err(stale("the header differs from the scanned one".into()));
         }
-        // Write what the scan found again, and truncate after it even if reads show
-        // nothing there, then sync: the commits it found may sit only in the OS cache
-        // — after a process crash, and after an append whose sync failed (the writer
-        // failed and was reopened): Linux keeps serving pages it could not write, and
-        // a sync now would find nothing dirty and succeed without writing them, while
-        // the transactions appended from here on vouch for every frame before them. A
-        // truncation an earlier open made may be such a page too.
-        crate::vfs::rewrite(file.as_ref(), 0, scan.valid_len)
-            .map_err(|e| io_error(&e, "rewriting", path))?;
-        file.set_len(scan.valid_len)
-            .map_err(|e| io_error(&e, "truncating the torn tail of", path))?;
+        // Replace the delta by a synced copy of what the scan found, nothing after it
+        // even if reads show nothing there: the commits it found may sit only in the OS
+        // cache — after a process crash, and after an append whose sync failed (the
+        // writer failed and was reopened): Linux keeps serving pages it could not
+        // write, and a sync now would find nothing dirty and succeed without writing
+        // them, while the transactions appended from here on vouch for every frame
+        // before them. A truncation an earlier open made may be such a page too. A
+        // copy, not a rewrite in place: see `appendfile::file::replace_with_prefix`.
+        let temp = super::delta_temp_path(path);
+        let file = crate::appendfile::file::replace_with_prefix(
+            vfs,
+            &DELTA,
+            path,
+            file.as_ref(),
+            &temp,
+            scan.valid_len,
+            scan.valid_len,
+        )?;
         if len > scan.valid_len {
             tracing::info!(target: "keel::delta", path = %path.display(), from = len, to = scan.valid_len, "truncated the delta's torn or incomplete tail");
         }
-        file.sync().map_err(|e| io_error(&e, "syncing", path))?;
-        sync_dir(vfs, path)?;
         let w = DeltaWriter {
             path: path.to_path_buf(),
             file,

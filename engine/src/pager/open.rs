@@ -155,19 +155,37 @@ impl Pager {
             // already depend on it (their shadow pages reuse pages the older FCR
             // references). The pages it references are durable: each commit syncs its
             // pages, successfully, before it writes its FCR.
+            //
+            // Not by rewriting it in place first: a power loss during that write may
+            // leave its sector neither old nor new (a torn sector can hold garbage),
+            // and the live FCR — perhaps durable until then — would be gone, the file
+            // falling back to the older slot beneath acknowledged commits. So the live
+            // FCR goes first into the other slot (same sequence, sealed for that
+            // slot) and is synced; only then is the live slot rewritten and synced.
+            // Whatever a crash tears, one slot holds the live FCR durably; afterwards
+            // both do, and the next commit (which writes the slot of the next
+            // sequence) overwrites one copy, never the only one.
             let ps = u64::from(durable.spec.page_size);
             let at = u64::from(slot) * ps;
-            vfs::rewrite(file.as_ref(), at, at + ps)
-                .and_then(|()| file.sync())
-                .map_err(|e| {
-                    Error::io(
-                        &e,
-                        format_args!(
-                            "{}: writing the control record again on open",
-                            path.display()
-                        ),
-                    )
-                })?;
+            let other = (slot + 1) % FCR_SLOTS;
+            let copied = || -> std::io::Result<()> {
+                let mut buf = vec![0u8; ps as usize];
+                vfs::read_exact_at(file.as_ref(), &mut buf, at)?;
+                page::seal(&mut buf, other, other, durable.seq);
+                file.write_at(&buf, u64::from(other) * ps)?;
+                file.sync()?;
+                vfs::rewrite(file.as_ref(), at, at + ps)?;
+                file.sync()
+            };
+            copied().map_err(|e| {
+                Error::io(
+                    &e,
+                    format_args!(
+                        "{}: writing the control record again on open",
+                        path.display()
+                    ),
+                )
+            })?;
             // The same for the directory: a delta's removal (endbu) or creation
             // (startbu) that a process crash left only in the OS cache would otherwise
             // be undone by a later power loss — a removed ending delta coming back and

@@ -42,9 +42,9 @@ use super::reader::LogScan;
 use super::segment::{
     segment_name, validate_segment_size, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
 };
-use crate::appendfile::file::{initialize, zero_fill};
+use crate::appendfile::file::{initialize, replace_with_prefix};
 use crate::status::{Error, Result, Status};
-use crate::vfs::{rewrite, OpenMode, Vfs, VfsFile};
+use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -226,21 +226,26 @@ impl LogWriter {
                         ),
                     ));
                 }
-                // Write the whole segment again as the scan saw it — its valid part as
-                // read, zeros after it — then sync. What was read may not be on the
+                // Replace the segment by a synced copy of it as the scan saw it — its
+                // valid part as read, zeros after it. What was read may not be on the
                 // disk: after a failed sync (a writer that failed, then a restart)
                 // Linux serves records it never wrote and reports a later sync of them
                 // as done, and the records written from here on would vouch for them
                 // (their durable-below LSN). And the zeros: a torn or stale tail left
                 // there could otherwise line up with a later record's LSN once new
                 // records are written over the start of it — also a tail an earlier
-                // open zeroed only in the OS cache, which reads show as zeros.
-                rewrite(file.as_ref(), 0, last.valid_len)
-                    .map_err(|e| io_error(&e, "rewriting", path))?;
-                zero_fill(file.as_ref(), last.valid_len, len)
-                    .map_err(|e| io_error(&e, "zeroing the tail of", path))?;
-                file.sync().map_err(|e| io_error(&e, "syncing", path))?;
-                sync_log_dir(vfs.as_ref(), dir)?;
+                // open zeroed only in the OS cache, which reads show as zeros. A copy,
+                // not a rewrite in place: see `appendfile::file::replace_with_prefix`.
+                let temp = dir.join(format!("{:08X}.NEW", last.number));
+                let file = replace_with_prefix(
+                    vfs.as_ref(),
+                    &SEGMENT,
+                    path,
+                    file.as_ref(),
+                    &temp,
+                    last.valid_len,
+                    len,
+                )?;
                 let segments = scan
                     .segments
                     .iter()

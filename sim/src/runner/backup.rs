@@ -145,7 +145,10 @@ impl World {
         if self.workload >= 11
             && vfs.config().latent_corruption.probability() > 0.0
             && vfs.config().lying_only_under.is_none()
-            && self.sched.rng.random_bool(0.3)
+            && self
+                .sched
+                .rng
+                .random_bool(if self.workload >= 13 { 0.6 } else { 0.3 })
         {
             let f = b.set[self.sched.rng.random_range(0..b.set.len())];
             if let Ok(d) = engine::delta::delta_path(&self.model.files[f].path) {

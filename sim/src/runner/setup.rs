@@ -42,6 +42,8 @@ struct DiskOptions {
     namespace_enospc: bool,
     /// Generation 11, from a stream of its own (so generation 10's draws stay put).
     size_without_data: bool,
+    /// Generation 13 (no draw): torn garbage spares no sector.
+    garbage_even_if_unchanged: bool,
 }
 
 impl DiskOptions {
@@ -56,6 +58,7 @@ impl DiskOptions {
             sticky_bad_sectors: s.random_bool(0.5),
             namespace_enospc: s.random_bool(0.5),
             size_without_data: workload >= 11 && s11.random_bool(0.5),
+            garbage_even_if_unchanged: workload >= 13,
         }
     }
 
@@ -64,6 +67,7 @@ impl DiskOptions {
         faults.sticky_bad_sectors = self.sticky_bad_sectors;
         faults.namespace_enospc = self.namespace_enospc;
         faults.size_without_data = self.size_without_data;
+        faults.garbage_even_if_unchanged = self.garbage_even_if_unchanged;
     }
 }
 

@@ -111,8 +111,8 @@ pub(super) fn resolve_data<'a>(
                     if cfg.torn_garbage {
                         for &(start, end) in pieces.iter().filter(|p| !kept.contains(p)) {
                             let at = *offset + start;
-                            let unchanged =
-                                durable.get(at..at + (end - start)) == Some(&data[start..end]);
+                            let unchanged = !cfg.garbage_even_if_unchanged
+                                && durable.get(at..at + (end - start)) == Some(&data[start..end]);
                             if !unchanged && rng.random_bool(0.5) {
                                 let mut bytes = vec![0u8; end - start];
                                 rng.fill(&mut bytes[..]);

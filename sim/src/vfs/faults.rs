@@ -224,6 +224,12 @@ pub struct FaultConfig {
     /// restart, which a stricter model would catch losing synced records.)
     /// A per-seed option of workload generation 10; only shapes `torn_write`.
     pub torn_garbage: bool,
+    /// With `torn_garbage`: whether a dropped piece may hold garbage even where the
+    /// write rewrote bytes already durable (a sector caught mid-write is garbage
+    /// whatever it held). Off, such a rewrite leaves them as they were — the kinder
+    /// disk of generations 10–12, from before the engine stopped rewriting durable
+    /// data in place. On from generation 13.
+    pub garbage_even_if_unchanged: bool,
     /// Whether a read error (`read_error`) leaves its sector bad: one 512-byte sector
     /// of the failed read (inside the file) keeps failing every read that touches it
     /// (counted in [`FaultStats::sticky_read_errors`]) until a write covering any of
@@ -279,6 +285,7 @@ impl FaultConfig {
             sync_drop: Fault::OFF,
             sync_failure: SyncFailure::KeepPending,
             torn_garbage: false,
+            garbage_even_if_unchanged: false,
             size_without_data: false,
             sticky_bad_sectors: false,
             namespace_enospc: false,
@@ -444,6 +451,9 @@ impl fmt::Display for FaultConfig {
         }
         if self.torn_garbage {
             f.write_str(" torn_garbage")?;
+        }
+        if self.garbage_even_if_unchanged {
+            f.write_str(" garbage_even_if_unchanged")?;
         }
         if self.sticky_bad_sectors {
             f.write_str(" sticky_bad_sectors")?;
