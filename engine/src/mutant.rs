@@ -75,10 +75,14 @@ pub enum Mutant {
     /// files no fault touched (DESIGN: a status 2 needs a fault the operation could
     /// observe — on its file, its delta or the log).
     PoisonSpreads,
+    /// On restart the log writer makes the last segment durable by rewriting it in
+    /// place (what the engine did before generation 13): a power loss during that
+    /// rewrite can leave a sector torn, holding garbage, and destroy synced records.
+    RewriteInPlace,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 25] = [
+    pub const ALL: [Mutant; 26] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -104,6 +108,7 @@ impl Mutant {
         Mutant::DeltaDamageAsTornTail,
         Mutant::LogDamageAsTornTail,
         Mutant::PoisonSpreads,
+        Mutant::RewriteInPlace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -133,6 +138,7 @@ impl Mutant {
             Mutant::DeltaDamageAsTornTail => "delta-damage-as-torn-tail",
             Mutant::LogDamageAsTornTail => "log-damage-as-torn-tail",
             Mutant::PoisonSpreads => "poison-spreads",
+            Mutant::RewriteInPlace => "rewrite-in-place",
         }
     }
 

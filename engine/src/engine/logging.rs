@@ -53,6 +53,7 @@ impl Engine {
                 KnownBad {
                     eio_is_end: self.mutant(Mutant::EioReadsAsEndOfLog),
                     damage_is_end: self.mutant(Mutant::LogDamageAsTornTail),
+                    rewrite_in_place: self.mutant(Mutant::RewriteInPlace),
                     dir_parent_unsynced: self.mutant(Mutant::LogDirNotSynced),
                 },
             )

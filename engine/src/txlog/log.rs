@@ -49,6 +49,8 @@ pub struct KnownBad {
     pub eio_is_end: bool,
     /// `log-damage-as-torn-tail`: a damaged record ends the log, proof or not.
     pub damage_is_end: bool,
+    /// `rewrite-in-place`: the writer's open rewrites the last segment in place.
+    pub rewrite_in_place: bool,
     /// `log-dir-not-synced`: the directory is created without syncing its parent.
     pub dir_parent_unsynced: bool,
 }
@@ -161,7 +163,14 @@ impl TxLog {
             }
         }
         let id = scan.engine_id.unwrap_or(engine_id);
-        let writer = LogWriter::open(vfs.clone(), dir, id, segment_size, &scan)?;
+        let writer = LogWriter::open_as(
+            vfs.clone(),
+            dir,
+            id,
+            segment_size,
+            &scan,
+            bad.rewrite_in_place,
+        )?;
         // The writer continues exactly at the scan's end (it truncated any torn tail
         // and synced), so this read serves roll-forward until something is appended.
         Ok(TxLog {

@@ -188,6 +188,21 @@ impl LogWriter {
         segment_size: u64,
         scan: &LogScan,
     ) -> Result<LogWriter> {
+        LogWriter::open_as(vfs, dir, engine_id, segment_size, scan, false)
+    }
+
+    /// [`LogWriter::open`]; `in_place` is the `rewrite-in-place` known-bad engine (the
+    /// last segment is rewritten in place instead of replaced by a synced copy, so a
+    /// torn sector of that rewrite can destroy synced records). `false` on a correct
+    /// engine.
+    pub fn open_as(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        engine_id: u64,
+        segment_size: u64,
+        scan: &LogScan,
+        in_place: bool,
+    ) -> Result<LogWriter> {
         validate_segment_size(segment_size)?;
         if let Some(id) = scan.engine_id.filter(|&id| id != engine_id) {
             return Err(Error::new(
@@ -237,15 +252,26 @@ impl LogWriter {
                 // open zeroed only in the OS cache, which reads show as zeros. A copy,
                 // not a rewrite in place: see `appendfile::file::replace_with_prefix`.
                 let temp = dir.join(format!("{:08X}.NEW", last.number));
-                let file = replace_with_prefix(
-                    vfs.as_ref(),
-                    &SEGMENT,
-                    path,
-                    file.as_ref(),
-                    &temp,
-                    last.valid_len,
-                    len,
-                )?;
+                let file = if in_place {
+                    // Wrong (known-bad engine): rewrite in place, then sync.
+                    crate::vfs::rewrite(file.as_ref(), 0, last.valid_len)
+                        .and_then(|()| {
+                            crate::appendfile::file::zero_fill(file.as_ref(), last.valid_len, len)
+                        })
+                        .and_then(|()| file.sync())
+                        .map_err(|e| io_error(&e, "rewriting", path))?;
+                    file
+                } else {
+                    replace_with_prefix(
+                        vfs.as_ref(),
+                        &SEGMENT,
+                        path,
+                        file.as_ref(),
+                        &temp,
+                        last.valid_len,
+                        len,
+                    )?
+                };
                 let segments = scan
                     .segments
                     .iter()
