@@ -8,8 +8,8 @@
 //! append (the commit path), what a writable open does with the log and roll-forward
 //! itself belong to the engine above; the contract they rely on is:
 //!
-//! - [`ArchivalWriter::append`]`(fcr_seq, changes)` is called with a system
-//!   transaction's changes to one data file *before* that transaction's FCR is
+//! - [`ArchivalWriter::append`]`(fcr_seq, applied_lsn, changes)` is called with a
+//!   system transaction's changes to one data file *before* that transaction's FCR is
 //!   written, and returns only once the frame is synced: a durable FCR is always
 //!   covered by its log. A failed append fails the writer until it is reopened (and
 //!   the engine must not write the FCR).
@@ -25,7 +25,8 @@
 //! file's name and its FCR sequence when the log was created, and a log id. Frames
 //! follow back to back at 8-byte-aligned offsets, numbered 1, 2, … (`log_seq`); each is
 //! one system transaction of the data file: the FCR sequence it brought the file to
-//! (`fcr_seq`) and its record changes ([`crate::file::change::Change`], encoded as the
+//! (`fcr_seq`), the file's applied transaction-log LSN after it (`applied_lsn`) and its
+//! record changes ([`crate::file::change::Change`], encoded as the
 //! transaction log encodes them).
 //!
 //! # What the writer guarantees (and the reader relies on)

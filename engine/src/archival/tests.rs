@@ -50,10 +50,16 @@ fn changes(version: u64) -> Vec<Change> {
 }
 
 /// What transaction `version` logs: FCR sequence `BASE + version` and its changes.
+/// The applied LSN the tests log with FCR sequence `fcr_seq`.
+fn lsn(fcr_seq: u64) -> u64 {
+    fcr_seq * 3 + 1
+}
+
 fn entry(log_seq: u64, version: u64) -> Entry {
     Entry {
         log_seq,
         fcr_seq: BASE + version,
+        applied_lsn: lsn(BASE + version),
         changes: changes(version),
     }
 }
@@ -64,7 +70,7 @@ fn build(vfs: &dyn Vfs, n: u64) -> Vec<u64> {
     let mut w = ArchivalWriter::create(vfs, &lpath(), header()).unwrap();
     let mut ends = vec![ARCHIVAL_HEADER_LEN as u64];
     for v in 1..=n {
-        assert_eq!(w.append(BASE + v, &changes(v)).unwrap(), v);
+        assert_eq!(w.append(BASE + v, lsn(BASE + v), &changes(v)).unwrap(), v);
         ends.push(crate::vfs::read_all(vfs, &lpath()).unwrap().len() as u64);
     }
     ends
@@ -146,8 +152,8 @@ fn frames_longer_than_the_read_window_round_trip() {
         serial: 1,
         record: vec![0x5A; 3 << 20],
     }];
-    w.append(BASE + 1, &big).unwrap();
-    w.append(BASE + 2, &changes(2)).unwrap();
+    w.append(BASE + 1, lsn(BASE + 1), &big).unwrap();
+    w.append(BASE + 2, lsn(BASE + 2), &changes(2)).unwrap();
     let (s, entries) = read_log(&vfs, &lpath()).unwrap();
     assert_eq!(s.entries, 2);
     assert_eq!(entries[0].changes, big);
@@ -333,7 +339,7 @@ fn reopen_after_a_torn_append_cuts_the_tail_and_continues_the_sequence() {
     let mut w = ArchivalWriter::open(&vfs, &lpath()).unwrap();
     vfs.stop_after(Some(0));
     let big: Vec<Change> = (0..60).flat_map(|_| changes(3)).collect();
-    assert!(w.append(BASE + 3, &big).is_err());
+    assert!(w.append(BASE + 3, lsn(BASE + 3), &big).is_err());
     drop(w);
     vfs.stop_after(None);
     let torn = vfs.contents(lpath()).unwrap();
@@ -350,8 +356,8 @@ fn reopen_after_a_torn_append_cuts_the_tail_and_continues_the_sequence() {
         s.valid_len,
         "the tail is cut before anything is appended"
     );
-    assert_eq!(w.append(BASE + 3, &changes(3)).unwrap(), 3);
-    assert_eq!(w.append(BASE + 4, &changes(4)).unwrap(), 4);
+    assert_eq!(w.append(BASE + 3, lsn(BASE + 3), &changes(3)).unwrap(), 3);
+    assert_eq!(w.append(BASE + 4, lsn(BASE + 4), &changes(4)).unwrap(), 4);
     drop(w);
     let s = assert_log_is(&vfs, &[1, 2, 3, 4]);
     assert_eq!(s.end, End::Clean);
@@ -368,16 +374,16 @@ fn a_failed_write_or_sync_poisons_the_writer_until_reopened() {
             fail_sync_in: (fault == "sync").then_some(0),
             ..Faults::default()
         });
-        assert!(w.append(BASE + 2, &changes(2)).is_err());
+        assert!(w.append(BASE + 2, lsn(BASE + 2), &changes(2)).is_err());
         assert!(w.is_failed());
-        let e = w.append(BASE + 2, &changes(2)).unwrap_err();
+        let e = w.append(BASE + 2, lsn(BASE + 2), &changes(2)).unwrap_err();
         assert_eq!(e.status, Status::IoError);
         assert!(e.context.contains("failed earlier"), "{e}");
         drop(w);
         // TestVfs drops a failed sync's writes: the frame is gone either way.
         let mut w = ArchivalWriter::open(&vfs, &lpath()).unwrap();
         assert!(!w.is_failed());
-        assert_eq!(w.append(BASE + 2, &changes(2)).unwrap(), 2);
+        assert_eq!(w.append(BASE + 2, lsn(BASE + 2), &changes(2)).unwrap(), 2);
         drop(w);
         assert_log_is(&vfs, &[1, 2]);
     }
@@ -387,23 +393,23 @@ fn a_failed_write_or_sync_poisons_the_writer_until_reopened() {
 fn refused_appends_leave_the_writer_usable() {
     let vfs = TestVfs::new();
     let mut w = ArchivalWriter::create(&vfs, &lpath(), header()).unwrap();
-    let e = w.append(BASE, &changes(1)).unwrap_err();
+    let e = w.append(BASE, lsn(BASE), &changes(1)).unwrap_err();
     assert_eq!(e.status, Status::InvalidOperation);
     assert!(e.context.contains("behind its log"), "{e}");
-    w.append(BASE + 2, &changes(2)).unwrap();
-    let e = w.append(BASE + 1, &changes(1)).unwrap_err();
+    w.append(BASE + 2, lsn(BASE + 2), &changes(2)).unwrap();
+    let e = w.append(BASE + 1, lsn(BASE + 1), &changes(1)).unwrap_err();
     assert_eq!(e.status, Status::InvalidOperation);
     let huge = vec![Change::Insert {
         serial: 1,
         record: vec![0; MAX_PAYLOAD],
     }];
-    let e = w.append(BASE + 3, &huge).unwrap_err();
+    let e = w.append(BASE + 3, lsn(BASE + 3), &huge).unwrap_err();
     assert_eq!(e.status, Status::InvalidRecordLength);
     assert!(!w.is_failed());
     // The same FCR sequence again: a transaction tried again after a crash.
-    assert_eq!(w.append(BASE + 2, &changes(3)).unwrap(), 2);
+    assert_eq!(w.append(BASE + 2, lsn(BASE + 2), &changes(3)).unwrap(), 2);
     // A gap is the roll-forward's to report, not the writer's to refuse.
-    assert_eq!(w.append(BASE + 9, &[]).unwrap(), 3);
+    assert_eq!(w.append(BASE + 9, lsn(BASE + 9), &[]).unwrap(), 3);
     drop(w);
     let (s, entries) = read_log(&vfs, &lpath()).unwrap();
     let seqs: Vec<(u64, u64)> = entries.iter().map(|e| (e.log_seq, e.fcr_seq)).collect();
@@ -419,7 +425,7 @@ fn a_power_failure_during_the_append_sync_keeps_all_or_nothing_of_the_frame() {
         build(&vfs, 2);
         let mut w = ArchivalWriter::open(&vfs, &lpath()).unwrap();
         vfs.crash_next_sync();
-        assert!(w.append(BASE + 3, &changes(3)).is_err());
+        assert!(w.append(BASE + 3, lsn(BASE + 3), &changes(3)).is_err());
         drop(w);
         vfs.crash_sync_in(None);
         vfs.power_loss(&mut Rng::new(seed));
@@ -445,12 +451,12 @@ fn a_frame_left_only_in_the_cache_is_made_durable_by_reopening() {
         build(&vfs, 1);
         let mut w = ArchivalWriter::open(&vfs, &lpath()).unwrap();
         vfs.crash_next_sync();
-        assert!(w.append(BASE + 2, &changes(2)).is_err());
+        assert!(w.append(BASE + 2, lsn(BASE + 2), &changes(2)).is_err());
         drop(w);
         vfs.crash_sync_in(None);
         let mut w = ArchivalWriter::open(&vfs, &lpath()).unwrap();
         assert_eq!(w.next_seq(), 3);
-        w.append(BASE + 3, &changes(3)).unwrap();
+        w.append(BASE + 3, lsn(BASE + 3), &changes(3)).unwrap();
         drop(w);
         vfs.power_loss(&mut Rng::new(seed));
         assert_log_is(&vfs, &[1, 2, 3]);
@@ -463,6 +469,7 @@ fn dump_renders_every_entry_and_the_summary() {
     let mut w = ArchivalWriter::create(&vfs, &lpath(), header()).unwrap();
     w.append(
         BASE + 1,
+        lsn(BASE + 1),
         &[
             Change::Insert {
                 serial: 7,
@@ -478,13 +485,14 @@ fn dump_renders_every_entry_and_the_summary() {
     .unwrap();
     w.append(
         BASE + 2,
+        lsn(BASE + 2),
         &[Change::Delete {
             serial: 7,
             old: vec![0xAB, 2],
         }],
     )
     .unwrap();
-    w.append(BASE + 3, &[]).unwrap();
+    w.append(BASE + 3, lsn(BASE + 3), &[]).unwrap();
     drop(w);
     let mut out = Vec::new();
     let s = dump(&vfs, &lpath(), &mut out).unwrap();
@@ -496,12 +504,12 @@ fn dump_renders_every_entry_and_the_summary() {
         String::from_utf8(out).unwrap(),
         format!(
             "# archival log /logs/INVOICE.log\n\
-             frame 1 at offset 512: FCR sequence 41, 2 changes\n\
+             frame 1 at offset 512: FCR sequence 41, applied LSN 124, 2 changes\n\
              \x20 insert serial 7: 2 bytes ab01\n\
              \x20 update serial 7: old 2 bytes ab01, new 2 bytes ab02\n\
-             frame 2 at offset {f2}: FCR sequence 42, 1 change\n\
+             frame 2 at offset {f2}: FCR sequence 42, applied LSN 127, 1 change\n\
              \x20 delete serial 7: 2 bytes ab02\n\
-             frame 3 at offset {f3}: FCR sequence 43, 0 changes\n\
+             frame 3 at offset {f3}: FCR sequence 43, applied LSN 130, 0 changes\n\
              # data file INVOICE.btr, log id 0x000000000000a5c1, begun after FCR sequence 40\n\
              # 3 frames, FCR sequences 41 to 43; the log ends cleanly at offset {end} (end of data)\n"
         )
@@ -640,7 +648,7 @@ proptest! {
                 Step::Append => {
                     version += 1;
                     let was_failed = w.is_failed();
-                    match w.append(BASE + version, &changes(version)) {
+                    match w.append(BASE + version, lsn(BASE + version), &changes(version)) {
                         Ok(seq) => {
                             prop_assert!(!was_failed);
                             history.truncate(acked);

@@ -14,7 +14,7 @@
 //!   vouch for it.
 
 use super::format::{
-    encode_frame, frame_len, payload_len, ArchivalHeader, ArchivalLayout, ARCHIVAL,
+    encode_frame, frame_len, payload_len, ArchivalHeader, ArchivalLayout, FrameFields, ARCHIVAL,
     ARCHIVAL_HEADER_LEN, MAX_PAYLOAD,
 };
 use super::reader::{scan_log, ArchivalScan};
@@ -44,6 +44,8 @@ pub struct ArchivalWriter {
     last_fcr_seq: Option<u64>,
     /// Why the writer failed, if it did.
     failed: Option<String>,
+    /// Known-bad engines only (`archive-without-sync`): appends are not synced.
+    skip_sync: bool,
 }
 
 impl std::fmt::Debug for ArchivalWriter {
@@ -118,6 +120,7 @@ impl ArchivalWriter {
             next_seq: 1,
             last_fcr_seq: None,
             failed: None,
+            skip_sync: false,
         };
         w.debug_check();
         Ok(w)
@@ -180,6 +183,7 @@ impl ArchivalWriter {
             next_seq: scan.next_seq,
             last_fcr_seq: scan.last_fcr_seq,
             failed: None,
+            skip_sync: false,
         }
     }
 
@@ -228,13 +232,21 @@ impl ArchivalWriter {
         self.last_fcr_seq.unwrap_or(self.header.base_fcr_seq)
     }
 
+    /// The known-bad `archive-without-sync`: from now on `append` returns without
+    /// syncing its frame, so a durable FCR may outlive the frame that describes it.
+    /// Never called by a correct engine.
+    pub fn skip_syncs_known_bad(&mut self) {
+        self.skip_sync = true;
+    }
+
     /// Whether an I/O failure has left the writer unusable until reopened.
     pub fn is_failed(&self) -> bool {
         self.failed.is_some()
     }
 
     /// Log one system transaction of the data file: `changes`, the records it
-    /// committed, after which the file's FCR has sequence `fcr_seq`. Writes one frame
+    /// committed, after which the file's FCR has sequence `fcr_seq` and applied LSN
+    /// `applied_lsn`. Writes one frame
     /// and syncs it; returns the frame's sequence number once it is durable. The
     /// engine calls this before it writes that FCR, so a durable FCR is always covered
     /// by the log.
@@ -247,7 +259,7 @@ impl ArchivalWriter {
     /// this append and the FCR write (the later frame is the one the file has, if it
     /// has either). A failed write or sync fails the writer (status 2 or the I/O
     /// error's) until it is reopened.
-    pub fn append(&mut self, fcr_seq: u64, changes: &[Change]) -> Result<u64> {
+    pub fn append(&mut self, fcr_seq: u64, applied_lsn: u64, changes: &[Change]) -> Result<u64> {
         if let Some(why) = &self.failed {
             return Err(Error::new(
                 Status::IoError,
@@ -285,13 +297,21 @@ impl ArchivalWriter {
         };
         let log_seq = self.next_seq;
         let mut buf = Vec::with_capacity(frame_len(plen));
-        encode_frame(&self.layout, log_seq, fcr_seq, 0, changes, &mut buf);
+        let fields = FrameFields {
+            log_seq,
+            fcr_seq,
+            applied_lsn,
+            sync_gap: 0,
+        };
+        encode_frame(&self.layout, fields, changes, &mut buf);
         debug_assert_eq!(buf.len(), frame_len(plen));
         if let Err(e) = self.file.write_at(&buf, self.write_pos) {
             return Err(self.fail(io_error(&e, "writing", &self.path)));
         }
-        if let Err(e) = self.file.sync() {
-            return Err(self.fail(io_error(&e, "syncing", &self.path)));
+        if !self.skip_sync {
+            if let Err(e) = self.file.sync() {
+                return Err(self.fail(io_error(&e, "syncing", &self.path)));
+            }
         }
         self.write_pos += buf.len() as u64;
         self.next_seq += 1;
