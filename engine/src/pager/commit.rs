@@ -1,5 +1,6 @@
 //! The system transaction of one file: physical I/O, shadow-page allocation, and the
 //! commit itself — every changed page (data, index, PAT) to a free physical page, sync,
+//! the caller's before-FCR hook (the archival log's append, [`Pager::commit_with`]),
 //! the FCR into the older slot, sync — and the free-list hand-over after it.
 //!
 //! Guarantees (checked by assertions in debug builds, unless a known-bad engine is
@@ -13,7 +14,7 @@ use super::{Pager, FCR_SLOTS};
 use crate::page::fcr::Fcr;
 use crate::page::pat::{self, PagePtr};
 use crate::page::{self, PageBuf, PageType};
-use crate::status::{Error, Result};
+use crate::status::{fail, Error, Result, Status};
 use std::collections::BTreeSet;
 
 impl Pager {
@@ -145,6 +146,33 @@ impl Pager {
     /// Commit every change since the last commit as one system transaction for this
     /// file: shadow pages → sync → FCR → sync. Returns whether anything was written.
     pub fn commit(&mut self) -> Result<bool> {
+        self.commit_hooked(None, false)
+    }
+
+    /// [`commit`](Self::commit), running `before_fcr` between the synced shadow pages
+    /// and the FCR write with the FCR sequence and applied LSN the transaction brings
+    /// the file to. The engine appends the transaction to the file's archival log there
+    /// (the pager cannot know that log: it lies above this layer), so a durable FCR is
+    /// always covered by a durable frame. An error from `before_fcr` fails the system
+    /// transaction as a failed data sync does: the FCR is not written, the pages taken
+    /// are given back and the changes kept for a retry. With `force`, a transaction
+    /// runs even with nothing pending (it writes only the FCR, one sequence on): the
+    /// engine uses it to commit the FCR sequence an archival log's last frame already
+    /// claims, so the log and the file agree again. A frozen file cannot take a hook:
+    /// its transactions go to the delta, which no archival log can describe (status 88).
+    pub fn commit_with(
+        &mut self,
+        force: bool,
+        before_fcr: &mut dyn FnMut(u64, u64) -> Result<()>,
+    ) -> Result<bool> {
+        self.commit_hooked(Some(before_fcr), force)
+    }
+
+    fn commit_hooked(
+        &mut self,
+        before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
+        force: bool,
+    ) -> Result<bool> {
         self.check_usable()?;
         debug_assert!(self.undo.is_none(), "commit inside an operation");
         if self.txn.is_some() {
@@ -153,14 +181,25 @@ impl Pager {
             return Ok(false);
         }
         if self.frozen.is_some() {
+            if before_fcr.is_some() {
+                return fail(
+                    Status::IncompatibleMode,
+                    format!(
+                        "{} is in continuous operations and archived: its system \
+                         transactions go to its delta, which its archival log cannot \
+                         describe",
+                        self.path.display()
+                    ),
+                );
+            }
             return self.commit_to_delta();
         }
-        if !self.has_changes() {
+        if !force && !self.has_changes() {
             return Ok(false);
         }
         let saved_free = self.free_phys.clone();
         let saved_phys = self.phys_pages;
-        match self.commit_inner() {
+        match self.commit_inner(before_fcr) {
             Ok(()) => Ok(true),
             Err((err, fcr_written)) => {
                 if fcr_written {
@@ -178,7 +217,10 @@ impl Pager {
         }
     }
 
-    fn commit_inner(&mut self) -> Result<(), (Error, bool)> {
+    fn commit_inner(
+        &mut self,
+        mut before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
+    ) -> Result<(), (Error, bool)> {
         let seq = self.durable.seq + 1;
         let per = pat::entries_per_page(self.page_size);
         let mut new_pat = self.pat.clone();
@@ -258,7 +300,14 @@ impl Pager {
             this.dirty = dirty.clone();
             (e, false)
         };
+        let applied_lsn = self.state.applied_lsn;
+        let archive_late = mutant!(self.config, ArchiveAfterFcr);
         if mutant!(self.config, FcrBeforeShadowPages) {
+            if let Some(hook) = before_fcr.as_mut().filter(|_| !archive_late) {
+                if let Err(e) = hook(seq, applied_lsn) {
+                    return Err(restore_dirty(self, e));
+                }
+            }
             self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
             for (p, buf) in &writes {
@@ -276,8 +325,20 @@ impl Pager {
                     return Err(restore_dirty(self, e));
                 }
             }
+            // The archival log's frame for this transaction, synced, before the FCR
+            // that makes the transaction durable: a durable FCR is always covered.
+            if let Some(hook) = before_fcr.as_mut().filter(|_| !archive_late) {
+                if let Err(e) = hook(seq, applied_lsn) {
+                    return Err(restore_dirty(self, e));
+                }
+            }
             self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
+        }
+        if let Some(hook) = before_fcr.as_mut().filter(|_| archive_late) {
+            // Wrong: the FCR is durable before the frame that covers it; a crash (or a
+            // failed append) here leaves a committed transaction the log never holds.
+            hook(seq, applied_lsn).map_err(|e| (e, true))?;
         }
 
         // Durable. The pages this commit released are now free; the new images are
