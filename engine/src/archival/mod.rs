@@ -15,10 +15,11 @@
 //!   the engine must not write the FCR).
 //! - At a writable open, the file's FCR sequence is compared with the log's
 //!   [`ArchivalWriter::covered_fcr_seq`]. The log may be one transaction ahead (a crash
-//!   between the append and the FCR write); its next frame then repeats that FCR
-//!   sequence, and of frames with equal FCR sequences the last is the one the file
-//!   holds, if it holds either. A log further ahead means a restored backup that
-//!   needs rolling forward.
+//!   between the append and the FCR write, or a backup one transaction old): the
+//!   engine then applies that frame, as roll-forward would. A log further ahead means
+//!   a restored backup that needs rolling forward. Two frames carry the same FCR
+//!   sequence when an append failed and the engine tried the transaction again; of
+//!   such frames the last is the one the file holds, if it holds either.
 //!
 //! # File
 //! A one-sector (512-byte) header ([`format`](mod@format)): magic `KEELALOG`, version, the data

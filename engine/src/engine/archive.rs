@@ -22,12 +22,16 @@
 //!   anything else changes the file:
 //!   - no log: one is created, beginning at `F`;
 //!   - `L == F`: the log continues;
-//!   - `L == F + 1` with a frame for `F + 1`: a crash came between that frame and its
-//!     FCR. The open commits an empty system transaction, logged first as an empty
-//!     frame for `F + 1`, so the file is at `F + 1` and the log's last word on `F + 1`
-//!     is what the file holds (the last frame with an FCR sequence wins) — the stale
-//!     frame's changes, which the file never committed, can no longer be rolled forward
-//!     onto a backup;
+//!   - `L == F + 1` with a frame for `F + 1`: either a crash came between that frame
+//!     and its FCR, or the file is a restored backup one transaction behind its log.
+//!     Nothing on disk tells the two apart, and one answer is right for both: the open
+//!     applies that frame (the last one for `F + 1`) as roll-forward would — its changes
+//!     replayed, the file's applied LSN set to the frame's, committed to `F + 1` without
+//!     a new frame. In the crash case the frame is a durable redo record of a system
+//!     transaction the crash interrupted, and completing it leaves the file at a
+//!     system-transaction boundary; in the restore case it is what `-rollfwd` would do.
+//!     (Superseding the frame with the next transaction instead would silently drop a
+//!     committed transaction from the log of a restored backup.);
 //!   - `L > F` otherwise: the file is behind its log — a restored backup. Refused
 //!     (status 41) until `butil -rollfwd` brings it up;
 //!   - `L < F`: the log lacks the frames of `L + 1 ..= F` (the file changed while not
@@ -41,8 +45,8 @@
 use super::{Engine, OpenFile};
 use crate::archival::format::{payload_len, MAX_PAYLOAD};
 use crate::archival::{
-    probe_log, scan_log, ArchivalHeader, ArchivalScan, ArchivalWriter, BlogConfig, LogProbe,
-    ARCHIVAL,
+    probe_log, scan_log, visit_log, ArchivalHeader, ArchivalScan, ArchivalWriter, BlogConfig,
+    Entry, LogProbe, ARCHIVAL,
 };
 use crate::file::change::Change;
 use crate::file::datafile::DataFile;
@@ -189,25 +193,71 @@ fn payload_len_saturating(changes: &[Change]) -> usize {
 }
 
 /// Commit `df`'s pending state as one system transaction, appending it to `archive`
-/// (if the file is archived) before its FCR. `force` commits even with nothing
-/// pending (archived files only). Returns whether a transaction was written.
+/// (if the file is archived) before its FCR. Returns whether a transaction was
+/// written.
 pub(super) fn commit_df(
     vfs: &dyn Vfs,
     df: &mut DataFile,
     archive: Option<&mut Archive>,
-    force: bool,
 ) -> Result<bool> {
     let Some(a) = archive else {
-        debug_assert!(!force, "forced commits are for archived files");
         return df.pager.commit();
     };
     let r = df
         .pager
-        .commit_with(force, &mut |seq, lsn| a.append(vfs, seq, lsn));
+        .commit_with(false, &mut |seq, lsn| a.append(vfs, seq, lsn));
     if matches!(r, Ok(true)) {
         a.committed();
     }
     r
+}
+
+/// Apply to `df`, at FCR sequence `F`, the last frame of the log at `log` for `F + 1`
+/// (there is one: the log's last frame is for `F + 1`), through a system transaction
+/// that brings the file to `F + 1` and the frame's applied LSN, without appending.
+fn apply_last_frame(vfs: &dyn Vfs, path: &Path, log: &Path, df: &mut DataFile) -> Result<()> {
+    let next = df.pager.durable_seq() + 1;
+    let mut found: Option<Entry> = None;
+    visit_log(vfs, log, |_, e| {
+        if e.fcr_seq == next {
+            found = Some(e);
+        }
+        Ok(())
+    })?;
+    let Some(e) = found else {
+        return fail(
+            Status::IoError,
+            format!("no frame for FCR sequence {next} was found on reading the log again"),
+        );
+    };
+    for change in &e.changes {
+        df.redo(change)?;
+    }
+    let lsn = df.pager.state().applied_lsn;
+    if e.applied_lsn < lsn {
+        return fail(
+            Status::IoError,
+            format!(
+                "the frame's applied LSN {} is below the file's {lsn}: the log and {}                  disagree",
+                e.applied_lsn,
+                path.display()
+            ),
+        );
+    }
+    df.pager.set_applied_lsn(e.applied_lsn);
+    // The frame is in the log already: nothing to append before this FCR.
+    df.pager.commit_with(true, &mut |_, _| Ok(()))?;
+    if df.pager.durable_seq() != next {
+        return fail(
+            Status::IoError,
+            format!(
+                "the system transaction left {} at FCR sequence {}, not {next}",
+                path.display(),
+                df.pager.durable_seq()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// What `-stat` says of an archived file's log.
@@ -326,21 +376,26 @@ impl Engine {
         let covered = writer.covered_fcr_seq();
         let base = writer.header().base_fcr_seq;
         let last = writer.last_fcr_seq();
-        let mut archive = Archive::new(log.to_path_buf(), writer, skip_sync);
+        let archive = Archive::new(log.to_path_buf(), writer, skip_sync);
         if covered == f {
             return Ok(archive);
         }
         if last == Some(f + 1) {
-            // A crash between the frame for F + 1 and its FCR. Commit F + 1 now, empty
-            // and logged as such, so the log's last frame for F + 1 is what the file
-            // holds.
+            // A crash between the frame for F + 1 and its FCR, or a backup one behind:
+            // apply the frame (module doc).
             let c = self.counters.entry(path.to_path_buf()).or_default();
             c.attempts += 1;
-            commit_df(vfs, df, Some(&mut archive), true)
-                .map_err(|e| e.during("committing the FCR sequence the archival log claims"))?;
+            apply_last_frame(vfs, path, log, df).map_err(|e| {
+                e.during(format_args!(
+                    "{} is at FCR sequence {f} and its archival log {} holds a frame for                      sequence {}, which could not be applied",
+                    path.display(),
+                    log.display(),
+                    f + 1
+                ))
+            })?;
             c.durable += 1;
             self.stats.system_transactions += 1;
-            tracing::info!(target: "keel::archival", file = %path.display(), seq = f + 1, "superseded a frame whose FCR was never written");
+            tracing::info!(target: "keel::archival", file = %path.display(), seq = f + 1, "applied the archival log's frame the file's FCR had not reached");
             return Ok(archive);
         }
         if base > f {

@@ -54,7 +54,7 @@ impl Engine {
         let c = counters.entry(f.path.clone()).or_default();
         c.attempts += 1;
         // An archived file's transaction is appended to its archival log before its FCR.
-        match commit_df(vfs, &mut f.df, f.archive.as_mut(), false) {
+        match commit_df(vfs, &mut f.df, f.archive.as_mut()) {
             Ok(_) => {
                 c.durable += 1;
                 stats.system_transactions += 1;

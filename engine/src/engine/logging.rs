@@ -217,7 +217,7 @@ impl Engine {
         let commit = |this: &mut Engine, df: &mut DataFile, archive: Option<&mut Archive>| {
             let c = this.counters.entry(path.to_path_buf()).or_default();
             c.attempts += 1;
-            commit_df(vfs.as_ref(), df, archive, false)?;
+            commit_df(vfs.as_ref(), df, archive)?;
             c.durable += 1;
             this.stats.system_transactions += 1;
             Ok::<(), Error>(())

@@ -156,9 +156,9 @@ impl Pager {
     /// always covered by a durable frame. An error from `before_fcr` fails the system
     /// transaction as a failed data sync does: the FCR is not written, the pages taken
     /// are given back and the changes kept for a retry. With `force`, a transaction
-    /// runs even with nothing pending (it writes only the FCR, one sequence on): the
-    /// engine uses it to commit the FCR sequence an archival log's last frame already
-    /// claims, so the log and the file agree again. A frozen file cannot take a hook:
+    /// runs even with nothing pending (it writes only the FCR, one sequence on):
+    /// roll-forward from an archival log uses it so that a frame without changes still
+    /// brings the file to the frame's FCR sequence. A frozen file cannot take a hook:
     /// its transactions go to the delta, which no archival log can describe (status 88).
     pub fn commit_with(
         &mut self,
