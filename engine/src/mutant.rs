@@ -179,3 +179,21 @@ impl Mutant {
             .find(|m| m.name() == s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mutant;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_are_unique_and_every_mutant_is_found_by_name() {
+        let all: Vec<Mutant> = Mutant::ALL.into_iter().chain(Mutant::PENDING).collect();
+        let names: BTreeSet<&str> = all.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), all.len(), "a name is used twice");
+        for m in all {
+            assert_eq!(Mutant::from_name(m.name()), Some(m));
+        }
+        assert!(Mutant::PENDING.iter().all(|m| !Mutant::ALL.contains(m)));
+        assert_eq!(Mutant::from_name("no-such-bug"), None);
+    }
+}

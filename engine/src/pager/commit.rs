@@ -367,3 +367,102 @@ impl Pager {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{create, Pager, PagerConfig};
+    use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment};
+    use crate::page::{self, PageType};
+    use crate::status::{Error, Status};
+    use crate::vfs::testing::TestVfs;
+    use std::path::Path;
+
+    const PS: usize = 512;
+
+    fn open(vfs: &TestVfs) -> Pager {
+        let spec = FileSpec {
+            record_length: 8,
+            page_size: PS as u32,
+            keys: vec![KeySpec {
+                segments: vec![Segment {
+                    offset: 0,
+                    length: 4,
+                    key_type: KeyType::Unsigned,
+                    descending: false,
+                }],
+                duplicates: false,
+                modifiable: false,
+            }],
+        };
+        let path = Path::new("/f.btr");
+        create(vfs, path, &spec).unwrap();
+        let cfg = PagerConfig {
+            clean_cache_pages: 16,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        };
+        Pager::open(vfs, path, false, cfg).unwrap()
+    }
+
+    /// The sequence of the FCR in `slot` as the disk holds it now.
+    fn slot_seq(vfs: &TestVfs, slot: usize) -> u64 {
+        let b = vfs.contents("/f.btr").unwrap();
+        page::header(&b[slot * PS..(slot + 1) * PS]).unwrap().seq
+    }
+
+    fn change(p: &mut Pager) {
+        p.begin_op().unwrap();
+        p.alloc(page::blank(PS, PageType::Data)).unwrap();
+        p.end_op(true);
+    }
+
+    #[test]
+    fn the_hook_runs_before_the_fcr_is_written_and_is_told_its_sequence_and_lsn() {
+        let vfs = TestVfs::new();
+        let mut p = open(&vfs);
+        change(&mut p);
+        p.set_applied_lsn(7);
+        let mut seen = Vec::new();
+        let wrote = p
+            .commit_with(false, &mut |seq, lsn| {
+                // Sequence 2 goes to slot 0, which still holds sequence 0.
+                seen.push((seq, lsn, slot_seq(&vfs, 0), vfs.mutating_calls()));
+                Ok(())
+            })
+            .unwrap();
+        assert!(wrote);
+        let (seq, lsn, before, calls) = seen[0];
+        assert_eq!((seq, lsn, before), (2, 7, 0));
+        // Two calls after the hook: the FCR write and its sync.
+        assert_eq!(vfs.mutating_calls(), calls + 2);
+        assert_eq!((slot_seq(&vfs, 0), p.durable_seq()), (2, 2));
+        // Nothing pending: no transaction, no hook — unless forced.
+        let mut ran = 0;
+        assert!(!p.commit_with(false, &mut |_, _| Ok(ran += 1)).unwrap());
+        assert!(p.commit_with(true, &mut |_, _| Ok(ran += 1)).unwrap());
+        assert_eq!((ran, p.durable_seq(), slot_seq(&vfs, 1)), (1, 3, 3));
+    }
+
+    #[test]
+    fn a_failed_hook_fails_the_transaction_before_its_fcr_and_it_can_be_retried() {
+        let vfs = TestVfs::new();
+        let mut p = open(&vfs);
+        change(&mut p);
+        let err = p
+            .commit_with(false, &mut |_, _| {
+                Err(Error::new(Status::DiskFull, "the log is full"))
+            })
+            .unwrap_err();
+        assert_eq!(err.status, Status::DiskFull);
+        assert_eq!((p.durable_seq(), slot_seq(&vfs, 0)), (1, 0));
+        assert!(p.has_changes());
+        change(&mut p);
+        assert!(p
+            .commit_with(false, &mut |seq, _| {
+                assert_eq!(seq, 2);
+                Ok(())
+            })
+            .unwrap());
+        assert_eq!(p.durable_seq(), 2);
+    }
+}
