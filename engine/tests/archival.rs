@@ -72,10 +72,8 @@ fn work(e: &mut Engine, from: u32, steps: u32) {
     for i in from..from + steps {
         let _ = e.insert(h, &person(i, (i % 3) as i16, &format!("n{i}")));
         match i % 7 {
-            2 => {
-                if e.step(h, StepOp::First).is_ok() {
-                    let _ = e.delete(h);
-                }
+            2 if e.step(h, StepOp::First).is_ok() => {
+                let _ = e.delete(h);
             }
             3 => {
                 if let Ok(mut r) = e.step(h, StepOp::Last) {

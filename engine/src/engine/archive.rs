@@ -419,7 +419,8 @@ impl Engine {
                 format!(
                     "{} is at FCR sequence {f}, but its archival log {} covers it up to \
                      sequence {covered}: the file is behind its log (a restored backup); \
-                     roll it forward first: butil -rollfwd {}",
+                     roll it forward first: butil -rollfwd {} (if the file was created anew \
+                     instead, the log is an earlier file's: move it away)",
                     path.display(),
                     log.display(),
                     path.display()

@@ -23,7 +23,9 @@
 //! - The transaction log is neither read nor written: the archival log holds
 //!   everything, and the file's applied LSN ends at the last applied frame's, so a
 //!   later open in a log mode replays from the transaction log only transactions the
-//!   archive does not hold.
+//!   archive does not hold. If that log is gone (or is another engine's), such an open
+//!   is refused as for any file whose applied LSN lies past its log's end (status 2);
+//!   in log mode Off the file opens.
 //! - A frame is applied only when the next frame is read and has a higher FCR
 //!   sequence, or the log ends (cleanly or at a torn tail): the last readable frame
 //!   before damage is not applied, since the damaged frame might supersede it.

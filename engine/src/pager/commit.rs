@@ -438,8 +438,12 @@ mod tests {
         assert_eq!((slot_seq(&vfs, 0), p.durable_seq()), (2, 2));
         // Nothing pending: no transaction, no hook — unless forced.
         let mut ran = 0;
-        assert!(!p.commit_with(false, &mut |_, _| Ok(ran += 1)).unwrap());
-        assert!(p.commit_with(true, &mut |_, _| Ok(ran += 1)).unwrap());
+        let mut count = |_, _| {
+            ran += 1;
+            Ok(())
+        };
+        assert!(!p.commit_with(false, &mut count).unwrap());
+        assert!(p.commit_with(true, &mut count).unwrap());
         assert_eq!((ran, p.durable_seq(), slot_seq(&vfs, 1)), (1, 3, 3));
     }
 
