@@ -41,8 +41,12 @@
 //! 3. **A sync per frame.** An append writes one frame and syncs it before returning,
 //!    so every frame's watermark is its own sequence number (sync gap 0): the frames
 //!    before it were all durable when it was written.
-//! 4. **No stale tail.** [`ArchivalWriter::open`] cuts whatever follows the last valid
-//!    frame and syncs before appending.
+//! 4. **No stale tail, nothing rewritten in place.** [`ArchivalWriter::open`] replaces
+//!    a log with bytes after its last valid frame by a synced copy of its valid part
+//!    (made under a temporary name and renamed over it), and appends only once the
+//!    last frame is known durable — secured the same way, or vouched for by a caller
+//!    whose data file's FCR reached it. A rewrite in place could tear a synced frame
+//!    (or the header) into garbage at a power loss.
 //! 5. **FCR sequences in order.** A frame's `fcr_seq` is above the header's base and
 //!    at least the previous frame's (equal only for a transaction tried again).
 //!

@@ -159,6 +159,10 @@ impl Archive {
             self.writer = None;
             let mut w = ArchivalWriter::open(vfs, &self.log)
                 .map_err(|e| e.during("reopening the archival log after a failed append"))?;
+            // The failed frame may sit only in the cache, and the new one vouches for
+            // every frame before it: make them durable first (a copy of the log).
+            w.secure_last_frame(vfs)
+                .map_err(|e| e.during("securing the archival log after a failed append"))?;
             if self.skip_sync {
                 w.skip_syncs_known_bad();
             }
@@ -352,7 +356,7 @@ impl Engine {
         let f = df.pager.durable_seq();
         let skip_sync = self.mutant(Mutant::ArchiveWithoutSync);
         let during = |e: Error| e.during(format_args!("archival log of {}", path.display()));
-        let writer = match probe_log(vfs, log).map_err(during)? {
+        let mut writer = match probe_log(vfs, log).map_err(during)? {
             LogProbe::Present => ArchivalWriter::open(vfs, log).map_err(during)?,
             probe => {
                 if probe == LogProbe::Interrupted {
@@ -376,13 +380,19 @@ impl Engine {
         let covered = writer.covered_fcr_seq();
         let base = writer.header().base_fcr_seq;
         let last = writer.last_fcr_seq();
-        let archive = Archive::new(log.to_path_buf(), writer, skip_sync);
         if covered == f {
-            return Ok(archive);
+            // The file's FCR reached the last frame, and an FCR is written only once
+            // its frame's append returned synced: the frame is durable.
+            writer.vouch_last_frame_durable();
+            return Ok(Archive::new(log.to_path_buf(), writer, skip_sync));
         }
         if last == Some(f + 1) {
             // A crash between the frame for F + 1 and its FCR, or a backup one behind:
-            // apply the frame (module doc).
+            // apply the frame (module doc). It may sit only in the OS cache (its sync
+            // failed, so its FCR was never written): make it durable before the FCR
+            // that will depend on it.
+            writer.secure_last_frame(vfs).map_err(during)?;
+            let archive = Archive::new(log.to_path_buf(), writer, skip_sync);
             let c = self.counters.entry(path.to_path_buf()).or_default();
             c.attempts += 1;
             apply_last_frame(vfs, path, log, df).map_err(|e| {
