@@ -251,9 +251,9 @@ fn regenerate_seeds() {
                 },
             })
             .collect();
-        w.append(v, &changes).expect("append");
+        w.append(v, v * 2, &changes).expect("append");
     }
-    w.append(5, &[]).expect("append");
+    w.append(5, 10, &[]).expect("append");
     drop(w);
     let log = vfs.contents(alog).expect("archival log");
     let (_, entries) = engine::archival::read_log(&vfs, alog).expect("read archival log");
@@ -263,10 +263,11 @@ fn regenerate_seeds() {
     out.put("archival_log", "header-only.log", &log[..512]);
     out.put("archival_log", "frames.bin", &log[512..]);
     let first_payload_len = u32::from_le_bytes(log[512 + 24..512 + 28].try_into().unwrap());
+    let payload_at = 512 + engine::archival::format::FRAME_HEADER_LEN;
     out.put(
         "archival_log",
         "payload.bin",
-        &log[512 + 32..512 + 32 + first_payload_len as usize],
+        &log[payload_at..payload_at + first_payload_len as usize],
     );
 
     // Formats: the demo descriptions and sequential files, and their round trips.

@@ -24,9 +24,10 @@ fn hex(bytes: &[u8]) -> String {
 /// The lines of one entry (its frame at file offset `offset`).
 pub fn entry_text(offset: u64, entry: &Entry) -> String {
     let mut s = format!(
-        "frame {} at offset {offset}: FCR sequence {}, {} change{}\n",
+        "frame {} at offset {offset}: FCR sequence {}, applied LSN {}, {} change{}\n",
         entry.log_seq,
         entry.fcr_seq,
+        entry.applied_lsn,
         entry.changes.len(),
         if entry.changes.len() == 1 { "" } else { "s" }
     );

@@ -10,12 +10,17 @@
 //! 16 base_fcr_seq u64 | 24 log_id u64 | 32 name_len u16 | 34 0 (6 bytes) | 40 data file name | 0 …
 //! ```
 //!
-//! A frame is a 32-byte header, the payload, and zero padding to an 8-byte boundary:
+//! A frame is a 40-byte header, the payload, and zero padding to an 8-byte boundary:
 //!
 //! ```text
-//! [crc32c u32][kind u8 = 1][0 0 0][log_seq u64][fcr_seq u64][payload_len u32][sync_gap u32][payload][0-pad]
+//! [crc32c u32][kind u8 = 1][0 0 0][log_seq u64][fcr_seq u64][payload_len u32][sync_gap u32]
+//! [applied_lsn u64][payload][0-pad]
 //! payload: [count u32] then count × ([change kind u8][change body])
 //! ```
+//!
+//! `applied_lsn` is the data file's applied transaction-log LSN after the transaction
+//! (the FCR's): roll-forward leaves a restored file at the last applied frame's, so a
+//! later open replays from the transaction log only what the archive did not hold.
 //!
 //! The change body is `file::change`'s (`serial u64`, then each image as `len u32` and
 //! its bytes): the transaction log stores changes the same way.
@@ -31,16 +36,17 @@ use crate::page::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use crate::status::{Error, Result, Status};
 use std::path::Path;
 
-/// An archival log as an append file: magic `KEELALOG`, format version 1.
+/// An archival log as an append file: magic `KEELALOG`, format version 2 (version 1
+/// had no `applied_lsn` in its frames; no engine wrote it outside tests).
 pub const ARCHIVAL: FileKind = FileKind {
     noun: "archival log",
     magic: *b"KEELALOG",
-    version: 1,
+    version: 2,
 };
 /// Bytes of the header; frames start at this offset.
 pub const ARCHIVAL_HEADER_LEN: usize = HEADER_LEN;
 /// Bytes of a frame header.
-pub const FRAME_HEADER_LEN: usize = 32;
+pub const FRAME_HEADER_LEN: usize = 40;
 /// The largest payload of one frame — one system transaction's changes to one file.
 /// It bounds what a frame header read from disk can make the reader look at; a
 /// system transaction whose changes do not fit cannot be logged (the writer refuses
@@ -222,6 +228,9 @@ pub struct Entry {
     /// The data file's FCR sequence *after* the system transaction (the FCR whose
     /// durability the frame came before).
     pub fcr_seq: u64,
+    /// The data file's applied transaction-log LSN after the system transaction (the
+    /// FCR's; 0 for a file never logged). Roll-forward leaves the file at it.
+    pub applied_lsn: u64,
     /// The record changes it committed, in order (possibly none: a system transaction
     /// that advanced the FCR without changing records is logged too, so roll-forward
     /// sees no gap).
@@ -309,19 +318,36 @@ pub fn payload_len(changes: &[Change]) -> Option<usize> {
     (n <= MAX_PAYLOAD && u32::try_from(changes.len()).is_ok()).then_some(n)
 }
 
-/// Append frame `log_seq` to `out`: `changes`, the FCR sequence `fcr_seq` they bring
-/// the data file to, and the writer's `sync_gap` (how far `log_seq` is past the frames
-/// synced when it is written), sealed under `layout`. The payload must fit
-/// ([`payload_len`]) and the numbers be ones [`RawFrame::check`] accepts; the writer
-/// checks both first.
+/// The numbers of one frame besides its changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameFields {
+    /// The frame's sequence number in the log.
+    pub log_seq: u64,
+    /// The data file's FCR sequence after the transaction.
+    pub fcr_seq: u64,
+    /// The data file's applied LSN after the transaction.
+    pub applied_lsn: u64,
+    /// How far `log_seq` is past the frames synced when it is written (the writer
+    /// writes 0).
+    pub sync_gap: u32,
+}
+
+/// Append a frame to `out`: `changes` and `fields` (the FCR sequence and applied LSN
+/// they bring the data file to, the frame's sequence number and sync gap), sealed under
+/// `layout`. The payload must fit ([`payload_len`]) and the numbers be ones
+/// [`RawFrame::check`] accepts; the writer checks both first.
 pub fn encode_frame(
     layout: &ArchivalLayout,
-    log_seq: u64,
-    fcr_seq: u64,
-    sync_gap: u32,
+    fields: FrameFields,
     changes: &[Change],
     out: &mut Vec<u8>,
 ) {
+    let FrameFields {
+        log_seq,
+        fcr_seq,
+        applied_lsn,
+        sync_gap,
+    } = fields;
     let plen = payload_len(changes);
     debug_assert!(plen.is_some(), "the writer checks the payload fits");
     debug_assert!(log_seq > u64::from(sync_gap) && fcr_seq != 0);
@@ -341,6 +367,7 @@ pub fn encode_frame(
     put_u64(f, 16, fcr_seq);
     put_u32(f, 24, payload as u32);
     put_u32(f, 28, sync_gap);
+    put_u64(f, 32, applied_lsn);
     seal_frame(layout.seed, f);
 }
 
@@ -351,6 +378,7 @@ pub struct RawFrame<'a> {
     pub log_seq: u64,
     pub fcr_seq: u64,
     pub sync_gap: u32,
+    pub applied_lsn: u64,
     reserved_zero: bool,
     pub payload: &'a [u8],
 }
@@ -372,6 +400,7 @@ pub fn decode_raw<'a>(
         log_seq: p.log_seq,
         fcr_seq: p.fcr_seq,
         sync_gap: p.sync_gap,
+        applied_lsn: get_u64(bytes, 32),
         reserved_zero: p.reserved_zero,
         payload,
     })
@@ -406,6 +435,7 @@ impl RawFrame<'_> {
         Ok(Entry {
             log_seq: self.log_seq,
             fcr_seq: self.fcr_seq,
+            applied_lsn: self.applied_lsn,
             changes: decode_changes(self.payload)?,
         })
     }
@@ -474,6 +504,15 @@ mod tests {
                 old: vec![3; 5],
             },
         ]
+    }
+
+    fn fields(e: &Entry) -> FrameFields {
+        FrameFields {
+            log_seq: e.log_seq,
+            fcr_seq: e.fcr_seq,
+            applied_lsn: e.applied_lsn,
+            sync_gap: 0,
+        }
     }
 
     fn resealed(
@@ -580,10 +619,11 @@ mod tests {
             let e = Entry {
                 log_seq: 3,
                 fcr_seq: 50,
+                applied_lsn: 977,
                 changes,
             };
             let mut out = vec![0xEE; 8]; // frames append after what is there
-            encode_frame(&layout, e.log_seq, e.fcr_seq, 0, &e.changes, &mut out);
+            encode_frame(&layout, fields(&e), &e.changes, &mut out);
             let f = &out[8..];
             assert_eq!(f.len() % 8, 0);
             assert_eq!(f.len(), frame_len(payload_len(&e.changes).unwrap()));
@@ -601,10 +641,11 @@ mod tests {
         let e = Entry {
             log_seq: 1,
             fcr_seq: 42,
+            applied_lsn: 0,
             changes: changes(),
         };
         let mut good = Vec::new();
-        encode_frame(&layout, e.log_seq, e.fcr_seq, 0, &e.changes, &mut good);
+        encode_frame(&layout, fields(&e), &e.changes, &mut good);
         assert_eq!(decode_raw(&layout, &[]), Err(Stop::EndOfData));
         assert_eq!(decode_raw(&layout, &[0; 100]), Err(Stop::Zeros));
         for cut in 1..good.len() {
@@ -636,9 +677,10 @@ mod tests {
         let e = Entry {
             log_seq: 2,
             fcr_seq: 42,
+            applied_lsn: 5,
             changes: changes(),
         };
-        encode_frame(&layout, e.log_seq, e.fcr_seq, 0, &e.changes, &mut good);
+        encode_frame(&layout, fields(&e), &e.changes, &mut good);
         let p = FRAME_HEADER_LEN;
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (

@@ -8,24 +8,26 @@
 //! append (the commit path), what a writable open does with the log and roll-forward
 //! itself belong to the engine above; the contract they rely on is:
 //!
-//! - [`ArchivalWriter::append`]`(fcr_seq, changes)` is called with a system
-//!   transaction's changes to one data file *before* that transaction's FCR is
+//! - [`ArchivalWriter::append`]`(fcr_seq, applied_lsn, changes)` is called with a
+//!   system transaction's changes to one data file *before* that transaction's FCR is
 //!   written, and returns only once the frame is synced: a durable FCR is always
 //!   covered by its log. A failed append fails the writer until it is reopened (and
 //!   the engine must not write the FCR).
 //! - At a writable open, the file's FCR sequence is compared with the log's
 //!   [`ArchivalWriter::covered_fcr_seq`]. The log may be one transaction ahead (a crash
-//!   between the append and the FCR write); its next frame then repeats that FCR
-//!   sequence, and of frames with equal FCR sequences the last is the one the file
-//!   holds, if it holds either. A log further ahead means a restored backup that
-//!   needs rolling forward.
+//!   between the append and the FCR write, or a backup one transaction old): the
+//!   engine then applies that frame, as roll-forward would. A log further ahead means
+//!   a restored backup that needs rolling forward. Two frames carry the same FCR
+//!   sequence when an append failed and the engine tried the transaction again; of
+//!   such frames the last is the one the file holds, if it holds either.
 //!
 //! # File
 //! A one-sector (512-byte) header ([`format`](mod@format)): magic `KEELALOG`, version, the data
 //! file's name and its FCR sequence when the log was created, and a log id. Frames
 //! follow back to back at 8-byte-aligned offsets, numbered 1, 2, … (`log_seq`); each is
 //! one system transaction of the data file: the FCR sequence it brought the file to
-//! (`fcr_seq`) and its record changes ([`crate::file::change::Change`], encoded as the
+//! (`fcr_seq`), the file's applied transaction-log LSN after it (`applied_lsn`) and its
+//! record changes ([`crate::file::change::Change`], encoded as the
 //! transaction log encodes them).
 //!
 //! # What the writer guarantees (and the reader relies on)
@@ -39,8 +41,12 @@
 //! 3. **A sync per frame.** An append writes one frame and syncs it before returning,
 //!    so every frame's watermark is its own sequence number (sync gap 0): the frames
 //!    before it were all durable when it was written.
-//! 4. **No stale tail.** [`ArchivalWriter::open`] cuts whatever follows the last valid
-//!    frame and syncs before appending.
+//! 4. **No stale tail, nothing rewritten in place.** [`ArchivalWriter::open`] replaces
+//!    a log with bytes after its last valid frame by a synced copy of its valid part
+//!    (made under a temporary name and renamed over it), and appends only once the
+//!    last frame is known durable — secured the same way, or vouched for by a caller
+//!    whose data file's FCR reached it. A rewrite in place could tear a synced frame
+//!    (or the header) into garbage at a power loss.
 //! 5. **FCR sequences in order.** A frame's `fcr_seq` is above the header's base and
 //!    at least the previous frame's (equal only for a transaction tried again).
 //!

@@ -7,14 +7,15 @@
 //! - [`ArchivalWriter::append`] writes one frame after the last and syncs it; the frame
 //!   is durable when it returns `Ok`. Every frame's watermark is its own sequence
 //!   number (sync gap 0): each append syncs before the next one is written.
-//! - [`ArchivalWriter::open`] cuts whatever follows the last valid frame and syncs the
-//!   file and its directory before anything is appended (appendfile rule 4).
+//! - [`ArchivalWriter::open`] leaves nothing after the last valid frame before anything
+//!   is appended (appendfile rule 4): a log with a torn tail is replaced by a synced
+//!   copy of its valid part. Nothing is ever rewritten in place.
 //! - After a failed write or sync the writer refuses everything until reopened: what
 //!   it had not synced can no longer be trusted, and a frame appended after it would
 //!   vouch for it.
 
 use super::format::{
-    encode_frame, frame_len, payload_len, ArchivalHeader, ArchivalLayout, ARCHIVAL,
+    encode_frame, frame_len, payload_len, ArchivalHeader, ArchivalLayout, FrameFields, ARCHIVAL,
     ARCHIVAL_HEADER_LEN, MAX_PAYLOAD,
 };
 use super::reader::{scan_log, ArchivalScan};
@@ -44,6 +45,12 @@ pub struct ArchivalWriter {
     last_fcr_seq: Option<u64>,
     /// Why the writer failed, if it did.
     failed: Option<String>,
+    /// Known-bad engines only (`archive-without-sync`): appends are not synced.
+    skip_sync: bool,
+    /// Whether every frame is known to be durable, so the next append may vouch for
+    /// them all (its sync gap is 0). False after [`ArchivalWriter::open`] until the
+    /// caller secures or vouches for the last frame.
+    last_durable: bool,
 }
 
 impl std::fmt::Debug for ArchivalWriter {
@@ -57,6 +64,14 @@ impl std::fmt::Debug for ArchivalWriter {
             .field("failed", &self.failed)
             .finish()
     }
+}
+
+/// Where [`ArchivalWriter::secure_last_frame`] makes its copy: the log's name with `~`
+/// after it. Nothing reads it; a leftover is truncated by the next copy.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push("~");
+    path.with_file_name(name)
 }
 
 /// Take the writer's lock on the log `file` at `path`.
@@ -118,21 +133,28 @@ impl ArchivalWriter {
             next_seq: 1,
             last_fcr_seq: None,
             failed: None,
+            skip_sync: false,
+            last_durable: true,
         };
         w.debug_check();
         Ok(w)
     }
 
     /// Open the archival log at `path` to continue it: scan it (errors as
-    /// [`super::visit_log`]'s), cut whatever follows its last valid frame, and sync the
-    /// file and its directory before returning.
+    /// [`super::visit_log`]'s), and if anything follows its last valid frame (a torn
+    /// append), replace the log by a synced copy of its valid part
+    /// ([`ArchivalWriter::secure_last_frame`]) before returning — so no stale byte can
+    /// line up with frames appended from here on.
     ///
-    /// Before the cut, the header and the last valid frame are written again as read:
-    /// they may sit only in the OS cache — after a process crash, or after an append
-    /// whose sync failed (Linux keeps serving pages it could not write, and a later
-    /// sync finds nothing dirty) — while frames appended from here on vouch for every
-    /// frame before them. Only the last frame can be in that state, since every append
-    /// syncs before the next and a failed one stops the writer.
+    /// Nothing is rewritten in place: a power loss during a rewrite of unchanged bytes
+    /// can leave a sector torn, holding garbage, and destroy a synced frame (or the
+    /// header, and with it the whole log). Every frame but the last is durable (each
+    /// append syncs before the next, and a failed one stops the writer); the last may
+    /// sit only in the OS cache if its sync failed — then its FCR was never written.
+    /// So before appending, the caller either secures it
+    /// ([`ArchivalWriter::secure_last_frame`]: a copy of the log) or, knowing its data
+    /// file's FCR reached it, vouches for it
+    /// ([`ArchivalWriter::vouch_last_frame_durable`]); `append` refuses until then.
     pub fn open(vfs: &dyn Vfs, path: &Path) -> Result<ArchivalWriter> {
         let file = vfs
             .open(path, OpenMode::Existing)
@@ -152,22 +174,53 @@ impl ArchivalWriter {
                 ),
             ));
         }
-        let rewrite = |from: u64, to: u64| {
-            crate::vfs::rewrite(file.as_ref(), from, to)
-                .map_err(|e| io_error(&e, "rewriting", path))
-        };
-        rewrite(0, ARCHIVAL_HEADER_LEN as u64)?;
-        rewrite(scan.last_frame_at, scan.valid_len)?;
-        file.set_len(scan.valid_len)
-            .map_err(|e| io_error(&e, "cutting the torn tail of", path))?;
+        let mut w = ArchivalWriter::continuing(path, file, &scan);
         if len > scan.valid_len {
+            w.secure_last_frame(vfs)?;
             tracing::info!(target: "keel::archival", path = %path.display(), from = len, to = scan.valid_len, "cut the archival log's torn tail");
         }
-        file.sync().map_err(|e| io_error(&e, "syncing", path))?;
-        file::sync_dir_of(vfs, &ARCHIVAL, path)?;
-        let w = ArchivalWriter::continuing(path, file, &scan);
         w.debug_check();
         Ok(w)
+    }
+
+    /// Make every frame of the log durable, whatever the OS cache holds: replace the
+    /// log by a copy of its valid part made under a temporary name, synced, renamed
+    /// over it, the directory synced ([`file::replace_with_prefix`]) — a copy, not a
+    /// rewrite in place (see [`ArchivalWriter::open`]). Whatever followed the last
+    /// valid frame is gone with it. The writer's lock moves to the new file.
+    pub fn secure_last_frame(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::new(
+                Status::IoError,
+                format!(
+                    "the writer of archival log {} failed earlier ({why}); open the log again",
+                    self.path.display()
+                ),
+            ));
+        }
+        let temp = temp_path(&self.path);
+        let copy = file::replace_with_prefix(
+            vfs,
+            &ARCHIVAL,
+            &self.path,
+            self.file.as_ref(),
+            &temp,
+            self.write_pos,
+            self.write_pos,
+        )?;
+        // The old file's lock is released when it is dropped; the copy takes it.
+        self.file = copy;
+        lock(self.file.as_ref(), &self.path)?;
+        self.last_durable = true;
+        Ok(())
+    }
+
+    /// The caller knows the last frame is durable, so appends may vouch for it: the
+    /// data file's FCR has reached the frame's FCR sequence, and the engine writes an
+    /// FCR only once the frame's append returned (synced). Without this (or
+    /// [`ArchivalWriter::secure_last_frame`]) a reopened writer refuses to append.
+    pub fn vouch_last_frame_durable(&mut self) {
+        self.last_durable = true;
     }
 
     fn continuing(path: &Path, file: Box<dyn VfsFile>, scan: &ArchivalScan) -> ArchivalWriter {
@@ -180,6 +233,8 @@ impl ArchivalWriter {
             next_seq: scan.next_seq,
             last_fcr_seq: scan.last_fcr_seq,
             failed: None,
+            skip_sync: false,
+            last_durable: false,
         }
     }
 
@@ -228,13 +283,21 @@ impl ArchivalWriter {
         self.last_fcr_seq.unwrap_or(self.header.base_fcr_seq)
     }
 
+    /// The known-bad `archive-without-sync`: from now on `append` returns without
+    /// syncing its frame, so a durable FCR may outlive the frame that describes it.
+    /// Never called by a correct engine.
+    pub fn skip_syncs_known_bad(&mut self) {
+        self.skip_sync = true;
+    }
+
     /// Whether an I/O failure has left the writer unusable until reopened.
     pub fn is_failed(&self) -> bool {
         self.failed.is_some()
     }
 
     /// Log one system transaction of the data file: `changes`, the records it
-    /// committed, after which the file's FCR has sequence `fcr_seq`. Writes one frame
+    /// committed, after which the file's FCR has sequence `fcr_seq` and applied LSN
+    /// `applied_lsn`. Writes one frame
     /// and syncs it; returns the frame's sequence number once it is durable. The
     /// engine calls this before it writes that FCR, so a durable FCR is always covered
     /// by the log.
@@ -247,13 +310,24 @@ impl ArchivalWriter {
     /// this append and the FCR write (the later frame is the one the file has, if it
     /// has either). A failed write or sync fails the writer (status 2 or the I/O
     /// error's) until it is reopened.
-    pub fn append(&mut self, fcr_seq: u64, changes: &[Change]) -> Result<u64> {
+    pub fn append(&mut self, fcr_seq: u64, applied_lsn: u64, changes: &[Change]) -> Result<u64> {
         if let Some(why) = &self.failed {
             return Err(Error::new(
                 Status::IoError,
                 format!(
                     "the writer of archival log {} failed earlier ({why}); nothing it had \
                      not synced can be trusted — open the log again",
+                    self.path.display()
+                ),
+            ));
+        }
+        if !self.last_durable {
+            return Err(Error::new(
+                Status::InvalidOperation,
+                format!(
+                    "archival log {} was reopened and its last frame may sit only in the OS \
+                     cache; secure it (or vouch for it) before appending, or the new frame \
+                     would vouch for it",
                     self.path.display()
                 ),
             ));
@@ -285,13 +359,21 @@ impl ArchivalWriter {
         };
         let log_seq = self.next_seq;
         let mut buf = Vec::with_capacity(frame_len(plen));
-        encode_frame(&self.layout, log_seq, fcr_seq, 0, changes, &mut buf);
+        let fields = FrameFields {
+            log_seq,
+            fcr_seq,
+            applied_lsn,
+            sync_gap: 0,
+        };
+        encode_frame(&self.layout, fields, changes, &mut buf);
         debug_assert_eq!(buf.len(), frame_len(plen));
         if let Err(e) = self.file.write_at(&buf, self.write_pos) {
             return Err(self.fail(io_error(&e, "writing", &self.path)));
         }
-        if let Err(e) = self.file.sync() {
-            return Err(self.fail(io_error(&e, "syncing", &self.path)));
+        if !self.skip_sync {
+            if let Err(e) = self.file.sync() {
+                return Err(self.fail(io_error(&e, "syncing", &self.path)));
+            }
         }
         self.write_pos += buf.len() as u64;
         self.next_seq += 1;

@@ -7,7 +7,9 @@
 //! another process holds it (85), its delta already exists — it is in continuous
 //! operations, or a delta from an earlier run remains (88) — it is listed twice, or
 //! another file of the set would share its delta (`INVOICE.HDR` and `INVOICE.DET`
-//! both map to `INVOICE.^^^`; 88).
+//! both map to `INVOICE.^^^`; 88), or `blog.cfg` archives it (88: archival logging and
+//! continuous operations exclude each other per file — an archival log records record
+//! changes, a delta pages, and no log could describe the roll-in).
 
 use crate::delta::{delta_path, shares_delta};
 use crate::status::Status;
@@ -37,11 +39,14 @@ impl std::fmt::Display for Refusal {
 
 /// Check a `startbu` set. `is_data_file` opens a path read-only and says whether it
 /// is a data file (the engine passes a function that also knows the files it has
-/// open). Returns every refusal, in the set's order; empty means go.
+/// open); `archival_log` gives the archival log `blog.cfg` names for a path, if any
+/// (or the error reading `blog.cfg`). Returns every refusal, in the set's order;
+/// empty means go.
 pub fn check_set(
     vfs: &dyn Vfs,
     paths: &[PathBuf],
     is_data_file: &mut dyn FnMut(&Path) -> Result<(), crate::Error>,
+    archival_log: &mut dyn FnMut(&Path) -> Result<Option<PathBuf>, crate::Error>,
 ) -> Vec<Refusal> {
     let mut out = Vec::new();
     let refuse = |path: &Path, status: Status, reason: String| Refusal {
@@ -130,6 +135,27 @@ pub fn check_set(
                 ),
             ));
             continue;
+        }
+        match archival_log(p) {
+            Ok(None) => {}
+            Ok(Some(log)) => {
+                out.push(refuse(
+                    p,
+                    Status::IncompatibleMode,
+                    format!(
+                        "blog.cfg archives it (log {}): archival logging and continuous \
+                         operations exclude each other per file; back it up while it is \
+                         closed (a copy, then roll forward from its archival log), or take \
+                         it out of blog.cfg first",
+                        log.display()
+                    ),
+                ));
+                continue;
+            }
+            Err(e) => {
+                out.push(refuse(p, e.status, e.context));
+                continue;
+            }
         }
         if let Err(e) = is_data_file(p) {
             out.push(refuse(p, e.status, e.context));

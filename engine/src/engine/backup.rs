@@ -37,14 +37,24 @@ impl Engine {
             .values()
             .map(|f| (f.path.clone(), f.txn_owner.is_some()))
             .collect();
-        check_set(vfs.as_ref(), paths, &mut |p: &Path| match open.get(p) {
-            Some(false) => Ok(()),
-            Some(true) => fail(
-                Status::OperationNotAllowed,
-                "a transaction holds the file; end or abort it first",
-            ),
-            None => DataFile::open(vfs.as_ref(), p, true, cfg.clone()).map(|_| ()),
-        })
+        // blog.cfg as it is now (an archived file cannot enter continuous operations).
+        let blog = self.blog_config();
+        check_set(
+            vfs.as_ref(),
+            paths,
+            &mut |p: &Path| match open.get(p) {
+                Some(false) => Ok(()),
+                Some(true) => fail(
+                    Status::OperationNotAllowed,
+                    "a transaction holds the file; end or abort it first",
+                ),
+                None => DataFile::open(vfs.as_ref(), p, true, cfg.clone()).map(|_| ()),
+            },
+            &mut |p: &Path| match &blog {
+                Ok(c) => Ok(c.as_ref().and_then(|c| c.log_for(p)).map(Path::to_path_buf)),
+                Err(e) => Err(e.clone()),
+            },
+        )
     }
 
     /// `startbu` (continuous operations) on a set of files, all or nothing: every file
@@ -201,6 +211,11 @@ impl Engine {
         let vfs = self.vfs.clone();
         if let Some(of) = self.files.values_mut().find(|o| o.path == path) {
             return f(vfs.as_ref(), &mut of.df);
+        }
+        // A writable open that bypasses `open`'s archival reconciliation: refuse an
+        // archived file whose delta it would roll in unlogged.
+        if let Some(log) = self.archival_log_of(path)? {
+            self.refuse_archived_in_contops(path, &log)?;
         }
         let mut df = DataFile::open(vfs.as_ref(), path, false, self.pager_config())?;
         df.pager.attach_delta(vfs.as_ref())?;

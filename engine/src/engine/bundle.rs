@@ -4,13 +4,16 @@
 //! A committed operation (a single change, or every change of an ended user
 //! transaction) is pending until its file's next system transaction, which commits
 //! the file's whole pending state. One is initiated when the Operation Bundle Limit
-//! is reached, when the changed pages reach `max_dirty_pages`, or when the Initiation
+//! is reached, when the changed pages reach `max_dirty_pages` (or an archived file's
+//! changes reach a quarter of an archival log frame), or when the Initiation
 //! Time Limit (read through `Clock`) has passed since the first pending operation —
 //! checked after every operation and End and by [`Engine::background_step`] — and by
 //! an explicit [`Engine::flush`] and the close of a file's last handle.
 //!
 //! What it guarantees:
 //! - Write-ahead: the log is synced before any data page is written.
+//! - An archived file's system transaction is appended to its archival log, synced,
+//!   before its FCR is written (`archive.rs`).
 //! - A file an open user transaction holds is never committed: its changes wait.
 //! - A failed system transaction does not fail the operation that initiated it (that
 //!   was applied and never promised durable): it is counted and the pending state
@@ -18,8 +21,10 @@
 //! - The bundle (operation count and start time) is reset only once every file has
 //!   committed, so nothing pending is forgotten by the triggers.
 
+use super::archive::{commit_df, ARCHIVE_BUNDLE_BYTES};
 use super::{Engine, EngineStats, Handle, LogMode, OpenFile};
 use crate::status::Result;
+use crate::vfs::Vfs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +41,7 @@ impl Engine {
     /// Commit `f`'s pending state as one system transaction, unless nothing is pending
     /// or an open user transaction holds the file; counts the attempt and its outcome.
     pub(super) fn commit_file(
+        vfs: &dyn Vfs,
         f: &mut OpenFile,
         stats: &mut EngineStats,
         counters: &mut BTreeMap<PathBuf, CommitCounters>,
@@ -47,7 +53,8 @@ impl Engine {
         }
         let c = counters.entry(f.path.clone()).or_default();
         c.attempts += 1;
-        match f.df.pager.commit() {
+        // An archived file's transaction is appended to its archival log before its FCR.
+        match commit_df(vfs, &mut f.df, f.archive.as_mut()) {
             Ok(_) => {
                 c.durable += 1;
                 stats.system_transactions += 1;
@@ -77,6 +84,7 @@ impl Engine {
         let mut first_err = None;
         let (skip_on, mut seen) = self.flush_skip_state();
         let skip_on = skip_on && by_user;
+        let vfs = self.vfs.clone();
         for f in self.files.values_mut() {
             if skip_on && f.df.pager.has_changes() && !f.df.pager.in_txn() {
                 seen += 1;
@@ -86,7 +94,8 @@ impl Engine {
                     continue;
                 }
             }
-            if let Err(e) = Self::commit_file(f, &mut self.stats, &mut self.counters) {
+            if let Err(e) = Self::commit_file(vfs.as_ref(), f, &mut self.stats, &mut self.counters)
+            {
                 tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "system transaction failed");
                 first_err.get_or_insert(e);
             }
@@ -105,8 +114,15 @@ impl Engine {
     /// Is a system transaction due (a bundle limit reached, or the time limit passed)?
     pub(super) fn bundle_due(&self) -> bool {
         let dirty: usize = self.files.values().map(|f| f.df.pager.dirty_pages()).sum();
+        // An archived file's changes must fit one archival log frame.
+        let archive_full = self.files.values().any(|f| {
+            f.archive
+                .as_ref()
+                .is_some_and(|a| a.pending_bytes() >= ARCHIVE_BUNDLE_BYTES)
+        });
         self.pending_ops >= self.config.operation_bundle_limit
             || dirty >= self.config.max_dirty_pages
+            || archive_full
             || self.bundle_since.is_some_and(|t| {
                 self.clock.now().saturating_sub(t) >= self.config.initiation_time_limit
             })

@@ -1,5 +1,6 @@
 //! The engine's tunables and modes: [`Config`] (bundling limits, cache sizes, the
-//! transaction log's place and mode), [`LogMode`] and a handle's [`OpenMode`].
+//! transaction log's place and mode, archival logging's root), [`LogMode`] and a
+//! handle's [`OpenMode`].
 //!
 //! Plain data, chosen when the engine is created and never changed by it: the engine
 //! reads its `Config` but does not write it, so a run is determined by the config it
@@ -28,6 +29,12 @@ pub struct Config {
     pub log_segment_size: u64,
     /// Written into new log segments; a log written by another engine id is refused.
     pub engine_id: u64,
+    /// Archival logging: the root whose `blog/blog.cfg` names the archived data files
+    /// and their logs (`archival::config`). `None`: no file is archived. The engine
+    /// reads `blog.cfg` through its `Vfs` each time it loads a file for writing, so an
+    /// edited configuration counts from a file's next open; hosts choose the root
+    /// (butil from `KEEL_BLOG_ROOT`), the engine never reads the environment.
+    pub blog_root: Option<PathBuf>,
     /// A deliberate bug to run with (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutant::Mutant>,
@@ -70,6 +77,7 @@ impl Default for Config {
             log_dir: PathBuf::from("keel-log"),
             log_segment_size: 16 << 20,
             engine_id: 0x4b45_454c,
+            blog_root: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -14,10 +14,11 @@
 //!
 //! A change is refused on a read-only handle (46), needs a healthy log (log modes), locks
 //! the file for the handle's client's transaction if one is open, is applied in
-//! memory atomically and visible to every handle at once, then is logged and counted
-//! towards the next system transaction.
+//! memory atomically and visible to every handle at once, is recorded for the file's
+//! archival log if it is archived, then is logged and counted towards the next system
+//! transaction.
 
-use super::{Client, Engine, Handle, OpenMode};
+use super::{Client, Engine, Handle, OpenFile, OpenMode};
 use crate::btree::Seek;
 use crate::file::change::Change;
 use crate::file::datafile::serial_of;
@@ -87,11 +88,15 @@ impl Engine {
         self.log_ready()?;
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
+        Self::archive_room(f, Self::change_bound(f))?;
         let (addr, serial) = f.df.insert(record)?;
         let change = Change::Insert {
             serial,
             record: record.to_vec(),
         };
+        if let Some(a) = f.archive.as_mut() {
+            a.record(&change);
+        }
         let ks = &f.df.spec().keys[c.key];
         c.pos = Position::Logical {
             key: c.key,
@@ -102,6 +107,12 @@ impl Engine {
         self.log_change(h, change)?;
         self.after_modification(h);
         Ok(())
+    }
+
+    /// The most body bytes one change to `f` takes in an archival log frame (an
+    /// update: a serial and two images of the record length).
+    fn change_bound(f: &OpenFile) -> usize {
+        8 + 2 * (4 + usize::from(f.df.spec().record_length))
     }
 
     /// The current record's address and serial, for Update and Delete.
@@ -132,12 +143,16 @@ impl Engine {
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
         let (addr, serial) = Self::current(c)?;
+        Self::archive_room(f, Self::change_bound(f))?;
         let old = f.df.update(addr, serial, record)?;
         let change = Change::Update {
             serial,
             old,
             new: record.to_vec(),
         };
+        if let Some(a) = f.archive.as_mut() {
+            a.record(&change);
+        }
         if let Position::Logical { key: k, entry, .. } = &mut c.pos {
             *entry = key::entry(&f.df.spec().keys[*k], record, serial);
         }
@@ -154,8 +169,12 @@ impl Engine {
         self.enlist(h)?;
         let (c, f) = self.parts(h)?;
         let (addr, serial) = Self::current(c)?;
+        Self::archive_room(f, Self::change_bound(f))?;
         let old = f.df.delete(addr, serial)?;
         let change = Change::Delete { serial, old };
+        if let Some(a) = f.archive.as_mut() {
+            a.record(&change);
+        }
         match &mut c.pos {
             Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
                 *on_record = false

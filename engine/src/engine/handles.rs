@@ -2,8 +2,10 @@
 //! bookkeeping of which files are open and which handles (position blocks) each has.
 //!
 //! A file is open at most once per engine, however many handles use it. The first
-//! open loads it (continuing continuous operations or finishing a roll-in from its
-//! delta and, when opened writable in a log mode, rolling it forward from the log);
+//! open loads it (when opened writable and archived, opening and reconciling its
+//! archival log — `archive.rs`; continuing continuous operations or finishing a
+//! roll-in from its delta; and, when opened writable in a log mode, rolling it forward
+//! from the transaction log);
 //! later opens share it; the close of its last handle commits its pending changes and
 //! releases it.
 //!
@@ -20,6 +22,7 @@
 //! - Every access through a handle sees the file as its client should: as it was
 //!   before another client's open transaction, or with its own.
 
+use super::archive::Archive;
 use super::cursor::{Cursor, Position};
 use super::{Engine, OpenMode};
 use crate::file::datafile::DataFile;
@@ -51,6 +54,8 @@ pub(super) struct OpenFile {
     pub(super) exclusive: bool,
     /// The client whose user transaction has changed this file, if one is open.
     pub(super) txn_owner: Option<Client>,
+    /// The file's archival log, if `blog.cfg` archives it and it is open for writing.
+    pub(super) archive: Option<Archive>,
 }
 
 /// What Stat (15) reports.
@@ -114,17 +119,28 @@ impl Engine {
                 id
             }
             None => {
+                let writable = mode != OpenMode::ReadOnly;
+                // blog.cfg as it is now: an edited one counts from this open.
+                let log = match writable {
+                    true => self.archival_log_of(path)?,
+                    false => None,
+                };
                 let mut df = DataFile::open(
                     self.vfs.as_ref(),
                     path,
                     mode == OpenMode::ReadOnly,
                     self.pager_config(),
                 )?;
+                // The archival log first: whatever commits from here on is logged.
+                let mut archive = match &log {
+                    Some(log) => Some(self.open_archive(path, log, &mut df)?),
+                    None => None,
+                };
                 // Continue continuous operations, or finish a roll-in, before anything
                 // else reads the file.
                 df.pager.attach_delta(self.vfs.as_ref())?;
-                if mode != OpenMode::ReadOnly && self.logging() {
-                    self.roll_forward(path, &mut df)?;
+                if writable && self.logging() {
+                    self.roll_forward(path, &mut df, archive.as_mut())?;
                 }
                 let id = self.next_file;
                 self.next_file += 1;
@@ -136,6 +152,7 @@ impl Engine {
                         handles: 0,
                         exclusive: mode == OpenMode::Exclusive,
                         txn_owner: None,
+                        archive,
                     },
                 );
                 id
@@ -192,9 +209,10 @@ impl Engine {
         if f.handles > 0 {
             return Ok(());
         }
+        let vfs = self.vfs.clone();
         let result = match self.sync_log() {
             Ok(()) => match self.files.get_mut(&c.file) {
-                Some(f) => Self::commit_file(f, &mut self.stats, &mut self.counters),
+                Some(f) => Self::commit_file(vfs.as_ref(), f, &mut self.stats, &mut self.counters),
                 None => Ok(()),
             },
             Err(e) => Err(e),

@@ -19,6 +19,7 @@
 //! In `LogMode::Off` nothing is logged and the log is never opened by an operation
 //! (only [`Engine::log_paths`], for `butil -recoverlog`, opens it whatever the mode).
 
+use super::archive::{commit_df, Archive, ARCHIVE_BUNDLE_BYTES};
 use super::{Engine, Handle, LogMode};
 use crate::file::change::Change;
 use crate::file::datafile::DataFile;
@@ -187,7 +188,18 @@ impl Engine {
     /// the log holds for it beyond its applied LSN, then commit them as one system
     /// transaction so the file no longer depends on them. A crash anywhere in here
     /// leaves the file at its old applied LSN, and the next open does it again.
-    pub(super) fn roll_forward(&mut self, path: &Path, df: &mut DataFile) -> Result<()> {
+    ///
+    /// An archived file's replayed changes go to its archival log with that system
+    /// transaction, like any other; so that they fit its frames, a system transaction
+    /// is committed after any replayed transaction that brings them to
+    /// [`ARCHIVE_BUNDLE_BYTES`] (each commit leaves the file at a transaction boundary
+    /// with its applied LSN, so a crash between them is finished by the next open).
+    pub(super) fn roll_forward(
+        &mut self,
+        path: &Path,
+        df: &mut DataFile,
+        mut archive: Option<&mut Archive>,
+    ) -> Result<()> {
         let applied = df.pager.state().applied_lsn;
         let (incomplete, ignore_applied) = (
             self.mutant(Mutant::RedoIncomplete),
@@ -201,6 +213,15 @@ impl Engine {
         if redo.is_empty() {
             return Ok(());
         }
+        let vfs = self.vfs.clone();
+        let commit = |this: &mut Engine, df: &mut DataFile, archive: Option<&mut Archive>| {
+            let c = this.counters.entry(path.to_path_buf()).or_default();
+            c.attempts += 1;
+            commit_df(vfs.as_ref(), df, archive)?;
+            c.durable += 1;
+            this.stats.system_transactions += 1;
+            Ok::<(), Error>(())
+        };
         for r in &redo {
             for change in &r.changes {
                 df.redo(change).map_err(|e| {
@@ -210,16 +231,20 @@ impl Engine {
                         r.commit_lsn
                     ))
                 })?;
+                if let Some(a) = archive.as_deref_mut() {
+                    a.record(change);
+                }
             }
             df.pager.set_applied_lsn(r.commit_lsn);
+            if archive
+                .as_deref()
+                .is_some_and(|a| a.pending_bytes() >= ARCHIVE_BUNDLE_BYTES)
+            {
+                commit(self, df, archive.as_deref_mut())?;
+            }
         }
         tracing::info!(target: "keel::engine", file = %path.display(), transactions = redo.len(), "rolled forward");
-        let c = self.counters.entry(path.to_path_buf()).or_default();
-        c.attempts += 1;
-        df.pager.commit()?;
-        c.durable += 1;
-        self.stats.system_transactions += 1;
-        Ok(())
+        commit(self, df, archive)
     }
 
     /// Every file the transaction log names (opening the log if needed): what

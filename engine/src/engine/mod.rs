@@ -12,7 +12,9 @@
 //! The engine is split along its seams, one concept a module: `config` (tunables and
 //! modes), `handles` (open files and position blocks), `cursor` (positions and the
 //! record operations), `txn` (user transactions and their file locks), `bundle`
-//! (system transactions), `logging` (the transaction log), `backup` (continuous
+//! (system transactions), `logging` (the transaction log), `archive` (archival logging:
+//! the append before each FCR, reconciling a file with its log on open), `rollfwd`
+//! (rolling a restored backup forward from its archival log), `backup` (continuous
 //! operations). This module holds the state they share and what always holds of it
 //! between two calls (checked by `check_bookkeeping` in debug builds at the end of
 //! open, close, Begin, End and Abort, whatever their outcome):
@@ -29,19 +31,25 @@
 //!   holds one change (on one of its files) per operation, none otherwise;
 //! - an operation is pending for bundling (`pending_ops > 0`) exactly when the bundle
 //!   has a start time (`bundle_since`);
-//! - nothing is logged in `LogMode::Off`, and a commit LSN implies an open log.
+//! - nothing is logged in `LogMode::Off`, and a commit LSN implies an open log;
+//! - a file has an archival log only when loaded for writing, and its log marks a
+//!   user transaction's changes exactly when the file is locked by one.
 
+mod archive;
 mod backup;
 mod bundle;
 mod config;
 mod cursor;
 mod handles;
 mod logging;
+mod rollfwd;
 mod txn;
 
+pub use archive::{ArchivalStat, ARCHIVE_BUNDLE_BYTES};
 pub use bundle::CommitCounters;
 pub use config::{Config, LogMode, OpenMode};
 pub use handles::{Client, FileStat, Handle};
+pub use rollfwd::{RollForward, RollOptions};
 pub use txn::MAX_TRANSACTION_FILES;
 
 use cursor::{Cursor, Position};
@@ -215,6 +223,19 @@ impl Engine {
                 "{}: pager transaction and lock disagree",
                 f.path.display()
             );
+            if let Some(a) = &f.archive {
+                assert!(
+                    !f.df.pager.is_read_only(),
+                    "{}: archived but loaded read-only",
+                    f.path.display()
+                );
+                assert_eq!(
+                    a.in_txn(),
+                    f.txn_owner.is_some(),
+                    "{}: archival log's transaction mark and lock disagree",
+                    f.path.display()
+                );
+            }
             if let Some(owner) = f.txn_owner {
                 assert!(
                     self.txns.get(&owner).is_some_and(|t| t.files.contains(id)),

@@ -196,6 +196,9 @@ impl Engine {
         for id in &t.files {
             if let Some(f) = self.files.get_mut(id) {
                 f.df.pager.end_txn(keep);
+                if let Some(a) = f.archive.as_mut() {
+                    a.end_txn(keep);
+                }
                 f.txn_owner = None;
             }
         }
@@ -235,6 +238,9 @@ impl Engine {
             );
         }
         f.df.pager.begin_txn()?;
+        if let Some(a) = f.archive.as_mut() {
+            a.begin_txn();
+        }
         f.txn_owner = Some(client);
         t.files.insert(file);
         Ok(())

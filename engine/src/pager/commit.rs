@@ -1,5 +1,6 @@
 //! The system transaction of one file: physical I/O, shadow-page allocation, and the
 //! commit itself — every changed page (data, index, PAT) to a free physical page, sync,
+//! the caller's before-FCR hook (the archival log's append, [`Pager::commit_with`]),
 //! the FCR into the older slot, sync — and the free-list hand-over after it.
 //!
 //! Guarantees (checked by assertions in debug builds, unless a known-bad engine is
@@ -13,7 +14,7 @@ use super::{Pager, FCR_SLOTS};
 use crate::page::fcr::Fcr;
 use crate::page::pat::{self, PagePtr};
 use crate::page::{self, PageBuf, PageType};
-use crate::status::{Error, Result};
+use crate::status::{fail, Error, Result, Status};
 use std::collections::BTreeSet;
 
 impl Pager {
@@ -145,6 +146,33 @@ impl Pager {
     /// Commit every change since the last commit as one system transaction for this
     /// file: shadow pages → sync → FCR → sync. Returns whether anything was written.
     pub fn commit(&mut self) -> Result<bool> {
+        self.commit_hooked(None, false)
+    }
+
+    /// [`commit`](Self::commit), running `before_fcr` between the synced shadow pages
+    /// and the FCR write with the FCR sequence and applied LSN the transaction brings
+    /// the file to. The engine appends the transaction to the file's archival log there
+    /// (the pager cannot know that log: it lies above this layer), so a durable FCR is
+    /// always covered by a durable frame. An error from `before_fcr` fails the system
+    /// transaction as a failed data sync does: the FCR is not written, the pages taken
+    /// are given back and the changes kept for a retry. With `force`, a transaction
+    /// runs even with nothing pending (it writes only the FCR, one sequence on):
+    /// roll-forward from an archival log uses it so that a frame without changes still
+    /// brings the file to the frame's FCR sequence. A frozen file cannot take a hook:
+    /// its transactions go to the delta, which no archival log can describe (status 88).
+    pub fn commit_with(
+        &mut self,
+        force: bool,
+        before_fcr: &mut dyn FnMut(u64, u64) -> Result<()>,
+    ) -> Result<bool> {
+        self.commit_hooked(Some(before_fcr), force)
+    }
+
+    fn commit_hooked(
+        &mut self,
+        before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
+        force: bool,
+    ) -> Result<bool> {
         self.check_usable()?;
         debug_assert!(self.undo.is_none(), "commit inside an operation");
         if self.txn.is_some() {
@@ -153,14 +181,25 @@ impl Pager {
             return Ok(false);
         }
         if self.frozen.is_some() {
+            if before_fcr.is_some() {
+                return fail(
+                    Status::IncompatibleMode,
+                    format!(
+                        "{} is in continuous operations and archived: its system \
+                         transactions go to its delta, which its archival log cannot \
+                         describe",
+                        self.path.display()
+                    ),
+                );
+            }
             return self.commit_to_delta();
         }
-        if !self.has_changes() {
+        if !force && !self.has_changes() {
             return Ok(false);
         }
         let saved_free = self.free_phys.clone();
         let saved_phys = self.phys_pages;
-        match self.commit_inner() {
+        match self.commit_inner(before_fcr) {
             Ok(()) => Ok(true),
             Err((err, fcr_written)) => {
                 if fcr_written {
@@ -178,7 +217,10 @@ impl Pager {
         }
     }
 
-    fn commit_inner(&mut self) -> Result<(), (Error, bool)> {
+    fn commit_inner(
+        &mut self,
+        mut before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
+    ) -> Result<(), (Error, bool)> {
         let seq = self.durable.seq + 1;
         let per = pat::entries_per_page(self.page_size);
         let mut new_pat = self.pat.clone();
@@ -258,7 +300,14 @@ impl Pager {
             this.dirty = dirty.clone();
             (e, false)
         };
+        let applied_lsn = self.state.applied_lsn;
+        let archive_late = mutant!(self.config, ArchiveAfterFcr);
         if mutant!(self.config, FcrBeforeShadowPages) {
+            if let Some(hook) = before_fcr.as_mut().filter(|_| !archive_late) {
+                if let Err(e) = hook(seq, applied_lsn) {
+                    return Err(restore_dirty(self, e));
+                }
+            }
             self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
             for (p, buf) in &writes {
@@ -276,8 +325,20 @@ impl Pager {
                     return Err(restore_dirty(self, e));
                 }
             }
+            // The archival log's frame for this transaction, synced, before the FCR
+            // that makes the transaction durable: a durable FCR is always covered.
+            if let Some(hook) = before_fcr.as_mut().filter(|_| !archive_late) {
+                if let Err(e) = hook(seq, applied_lsn) {
+                    return Err(restore_dirty(self, e));
+                }
+            }
             self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
+        }
+        if let Some(hook) = before_fcr.as_mut().filter(|_| archive_late) {
+            // Wrong: the FCR is durable before the frame that covers it; a crash (or a
+            // failed append) here leaves a committed transaction the log never holds.
+            hook(seq, applied_lsn).map_err(|e| (e, true))?;
         }
 
         // Durable. The pages this commit released are now free; the new images are
@@ -304,5 +365,111 @@ impl Pager {
         debug_assert!(self.dirty.is_empty());
         self.debug_check_free_partition();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{create, Pager, PagerConfig};
+    use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment};
+    use crate::page::{self, PageType};
+    use crate::status::{Error, Status};
+    use crate::vfs::testing::TestVfs;
+    use std::path::Path;
+
+    const PS: usize = 512;
+
+    fn open(vfs: &TestVfs) -> Pager {
+        let spec = FileSpec {
+            record_length: 8,
+            page_size: PS as u32,
+            keys: vec![KeySpec {
+                segments: vec![Segment {
+                    offset: 0,
+                    length: 4,
+                    key_type: KeyType::Unsigned,
+                    descending: false,
+                }],
+                duplicates: false,
+                modifiable: false,
+            }],
+        };
+        let path = Path::new("/f.btr");
+        create(vfs, path, &spec).unwrap();
+        let cfg = PagerConfig {
+            clean_cache_pages: 16,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        };
+        Pager::open(vfs, path, false, cfg).unwrap()
+    }
+
+    /// The highest FCR sequence either slot holds on disk now.
+    fn newest_fcr(vfs: &TestVfs) -> u64 {
+        let b = vfs.contents("/f.btr").unwrap();
+        (0..2)
+            .map(|slot| page::header(&b[slot * PS..(slot + 1) * PS]).unwrap().seq)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn change(p: &mut Pager) {
+        p.begin_op().unwrap();
+        p.alloc(page::blank(PS, PageType::Data)).unwrap();
+        p.end_op(true);
+    }
+
+    #[test]
+    fn the_hook_runs_before_the_fcr_is_written_and_is_told_its_sequence_and_lsn() {
+        let vfs = TestVfs::new();
+        let mut p = open(&vfs);
+        change(&mut p);
+        p.set_applied_lsn(7);
+        let mut seen = Vec::new();
+        let wrote = p
+            .commit_with(false, &mut |seq, lsn| {
+                // No slot holds the new FCR yet.
+                seen.push((seq, lsn, newest_fcr(&vfs), vfs.mutating_calls()));
+                Ok(())
+            })
+            .unwrap();
+        assert!(wrote);
+        let (seq, lsn, before, calls) = seen[0];
+        assert_eq!((seq, lsn, before), (2, 7, 1));
+        // Two calls after the hook: the FCR write and its sync.
+        assert_eq!(vfs.mutating_calls(), calls + 2);
+        assert_eq!((newest_fcr(&vfs), p.durable_seq()), (2, 2));
+        // Nothing pending: no transaction, no hook — unless forced.
+        let mut ran = 0;
+        let mut count = |_, _| {
+            ran += 1;
+            Ok(())
+        };
+        assert!(!p.commit_with(false, &mut count).unwrap());
+        assert!(p.commit_with(true, &mut count).unwrap());
+        assert_eq!((ran, p.durable_seq(), newest_fcr(&vfs)), (1, 3, 3));
+    }
+
+    #[test]
+    fn a_failed_hook_fails_the_transaction_before_its_fcr_and_it_can_be_retried() {
+        let vfs = TestVfs::new();
+        let mut p = open(&vfs);
+        change(&mut p);
+        let err = p
+            .commit_with(false, &mut |_, _| {
+                Err(Error::new(Status::DiskFull, "the log is full"))
+            })
+            .unwrap_err();
+        assert_eq!(err.status, Status::DiskFull);
+        assert_eq!((p.durable_seq(), newest_fcr(&vfs)), (1, 1));
+        assert!(p.has_changes());
+        change(&mut p);
+        assert!(p
+            .commit_with(false, &mut |seq, _| {
+                assert_eq!(seq, 2);
+                Ok(())
+            })
+            .unwrap());
+        assert_eq!(p.durable_seq(), 2);
     }
 }

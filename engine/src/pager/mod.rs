@@ -8,7 +8,10 @@
 //!   PAT pages that map them — to *free physical pages*, syncs, writes the FCR into the
 //!   slot not holding the current one with `seq + 1`, and syncs again. The FCR write is
 //!   the commit point; a crash before it leaves the previous commit intact because no
-//!   page the durable FCR references was touched.
+//!   page the durable FCR references was touched. A caller's hook may run between the
+//!   page sync and the FCR write (`commit_with`): the engine appends the transaction
+//!   to the file's archival log there, and a failed hook fails the commit before its
+//!   FCR, as a failed sync does.
 //! - Physical pages freed by a commit become reusable only after that commit's FCR is
 //!   durable. On open, every physical page no FCR-reachable structure references is
 //!   free: pages orphaned by a crash are reclaimed by construction.

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use engine::archival::config::{BlogConfig, MAX_LINE_CHARS};
 use engine::archival::format::{
-    decode_changes, decode_raw, encode_frame, payload_len, ArchivalHeader, ArchivalLayout,
+    decode_changes, decode_raw, encode_frame, payload_len, ArchivalHeader, ArchivalLayout, Entry,
+    FrameFields,
 };
 use engine::archival::{dump, read_log};
 use engine::vfs::MemVfs;
@@ -60,23 +61,31 @@ pub fn archival_log(data: &[u8]) {
         );
     }
     let layout = ArchivalLayout::of(&archival_fuzz_header());
-    let round_trip = |log_seq: u64, fcr_seq: u64, changes: &[engine::file::change::Change]| {
-        if payload_len(changes).is_none() {
+    let round_trip = |want: &Entry| {
+        if payload_len(&want.changes).is_none() {
             return;
         }
         let mut frame = Vec::new();
-        encode_frame(&layout, log_seq, fcr_seq, 0, changes, &mut frame);
+        let fields = FrameFields {
+            log_seq: want.log_seq,
+            fcr_seq: want.fcr_seq,
+            applied_lsn: want.applied_lsn,
+            sync_gap: 0,
+        };
+        encode_frame(&layout, fields, &want.changes, &mut frame);
         let back = decode_raw(&layout, &frame).map(|r| r.check());
         match back {
-            Ok(Ok(e)) => assert!(
-                (e.log_seq, e.fcr_seq, e.changes.as_slice()) == (log_seq, fcr_seq, changes),
-                "archival frame encode→decode round trip"
-            ),
+            Ok(Ok(e)) => assert!(e == *want, "archival frame encode→decode round trip"),
             other => panic!("an encoded archival frame does not decode: {other:?}"),
         }
     };
     if let Ok(changes) = decode_changes(data) {
-        round_trip(1, 1, &changes);
+        round_trip(&Entry {
+            log_seq: 1,
+            fcr_seq: 1,
+            applied_lsn: 0,
+            changes,
+        });
     }
     let path = Path::new("/l/f.log");
     let whole = MemVfs::new();
@@ -90,7 +99,7 @@ pub fn archival_log(data: &[u8]) {
             assert_eq!(entries.len() as u64, scan.entries);
             assert!(scan.valid_len <= scan.file_len);
             for e in &entries {
-                round_trip(e.log_seq, e.fcr_seq, &e.changes);
+                round_trip(e);
             }
             let mut text = Vec::new();
             assert!(dump(vfs, path, &mut text).is_ok(), "dump of a readable log");

@@ -30,7 +30,10 @@ use std::process::ExitCode;
                   Exit status: 0 on success; the Btrieve status number on failure (1 if it is \
                   above 255); 64 for a usage error.\n\
                   Transaction log: KEEL_LOG_MODE=off|logging|durability (default off) and \
-                  KEEL_LOG_DIR (default keel-log) set the log every command uses.",
+                  KEEL_LOG_DIR (default keel-log) set the log every command uses.\n\
+                  Archival logging: KEEL_BLOG_ROOT names the root whose blog/blog.cfg lists \
+                  the archived files (unset: off); with it set, data file paths are made \
+                  absolute before they are looked up there.",
     subcommand_value_name = "COMMAND",
     arg_required_else_help = true
 )]
@@ -90,6 +93,25 @@ enum Command {
     /// Roll every file the transaction log in LOGDIR names forward, then recycle the
     /// segments no file needs (LOGDIR defaults to KEEL_LOG_DIR).
     Recoverlog { logdir: Option<PathBuf> },
+    /// Roll a restored backup of FILE (every file of @LISTFILE, every archived file in
+    /// DIR) forward from its archival log: only frames newer than the file, in order; a
+    /// missing sequence stops it. Running it again finishes or repeats harmlessly.
+    Rollfwd {
+        #[arg(value_name = "FILE|@LISTFILE|DIR")]
+        target: String,
+        /// The archival log to read (one FILE only; default: the one blog.cfg names).
+        #[arg(short = 'L', value_name = "LOG")]
+        log: Option<PathBuf>,
+        /// Stop after the frame with this FCR sequence (point-in-time recovery).
+        #[arg(long = "to", value_name = "SEQ")]
+        to: Option<u64>,
+        /// Write the log's frames as text to OUT.
+        #[arg(long = "dump", value_name = "OUT")]
+        dump: Option<PathBuf>,
+        /// Only write the dump (with --dump); no data file is changed.
+        #[arg(long = "dump-only", requires = "dump")]
+        dump_only: bool,
+    },
 }
 
 /// Btrieve spelling: `-stat` → `stat`, any letter case → lower case. Only the first
@@ -145,6 +167,22 @@ fn main() -> ExitCode {
         Command::Endbu { target, dirs } => commands::backup::endbu(&target, &dirs, &mut out),
         Command::Killbu { target } => commands::backup::killbu(&target, &mut out),
         Command::Restore { backup, file } => commands::backup::restore(&backup, &file, &mut out),
+        Command::Rollfwd {
+            target,
+            log,
+            to,
+            dump,
+            dump_only,
+        } => commands::rollfwd::run(
+            &commands::rollfwd::Args {
+                target,
+                log,
+                to,
+                dump,
+                dump_only,
+            },
+            &mut out,
+        ),
     };
     out.print();
     match result {

@@ -3,7 +3,7 @@
 //! deltas (`NAME.^^^`) beside the data files, so an application, `-startbu`, a copy
 //! program and `-endbu` cooperate without a server.
 
-use super::{engine, read_input};
+use super::{data_path, engine, read_input};
 use crate::report::Report;
 use engine::contops::{killbu as killbu_set, IfAbsent};
 use engine::delta::delta_path;
@@ -31,9 +31,14 @@ pub fn targets(target: &str) -> Result<Vec<PathBuf>> {
     }
 }
 
+/// Each of `paths` as the engine is given it ([`data_path`]).
+fn data_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    paths.iter().map(|p| data_path(p)).collect()
+}
+
 /// `-startbu FILE | @LISTFILE`: all or nothing; every refusal is printed.
 pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
-    let paths = targets(target)?;
+    let paths = data_paths(targets(target)?)?;
     let mut e = engine()?;
     let refusals = e.check_backup_set(&paths);
     if let Some(first) = refusals.first() {
@@ -72,7 +77,7 @@ pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
         };
         let mut all = Vec::new();
         for d in &dirs {
-            all.extend(e.files_in_backup(d)?);
+            all.extend(data_paths(e.files_in_backup(d)?)?);
         }
         if all.is_empty() {
             out.line("no file is in continuous operations there".to_string());
@@ -85,7 +90,7 @@ pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
             "directories are given only with -endbu -A".to_string(),
         ));
     } else {
-        targets(target)?
+        data_paths(targets(target)?)?
     };
     e.end_backup(&paths)?;
     for p in &paths {

@@ -3,7 +3,7 @@
 //! definitions may differ. A failed insert or read stops the copy; the records before
 //! it are committed and stay.
 
-use super::{close_all, engine, progress_line, refuse_same_file, until_end, Progress};
+use super::{close_all, data_path, engine, progress_line, refuse_same_file, until_end, Progress};
 use crate::report::Report;
 use engine::{Engine, Error, GetOp, Handle, OpenMode, Result, Status};
 use std::path::Path;
@@ -12,7 +12,7 @@ pub fn run(src: &Path, dst: &Path, out: &mut Report) -> Result<()> {
     refuse_same_file(src, dst)?;
     let mut e = engine()?;
     let hs = e.open(src, OpenMode::ReadOnly)?;
-    let hd = match e.open(dst, OpenMode::Normal) {
+    let hd = match data_path(dst).and_then(|d| e.open(&d, OpenMode::Normal)) {
         Ok(h) => h,
         Err(err) => return close_all(&mut e, &[hs], Err(err)),
     };

@@ -5,7 +5,7 @@
 //! nothing; an insert that fails stops the load and the records before it are
 //! committed and stay (as in Btrieve). This file opens, reports and closes.
 
-use super::{close_all, engine, progress_line, read_input, Progress};
+use super::{close_all, data_path, engine, progress_line, read_input, Progress};
 use crate::report::Report;
 use engine::bulk::load_sequential;
 use engine::{OpenMode, Result};
@@ -14,7 +14,7 @@ use std::path::Path;
 pub fn run(seqfile: &Path, file: &Path, out: &mut Report) -> Result<()> {
     let input = read_input(seqfile, "sequential file")?;
     let mut e = engine()?;
-    let h = e.open(file, OpenMode::Normal)?;
+    let h = e.open(&data_path(file)?, OpenMode::Normal)?;
     let mut progress = Progress::default();
     let result = load_sequential(&mut e, h, &input, seqfile, file, &mut progress);
     let result = close_all(&mut e, &[h], result);

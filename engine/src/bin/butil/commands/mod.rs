@@ -9,6 +9,7 @@ pub mod create;
 pub mod load;
 pub mod recover;
 pub mod recoverlog;
+pub mod rollfwd;
 pub mod save;
 pub mod stat;
 
@@ -46,19 +47,70 @@ pub fn log_settings() -> Result<(LogMode, PathBuf)> {
     Ok((mode, dir))
 }
 
-/// A fresh engine on the real filesystem, with the log settings of the environment.
-pub fn engine() -> Result<Engine> {
-    let (log_mode, log_dir) = log_settings()?;
-    Ok(engine_with_log(log_mode, log_dir))
+/// Archival logging's root from the environment: `KEEL_BLOG_ROOT` (unset or empty:
+/// archival logging is off), its `blog/blog.cfg` naming the archived files. Made
+/// absolute, as every data file path butil hands the engine then is ([`data_path`]):
+/// blog.cfg's entries are placed under the root and compared with the path a file is
+/// opened by, so both must be written the same way.
+pub fn blog_root() -> Result<Option<PathBuf>> {
+    match std::env::var_os("KEEL_BLOG_ROOT") {
+        Some(v) if !v.is_empty() => absolute(Path::new(&v)).map(Some),
+        _ => Ok(None),
+    }
 }
 
-/// A fresh engine on the real filesystem with these log settings.
-pub fn engine_with_log(log_mode: LogMode, log_dir: PathBuf) -> Engine {
-    Engine::new(
+/// `path` made absolute (against the working directory) and lexically normal: `.`
+/// dropped, `..` taking off the component before it. Links are not resolved.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(path).map_err(|e| {
+        Error::io(
+            &e,
+            format_args!("making {} an absolute path", path.display()),
+        )
+    })?;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// The path butil gives the engine for the data file `path`: as written, or — with
+/// archival logging on (`KEEL_BLOG_ROOT`) — absolute and lexically normal, so blog.cfg
+/// recognises the file however the operator names it.
+pub fn data_path(path: &Path) -> Result<PathBuf> {
+    match blog_root()? {
+        Some(_) => absolute(path),
+        None => Ok(path.to_path_buf()),
+    }
+}
+
+/// A fresh engine on the real filesystem, with the log settings and the archival root
+/// of the environment.
+pub fn engine() -> Result<Engine> {
+    let (log_mode, log_dir) = log_settings()?;
+    engine_with_log(log_mode, log_dir)
+}
+
+/// A fresh engine on the real filesystem with these log settings (and the archival
+/// root of the environment).
+pub fn engine_with_log(log_mode: LogMode, log_dir: PathBuf) -> Result<Engine> {
+    let config = Config {
+        blog_root: blog_root()?,
+        ..engine::bulk::bulk_config(log_mode, log_dir)
+    };
+    Ok(Engine::new(
         Arc::new(StdVfs),
         Arc::new(StdClock::new()),
-        engine::bulk::bulk_config(log_mode, log_dir),
-    )
+        config,
+    ))
 }
 
 /// Read a whole input file (`what` names it in errors: "description file", …).

@@ -18,7 +18,7 @@ pub fn run(logdir: Option<PathBuf>, out: &mut Report) -> Result<()> {
     } else {
         mode
     };
-    let mut e = engine_with_log(mode, dir.clone());
+    let mut e = engine_with_log(mode, dir.clone())?;
     let paths = e.log_paths()?;
     out.line(format!(
         "# butil -recoverlog {}: {} files named",
