@@ -44,11 +44,21 @@ impl World {
         if self.model.backup.is_some() {
             return Ok(());
         }
-        let mut set: Vec<usize> = (0..self.model.files.len())
+        // Generation 14: archived files are not for continuous operations (startbu
+        // refuses them, 88).
+        let open: Vec<usize> = (0..self.model.files.len())
+            .filter(|&f| !self.arch.as_ref().is_some_and(|a| a.excluded(f)))
+            .collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let mut set: Vec<usize> = open
+            .iter()
+            .copied()
             .filter(|_| self.sched.rng.random_bool(0.7))
             .collect();
         if set.is_empty() {
-            set.push(self.sched.rng.random_range(0..self.model.files.len()));
+            set.push(open[self.sched.rng.random_range(0..open.len())]);
         }
         let paths = self.paths_of(&set);
         let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
