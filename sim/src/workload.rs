@@ -143,7 +143,7 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// `blog.cfg` names some files, `CopyBackup` also takes an archival backup (a flush,
 /// then a copy of an archived file), `startbu` picks only non-archived files, and at
 /// the end every backup is restored and rolled forward from its archival log — now and
-/// then crashed part-way and run again — and must equal the live file (invariant 7); in
+/// then crashed part-way or run under faults first, and run again — and must equal the live file (invariant 7); in
 /// half of those seeds one file joins `blog.cfg` only at the first crash, and its copy
 /// taken before must be refused as older than its log (41).
 pub const WORKLOAD_VERSION: u32 = 14;

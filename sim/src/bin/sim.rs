@@ -170,11 +170,13 @@ fn print_summary(s: &Summary) {
     );
     println!(
         "archival logging      {} backups copied and checked, {} rolled forward and checked \
-         (invariant 7; {} crashed part-way and run again, {} skipped for damage); {} backups \
+         (invariant 7; {} crashed part-way and {} first run under faults, then run again; {} \
+         skipped for damage); {} backups \
          older than their log refused (41), {} with no frame to show the gap",
         s.archival_backups,
         s.rollforwards_checked,
         s.rollforwards_crashed,
+        s.rollforwards_under_faults,
         s.rollforwards_skipped_damaged,
         s.rollforward_gaps_refused,
         s.rollforward_gaps_unseen

@@ -8,8 +8,8 @@
 //! state. Continuous operations leave archived files alone (`startbu` refuses
 //! them). At the end of the seed — after the final power loss's recovery has checked
 //! every file — the disk "dies": each backup is restored over its data file and
-//! rolled forward from the archival log (in some seeds first with a crash part-way,
-//! then again), and the result must equal the state recovery found for the live file
+//! rolled forward from the archival log (in some seeds first with a crash part-way, or
+//! with the disk's faults on, then after a power loss again), and the result must equal the state recovery found for the live file
 //! (invariant 7). In some seeds one file is archived only from the first crash on,
 //! and a copy taken before that must be refused by roll-forward as older than its log
 //! (status 41) — or, if no frame in the log could show the gap, come back as it was.
@@ -17,7 +17,7 @@
 use super::recovery::diff_summary;
 use super::schedule::stream_seed;
 use super::setup::BACKUP_DIR;
-use super::world::World;
+use super::world::{fault_status, World};
 use crate::check;
 use crate::model::Records;
 use engine::clock::ManualClock;
@@ -278,6 +278,38 @@ impl World {
                         }
                     }
                 }
+            } else if a.rng.random_bool(0.3) {
+                // Roll-forward with the disk's faults on (now and then an aimed I/O
+                // error): it succeeds, or fails with a status an injected fault explains
+                // (the file left at the last frame applied); the machine then loses
+                // power, and roll-forward runs again.
+                if a.rng.random_bool(0.5) {
+                    vfs.set_error_after(a.rng.random_range(1..60));
+                }
+                let before = vfs.observable_fault_count();
+                let mut e = self.rig.new_engine();
+                let r = e.roll_forward_archive(&path, RollOptions::default());
+                drop(e);
+                vfs.clear_aimed_error();
+                self.tally.archival.6 += 1;
+                if let Err(x) = &r {
+                    let explained = fault_status(x.status) && vfs.observable_fault_count() > before;
+                    let refused_gap = gap && x.status == Status::OperationNotAllowed;
+                    if !explained && !refused_gap {
+                        return Err(format!(
+                            "invariant 7 (roll-forward under faults): rolling {} (restored \
+                             from {}) forward failed{}: {x}",
+                            path.display(),
+                            backup.display(),
+                            if fault_status(x.status) {
+                                " with no injected fault to explain it"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+                vfs.power_loss();
             }
             let mut e = self.rig.new_engine();
             let r =

@@ -103,7 +103,7 @@ pub(super) struct Tally {
     /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
     pub(super) backups: (u64, u64, u64),
     /// Generation 14: see [`Outcome::archival`].
-    pub(super) archival: (u64, u64, u64, u64, u64, u64),
+    pub(super) archival: (u64, u64, u64, u64, u64, u64, u64),
     /// The running hash of every step and answer (FNV-1a); the trace hash adds the
     /// disk's I/O trace.
     pub(super) hash: u64,
@@ -184,7 +184,7 @@ impl Tally {
             transfers: 0,
             inventory_splits: 0,
             backups: (0, 0, 0),
-            archival: (0, 0, 0, 0, 0, 0),
+            archival: (0, 0, 0, 0, 0, 0, 0),
             hash: 0xcbf2_9ce4_8422_2325,
         }
     }
