@@ -141,7 +141,7 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// already durable (the engine no longer rewrites durable data in place); 14 — archival
 /// logging in about a third of the seeds (setup stream 7; lying faults off there):
 /// `blog.cfg` names some files, `CopyBackup` also takes an archival backup (a flush,
-/// then a copy of an archived file), `startbu` picks only non-archived files, and at
+/// then a copy of an archived file), `startbu` picks only non-archived files (now and then one archived file too: refused, 88), and at
 /// the end every backup is restored and rolled forward from its archival log — now and
 /// then crashed part-way or run under faults first, and run again — and must equal the live file (invariant 7); in
 /// half of those seeds one file joins `blog.cfg` only at the first crash, and its copy

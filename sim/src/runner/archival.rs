@@ -92,6 +92,11 @@ impl ArchivalModel {
         self.listed[f] || self.late == Some(f)
     }
 
+    /// The files `blog.cfg` names now.
+    pub(super) fn listed_files(&self) -> Vec<usize> {
+        (0..self.listed.len()).filter(|&f| self.listed[f]).collect()
+    }
+
     /// `blog.cfg`'s text for the files listed now.
     fn text(&self) -> String {
         let mut s = String::from("# archived data files (the simulator's)\n");
