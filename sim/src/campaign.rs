@@ -44,6 +44,18 @@ pub struct Summary {
     pub backups_started: u64,
     pub backups_copied: u64,
     pub backups_ended: u64,
+    /// Generation 14 (archival seeds): archival backups taken and checked, restored
+    /// backups rolled forward and checked (invariant 7), roll-forwards a crash
+    /// interrupted, backups skipped for lying-fault damage, pre-archival backups
+    /// refused as older than the log (41), such backups with no frame to show it, and
+    /// roll-forwards first run with the disk's faults on.
+    pub archival_backups: u64,
+    pub rollforwards_checked: u64,
+    pub rollforwards_crashed: u64,
+    pub rollforwards_skipped_damaged: u64,
+    pub rollforward_gaps_refused: u64,
+    pub rollforward_gaps_unseen: u64,
+    pub rollforwards_under_faults: u64,
     /// Relaxed rules: fault statuses (2, 100) the oracle excused, by the cause it
     /// found — a fault in the same step, an earlier fault since the engine started
     /// (a failed state it may still be in), a lying fault's lasting damage.
@@ -90,6 +102,13 @@ impl Summary {
         self.backups_started += o.backups.0;
         self.backups_copied += o.backups.1;
         self.backups_ended += o.backups.2;
+        self.archival_backups += o.archival.0;
+        self.rollforwards_checked += o.archival.1;
+        self.rollforwards_crashed += o.archival.2;
+        self.rollforwards_skipped_damaged += o.archival.3;
+        self.rollforward_gaps_refused += o.archival.4;
+        self.rollforward_gaps_unseen += o.archival.5;
+        self.rollforwards_under_faults += o.archival.6;
         self.excused_direct += o.excused.0;
         self.excused_sticky += o.excused.1;
         self.excused_damaged += o.excused.2;

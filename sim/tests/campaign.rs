@@ -27,8 +27,17 @@ fn bounded_campaign_passes() {
     // Log modes: log damage the engine reported (ending its seed).
     let mut log_damage_reported = 0;
     let mut faulty = (0, 0);
+    // Generation 14: (archival backups, roll-forwards checked, crashed part-way, gap
+    // backups refused with 41).
+    let mut archival = (0, 0, 0, 0);
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
+        archival = (
+            archival.0 + o.archival.0,
+            archival.1 + o.archival.1,
+            archival.2 + o.archival.2,
+            archival.3 + o.archival.4,
+        );
         faulty = (
             faulty.0 + o.faulty_recoveries.0,
             faulty.1 + o.faulty_recoveries.1,
@@ -144,6 +153,15 @@ fn bounded_campaign_passes() {
         log_damage_reported > 0,
         "no lying fault on the transaction log was reported by the engine"
     );
+    // Archival logging: backups were taken, restored and rolled forward (invariant 7),
+    // some roll-forwards crashed and were run again, and pre-archival backups refused.
+    assert!(archival.0 > 0, "no archival backup was taken");
+    assert!(
+        archival.1 > 0,
+        "no restored backup was rolled forward and checked"
+    );
+    assert!(archival.2 > 0, "no roll-forward was crashed part-way");
+    assert!(archival.3 > 0, "no backup older than its log was refused");
     // Recovery met faults, and some of those recoveries failed and were redone.
     assert!(faulty.0 > 0, "no recovery ran under faults");
     assert!(

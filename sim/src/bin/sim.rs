@@ -169,6 +169,19 @@ fn print_summary(s: &Summary) {
         s.backups_started, s.backups_copied, s.backups_ended
     );
     println!(
+        "archival logging      {} backups copied and checked, {} rolled forward and checked \
+         (invariant 7; {} crashed part-way and {} first run under faults, then run again; {} \
+         skipped for damage); {} backups \
+         older than their log refused (41), {} with no frame to show the gap",
+        s.archival_backups,
+        s.rollforwards_checked,
+        s.rollforwards_crashed,
+        s.rollforwards_under_faults,
+        s.rollforwards_skipped_damaged,
+        s.rollforward_gaps_refused,
+        s.rollforward_gaps_unseen
+    );
+    println!(
         "inventory transfers   {} (totals changed by a crash, log mode Off only: {})",
         s.transfers, s.inventory_splits
     );

@@ -44,16 +44,37 @@ impl World {
         if self.model.backup.is_some() {
             return Ok(());
         }
-        let mut set: Vec<usize> = (0..self.model.files.len())
+        // Generation 14: archived files are not for continuous operations (startbu
+        // refuses them, 88).
+        let open: Vec<usize> = (0..self.model.files.len())
+            .filter(|&f| !self.arch.as_ref().is_some_and(|a| a.excluded(f)))
+            .collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let mut set: Vec<usize> = open
+            .iter()
+            .copied()
             .filter(|_| self.sched.rng.random_bool(0.7))
             .collect();
         if set.is_empty() {
-            set.push(self.sched.rng.random_range(0..self.model.files.len()));
+            set.push(open[self.sched.rng.random_range(0..open.len())]);
+        }
+        let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
+        // Generation 14: now and then an archived file in the set too: startbu must
+        // refuse the whole set (88) and put no file into continuous operations.
+        let mut archived_in_set = false;
+        if let Some(listed) = self.arch.as_ref().map(|a| a.listed_files()) {
+            if !listed.is_empty() && self.sched.rng.random_bool(0.15) && !held {
+                set.push(listed[self.sched.rng.random_range(0..listed.len())]);
+                archived_in_set = true;
+            }
         }
         let paths = self.paths_of(&set);
-        let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
         let want = if held {
             Err(Status::OperationNotAllowed)
+        } else if archived_in_set {
+            Err(Status::IncompatibleMode)
         } else {
             Ok(())
         };

@@ -29,6 +29,18 @@ use super::world::World;
 use engine::Status;
 use std::path::{Path, PathBuf};
 
+/// Generation 14: whether `path` is `blog.cfg` (or its directory) or the archival log
+/// of `file` (beside it, its stem with another extension), or a copy the log's writer
+/// makes of it.
+fn archival_of(file: &Path, path: &Path) -> bool {
+    let stem = file.with_extension("");
+    path.starts_with("/blog")
+        || path
+            .to_string_lossy()
+            .strip_prefix(&*stem.to_string_lossy())
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// Where the windows of the current step and of the running engine begin, in counts of
 /// observable faults, and how often each cause excused a fault status.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +102,7 @@ impl World {
             || path == engine::vfs::parent_dir(file)
             || (self.log_mode != engine::LogMode::Off
                 && (path.starts_with(log) || path == engine::vfs::parent_dir(log)))
+            || (self.arch.is_some() && archival_of(file, path))
     }
 
     /// Whether an observable fault the current operation could see was injected since

@@ -29,6 +29,7 @@
 //!   the model side (`Model`) and the counters (`Tally`) — and how a result is
 //!   checked and hashed.
 
+mod archival;
 mod backup;
 mod cause;
 mod clients;
@@ -116,6 +117,13 @@ pub struct Outcome {
     pub inventory_splits: u64,
     /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
     pub backups: (u64, u64, u64),
+    /// Generation 14, archival seeds: (archival backups taken and checked, roll-forwards
+    /// of a restored backup checked against the live file (invariant 7), roll-forwards
+    /// a crash interrupted (then run again), backups skipped for lying-fault damage,
+    /// backups taken before their file was archived that roll-forward refused as older
+    /// than the log (status 41), such backups whose log held no frame to show the gap,
+    /// roll-forwards first run with the disk's faults on (then run again fault-free)).
+    pub archival: (u64, u64, u64, u64, u64, u64, u64),
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,

@@ -31,6 +31,8 @@ impl World {
         crash.strike(&self.rig.vfs);
         let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| self.maybe_kill_backup())?;
+        // Generation 14: a file archived late joins blog.cfg now.
+        self.archive_late_file();
         self.recover(crash.name())
     }
 
@@ -40,7 +42,10 @@ impl World {
         self.retire_engine();
         self.rig.vfs.clear_crash_point();
         Crash::PowerLoss.strike(&self.rig.vfs);
-        self.recover("final power loss")
+        self.recover("final power loss")?;
+        // Generation 14: the disk dies; restored backups are rolled forward
+        // (invariant 7).
+        self.check_roll_forward()
     }
 
     /// Open every file fault-free, check structure (invariant 1) and that it holds a
@@ -170,6 +175,17 @@ impl World {
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;
             }
+            if self.log_mode == LogMode::Off && self.arch.is_some() {
+                // An archived file's writable open applies a frame its FCR had not
+                // reached (a crash between the two): open each for writing first, so
+                // the state read below is the one the reopened handles see. A refusal
+                // shows again when the handles are reopened.
+                for f in &self.model.files {
+                    if let Ok(h) = e.open(&f.path, OpenMode::Normal) {
+                        let _ = e.close(h);
+                    }
+                }
+            }
             let mut at = Vec::new();
             for i in 0..self.model.files.len() {
                 if self.log_mode == LogMode::Off {
@@ -206,6 +222,7 @@ impl World {
                 hs.push(per);
             }
             self.rig.handles = hs;
+            self.archival_opened();
             self.model.clients = Clients::new();
             self.check_inventory(why)?;
             // Opening finished any roll-in that had begun; what remains in continuous

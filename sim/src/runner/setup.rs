@@ -11,6 +11,7 @@
 //! durably from the start (the operator's), the log directory is the engine's to
 //! create and make durable.
 
+use super::archival::{ArchivalModel, BLOG_ROOT};
 use super::cause::Causes;
 use super::clients::Clients;
 use super::schedule::{stream_seed, Schedule};
@@ -160,6 +161,14 @@ impl World {
             page_size = s.page_size();
             nfiles = s.files();
         }
+        // Generation 14: archival logging for about a third of the seeds (setup stream
+        // 7). Lying faults are off in those seeds: a damaged data file replaced by an
+        // empty one, or a damaged log, is a restore the model does not follow.
+        let arch = ArchivalModel::draw(seed, opts.workload, nfiles);
+        if arch.is_some() {
+            faults = faults.without_lying();
+            config.blog_root = Some(PathBuf::from(BLOG_ROOT));
+        }
         let vfs = SimVfs::new(seed_vfs, faults);
         if opts.workload >= 9 {
             // Generation 9: directories are objects. The operator's layout — the data
@@ -201,8 +210,12 @@ impl World {
             tally: Tally::new(),
             cause: Causes::default(),
             damage: Default::default(),
+            arch,
         };
+        // blog.cfg comes first: the files' first writable open starts their logs.
+        w.write_blog_cfg();
         w.create_files();
+        w.copy_before_archived();
         w
     }
 

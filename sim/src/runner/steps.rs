@@ -40,7 +40,13 @@ impl World {
             }
             Step::Transfer => self.transfer()?,
             Step::StartBackup => self.start_backup()?,
-            Step::CopyBackup => self.copy_backup()?,
+            Step::CopyBackup => {
+                self.archival_backup()?;
+                if self.rig.vfs.is_crashed() {
+                    return Ok(());
+                }
+                self.copy_backup()?
+            }
             Step::EndBackup => self.end_backup()?,
             Step::Flush => {
                 let got = self.rig.engine_mut()?.flush();
@@ -77,7 +83,7 @@ impl World {
     /// file no open transaction holds (its acknowledged state is the oldest a crash may
     /// leave; a held file's pending changes wait for the transaction's End, as the
     /// engine documents) and in the log.
-    fn flushed(&mut self) {
+    pub(super) fn flushed(&mut self) {
         for f in 0..self.model.files.len() {
             if self.model.clients.holder(f).is_none() {
                 self.model.files[f].acknowledged_durable();

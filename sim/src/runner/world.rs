@@ -4,6 +4,7 @@
 //! hashed into the trace and compared with the model's, and only injected faults may
 //! excuse a difference.
 
+use super::archival::ArchivalModel;
 use super::backup::BackupModel;
 use super::cause::Causes;
 use super::clients::Clients;
@@ -35,6 +36,8 @@ pub(super) struct World {
     pub(super) cause: Causes,
     /// Lying faults on deltas, dated for the strict judgement of their damage.
     pub(super) damage: DatedDamage,
+    /// Generation 14: the seed's archival logging, if on.
+    pub(super) arch: Option<ArchivalModel>,
 }
 
 /// The engine side: the system under test, the simulated disk and clock it runs on,
@@ -99,6 +102,8 @@ pub(super) struct Tally {
     pub(super) inventory_splits: u64,
     /// Backup cycles: (startbu, copies checked, endbu or kill) completed.
     pub(super) backups: (u64, u64, u64),
+    /// Generation 14: see [`Outcome::archival`].
+    pub(super) archival: (u64, u64, u64, u64, u64, u64, u64),
     /// The running hash of every step and answer (FNV-1a); the trace hash adds the
     /// disk's I/O trace.
     pub(super) hash: u64,
@@ -179,6 +184,7 @@ impl Tally {
             transfers: 0,
             inventory_splits: 0,
             backups: (0, 0, 0),
+            archival: (0, 0, 0, 0, 0, 0, 0),
             hash: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -212,6 +218,7 @@ impl World {
         o.group_acks = self.tally.group_acks;
         o.transfers = self.tally.transfers;
         o.backups = self.tally.backups;
+        o.archival = self.tally.archival;
         o.inventory_splits = self.tally.inventory_splits;
         o.log_mode = self.log_mode.name();
         o.faults = self.rig.vfs.stats();
