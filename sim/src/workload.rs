@@ -139,7 +139,7 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// the transaction log (and of nothing else), judged against the journal by when it
 /// happened; 13 — a torn sector may hold garbage even where the write rewrote bytes
 /// already durable (the engine no longer rewrites durable data in place); 14 — archival
-/// logging in about a third of the seeds (setup stream 7; lying faults off there):
+/// logging in about 30% of the seeds (setup stream 7; lying faults off there):
 /// `blog.cfg` names some files, `CopyBackup` also takes an archival backup (a flush,
 /// then a copy of an archived file), `startbu` picks only non-archived files (now and then one archived file too: refused, 88), and at
 /// the end every backup is restored and rolled forward from its archival log — now and

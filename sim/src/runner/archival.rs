@@ -1,6 +1,6 @@
 //! Generation 14: archival logging and invariant 7 (DESIGN.md "Archival logging").
 //!
-//! About a third of the seeds name a random subset of their data files in
+//! About 30% of the seeds name a random subset of their data files in
 //! `/blog/blog.cfg` (root `/`), before the files are created, so every system
 //! transaction of those files is appended to its archival log. During the run the
 //! `CopyBackup` step takes an archival backup: a flush, then a plain copy of an
@@ -60,7 +60,7 @@ impl ArchivalModel {
             return None;
         }
         let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 7));
-        if !s.random_bool(0.35) {
+        if !s.random_bool(0.3) {
             return None;
         }
         let mut listed: Vec<bool> = (0..nfiles).map(|_| s.random_bool(0.6)).collect();

@@ -91,15 +91,17 @@ impl World {
 
     /// Whether a fault at `path` is one an operation on file `f` could observe: on the
     /// file, its delta (or the copy a delta writer makes of it, whose handle keeps that
-    /// name), its directory, or the transaction log (its files, its directory and the
-    /// directory that holds it, which its durable creation syncs).
+    /// name), its directory or one above it, or the transaction log (its files, its
+    /// directory and the directory that holds it, which its durable creation syncs).
     fn observable_by(&self, f: usize, path: &Path) -> bool {
         let file = &self.model.files[f].path;
         let log = &self.rig.config.log_dir;
         path == file
             || engine::delta::delta_path(file)
                 .is_ok_and(|d| path == d || path == engine::delta::delta_temp_path(&d))
-            || path == engine::vfs::parent_dir(file)
+            // Its directory, and (a directory made durably syncs its parent) every
+            // directory above it.
+            || file.ancestors().skip(1).any(|a| a == path)
             || (self.log_mode != engine::LogMode::Off
                 && (path.starts_with(log) || path == engine::vfs::parent_dir(log)))
             || (self.arch.is_some() && archival_of(file, path))
