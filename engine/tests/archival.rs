@@ -483,6 +483,28 @@ fn a_backup_older_than_its_log_is_refused_by_open_and_by_roll_forward() {
     assert_eq!(read(&vfs, DATA).1, 1, "nothing applied");
 }
 
+#[test]
+fn a_backup_older_than_an_empty_log_is_refused_by_roll_forward() {
+    let vfs = TestVfs::new();
+    setup(&vfs);
+    let old = vfs.contents(DATA).unwrap();
+    vfs.put(CFG, Vec::new());
+    let mut e = engine(&vfs);
+    work(&mut e, 0, 8);
+    // The file joins blog.cfg; its log is made at its sequence and holds no frame yet.
+    vfs.put(CFG, b"/db/a.btr\n".to_vec());
+    let h = e.open(Path::new(DATA), OpenMode::Normal).unwrap();
+    e.close(h).unwrap();
+    drop(e);
+    let (scan, entries) = read_log(&vfs, Path::new(LOG)).unwrap();
+    assert!(entries.is_empty() && scan.header.base_fcr_seq > 1);
+    vfs.put(DATA, old);
+    let err = roll(&vfs, DATA, None).unwrap_err();
+    assert_eq!(err.status, Status::OperationNotAllowed, "{err}");
+    assert!(err.context.contains("begins after sequence"), "{err}");
+    assert_eq!(read(&vfs, DATA).1, 1, "nothing applied");
+}
+
 /// A log for `DATA` at base 1 written by hand: frames `(fcr_seq, applied_lsn,
 /// changes)`.
 fn hand_log(vfs: &TestVfs, frames: &[(u64, u64, Vec<Change>)]) {

@@ -360,6 +360,12 @@ impl Engine {
                 Some(scan)
             }
         };
+        // A backup older than the log's beginning is refused even when the log holds no
+        // frame yet (no frame's sequence shows the gap then): the file was at the log's
+        // base when the log was made, so the backup lacks transactions nothing holds.
+        if !stopped_at_to && !r.ignore_gap && r.seq < header.base_fcr_seq {
+            return Err(r.gap(header.base_fcr_seq + 1));
+        }
         tracing::info!(target: "keel::archival", file = %path.display(), from = from_seq, to = r.seq, applied = r.applied, "rolled forward from the archival log");
         Ok(RollForward {
             log,
