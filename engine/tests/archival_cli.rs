@@ -5,42 +5,19 @@
 //! panic. Each command is its own process, run in a scratch directory with a relative
 //! `KEEL_BLOG_ROOT`, as in the README.
 
+mod common;
+
+use common::butil::{run, Run};
 use engine::formats::{write_end, write_record, SeqReader};
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
-
-const BUTIL: &str = env!("CARGO_BIN_EXE_butil");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Run butil in `dir` with archival root `root` (relative to `dir`) and no
 /// transaction log settings.
 fn butil<S: AsRef<OsStr>>(dir: &Path, root: &str, args: &[S]) -> Run {
-    let out = Command::new(BUTIL)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("KEEL_LOG_MODE")
-        .env_remove("KEEL_LOG_DIR")
-        .env("KEEL_BLOG_ROOT", root)
-        .output()
-        .expect("run butil");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "butil {:?} panicked:\n{}",
-        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-        run.stderr
-    );
-    run
+    run(args, |c| {
+        c.current_dir(dir).env("KEEL_BLOG_ROOT", root);
+    })
 }
 
 fn ok<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> String {

@@ -3,6 +3,9 @@
 //! exit code (the Btrieve status, or 64 for usage errors), the status in stderr, and
 //! that nothing panicked.
 
+mod common;
+
+use common::butil::{run, Run, BUTIL};
 use engine::file::key;
 use engine::formats::{parse_description, write_end, write_record, SeqReader};
 use engine::FileSpec;
@@ -10,35 +13,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BUTIL: &str = env!("CARGO_BIN_EXE_butil");
 const USAGE: i32 = 64;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn butil<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    // Hermetic: the log settings come from the environment.
-    let out = Command::new(BUTIL)
-        .args(args)
-        .env_remove("KEEL_LOG_MODE")
-        .env_remove("KEEL_LOG_DIR")
-        .output()
-        .expect("run butil");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "butil {:?} panicked:\n{}",
-        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-        run.stderr
-    );
-    run
+    run(args, |_| {})
 }
 
 /// Run and expect success; returns stdout.

@@ -52,6 +52,29 @@ pub enum HeaderError {
     Invalid(String),
 }
 
+/// What lies at an append file's path, before anything is scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// No file.
+    Absent,
+    /// A file whose creation a crash interrupted: no longer than a header, and the
+    /// header torn (short or failing its checksum). Writers write no frame before the
+    /// header is synced (rule 1), so nothing was ever written to it; it may be removed.
+    Interrupted,
+    /// A file with more than a torn header: scan it (which reports damage).
+    Present,
+}
+
+impl Probe {
+    /// An existing file `file_len` bytes long whose header decoded to `header`.
+    pub fn of<T>(header: &Result<T, HeaderError>, file_len: u64) -> Probe {
+        match header {
+            Err(h) if h.is_torn() && file_len <= HEADER_LEN as u64 => Probe::Interrupted,
+            _ => Probe::Present,
+        }
+    }
+}
+
 impl HeaderError {
     /// Could this header simply never have been (fully) written? Only a short or
     /// unchecksummed header can be a creation a crash interrupted (rule 1).

@@ -40,5 +40,5 @@ pub mod header;
 pub mod scan;
 
 pub use frame::{decode_envelope, frame_len, seal_frame, End, Layout, Stop, FRAME_ALIGN};
-pub use header::{FileKind, HeaderError, HEADER_LEN};
+pub use header::{FileKind, HeaderError, Probe, HEADER_LEN};
 pub use scan::{search_for_proof, Search, Source, Window, SEARCH_BUDGET_FACTOR};

@@ -50,19 +50,9 @@ impl ArchivalScan {
     }
 }
 
-/// What lies at an archival log's path, before anything is scanned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogProbe {
-    /// No file.
-    Absent,
-    /// A log whose creation a crash interrupted: no longer than a header, and the
-    /// header torn (short or failing its checksum). The writer writes no frame before
-    /// the header is synced, so nothing was ever logged to it; it may be removed and
-    /// created again.
-    Interrupted,
-    /// A log with more than a torn header: scan it (which reports damage).
-    Present,
-}
+/// What lies at an archival log's path, before anything is scanned (`Interrupted`: it
+/// may be removed and created again).
+pub type LogProbe = crate::appendfile::Probe;
 
 fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
     ARCHIVAL.io_error(e, what, path)
@@ -87,10 +77,7 @@ pub fn probe_log(vfs: &dyn Vfs, path: &Path) -> Result<LogProbe> {
         Err(e) => return Err(io_error(&e, "opening", path)),
     };
     let (header, file_len) = read_header(file.as_ref(), path)?;
-    Ok(match header {
-        Err(h) if h.is_torn() && file_len <= ARCHIVAL_HEADER_LEN as u64 => LogProbe::Interrupted,
-        _ => LogProbe::Present,
-    })
+    Ok(LogProbe::of(&header, file_len))
 }
 
 /// Scan the archival log at `path`, handing every valid entry, with its frame's file

@@ -69,19 +69,10 @@ pub struct DeltaScan {
     pub stop_offset: u64,
 }
 
-/// What lies at a data file's delta path, before anything is scanned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeltaProbe {
-    /// No delta: the file is not in continuous operations.
-    Absent,
-    /// A delta whose creation a crash interrupted: no longer than a header and the
-    /// header torn (short or failing its checksum). [`super::DeltaWriter::create`]
-    /// writes no frame before the header is synced, so nothing was ever committed to
-    /// it and `startbu` never returned for it; it may be removed.
-    Interrupted,
-    /// A delta with more than a torn header: [`scan_delta`] it (which reports damage).
-    Present,
-}
+/// What lies at a data file's delta path, before anything is scanned: `Absent` (the
+/// file is not in continuous operations), `Interrupted` (startbu never returned for it;
+/// it may be removed) or `Present` ([`scan_delta`] it).
+pub type DeltaProbe = crate::appendfile::Probe;
 
 fn io_error(e: &std::io::Error, what: &str, path: &Path) -> Error {
     DELTA.io_error(e, what, path)
@@ -107,10 +98,7 @@ pub fn probe_delta(vfs: &dyn Vfs, path: &Path) -> Result<DeltaProbe> {
         .open(path, OpenMode::ReadOnly)
         .map_err(|e| io_error(&e, "opening", path))?;
     let (header, file_len) = read_header(file.as_ref(), path)?;
-    Ok(match header {
-        Err(h) if h.is_torn() && file_len <= DELTA_HEADER_LEN as u64 => DeltaProbe::Interrupted,
-        _ => DeltaProbe::Present,
-    })
+    Ok(DeltaProbe::of(&header, file_len))
 }
 
 /// Scan the delta at `path`: validate its header, then read frames while each is

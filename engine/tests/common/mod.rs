@@ -1,6 +1,8 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod butil;
+
 use engine::clock::ManualClock;
 use engine::vfs::testing::TestVfs;
 use engine::vfs::{StdVfs, Vfs};
