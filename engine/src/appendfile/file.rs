@@ -35,14 +35,25 @@ pub fn initialize(
     header: &[u8],
     zero_to: u64,
 ) -> Result<()> {
+    write_synced(kind, file, path, header, zero_to)?;
+    sync_dir_of(vfs, kind, path)
+}
+
+/// [`initialize`] without the directory sync: for a file made under a temporary name,
+/// whose rename is followed by the one directory sync that matters.
+pub fn write_synced(
+    kind: &FileKind,
+    file: &dyn VfsFile,
+    path: &Path,
+    header: &[u8],
+    zero_to: u64,
+) -> Result<()> {
     debug_assert!(zero_to >= header.len() as u64);
     file.write_at(header, 0)
         .map_err(|e| kind.io_error(&e, "writing the header of", path))?;
     zero_fill(file, header.len() as u64, zero_to)
         .map_err(|e| kind.io_error(&e, "preallocating", path))?;
-    file.sync()
-        .map_err(|e| kind.io_error(&e, "syncing", path))?;
-    sync_dir_of(vfs, kind, path)
+    file.sync().map_err(|e| kind.io_error(&e, "syncing", path))
 }
 
 /// Sync the directory holding `path` (a file of this kind), so its creation, or its

@@ -42,7 +42,7 @@ use super::reader::LogScan;
 use super::segment::{
     segment_name, validate_segment_size, SegmentHeader, SEGMENT, SEGMENT_HEADER_LEN,
 };
-use crate::appendfile::file::{initialize, replace_with_prefix};
+use crate::appendfile::file::{replace_with_prefix, write_synced};
 use crate::status::{Error, Result, Status};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::collections::VecDeque;
@@ -153,8 +153,7 @@ fn create_segment(
     let file = vfs
         .open(&temp, OpenMode::Truncate)
         .map_err(|e| io_error(&e, "creating", &temp))?;
-    let made = initialize(
-        vfs,
+    let made = write_synced(
         &SEGMENT,
         file.as_ref(),
         &temp,

@@ -88,6 +88,7 @@ impl World {
         self.rig.vfs.clear_aimed_error();
         tracing::debug!(target: "sim", ?set, ok = got.is_ok(), "startbu");
         if self.expect("startbu", &got, want)? {
+            self.freeze_data_damage(&set);
             self.model.backup = Some(BackupModel {
                 instant: set
                     .iter()
@@ -97,7 +98,6 @@ impl World {
                 copied: false,
             });
             self.tally.backups.0 += 1;
-            self.freeze_data_damage();
             return Ok(());
         }
         let partial: Vec<usize> = set

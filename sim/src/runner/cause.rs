@@ -27,7 +27,7 @@
 use super::dated_damage::Dated;
 use super::world::World;
 use engine::Status;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Generation 14: whether `path` is `blog.cfg` (or its directory) or the archival log
 /// of `file` (beside it, its stem with another extension), or a copy the log's writer
@@ -110,10 +110,12 @@ impl World {
     /// Whether an observable fault the current operation could see was injected since
     /// fault number `from`.
     fn fault_since(&self, from: usize) -> bool {
-        let since: Vec<PathBuf> = self.rig.vfs.observable_faults_since(from);
         match self.cause.file {
-            Some(f) => since.iter().any(|p| self.observable_by(f, p)),
-            None => !since.is_empty(),
+            Some(f) => self
+                .rig
+                .vfs
+                .observable_fault_since(from, |p| self.observable_by(f, p)),
+            None => self.faults_now() > from,
         }
     }
 

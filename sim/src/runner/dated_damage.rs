@@ -296,12 +296,12 @@ impl World {
         }
     }
 
-    /// `startbu` froze a set: the data files' control records stay as they are until
-    /// the roll-in, so what is committed to the deltas meanwhile proves nothing about
+    /// `startbu` froze the files of `set`: their control records stay as they are until
+    /// the roll-in, so what is committed to their deltas meanwhile proves nothing about
     /// damage already on them.
-    pub(super) fn freeze_data_damage(&mut self) {
-        for d in &mut self.damage.data {
-            if let Dated::Timed { provable_from, .. } = d {
+    pub(super) fn freeze_data_damage(&mut self, set: &[usize]) {
+        for &f in set {
+            if let Some(Dated::Timed { provable_from, .. }) = self.damage.data.get_mut(f) {
                 *provable_from = usize::MAX;
             }
         }

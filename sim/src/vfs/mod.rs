@@ -281,10 +281,14 @@ impl SimVfs {
         self.lock().trace.observable_count()
     }
 
-    /// The path of each observable fault from the `from`-th on (the file or directory
-    /// the failed call named, or the file a lying fault damaged).
-    pub fn observable_faults_since(&self, from: usize) -> Vec<PathBuf> {
-        self.lock().trace.observable_since(from).to_vec()
+    /// Whether an observable fault from the `from`-th on hit a path `hit` accepts (the
+    /// file or directory the failed call named, or the file a lying fault damaged).
+    pub fn observable_fault_since(&self, from: usize, hit: impl Fn(&Path) -> bool) -> bool {
+        self.lock()
+            .trace
+            .observable_since(from)
+            .iter()
+            .any(|p| hit(p))
     }
 
     /// The lying-disk faults from the `from`-th on (in order; each the paths that named
