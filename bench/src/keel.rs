@@ -39,6 +39,7 @@ pub fn spec() -> FileSpec {
             duplicates: false,
             modifiable: false,
         }],
+        format: engine::FileFormat::V6,
     }
 }
 

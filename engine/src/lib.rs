@@ -43,5 +43,5 @@ pub mod txlog;
 pub mod vfs;
 
 pub use engine::{Client, CommitCounters, Config, Engine, FileStat, Handle, LogMode, OpenMode};
-pub use file::{FileSpec, GetOp, KeySpec, KeyType, OpCode, Segment, StepOp};
+pub use file::{FileFormat, FileSpec, GetOp, KeySpec, KeyType, OpCode, Segment, StepOp};
 pub use status::{Error, Result, Status};

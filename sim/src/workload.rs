@@ -42,6 +42,7 @@ pub fn spec(page_size: u32) -> FileSpec {
                 modifiable: true,
             },
         ],
+        format: engine::FileFormat::V6,
     }
 }
 

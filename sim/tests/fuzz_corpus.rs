@@ -77,6 +77,7 @@ fn spec() -> FileSpec {
                 modifiable: true,
             },
         ],
+        format: engine::FileFormat::V6,
     }
 }
 

@@ -645,6 +645,7 @@ mod tests {
                     duplicates: false,
                     modifiable: false,
                 }],
+                format: crate::page::spec::FileFormat::V6,
             };
             let most = crate::page::fcr::max_logical_pages(&spec);
             assert!(u64::from(logical_page_bound(ps)) >= most, "page size {ps}");

@@ -12,4 +12,4 @@ pub mod recover;
 /// re-exported here, where the operations that use it live.
 pub use crate::page::spec;
 pub use ops::{GetOp, OpCode, StepOp};
-pub use spec::{FileSpec, KeySpec, KeyType, Segment};
+pub use spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment};

@@ -37,6 +37,7 @@ fn spec() -> FileSpec {
                 modifiable: true,
             },
         ],
+        format: crate::page::spec::FileFormat::V6,
     }
 }
 

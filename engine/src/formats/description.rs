@@ -52,7 +52,9 @@
 //! used as sizes). [`write_description`] produces text that [`parse_description`] turns
 //! back into the same spec for every spec that passes [`FileSpec::validate`].
 
-use crate::file::spec::{FileSpec, KeySpec, KeyType, Segment, DEFAULT_PAGE_SIZE, MAX_KEYS};
+use crate::file::spec::{
+    FileFormat, FileSpec, KeySpec, KeyType, Segment, DEFAULT_PAGE_SIZE, MAX_KEYS,
+};
 use crate::status::{Error, Result, Status};
 use std::fmt::Write as _;
 
@@ -549,6 +551,7 @@ impl Parser {
                 record_length,
                 page_size,
                 keys: self.keys,
+                format: FileFormat::V6,
             },
             self.key_lines,
         ))
@@ -640,6 +643,7 @@ mod tests {
                         vec![seg(40, 20, s, false), seg(4, 20, s, false)]
                     ),
                 ],
+                format: FileFormat::V6,
             }
         );
     }
@@ -658,6 +662,7 @@ mod tests {
                     key(false, false, vec![seg(0, 8, s, false)]),
                     key(true, true, vec![seg(44, 16, s, false)]),
                 ],
+                format: FileFormat::V6,
             }
         );
     }
@@ -681,6 +686,7 @@ mod tests {
                     key(true, false, vec![seg(4, 8, s, false)]),
                     key(true, true, vec![seg(20, 2, KeyType::Integer, true)]),
                 ],
+                format: FileFormat::V6,
             }
         );
     }
@@ -706,6 +712,7 @@ mod tests {
                 record_length: 10,
                 page_size: 512,
                 keys: vec![key(true, true, vec![seg(2, 2, KeyType::Unsigned, true)])],
+                format: FileFormat::V6,
             }
         );
     }
@@ -975,6 +982,7 @@ mod tests {
                     record_length,
                     page_size,
                     keys,
+                    format: FileFormat::V6,
                 })
             })
     }

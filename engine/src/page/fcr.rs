@@ -10,11 +10,14 @@
 use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::pat::{self, PagePtr};
 use super::{PageType, HEADER_LEN};
-use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+use crate::page::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
 use crate::status::{fail, Result, Status};
 
 /// Identifies a Keel data file.
 pub const MAGIC: &[u8; 8] = b"KEELDAT1";
+/// The format byte: 0 for the 6.x format (files made before the legacy format existed
+/// hold 0 there), 5 for the legacy pre-imaging format.
+const FORMAT_AT: usize = 88;
 /// Where the fixed fields end and the key table starts.
 const KEYS_AT: usize = 96;
 const KEY_LEN: usize = 8;
@@ -77,6 +80,7 @@ impl Fcr {
         put_u32(&mut b, 64, self.state.free_data_head);
         put_u64(&mut b, 72, self.state.next_serial);
         put_u64(&mut b, 80, self.state.applied_lsn);
+        b[FORMAT_AT] = format_code(self.spec.format);
         let mut at = KEYS_AT;
         for (k, key) in self.spec.keys.iter().enumerate() {
             put_u32(&mut b, at, self.state.roots[k]);
@@ -172,10 +176,16 @@ impl Fcr {
             });
             at += pat::ENTRY_LEN;
         }
+        let format = match b[FORMAT_AT] {
+            0 => FileFormat::V6,
+            5 => FileFormat::V5,
+            other => return bad(&format!("unknown file format code {other}")),
+        };
         let spec = FileSpec {
             record_length,
             page_size,
             keys,
+            format,
         };
         spec.validate()
             .map_err(|e| e.during("file control record holds an invalid definition"))?;
@@ -202,6 +212,13 @@ impl Fcr {
             state,
             pat: pat_ptrs,
         })
+    }
+}
+
+fn format_code(f: FileFormat) -> u8 {
+    match f {
+        FileFormat::V6 => 0,
+        FileFormat::V5 => 5,
     }
 }
 

@@ -83,12 +83,55 @@ impl KeySpec {
     }
 }
 
+/// How a data file survives a crash: the on-disk format generation.
+///
+/// Both formats share pages, records, keys and operations; they differ only in how a
+/// system transaction reaches the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FileFormat {
+    /// The 6.x format: shadow paging, two FCR slots; the FCR write is the commit.
+    #[default]
+    V6,
+    /// The pre-6.x (legacy) format: pages are overwritten in place after their
+    /// original images are made durable in `NAME.PRE` (pre-imaging, `crate::preimage`).
+    V5,
+}
+
+impl FileFormat {
+    /// The version number operators use (`version=5` in a description, `-stat`).
+    pub fn version(self) -> u8 {
+        match self {
+            FileFormat::V6 => 6,
+            FileFormat::V5 => 5,
+        }
+    }
+
+    /// The format with that version number.
+    pub fn from_version(v: u64) -> Option<FileFormat> {
+        match v {
+            6 => Some(FileFormat::V6),
+            5 => Some(FileFormat::V5),
+            _ => None,
+        }
+    }
+
+    /// How `-stat` names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileFormat::V6 => "6.x (shadow paging)",
+            FileFormat::V5 => "5.x legacy (pre-imaging to NAME.PRE)",
+        }
+    }
+}
+
 /// The definition of a data file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileSpec {
     pub record_length: u16,
     pub page_size: u32,
     pub keys: Vec<KeySpec>,
+    /// How the file's system transactions reach the disk.
+    pub format: FileFormat,
 }
 
 impl FileSpec {

@@ -393,6 +393,7 @@ mod tests {
                 duplicates: false,
                 modifiable: false,
             }],
+            format: crate::page::spec::FileFormat::V6,
         };
         let path = Path::new("/f.btr");
         create(vfs, path, &spec).unwrap();
