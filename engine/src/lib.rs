@@ -9,8 +9,8 @@
 //! | 1 | [`vfs`] | the filesystem seam (`Vfs`, `StdVfs`, `MemVfs`; `vfs::testing` under the `testing` feature) |
 //! | 2 | [`page`] | page layouts, checksums, the file specification (`page::spec`) |
 //! | 3 | [`appendfile`] | checksummed framed append-only files: header, frames, proof search, durable create/remove — under every log |
-//! | 4 | [`delta`] | the continuous-operations delta file's format (`NAME.^^^`) |
-//! | 5 | [`pager`] | PAT, shadow paging, system transactions, frozen files and their deltas — the only layer that knows about crash safety |
+//! | 4 | [`delta`], [`preimage`] | the continuous-operations delta file's format (`NAME.^^^`); the legacy format's pre-image file (`NAME.PRE`) and its arm / void / restore protocol |
+//! | 5 | [`pager`] | PAT, shadow paging (6.x) and in-place pre-imaged commits (5.x), system transactions, frozen files and their deltas — the only layer that knows about crash safety |
 //! | 6 | [`btree`] | B+trees over logical pages |
 //! | 7 | [`file`](mod@file) | records, keys, Btrieve operations, positioning, the redo vocabulary (`file::change`), check and recover |
 //! | 8 | [`txlog`], [`archival`], [`contops`], [`formats`] | the transaction log (segments, frames, reader, writer, group sync); archival logging (`blog.cfg`, the per-file archival log's format, reader and writer); continuous-operations policy (startbu's check, killbu); butil's interchange formats |
@@ -37,6 +37,7 @@ pub mod host;
 pub mod mutant;
 pub mod page;
 pub mod pager;
+pub mod preimage;
 pub mod shared;
 pub mod status;
 pub mod txlog;

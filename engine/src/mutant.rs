@@ -92,6 +92,16 @@ pub enum Mutant {
     /// Roll-forward goes on past a missing FCR sequence in the archival log instead of
     /// stopping at the gap.
     RollfwdIgnoresGap,
+    /// A legacy-format system transaction writes its pre-images to `NAME.PRE` without
+    /// syncing them before it overwrites the pages in place (NetWare's disk-write
+    /// optimizer: the overwritten page can reach the disk before its pre-image).
+    PreimageWithoutSync,
+    /// A legacy-format system transaction invalidates its pre-images before the data
+    /// file's overwritten pages are synced.
+    PreimageDeletedEarly,
+    /// Opening a legacy-format file applies the pre-images left in `NAME.PRE` even when
+    /// the header says they are void (a finished transaction's originals).
+    ApplyStalePreimage,
 }
 
 impl Mutant {
@@ -133,7 +143,11 @@ impl Mutant {
     /// corpus tests, which require every mutant of `ALL` to be caught, do not yet ask
     /// for them. Move each to `ALL` when the simulator catches it. (Empty: the archival
     /// ones moved to `ALL` with the simulator's generation 14.)
-    pub const PENDING: [Mutant; 0] = [];
+    pub const PENDING: [Mutant; 3] = [
+        Mutant::PreimageWithoutSync,
+        Mutant::PreimageDeletedEarly,
+        Mutant::ApplyStalePreimage,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -167,6 +181,9 @@ impl Mutant {
             Mutant::ArchiveWithoutSync => "archive-without-sync",
             Mutant::RollfwdSkipsSeqCheck => "rollfwd-skips-seq-check",
             Mutant::RollfwdIgnoresGap => "rollfwd-ignores-gap",
+            Mutant::PreimageWithoutSync => "preimage-without-sync",
+            Mutant::PreimageDeletedEarly => "preimage-deleted-early",
+            Mutant::ApplyStalePreimage => "apply-stale-preimage",
         }
     }
 

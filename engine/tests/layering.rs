@@ -23,6 +23,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("appendfile", 3),
     // The delta file's format (the pager reads and writes deltas).
     ("delta", 4),
+    // The legacy format's pre-image file (the pager arms, voids and restores it).
+    ("preimage", 4),
     // Shadow paging and system transactions.
     ("pager", 5),
     ("btree", 6),

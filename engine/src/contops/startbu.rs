@@ -9,7 +9,9 @@
 //! another file of the set would share its delta (`INVOICE.HDR` and `INVOICE.DET`
 //! both map to `INVOICE.^^^`; 88), or `blog.cfg` archives it (88: archival logging and
 //! continuous operations exclude each other per file — an archival log records record
-//! changes, a delta pages, and no log could describe the roll-in).
+//! changes, a delta pages, and no log could describe the roll-in), or it is in the legacy
+//! (5.x) format (88, the engine's `is_data_file` says so: its pages are overwritten in
+//! place, which freezing cannot accommodate).
 
 use crate::delta::{delta_path, shares_delta};
 use crate::status::Status;

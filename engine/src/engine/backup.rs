@@ -19,6 +19,7 @@
 use super::Engine;
 use crate::contops::startbu::{check_set, Refusal};
 use crate::file::datafile::DataFile;
+use crate::file::FileFormat;
 use crate::mutant::Mutant;
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::Vfs;
@@ -32,23 +33,41 @@ impl Engine {
     pub fn check_backup_set(&mut self, paths: &[PathBuf]) -> Vec<Refusal> {
         let vfs = self.vfs.clone();
         let cfg = self.pager_config();
-        let open: BTreeMap<PathBuf, bool> = self
+        let open: BTreeMap<PathBuf, (bool, FileFormat)> = self
             .files
             .values()
-            .map(|f| (f.path.clone(), f.txn_owner.is_some()))
+            .map(|f| (f.path.clone(), (f.txn_owner.is_some(), f.df.spec().format)))
             .collect();
+        // A legacy file overwrites its pages in place: it cannot be frozen while its
+        // changes go to a delta (the 6.x format's shadow paging is what lets a frozen
+        // file's readers and its roll-in coexist), so it is refused (88).
+        let legacy = |format: FileFormat| -> Result<()> {
+            if format == FileFormat::V5 {
+                return fail(
+                    Status::IncompatibleMode,
+                    "it is in the legacy (5.x) format, which continuous operations do not \
+                     support; convert it with `butil -convert FILE OUT --to 6`, or back it \
+                     up while it is closed",
+                );
+            }
+            Ok(())
+        };
         // blog.cfg as it is now (an archived file cannot enter continuous operations).
         let blog = self.blog_config();
         check_set(
             vfs.as_ref(),
             paths,
             &mut |p: &Path| match open.get(p) {
-                Some(false) => Ok(()),
-                Some(true) => fail(
+                Some((false, format)) => legacy(*format),
+                Some((true, _)) => fail(
                     Status::OperationNotAllowed,
                     "a transaction holds the file; end or abort it first",
                 ),
-                None => DataFile::open(vfs.as_ref(), p, true, cfg.clone()).map(|_| ()),
+                None => legacy(
+                    DataFile::open(vfs.as_ref(), p, true, cfg.clone())?
+                        .spec()
+                        .format,
+                ),
             },
             &mut |p: &Path| match &blog {
                 Ok(c) => Ok(c.as_ref().and_then(|c| c.log_for(p)).map(Path::to_path_buf)),

@@ -13,6 +13,7 @@
 use super::{Pager, FCR_SLOTS};
 use crate::page::fcr::Fcr;
 use crate::page::pat::{self, PagePtr};
+use crate::page::spec::FileFormat;
 use crate::page::{self, PageBuf, PageType};
 use crate::status::{fail, Error, Result, Status};
 use std::collections::BTreeSet;
@@ -33,7 +34,7 @@ impl Pager {
         Ok(buf)
     }
 
-    fn write_physical(&mut self, physical: u32, buf: &[u8]) -> Result<()> {
+    pub(super) fn write_physical(&mut self, physical: u32, buf: &[u8]) -> Result<()> {
         let off = u64::from(physical) * self.page_size as u64;
         self.file.write_at(buf, off).map_err(|e| {
             Error::io(
@@ -45,7 +46,7 @@ impl Pager {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<()> {
+    pub(super) fn sync(&mut self) -> Result<()> {
         self.stats.syncs += 1;
         let mut result = self.file.sync();
         if let Err(e) = result {
@@ -209,7 +210,13 @@ impl Pager {
                     // pages this attempt took (and any it appended) and keep the
                     // changes for a retry.
                     self.free_phys = saved_free;
-                    self.free_phys.extend(saved_phys..self.phys_pages);
+                    if self.durable.spec.format == FileFormat::V5 {
+                        // A legacy transaction that failed was undone: the file was cut
+                        // back to its old length, so the pages it appended are gone.
+                        self.phys_pages = saved_phys;
+                    } else {
+                        self.free_phys.extend(saved_phys..self.phys_pages);
+                    }
                     self.debug_check_free_partition();
                 }
                 Err(err.during("system transaction failed"))
@@ -222,6 +229,9 @@ impl Pager {
         mut before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
     ) -> Result<(), (Error, bool)> {
         let seq = self.durable.seq + 1;
+        // The legacy format overwrites pages in place (under pre-imaging, `legacy.rs`).
+        let legacy = self.durable.spec.format == FileFormat::V5;
+        let phys_before = self.phys_pages;
         let per = pat::entries_per_page(self.page_size);
         let mut new_pat = self.pat.clone();
         new_pat.resize(self.state.logical_pages as usize, PagePtr::NONE);
@@ -248,7 +258,8 @@ impl Pager {
                     new_pat[l as usize] = PagePtr::NONE;
                 }
                 Some(img) => {
-                    let in_place = mutant!(self.config, OverwriteInPlace) && old.is_mapped();
+                    let in_place =
+                        (legacy || mutant!(self.config, OverwriteInPlace)) && old.is_mapped();
                     let p = if in_place {
                         old.physical
                     } else {
@@ -273,10 +284,14 @@ impl Pager {
                 continue;
             }
             let old = pat_ptrs[i];
-            let p = self.alloc_physical();
-            if old.is_mapped() {
-                released.push(old.physical);
-            }
+            let p = if legacy && old.is_mapped() {
+                old.physical
+            } else {
+                if old.is_mapped() {
+                    released.push(old.physical);
+                }
+                self.alloc_physical()
+            };
             let mut buf = page::blank(self.page_size, PageType::Pat);
             let end = ((i + 1) * per).min(new_pat.len());
             pat::encode(&mut buf, &new_pat[i * per..end]);
@@ -285,7 +300,9 @@ impl Pager {
             writes.push((p, buf));
         }
         writes.sort_by_key(|w| w.0);
-        self.debug_check_shadow_targets(&writes);
+        if !legacy {
+            self.debug_check_shadow_targets(&writes);
+        }
         let fcr = Fcr {
             seq,
             spec: self.durable.spec.clone(),
@@ -302,7 +319,16 @@ impl Pager {
         };
         let applied_lsn = self.state.applied_lsn;
         let archive_late = mutant!(self.config, ArchiveAfterFcr);
-        if mutant!(self.config, FcrBeforeShadowPages) {
+        if legacy {
+            let io = (seq, applied_lsn);
+            self.write_in_place(&writes, slot, &fcr_buf, io, phys_before, &mut before_fcr)
+                .map_err(|(e, unknown)| {
+                    if !unknown {
+                        self.dirty = dirty.clone();
+                    }
+                    (e, unknown)
+                })?;
+        } else if mutant!(self.config, FcrBeforeShadowPages) {
             if let Some(hook) = before_fcr.as_mut().filter(|_| !archive_late) {
                 if let Err(e) = hook(seq, applied_lsn) {
                     return Err(restore_dirty(self, e));
@@ -335,7 +361,7 @@ impl Pager {
             self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
         }
-        if let Some(hook) = before_fcr.as_mut().filter(|_| archive_late) {
+        if let Some(hook) = before_fcr.as_mut().filter(|_| archive_late && !legacy) {
             // Wrong: the FCR is durable before the frame that covers it; a crash (or a
             // failed append) here leaves a committed transaction the log never holds.
             hook(seq, applied_lsn).map_err(|e| (e, true))?;

@@ -28,8 +28,6 @@
 //!   a failure at or after it leaves the on-disk state unknown, so the pager refuses
 //!   further work (status 2) until the file is reopened.
 
-mod open;
-
 use crate::page::fcr::{Fcr, FileState};
 use crate::page::pat::PagePtr;
 use crate::page::spec::FileSpec;
@@ -83,6 +81,8 @@ macro_rules! mutant {
 
 mod commit;
 mod frozen;
+mod legacy;
+mod open;
 
 /// Counters for statistics and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,6 +135,8 @@ pub struct Pager {
     stats: PagerStats,
     /// Continuous operations: the data file is frozen, commits go to the delta.
     frozen: Option<frozen::Frozen>,
+    /// The legacy format's pre-image file (writable legacy files only).
+    preimage: Option<crate::preimage::PreImageFile>,
 }
 
 impl Pager {

@@ -5,7 +5,7 @@ use super::{Pager, PagerConfig, FCR_SLOTS};
 use crate::page::data::Layout;
 use crate::page::fcr::{self, Fcr, FileState};
 use crate::page::pat::{self, PagePtr};
-use crate::page::spec::{FileSpec, PAGE_SIZES};
+use crate::page::spec::{FileFormat, FileSpec, PAGE_SIZES};
 use crate::page::{self, node, Expect, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::{self, OpenMode, Vfs, VfsFile};
@@ -144,7 +144,25 @@ impl Pager {
         let len = file
             .len()
             .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
-        let (durable, slot) = Self::live_fcr(file.as_ref(), path, len)?;
+        let (mut durable, mut slot) = Self::live_fcr(file.as_ref(), path, len)?;
+        let mut len = len;
+        let mut preimage = None;
+        if durable.spec.format == FileFormat::V5 {
+            // Before anything else reads the file: an interrupted in-place transaction
+            // is undone. (The live FCR is readable even then — each transaction writes
+            // the slot the live one is not in — and gives the page size to check the
+            // `.PRE` against.)
+            let stale = mutant!(config, ApplyStalePreimage);
+            let (pre, restored) =
+                super::legacy::open_preimage(vfs, path, file.as_ref(), &durable, read_only, stale)?;
+            preimage = pre;
+            if restored {
+                len = file
+                    .len()
+                    .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
+                (durable, slot) = Self::live_fcr(file.as_ref(), path, len)?;
+            }
+        }
         if !read_only {
             // The live FCR may sit only in the OS cache — after a process crash, and
             // after a commit whose FCR sync failed (the pager was poisoned and the file
@@ -277,6 +295,7 @@ impl Pager {
             poisoned: None,
             stats: Default::default(),
             frozen: None,
+            preimage,
         })
     }
 

@@ -1,0 +1,202 @@
+//! The legacy (5.x) format's side of the pager: pages overwritten in place under
+//! pre-imaging (`crate::preimage` holds the protocol and the `.PRE` format).
+//!
+//! A legacy system transaction writes every changed page — data, index, PAT, and the
+//! FCR into slot `seq % 2` — over its own physical page (new pages still go to free or
+//! appended ones). Before the first overwrite, the original image of every page it
+//! will write below the file's old end is made durable and armed in `NAME.PRE`; after
+//! the data file is synced the set is voided, which is the commit point. On open an
+//! armed set is written back first, so the file is at the start or the end of its last
+//! system transaction, never between. A failure mid-way writes the originals back at
+//! once (and the transaction can be retried); if that fails too, the pager is poisoned
+//! and the next open restores them.
+
+use super::Pager;
+use crate::page::fcr::Fcr;
+use crate::preimage::{self, Found, PreImageFile};
+use crate::status::{fail, Error, Result, Status};
+use crate::vfs::{Vfs, VfsFile};
+use std::path::Path;
+
+/// The before-FCR hook of a system transaction (the archival log's append).
+pub(super) type Hook<'a> = Option<&'a mut dyn FnMut(u64, u64) -> Result<()>>;
+
+/// Open the pre-image file of the legacy file at `path` (whose live FCR is `durable`)
+/// and restore an armed set. Writable: makes the `.PRE` if there is none, and rewrites
+/// its state durably (an open must build on a durable state: after a process crash
+/// the last header may sit only in the OS cache). Read-only: refuses a file left
+/// mid-transaction, which only a writable open may restore. Returns the pre-image
+/// file (writable opens) and whether a set was restored (the caller reads the FCR
+/// again then).
+pub(super) fn open_preimage(
+    vfs: &dyn Vfs,
+    path: &Path,
+    file: &dyn VfsFile,
+    durable: &Fcr,
+    read_only: bool,
+    apply_stale: bool,
+) -> Result<(Option<PreImageFile>, bool)> {
+    let ps = durable.spec.page_size;
+    let mut pre = match PreImageFile::find(vfs, path, read_only)? {
+        Found::Absent if read_only => return Ok((None, false)),
+        Found::Absent => {
+            return Ok((
+                Some(PreImageFile::create(vfs, path, ps, durable.seq)?),
+                false,
+            ))
+        }
+        Found::OtherOwner(owner) => {
+            return fail(
+                Status::PreImageOpenError,
+                format!(
+                    "{}: its pre-image file {} belongs to {owner}; two legacy-format files \
+                     whose names differ only in extension cannot share a directory",
+                    path.display(),
+                    preimage::path_for(path).display()
+                ),
+            )
+        }
+        Found::Unreadable(e) => return Err(e),
+        Found::Ours(pre) => pre,
+    };
+    if pre.page_size() != ps {
+        return fail(
+            Status::IoError,
+            format!(
+                "{}: its pre-image file {} is for {}-byte pages, the file has {ps}-byte \
+                 pages; it is not this file's: remove it if the file passes `butil -check`",
+                path.display(),
+                pre.path().display(),
+                pre.page_size()
+            ),
+        );
+    }
+    let mut restored = false;
+    if let Some((set, orig_len)) = pre.armed_set(apply_stale)? {
+        if read_only {
+            return fail(
+                Status::OperationNotAllowed,
+                format!(
+                    "{} was left in the middle of a system transaction (its pre-image file \
+                     is armed); open it for writing once (e.g. `butil -check` after any \
+                     write open) to restore it",
+                    path.display()
+                ),
+            );
+        }
+        preimage::restore(file, path, ps, &set, orig_len)
+            .map_err(|e| e.during("restoring the pre-images of an interrupted transaction"))?;
+        restored = true;
+    }
+    if read_only {
+        return Ok((None, false));
+    }
+    pre.void()?;
+    Ok((Some(pre), restored))
+}
+
+impl Pager {
+    /// The I/O of a legacy system transaction: `writes` (physical page, sealed image)
+    /// and the FCR (`fcr_buf` into `slot`) go over their own pages, under pre-imaging.
+    /// `phys_before` is the file's page count before the transaction: pages at or past
+    /// it are new and need no pre-image (a restore cuts them off). An error says
+    /// whether the on-disk state is unknown (`true`: poison the pager) or back at the
+    /// transaction's start (`false`: keep the changes for a retry).
+    pub(super) fn write_in_place(
+        &mut self,
+        writes: &[(u32, Vec<u8>)],
+        slot: u32,
+        fcr_buf: &[u8],
+        (seq, applied_lsn): (u64, u64),
+        phys_before: u32,
+        before_fcr: &mut Hook<'_>,
+    ) -> Result<(), (Error, bool)> {
+        let ps = self.page_size as u64;
+        let orig_len = u64::from(phys_before) * ps;
+        let targets: Vec<(u32, &[u8])> = writes
+            .iter()
+            .map(|(p, b)| (*p, b.as_slice()))
+            .chain(std::iter::once((slot, fcr_buf)))
+            .collect();
+        // The originals exactly as the disk holds them (unverified: restoring them
+        // must give back the file as it was, damage included).
+        let mut originals = Vec::new();
+        for &(p, _) in &targets {
+            if p < phys_before {
+                originals.push((p, self.read_physical(p).map_err(|e| (e, false))?));
+            }
+        }
+        let sync_first = !mutant!(self.config, PreimageWithoutSync);
+        let Some(pre) = self.preimage.as_mut() else {
+            return Err((
+                Error::new(
+                    Status::IoError,
+                    format!(
+                        "{}: a legacy-format file open for writing has no pre-image file",
+                        self.path.display()
+                    ),
+                ),
+                false,
+            ));
+        };
+        pre.arm(seq, &originals, orig_len, sync_first)
+            .map_err(|e| (e, false))?;
+        for &(p, buf) in &targets {
+            if let Err(e) = self.write_physical(p, buf) {
+                return Err(self.undo_in_place(e, &originals, orig_len));
+            }
+        }
+        if mutant!(self.config, PreimageDeletedEarly) {
+            // Wrong: the originals are void while the overwritten pages may still be
+            // only in the cache; a crash now leaves the file between states.
+            if let Some(pre) = self.preimage.as_mut() {
+                pre.void().map_err(|e| (e, true))?;
+            }
+        }
+        if let Err(e) = self.sync() {
+            return Err(self.undo_in_place(e, &originals, orig_len));
+        }
+        if let Some(hook) = before_fcr.as_mut() {
+            if let Err(e) = hook(seq, applied_lsn) {
+                return Err(self.undo_in_place(e, &originals, orig_len));
+            }
+        }
+        // The commit point: the originals are void, the transaction durable.
+        match self.preimage.as_mut() {
+            Some(pre) => pre.void().map_err(|e| (e, true)),
+            None => Ok(()),
+        }
+    }
+
+    /// After a failure mid-transaction: write the originals back, cut the file to its
+    /// old length, sync, and void them. Success puts the file back at the
+    /// transaction's start (`false`); otherwise its state is unknown (`true`) and the
+    /// armed `.PRE` restores it at the next open.
+    fn undo_in_place(
+        &mut self,
+        err: Error,
+        originals: &[(u32, Vec<u8>)],
+        orig_len: u64,
+    ) -> (Error, bool) {
+        let ps = self.page_size as u32;
+        let back = preimage::restore(self.file.as_ref(), &self.path, ps, originals, orig_len)
+            .and_then(|()| match self.preimage.as_mut() {
+                Some(pre) => pre.void(),
+                None => Ok(()),
+            });
+        match back {
+            Ok(()) => (err, false),
+            Err(e) => (
+                Error::new(
+                    err.status,
+                    format!(
+                        "{}; writing the pre-images back failed too ({e}); reopen the file \
+                         to restore them",
+                        err.context
+                    ),
+                ),
+                true,
+            ),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+use super::format;
+use super::*;
+use crate::vfs::testing::{Rng, TestVfs};
+
+const PS: u32 = 512;
+
+fn data() -> &'static Path {
+    Path::new("/d/INVOICE.HDR")
+}
+
+fn ours(vfs: &TestVfs) -> PreImageFile {
+    match PreImageFile::find(vfs, data(), false).unwrap() {
+        Found::Ours(p) => p,
+        _ => panic!("not ours"),
+    }
+}
+
+fn images(n: u8) -> Vec<(u32, Vec<u8>)> {
+    (0..n)
+        .map(|i| (u32::from(i) + 2, vec![i; PS as usize]))
+        .collect()
+}
+
+#[test]
+fn an_armed_set_is_read_back_whole_and_a_void_one_never() {
+    let vfs = TestVfs::new();
+    assert!(matches!(
+        PreImageFile::find(&vfs, data(), false).unwrap(),
+        Found::Absent
+    ));
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    assert_eq!(p.armed_set(false).unwrap(), None);
+    p.arm(2, &images(3), 4096, true).unwrap();
+    let again = ours(&vfs);
+    assert_eq!(again.armed_set(false).unwrap(), Some((images(3), 4096)));
+    p.void().unwrap();
+    let again = ours(&vfs);
+    assert_eq!(again.armed_set(false).unwrap(), None);
+    // The known-bad engine `apply-stale-preimage` would find the void set.
+    assert_eq!(again.armed_set(true).unwrap(), Some((images(3), 4096)));
+}
+
+#[test]
+fn a_torn_header_rewrite_falls_back_to_the_state_before_it() {
+    let vfs = TestVfs::new();
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    p.arm(2, &images(2), 2048, true).unwrap();
+    // The void header's write is lost to a crash that leaves garbage in its slot.
+    p.void().unwrap();
+    let slot = (p.current.hseq % format::SLOTS) as usize * HEADER_LEN;
+    let mut b = vfs.contents(path_for(data())).unwrap();
+    b[slot..slot + HEADER_LEN].fill(0xC3);
+    vfs.put(path_for(data()), b);
+    assert_eq!(
+        ours(&vfs).armed_set(false).unwrap(),
+        Some((images(2), 2048)),
+        "the armed state is the newest valid one"
+    );
+}
+
+#[test]
+fn a_damaged_frame_of_an_armed_set_is_an_error_not_a_shorter_set() {
+    let vfs = TestVfs::new();
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    p.arm(2, &images(3), 2048, true).unwrap();
+    let mut b = vfs.contents(path_for(data())).unwrap();
+    let at = format::frame_offset(PS, 1) as usize + 40;
+    b[at] ^= 0xFF;
+    vfs.put(path_for(data()), b.clone());
+    let err = ours(&vfs).armed_set(false).unwrap_err();
+    assert_eq!(err.status, Status::IoError);
+    assert!(err.to_string().contains("pre-image 1 of 3"), "{err}");
+    b.truncate(format::frame_offset(PS, 2) as usize);
+    vfs.put(path_for(data()), b);
+    assert!(ours(&vfs).armed_set(false).is_err());
+}
+
+#[test]
+fn another_files_pre_and_a_foreign_file_are_told_apart() {
+    let vfs = TestVfs::new();
+    PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    match PreImageFile::find(&vfs, Path::new("/d/INVOICE.DET"), false).unwrap() {
+        Found::OtherOwner(o) => assert_eq!(o, "INVOICE.HDR"),
+        _ => panic!("expected another owner"),
+    }
+    vfs.put(path_for(data()), b"not a pre-image file".repeat(100));
+    assert!(matches!(
+        PreImageFile::find(&vfs, data(), false).unwrap(),
+        Found::Unreadable(_)
+    ));
+    // Even a short one: nothing half-made is ever at NAME.PRE.
+    vfs.put(path_for(data()), vec![0; 100]);
+    assert!(matches!(
+        PreImageFile::find(&vfs, data(), false).unwrap(),
+        Found::Unreadable(_)
+    ));
+}
+
+#[test]
+fn restore_puts_every_original_back_and_cuts_the_appended_pages() {
+    let vfs = TestVfs::new();
+    let f = vfs.open(data(), OpenMode::Truncate).unwrap();
+    f.write_at(&vec![9u8; 8 * PS as usize], 0).unwrap();
+    let set = images(3);
+    restore(f.as_ref(), data(), PS, &set, 5 * u64::from(PS)).unwrap();
+    let b = vfs.contents(data()).unwrap();
+    assert_eq!(b.len(), 5 * PS as usize);
+    for (p, img) in &set {
+        let at = *p as usize * PS as usize;
+        assert_eq!(&b[at..at + PS as usize], &img[..]);
+    }
+    assert!(b[..2 * PS as usize].iter().all(|&x| x == 9));
+    // A power loss after a restore that synced keeps it.
+    vfs.power_loss(&mut Rng::new(1));
+    assert_eq!(vfs.contents(data()).unwrap(), b);
+}
