@@ -239,3 +239,28 @@ fn continuous_operations_refuse_a_legacy_file() {
     );
     e.close(h).unwrap();
 }
+
+#[test]
+fn an_armed_set_of_another_history_is_not_applied_over_a_restored_copy() {
+    let (base, start) = base();
+    // The operator's backup: a copy of the file as it is now (closed).
+    let backup = base.contents(path()).unwrap();
+    // Later, one transaction commits, and the next is interrupted after arming its
+    // pre-images (the process stops mid-overwrite).
+    let vfs = copy_of(&base);
+    let mut e = mem_engine(&vfs, config());
+    let (h, _) = operations(&mut e, start.clone());
+    e.flush().unwrap();
+    for id in 0..50 {
+        e.insert(h, &person(2 * RECORDS + id, 2, &format!("later{id}")))
+            .unwrap();
+    }
+    vfs.stop_after(Some(6));
+    assert!(e.flush().is_err());
+    drop(e);
+    vfs.stop_after(None);
+    // The disk dies: the backup copy is restored over the data file, the `.PRE`
+    // (armed for a transaction the copy never saw) left beside it.
+    vfs.put(path(), backup);
+    assert_eq!(reopen(&vfs), start);
+}

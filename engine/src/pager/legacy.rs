@@ -71,8 +71,20 @@ pub(super) fn open_preimage(
             ),
         );
     }
+    // A set protects transaction `generation` of this file: mid-way through it the
+    // live FCR is the one before (`generation - 1`) or, if its slot's write landed
+    // whole, its own. Any other live sequence means the data file was replaced since
+    // (a backup restored over it): the set describes another history and writing it
+    // back would mix the two, so it is left unapplied (and voided below).
+    let generation = pre.generation();
+    let belongs = durable.seq == generation || durable.seq + 1 == generation;
     let mut restored = false;
-    if let Some((set, orig_len)) = pre.armed_set(apply_stale)? {
+    let set = if belongs {
+        pre.armed_set(apply_stale)?
+    } else {
+        None
+    };
+    if let Some((set, orig_len)) = set {
         if read_only {
             return fail(
                 Status::OperationNotAllowed,

@@ -204,6 +204,13 @@ impl PreImageFile {
     pub fn page_size(&self) -> u32 {
         self.page_size
     }
+    /// The system transaction (FCR sequence) the last set written protects.
+    pub fn generation(&self) -> u64 {
+        match self.current.state {
+            PreState::Armed { generation, .. } | PreState::Void { generation, .. } => generation,
+        }
+    }
+
     /// Whether the durable state (as far as this process wrote it) is armed.
     pub fn is_armed(&self) -> bool {
         matches!(self.current.state, PreState::Armed { .. })
