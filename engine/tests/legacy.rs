@@ -264,3 +264,26 @@ fn an_armed_set_of_another_history_is_not_applied_over_a_restored_copy() {
     vfs.put(path(), backup);
     assert_eq!(reopen(&vfs), start);
 }
+
+#[test]
+fn losing_the_void_header_does_not_undo_a_durable_transaction() {
+    use engine::preimage::format::{decode_slot, PreState};
+    let (base, start) = base();
+    let vfs = copy_of(&base);
+    let mut e = mem_engine(&vfs, config());
+    let (h, end) = operations(&mut e, start);
+    e.flush().unwrap();
+    // Rot the newest header slot (the void one): the older slot says armed.
+    let pre = preimage::path_for(&path());
+    let mut b = vfs.contents(&pre).unwrap();
+    let slots: Vec<_> = (0..2)
+        .map(|i| decode_slot(&b[i * 512..]).unwrap())
+        .collect();
+    let newest = if slots[0].hseq > slots[1].hseq { 0 } else { 1 };
+    assert!(matches!(slots[newest].state, PreState::Void { .. }));
+    assert!(matches!(slots[1 - newest].state, PreState::Armed { .. }));
+    b[newest * 512 + 100] ^= 0xFF;
+    vfs.put(&pre, b);
+    e.close(h).unwrap();
+    assert_eq!(reopen(&vfs), end);
+}

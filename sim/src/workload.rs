@@ -146,8 +146,13 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// the end every backup is restored and rolled forward from its archival log — now and
 /// then crashed part-way or run under faults first, and run again — and must equal the live file (invariant 7); in
 /// half of those seeds one file joins `blog.cfg` only at the first crash, and its copy
-/// taken before must be refused as older than its log (41).
-pub const WORKLOAD_VERSION: u32 = 14;
+/// taken before must be refused as older than its log (41); 15 — the legacy (5.x)
+/// format in about a third of the seeds (setup stream 8): file 0 and each other file
+/// with even odds are pre-imaged to `NAME.PRE` instead of shadow-paged, held to the
+/// same invariants; `startbu` leaves them out (now and then one in the set: refused,
+/// 88); Off-mode recovery opens them for writing (which restores an interrupted
+/// transaction's originals) before checking them.
+pub const WORKLOAD_VERSION: u32 = 15;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of

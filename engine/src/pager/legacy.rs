@@ -4,12 +4,20 @@
 //! A legacy system transaction writes every changed page — data, index, PAT, and the
 //! FCR into slot `seq % 2` — over its own physical page (new pages still go to free or
 //! appended ones). Before the first overwrite, the original image of every page it
-//! will write below the file's old end is made durable and armed in `NAME.PRE`; after
-//! the data file is synced the set is voided, which is the commit point. On open an
-//! armed set is written back first, so the file is at the start or the end of its last
-//! system transaction, never between. A failure mid-way writes the originals back at
-//! once (and the transaction can be retried); if that fails too, the pager is poisoned
-//! and the next open restores them.
+//! will write below the file's old end is made durable and armed in `NAME.PRE`. Then
+//! every page but the FCR is written and synced, then the FCR, synced: the commit
+//! point, as in the 6.x format. Then the set is voided. On open, an armed set whose
+//! transaction's FCR is not live is written back first, so the file is at the start or
+//! the end of its last system transaction, never between. A failure mid-way writes the
+//! originals back at once (and the transaction can be retried); if that fails too, the
+//! pager is poisoned and the next open restores them.
+//!
+//! Why the FCR last, though the pre-images alone could undo anything: the header that
+//! says "void" is one sector, and a sector can be lost (torn by a crash, or rotted by
+//! the disk) after it was written. With the FCR as the commit point, losing the void
+//! header loses nothing — the older slot says armed, the live FCR says the transaction
+//! finished — where with the void as the commit point it would silently undo a durable
+//! transaction.
 
 use super::Pager;
 use crate::page::fcr::Fcr;
@@ -71,16 +79,20 @@ pub(super) fn open_preimage(
             ),
         );
     }
-    // A set protects transaction `generation` of this file: mid-way through it the
-    // live FCR is the one before (`generation - 1`) or, if its slot's write landed
-    // whole, its own. Any other live sequence means the data file was replaced since
-    // (a backup restored over it): the set describes another history and writing it
-    // back would mix the two, so it is left unapplied (and voided below).
+    // A set protects transaction `generation`, whose FCR is written last, after every
+    // other page of it is synced. So while the live FCR is the one before
+    // (`generation - 1`) the transaction may be partly on disk, and an armed set is
+    // written back; once the live FCR is the transaction's own, the transaction is
+    // whole and its set is never applied — even when the header still says armed (its
+    // void write lost to a crash, or the newest header slot damaged). Any other live
+    // sequence means the data file was replaced since (a backup restored over it):
+    // the set describes another history and writing it back would mix the two.
     let generation = pre.generation();
-    let belongs = durable.seq == generation || durable.seq + 1 == generation;
+    let interrupted = durable.seq + 1 == generation;
+    let stale = apply_stale && (interrupted || durable.seq == generation);
     let mut restored = false;
-    let set = if belongs {
-        pre.armed_set(apply_stale)?
+    let set = if interrupted || stale {
+        pre.armed_set(stale)?
     } else {
         None
     };
@@ -125,15 +137,10 @@ impl Pager {
     ) -> Result<(), (Error, bool)> {
         let ps = self.page_size as u64;
         let orig_len = u64::from(phys_before) * ps;
-        let targets: Vec<(u32, &[u8])> = writes
-            .iter()
-            .map(|(p, b)| (*p, b.as_slice()))
-            .chain(std::iter::once((slot, fcr_buf)))
-            .collect();
         // The originals exactly as the disk holds them (unverified: restoring them
         // must give back the file as it was, damage included).
         let mut originals = Vec::new();
-        for &(p, _) in &targets {
+        for p in writes.iter().map(|w| w.0).chain(std::iter::once(slot)) {
             if p < phys_before {
                 originals.push((p, self.read_physical(p).map_err(|e| (e, false))?));
             }
@@ -153,8 +160,8 @@ impl Pager {
         };
         pre.arm(seq, &originals, orig_len, sync_first)
             .map_err(|e| (e, false))?;
-        for &(p, buf) in &targets {
-            if let Err(e) = self.write_physical(p, buf) {
+        for (p, buf) in writes {
+            if let Err(e) = self.write_physical(*p, buf) {
                 return Err(self.undo_in_place(e, &originals, orig_len));
             }
         }
@@ -173,11 +180,21 @@ impl Pager {
                 return Err(self.undo_in_place(e, &originals, orig_len));
             }
         }
-        // The commit point: the originals are void, the transaction durable.
-        match self.preimage.as_mut() {
-            Some(pre) => pre.void().map_err(|e| (e, true)),
-            None => Ok(()),
+        // The commit point: the FCR, over its slot, once every other page is durable.
+        // A failure here is undone like any other: its original is in the set.
+        if let Err(e) = self
+            .write_physical(slot, fcr_buf)
+            .and_then(|()| self.sync())
+        {
+            return Err(self.undo_in_place(e, &originals, orig_len));
         }
+        // Durable. Voiding the set is housekeeping, not the commit: an armed set whose
+        // transaction's FCR is live is never applied (`open_preimage`), so a failure
+        // here loses nothing, and the next transaction rewrites the header anyway.
+        if let Some(pre) = self.preimage.as_mut() {
+            let _ = pre.void_unsynced();
+        }
+        Ok(())
     }
 
     /// After a failure mid-transaction: write the originals back, cut the file to its

@@ -3,21 +3,22 @@
 //! page's original image goes to `NAME.PRE` and is made durable; a crash mid-way is
 //! undone on the next open by writing the originals back.
 //!
-//! One system transaction of a legacy file (driven by the pager):
+//! One system transaction of a legacy file (driven by the pager, `pager/legacy.rs`):
 //! 1. [`PreImageFile::arm`]: write the original image of every page the transaction
-//!    will overwrite, **sync**, then write the header *armed* (generation, frame
-//!    count, the data file's length), **sync**. Until the header is armed the data
-//!    file is untouched, so a crash anywhere here changes nothing.
-//! 2. The pager overwrites the pages in place and syncs the data file.
-//! 3. [`PreImageFile::void`]: write the header *void*, **sync**. This is the commit
-//!    point: before it, an open restores the transaction's start; after it, the
-//!    transaction is durable and its frames are never applied again.
+//!    will overwrite, **sync**, then write the header *armed* (generation = the FCR
+//!    sequence the transaction commits, frame count, the data file's length),
+//!    **sync**. Until the header is armed the data file is untouched, so a crash
+//!    anywhere here changes nothing.
+//! 2. The pager overwrites the pages in place, syncs, then writes the FCR over its
+//!    slot and syncs: the commit point.
+//! 3. [`PreImageFile::void_unsynced`]: the header says *void*; housekeeping only.
 //!
-//! The invariant: whenever any page of the data file differs on disk from its state
-//! at the start of the in-flight transaction, the durable header is armed for that
-//! transaction and every frame it names is durable. Breaking step 1's syncs is the
-//! NetWare hazard (the overwritten page reaches the disk before its pre-image);
-//! voiding before step 2's sync loses the same way.
+//! On open, an armed set is written back ([`restore`]) exactly when its transaction's
+//! FCR is not the live one. The invariant: whenever any page of the data file differs
+//! on disk from its state at the start of the in-flight transaction, the durable header
+//! is armed for that transaction and every frame it names is durable. Breaking step
+//! 1's syncs is the NetWare hazard (the overwritten page reaches the disk before its
+//! pre-image); voiding before step 2's syncs loses the same way.
 //!
 //! Invalidation is a header rewrite, not a removal: the file is made once per data
 //! file and reused. Two legacy files whose names differ only in extension
@@ -287,8 +288,14 @@ impl PreImageFile {
         )
     }
 
-    /// Step 3: the transaction is whole on disk; its pre-images are void.
-    pub fn void(&mut self) -> Result<()> {
+    /// Void the set without syncing (after a commit whose FCR is durable: the void is
+    /// then housekeeping, made durable by the next sync of this file).
+    pub fn void_unsynced(&mut self) -> Result<()> {
+        let state = self.void_state();
+        self.write_state(state, false)
+    }
+
+    fn void_state(&self) -> PreState {
         let (generation, count, orig_len) = match self.current.state {
             PreState::Armed {
                 generation,
@@ -301,14 +308,17 @@ impl PreImageFile {
                 orig_len,
             } => (generation, count, orig_len),
         };
-        self.write_state(
-            PreState::Void {
-                generation,
-                count,
-                orig_len,
-            },
-            true,
-        )
+        PreState::Void {
+            generation,
+            count,
+            orig_len,
+        }
+    }
+
+    /// Step 3: the transaction is whole on disk; its pre-images are void (synced).
+    pub fn void(&mut self) -> Result<()> {
+        let state = self.void_state();
+        self.write_state(state, true)
     }
 
     /// The set to apply on open: the armed set's frames, each verified, with the data

@@ -46,8 +46,10 @@ impl World {
         }
         // Generation 14: archived files are not for continuous operations (startbu
         // refuses them, 88).
+        // Generation 15: nor are legacy files (their pages are overwritten in place).
         let open: Vec<usize> = (0..self.model.files.len())
             .filter(|&f| !self.arch.as_ref().is_some_and(|a| a.excluded(f)))
+            .filter(|&f| !self.rig.legacy[f])
             .collect();
         if open.is_empty() {
             return Ok(());
@@ -63,17 +65,28 @@ impl World {
         let held = set.iter().any(|&f| self.model.clients.holder(f).is_some());
         // Generation 14: now and then an archived file in the set too: startbu must
         // refuse the whole set (88) and put no file into continuous operations.
-        let mut archived_in_set = false;
+        let mut refused_in_set = false;
         if let Some(listed) = self.arch.as_ref().map(|a| a.listed_files()) {
             if !listed.is_empty() && self.sched.rng.random_bool(0.15) && !held {
                 set.push(listed[self.sched.rng.random_range(0..listed.len())]);
-                archived_in_set = true;
+                refused_in_set = true;
+            }
+        }
+        // Generation 15: now and then a legacy file too: refused the same way (88).
+        let legacy: Vec<usize> = (0..self.model.files.len())
+            .filter(|&f| self.rig.legacy[f] && self.model.clients.holder(f).is_none())
+            .collect();
+        if !legacy.is_empty() && !held && self.sched.rng.random_bool(0.15) {
+            let f = legacy[self.sched.rng.random_range(0..legacy.len())];
+            if !set.contains(&f) {
+                set.push(f);
+                refused_in_set = true;
             }
         }
         let paths = self.paths_of(&set);
         let want = if held {
             Err(Status::OperationNotAllowed)
-        } else if archived_in_set {
+        } else if refused_in_set {
             Err(Status::IncompatibleMode)
         } else {
             Ok(())

@@ -6,7 +6,7 @@
 //! So every fault status the runner accepts needs a cause, and each cause is counted
 //! (the summary shows how often the oracle leaned on each). For an operation on one
 //! file, only faults the operation could observe count: those on that file, its delta,
-//! its directory or the transaction log (`SimVfs` records the path of every observable
+//! its pre-image file (legacy format), its directory or the transaction log (`SimVfs` records the path of every observable
 //! fault); for anything else (a flush, startbu, a recovery), a fault anywhere.
 //! - **direct**: such a fault (I/O error, failed or dropping sync, disk full, misdirected
 //!   write, latent corruption, an armed crash or aimed error firing) was injected since
@@ -99,6 +99,9 @@ impl World {
         path == file
             || engine::delta::delta_path(file)
                 .is_ok_and(|d| path == d || path == engine::delta::delta_temp_path(&d))
+            // A legacy file's pre-image file, and the name it is made under.
+            || path == engine::preimage::path_for(file)
+            || path == engine::preimage::temp_path_for(file)
             // Its directory, and (a directory made durably syncs its parent) every
             // directory above it.
             || file.ancestors().skip(1).any(|a| a == path)

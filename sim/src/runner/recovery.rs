@@ -175,12 +175,16 @@ impl World {
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;
             }
-            if self.log_mode == LogMode::Off && self.arch.is_some() {
+            if self.log_mode == LogMode::Off {
                 // An archived file's writable open applies a frame its FCR had not
-                // reached (a crash between the two): open each for writing first, so
-                // the state read below is the one the reopened handles see. A refusal
-                // shows again when the handles are reopened.
-                for f in &self.model.files {
+                // reached (a crash between the two), and a legacy file's restores the
+                // originals of an interrupted transaction (generation 15): open each
+                // for writing first, so the state read below is the one the reopened
+                // handles see. A refusal shows again when the handles are reopened.
+                for (i, f) in self.model.files.iter().enumerate() {
+                    if self.arch.is_none() && !self.rig.legacy[i] {
+                        continue;
+                    }
                     if let Ok(h) = e.open(&f.path, OpenMode::Normal) {
                         let _ = e.close(h);
                     }
@@ -349,7 +353,16 @@ impl World {
                     let _ = engine::delta::remove_delta(&self.rig.vfs, &d);
                     self.rig.vfs.forget_damage(&d);
                 }
-                e.create(&path, &self.rig.spec)
+                // And its pre-image file (a legacy file's originals are no use to the
+                // replacement, and must not be written into it).
+                let pre = engine::preimage::path_for(&path);
+                let _ = self.rig.vfs.remove(&pre);
+                self.rig.vfs.forget_damage(&pre);
+                self.rig
+                    .vfs
+                    .sync_dir(&dir)
+                    .map_err(|x| format!("removing {}: {x}", pre.display()))?;
+                e.create(&path, &self.rig.spec_of(i))
                     .map_err(|x| format!("recreating {}: {x}", path.display()))?;
                 self.model.files[i].reset();
                 return Ok(None);
@@ -416,6 +429,7 @@ impl World {
         let path = &self.model.files[f].path;
         self.rig.vfs.was_damaged(path)
             || engine::delta::delta_path(path).is_ok_and(|d| self.rig.vfs.was_damaged(d))
+            || self.rig.vfs.was_damaged(engine::preimage::path_for(path))
     }
 }
 

@@ -72,6 +72,20 @@ impl DiskOptions {
     }
 }
 
+/// Generation 15: which files are in the legacy (5.x) format, pre-imaged to
+/// `NAME.PRE` — in about a third of the seeds (setup stream 8), file 0 and each other
+/// file with even odds.
+fn legacy_files(seed: u64, workload: u32, nfiles: usize) -> Vec<bool> {
+    if workload < 15 {
+        return vec![false; nfiles];
+    }
+    let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 8));
+    if !s.random_bool(0.35) {
+        return vec![false; nfiles];
+    }
+    (0..nfiles).map(|f| f == 0 || s.random_bool(0.5)).collect()
+}
+
 impl World {
     /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
     /// after the same draws).
@@ -169,6 +183,7 @@ impl World {
             faults = faults.without_lying();
             config.blog_root = Some(PathBuf::from(BLOG_ROOT));
         }
+        let legacy = legacy_files(seed, opts.workload, nfiles);
         let vfs = SimVfs::new(seed_vfs, faults);
         if opts.workload >= 9 {
             // Generation 9: directories are objects. The operator's layout — the data
@@ -196,6 +211,7 @@ impl World {
                 clock: ManualClock::new(),
                 config,
                 spec: workload::spec(page_size),
+                legacy,
                 engine: None,
                 handles: Vec::new(),
             },
@@ -225,8 +241,8 @@ impl World {
         let stocked = self.workload >= 5 && self.model.files.len() >= 2;
         self.rig.vfs.with_faults_paused(|| {
             let mut e = self.rig.new_engine();
-            for f in &self.model.files {
-                if let Err(err) = e.create(&f.path, &self.rig.spec) {
+            for (i, f) in self.model.files.iter().enumerate() {
+                if let Err(err) = e.create(&f.path, &self.rig.spec_of(i)) {
                     panic!("creating {}: {err}", f.path.display());
                 }
                 if stocked {

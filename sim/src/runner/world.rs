@@ -47,8 +47,10 @@ pub(super) struct Rig {
     pub(super) clock: ManualClock,
     /// The seed's engine tunables (every engine of the run is built with them).
     pub(super) config: Config,
-    /// The layout of every data file.
+    /// The layout of every data file (its format aside).
     pub(super) spec: FileSpec,
+    /// Generation 15: which files are in the legacy (5.x) format, pre-imaged.
+    pub(super) legacy: Vec<bool>,
     /// The running engine; `None` once it died, until recovery starts the next.
     pub(super) engine: Option<Engine>,
     /// `handles[file][client]`: each simulated client has one handle on every file.
@@ -142,6 +144,19 @@ pub(super) fn fault_status(s: Status) -> bool {
 }
 
 impl Rig {
+    /// The layout of file `f`: the seed's spec, in the file's format.
+    pub(super) fn spec_of(&self, f: usize) -> FileSpec {
+        let format = if self.legacy.get(f).copied().unwrap_or(false) {
+            engine::FileFormat::V5
+        } else {
+            engine::FileFormat::V6
+        };
+        FileSpec {
+            format,
+            ..self.spec.clone()
+        }
+    }
+
     /// A fresh engine on the rig's disk and clock.
     pub(super) fn new_engine(&self) -> Engine {
         Engine::new(
