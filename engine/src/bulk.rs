@@ -1,5 +1,6 @@
-//! Bulk jobs over an open engine: loading an unformatted sequential file, and the
-//! engine settings such jobs run with. `butil -load` is a thin wrapper around
+//! Bulk jobs over an open engine: loading an unformatted sequential file, converting a
+//! file to another format ([`convert`], `butil -convert`), and the engine settings such
+//! jobs run with. `butil -load` is a thin wrapper around
 //! [`load_sequential`]; the benchmark (`bench/`) calls the same function, so what it
 //! times is what the utility does.
 //!
@@ -9,7 +10,8 @@
 //! records before it are flushed and stay (as in Btrieve), and [`Progress`] says how
 //! many and whether that flush succeeded.
 
-use crate::engine::{Config, Engine, Handle, LogMode};
+use crate::engine::{Config, Engine, Handle, LogMode, OpenMode};
+use crate::file::{FileFormat, FileSpec, StepOp};
 use crate::formats::SeqReader;
 use crate::status::{Error, Result, Status};
 use std::path::{Path, PathBuf};
@@ -91,4 +93,96 @@ pub fn load_sequential(
     e.flush()?;
     progress.committed = true;
     Ok(())
+}
+
+/// What [`convert`] did.
+#[derive(Debug, Default)]
+pub struct Conversion {
+    /// The source file's format.
+    pub from: FileFormat,
+    /// The new file's format (the one asked for).
+    pub to: FileFormat,
+    /// Records copied, and whether they were committed.
+    pub progress: Progress,
+}
+
+/// Create `out` with `src`'s definition but the format `to`, and copy every record of
+/// `src` into it. `out` must not exist (status 59, as for Create); converting to the
+/// format `src` already has is allowed and is a copy.
+///
+/// Records are inserted in the order they were inserted into `src` (their insertion
+/// serials), not in key order, so every key of `out` lists its duplicates in the same
+/// order as `src` does: the two files answer every Get and `-save` in any key alike.
+/// That needs the records in memory at once (as `-save` holds its output).
+///
+/// A failure after `out` was created leaves it there, with the records inserted so far
+/// (committed if [`Progress::committed`]); the error says so. It is not removed: with a
+/// transaction log or archival log on, the logs may already name it.
+pub fn convert(
+    e: &mut Engine,
+    src: &Path,
+    out: &Path,
+    to: FileFormat,
+    conv: &mut Conversion,
+) -> Result<()> {
+    conv.to = to;
+    let hs = e.open(src, OpenMode::ReadOnly)?;
+    let read = (|| {
+        let spec = e.stat(hs)?.spec;
+        let records = by_serial(e, hs)
+            .map_err(|err| err.during(format_args!("reading {}", src.display())))?;
+        Ok((spec, records))
+    })();
+    let closed = e.close(hs);
+    let (spec, records) = read?;
+    closed?;
+    conv.from = spec.format;
+    e.create(out, &FileSpec { format: to, ..spec })?;
+    let hd = e
+        .open(out, OpenMode::Normal)
+        .map_err(|err| err.during(format_args!("opening the new file {}", out.display())))?;
+    let mut result = (|| {
+        for (i, rec) in records.iter().enumerate() {
+            e.insert(hd, rec)
+                .map_err(|err| err.during(format_args!("inserting record {}", i + 1)))?;
+            conv.progress.inserted += 1;
+        }
+        Ok(())
+    })();
+    let flushed = e.flush();
+    conv.progress.committed = flushed.is_ok();
+    result = result.and(flushed);
+    let closed = e.close(hd);
+    result = result.and(closed);
+    result.map_err(|err| {
+        err.during(format_args!(
+            "converting {} into {}, which now holds {} of {} records{}; remove it and run \
+             the conversion again",
+            src.display(),
+            out.display(),
+            conv.progress.inserted,
+            records.len(),
+            if conv.progress.committed {
+                ""
+            } else {
+                " (not all committed)"
+            }
+        ))
+    })
+}
+
+/// Every record of the file open as `h`, in insertion-serial order.
+fn by_serial(e: &mut Engine, h: Handle) -> Result<Vec<Vec<u8>>> {
+    let mut records = Vec::new();
+    let mut next = e.step(h, StepOp::First);
+    loop {
+        match next {
+            Ok(rec) => records.push((e.current_serial(h)?, rec)),
+            Err(err) if err.status == Status::EndOfFile => break,
+            Err(err) => return Err(err),
+        }
+        next = e.step(h, StepOp::Next);
+    }
+    records.sort_by_key(|&(serial, _)| serial);
+    Ok(records.into_iter().map(|(_, rec)| rec).collect())
 }

@@ -136,6 +136,14 @@ impl Engine {
         }
     }
 
+    /// The insertion serial of the current record (after a Get or Step). A key's
+    /// duplicates are ordered by it, so a job that rebuilds a file (`bulk::convert`)
+    /// inserts in serial order to keep every key's order of duplicates.
+    pub fn current_serial(&mut self, h: Handle) -> Result<u64> {
+        let (c, _) = self.parts(h)?;
+        Self::current(c).map(|(_, serial)| serial)
+    }
+
     /// Update (3) the current record.
     pub fn update(&mut self, h: Handle, record: &[u8]) -> Result<()> {
         Self::writable(self.cursor(h)?)?;

@@ -12,6 +12,9 @@
 //! file-field  := record=N        required; the record length in bytes (0..=65535)
 //!              | key=N           required; how many keys the segments define
 //!              | page=N          optional; default 4096 (DEFAULT_PAGE_SIZE)
+//!              | version=5|6     optional; default 6. The on-disk format: 6 = shadow
+//!                                paging, 5 = legacy pre-imaging to NAME.PRE
+//!                                ([`FileFormat`]); the writer gives it only for 5
 //!              | variable=n      optional; `y` (variable-length records) is not supported
 //!              | replace=n       optional; `y` is not supported (-create never overwrites)
 //!              | truncate=n | compress=n     optional; accepted only as `n`
@@ -92,9 +95,15 @@ pub fn write_description(spec: &FileSpec) -> String {
         out,
         "# Keel description file (butil -create); positions are 1-based"
     );
+    // `version=` only when it is not the default, so every 6.x description (and every
+    // `-stat` output, snapshot and script that reads one) stays as it always was.
+    let version = match spec.format {
+        FileFormat::V6 => String::new(),
+        other => format!(" version={}", other.version()),
+    };
     let _ = writeln!(
         out,
-        "record={} page={} key={}",
+        "record={} page={} key={}{version}",
         spec.record_length,
         spec.page_size,
         spec.keys.len()
@@ -190,6 +199,7 @@ struct FilePart {
     record: At<u16>,
     page: At<u32>,
     keys: At<u64>,
+    format: At<FileFormat>,
     variable: At<bool>,
     replace: At<bool>,
     truncate: At<bool>,
@@ -297,7 +307,8 @@ fn set<T>(slot: &mut At<T>, value: T, tok: Token<'_>, name: &str, scope: &str) -
     Ok(())
 }
 
-const FILE_FIELDS: &str = "record=, key=, page=, variable=, replace=, truncate= or compress=";
+const FILE_FIELDS: &str =
+    "record=, key=, page=, version=, variable=, replace=, truncate= or compress=";
 const SEG_FIELDS: &str = "length=, type=, segment=, duplicates=, modifiable=, descending=, \
                           alternate=, nullkey= or position= (to start the next segment)";
 
@@ -351,6 +362,18 @@ impl Parser {
                     .ok_or_else(|| bad(tok, "the number of keys (a decimal number)"))?;
                 set(&mut f.keys, n, tok, "key", SCOPE)
             }
+            b"version" => {
+                let v = number(value, u64::MAX)
+                    .and_then(FileFormat::from_version)
+                    .ok_or_else(|| {
+                        bad(
+                            tok,
+                            "version=6 (shadow paging, the default) or version=5 (legacy \
+                             pre-imaging)",
+                        )
+                    })?;
+                set(&mut f.format, v, tok, "version", SCOPE)
+            }
             b"variable" => no_only(tok, value, &mut f.variable, "variable", SCOPE, "variable-length records are not supported yet"),
             b"replace" => no_only(tok, value, &mut f.replace, "replace", SCOPE, "butil -create never replaces an existing file; remove it first"),
             b"truncate" => no_only(tok, value, &mut f.truncate, "truncate", SCOPE, "blank truncation applies only to variable-length records, which are not supported"),
@@ -377,7 +400,10 @@ impl Parser {
             }
             b"type" => {
                 let t = key_type(value).ok_or_else(|| {
-                    bad(tok, "a key type: string, integer or unsigned (or `unsigned binary`)")
+                    bad(
+                        tok,
+                        "a key type: string, integer or unsigned (or `unsigned binary`)",
+                    )
                 })?;
                 set(&mut s.key_type, t, tok, "type", SCOPE)?;
                 self.after_unsigned = t == KeyType::Unsigned;
@@ -387,18 +413,31 @@ impl Parser {
             b"duplicates" => yes_no(tok, value, &mut s.duplicates, "duplicates"),
             b"modifiable" => yes_no(tok, value, &mut s.modifiable, "modifiable"),
             b"descending" => yes_no(tok, value, &mut s.descending, "descending"),
-            b"alternate" => no_only(tok, value, &mut s.alternate, "alternate", SCOPE, "alternate collating sequences are not supported"),
-            b"nullkey" => no_only(tok, value, &mut s.nullkey, "nullkey", SCOPE, "null keys are not supported"),
-            b"record" | b"key" | b"page" | b"variable" | b"replace" | b"truncate" | b"compress" => {
-                Err(bad(
-                    tok,
-                    format!(
-                        "a key segment field ({SEG_FIELDS}); file fields must come before the first \
+            b"alternate" => no_only(
+                tok,
+                value,
+                &mut s.alternate,
+                "alternate",
+                SCOPE,
+                "alternate collating sequences are not supported",
+            ),
+            b"nullkey" => no_only(
+                tok,
+                value,
+                &mut s.nullkey,
+                "nullkey",
+                SCOPE,
+                "null keys are not supported",
+            ),
+            b"record" | b"key" | b"page" | b"version" | b"variable" | b"replace" | b"truncate"
+            | b"compress" => Err(bad(
+                tok,
+                format!(
+                    "a key segment field ({SEG_FIELDS}); file fields must come before the first \
                          position= (line {})",
-                        self.keys_begin.unwrap_or(s.line)
-                    ),
-                ))
-            }
+                    self.keys_begin.unwrap_or(s.line)
+                ),
+            )),
             _ => Err(bad(tok, format!("a key segment field: {SEG_FIELDS}"))),
         }
     }
@@ -546,12 +585,13 @@ impl Parser {
             ));
         }
         let page_size = self.file.page.map_or(DEFAULT_PAGE_SIZE, |(p, _)| p);
+        let format = self.file.format.map_or(FileFormat::default(), |(f, _)| f);
         Ok((
             FileSpec {
                 record_length,
                 page_size,
                 keys: self.keys,
-                format: FileFormat::V6,
+                format,
             },
             self.key_lines,
         ))
@@ -912,6 +952,56 @@ mod tests {
     }
 
     #[test]
+    fn version_selects_the_file_format() {
+        let format = |file_part: &str| {
+            parse_description(format!("{file_part}\n{ONE_KEY}").as_bytes()).map(|spec| spec.format)
+        };
+        assert_eq!(format("record=10 key=1"), Ok(FileFormat::V6));
+        assert_eq!(format("record=10 key=1 version=6"), Ok(FileFormat::V6));
+        assert_eq!(format("record=10 key=1 version=5"), Ok(FileFormat::V5));
+        assert_eq!(format("VERSION=5 record=10 key=1"), Ok(FileFormat::V5));
+        assert_eq!(format("record=10 version=05 key=1"), Ok(FileFormat::V5));
+    }
+
+    #[test]
+    fn version_errors_name_line_and_token() {
+        for bad in ["4", "7", "0", "6.0", "v5", "x", "99999999999999999999999"] {
+            descriptor_err(
+                &format!("record=10 key=1\nversion={bad}\n{ONE_KEY}"),
+                2,
+                &[&format!("`version={bad}`"), "version=6", "version=5"],
+            );
+        }
+        descriptor_err(
+            &format!("record=10 key=1 version=5\nversion=5\n{ONE_KEY}"),
+            2,
+            &["`version=5`", "only once", "line 1"],
+        );
+        descriptor_err(
+            &format!("record=10 key=1 version=6 version=5\n{ONE_KEY}"),
+            1,
+            &["only once"],
+        );
+        descriptor_err(
+            &format!("record=10 key=1\n{ONE_KEY}\nversion=5"),
+            3,
+            &["`version=5`", "before the first position="],
+        );
+        descriptor_err("record=10 key=1 bogus=1", 1, &["version="]);
+    }
+
+    #[test]
+    fn writer_gives_version_only_for_5x() {
+        let mut spec = parse_description(format!("record=10 key=1\n{ONE_KEY}").as_bytes()).unwrap();
+        let v6 = write_description(&spec);
+        assert!(!v6.contains("version="), "{v6}");
+        spec.format = FileFormat::V5;
+        let v5 = write_description(&spec);
+        assert!(v5.contains("record=10 page=4096 key=1 version=5\n"), "{v5}");
+        assert_eq!(parse_description(v5.as_bytes()), Ok(spec));
+    }
+
+    #[test]
     fn writer_output_reads_back_and_is_readable() {
         let spec =
             parse_description(include_bytes!("../../../corpora/demodata/enrollment.des")).unwrap();
@@ -966,8 +1056,9 @@ mod tests {
         (
             prop_oneof![1u16..=300, 1u16..=u16::MAX],
             proptest::sample::select(PAGE_SIZES.to_vec()),
+            proptest::sample::select(vec![FileFormat::V6, FileFormat::V5]),
         )
-            .prop_flat_map(|(record_length, page_size)| {
+            .prop_flat_map(|(record_length, page_size, format)| {
                 let key = (
                     proptest::collection::vec(arb_segment(record_length), 1..=4),
                     any::<bool>(),
@@ -982,7 +1073,7 @@ mod tests {
                     record_length,
                     page_size,
                     keys,
-                    format: FileFormat::V6,
+                    format,
                 })
             })
     }
@@ -993,6 +1084,7 @@ mod tests {
             "record",
             "page",
             "key",
+            "version",
             "variable",
             "replace",
             "position",
@@ -1016,6 +1108,8 @@ mod tests {
                 "0",
                 "1",
                 "4",
+                "5",
+                "6",
                 "8",
                 "512",
                 "4096",

@@ -16,6 +16,7 @@ mod commands;
 mod report;
 
 use clap::{Parser, Subcommand};
+use engine::FileFormat;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,15 @@ enum Command {
     Copy { src: PathBuf, dst: PathBuf },
     /// Create DST, empty, with SRC's definition.
     Clone { dst: PathBuf, src: PathBuf },
+    /// Create OUT (which must not exist) with FILE's definition in format 6 (shadow
+    /// paging) or 5 (legacy pre-imaging), and copy every record of FILE into it.
+    Convert {
+        file: PathBuf,
+        out: PathBuf,
+        /// The format of OUT: 6 (shadow paging) or 5 (legacy, pre-imaging to OUT.PRE).
+        #[arg(long = "to", value_name = "6|5", value_parser = parse_format, required = true)]
+        to: FileFormat,
+    },
     /// Check FILE's structure: every page, key and record.
     Check { file: PathBuf },
     /// Write every readable record of a damaged FILE to SEQFILE, skipping bad pages.
@@ -142,6 +152,16 @@ fn parse_n(word: &str) -> Result<char, String> {
     }
 }
 
+/// The `6|5` of `-convert --to`: a file format by its version number.
+fn parse_format(word: &str) -> Result<FileFormat, String> {
+    word.parse::<u64>()
+        .ok()
+        .and_then(FileFormat::from_version)
+        .ok_or_else(|| {
+            "expected 6 (shadow paging) or 5 (legacy pre-imaging), the file format of OUT".into()
+        })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(btrieve_spelling(std::env::args_os())) {
         Ok(cli) => cli,
@@ -160,6 +180,9 @@ fn main() -> ExitCode {
         } => commands::save::run(&file, &seqfile, keynum.unwrap_or(0), &mut out),
         Command::Copy { src, dst } => commands::copy::run(&src, &dst, &mut out),
         Command::Clone { dst, src } => commands::clone::run(&dst, &src, &mut out),
+        Command::Convert { file, out: dst, to } => {
+            commands::convert::run(&file, &dst, to, &mut out)
+        }
         Command::Check { file } => commands::check::run(&file, &mut out),
         Command::Recover { file, seqfile } => commands::recover::run(&file, &seqfile, &mut out),
         Command::Recoverlog { logdir } => commands::recoverlog::run(logdir, &mut out),
@@ -220,6 +243,33 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn convert_target_format() {
+        let to = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Convert { to, .. },
+            }) => Ok(to),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(
+            to(&["butil", "convert", "f", "o", "--to", "5"]),
+            Ok(FileFormat::V5)
+        );
+        assert_eq!(
+            to(&["butil", "convert", "f", "o", "--to=6"]),
+            Ok(FileFormat::V6)
+        );
+        assert_eq!(
+            to(&["butil", "convert", "--to", "6", "f", "o"]),
+            Ok(FileFormat::V6)
+        );
+        assert!(to(&["butil", "convert", "f", "o"]).is_err());
+        assert!(to(&["butil", "convert", "f", "o", "--to", "7"]).is_err());
+        assert!(to(&["butil", "convert", "f", "o", "--to", "v5"]).is_err());
+        assert!(to(&["butil", "convert", "f", "o", "--to"]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod check;
 pub mod clone;
+pub mod convert;
 pub mod copy;
 pub mod create;
 pub mod load;

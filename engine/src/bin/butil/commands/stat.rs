@@ -1,5 +1,6 @@
-//! `-stat FILE`: the definition in description-file syntax, then the statistics as
-//! `#` comments — so the whole output is itself a description file `-create` accepts.
+//! `-stat FILE`: the definition in description-file syntax, then the statistics (the
+//! file format first: 6.x shadow paging or 5.x legacy pre-imaging) as `#` comments —
+//! so the whole output is itself a description file `-create` accepts.
 //! With archival logging on (`KEEL_BLOG_ROOT`), a last comment names the file's
 //! archival log and the FCR sequences it covers.
 
@@ -19,6 +20,9 @@ pub fn run(file: &Path, out: &mut Report) -> Result<()> {
     for l in write_description(&st.spec).lines() {
         out.line(l);
     }
+    // A comment as well as `version=5` in the definition: the definition omits the
+    // default, and an operator reading the statistics should not have to know that.
+    out.line(format!("# format: {}", st.spec.format.describe()));
     out.line(format!("# records: {}", st.records));
     out.line(format!("# record length: {} bytes", st.spec.record_length));
     out.line(format!("# page size: {} bytes", st.spec.page_size));
