@@ -89,7 +89,7 @@ pub(super) fn open_preimage(
     // the set describes another history and writing it back would mix the two.
     let generation = pre.generation();
     let interrupted = durable.seq + 1 == generation;
-    let stale = apply_stale && (interrupted || durable.seq == generation);
+    let stale = apply_stale && !read_only && (interrupted || durable.seq == generation);
     let mut restored = false;
     let set = if interrupted || stale {
         pre.armed_set(stale)?

@@ -68,14 +68,19 @@ struct Survivor<'a> {
     garbage: Vec<(usize, Vec<u8>)>,
 }
 
+/// What a power loss did to one unsynced write, for the trace: `(offset, len, fate)`,
+/// the fate being "kept", "dropped" or "torn" (some of its sectors kept).
+pub(super) type Fate = (usize, usize, &'static str);
+
 /// The durable image a power loss leaves, given the current durable image and the
-/// pending operations in issue order.
+/// pending operations in issue order; and each write's fate, in issue order.
 pub(super) fn resolve_data<'a>(
     durable: &[u8],
     pending: impl IntoIterator<Item = &'a PendingOp>,
     rng: &mut impl Rng,
     cfg: &FaultConfig,
-) -> (Vec<u8>, DataLoss) {
+) -> (Vec<u8>, DataLoss, Vec<Fate>) {
+    let mut fates = Vec::new();
     let p_lost = cfg.lost_unsynced_write.probability();
     let p_torn = cfg.torn_write.probability();
     let p_reorder = cfg.reordered_writes.probability();
@@ -98,6 +103,7 @@ pub(super) fn resolve_data<'a>(
             PendingOp::Write { offset, data } => {
                 let end = *offset + data.len();
                 if chance(rng, p_lost) {
+                    fates.push((*offset, data.len(), "dropped"));
                     loss.writes_dropped += 1;
                     if let Some(e) = keep_size(end, rng, &mut loss) {
                         size_to = size_to.max(e);
@@ -128,6 +134,9 @@ pub(super) fn resolve_data<'a>(
                     }
                     pieces = kept;
                     loss.torn += 1;
+                    fates.push((*offset, data.len(), "torn"));
+                } else {
+                    fates.push((*offset, data.len(), "kept"));
                 }
                 epoch.push(Survivor {
                     offset: *offset,
@@ -149,7 +158,7 @@ pub(super) fn resolve_data<'a>(
     }
     loss.reordered += flush_epoch(&mut image, &mut epoch, rng, p_reorder);
     extend(&mut image, &mut size_to);
-    (image, loss)
+    (image, loss, fates)
 }
 
 /// Grow `image` with zeros to `*size_to` (if longer), and reset it.
@@ -250,7 +259,7 @@ mod tests {
             ..FaultConfig::none()
         };
         let ops = [write(0, b"new"), PendingOp::SetLen(0)];
-        let (out, loss) = resolve_data(b"old", &ops, &mut ChaCha8Rng::seed_from_u64(3), &cfg);
+        let (out, loss, _) = resolve_data(b"old", &ops, &mut ChaCha8Rng::seed_from_u64(3), &cfg);
         assert_eq!(out, b"old");
         assert_eq!(loss.writes_dropped, 1);
         assert_eq!(loss.len_changes_dropped, 1);
@@ -292,7 +301,7 @@ mod tests {
         let ops = [write(0, &[0xFF; 8 * SECTOR])];
         let mut garbage = 0;
         for seed in 0..100 {
-            let (out, loss) = resolve_data(
+            let (out, loss, _) = resolve_data(
                 &[0u8; 8 * SECTOR],
                 &ops,
                 &mut ChaCha8Rng::seed_from_u64(seed),
@@ -313,7 +322,7 @@ mod tests {
             ..cfg
         };
         for seed in 0..100 {
-            let (_, loss) = resolve_data(
+            let (_, loss, _) = resolve_data(
                 &[0u8; 8 * SECTOR],
                 &ops,
                 &mut ChaCha8Rng::seed_from_u64(seed),
@@ -333,7 +342,8 @@ mod tests {
         let old = [0x5Au8; 8 * SECTOR];
         let ops = [write(0, &old)];
         for seed in 0..50 {
-            let (out, loss) = resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+            let (out, loss, _) =
+                resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
             assert_eq!(out, old, "seed {seed}");
             assert_eq!(loss.garbage, 0);
         }
@@ -388,7 +398,7 @@ mod tests {
             };
             let (mut sized, mut counted) = (0u64, 0u64);
             for seed in 0..64 {
-                let (out, loss) =
+                let (out, loss, _) =
                     resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
                 // Old data intact; never the new data; either the old length or the
                 // new one with zeros.
@@ -421,7 +431,7 @@ mod tests {
         let ops = [write(0, &[9u8; 4 * SECTOR])];
         let mut full_size_holes = 0;
         for seed in 0..128 {
-            let (out, _) = resolve_data(b"", &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+            let (out, _, _) = resolve_data(b"", &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
             // Every sector is either the new data or zeros; never anything else.
             for sector in out.chunks(SECTOR) {
                 assert!(sector.iter().all(|&b| b == 9) || sector.iter().all(|&b| b == 0));

@@ -57,7 +57,7 @@ impl State {
                 }
                 continue;
             }
-            let (image, loss) = resolve_data(
+            let (image, loss, fates) = resolve_data(
                 inode.durable(),
                 inode.pending(),
                 &mut self.rng,
@@ -74,6 +74,12 @@ impl State {
             s.garbage_sectors += loss.garbage;
             s.extended_without_data += loss.size_only;
             let label = self.label(ino);
+            // Each unsynced write's fate, for `sim replay --trace`: which writes reached
+            // the disk and which did not (e.g. an overwritten page kept, its pre-image
+            // dropped). Not part of the trace hash.
+            for (offset, len, fate) in fates {
+                tracing::debug!(target: "sim::vfs", path = %label.display(), offset, len, fate, "power loss");
+            }
             let lost = loss.writes_dropped + loss.len_changes_dropped;
             for (kind, n) in [
                 (FaultKind::LostUnsyncedWrite, lost),
