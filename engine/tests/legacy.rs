@@ -239,3 +239,33 @@ fn continuous_operations_refuse_a_legacy_file() {
     );
     e.close(h).unwrap();
 }
+
+#[test]
+fn an_armed_set_claiming_a_longer_file_is_refused_not_zero_extended() {
+    let vfs = TestVfs::new();
+    let mut e = mem_engine(&vfs, Config::default());
+    let spec = FileSpec {
+        format: FileFormat::V5,
+        ..people_spec(512)
+    };
+    let p = path();
+    e.create(&p, &spec).unwrap();
+    let h = e.open(&p, OpenMode::Normal).unwrap();
+    e.insert(h, &person(1, 1, "a")).unwrap();
+    e.flush().unwrap();
+    e.close(h).unwrap();
+    let before = vfs.contents(&p).unwrap();
+    // A sealed header armed for a file far longer than the data file (as damage the
+    // checksum misses would leave): opening must not grow the file to that length.
+    let mut pre = match preimage::PreImageFile::find(&vfs, &p, false).unwrap() {
+        preimage::Found::Ours(pre) => pre,
+        _ => panic!("the file has its own .PRE"),
+    };
+    let claimed = before.len() as u64 + 1000 * 512;
+    pre.arm(99, &[], claimed, true).unwrap();
+    drop(pre);
+    let err = e.open(&p, OpenMode::Normal).unwrap_err();
+    assert_eq!(err.status, Status::IoError, "{err}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+    assert_eq!(vfs.contents(&p).unwrap(), before);
+}
