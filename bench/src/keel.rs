@@ -4,7 +4,9 @@
 //! Commit workloads use the default `Config` (as a server would) with the log in the
 //! bench directory; the bulk load uses `engine::bulk`'s configuration and
 //! `engine::bulk::load_sequential`, exactly what `butil -load` runs (log mode Off,
-//! butil's default).
+//! butil's default). The flush-commit rows (6.x against legacy 5.x) run with the log
+//! Off, so each commit is the data file's own system transaction, and count syncs at
+//! the `Vfs`.
 
 use crate::common::{self, check, id_of, rate, record, timed_loop, Ctx, Order, Result, Sizes};
 use engine::shared::SharedEngine;
@@ -14,12 +16,13 @@ pub const SHARED_NOTE: &str = "Keel: engine::shared::SharedEngine, each commit o
      (group commit)";
 use engine::bulk::{bulk_config, load_sequential, Progress};
 use engine::host::StdClock;
-use engine::vfs::StdVfs;
+use engine::vfs::{OpenMode as VfsOpenMode, StdVfs, Vfs, VfsFile};
 use engine::{
-    Client, Config, Engine, FileSpec, GetOp, Handle, KeySpec, KeyType, LogMode, OpenMode, Segment,
-    Status,
+    Client, Config, Engine, FileFormat, FileSpec, GetOp, Handle, KeySpec, KeyType, LogMode,
+    OpenMode, Segment, Status,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,6 +86,125 @@ pub fn commits_single(dir: &Path, sizes: &Sizes, mode: LogMode) -> Result<(f64, 
     let per_sync = commits_per_sync(&e);
     e.close(h).ctx("Keel: closing the commit file")?;
     Ok((rate(n, d), per_sync))
+}
+
+/// What one run of system-transaction commits measured.
+pub struct FlushCommits {
+    pub commits_per_second: f64,
+    /// Syncs (of files and directories, data file and `.PRE` alike) per commit, counted
+    /// at the `Vfs`: the cost the format's crash protocol adds to each commit.
+    pub syncs_per_commit: f64,
+}
+
+/// Single-record commits with no log (mode Off): each commit is `insert` then `flush`,
+/// one durable system transaction of the data file in `format` — shadow paging (6.x)
+/// or in-place overwrites under pre-imaging (legacy 5.x). Same records and file as
+/// [`commits_single`]; what differs is only how the data file itself commits.
+pub fn commits_flushed(dir: &Path, sizes: &Sizes, format: FileFormat) -> Result<FlushCommits> {
+    let name = match format {
+        FileFormat::V6 => "flush-v6",
+        FileFormat::V5 => "flush-v5",
+    };
+    let counter = Arc::new(CountingVfs::default());
+    let mut e = Engine::new(
+        counter.clone(),
+        Arc::new(StdClock::new()),
+        Config {
+            log_mode: LogMode::Off,
+            log_dir: dir.join(format!("{name}.log")),
+            ..Config::default()
+        },
+    );
+    let path = dir.join(format!("{name}.dat"));
+    e.create(&path, &FileSpec { format, ..spec() })
+        .ctx(format_args!("Keel: creating {}", path.display()))?;
+    let h = e
+        .open(&path, OpenMode::Normal)
+        .ctx(format_args!("Keel: opening {}", path.display()))?;
+    // Count only the commits: creation and open sync too.
+    let before = counter.syncs();
+    let (n, d) = timed_loop(
+        sizes.commit_count,
+        Duration::from_secs_f64(sizes.commit_seconds),
+        |i| {
+            e.insert(h, &record(i)).ctx("Keel: insert")?;
+            e.flush().ctx("Keel: flush (the commit)")
+        },
+    )?;
+    let syncs = counter.syncs() - before;
+    e.close(h).ctx("Keel: closing the flush-commit file")?;
+    Ok(FlushCommits {
+        commits_per_second: rate(n, d),
+        syncs_per_commit: syncs as f64 / n.max(1) as f64,
+    })
+}
+
+/// `StdVfs` counting every file and directory sync: the engine counts log syncs only,
+/// and a legacy commit's cost is chiefly its data-file and `.PRE` syncs.
+#[derive(Default)]
+struct CountingVfs {
+    syncs: Arc<AtomicU64>,
+}
+
+impl CountingVfs {
+    fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+}
+
+struct CountingFile {
+    inner: Box<dyn VfsFile>,
+    syncs: Arc<AtomicU64>,
+}
+
+impl VfsFile for CountingFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_at(buf, offset)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.inner.sync()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn try_lock_exclusive(&self) -> std::io::Result<()> {
+        self.inner.try_lock_exclusive()
+    }
+}
+
+impl Vfs for CountingVfs {
+    fn open(&self, path: &Path, mode: VfsOpenMode) -> std::io::Result<Box<dyn VfsFile>> {
+        Ok(Box::new(CountingFile {
+            inner: StdVfs.open(path, mode)?,
+            syncs: self.syncs.clone(),
+        }))
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdVfs.rename(from, to)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        StdVfs.exists(path)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        StdVfs.list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        StdVfs.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs.create_dir_all(dir)
+    }
 }
 
 fn commits_per_sync(e: &Engine) -> f64 {

@@ -22,7 +22,7 @@ mod sqlite;
 
 use clap::Parser;
 use common::{lookup_ids, Ctx, Order, Result, Sizes};
-use engine::LogMode;
+use engine::{FileFormat, LogMode};
 use report::{Better, Results, Row};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -110,7 +110,11 @@ fn step(what: &str) {
     eprintln!("bench: {what}");
 }
 
-/// Workloads 1-3: the raw sync limit, then durable commits with one and many clients.
+/// Workloads 1-3: the raw sync limit, then durable commits with one and many clients;
+/// between them, Keel against itself: a single-record commit as a flushed system
+/// transaction in the 6.x and the legacy (5.x) file format, to show what pre-imaging
+/// costs per commit (the legacy row's ratio and each format's syncs per commit are
+/// singles).
 fn commits(dir: &Path, sizes: &Sizes, res: &mut Results) -> Result<()> {
     step("raw fsync");
     let syncs = fsync::syncs_per_second(dir, sizes)?;
@@ -154,6 +158,53 @@ fn commits(dir: &Path, sizes: &Sizes, res: &mut Results) -> Result<()> {
         "Keel commits per log sync, 1 client (Durability)",
         "commits/sync",
         keel_dur_per_sync,
+    );
+
+    step("flush commits, 6.x and legacy 5.x formats");
+    let v6 = keel::commits_flushed(dir, sizes, FileFormat::V6)?;
+    let v5 = keel::commits_flushed(dir, sizes, FileFormat::V5)?;
+    // Keel against itself: the table's "Keel" column is the legacy format, and the
+    // 6.x figure and the ratio are singles (there is no SQLite/redb counterpart).
+    res.rows.push(Row {
+        key: "commit1_flush_v5",
+        label: "Keel legacy (5.x) commits, insert + flush, log Off".into(),
+        unit: "commits/s",
+        keel: v5.commits_per_second,
+        sqlite: None,
+        redb: None,
+        better: Better::Higher,
+        note: Some(
+            "each commit one durable system transaction of the data file (no log): \
+             legacy pre-images to NAME.PRE and overwrites in place, 6.x shadow-pages",
+        ),
+    });
+    res.rows.push(Row {
+        key: "commit1_flush_v6",
+        label: "Keel 6.x commits, insert + flush, log Off".into(),
+        unit: "commits/s",
+        keel: v6.commits_per_second,
+        sqlite: None,
+        redb: None,
+        better: Better::Higher,
+        note: None,
+    });
+    res.single(
+        "keel.commit1_flush.v5_over_v6",
+        "Keel legacy/6.x flush-commit rate",
+        "x",
+        v5.commits_per_second / v6.commits_per_second,
+    );
+    res.single(
+        "keel.commit1_flush_v6.syncs_per_commit",
+        "Keel 6.x syncs per flush commit",
+        "syncs/commit",
+        v6.syncs_per_commit,
+    );
+    res.single(
+        "keel.commit1_flush_v5.syncs_per_commit",
+        "Keel legacy syncs per flush commit",
+        "syncs/commit",
+        v5.syncs_per_commit,
     );
 
     step("concurrent commits");

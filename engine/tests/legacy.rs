@@ -287,3 +287,36 @@ fn losing_the_void_header_does_not_undo_a_durable_transaction() {
     e.close(h).unwrap();
     assert_eq!(reopen(&vfs), end);
 }
+
+#[test]
+fn an_armed_set_claiming_a_longer_file_is_refused_not_zero_extended() {
+    let vfs = TestVfs::new();
+    let mut e = mem_engine(&vfs, Config::default());
+    let spec = FileSpec {
+        format: FileFormat::V5,
+        ..people_spec(512)
+    };
+    let p = path();
+    e.create(&p, &spec).unwrap();
+    let h = e.open(&p, OpenMode::Normal).unwrap();
+    e.insert(h, &person(1, 1, "a")).unwrap();
+    e.flush().unwrap();
+    e.close(h).unwrap();
+    let before = vfs.contents(&p).unwrap();
+    // A sealed header armed for a file far longer than the data file (as damage the
+    // checksum misses would leave): opening must not grow the file to that length.
+    let mut pre = match preimage::PreImageFile::find(&vfs, &p, false).unwrap() {
+        preimage::Found::Ours(pre) => pre,
+        _ => panic!("the file has its own .PRE"),
+    };
+    let claimed = before.len() as u64 + 1000 * 512;
+    // For the transaction after the file's last one (the void set's generation is the
+    // live FCR's), so the open would restore it.
+    let next = pre.generation() + 1;
+    pre.arm(next, &[], claimed, true).unwrap();
+    drop(pre);
+    let err = e.open(&p, OpenMode::Normal).unwrap_err();
+    assert_eq!(err.status, Status::IoError, "{err}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+    assert_eq!(vfs.contents(&p).unwrap(), before);
+}

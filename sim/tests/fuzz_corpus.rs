@@ -101,8 +101,14 @@ fn engine(vfs: &TestVfs, log_mode: LogMode) -> Engine {
 
 /// Create the data file and insert `n` records (enough for internal nodes).
 fn fill(eng: &mut Engine, n: u32) {
+    fill_with(eng, n, engine::FileFormat::V6)
+}
+
+/// [`fill`] in a given file format.
+fn fill_with(eng: &mut Engine, n: u32, format: engine::FileFormat) {
     let path = Path::new(DATA);
-    eng.create(path, &spec()).expect("create");
+    eng.create(path, &FileSpec { format, ..spec() })
+        .expect("create");
     let h = eng.open(path, OpenMode::Normal).expect("open");
     for i in 0..n {
         eng.insert(h, &record(i)).expect("insert");
@@ -151,6 +157,107 @@ fn regenerate_seeds() {
             out.put(target, &format!("page-{i}"), p);
         }
     }
+
+    // The same file in the legacy (5.x) format, whole and torn, and its pages: the
+    // page and file targets then start from pages overwritten in place too.
+    let vfs = TestVfs::new();
+    let mut eng = engine(&vfs, LogMode::Off);
+    fill_with(&mut eng, 120, engine::FileFormat::V5);
+    drop(eng);
+    let file = vfs.contents(Path::new(DATA)).expect("legacy data file");
+    out.put("data_file", "legacy-whole.btr", &file);
+    out.put(
+        "data_file",
+        "legacy-torn.btr",
+        &file[..file.len() - PAGE_SIZE / 2],
+    );
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for (i, p) in file.chunks(PAGE_SIZE).enumerate() {
+        let target = match page::type_of(p) {
+            Some(PageType::Fcr) => "fcr",
+            Some(PageType::Pat) => "pat_page",
+            Some(PageType::Data) => "data_page",
+            Some(PageType::Leaf | PageType::Internal) => "index_page",
+            None => continue,
+        };
+        let k = seen.entry(target).or_default();
+        if *k < 2 {
+            *k += 1;
+            out.put(target, &format!("legacy-page-{i}"), p);
+        }
+    }
+
+    // Pre-image files of the preimage target's legacy file: void (after a committed
+    // transaction), armed with the originals of its first pages, that armed file torn
+    // inside its last frame, and with its newest header torn (the void one before it
+    // is the state).
+    let vfs = TestVfs::new();
+    let data_path = Path::new(sim::fuzz::PREIMAGE_DATA);
+    let data = sim::fuzz::legacy_data();
+    vfs.put(data_path, data.to_vec());
+    let mut e = engine(&vfs, LogMode::Off);
+    let h = e.open(data_path, OpenMode::Normal).expect("open legacy");
+    e.insert(h, &[0xEE; 16]).expect("insert");
+    e.close(h).expect("close");
+    e.flush().expect("flush");
+    drop(e);
+    let pre_path = engine::preimage::path_for(data_path);
+    let void = vfs.contents(&pre_path).expect("the .PRE exists");
+    out.put("preimage", "void.PRE", &void);
+    let data = vfs.contents(data_path).expect("legacy data");
+    let ps = sim::fuzz::legacy_spec().page_size as usize;
+    let originals: Vec<(u32, Vec<u8>)> = (0..3u32)
+        .map(|p| (p, data[p as usize * ps..(p as usize + 1) * ps].to_vec()))
+        .collect();
+    let mut pre = match engine::preimage::PreImageFile::find(&vfs, data_path, false) {
+        Ok(engine::preimage::Found::Ours(pre)) => pre,
+        _ => panic!("the legacy file has its own .PRE"),
+    };
+    pre.arm(1000, &originals, data.len() as u64, true)
+        .expect("arm");
+    drop(pre);
+    let armed = vfs.contents(&pre_path).expect("armed .PRE");
+    let frames_end =
+        engine::preimage::format::frame_offset(ps as u32, originals.len() as u32) as usize;
+    out.put(
+        "preimage",
+        "armed.PRE",
+        &armed[..frames_end.min(armed.len())],
+    );
+    out.put("preimage", "torn-frame.PRE", &armed[..frames_end - ps / 2]);
+    let mut torn_header = armed[..frames_end.min(armed.len())].to_vec();
+    // The armed header went to the slot the void one did not occupy: find it by
+    // which slot decodes as armed, and tear it.
+    let hl = engine::appendfile::HEADER_LEN;
+    let armed_slot = (0..2)
+        .find(|&i| {
+            matches!(
+                engine::preimage::format::decode_slot(&torn_header[i * hl..(i + 1) * hl]),
+                Ok(engine::preimage::format::Slot {
+                    state: engine::preimage::format::PreState::Armed { .. },
+                    ..
+                })
+            )
+        })
+        .expect("an armed slot");
+    torn_header[armed_slot * hl + hl / 2..(armed_slot + 1) * hl].fill(0xC3);
+    out.put("preimage", "torn-header.PRE", &torn_header);
+    // Each seed reads as its name says: the armed set whole, the torn frame refused,
+    // the torn header falling back to the void state.
+    let armed_set = |pre: &[u8]| {
+        let vfs = TestVfs::new();
+        vfs.put(&pre_path, pre.to_vec());
+        match engine::preimage::PreImageFile::find(&vfs, data_path, true) {
+            Ok(engine::preimage::Found::Ours(p)) => {
+                p.armed_set(false).map(|s| s.map(|s| s.0.len()))
+            }
+            _ => panic!("a seed's header is not the legacy file's"),
+        }
+    };
+    assert_eq!(armed_set(&armed[..frames_end]).ok(), Some(Some(3)));
+    assert!(armed_set(&armed[..frames_end - ps / 2]).is_err());
+    assert_eq!(armed_set(&torn_header).ok(), Some(None));
+    assert_eq!(armed_set(&void).ok(), Some(None));
 
     // A log written in Durability mode: one transaction per few inserts.
     let vfs = TestVfs::new();

@@ -108,6 +108,24 @@ pub(super) fn open_preimage(
                 ),
             );
         }
+        // A transaction only overwrites and appends, so the file is never shorter than
+        // it was at the start; a header saying otherwise is damaged (or the file was
+        // cut behind the engine's back). Restoring it would zero-extend the file to a
+        // length read from damaged bytes, so it is refused and the file left alone.
+        let len = file
+            .len()
+            .map_err(|e| Error::io(&e, format_args!("{}: reading its length", path.display())))?;
+        if orig_len > len {
+            return fail(
+                Status::IoError,
+                format!(
+                    "{}: its armed pre-image file says the file was {orig_len} bytes long \
+                     before the interrupted transaction, but it is {len}: one of them is \
+                     damaged; restore the file from backup",
+                    path.display()
+                ),
+            );
+        }
         preimage::restore(file, path, ps, &set, orig_len)
             .map_err(|e| e.during("restoring the pre-images of an interrupted transaction"))?;
         restored = true;

@@ -107,9 +107,16 @@ impl PreImageFile {
                 format::decode_slot(head.get(at..).unwrap_or(&[]))
             })
             .collect();
+        // Every header is written into slot `hseq % 2`: a valid slot of the other
+        // parity is a misdirected or otherwise damaged write, never a state.
         let best = slots
             .iter()
-            .filter_map(|s| s.as_ref().ok())
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .ok()
+                    .filter(|s| s.hseq % format::SLOTS == i as u64)
+            })
             .max_by_key(|s| s.hseq)
             .cloned();
         let Some(current) = best else {
@@ -341,7 +348,27 @@ impl PreImageFile {
             } if even_if_void && count > 0 => (generation, count, orig_len),
             PreState::Void { .. } => return Ok(None),
         };
+        // What an armed set written by `arm` always satisfies: the data file was a
+        // whole number of pages long, and every frame is the original of a distinct
+        // page below that length (appended pages need none; a restore cuts them off).
+        // A header that breaks this is damaged, and refusing it here also keeps a
+        // restore from writing, or growing the file, to wherever the header points.
+        let ps = u64::from(self.page_size);
+        let pages = orig_len / ps;
+        if orig_len % ps != 0 || u64::from(count) > pages {
+            return fail(
+                Status::IoError,
+                format!(
+                    "{}: its armed header is damaged ({count} pre-images of a file of \
+                     {orig_len} bytes in {ps}-byte pages); the data file may hold part of \
+                     an interrupted transaction: restore it from backup",
+                    self.path.display()
+                ),
+            );
+        }
         let flen = format::frame_bytes(self.page_size);
+        // Grown per frame read, never sized from `count`: a damaged count in a short
+        // file then ends at the first missing frame having allocated nothing for it.
         let mut set = Vec::new();
         let mut buf = vec![0u8; flen as usize];
         for i in 0..count {
@@ -373,6 +400,17 @@ impl PreImageFile {
                         ),
                     )
                 })?;
+            if u64::from(physical) >= pages {
+                return fail(
+                    Status::IoError,
+                    format!(
+                        "{}: pre-image {i} of {count} is damaged (it restores page \
+                         {physical} of a file of {pages} pages); the data file may hold \
+                         part of an interrupted transaction: restore it from backup",
+                        self.path.display()
+                    ),
+                );
+            }
             set.push((physical, image.to_vec()));
         }
         Ok(Some((set, orig_len)))

@@ -114,3 +114,101 @@ fn restore_puts_every_original_back_and_cuts_the_appended_pages() {
     vfs.power_loss(&mut Rng::new(1));
     assert_eq!(vfs.contents(data()).unwrap(), b);
 }
+
+/// Rewrite the newest header of the `.PRE` at `data()` as `state` (a damaged but
+/// sealed header, as a bit flip the checksum misses or a bug would leave).
+fn put_header(vfs: &TestVfs, state: format::PreState) {
+    let hseq = ours(vfs).current.hseq + 1;
+    let slot = format::Slot {
+        hseq,
+        page_size: PS,
+        owner: "INVOICE.HDR".into(),
+        state,
+    };
+    let mut b = vfs.contents(path_for(data())).unwrap();
+    let at = (hseq % format::SLOTS) as usize * HEADER_LEN;
+    b[at..at + HEADER_LEN].copy_from_slice(&slot.encode());
+    vfs.put(path_for(data()), b);
+}
+
+#[test]
+fn a_huge_frame_count_in_a_short_file_stops_at_the_first_missing_frame() {
+    let vfs = TestVfs::new();
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    p.arm(2, &images(2), 8 * u64::from(PS), true).unwrap();
+    // A count of 2^32-1 over a file of as many pages: consistent, but only two frames
+    // exist. The read must end at frame 2 (no loop over the count, nothing sized by it).
+    put_header(
+        &vfs,
+        format::PreState::Armed {
+            generation: 2,
+            count: u32::MAX,
+            orig_len: u64::from(u32::MAX) * u64::from(PS),
+        },
+    );
+    let err = ours(&vfs).armed_set(false).unwrap_err();
+    assert_eq!(err.status, Status::IoError);
+    assert!(
+        err.to_string()
+            .contains("pre-image 2 of 4294967295 is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_armed_header_inconsistent_with_its_frames_is_refused_before_any_restore() {
+    let vfs = TestVfs::new();
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    // Frames for pages 2 and 3, armed for a file of 8 pages: fine.
+    p.arm(2, &images(2), 8 * u64::from(PS), true).unwrap();
+    assert!(ours(&vfs).armed_set(false).unwrap().is_some());
+    for (count, orig_len, why) in [
+        // More originals than the file had pages.
+        (2, u64::from(PS), "damaged (2 pre-images"),
+        // Not a whole number of pages.
+        (2, 8 * u64::from(PS) + 1, "damaged (2 pre-images"),
+        // Page 3's original, but the file had only 3 pages (0-2).
+        (2, 3 * u64::from(PS), "restores page 3 of a file of 3 pages"),
+    ] {
+        put_header(
+            &vfs,
+            format::PreState::Armed {
+                generation: 2,
+                count,
+                orig_len,
+            },
+        );
+        let err = ours(&vfs).armed_set(false).unwrap_err();
+        assert_eq!(err.status, Status::IoError);
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+}
+
+#[test]
+fn a_header_in_the_wrong_slot_is_damage_not_the_newest_state() {
+    let vfs = TestVfs::new();
+    let mut p = PreImageFile::create(&vfs, data(), PS, 1).unwrap();
+    p.arm(2, &images(2), 2048, true).unwrap();
+    p.void().unwrap();
+    // A misdirected write puts a newer "void" header (of the armed slot's parity) into
+    // the void slot: both slots now claim one parity. Only the one in its own slot
+    // counts, and the newest valid state stays the void one, read from its slot.
+    let b = vfs.contents(path_for(data())).unwrap();
+    let armed_slot = ((p.current.hseq + 1) % format::SLOTS) as usize;
+    let void_slot = 1 - armed_slot;
+    let mut forged = p.current.clone();
+    forged.hseq += 1; // the armed slot's parity, written into the void slot
+    forged.state = format::PreState::Armed {
+        generation: 2,
+        count: 2,
+        orig_len: 2048,
+    };
+    let mut bad = b.clone();
+    bad[void_slot * HEADER_LEN..(void_slot + 1) * HEADER_LEN].copy_from_slice(&forged.encode());
+    vfs.put(path_for(data()), bad);
+    // The void slot now holds a header of the wrong parity: ignored; the armed slot's
+    // older header is the newest valid state.
+    let found = ours(&vfs);
+    assert_eq!(found.current.hseq, p.current.hseq - 1);
+    assert!(found.is_armed());
+}

@@ -15,6 +15,7 @@ mod contops;
 mod files;
 mod formats;
 mod pages;
+mod preimage;
 mod txlog;
 mod workload;
 
@@ -23,6 +24,7 @@ pub use contops::delta_file;
 pub use files::data_file;
 pub use formats::{description, list_file, sequential};
 pub use pages::{data_page, fcr, index_page, pat_page};
+pub use preimage::{legacy_data, legacy_spec, preimage, DATA as PREIMAGE_DATA};
 pub use txlog::{log_entry, log_segment};
 pub use workload::workload;
 
@@ -41,6 +43,7 @@ pub fn targets() -> &'static [(&'static str, Target)] {
         ("log_segment", log_segment),
         ("log_entry", log_entry),
         ("delta_file", delta_file),
+        ("preimage", preimage),
         ("archival_config", archival_config),
         ("archival_log", archival_log),
         ("description", description),
