@@ -44,6 +44,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("shared", 10),
     ("bulk", 10),
     ("host", 10),
+    // The admin endpoint: requests, wire format, execution in the holding engine.
+    ("admin", 10),
 ];
 
 fn layer(module: &str) -> Option<u32> {
