@@ -30,6 +30,8 @@ pub struct Summary {
     pub split_transactions: u64,
     /// Recoveries a crash interrupted (log modes), each redone and checked.
     pub interrupted_recoveries: u64,
+    /// Generation 16: operator requests run through the admin endpoint's code path.
+    pub admin_requests: u64,
     /// Recoveries run with faults on, and those that failed (then redone fault-free).
     pub faulty_recoveries: u64,
     pub failed_faulty_recoveries: u64,
@@ -93,6 +95,7 @@ impl Summary {
         self.transactions_aborted += o.transactions.1;
         self.split_transactions += o.split_transactions;
         self.interrupted_recoveries += o.interrupted_recoveries;
+        self.admin_requests += o.admin_requests;
         self.faulty_recoveries += o.faulty_recoveries.0;
         self.failed_faulty_recoveries += o.faulty_recoveries.1;
         self.segments_recycled += o.segments_recycled;

@@ -151,8 +151,10 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// with even odds are pre-imaged to `NAME.PRE` instead of shadow-paged, held to the
 /// same invariants; `startbu` leaves them out (now and then one in the set: refused,
 /// 88); Off-mode recovery opens them for writing (which restores an interrupted
-/// transaction's originals) before checking them.
-pub const WORKLOAD_VERSION: u32 = 15;
+/// transaction's originals) before checking them; 16 — half of the operator's startbu
+/// and endbu requests arrive as `butil` sends them to a running application's engine:
+/// through the admin endpoint's wire format and `Engine::admin` (without the socket).
+pub const WORKLOAD_VERSION: u32 = 16;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of

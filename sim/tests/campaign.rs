@@ -16,6 +16,7 @@ fn bounded_campaign_passes() {
     let mut crashes = 0;
     let mut checked = 0;
     let mut interrupted = 0;
+    let mut admin = 0;
     let mut splits = 0;
     let mut transfers = 0;
     let mut modes = std::collections::BTreeSet::new();
@@ -63,6 +64,7 @@ fn bounded_campaign_passes() {
         crashes += o.crashes;
         checked += o.recoveries_checked;
         interrupted += o.interrupted_recoveries;
+        admin += o.admin_requests;
         splits += o.split_transactions + o.inventory_splits;
         transfers += o.transfers;
         modes.insert(o.log_mode);
@@ -73,6 +75,7 @@ fn bounded_campaign_passes() {
     assert!(splits > 0, "no crash split a transaction in log mode Off");
     assert!(transfers > 0, "inventory transfers ran");
     assert!(interrupted > 0, "some recoveries were crashed and redone");
+    assert!(admin > 0, "operator requests ran through the admin path");
     assert!(
         checked >= crashes,
         "every crash is followed by checked recoveries"

@@ -159,6 +159,10 @@ fn print_summary(s: &Summary) {
         s.interrupted_recoveries
     );
     println!(
+        "operator requests through the admin path {}",
+        s.admin_requests
+    );
+    println!(
         "recoveries under faults {} ({} failed with an explained status or a crash, then redone)",
         s.faulty_recoveries, s.failed_faulty_recoveries
     );

@@ -102,6 +102,9 @@ pub struct Outcome {
     pub transactions: (u64, u64),
     /// Recoveries a crash interrupted (log modes), each followed by another.
     pub interrupted_recoveries: u64,
+    /// Generation 16: operator requests (startbu, endbu) run through the admin
+    /// endpoint's code path (`Engine::admin`, its wire format both ways).
+    pub admin_requests: u64,
     /// Generation 9: recoveries run with the disk's faults on (an aimed crash or I/O
     /// error among them), and how many of those failed before a fault-free one.
     pub faulty_recoveries: (u64, u64),

@@ -93,6 +93,7 @@ pub(super) struct Tally {
     pub(super) transactions: (u64, u64),
     pub(super) split_transactions: u64,
     pub(super) interrupted_recoveries: u64,
+    pub(super) admin_requests: u64,
     /// Generation 9: recoveries run with faults on, and how many of them failed
     /// (with an explained status, or a crash) before a fault-free one.
     pub(super) faulty_recoveries: u64,
@@ -192,6 +193,7 @@ impl Tally {
             transactions: (0, 0),
             split_transactions: 0,
             interrupted_recoveries: 0,
+            admin_requests: 0,
             faulty_recoveries: 0,
             failed_faulty_recoveries: 0,
             segments_recycled: 0,
@@ -225,6 +227,7 @@ impl World {
         o.transactions = self.tally.transactions;
         o.split_transactions = self.tally.split_transactions;
         o.interrupted_recoveries = self.tally.interrupted_recoveries;
+        o.admin_requests = self.tally.admin_requests;
         o.faulty_recoveries = (
             self.tally.faulty_recoveries,
             self.tally.failed_faulty_recoveries,
