@@ -234,3 +234,25 @@ fn verify_without_the_files_is_status_2() {
     let out = demo(&["--verify".as_ref()]);
     assert_eq!(out.status.code(), Some(2), "usage");
 }
+
+#[test]
+fn a_corrupted_page_fails_the_structure_check_with_status_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bank(tmp.path(), "bank", "300");
+    let copy = tmp.path().join("copy");
+    copy_files(&dir, &copy);
+    // Flip one byte inside a page past the control records: its checksum fails.
+    let path = copy.join(LEDGER_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = 3 * 4096 + 200;
+    assert!(bytes.len() > at, "ledger.btr has fewer than 4 pages");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let out = verify(&copy);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("structure check") && err.contains(LEDGER_FILE),
+        "{err}"
+    );
+}
