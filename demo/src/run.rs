@@ -81,8 +81,10 @@ pub fn run(
         ..Config::default()
     };
     let engine = Engine::new(Arc::new(StdVfs), Arc::new(StdClock::new()), config);
-    let mut app = App::open(engine, &dir, opts)?;
+    // The list file first: it depends only on the paths, and a failure here leaves no
+    // file open to clean up.
     write_list_file(&dir)?;
+    let mut app = App::open(engine, &dir, opts)?;
     say(
         out,
         format_args!(

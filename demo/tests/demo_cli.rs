@@ -256,3 +256,19 @@ fn a_corrupted_page_fails_the_structure_check_with_status_1() {
         "{err}"
     );
 }
+
+#[test]
+fn a_directory_a_list_file_cannot_name_is_refused_before_any_file_is_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["star*dir", "line\nbreak"] {
+        let dir = tmp.path().join(name);
+        let out = demo(&[dir.as_os_str(), "--transfers".as_ref(), "1".as_ref()]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}");
+        assert!(
+            text(&out.stderr).contains("list file"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!dir.join(ACCOUNTS_FILE).exists(), "{name:?}");
+    }
+}
