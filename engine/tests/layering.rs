@@ -43,7 +43,10 @@ const LAYERS: &[(&str, u32)] = &[
     // Hosts and jobs over an engine.
     ("shared", 10),
     ("bulk", 10),
-    ("host", 10),
+    // The admin endpoint: requests, wire format, execution in the holding engine.
+    ("admin", 10),
+    // The OS side of hosts: the real clock, the admin socket and its registry.
+    ("host", 11),
 ];
 
 fn layer(module: &str) -> Option<u32> {

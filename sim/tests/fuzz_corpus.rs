@@ -300,6 +300,66 @@ fn regenerate_seeds() {
     );
     out.put("list_file", "wildcard.lst", b"/data/*.btr\n");
 
+    // Admin requests: one of each kind (naming the file the target's engine holds,
+    // so they execute), and malformed frames.
+    {
+        use engine::admin::{encode_request, Request};
+        let held = PathBuf::from(sim::fuzz::ADMIN_FUZZ_FILE);
+        let requests = [
+            ("stat", Request::Stat { path: held.clone() }),
+            ("check", Request::Check { path: held.clone() }),
+            (
+                "startbu",
+                Request::StartBackup {
+                    paths: vec![held.clone()],
+                },
+            ),
+            (
+                "startbu-missing",
+                Request::StartBackup {
+                    paths: vec![held.clone(), PathBuf::from("/fuzz/missing.btr")],
+                },
+            ),
+            (
+                "endbu",
+                Request::EndBackup {
+                    paths: Some(vec![held.clone()]),
+                },
+            ),
+            ("endbu-all", Request::EndBackup { paths: None }),
+            (
+                "killbu",
+                Request::KillBackup {
+                    paths: vec![held.clone()],
+                },
+            ),
+            ("flush", Request::Flush),
+        ];
+        for (name, req) in &requests {
+            let bytes = encode_request(req).expect("encodable seed");
+            out.put("admin_request", &format!("{name}.kadm"), &bytes);
+        }
+        let stat = encode_request(&requests[0].1).expect("encodable seed");
+        out.put(
+            "admin_request",
+            "bad-truncated.kadm",
+            &stat[..stat.len() - 3],
+        );
+        let mut bad = stat.clone();
+        bad[4] = 9;
+        out.put("admin_request", "bad-version.kadm", &bad);
+        let mut bad = stat.clone();
+        bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        out.put("admin_request", "bad-length.kadm", &bad);
+        let mut bad = stat.clone();
+        let n = bad.len();
+        bad[n - 1] = 0xff;
+        out.put("admin_request", "bad-utf8.kadm", &bad);
+        let mut bad = stat;
+        bad.push(0);
+        out.put("admin_request", "bad-trailing.kadm", &bad);
+    }
+
     // Workloads: plans (any bytes decode to one). Random blobs, each the first whose
     // plan exercises what its name says, so the fuzzer starts from every feature.
     use sim::plan::{Plan, PlanLogMode};

@@ -35,6 +35,13 @@ pub struct Config {
     /// edited configuration counts from a file's next open; hosts choose the root
     /// (butil from `KEEL_BLOG_ROOT`), the engine never reads the environment.
     pub blog_root: Option<PathBuf>,
+    /// The admin endpoint's socket: where the host (`host::admin::AdminServer`) listens
+    /// so that `butil` in another process can have this engine run `-stat`, `-check`,
+    /// `-startbu`, `-endbu` on the files it holds locked (issue 17). `None`: no
+    /// endpoint. The engine itself never reads it — serving is the host's, which also
+    /// registers each file the engine holds for writing in the per-user runtime
+    /// directory (`$XDG_RUNTIME_DIR/keel`, else `/tmp/keel-<uid>`) so butil can find it.
+    pub admin_socket: Option<PathBuf>,
     /// A deliberate bug to run with (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutant::Mutant>,
@@ -78,6 +85,7 @@ impl Default for Config {
             log_segment_size: 16 << 20,
             engine_id: 0x4b45_454c,
             blog_root: None,
+            admin_socket: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -256,14 +256,6 @@ impl Engine {
     /// Stat (15).
     pub fn stat(&mut self, h: Handle) -> Result<FileStat> {
         let (_, f) = self.parts(h)?;
-        let p = &f.df.pager;
-        Ok(FileStat {
-            spec: p.spec().clone(),
-            records: p.state().record_count,
-            pages: p.physical_pages(),
-            durable_seq: p.durable_seq(),
-            records_per_page: f.df.slots_per_page(),
-            applied_lsn: p.durable_applied_lsn(),
-        })
+        Ok(Self::file_stat(f))
     }
 }

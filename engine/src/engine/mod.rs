@@ -41,6 +41,7 @@ mod bundle;
 mod config;
 mod cursor;
 mod handles;
+mod inspect;
 mod logging;
 mod rollfwd;
 mod txn;

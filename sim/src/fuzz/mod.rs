@@ -10,6 +10,7 @@
 //! the target asserts cheap invariants (chiefly encode→decode round trips), and a
 //! failed assertion is a bug the fuzzer keeps.
 
+mod admin;
 mod archival;
 mod contops;
 mod files;
@@ -18,6 +19,7 @@ mod pages;
 mod txlog;
 mod workload;
 
+pub use admin::{admin_request, ADMIN_FUZZ_FILE};
 pub use archival::{archival_config, archival_fuzz_header, archival_log};
 pub use contops::delta_file;
 pub use files::data_file;
@@ -47,6 +49,7 @@ pub fn targets() -> &'static [(&'static str, Target)] {
         ("sequential", sequential),
         ("list_file", list_file),
         ("workload", workload),
+        ("admin_request", admin_request),
     ]
 }
 

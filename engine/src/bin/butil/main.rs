@@ -207,7 +207,7 @@ fn main() -> ExitCode {
             &mut out,
         ),
     };
-    out.print();
+    report::print(&out);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report::failure(&e),

@@ -5,7 +5,7 @@
 
 use super::{data_path, engine, read_input};
 use crate::report::Report;
-use engine::contops::{killbu as killbu_set, IfAbsent};
+use engine::admin::text::{self, Named};
 use engine::delta::delta_path;
 use engine::formats::parse_list;
 use engine::vfs::{StdVfs, Vfs};
@@ -36,40 +36,21 @@ fn data_paths(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     paths.iter().map(|p| data_path(p)).collect()
 }
 
-/// `-startbu FILE | @LISTFILE`: all or nothing; every refusal is printed.
-pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
-    let paths = data_paths(targets(target)?)?;
-    let mut e = engine()?;
-    let refusals = e.check_backup_set(&paths);
-    if let Some(first) = refusals.first() {
-        for r in &refusals {
-            out.line(format!("refused: {r}"));
-        }
-        return Err(Error::new(
-            first.status,
-            format!(
-                "startbu refused {} of {} files; no file was put into continuous operations",
-                refusals.len(),
-                paths.len()
-            ),
-        ));
-    }
-    e.start_backup(&paths)?;
-    for p in &paths {
-        out.line(format!(
-            "{}: in continuous operations (delta {})",
-            p.display(),
-            delta_path(p)?.display()
-        ));
-    }
-    Ok(())
+/// Each path as shown and as the engine is given it ([`data_path`]).
+fn named(paths: &[PathBuf]) -> Result<Vec<Named>> {
+    data_paths(paths.to_vec()).map(|ps| ps.iter().map(|p| Named::same(p)).collect())
 }
 
-/// `-endbu FILE | @LISTFILE | -A [DIR...]`: roll each delta in, then remove it. `-A`
-/// ends every file with a delta in the directories given (default: the current one).
-pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
-    let mut e = engine()?;
-    let paths = if target.eq_ignore_ascii_case("-a") || target.eq_ignore_ascii_case("/a") {
+/// `-startbu FILE | @LISTFILE`: all or nothing; every refusal is printed.
+pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
+    let files = named(&targets(target)?)?;
+    text::startbu(&mut engine()?, &files, out)
+}
+
+/// The files `-endbu TARGET [DIR...]` names: `FILE`, `@LISTFILE`, or with `-A` every
+/// file with a delta in the directories given (default: the current one).
+pub fn endbu_targets(e: &engine::Engine, target: &str, dirs: &[PathBuf]) -> Result<Vec<Named>> {
+    if is_all(target) {
         let dirs = if dirs.is_empty() {
             vec![PathBuf::from(".")]
         } else {
@@ -77,40 +58,37 @@ pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
         };
         let mut all = Vec::new();
         for d in &dirs {
-            all.extend(data_paths(e.files_in_backup(d)?)?);
+            all.extend(named(&e.files_in_backup(d)?)?);
         }
-        if all.is_empty() {
-            out.line("no file is in continuous operations there".to_string());
-            return Ok(());
-        }
-        all
+        Ok(all)
     } else if !dirs.is_empty() {
-        return Err(Error::new(
+        Err(Error::new(
             Status::InvalidOperation,
             "directories are given only with -endbu -A".to_string(),
-        ));
+        ))
     } else {
-        data_paths(targets(target)?)?
-    };
-    e.end_backup(&paths)?;
-    for p in &paths {
-        out.line(format!("{}: continuous operations ended", p.display()));
+        named(&targets(target)?)
     }
-    Ok(())
+}
+
+/// `-A` (or `/A`): every file.
+pub fn is_all(target: &str) -> bool {
+    target.eq_ignore_ascii_case("-a") || target.eq_ignore_ascii_case("/a")
+}
+
+/// `-endbu FILE | @LISTFILE | -A [DIR...]`: roll each delta in, then remove it. `-A`
+/// ends every file with a delta in the directories given (default: the current one).
+pub fn endbu(target: &str, dirs: &[PathBuf], out: &mut Report) -> Result<()> {
+    let mut e = engine()?;
+    let files = endbu_targets(&e, target, dirs)?;
+    text::endbu(&mut e, &files, out)
 }
 
 /// `-killbu FILE | @LISTFILE`: delete the deltas, taking each file back to its
 /// `startbu` instant. Refused for a delta whose roll-in had begun (use `-endbu`).
 pub fn killbu(target: &str, out: &mut Report) -> Result<()> {
-    let paths = targets(target)?;
-    killbu_set(&StdVfs, &paths, IfAbsent::Refuse)?;
-    for p in &paths {
-        out.line(format!(
-            "{}: delta removed; the file is as it was at startbu",
-            p.display()
-        ));
-    }
-    Ok(())
+    let files: Vec<Named> = targets(target)?.iter().map(|p| Named::same(p)).collect();
+    text::killbu(&mut engine()?, &files, out)
 }
 
 /// `-restore BACKUP FILE`: copy a backup over a data file. The file's delta must be
