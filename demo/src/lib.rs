@@ -9,6 +9,7 @@
 //! It is a library as well as a binary so its tests (and anyone tampering with a copy)
 //! encode records exactly as the application does ([`records`]).
 
+pub mod admin;
 pub mod records;
 pub mod run;
 pub mod verify;

@@ -8,6 +8,7 @@
 //! signal never splits one; and the shutdown flushes and closes both files, so a
 //! directory left by a stopped demo is complete without the transaction log.
 
+use crate::admin::{socket_path, Admin};
 use crate::records::{data_files, Account, Entry, LIST_FILE, LOG_DIR};
 use crate::DemoError;
 use engine::host::StdClock;
@@ -78,21 +79,26 @@ pub fn run(
     let config = Config {
         log_mode: opts.log_mode,
         log_dir: dir.join(LOG_DIR),
+        admin_socket: Some(socket_path(&dir)),
         ..Config::default()
     };
     let engine = Engine::new(Arc::new(StdVfs), Arc::new(StdClock::new()), config);
     // The list file first: it depends only on the paths, and a failure here leaves no
     // file open to clean up.
     write_list_file(&dir)?;
-    let mut app = App::open(engine, &dir, opts)?;
+    // The endpoint before the files: a socket that cannot be bound leaves nothing open.
+    let admin = Admin::bind(&engine)?;
+    let mut app = App::open(engine, admin, &dir, opts)?;
     say(
         out,
         format_args!(
-            "keel-demo: running in {} ({} accounts, seed {}, log mode {}); SIGTERM or Ctrl-C stops",
+            "keel-demo: running in {} ({} accounts, seed {}, log mode {}, admin socket {}); \
+             SIGTERM or Ctrl-C stops",
             dir.display(),
             app.accounts,
             opts.seed,
-            opts.log_mode.name()
+            opts.log_mode.name(),
+            socket_path(&dir).display()
         ),
     );
     let looped = app.transfer_loop(opts, stop, out);
@@ -160,9 +166,13 @@ fn write_list_file(dir: &Path) -> Result<(), DemoError> {
         .map_err(|e| DemoError::Failed(format!("writing {}: {e}", path.display())))
 }
 
-/// The open application: the engine, a handle on each file, and the transfer stream.
+/// The open application: the engine, its admin endpoint, a handle on each file, and
+/// the transfer stream.
 struct App {
     engine: Engine,
+    /// `None` once shutdown has begun (dropping it removes the socket and the registry
+    /// records, so butil goes back to opening the files itself).
+    admin: Option<Admin>,
     accounts_h: Handle,
     ledger_h: Handle,
     /// Accounts in `accounts.btr` (ids `0..accounts`).
@@ -180,7 +190,12 @@ impl App {
     /// Open (creating if missing) both files; fill a new accounts file in one
     /// transaction (so a crash leaves it empty or full, and an empty one is filled
     /// again); find where the ledger stands.
-    fn open(mut engine: Engine, dir: &Path, opts: &RunOptions) -> Result<App, DemoError> {
+    fn open(
+        mut engine: Engine,
+        admin: Admin,
+        dir: &Path,
+        opts: &RunOptions,
+    ) -> Result<App, DemoError> {
         let [accounts_path, ledger_path] = data_files(dir);
         let accounts_h = open_or_create(&mut engine, &accounts_path, &Account::spec())?;
         let ledger_h = match open_or_create(&mut engine, &ledger_path, &Entry::spec()) {
@@ -192,6 +207,7 @@ impl App {
         };
         let mut app = App {
             engine,
+            admin: Some(admin),
             accounts_h,
             ledger_h,
             accounts: 0,
@@ -312,12 +328,21 @@ impl App {
 
     /// Everything the host owes the engine between two user transactions, in one
     /// place: its background step (time-based system transactions; the log sync in
-    /// Logging mode). Requests from other processes (butil's admin commands) belong
-    /// here too, so they always see the files between transactions.
+    /// Logging mode), then the admin requests waiting from other processes (butil's
+    /// `-startbu/-endbu/-stat`), which so always see the files between transactions.
     fn between_transactions(&mut self) -> Result<(), DemoError> {
         self.engine
             .background_step()
-            .map_err(engine_err("background step"))
+            .map_err(engine_err("background step"))?;
+        self.serve_admin_requests();
+        Ok(())
+    }
+
+    /// THE one place admin requests are served (see [`crate::admin`]).
+    fn serve_admin_requests(&mut self) {
+        if let Some(admin) = &self.admin {
+            admin.serve(&mut self.engine);
+        }
     }
 
     /// One transfer: a random amount between two random accounts, and its ledger
@@ -399,6 +424,10 @@ impl App {
     /// Commit everything and close both files; the first failure is returned after
     /// trying all three steps.
     fn shutdown(&mut self) -> Result<(), DemoError> {
+        // Endpoint first: a butil arriving from now on opens the files itself and is
+        // refused (85) until they are closed, rather than waiting on a socket nobody
+        // serves.
+        self.admin = None;
         let flushed = self.engine.flush().map_err(engine_err("flush"));
         let a = self
             .engine

@@ -82,8 +82,13 @@ fn sigterm_stops_cleanly_and_the_directory_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bank");
     let (child, rx) = start(&dir, "17");
+    let socket = keel_demo::admin::socket_path(&dir);
+    if cfg!(target_os = "linux") {
+        assert!(socket.exists(), "no admin socket at {}", socket.display());
+    }
     std::thread::sleep(Duration::from_millis(1200));
     let lines = sigterm(child, rx);
+    assert!(!socket.exists(), "the admin socket outlived the demo");
     let last = lines.last().expect("a closing line");
     assert!(last.contains("stopped cleanly after"), "{lines:?}");
     assert!(
