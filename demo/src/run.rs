@@ -89,6 +89,12 @@ pub fn run(
     // The endpoint before the files: a socket that cannot be bound leaves nothing open.
     let admin = Admin::bind(&engine)?;
     let mut app = App::open(engine, admin, &dir, opts)?;
+    // Serve once before saying we run: the files are then registered, so a butil
+    // started after the line below finds this process.
+    if let Err(e) = app.between_transactions() {
+        let _ = app.shutdown();
+        return Err(e);
+    }
     say(
         out,
         format_args!(
