@@ -8,11 +8,17 @@
 //! works too; command words are case-insensitive. A file name that starts with `-` goes
 //! after `--`.
 //!
+//! A file another process's engine holds (status 85) is worked on through that
+//! engine's admin endpoint, if it has one (`remote.rs`): `-stat`, `-check`,
+//! `-startbu`, `-endbu` print what the holding engine answers, which is what butil
+//! would have printed. `--direct` (anywhere on the line) turns that off.
+//!
 //! Exit codes: 0 success; on failure the Btrieve status number (1 if it is 0 or above
 //! 255), after `butil: status N (meaning): context` and `what to do: advice` on stderr;
 //! 64 (EX_USAGE) for a usage error — not 2, which is status 2, an I/O error.
 
 mod commands;
+mod remote;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -41,9 +47,13 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Never ask the engine holding a file (its admin endpoint) to run the command:
+    /// open the file here, and get status 85 if another process holds it.
+    #[arg(long, global = true)]
+    direct: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum Command {
     /// Create FILE, empty, with the definition in the description file DESCFILE.
     Create { file: PathBuf, descfile: PathBuf },
@@ -128,7 +138,13 @@ enum Command {
 /// argument (the command word) is touched; `-h`, `-V` and `--…` are left to clap.
 fn btrieve_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
-    if let Some(word) = args.get_mut(1) {
+    // `butil --direct -stat FILE`: the command word comes after the flag.
+    let at = if args.get(1).is_some_and(|a| a == "--direct") {
+        2
+    } else {
+        1
+    };
+    if let Some(word) = args.get_mut(at) {
         let text = word.to_str().unwrap_or_default();
         let bare = text.strip_prefix('-').unwrap_or(text);
         let is_word = bare.len() >= 2 && bare.bytes().all(|b| b.is_ascii_alphabetic());
@@ -168,6 +184,7 @@ fn main() -> ExitCode {
         Err(e) => return report::usage(&e),
     };
     let mut out = report::Report::default();
+    let command = cli.command.clone();
     let result = match cli.command {
         Command::Create { file, descfile } => commands::create::run(&file, &descfile, &mut out),
         Command::Stat { file } => commands::stat::run(&file, &mut out),
@@ -207,10 +224,46 @@ fn main() -> ExitCode {
             &mut out,
         ),
     };
+    if let Err(e) = &result {
+        if e.status == engine::Status::FileInUse && !cli.direct {
+            if let Some(reply) = through_endpoint(&command) {
+                return report::reply(&reply);
+            }
+        }
+    }
     report::print(&out);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report::failure(&e),
+    }
+}
+
+/// The command run by the engine holding its file (status 85 here), if the command is
+/// one the admin endpoint serves and that engine answers. `None`: report as before.
+fn through_endpoint(command: &Command) -> Option<engine::admin::Reply> {
+    use engine::admin::text::Named;
+    use engine::admin::Request;
+    let shown = |files: Vec<Named>| files.into_iter().map(|f| f.shown).collect::<Vec<_>>();
+    match command {
+        Command::Stat { file } => remote::ask(std::slice::from_ref(file), |mut p| Request::Stat {
+            path: p.remove(0),
+        }),
+        Command::Check { file } => remote::ask(std::slice::from_ref(file), |mut p| {
+            Request::Check { path: p.remove(0) }
+        }),
+        Command::Startbu { target } => {
+            let files = commands::backup::startbu_targets(target).ok()?;
+            remote::ask(&shown(files), |paths| Request::StartBackup { paths })
+        }
+        Command::Endbu { target, dirs } => {
+            let e = commands::engine().ok()?;
+            let files = commands::backup::endbu_targets(&e, target, dirs).ok()?;
+            drop(e);
+            remote::ask(&shown(files), |paths| Request::EndBackup {
+                paths: Some(paths),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -237,6 +290,10 @@ mod tests {
         assert_eq!(spelled(&["butil", "--help"]), ["butil", "--help"]);
         assert_eq!(spelled(&["butil", "-s2"]), ["butil", "-s2"]);
         assert_eq!(spelled(&["butil"]), ["butil"]);
+        assert_eq!(
+            spelled(&["butil", "--direct", "-STAT", "f"]),
+            ["butil", "--direct", "stat", "f"]
+        );
     }
 
     #[test]
@@ -250,6 +307,7 @@ mod tests {
         let to = |args: &[&str]| match Cli::try_parse_from(args) {
             Ok(Cli {
                 command: Command::Convert { to, .. },
+                ..
             }) => Ok(to),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.kind()),
@@ -277,6 +335,7 @@ mod tests {
         let key = |args: &[&str]| match Cli::try_parse_from(args) {
             Ok(Cli {
                 command: Command::Save { keynum, .. },
+                ..
             }) => Ok(keynum),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.kind()),

@@ -10,6 +10,7 @@
 
 pub use engine::admin::text::Report;
 use engine::admin::text::{exit_code, failure_text};
+use engine::admin::Reply;
 use engine::Error;
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +34,13 @@ pub fn failure(e: &Error) -> ExitCode {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(failure_text(e).as_bytes());
     ExitCode::from(exit_code(e.status))
+}
+
+/// Print what the engine holding the file answered, and return its exit code.
+pub fn reply(r: &Reply) -> ExitCode {
+    let _ = std::io::stdout().lock().write_all(r.stdout.as_bytes());
+    let _ = std::io::stderr().lock().write_all(r.stderr.as_bytes());
+    ExitCode::from(u8::try_from(r.exit_code).unwrap_or(1))
 }
 
 /// Print clap's message (help and version to stdout, exit 0; errors to stderr, exit 64).

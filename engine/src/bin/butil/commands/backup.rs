@@ -41,9 +41,14 @@ fn named(paths: &[PathBuf]) -> Result<Vec<Named>> {
     data_paths(paths.to_vec()).map(|ps| ps.iter().map(|p| Named::same(p)).collect())
 }
 
+/// The files `-startbu TARGET` names, as the engine is given them.
+pub fn startbu_targets(target: &str) -> Result<Vec<Named>> {
+    named(&targets(target)?)
+}
+
 /// `-startbu FILE | @LISTFILE`: all or nothing; every refusal is printed.
 pub fn startbu(target: &str, out: &mut Report) -> Result<()> {
-    let files = named(&targets(target)?)?;
+    let files = startbu_targets(target)?;
     text::startbu(&mut engine()?, &files, out)
 }
 
