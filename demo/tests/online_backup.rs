@@ -7,7 +7,7 @@
 use engine::admin::Request;
 use engine::host::admin::send_request;
 use engine::host::registry::lookup;
-use keel_demo::records::{data_files, ACCOUNTS_FILE, LEDGER_FILE};
+use keel_demo::records::{data_files, ACCOUNTS_FILE, LEDGER_FILE, LIST_FILE};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -161,4 +161,76 @@ fn startbu_sent_to_the_running_demo_makes_a_plain_copy_a_consistent_backup() {
         entries(&b),
         entries(&live)
     );
+}
+
+/// butil, built by Cargo beside this test's binary (`target/<profile>/butil`): Cargo
+/// gives `CARGO_BIN_EXE_*` only for a package's own binaries, and butil is the engine
+/// crate's. The workspace's `cargo test` builds it (the engine's tests need it); alone,
+/// `cargo test -p keel-demo` may not, hence the message.
+fn butil() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/online_backup-HASH → target/<profile>/butil
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join(format!("butil{}", std::env::consts::EXE_SUFFIX)))
+        .expect("test binary under target/<profile>/deps");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p engine --bin butil` (the workspace's \
+         `cargo test` builds it)",
+        path.display()
+    );
+    path
+}
+
+/// `butil args`, without log settings from the environment; must exit 0.
+fn butil_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(butil())
+        .args(args)
+        .env_remove("KEEL_LOG_MODE")
+        .env_remove("KEEL_LOG_DIR")
+        .output()
+        .expect("run butil");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "butil {args:?}: {}\n{stdout}{stderr}",
+        out.status
+    );
+    stdout
+}
+
+#[test]
+fn the_readme_procedure_with_butil_gives_a_backup_that_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bank");
+    let demo = Running::start(&dir);
+    let mut list = std::ffi::OsString::from("@");
+    list.push(dir.join(LIST_FILE));
+    std::thread::sleep(Duration::from_millis(300));
+    butil_ok(&["-startbu".as_ref(), list.as_os_str()]);
+    std::thread::sleep(Duration::from_millis(300));
+    let backup = tmp.path().join("backup");
+    copy_files(&dir, &backup);
+    butil_ok(&["-endbu".as_ref(), list.as_os_str()]);
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = demo.stop();
+    assert!(
+        lines.last().is_some_and(|l| l.contains("stopped cleanly")),
+        "{lines:?}"
+    );
+    let b = verify(&backup);
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&b.stdout),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert!(entries(&b) > 0);
+    assert!(entries(&verify(&dir)) > entries(&b));
 }
