@@ -871,7 +871,11 @@ fn usage_errors_exit_64() {
     // No command at all: the help, on stderr, as a usage error.
     let r = butil::<&str>(&[]);
     assert_eq!(r.code, USAGE);
-    assert!(r.stderr.contains("Usage: butil [OPTIONS] <COMMAND>"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Usage: butil [OPTIONS] <COMMAND>"),
+        "{}",
+        r.stderr
+    );
     usage(&["-stat"]);
     usage(&["-create", f]);
     usage(&["-load", "only-one"]);
