@@ -4,55 +4,13 @@
 
 mod common;
 
-use common::butil::{run, Run};
-use engine::formats::{write_end, write_record, SeqReader};
+use common::butil::{fails, ok, read_seq, save, usage};
+use engine::formats::{write_end, write_record};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-const USAGE: i32 = 64;
 const V6: &str = "# format: 6.x (shadow paging)";
 const V5: &str = "# format: 5.x legacy (pre-imaging to NAME.PRE)";
-
-fn butil<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    run(args, |_| {})
-}
-
-fn shown<S: AsRef<OsStr>>(args: &[S], r: &Run) -> String {
-    format!(
-        "butil {:?}:\n{}{}",
-        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-        r.stdout,
-        r.stderr
-    )
-}
-
-/// Run and expect success; returns stdout.
-fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
-    let r = butil(args);
-    assert_eq!(r.code, 0, "{}", shown(args, &r));
-    r.stdout
-}
-
-/// Run and expect a failure with Btrieve status `status`.
-fn fails<S: AsRef<OsStr>>(args: &[S], status: u16) -> Run {
-    let r = butil(args);
-    assert_eq!(r.code, i32::from(status), "{}", shown(args, &r));
-    assert!(
-        r.stderr.starts_with(&format!("butil: status {status} (")),
-        "{}",
-        shown(args, &r)
-    );
-    assert!(r.stderr.contains("\nwhat to do: "), "{}", shown(args, &r));
-    r
-}
-
-/// Run and expect a usage error (exit 64, clap's message).
-fn usage<S: AsRef<OsStr>>(args: &[S]) -> Run {
-    let r = butil(args);
-    assert_eq!(r.code, USAGE, "{}", shown(args, &r));
-    assert!(r.stderr.starts_with("error: "), "{}", shown(args, &r));
-    r
-}
 
 fn os(p: &Path) -> &OsStr {
     p.as_os_str()
@@ -89,26 +47,6 @@ fn write_records(path: &Path, n: u32) -> Vec<Vec<u8>> {
     write_end(&mut bytes);
     std::fs::write(path, bytes).unwrap();
     records
-}
-
-fn read_seq(path: &Path) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    SeqReader::new(&bytes)
-        .map(|r| r.expect("valid sequential file").to_vec())
-        .collect()
-}
-
-/// `-save FILE OUT N key`, returning the bytes written.
-fn save(file: &Path, out: &Path, key: usize) -> Vec<u8> {
-    let k = key.to_string();
-    ok(&[
-        OsStr::new("-save"),
-        os(file),
-        os(out),
-        OsStr::new("N"),
-        OsStr::new(&k),
-    ]);
-    std::fs::read(out).unwrap()
 }
 
 fn convert(file: &Path, out: &Path, to: &str) -> String {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod butil;
+pub mod butil_files;
 
 use engine::clock::ManualClock;
 use engine::vfs::testing::TestVfs;
