@@ -40,11 +40,13 @@ impl Admin {
                 let at = engine
                     .config()
                     .admin_socket
-                    .as_deref()
-                    .unwrap_or(Path::new("?"));
+                    .clone()
+                    .unwrap_or_else(engine::host::admin::default_socket);
                 DemoError::Failed(format!("binding the admin socket {}: {e}", at.display()))
             })?;
-            Ok(Admin { server })
+            Ok(Admin {
+                server: Some(server),
+            })
         }
         #[cfg(not(target_os = "linux"))]
         {

@@ -35,8 +35,7 @@ fn main() {
         }
     };
     let server = match AdminServer::from_config(&e) {
-        Ok(Some(s)) => s,
-        Ok(None) => unreachable!("admin_socket is set"),
+        Ok(s) => s,
         Err(err) => {
             eprintln!("admin_holder: {socket}: {err}");
             std::process::exit(1);

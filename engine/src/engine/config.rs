@@ -37,8 +37,11 @@ pub struct Config {
     pub blog_root: Option<PathBuf>,
     /// The admin endpoint's socket: where the host (`host::admin::AdminServer`) listens
     /// so that `butil` in another process can have this engine run `-stat`, `-check`,
-    /// `-startbu`, `-endbu` on the files it holds locked (issue 17). `None`: no
-    /// endpoint. The engine itself never reads it — serving is the host's, which also
+    /// `-startbu`, `-endbu` on the files it holds locked (issue 17). `None`: the
+    /// default, `host::admin::default_socket()` (`engine-<pid>.sock` in the per-user
+    /// runtime directory) — the endpoint is on by default for a host that serves it
+    /// (`AdminServer::from_config`, then `serve_pending` between operations); a host
+    /// that wants none does not bind. The engine itself never reads it — serving is the host's, which also
     /// registers each file the engine holds for writing in the per-user runtime
     /// directory (`$XDG_RUNTIME_DIR/keel`, else `/tmp/keel-<uid>`) so butil can find it.
     pub admin_socket: Option<PathBuf>,

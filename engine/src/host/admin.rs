@@ -43,6 +43,12 @@ pub struct AdminServer {
     registered: Mutex<BTreeMap<PathBuf, PathBuf>>,
 }
 
+/// Where a host's endpoint listens when its config names no socket: in the per-user
+/// runtime directory (owner-only, beside the registry), one socket per process.
+pub fn default_socket() -> PathBuf {
+    runtime_dir().join(format!("engine-{}.sock", std::process::id()))
+}
+
 impl AdminServer {
     /// Listen on `socket` (mode 0600; its directory created 0700 if missing and
     /// refused if others can write it). A leftover socket file from a dead engine is
@@ -85,14 +91,14 @@ impl AdminServer {
         })
     }
 
-    /// Bind the socket `engine`'s config names (`Config::admin_socket`), if any.
-    pub fn from_config(engine: &Engine) -> io::Result<Option<AdminServer>> {
-        engine
-            .config()
-            .admin_socket
-            .as_deref()
-            .map(Self::bind)
-            .transpose()
+    /// Bind the socket `engine`'s config names (`Config::admin_socket`), or by default
+    /// [`default_socket`]: a host that serves the endpoint needs no configuration for
+    /// it (the endpoint is on by default; a host that does not want it does not bind).
+    pub fn from_config(engine: &Engine) -> io::Result<AdminServer> {
+        match &engine.config().admin_socket {
+            Some(path) => Self::bind(path),
+            None => Self::bind(&default_socket()),
+        }
     }
 
     pub fn socket(&self) -> &Path {

@@ -275,3 +275,30 @@ fn another_uid_is_refused() {
     assert_eq!(executed, 0);
     assert!(!fx.engine.in_backup(&fx.data()));
 }
+
+#[test]
+fn with_no_socket_configured_a_host_serves_on_the_default_one() {
+    // The endpoint is on by default: a config naming no socket binds one per process
+    // in the per-user runtime directory, and dropping the server removes it.
+    let at = default_socket();
+    assert_eq!(at.parent(), Some(runtime_dir().as_path()));
+    assert_eq!(
+        at.file_name().and_then(|n| n.to_str()),
+        Some(format!("engine-{}.sock", std::process::id()).as_str())
+    );
+    let e = Engine::new(
+        Arc::new(StdVfs),
+        Arc::new(StdClock::new()),
+        Config::default(),
+    );
+    assert_eq!(e.config().admin_socket, None);
+    let server = AdminServer::from_config(&e).expect("bind the default socket");
+    assert_eq!(server.socket(), at.as_path());
+    let mode = std::fs::metadata(&at)
+        .expect("socket exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+    drop(server);
+    assert!(!at.exists(), "the socket is removed with the server");
+}
