@@ -153,8 +153,11 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// 88); Off-mode recovery opens them for writing (which restores an interrupted
 /// transaction's originals) before checking them; 16 — half of the operator's startbu
 /// and endbu requests arrive as `butil` sends them to a running application's engine:
-/// through the admin endpoint's wire format and `Engine::admin` (without the socket).
-pub const WORKLOAD_VERSION: u32 = 16;
+/// through the admin endpoint's wire format and `Engine::admin` (without the socket); 17
+/// — the operator also asks for `-stat` of a file after each startbu (its record count
+/// must be the model's) and `-check` after each endbu (it must pass), both through the
+/// admin path, and half the flushes are the operator's admin `Flush`.
+pub const WORKLOAD_VERSION: u32 = 17;
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of

@@ -116,6 +116,10 @@ impl World {
                 copied: false,
             });
             self.tally.backups.0 += 1;
+            if self.workload >= 17 {
+                let f = self.model.backup.as_ref().map_or(0, |b| b.set[0]);
+                self.operator_stat(f)?;
+            }
             return Ok(());
         }
         let partial: Vec<usize> = set
@@ -291,6 +295,9 @@ impl World {
             }
             self.model.backup = None;
             self.tally.backups.2 += 1;
+            if self.workload >= 17 {
+                self.operator_check(b.set[0])?;
+            }
         }
         Ok(())
     }
@@ -387,53 +394,122 @@ impl World {
 
     /// The paths of the files in `set`.
     /// An operator's request. From generation 16 half of them arrive as `butil` sends
-    /// them to a running application's engine: encoded, decoded, run by
-    /// `Engine::admin` — the code path the admin socket serves, without the socket —
-    /// and the reply encoded and decoded again; the rest call the engine directly
-    /// (`direct`), as an embedding application does. Either way the result is judged
-    /// the same. A reply must be self-consistent: status 0 exactly when its exit code
-    /// is 0 and it printed no error, and an error text naming its status otherwise.
-    fn operator(
+    /// them to a running application's engine ([`admin_reply`](Self::admin_reply)); the
+    /// rest call the engine directly (`direct`), as an embedding application does.
+    /// Either way the result is judged the same.
+    pub(super) fn operator(
         &mut self,
         req: engine::admin::Request,
         direct: impl FnOnce(&mut engine::Engine) -> engine::Result<()>,
     ) -> Result<engine::Result<()>, String> {
-        use engine::admin::{decode_reply, decode_request, encode_reply, encode_request};
         if self.workload < 16 || self.sched.rng.random_bool(0.5) {
             return Ok(direct(self.rig.engine_mut()?));
         }
         let what = format!("admin request {req:?}");
-        let bytes = encode_request(&req).ok_or_else(|| format!("{what}: does not encode"))?;
+        let reply = self.admin_reply(&req)?;
+        if reply.status == 0 {
+            return Ok(Ok(()));
+        }
+        let status = engine::Status::from_code(reply.status)
+            .ok_or_else(|| format!("{what}: reply status {} is no Btrieve status", reply.status))?;
+        Ok(Err(engine::Error::new(
+            status,
+            reply.stderr.trim_end().to_string(),
+        )))
+    }
+
+    /// `req` as `butil` delivers it to a running application's engine: encoded,
+    /// decoded, run by `Engine::admin` — the code path the admin socket serves, without
+    /// the socket — and the reply encoded and decoded again. A reply must be
+    /// self-consistent: status 0 exactly when its exit code is 0 and it printed no
+    /// error, and an error text naming its status otherwise.
+    fn admin_reply(
+        &mut self,
+        req: &engine::admin::Request,
+    ) -> Result<engine::admin::Reply, String> {
+        use engine::admin::{decode_reply, decode_request, encode_reply, encode_request};
+        let what = format!("admin request {req:?}");
+        let bytes = encode_request(req).ok_or_else(|| format!("{what}: does not encode"))?;
         let decoded =
             decode_request(&bytes).map_err(|e| format!("{what}: does not decode: {e}"))?;
-        if decoded != req {
+        if decoded != *req {
             return Err(format!("{what}: decodes as {decoded:?}"));
         }
         let reply = self.rig.engine_mut()?.admin(&decoded);
         let reply = decode_reply(&encode_reply(&reply))
             .map_err(|e| format!("{what}: its reply does not decode: {e}"))?;
         self.tally.admin_requests += 1;
-        if reply.status == 0 {
-            if reply.exit_code != 0 || !reply.stderr.is_empty() {
-                return Err(format!(
-                    "{what}: status 0 with exit code {} and error text {:?}",
-                    reply.exit_code, reply.stderr
-                ));
-            }
-            return Ok(Ok(()));
-        }
-        let status = engine::Status::from_code(reply.status)
-            .ok_or_else(|| format!("{what}: reply status {} is no Btrieve status", reply.status))?;
-        if reply.exit_code == 0 || !reply.stderr.contains(&reply.status.to_string()) {
+        let consistent = if reply.status == 0 {
+            reply.exit_code == 0 && reply.stderr.is_empty()
+        } else {
+            reply.exit_code != 0 && reply.stderr.contains(&reply.status.to_string())
+        };
+        if !consistent {
             return Err(format!(
                 "{what}: status {} with exit code {} and error text {:?}",
                 reply.status, reply.exit_code, reply.stderr
             ));
         }
-        Ok(Err(engine::Error::new(
-            status,
-            reply.stderr.trim_end().to_string(),
-        )))
+        Ok(reply)
+    }
+
+    /// Generation 17: after a startbu, the operator asks the engine for `-stat` of file
+    /// `f` through the admin path; the record count it prints must be the model's (no
+    /// transaction holds a file of a startbu set, so every client sees the same records).
+    fn operator_stat(&mut self, f: usize) -> Result<(), String> {
+        let path = self.model.files[f].path.clone();
+        let reply = self.admin_reply(&engine::admin::Request::Stat { path: path.clone() })?;
+        if reply.status != 0 {
+            let status = engine::Status::from_code(reply.status).unwrap_or(engine::Status::IoError);
+            if !fault_status(status) {
+                return Err(format!(
+                    "admin -stat {}: status {} on a file no transaction holds: {}",
+                    path.display(),
+                    reply.status,
+                    reply.stderr
+                ));
+            }
+            return self.explain("admin -stat", status);
+        }
+        let want = self.model.files[f].live.len();
+        let said = reply
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("# records: "))
+            .and_then(|n| n.trim().parse::<usize>().ok());
+        if said != Some(want) {
+            return Err(format!(
+                "invariant 8 / read check: admin -stat {} says {said:?} records, the model holds {want}",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Generation 17: after an endbu, the operator runs `-check` of file `f` through
+    /// the admin path (the engine flushes, then checks its own open file): it must pass,
+    /// or fail with a status an injected fault explains. Its flush acknowledges what was
+    /// pending, like any flush.
+    fn operator_check(&mut self, f: usize) -> Result<(), String> {
+        let path = self.model.files[f].path.clone();
+        if self.model.clients.holder(f).is_some() {
+            return Ok(());
+        }
+        let reply = self.admin_reply(&engine::admin::Request::Check { path: path.clone() })?;
+        if reply.status == 0 {
+            self.flushed();
+            return Ok(());
+        }
+        let status = engine::Status::from_code(reply.status).unwrap_or(engine::Status::IoError);
+        if !fault_status(status) {
+            return Err(format!(
+                "admin -check {}: status {}: {}",
+                path.display(),
+                reply.status,
+                reply.stderr
+            ));
+        }
+        self.explain("admin -check", status)
     }
 
     fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
