@@ -138,6 +138,12 @@ fn butil_through_the_holding_engine() {
     assert!(r.stdout.starts_with("refused: a.btr: "), "{}", r.stdout);
     assert!(r.stderr.starts_with("butil: status "), "{}", r.stderr);
 
+    // killbu never goes to the holder, and must not delete the delta under it: the
+    // holding engine is writing the file's changes there. It is refused (85), the
+    // delta kept.
+    let r = butil(dir, &xdg, &["-killbu", "a.btr"]);
+    assert_eq!(r.code, 85, "{}{}", r.stdout, r.stderr);
+    assert!(dir.join("a.^^^").exists());
     let r = butil(dir, &xdg, &["-endbu", "a.btr"]);
     assert_eq!(
         (r.code, r.stdout.as_str()),

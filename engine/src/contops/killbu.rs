@@ -10,7 +10,7 @@
 
 use crate::delta::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
 use crate::status::{Error, Result, Status};
-use crate::vfs::Vfs;
+use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::path::PathBuf;
 
 /// What to do with a file of the set that has no delta.
@@ -74,11 +74,34 @@ pub fn remove_deltas(vfs: &dyn Vfs, deltas: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Kill continuous operations for `paths`: check them all ([`check_kill`]), then remove
-/// every delta ([`remove_deltas`]). Returns the deltas removed, in order. After a failure
-/// while removing, running `killbu` again on the files left finishes it.
+/// Kill continuous operations for `paths`: take every data file's lock
+/// ([`lock_data_files`]), check them all ([`check_kill`]), then remove every delta
+/// ([`remove_deltas`]), the locks held throughout. Returns the deltas removed, in order.
+/// After a failure while removing, running `killbu` again on the files left finishes it.
 pub fn killbu(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<Vec<PathBuf>> {
+    let _locks = lock_data_files(vfs, paths)?;
     let deltas = check_kill(vfs, paths, absent)?;
     remove_deltas(vfs, &deltas)?;
     Ok(deltas)
+}
+
+/// Take the exclusive lock of every data file of `paths` that exists (held until the
+/// handles are dropped). A file another engine holds is refused (85) before anything
+/// is removed: that engine is writing the file's changes to its delta and reading
+/// through it, and deleting the delta under it would lose every change since
+/// `startbu` that it acknowledged. (The operator ends continuous operations there with
+/// `-endbu`, which `butil` sends to the engine holding the file, or stops it first.)
+pub fn lock_data_files(vfs: &dyn Vfs, paths: &[PathBuf]) -> Result<Vec<Box<dyn VfsFile>>> {
+    let mut locks = Vec::with_capacity(paths.len());
+    for p in paths {
+        let file = match vfs.open(p, OpenMode::ReadOnly) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&e, format_args!("opening {}", p.display()))),
+        };
+        file.try_lock_exclusive()
+            .map_err(|e| Error::io(&e, format_args!("locking {}", p.display())))?;
+        locks.push(file);
+    }
+    Ok(locks)
 }
