@@ -3,28 +3,14 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::file::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment};
+use crate::file::spec::FileSpec;
 use crate::vfs::testing::TestVfs;
 use crate::vfs::Vfs;
 use crate::{Config, OpenMode};
 use std::sync::Arc;
 
 fn spec() -> FileSpec {
-    FileSpec {
-        record_length: 16,
-        page_size: 512,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: FileFormat::V6,
-    }
+    FileSpec::unique_u32_key(16, 512)
 }
 
 fn record(i: u32) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::admin::wire::MAGIC;
-use crate::file::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment};
+use crate::file::spec::FileSpec;
 use crate::host::StdClock;
 use crate::vfs::StdVfs;
 use crate::{Config, Handle, OpenMode};
@@ -12,21 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn spec() -> FileSpec {
-    FileSpec {
-        record_length: 16,
-        page_size: 512,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: FileFormat::V6,
-    }
+    FileSpec::unique_u32_key(16, 512)
 }
 
 struct Fixture {

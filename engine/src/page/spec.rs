@@ -135,6 +135,27 @@ pub struct FileSpec {
 }
 
 impl FileSpec {
+    /// The simplest file: `record_length`-byte records in the 6.x format with one key,
+    /// unique and not modifiable, over the record's first four bytes as an unsigned
+    /// integer. Tests, fuzz targets and examples build on it.
+    pub fn unique_u32_key(record_length: u16, page_size: u32) -> FileSpec {
+        FileSpec {
+            record_length,
+            page_size,
+            keys: vec![KeySpec {
+                segments: vec![Segment {
+                    offset: 0,
+                    length: 4,
+                    key_type: KeyType::Unsigned,
+                    descending: false,
+                }],
+                duplicates: false,
+                modifiable: false,
+            }],
+            format: FileFormat::V6,
+        }
+    }
+
     /// Check everything that does not depend on the page layout (the pager checks
     /// that records, keys and the control record fit the page size).
     pub fn validate(&self) -> Result<()> {

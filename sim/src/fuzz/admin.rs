@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use engine::admin::{decode_reply, decode_request, encode_reply, encode_request};
 use engine::clock::ManualClock;
-use engine::file::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment};
+use engine::file::spec::FileSpec;
 use engine::vfs::MemVfs;
 use engine::{Config, Engine, OpenMode};
 
@@ -28,21 +28,7 @@ pub fn admin_request(data: &[u8]) {
         Some(data),
         "request encode→decode not canonical"
     );
-    let spec = FileSpec {
-        record_length: 8,
-        page_size: 512,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: FileFormat::V6,
-    };
+    let spec = FileSpec::unique_u32_key(8, 512);
     let mut eng = Engine::new(
         Arc::new(MemVfs::new()),
         Arc::new(ManualClock::new()),

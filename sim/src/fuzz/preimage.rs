@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use engine::appendfile::HEADER_LEN;
 use engine::clock::ManualClock;
-use engine::file::spec::{KeySpec, KeyType, Segment};
 use engine::preimage::format::{self, PreState, Slot};
 use engine::preimage::{path_for, Found, PreImageFile};
 use engine::vfs::MemVfs;
@@ -42,19 +41,8 @@ pub fn legacy_data() -> &'static [u8] {
 /// The fuzz legacy file's layout: 16-byte records, one unique 4-byte key.
 pub fn legacy_spec() -> FileSpec {
     FileSpec {
-        record_length: 16,
-        page_size: 512,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
         format: FileFormat::V5,
+        ..FileSpec::unique_u32_key(16, 512)
     }
 }
 
