@@ -405,28 +405,21 @@ impl World {
         if self.workload < 16 || self.sched.rng.random_bool(0.5) {
             return Ok(direct(self.rig.engine_mut()?));
         }
-        let what = format!("admin request {req:?}");
-        let reply = self.admin_reply(&req)?;
-        if reply.status == 0 {
-            return Ok(Ok(()));
-        }
-        let status = engine::Status::from_code(reply.status)
-            .ok_or_else(|| format!("{what}: reply status {} is no Btrieve status", reply.status))?;
-        Ok(Err(engine::Error::new(
-            status,
-            reply.stderr.trim_end().to_string(),
-        )))
+        let (reply, outcome) = self.admin_reply(&req)?;
+        Ok(outcome
+            .map_err(|status| engine::Error::new(status, reply.stderr.trim_end().to_string())))
     }
 
     /// `req` as `butil` delivers it to a running application's engine: encoded,
     /// decoded, run by `Engine::admin` — the code path the admin socket serves, without
     /// the socket — and the reply encoded and decoded again. A reply must be
     /// self-consistent: status 0 exactly when its exit code is 0 and it printed no
-    /// error, and an error text naming its status otherwise.
+    /// error, and otherwise a Btrieve status (returned as the outcome) that its error
+    /// text names.
     fn admin_reply(
         &mut self,
         req: &engine::admin::Request,
-    ) -> Result<engine::admin::Reply, String> {
+    ) -> Result<(engine::admin::Reply, Result<(), engine::Status>), String> {
         use engine::admin::{decode_reply, decode_request, encode_reply, encode_request};
         let what = format!("admin request {req:?}");
         let bytes = encode_request(req).ok_or_else(|| format!("{what}: does not encode"))?;
@@ -450,7 +443,32 @@ impl World {
                 reply.status, reply.exit_code, reply.stderr
             ));
         }
-        Ok(reply)
+        let outcome = match reply.status {
+            0 => Ok(()),
+            code => Err(engine::Status::from_code(code)
+                .ok_or_else(|| format!("{what}: reply status {code} is no Btrieve status"))?),
+        };
+        Ok((reply, outcome))
+    }
+
+    /// A failed admin request `what` on `path`: acceptable only with a fault status an
+    /// injected fault explains.
+    fn admin_failed(
+        &mut self,
+        what: &str,
+        path: &std::path::Path,
+        status: engine::Status,
+        reply: &engine::admin::Reply,
+    ) -> Result<(), String> {
+        if !fault_status(status) {
+            return Err(format!(
+                "{what} {}: status {}: {}",
+                path.display(),
+                status.code(),
+                reply.stderr
+            ));
+        }
+        self.explain(what, status)
     }
 
     /// Generation 17: after a startbu, the operator asks the engine for `-stat` of file
@@ -458,18 +476,10 @@ impl World {
     /// transaction holds a file of a startbu set, so every client sees the same records).
     fn operator_stat(&mut self, f: usize) -> Result<(), String> {
         let path = self.model.files[f].path.clone();
-        let reply = self.admin_reply(&engine::admin::Request::Stat { path: path.clone() })?;
-        if reply.status != 0 {
-            let status = engine::Status::from_code(reply.status).unwrap_or(engine::Status::IoError);
-            if !fault_status(status) {
-                return Err(format!(
-                    "admin -stat {}: status {} on a file no transaction holds: {}",
-                    path.display(),
-                    reply.status,
-                    reply.stderr
-                ));
-            }
-            return self.explain("admin -stat", status);
+        let (reply, outcome) =
+            self.admin_reply(&engine::admin::Request::Stat { path: path.clone() })?;
+        if let Err(status) = outcome {
+            return self.admin_failed("admin -stat", &path, status, &reply);
         }
         let want = self.model.files[f].live.len();
         let said = reply
@@ -495,21 +505,15 @@ impl World {
         if self.model.clients.holder(f).is_some() {
             return Ok(());
         }
-        let reply = self.admin_reply(&engine::admin::Request::Check { path: path.clone() })?;
-        if reply.status == 0 {
-            self.flushed();
-            return Ok(());
+        let (reply, outcome) =
+            self.admin_reply(&engine::admin::Request::Check { path: path.clone() })?;
+        match outcome {
+            Ok(()) => {
+                self.flushed();
+                Ok(())
+            }
+            Err(status) => self.admin_failed("admin -check", &path, status, &reply),
         }
-        let status = engine::Status::from_code(reply.status).unwrap_or(engine::Status::IoError);
-        if !fault_status(status) {
-            return Err(format!(
-                "admin -check {}: status {}: {}",
-                path.display(),
-                reply.status,
-                reply.stderr
-            ));
-        }
-        self.explain("admin -check", status)
     }
 
     fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
