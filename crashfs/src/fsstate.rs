@@ -171,7 +171,16 @@ impl FsState {
     /// A hash of what a reader sees, to skip crash states identical to one already checked.
     pub fn digest(&self) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.visible().hash(&mut h);
+        for (path, entry) in &self.entries {
+            if !self.reachable(path) {
+                continue;
+            }
+            path.hash(&mut h);
+            match entry {
+                Entry::Dir => 0u8.hash(&mut h),
+                Entry::File(ino) => self.inodes.get(ino).map_or(&[][..], Vec::as_slice).hash(&mut h),
+            }
+        }
         h.finish()
     }
 
