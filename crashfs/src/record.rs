@@ -9,7 +9,7 @@
 
 use crate::fsstate::{self, FsState};
 use crate::strace::{self, decode_quoted, fd_arg, int_arg, Call, FdArg, LineParser, Ret};
-use crate::trace::{Ino, Op, Snapshot, SnapshotFile, Trace, TraceOp, TRACE_VERSION};
+use crate::trace::{Ino, Op, Snapshot, SnapshotFile, Trace, TraceOp, MAX_FILE, TRACE_VERSION};
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
 use std::path::{Component, Path, PathBuf};
@@ -240,7 +240,7 @@ impl Recorder {
             }
             "read" | "readv" => {
                 let i = self.ofd(&proc, fd(0)?);
-                self.ofds[i].offset += ret as u64;
+                self.ofds[i].offset = self.ofds[i].offset.saturating_add(ret as u64);
             }
             "write" | "writev" | "pwrite64" | "pwritev" | "pwritev2" => {
                 self.write(call, &proc, ret as usize)?
@@ -249,6 +249,7 @@ impl Recorder {
                 let i = self.ofd(&proc, fd(0)?);
                 if let Target::File(ino) = self.ofds[i].target {
                     let len = int_arg(arg(1)?).ok_or("ftruncate: cannot read the length")? as u64;
+                    within_model(len)?;
                     self.push(
                         Op::SetLen { ino, len },
                         call,
@@ -264,6 +265,7 @@ impl Recorder {
                         .file(&r)
                         .ok_or_else(|| format!("truncate of {r}, which the trace does not know"))?;
                     let len = int_arg(arg(1)?).ok_or("truncate: cannot read the length")? as u64;
+                    within_model(len)?;
                     self.push(
                         Op::SetLen { ino, len },
                         call,
@@ -275,7 +277,10 @@ impl Recorder {
                 let i = self.ofd(&proc, fd(0)?);
                 if let Target::File(ino) = self.ofds[i].target {
                     let mode = arg(1)?;
-                    let end = int_arg(arg(2)?).unwrap_or(0) + int_arg(arg(3)?).unwrap_or(0);
+                    let end = int_arg(arg(2)?)
+                        .unwrap_or(0)
+                        .saturating_add(int_arg(arg(3)?).unwrap_or(0));
+                    within_model(end.max(0) as u64)?;
                     if mode == "0" {
                         if end as u64 > self.state.len(ino) {
                             self.push(
@@ -502,6 +507,7 @@ impl Recorder {
                     None if self.ofds[i].append => self.state.len(ino),
                     None => self.ofds[i].offset,
                 };
+                within_model(offset.saturating_add(n as u64))?;
                 if explicit.is_none() {
                     self.ofds[i].offset = offset + n as u64;
                 }
@@ -561,6 +567,13 @@ impl Recorder {
     pub fn state(&self) -> &FsState {
         &self.state
     }
+}
+
+fn within_model(end: u64) -> Result<(), String> {
+    if end > MAX_FILE {
+        return Err(format!("a file would reach {end} bytes; crashfs keeps files in memory and models at most {MAX_FILE}"));
+    }
+    Ok(())
 }
 
 fn is_clone(head: &str) -> bool {
