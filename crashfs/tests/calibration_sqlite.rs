@@ -1,0 +1,315 @@
+//! Calibration of `crashfs` on SQLite, and of the SQLite oracle on hand-made damage.
+//!
+//! A crash checker that finds nothing proves nothing unless it finds a bug where one exists.
+//! SQLite in WAL mode is the reference: with `synchronous=FULL` every acknowledged commit
+//! survives any crash state, with `synchronous=OFF` acknowledged commits can be lost. The two
+//! `calibration_*` tests record `crashfs-sqlite run` under `crashfs record` and judge every
+//! crash state with `crashfs-sqlite oracle`: FULL must give no failure (no false alarms),
+//! OFF must give `lost-ack` failures (the checker can see a real durability bug).
+//!
+//! The `oracle_*` tests run the workload without crashfs and damage the result by hand, so
+//! that a silent oracle cannot make the FULL calibration pass vacuously.
+//!
+//! The binaries are the ones Cargo builds for integration tests (`CARGO_BIN_EXE_*`); nothing
+//! is built here. `crashfs record` needs `strace`: without it the calibration tests fail
+//! loudly rather than pass.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const CRASHFS: &str = env!("CARGO_BIN_EXE_crashfs");
+const PEER: &str = env!("CARGO_BIN_EXE_crashfs-sqlite");
+
+/// Rows per calibration run: enough for a page split (row 7 splits the first leaf, writing
+/// four frames in one commit) and several commits after it, few enough to keep the check
+/// within the test budget.
+const ROWS: u32 = 8;
+
+/// Bound on the crash states per crash point, so the test's run time does not depend on how
+/// many reorderings a model allows.
+const MAX_STATES: u32 = 64;
+
+/// FULL passing with almost no states explored would be vacuous: at least this many crash
+/// states must have been judged. Each of the ~8 commits has several crash points of its own
+/// (two pwrites per frame, the fsync, the ack).
+const FULL_MIN_STATES: u64 = 40;
+
+fn require_strace() {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("strace").is_file()));
+    assert!(
+        on_path,
+        "strace is not on PATH: `crashfs record` traces the workload with it, so the SQLite \
+         calibration cannot run. Install strace (e.g. `apt-get install strace`) or run the \
+         test script the README names (CI installs strace). This test never passes without it."
+    );
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn run_ok(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        describe(&output)
+    );
+    output
+}
+
+/// Quotes a path for `sh -c` (the oracle is a shell command line).
+fn shell_quote(path: &str) -> String {
+    format!("'{}'", path.replace('\'', r"'\''"))
+}
+
+fn setup(dir: &Path) {
+    run_ok(
+        Command::new(PEER).arg("setup").arg(dir),
+        "crashfs-sqlite setup",
+    );
+}
+
+/// Records `crashfs-sqlite run` at the given synchronous level and checks every crash state;
+/// returns the `--json` summary.
+fn calibrate(sync: &str) -> Value {
+    require_strace();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("db");
+    let trace = tmp.path().join("trace.json");
+    setup(&dir);
+    run_ok(
+        Command::new(CRASHFS)
+            .arg("record")
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&trace)
+            .arg("--")
+            .arg(PEER)
+            .arg("run")
+            .arg(&dir)
+            .args(["--sync", sync, "--rows", &ROWS.to_string()]),
+        &format!("crashfs record (sync {sync})"),
+    );
+    let oracle = format!("{} oracle", shell_quote(PEER));
+    let output = Command::new(CRASHFS)
+        .arg("check")
+        .arg("--trace")
+        .arg(&trace)
+        .args(["--oracle", &oracle, "--json", "--jobs", "2"])
+        .args(["--max-states", &MAX_STATES.to_string()])
+        .output()
+        .expect("start crashfs check");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "crashfs check --json (sync {sync}) printed no JSON object ({e}): {}",
+            describe(&output)
+        )
+    });
+    let failures = summary["failures"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary without a numeric \"failures\": {summary}"));
+    // The exit status and the summary must agree: 0 exactly when nothing failed.
+    assert_eq!(
+        output.status.code(),
+        Some(if failures == 0 { 0 } else { 1 }),
+        "exit status disagrees with {failures} failures: {}",
+        describe(&output)
+    );
+    eprintln!("calibration sync={sync}: {summary}");
+    summary
+}
+
+fn count(summary: &Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary without a numeric {key:?}: {summary}"))
+}
+
+#[test]
+fn calibration_wal_full_has_no_failures() {
+    let summary = calibrate("full");
+    assert_eq!(
+        count(&summary, "failures"),
+        0,
+        "SQLite WAL + synchronous=FULL never loses an acknowledged commit; a failure here is a \
+         crashfs modelling error (or a real SQLite finding): {summary}"
+    );
+    let states = count(&summary, "states");
+    assert!(
+        states >= FULL_MIN_STATES,
+        "only {states} crash states judged (< {FULL_MIN_STATES}): a pass this small proves \
+         nothing: {summary}"
+    );
+    assert!(
+        count(&summary, "crash_points") > u64::from(ROWS),
+        "{summary}"
+    );
+}
+
+#[test]
+fn calibration_wal_off_loses_acknowledged_rows() {
+    let summary = calibrate("off");
+    assert!(
+        count(&summary, "failures") >= 1,
+        "SQLite WAL + synchronous=OFF acknowledges commits it never synced; crashfs must find \
+         a crash state that lost one: {summary}"
+    );
+    assert!(
+        summary["failures_by_kind"]["lost-ack"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "no \"lost-ack\" among the failures: {summary}"
+    );
+}
+
+/// A finished workload outside crashfs: the database directory and an acks file holding
+/// everything `run` printed.
+struct Finished {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    acks: PathBuf,
+}
+
+fn finished_run(rows: u32) -> Finished {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("db");
+    setup(&dir);
+    let output = run_ok(
+        Command::new(PEER).arg("run").arg(&dir).args([
+            "--sync",
+            "full",
+            "--rows",
+            &rows.to_string(),
+        ]),
+        "crashfs-sqlite run",
+    );
+    let expected: String = (1..=rows).map(|id| format!("ack {id}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    let acks = tmp.path().join("acks");
+    std::fs::write(&acks, &output.stdout).expect("write acks");
+    Finished {
+        _tmp: tmp,
+        dir,
+        acks,
+    }
+}
+
+/// Runs the oracle the way crashfs does (cwd = state directory, CRASHFS_* in the
+/// environment) and returns (exit success, last non-empty stdout line).
+fn oracle(run: &Finished) -> (bool, String) {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} oracle", shell_quote(PEER)))
+        .current_dir(&run.dir)
+        .env("CRASHFS_DIR", &run.dir)
+        .env("CRASHFS_ACKS", &run.acks)
+        .env("CRASHFS_CRASH_POINT", "0")
+        .output()
+        .expect("start oracle");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .to_string();
+    (output.status.success(), last)
+}
+
+fn assert_verdict(run: &Finished, kind: &str) {
+    let (ok, last) = oracle(run);
+    assert!(!ok, "oracle accepted a damaged state; last line {last:?}");
+    assert!(
+        last.starts_with(&format!("{kind}: ")),
+        "expected a {kind:?} verdict, got {last:?}"
+    );
+}
+
+fn sql(run: &Finished, statement: &str) {
+    let conn = rusqlite::Connection::open(run.dir.join("test.db")).expect("open test.db");
+    conn.execute_batch(statement).expect(statement);
+}
+
+#[test]
+fn oracle_accepts_a_complete_run() {
+    let run = finished_run(10);
+    let (ok, last) = oracle(&run);
+    assert!(ok, "oracle rejected an intact run: {last:?}");
+    assert_eq!(last, "ok: 10 rows, acked 10");
+}
+
+#[test]
+fn oracle_accepts_unacknowledged_extra_rows() {
+    // A crash between a commit and its ack leaves one row more than acknowledged: allowed.
+    let run = finished_run(10);
+    std::fs::write(&run.acks, "ack 1\nack 2\nack 3\n").expect("write acks");
+    let (ok, last) = oracle(&run);
+    assert!(ok, "{last:?}");
+    assert_eq!(last, "ok: 10 rows, acked 3");
+}
+
+#[test]
+fn oracle_reports_lost_ack_for_a_higher_ack() {
+    let run = finished_run(10);
+    let mut acks = std::fs::read(&run.acks).expect("read acks");
+    acks.extend_from_slice(b"ack 11\n");
+    std::fs::write(&run.acks, acks).expect("write acks");
+    assert_verdict(&run, "lost-ack");
+    assert_eq!(oracle(&run).1, "lost-ack: acked 11, found 10 rows");
+}
+
+#[test]
+fn oracle_reports_lost_ack_for_deleted_tail_rows() {
+    let run = finished_run(10);
+    sql(&run, "DELETE FROM t WHERE id > 8");
+    assert_eq!(oracle(&run).1, "lost-ack: acked 10, found 8 rows");
+}
+
+#[test]
+fn oracle_reports_wrong_data_for_a_gap() {
+    let run = finished_run(10);
+    sql(&run, "DELETE FROM t WHERE id = 3");
+    assert_verdict(&run, "wrong-data");
+}
+
+#[test]
+fn oracle_reports_wrong_data_for_a_changed_payload() {
+    let run = finished_run(10);
+    sql(
+        &run,
+        "UPDATE t SET payload = zeroblob(length(payload)) WHERE id = 5",
+    );
+    assert_verdict(&run, "wrong-data");
+}
+
+#[test]
+fn oracle_reports_unreadable_for_a_missing_database() {
+    let run = finished_run(3);
+    std::fs::remove_file(run.dir.join("test.db")).expect("remove test.db");
+    assert_verdict(&run, "unreadable");
+}
+
+#[test]
+fn oracle_reports_corrupt_for_a_damaged_page() {
+    let run = finished_run(10);
+    let path = run.dir.join("test.db");
+    let mut bytes = std::fs::read(&path).expect("read test.db");
+    // Page 2 is the root of t (an interior page after the split): point its right-most child
+    // at a page number past the end of the file.
+    let page2 = 4096;
+    bytes[page2 + 8..page2 + 12].copy_from_slice(&1000u32.to_be_bytes());
+    std::fs::write(&path, bytes).expect("write test.db");
+    assert_verdict(&run, "corrupt");
+}
