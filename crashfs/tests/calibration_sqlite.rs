@@ -313,3 +313,25 @@ fn oracle_reports_corrupt_for_a_damaged_page() {
     std::fs::write(&path, bytes).expect("write test.db");
     assert_verdict(&run, "corrupt");
 }
+
+#[test]
+fn oracle_reports_corrupt_on_one_line_for_an_unused_page() {
+    // integrity_check's answer for an orphan page is a row with an embedded newline
+    // ("*** in database main ***\nPage 11: never used"); the verdict must still be one
+    // "corrupt: ..." line, or crashfs would read "Page 11" as the failure kind.
+    let run = finished_run(10);
+    let path = run.dir.join("test.db");
+    let mut bytes = std::fs::read(&path).expect("read test.db");
+    let pages = u32::try_from(bytes.len() / 4096).expect("page count") + 1;
+    bytes.extend_from_slice(&[0u8; 4096]);
+    // The in-header database size (offset 28) is trusted while the version-valid-for number
+    // matches the change counter, so the appended page counts only if the header says so.
+    bytes[28..32].copy_from_slice(&pages.to_be_bytes());
+    std::fs::write(&path, bytes).expect("write test.db");
+    let (ok, last) = oracle(&run);
+    assert!(!ok, "oracle accepted an orphan page: {last:?}");
+    assert!(
+        last.starts_with("corrupt: ") && last.contains("never used"),
+        "expected a one-line corrupt verdict naming the unused page, got {last:?}"
+    );
+}

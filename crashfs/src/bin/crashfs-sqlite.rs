@@ -236,6 +236,15 @@ fn oracle_main(dir: Option<PathBuf>, acks: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err((kind, message)) => {
+            // integrity_check's first problem row embeds a newline ("*** in database main
+            // ***\nPage 4: never used"): a verdict split over lines would let crashfs read
+            // "Page 4" as the kind, so the message is folded onto one line.
+            let message = message
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ");
             println!("{kind}: {message}");
             ExitCode::FAILURE
         }
