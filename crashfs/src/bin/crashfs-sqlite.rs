@@ -297,8 +297,10 @@ fn oracle(dir: &Path, acks: &Path) -> Verdict {
     if !path.exists() {
         return Err(("unreadable", format!("{} does not exist", path.display())));
     }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| ("unreadable", format!("open {}: {e}", path.display())))?;
+    let copy = working_copy(dir)?;
+    let conn =
+        Connection::open_with_flags(copy.path().join(DB_NAME), OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| ("unreadable", format!("open {}: {e}", path.display())))?;
     // The first read runs SQLite's own WAL recovery; integrity_check then covers the b-trees
     // as recovered (an error here, e.g. SQLITE_NOTADB, means the file is not readable at all).
     let problems = integrity_problems(&conn).map_err(|e| {
@@ -345,6 +347,37 @@ fn oracle(dir: &Path, acks: &Path) -> Verdict {
         return Err(("lost-ack", format!("acked {acked}, found {count} rows")));
     }
     Ok(format!("{count} rows, acked {acked}"))
+}
+
+/// A private copy of the database and its side files. Opening runs WAL recovery and closing
+/// checkpoints and deletes the WAL, so judging the state in place would change it: the state
+/// crashfs keeps for a failure (and its REPRODUCE line) would no longer be the crash state.
+fn working_copy(dir: &Path) -> Result<tempfile::TempDir, (&'static str, String)> {
+    let copy = tempfile::Builder::new()
+        .prefix("crashfs-sqlite-oracle-")
+        .tempdir()
+        .map_err(|e| {
+            (
+                "oracle-error",
+                format!("cannot make a working directory: {e}"),
+            )
+        })?;
+    let entries =
+        fs::read_dir(dir).map_err(|e| ("unreadable", format!("list {}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ("unreadable", format!("list {}: {e}", dir.display())))?;
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DB_NAME) {
+            continue;
+        }
+        fs::copy(entry.path(), copy.path().join(&name)).map_err(|e| {
+            (
+                "unreadable",
+                format!("copy {}: {e}", entry.path().display()),
+            )
+        })?;
+    }
+    Ok(copy)
 }
 
 /// The verdict kind for an SQLite error while judging: SQLITE_CORRUPT (a b-tree SQLite itself
