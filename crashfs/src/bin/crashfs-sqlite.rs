@@ -83,6 +83,15 @@ impl SyncLevel {
             SyncLevel::Off => "OFF",
         }
     }
+
+    /// What `PRAGMA synchronous` reads back for this level.
+    fn pragma_number(self) -> i64 {
+        match self {
+            SyncLevel::Full => 2,
+            SyncLevel::Normal => 1,
+            SyncLevel::Off => 0,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -194,6 +203,16 @@ fn run(dir: &Path, sync: SyncLevel, rows: u32) -> Result<(), String> {
     }
     conn.execute_batch(&format!("PRAGMA synchronous={}", sync.pragma_value()))
         .map_err(|e| format!("PRAGMA synchronous: {e}"))?;
+    // Read back: a level silently not applied would calibrate against the default (FULL).
+    let level: i64 = conn
+        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+        .map_err(|e| format!("PRAGMA synchronous: {e}"))?;
+    if level != sync.pragma_number() {
+        return Err(format!(
+            "PRAGMA synchronous={} left the level at {level}",
+            sync.pragma_value()
+        ));
+    }
 
     let mut insert = conn
         .prepare("INSERT INTO t(id, payload) VALUES (?1, ?2)")
@@ -213,11 +232,8 @@ fn run(dir: &Path, sync: SyncLevel, rows: u32) -> Result<(), String> {
     }
     drop(insert);
     if dir.join(format!("{DB_NAME}-shm")).exists() {
-        return Err(
-            "test.db-shm exists: the wal-index is in shared memory, which crashfs \
-                    cannot model"
-                .to_string(),
-        );
+        let why = "the wal-index is in shared memory, which crashfs cannot model";
+        return Err(format!("test.db-shm exists: {why}"));
     }
     conn.close()
         .map_err(|(_, e)| format!("close {}: {e}", path.display()))?;
