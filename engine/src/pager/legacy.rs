@@ -102,8 +102,10 @@ pub(super) fn open_preimage(
                 Status::OperationNotAllowed,
                 format!(
                     "{} was left in the middle of a system transaction (its pre-image file \
-                     is armed); open it for writing once (e.g. `butil -check` after any \
-                     write open) to restore it",
+                     is armed), which a read-only open cannot undo: the first open for \
+                     writing restores it (with butil, any command that writes to it, e.g. \
+                     `-load` of an empty sequential file, which adds nothing); read-only \
+                     commands work after that",
                     path.display()
                 ),
             );
