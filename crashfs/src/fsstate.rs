@@ -178,7 +178,11 @@ impl FsState {
             path.hash(&mut h);
             match entry {
                 Entry::Dir => 0u8.hash(&mut h),
-                Entry::File(ino) => self.inodes.get(ino).map_or(&[][..], Vec::as_slice).hash(&mut h),
+                Entry::File(ino) => self
+                    .inodes
+                    .get(ino)
+                    .map_or(&[][..], Vec::as_slice)
+                    .hash(&mut h),
             }
         }
         h.finish()

@@ -136,7 +136,8 @@ pub fn judge(
             )),
         };
     }
-    if let Err(why) = butil.run(dir, &["-stat", spec.file]) {
+    let mut notes = String::new();
+    if let Err(why) = open(spec, dir, butil, scratch, &mut notes) {
         // Relaxation: `-create` writes the new file in place (create, write, sync,
         // sync the directory), so a crash inside it may leave a file that is not yet
         // a data file. Nothing was promised before its ack; after it, this is a loss.
@@ -154,8 +155,44 @@ pub fn judge(
         restore_and_roll_forward(spec, dir, backup, butil, scratch, &records)?;
     }
     Ok(format!(
-        "{m} records after {acked} acks (allowed {allowed})"
+        "{m} records after {acked} acks (allowed {allowed}){notes}"
     ))
+}
+
+/// What butil says when a read-only open finds a legacy (5.x) file whose system
+/// transaction a crash interrupted (`engine/src/pager/legacy.rs`, status 41).
+const NEEDS_WRITE_OPEN: &str = "open it for writing once";
+
+/// The operator's first step: open the file (`-stat`). A legacy file left in the
+/// middle of a system transaction refuses every read-only open (status 41, "open it
+/// for writing once") and butil has no command that only opens a file for writing,
+/// so the operator does what the message asks with the one that changes nothing: a
+/// `-load` of an empty sequential file. Its open writes the pre-images back. The
+/// verdict says when this was needed.
+fn open(
+    spec: &Spec,
+    dir: &Path,
+    butil: &Butil,
+    scratch: &Path,
+    notes: &mut String,
+) -> Result<(), String> {
+    let run = butil.output(dir, &["-stat", spec.file])?;
+    if run.code == Some(0) {
+        return Ok(());
+    }
+    let why = format!("butil -stat {}: {}", spec.file, run.summary());
+    if !(run.code == Some(41) && run.stderr.contains(NEEDS_WRITE_OPEN)) {
+        return Err(why);
+    }
+    let empty = scratch.join("empty.seq");
+    fs::write(&empty, [0x1a]).map_err(|e| format!("writing {}: {e}", empty.display()))?;
+    let empty = empty.to_string_lossy().into_owned();
+    butil
+        .run(dir, &["-load", &empty, spec.file])
+        .map_err(|e| format!("{why}; then the write open: {e}"))?;
+    butil.run(dir, &["-stat", spec.file])?;
+    notes.push_str("; a read-only open was refused (41), an empty -load restored the pre-images");
+    Ok(())
 }
 
 /// Roll forward from the scenario's logs and end continuous operations if a delta is
