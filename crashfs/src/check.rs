@@ -40,7 +40,8 @@ pub struct Failure {
     pub output: String,
     /// The last ops issued before the crash, described.
     pub ops_before: Vec<String>,
-    /// The kept directory: `state/` (the disk), `acks`, `REPRODUCE`.
+    /// The kept directory: `state/` (the crash state), `after-oracle/` (what the oracle
+    /// left), `acks`, `REPRODUCE`.
     pub kept: Option<String>,
 }
 
@@ -197,8 +198,20 @@ fn judge(
         kept: None,
     };
     if kept.fetch_add(1, Ordering::Relaxed) < opts.keep_limit {
+        // The oracle may have changed the directory (recovery writes): keep what it
+        // left as `after-oracle/`, and `state/` as the crash state itself, rebuilt.
+        let after = root.path().join("after-oracle");
+        std::fs::rename(&state_dir, &after)
+            .map_err(|e| format!("cannot keep {}: {e}", after.display()))?;
+        std::fs::create_dir(&state_dir)
+            .map_err(|e| format!("cannot make {}: {e}", state_dir.display()))?;
+        rep.build(s)
+            .materialise(&state_dir)
+            .map_err(|e| format!("cannot write a crash state to {}: {e}", state_dir.display()))?;
         let reproduce = format!(
-            "cd {state}\nCRASHFS_DIR={state} CRASHFS_CRASH_POINT={} CRASHFS_ACKS={acks} sh -c '{}'\n",
+            "# state/ is the crash state; after-oracle/ is what the oracle left. To judge again:\n\
+             cp -a {state} /tmp/crashfs-repro && cd /tmp/crashfs-repro\n\
+             CRASHFS_DIR=/tmp/crashfs-repro CRASHFS_CRASH_POINT={} CRASHFS_ACKS={acks} sh -c '{}'\n",
             s.crash,
             opts.oracle.replace('\'', "'\\''"),
             state = state_dir.display(),

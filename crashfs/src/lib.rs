@@ -21,6 +21,7 @@
 
 pub mod check;
 pub mod fsstate;
+pub mod fuzz;
 pub mod model;
 pub mod plan;
 pub mod record;

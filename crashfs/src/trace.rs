@@ -16,6 +16,10 @@ pub type Ino = u64;
 /// Format version of the trace file; `check` refuses any other.
 pub const TRACE_VERSION: u32 = 1;
 
+/// Files live in memory while states are built: a trace may not grow a file (or the
+/// snapshot) past this many bytes.
+pub const MAX_FILE: u64 = 1 << 32;
+
 /// One logical file system operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -176,7 +180,43 @@ impl Trace {
                 trace.version
             ));
         }
+        trace
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(trace)
+    }
+
+    /// Refuses what the in-memory model cannot hold: files past [`MAX_FILE`].
+    pub fn validate(&self) -> Result<(), String> {
+        self.validate_within(MAX_FILE)
+    }
+
+    /// Refuses a snapshot or any file larger than `limit` bytes.
+    pub fn validate_within(&self, limit: u64) -> Result<(), String> {
+        let snapshot: u64 = self
+            .snapshot
+            .files
+            .iter()
+            .map(|f| f.data.len() as u64)
+            .sum();
+        if snapshot > limit {
+            return Err(format!(
+                "the snapshot holds {snapshot} bytes; crashfs models at most {limit}"
+            ));
+        }
+        for (i, t) in self.ops.iter().enumerate() {
+            let end = match &t.op {
+                Op::Write { offset, data, .. } => offset.saturating_add(data.len() as u64),
+                Op::SetLen { len, .. } => *len,
+                _ => 0,
+            };
+            if end > limit {
+                return Err(format!(
+                    "op #{i} makes a file of {end} bytes; crashfs models at most {limit}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the trace as JSON.

@@ -37,7 +37,7 @@ use crate::vfs::VfsFile;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-pub use open::create;
+pub use open::{create, creating_path};
 
 /// Physical pages holding the two FCR slots.
 pub const FCR_SLOTS: u32 = 2;

@@ -49,33 +49,58 @@ pub fn check_fits(spec: &FileSpec) -> Result<()> {
 }
 
 /// Create a new, empty data file (Btrieve Create, op 14). Fails with 59 if it exists.
+///
+/// The file is written whole under a temporary name ([`creating_path`]), synced, and
+/// only then given its name, which is made durable: a crash at any point leaves either
+/// no file (and at most a stale temporary, overwritten by the next create) or the
+/// complete empty file — never a half-written one under the real name that would
+/// refuse to open (30) and block a second create (59). (Found by crashfs on
+/// `butil -create`.)
 pub fn create(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> Result<()> {
     check_fits(spec)?;
-    let ps = spec.page_size as usize;
-    let file = vfs.open(path, OpenMode::CreateNew).map_err(|e| {
-        let mut err = Error::io(&e, format_args!("creating {}", path.display()));
-        err.status = match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Status::FileAlreadyExists,
-            std::io::ErrorKind::StorageFull => Status::DiskFull,
-            _ => Status::CreateIoError,
-        };
-        err
-    })?;
+    let status_of = |e: &std::io::Error| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Status::FileAlreadyExists,
+        std::io::ErrorKind::StorageFull => Status::DiskFull,
+        _ => Status::CreateIoError,
+    };
     let io = |e: std::io::Error| {
         let mut err = Error::io(&e, format_args!("creating {}", path.display()));
-        if err.status == Status::IoError {
-            err.status = Status::CreateIoError;
-        }
+        err.status = status_of(&e);
         err
     };
+    if vfs.exists(path).map_err(io)? {
+        return fail(
+            Status::FileAlreadyExists,
+            format!("{} exists already", path.display()),
+        );
+    }
+    let tmp = creating_path(path);
+    let written = write_empty(vfs, &tmp, spec).and_then(|()| vfs.rename_new(&tmp, path));
+    if let Err(e) = written {
+        let _ = vfs.remove(&tmp);
+        return Err(io(e));
+    }
+    vfs.sync_dir(&vfs::parent_dir(path)).map_err(io)
+}
+
+/// Where [`create`] builds a new file before naming it: `NAME.creating`, beside it.
+pub fn creating_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".creating");
+    path.with_file_name(name)
+}
+
+/// Writes an empty data file of `spec` at `path` (truncating a stale one) and syncs it.
+fn write_empty(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> std::io::Result<()> {
+    let ps = spec.page_size as usize;
+    let file = vfs.open(path, OpenMode::Truncate)?;
     // One empty PAT page at physical 2, committed by FCR sequence 1 in slot 1; slot 0
     // holds the same state as sequence 0, so the first real commit (2) lands in slot 0.
     let pat_phys = FCR_SLOTS;
     let mut pat_buf = page::blank(ps, PageType::Pat);
     pat::encode(&mut pat_buf, &[]);
     page::seal(&mut pat_buf, pat_phys, 0, 1);
-    file.write_at(&pat_buf, u64::from(pat_phys) * ps as u64)
-        .map_err(io)?;
+    file.write_at(&pat_buf, u64::from(pat_phys) * ps as u64)?;
     for seq in [0u64, 1] {
         let f = Fcr {
             seq,
@@ -96,11 +121,9 @@ pub fn create(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> Result<()> {
         let mut b = f.encode();
         let slot = seq as u32;
         page::seal(&mut b, slot, slot, seq);
-        file.write_at(&b, u64::from(slot) * ps as u64).map_err(io)?;
+        file.write_at(&b, u64::from(slot) * ps as u64)?;
     }
-    file.sync().map_err(io)?;
-    vfs.sync_dir(&vfs::parent_dir(path)).map_err(io)?;
-    Ok(())
+    file.sync()
 }
 
 /// Read the FCR slot at `physical` assuming `page_size`: `Ok(None)` unless it is a

@@ -67,6 +67,21 @@ pub trait Vfs: Send + Sync {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn VfsFile>>;
     fn remove(&self, path: &Path) -> io::Result<()>;
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Rename `from` to `to` unless `to` exists (`AlreadyExists`), with no window in
+    /// which another process could create `to` and lose it to the rename.
+    ///
+    /// The default checks, then renames: atomic where one process owns the namespace
+    /// (the in-memory and simulated filesystems, whose calls it goes through, faults
+    /// included). [`StdVfs`] asks the kernel (`renameat2(RENAME_NOREPLACE)`).
+    fn rename_new(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.exists(to)? {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", to.display()),
+            ));
+        }
+        self.rename(from, to)
+    }
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Names (not full paths) of the entries in `dir`, sorted.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;

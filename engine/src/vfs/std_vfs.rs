@@ -58,6 +58,43 @@ impl Vfs for StdVfs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
     }
+    #[cfg(target_os = "linux")]
+    fn rename_new(&self, from: &Path, to: &Path) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: `f` and `t` are NUL-terminated strings that live across the call;
+        // renameat2 only reads them, and AT_FDCWD needs no descriptor.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            // A filesystem (or kernel) without RENAME_NOREPLACE: check, then rename.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+                if to.try_exists()? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} exists", to.display()),
+                    ));
+                }
+                fs::rename(from, to)
+            }
+            _ => Err(e),
+        }
+    }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         path.try_exists()
     }

@@ -1,19 +1,16 @@
-//! `crashfs record`: run a command under strace and turn the system calls that
-//! touch one directory into logical [`Op`]s with their exact bytes.
+//! The recorder: strace's calls in, logical [`Op`]s out.
 //!
-//! The recorder keeps what the kernel keeps: per-process descriptor tables (shared
+//! It keeps what the kernel keeps: per-process descriptor tables (shared
 //! by threads, copied by fork), open file descriptions with their offsets and
 //! O_APPEND (shared by dup and fork), each process's working directory, and the
 //! directory's current contents (an [`FsState`] replayed as ops are made), so a
 //! write through any descriptor lands on the right file at the right offset.
 
-use crate::fsstate::{self, FsState};
-use crate::strace::{self, decode_quoted, fd_arg, int_arg, Call, FdArg, LineParser, Ret};
-use crate::trace::{Ino, Op, Snapshot, SnapshotFile, Trace, TraceOp, TRACE_VERSION};
+use crate::fsstate::FsState;
+use crate::strace::{decode_quoted, fd_arg, int_arg, Call, FdArg, LineParser, Ret};
+use crate::trace::{Ino, Op, Snapshot, TraceOp, MAX_FILE};
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// What an open file description refers to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +46,7 @@ pub struct Recorder {
     dir: PathBuf,
     state: FsState,
     next_ino: Ino,
-    ops: Vec<TraceOp>,
+    pub(super) ops: Vec<TraceOp>,
     ofds: Vec<Ofd>,
     tables: Vec<HashMap<i64, usize>>,
     procs: HashMap<u32, Proc>,
@@ -240,7 +237,7 @@ impl Recorder {
             }
             "read" | "readv" => {
                 let i = self.ofd(&proc, fd(0)?);
-                self.ofds[i].offset += ret as u64;
+                self.ofds[i].offset = self.ofds[i].offset.saturating_add(ret as u64);
             }
             "write" | "writev" | "pwrite64" | "pwritev" | "pwritev2" => {
                 self.write(call, &proc, ret as usize)?
@@ -249,6 +246,7 @@ impl Recorder {
                 let i = self.ofd(&proc, fd(0)?);
                 if let Target::File(ino) = self.ofds[i].target {
                     let len = int_arg(arg(1)?).ok_or("ftruncate: cannot read the length")? as u64;
+                    within_model(len)?;
                     self.push(
                         Op::SetLen { ino, len },
                         call,
@@ -264,6 +262,7 @@ impl Recorder {
                         .file(&r)
                         .ok_or_else(|| format!("truncate of {r}, which the trace does not know"))?;
                     let len = int_arg(arg(1)?).ok_or("truncate: cannot read the length")? as u64;
+                    within_model(len)?;
                     self.push(
                         Op::SetLen { ino, len },
                         call,
@@ -275,7 +274,10 @@ impl Recorder {
                 let i = self.ofd(&proc, fd(0)?);
                 if let Target::File(ino) = self.ofds[i].target {
                     let mode = arg(1)?;
-                    let end = int_arg(arg(2)?).unwrap_or(0) + int_arg(arg(3)?).unwrap_or(0);
+                    let end = int_arg(arg(2)?)
+                        .unwrap_or(0)
+                        .saturating_add(int_arg(arg(3)?).unwrap_or(0));
+                    within_model(end.max(0) as u64)?;
                     if mode == "0" {
                         if end as u64 > self.state.len(ino) {
                             self.push(
@@ -502,6 +504,7 @@ impl Recorder {
                     None if self.ofds[i].append => self.state.len(ino),
                     None => self.ofds[i].offset,
                 };
+                within_model(offset.saturating_add(n as u64))?;
                 if explicit.is_none() {
                     self.ofds[i].offset = offset + n as u64;
                 }
@@ -563,6 +566,13 @@ impl Recorder {
     }
 }
 
+fn within_model(end: u64) -> Result<(), String> {
+    if end > MAX_FILE {
+        return Err(format!("a file would reach {end} bytes; crashfs keeps files in memory and models at most {MAX_FILE}"));
+    }
+    Ok(())
+}
+
 fn is_clone(head: &str) -> bool {
     ["clone(", "clone3(", "fork(", "vfork("]
         .iter()
@@ -606,131 +616,4 @@ fn normalise(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// Reads a directory as the snapshot a trace starts from.
-pub fn snapshot(dir: &Path) -> Result<Snapshot, String> {
-    let mut s = Snapshot::default();
-    for (i, (path, v)) in fsstate::read_dir(dir)?.into_iter().enumerate() {
-        match v {
-            fsstate::Visible::Dir => s.dirs.push(path),
-            fsstate::Visible::File(data) => s.files.push(SnapshotFile {
-                path,
-                ino: i as Ino + 1,
-                data,
-            }),
-        }
-    }
-    Ok(s)
-}
-
-/// What `record` reports.
-pub struct Recorded {
-    pub trace: Trace,
-    pub stdout: Vec<u8>,
-    pub calls: usize,
-}
-
-/// Runs `cmd` under strace and builds the trace of what it did to `dir`.
-pub fn record(dir: &Path, cmd: &[String]) -> Result<Recorded, String> {
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot use directory {}: {e}", dir.display()))?;
-    let snapshot = snapshot(&dir)?;
-    match Command::new("strace").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => {}
-        Err(e) => {
-            return Err(format!(
-                "crashfs record runs the system's strace, which cannot be started ({e}). \
-                 Install it (Debian/Ubuntu: apt-get install strace); the README's test script does this."
-            ))
-        }
-    }
-    let log =
-        tempfile::NamedTempFile::new().map_err(|e| format!("cannot make a temporary file: {e}"))?;
-    let (program, args) = cmd.split_first().ok_or("record needs a command after --")?;
-    let mut child = Command::new("strace")
-        .args(strace::STRACE_FLAGS)
-        .arg("-e")
-        .arg(format!("trace={}", strace::TRACED_CALLS))
-        .arg("-o")
-        .arg(log.path())
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run strace: {e}"))?;
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_end(&mut stdout)
-            .map_err(|e| format!("cannot read the command's output: {e}"))?;
-    }
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for strace: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "the recorded command failed ({status}); its output was:\n{}",
-            String::from_utf8_lossy(&stdout)
-        ));
-    }
-    let start_cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
-    let mut rec = Recorder::new(dir.clone(), &snapshot, start_cwd);
-    let mut parser = LineParser::default();
-    let file =
-        std::fs::File::open(log.path()).map_err(|e| format!("cannot read strace's log: {e}"))?;
-    let mut calls = 0;
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("cannot read strace's log: {e}"))?;
-        let at = |e: String| format!("strace log line {}: {e}", n + 1);
-        if let Some(call) = parser.feed(&line).map_err(at)? {
-            calls += 1;
-            rec.handle(&call, &parser).map_err(at)?;
-        }
-    }
-    verify(&rec, &dir, &stdout)?;
-    let trace = Trace {
-        version: TRACE_VERSION,
-        dir: dir.display().to_string(),
-        command: cmd.to_vec(),
-        snapshot,
-        ops: rec.into_ops(),
-    };
-    Ok(Recorded {
-        trace,
-        stdout,
-        calls,
-    })
-}
-
-/// The trace replayed on the snapshot must give the directory as the run left it,
-/// and its prints must be what the command printed: otherwise a call was missed.
-fn verify(rec: &Recorder, dir: &Path, stdout: &[u8]) -> Result<(), String> {
-    let actual = fsstate::read_dir(dir)?;
-    let diffs = fsstate::diff(&rec.state().visible(), &actual, 20);
-    if !diffs.is_empty() {
-        return Err(format!(
-            "replaying the trace does not give the directory the command left:\n  {}",
-            diffs.join("\n  ")
-        ));
-    }
-    let printed: Vec<u8> = rec
-        .ops
-        .iter()
-        .filter_map(|t| match &t.op {
-            Op::Print { text } => Some(text.as_slice()),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect();
-    if printed != stdout {
-        return Err(format!(
-            "the trace's prints ({} bytes) are not what the command printed ({} bytes)",
-            printed.len(),
-            stdout.len()
-        ));
-    }
-    Ok(())
 }
