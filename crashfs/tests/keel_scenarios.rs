@@ -253,8 +253,8 @@ fn strace_available() -> bool {
 fn a_bounded_campaign_finds_no_failure() {
     assert!(
         strace_available(),
-        "strace is not installed or does not run: crashfs records through it; see the \
-         README's crashfs section (its test script installs it) — this test must not pass \
+        "strace is not installed or does not run: crashfs records through it; run ./test.sh \
+         (it installs strace and checks that ptrace works) — this test must not pass \
          without it"
     );
     let out = keel_run(

@@ -137,17 +137,9 @@ pub fn judge(
         };
     }
     let mut notes = String::new();
-    if let Err(why) = open(spec, dir, butil, scratch, &mut notes) {
-        // Relaxation: `-create` writes the new file in place (create, write, sync,
-        // sync the directory), so a crash inside it may leave a file that is not yet
-        // a data file. Nothing was promised before its ack; after it, this is a loss.
-        return match spec.creates_file && acked == 0 {
-            true => Ok(format!(
-                "unacknowledged -create left a file that does not open: {why}"
-            )),
-            false => Err(failure("open", why)),
-        };
-    }
+    // No relaxation for an unacknowledged -create: it writes NAME.creating and
+    // renames it into place, so the file is absent or whole.
+    open(spec, dir, butil, scratch, &mut notes).map_err(|why| failure("open", why))?;
     recover(spec, dir, butil)?;
     let records = check_and_save(spec, dir, butil, scratch, "check")?;
     let m = verify_records(&records, &allowed, acked)?;
