@@ -20,6 +20,8 @@
 mod butil;
 #[path = "keel/campaign.rs"]
 mod campaign;
+#[path = "keel/coalesce.rs"]
+mod coalesce;
 #[path = "keel/oracle.rs"]
 mod oracle;
 #[path = "keel/records.rs"]
@@ -73,7 +75,8 @@ struct CampaignArgs {
     /// Most crash states per scenario (crashfs check --max-states).
     #[arg(long)]
     max_states: Option<u64>,
-    /// Random crash states per scenario (crashfs check --random), with --seed.
+    /// Random crash states per crash point and model (crashfs check --random), with
+    /// --seed; default 32, 4 for durability (each of its states copies 16 MiB of log).
     #[arg(long)]
     random: Option<u64>,
     #[arg(long)]

@@ -31,6 +31,8 @@ pub struct Outcome {
     pub failures: u64,
     pub failures_by_kind: serde_json::Value,
     pub seconds: f64,
+    /// Zero writes merged before the check, and into how many (see `coalesce`).
+    pub zero_writes_coalesced: (usize, usize),
     /// The first failures crashfs listed (at most 5), for the report.
     pub first_failures: Vec<serde_json::Value>,
 }
@@ -70,8 +72,24 @@ pub fn run_scenario(
     spec.setup(&dir, &Butil::new(butil.to_path_buf(), spec.env.clone()))?;
     let dir_abs = std::path::absolute(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     record(&spec.script(butil), &dir_abs, &trace, crashfs)?;
-    let report = check(scenario, &trace, butil, crashfs, opts)?;
-    outcome(scenario, &report, started.elapsed().as_secs_f64())
+    let (checked, coalesced) = coalesce(&trace, &base.join("trace-coalesced.json"))?;
+    let report = check(scenario, &checked, butil, crashfs, opts)?;
+    let mut outcome = outcome(scenario, &report, started.elapsed().as_secs_f64())?;
+    outcome.zero_writes_coalesced = coalesced;
+    Ok(outcome)
+}
+
+/// The trace to check: `trace` itself, or — when it holds runs of zero writes (the
+/// log's segment copies, see [`crate::coalesce`]) — a copy at `out` with each run
+/// merged into one write; with how many writes were merged into how many.
+fn coalesce(trace: &Path, out: &Path) -> Result<(PathBuf, (usize, usize)), String> {
+    let mut t = crashfs::trace::Trace::load(trace)?;
+    let stats = crate::coalesce::coalesce_zero_fill(&mut t);
+    if stats.writes_in == 0 {
+        return Ok((trace.to_path_buf(), (0, 0)));
+    }
+    t.save(out)?;
+    Ok((out.to_path_buf(), (stats.writes_in, stats.writes_out)))
 }
 
 /// `crashfs record --dir DIR --out TRACE -- sh -c 'cd DIR && SCRIPT'`.
@@ -121,7 +139,10 @@ fn check(
     let pairs = [
         ("--model", opts.model.clone()),
         ("--max-states", opts.max_states.map(|n| n.to_string())),
-        ("--random", opts.random.map(|n| n.to_string())),
+        (
+            "--random",
+            Some(opts.random.unwrap_or(scenario.default_random()).to_string()),
+        ),
         ("--seed", opts.seed.map(|n| n.to_string())),
         ("--jobs", opts.jobs.map(|n| n.to_string())),
         ("--timeout", opts.timeout.map(|n| n.to_string())),
@@ -181,6 +202,7 @@ fn outcome(
             .cloned()
             .unwrap_or(serde_json::Value::Null),
         seconds,
+        zero_writes_coalesced: (0, 0),
         first_failures,
     })
 }
@@ -195,6 +217,13 @@ pub fn print_table(outcomes: &[Outcome]) {
         println!(
             "{:<12} {:>6} {:>12} {:>8} {:>9} {:>8.1}  {}",
             o.scenario, o.ops, o.crash_points, o.states, o.failures, o.seconds, o.failures_by_kind
+        );
+    }
+    for o in outcomes.iter().filter(|o| o.zero_writes_coalesced.0 > 0) {
+        let (from, to) = o.zero_writes_coalesced;
+        println!(
+            "{}: {from} zero writes (log segment copies) checked as {to} (crashfs-keel coalesce)",
+            o.scenario
         );
     }
     let sum = |f: fn(&Outcome) -> u64| outcomes.iter().map(f).sum::<u64>();

@@ -319,9 +319,9 @@ mod tests {
         let loads = Scenario::Loads.spec();
         assert_eq!(allowed(&loads, 0), Allowed::Either(0, 0));
         assert_eq!(allowed(&loads, 1), Allowed::Either(0, 20));
-        assert_eq!(allowed(&loads, 5), Allowed::One(80));
+        assert_eq!(allowed(&loads, 7), Allowed::One(120));
         let dur = Scenario::Durability.spec();
-        assert_eq!(allowed(&dur, 2), Allowed::Range(20..=40));
+        assert_eq!(allowed(&dur, 2), Allowed::Range(8..=16));
         let cont = Scenario::Contops.spec();
         assert_eq!(allowed(&cont, 0), Allowed::Either(20, 20));
     }

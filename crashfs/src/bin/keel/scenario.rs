@@ -12,8 +12,12 @@ use crate::records::{description, sequential_file};
 use std::fs;
 use std::path::Path;
 
-/// Records per `-load` (one sequential file each).
+/// Records per `-load` (one sequential file each), and in the file setup makes.
 pub const LOAD_RECORDS: u32 = 20;
+/// Records per `-load` in Durability mode: each insert is a logged, synced
+/// transaction (two ops, a crash point each), and every state crashfs plans there
+/// carries the 16 MiB log segment, so fewer inserts keep the check affordable.
+pub const DURABILITY_LOAD_RECORDS: u32 = 8;
 
 /// The scenarios, in the order a campaign runs them.
 pub const ALL: [Scenario; 5] = [
@@ -26,13 +30,13 @@ pub const ALL: [Scenario; 5] = [
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
-    /// `-create` then four `-load`s, log mode off.
+    /// `-create` then six `-load`s, log mode off.
     Loads,
-    /// A file with records; `-startbu`; two `-load`s into the delta; `-endbu`.
+    /// A file with records; `-startbu`; three `-load`s into the delta; `-endbu`.
     Contops,
-    /// `-create` then three `-load`s in KEEL_LOG_MODE=durability, log in `log/`.
+    /// `-create` then three `-load`s of 8 records in KEEL_LOG_MODE=durability, log in `log/`.
     Durability,
-    /// A `version=5` (pre-imaging) file: `-create` then three `-load`s.
+    /// A `version=5` (pre-imaging) file: `-create` then four `-load`s.
     Legacy,
     /// An archived file (KEEL_BLOG_ROOT=., `blog/blog.cfg`) with a backup taken in
     /// setup; three `-load`s. The oracle also restores the backup and rolls it forward.
@@ -62,6 +66,8 @@ pub struct Spec {
     pub env: Vec<(&'static str, &'static str)>,
     /// Records the file holds before the recorded command (made by setup).
     pub initial_records: u32,
+    /// Records per recorded `-load`.
+    pub load_records: u32,
     /// Whether the recorded command's first step creates the file.
     pub creates_file: bool,
     pub steps: Vec<Step>,
@@ -97,6 +103,17 @@ impl Scenario {
         self != Scenario::Durability
     }
 
+    /// Random crash states per crash point and model a campaign asks for unless told
+    /// (`crashfs check --random`; its own default is 4). The small-file scenarios get
+    /// many, for a fuller sample of which pending writes reached the disk; Durability
+    /// keeps crashfs's default, as each state there costs copies of 16 MiB of log.
+    pub fn default_random(self) -> u64 {
+        match self {
+            Scenario::Durability => 4,
+            _ => 32,
+        }
+    }
+
     /// The environment of every butil run in this scenario.
     fn env(self) -> Vec<(&'static str, &'static str)> {
         match self {
@@ -115,12 +132,13 @@ impl Scenario {
 
     /// The scenario's full description.
     pub fn spec(self) -> Spec {
-        let (file, initial, creates, loads, backup) = match self {
-            Scenario::Loads => ("data.btr", 0, true, 4, None),
-            Scenario::Contops => ("data.btr", LOAD_RECORDS, false, 2, None),
-            Scenario::Durability => ("data.btr", 0, true, 3, None),
-            Scenario::Legacy => ("data.btr", 0, true, 3, None),
-            Scenario::Archival => ("db/data.btr", LOAD_RECORDS, false, 3, Some("backup.btr")),
+        let n = LOAD_RECORDS;
+        let (file, initial, creates, loads, per_load, backup) = match self {
+            Scenario::Loads => ("data.btr", 0, true, 6, n, None),
+            Scenario::Contops => ("data.btr", n, false, 3, n, None),
+            Scenario::Durability => ("data.btr", 0, true, 3, DURABILITY_LOAD_RECORDS, None),
+            Scenario::Legacy => ("data.btr", 0, true, 4, n, None),
+            Scenario::Archival => ("db/data.btr", n, false, 3, n, Some("backup.btr")),
         };
         let atomic = self.loads_are_atomic();
         let mut steps = Vec::new();
@@ -137,7 +155,7 @@ impl Scenario {
             steps.push(plain(&["-startbu", file], records));
         }
         for i in 1..=loads {
-            records += LOAD_RECORDS;
+            records += per_load;
             steps.push(Step {
                 args: vec!["-load".into(), format!("l{i}.seq"), file.into()],
                 records_after: records,
@@ -152,6 +170,7 @@ impl Scenario {
             file,
             env: self.env(),
             initial_records: initial,
+            load_records: per_load,
             creates_file: creates,
             steps,
             backup,
@@ -196,7 +215,7 @@ impl Spec {
             fs::write(dir.join("l0.seq"), seq).map_err(|e| io("l0.seq", e))?;
         }
         for i in 0..loads {
-            let seq = sequential_file(first_loaded + i * LOAD_RECORDS, LOAD_RECORDS);
+            let seq = sequential_file(first_loaded + i * self.load_records, self.load_records);
             let name = format!("l{}.seq", i + 1);
             fs::write(dir.join(&name), seq).map_err(|e| io(&name, e))?;
         }
