@@ -69,7 +69,8 @@ struct CampaignArgs {
     /// Scenarios to run (default: all). Repeatable.
     #[arg(long = "scenario")]
     scenarios: Vec<Scenario>,
-    /// Persistence model (crashfs check --model): conservative, ext4-ordered or all.
+    /// Persistence model (crashfs check --model): conservative or ext4-ordered;
+    /// default both.
     #[arg(long)]
     model: Option<String>,
     /// Most crash states per scenario (crashfs check --max-states).
