@@ -112,6 +112,7 @@ fn parse_call(pid: u32, text: &str) -> Result<Call, String> {
     let name = text[..open].to_string();
     let eq = text
         .rfind(" = ")
+        .filter(|&eq| eq > open)
         .ok_or_else(|| format!("strace line without a result: {text:?}"))?;
     let inner = text[open + 1..eq].trim_end();
     let inner = inner
