@@ -83,10 +83,17 @@ pub fn run_scenario(
 /// log's segment copies, see [`crate::coalesce`]) — a copy at `out` with each run
 /// merged into one write; with how many writes were merged into how many.
 fn coalesce(trace: &Path, out: &Path) -> Result<(PathBuf, (usize, usize)), String> {
-    let mut t = crashfs::trace::Trace::load(trace)?;
+    let original = crashfs::trace::Trace::load(trace)?;
+    let mut t = original.clone();
     let stats = crate::coalesce::coalesce_zero_fill(&mut t);
     if stats.writes_in == 0 {
         return Ok((trace.to_path_buf(), (0, 0)));
+    }
+    if !crate::coalesce::same_end_state(&original, &t) {
+        return Err(format!(
+            "{}: merging its zero writes changed the directory it replays to",
+            trace.display()
+        ));
     }
     t.save(out)?;
     Ok((out.to_path_buf(), (stats.writes_in, stats.writes_out)))

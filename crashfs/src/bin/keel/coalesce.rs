@@ -16,6 +16,7 @@
 //! of a file the log reader ignores until the rename after its sync. Nothing else is
 //! touched: writes of data, syncs, renames and acks keep their crash points.
 
+use crashfs::fsstate::FsState;
 use crashfs::trace::{Op, Trace, TraceOp};
 
 /// How many zero writes were merged, and into how many.
@@ -79,6 +80,19 @@ pub fn coalesce_zero_fill(trace: &mut Trace) -> Coalesced {
     stats
 }
 
+/// Whether `a` and `b` replay, from their snapshots, to the same directory: the
+/// check that merging left the trace's end state (and so `record`'s proof) intact.
+pub fn same_end_state(a: &Trace, b: &Trace) -> bool {
+    let replay = |t: &Trace| {
+        let mut st = FsState::from_snapshot(&t.snapshot);
+        for op in &t.ops {
+            st.apply(&op.op, None);
+        }
+        st.visible()
+    };
+    replay(a) == replay(b)
+}
+
 /// Label the last op of `out` as a merged run if it is one.
 fn finish_run(out: &mut [TraceOp], run_len: &mut usize, stats: &mut Coalesced) {
     if *run_len >= 2 {
@@ -132,7 +146,9 @@ mod tests {
             },
             write(2, 34, vec![0; 4], 2), // after a sync
         ]);
+        let before = t.clone();
         let stats = coalesce_zero_fill(&mut t);
+        assert!(same_end_state(&before, &t));
         assert_eq!(
             stats,
             Coalesced {
