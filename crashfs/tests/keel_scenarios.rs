@@ -309,6 +309,44 @@ fn a_bounded_campaign_finds_no_failure() {
     assert!(total >= MIN_STATES_TOTAL, "{total} states: {outcomes:?}");
 }
 
+/// The calibration: the same scenario with each ack printed before its step runs
+/// acknowledges work that is not yet durable, and crashfs with the same oracle must
+/// say so (`lost-ack`); a checker that passes this finds nothing anywhere.
+#[test]
+fn acks_printed_before_their_steps_are_caught() {
+    assert!(
+        strace_available(),
+        "strace cannot trace here: run ./test.sh"
+    );
+    let keep = tempfile::tempdir().expect("tempdir");
+    let out = keel_run(
+        &[
+            "campaign",
+            "--scenario",
+            "loads",
+            "--ack-before-step",
+            "--max-states",
+            "100",
+            "--jobs",
+            "2",
+            "--json",
+            "--keep",
+            &keep.path().display().to_string(),
+        ],
+        Path::new("."),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let outcomes: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let loads = &outcomes[0];
+    assert!(loads["failures"].as_u64().unwrap_or(0) > 0, "{loads}");
+    assert!(
+        loads["failures_by_kind"]["lost-ack"].as_u64().unwrap_or(0) > 0,
+        "{loads}"
+    );
+}
+
 /// Floors for the bounded campaign: far enough below what it reaches to survive small
 /// changes in Keel's I/O, high enough that a recorder capturing nothing fails.
 const MIN_STATES_EACH: u64 = 50;

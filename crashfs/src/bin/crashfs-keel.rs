@@ -31,7 +31,7 @@ mod scenario;
 
 use crate::butil::Butil;
 use crate::campaign::{CheckOptions, Outcome};
-use crate::scenario::Scenario;
+use crate::scenario::{AckOrder, Scenario};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,6 +98,11 @@ struct CampaignArgs {
     /// Print the outcomes as one JSON array instead of the table.
     #[arg(long)]
     json: bool,
+    /// Calibration: record a broken script that prints each ack before its step
+    /// runs, so acknowledged work is not yet durable; the campaign must then report
+    /// failures (`lost-ack`, `missing`). A checker that finds none is broken.
+    #[arg(long)]
+    ack_before_step: bool,
 }
 
 fn main() -> ExitCode {
@@ -194,6 +199,10 @@ fn campaign_main(args: CampaignArgs) -> Result<ExitCode, String> {
         jobs: Some(args.jobs),
         timeout: args.timeout,
         keep: args.keep.clone(),
+        ack_order: match args.ack_before_step {
+            true => AckOrder::BeforeStep,
+            false => AckOrder::AfterStep,
+        },
     };
     let scenarios = match args.scenarios.is_empty() {
         true => scenario::ALL.to_vec(),

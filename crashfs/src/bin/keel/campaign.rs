@@ -3,14 +3,14 @@
 //! oracle, and summarise.
 
 use crate::butil::Butil;
-use crate::scenario::{shell_quote, Scenario};
+use crate::scenario::{shell_quote, AckOrder, Scenario};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 /// What the campaign passes through to `crashfs check`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CheckOptions {
     pub model: Option<String>,
     pub max_states: Option<u64>,
@@ -19,6 +19,8 @@ pub struct CheckOptions {
     pub jobs: Option<u64>,
     pub timeout: Option<u64>,
     pub keep: Option<PathBuf>,
+    /// Record the broken script (acks before their steps) instead of the real one.
+    pub ack_order: AckOrder,
 }
 
 /// One scenario's line of the summary (what `crashfs check --json` reported).
@@ -71,7 +73,12 @@ pub fn run_scenario(
     let trace = base.join("trace.json");
     spec.setup(&dir, &Butil::new(butil.to_path_buf(), spec.env.clone()))?;
     let dir_abs = std::path::absolute(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    record(&spec.script(butil), &dir_abs, &trace, crashfs)?;
+    record(
+        &spec.script_with(butil, opts.ack_order),
+        &dir_abs,
+        &trace,
+        crashfs,
+    )?;
     let (checked, coalesced) = coalesce(&trace, &base.join("trace-coalesced.json"))?;
     let report = check(scenario, &checked, butil, crashfs, opts)?;
     let mut outcome = outcome(scenario, &report, started.elapsed().as_secs_f64())?;

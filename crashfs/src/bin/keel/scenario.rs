@@ -183,17 +183,25 @@ impl Spec {
     /// each step's butil (its report to stderr, so stdout holds only the acks), then
     /// its ack. `set -e`: a failing step stops the script before its ack.
     pub fn script(&self, butil: &Path) -> String {
+        self.script_with(butil, AckOrder::AfterStep)
+    }
+
+    /// [`Spec::script`], or with every ack printed before its step
+    /// ([`AckOrder::BeforeStep`]): a deliberately broken program that acknowledges
+    /// what is not yet durable, which a working checker must catch.
+    pub fn script_with(&self, butil: &Path, order: AckOrder) -> String {
         let mut s = format!("set -e\nB={}\n", shell_quote(&butil.display().to_string()));
         s.push_str(&format!("unset {}\n", KEEL_VARS.join(" ")));
         for (k, v) in &self.env {
             s.push_str(&format!("export {k}={v}\n"));
         }
         for (i, step) in self.steps.iter().enumerate() {
-            s.push_str(&format!(
-                "\"$B\" {} >&2\necho 'ack {}'\n",
-                step.args.join(" "),
-                i + 1
-            ));
+            let run = format!("\"$B\" {} >&2\n", step.args.join(" "));
+            let ack = format!("echo 'ack {}'\n", i + 1);
+            match order {
+                AckOrder::AfterStep => s.push_str(&(run + &ack)),
+                AckOrder::BeforeStep => s.push_str(&(ack + &run)),
+            }
         }
         s
     }
@@ -240,6 +248,15 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// Where a script prints each step's ack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOrder {
+    /// Once butil has exited 0: the real scenarios.
+    AfterStep,
+    /// Before butil runs: the broken calibration (`campaign --ack-before-step`).
+    BeforeStep,
 }
 
 /// `s` as one single-quoted shell word.
