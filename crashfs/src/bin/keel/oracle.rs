@@ -153,11 +153,11 @@ pub fn judge(
 
 /// What butil says when a read-only open finds a legacy (5.x) file whose system
 /// transaction a crash interrupted (`engine/src/pager/legacy.rs`, status 41).
-const NEEDS_WRITE_OPEN: &str = "open it for writing once";
+const NEEDS_WRITE_OPEN: &str = "the first open for writing restores it";
 
 /// The operator's first step: open the file (`-stat`). A legacy file left in the
-/// middle of a system transaction refuses every read-only open (status 41, "open it
-/// for writing once") and butil has no command that only opens a file for writing,
+/// middle of a system transaction refuses every read-only open (status 41, "the first
+/// open for writing restores it") and butil has no command that only opens a file for writing,
 /// so the operator does what the message asks with the one that changes nothing: a
 /// `-load` of an empty sequential file. Its open writes the pre-images back. The
 /// verdict says when this was needed.
