@@ -65,6 +65,24 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write one self-contained HTML page from result files (`sim run --json`, `sim
+    /// merge --json`; shards of one campaign are merged) and mutant tables (`sim
+    /// mutants --json`): summary, faults by kind, crashes and recoveries per seed,
+    /// seeds/s, the mutant table, each failure with its replay command and, for the
+    /// first few, the shrunk trace (shrunk in-process, bounded).
+    Report {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The page to write.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// Failures (the first N, over all campaigns) to shrink for a trace.
+        #[arg(long, default_value_t = 3)]
+        traces: usize,
+        /// Runs allowed to shrink each of them.
+        #[arg(long, default_value_t = 300)]
+        shrink_runs: usize,
+    },
     /// Reproduce one seed.
     Replay {
         seed: u64,
@@ -256,6 +274,46 @@ fn merge(files: &[PathBuf], json: bool) -> ExitCode {
     }
 }
 
+/// `sim report`: exit 2 if an input cannot be read or the page cannot be written.
+fn report(
+    files: &[PathBuf],
+    output: &std::path::Path,
+    traces: usize,
+    shrink_runs: usize,
+) -> ExitCode {
+    let mut inputs = Vec::new();
+    for p in files {
+        let name = p.display().to_string();
+        match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| sim::report::load(&t))
+        {
+            Ok(l) => inputs.push((name, l)),
+            Err(e) => {
+                eprintln!("sim report: {name}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let budget = sim::report::TraceBudget {
+        failures: traces,
+        runs_per_failure: shrink_runs,
+    };
+    let r = match sim::report::build(inputs, budget) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sim report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::write(output, sim::report::html::page(&r)) {
+        eprintln!("sim report: cannot write {}: {e}", output.display());
+        return ExitCode::from(2);
+    }
+    println!("wrote {}", output.display());
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -281,6 +339,12 @@ fn main() -> ExitCode {
             run(&c, jobs.unwrap_or_else(parallel::default_jobs), json)
         }
         Cmd::Merge { files, json } => merge(&files, json),
+        Cmd::Report {
+            files,
+            output,
+            traces,
+            shrink_runs,
+        } => report(&files, &output, traces, shrink_runs),
         Cmd::Replay {
             seed,
             steps,
