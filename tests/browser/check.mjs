@@ -60,7 +60,7 @@ try {
 }
 if (problems.length) {
   for (const p of problems) console.error(`FAIL ${p}`);
-  console.log(`0 passed, 1 failed`);
+  console.log('browser: 0 passed, 1 failed');
   process.exit(1);
 }
-console.log('report browser test: 1 passed, 0 failed');
+console.log('browser: 1 passed, 0 failed');

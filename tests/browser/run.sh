@@ -4,14 +4,18 @@
 # Builds `sim`, runs a small campaign of the correct engine, a small one of a
 # known-bad engine (so a failure with a replay command exists) and a short mutant
 # table, makes the report from all three, and checks it in headless Chromium
-# (check.mjs). Needs chromium, node and tests/browser/node_modules.
+# (check.mjs). Needs chromium, node and tests/browser/node_modules. SIM=PATH uses that
+# sim binary instead of building one (any profile: the campaigns are small).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
-target="${CARGO_TARGET_DIR:-$repo/target}"
-cargo build --release -p sim
-sim="$target/release/sim"
+if [[ -n "${SIM:-}" ]]; then
+  sim="$SIM"
+else
+  cargo build --release -p sim
+  sim="${CARGO_TARGET_DIR:-$repo/target}/release/sim"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
