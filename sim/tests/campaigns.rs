@@ -201,3 +201,39 @@ fn the_report_is_one_self_contained_page() {
         );
     }
 }
+
+/// Ctrl-C: the run stops taking seeds, prints the summary of those that finished,
+/// says it was interrupted, and exits 130; its result file says so too.
+#[test]
+fn ctrl_c_prints_what_finished_and_exits_non_zero() {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--seeds", "1000000", "--jobs", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim starts");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("sim ends");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "exit status of an interrupted run"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("INTERRUPTED: "), "{text}");
+    assert!(
+        text.contains("failures           0"),
+        "the summary is printed"
+    );
+    let r = parse_result(&text).expect("a result file");
+    assert!(r.interrupted);
+    // Under a loaded machine maybe no seed finished yet; that is still a summary.
+    assert!(r.summary.seeds < 1_000_000);
+    assert_eq!(r.per_seed.len() as u64, r.summary.seeds);
+}
