@@ -8,6 +8,7 @@ pub mod check;
 pub mod fuzz;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod shrink;
 pub mod vfs;

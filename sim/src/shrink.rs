@@ -89,8 +89,24 @@ pub fn shrink(
     opts: &Options,
     obs: &mut dyn Observer,
 ) -> Option<(RegressionCase, usize)> {
+    shrink_bounded(seed, opts, obs, usize::MAX)
+}
+
+/// [`shrink`] with at most `max_runs` runs of the seed: past the budget every further
+/// reduction counts as not failing, so the search ends at once with the smallest
+/// workload found so far (still failing the same invariant, only less minimal). For
+/// callers that must finish in bounded time, such as `sim report`.
+pub fn shrink_bounded(
+    seed: u64,
+    opts: &Options,
+    obs: &mut dyn Observer,
+    max_runs: usize,
+) -> Option<(RegressionCase, usize)> {
     let runs = std::cell::Cell::new(0usize);
     let fails = |steps: &[usize]| -> Option<String> {
+        if runs.get() >= max_runs.max(1) {
+            return None;
+        }
         runs.set(runs.get() + 1);
         let o = run_seed(
             seed,

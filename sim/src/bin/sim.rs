@@ -3,13 +3,16 @@
 use clap::{Parser, Subcommand};
 use engine::mutant::Mutant;
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::campaign::{self, Summary};
+use sim::campaign::parallel::{self, Campaign};
+use sim::campaign::result::{parse_result, ResultFile};
+use sim::campaign::{self, merge, text::summary_text};
 use sim::runner::{run_seed, Options};
 use sim::shrink;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A campaign allocates and frees small buffers (pages, records, model maps) at a high
 /// rate; mimalloc does that markedly faster than the system allocator. Only this
@@ -43,9 +46,42 @@ enum Cmd {
         /// Run a known-bad engine.
         #[arg(long, value_parser = parse_mutant)]
         mutant: Option<Mutant>,
-        /// Print one JSON summary object as the last line of stdout.
+        /// Print the result file (one JSON object: seed set, commit, workload
+        /// generation, every counter, failures, per-seed rows) as the last line of stdout.
         #[arg(long)]
         json: bool,
+        /// Worker threads (default: every core). The result does not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Combine shard result files (`sim run --shard K/N --json`) into the summary one
+    /// unsharded run prints; refuses files of different builds or runs, gaps and
+    /// overlaps (exit 2), and exits 1 if any seed failed.
+    Merge {
+        /// Result files: the JSON line alone or the whole `sim run --json` output.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the merged result file as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one self-contained HTML page from result files (`sim run --json`, `sim
+    /// merge --json`; shards of one campaign are merged) and mutant tables (`sim
+    /// mutants --json`): summary, faults by kind, crashes and recoveries per seed,
+    /// seeds/s, the mutant table, each failure with its replay command and, for the
+    /// first few, the shrunk trace (shrunk in-process, bounded).
+    Report {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The page to write.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// Failures (the first N, over all campaigns) to shrink for a trace.
+        #[arg(long, default_value_t = 3)]
+        traces: usize,
+        /// Runs allowed to shrink each of them.
+        #[arg(long, default_value_t = 300)]
+        shrink_runs: usize,
     },
     /// Reproduce one seed.
     Replay {
@@ -126,93 +162,156 @@ fn parse_mutant(s: &str) -> Result<Mutant, String> {
     })
 }
 
-fn print_summary(s: &Summary) {
-    println!("seeds              {}", s.seeds);
-    println!("operations         {}", s.operations);
-    println!("crashes            {}", s.crashes);
-    println!("recoveries checked {}", s.recoveries_checked);
-    println!(
-        "damage detected    {} (reported by the engine: file replaced); {} damaged files \
-         accepted at an older state (undetectable: a misdirected or rotten control record reads like a torn one)",
-        s.damage_detected, s.damage_older_state
-    );
-    println!(
-        "delta damage       {} files accepted at the state before their delta's last \
-         transaction (damaged before a later one could vouch for it)",
-        s.delta_older_state
-    );
-    println!(
-        "log damage         {} reported by the engine (the seed ends: the operator restores the \
-         log); {} recoveries dropped the log's damaged last synced group (nothing later vouched for it)",
-        s.log_damage_detected, s.log_older_state
-    );
-    println!(
-        "log modes          {}",
-        s.log_modes
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "recoveries crashed {} (and redone)",
-        s.interrupted_recoveries
-    );
-    println!(
-        "operator requests through the admin path {}",
-        s.admin_requests
-    );
-    println!(
-        "recoveries under faults {} ({} failed with an explained status or a crash, then redone)",
-        s.faulty_recoveries, s.failed_faulty_recoveries
-    );
-    println!("log segments recycled {}", s.segments_recycled);
-    println!("group-committed Ends  {}", s.group_acks);
-    println!(
-        "backup cycles         {} started, {} copied and checked, {} ended (endbu or killed deltas)",
-        s.backups_started, s.backups_copied, s.backups_ended
-    );
-    println!(
-        "archival logging      {} backups copied and checked, {} rolled forward and checked \
-         (invariant 7; {} crashed part-way and {} first run under faults, then run again; {} \
-         skipped for damage); {} backups \
-         older than their log refused (41), {} with no frame to show the gap",
-        s.archival_backups,
-        s.rollforwards_checked,
-        s.rollforwards_crashed,
-        s.rollforwards_under_faults,
-        s.rollforwards_skipped_damaged,
-        s.rollforward_gaps_refused,
-        s.rollforward_gaps_unseen
-    );
-    println!(
-        "inventory transfers   {} (totals changed by a crash, log mode Off only: {})",
-        s.transfers, s.inventory_splits
-    );
-    println!(
-        "transactions       {} ended, {} aborted; {} multi-file split by a crash (log mode Off)",
-        s.transactions_ended, s.transactions_aborted, s.split_transactions
-    );
-    println!(
-        "fault statuses excused {} by a fault in the same step, {} by an earlier fault \
-         since the engine started, {} by a lying fault's damage (any other: status without cause)",
-        s.excused_direct, s.excused_sticky, s.excused_damaged
-    );
-    println!("faults injected:");
-    for (k, v) in &s.faults {
-        println!("  {k:<28} {v}");
+/// Exit status of a campaign stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+const INTERRUPTED: u8 = 130;
+
+/// `sim run`: the seeds on `jobs` threads with a progress bar; the first Ctrl-C stops
+/// taking seeds and prints the summary of those that finished (exit 130), a second
+/// one exits at once.
+fn run(c: &Campaign, jobs: usize, json: bool) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    for r in [
+        signal_hook::flag::register_conditional_shutdown(
+            signal_hook::consts::SIGINT,
+            INTERRUPTED as i32,
+            Arc::clone(&stop),
+        ),
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop)),
+    ] {
+        if let Err(e) = r {
+            eprintln!("warning: cannot handle Ctrl-C ({e}); it will end the run without a summary");
+        }
     }
-    println!("failures           {}", s.failures.len());
-    println!(
-        "time               {:.1} s ({:.1} seeds/s)",
-        s.seconds, s.seeds_per_second
+    let planned = c.seeds().len() as u64;
+    let bar = ProgressBar::new(planned);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    for f in &s.failures {
+    let mut failures = 0;
+    let r = parallel::run_campaign(c, jobs, &stop, |o| {
+        if let Some(m) = &o.failure {
+            failures += 1;
+            bar.println(format!(
+                "FAIL seed {}: {m}\n  replay: {}",
+                o.seed,
+                campaign::replay_command(o.seed, &c.opts)
+            ));
+        }
+        bar.set_message(format!("{failures} failures"));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    print!("{}", summary_text(&r.summary));
+    if r.interrupted || stop.load(Ordering::Relaxed) {
         println!(
-            "FAIL seed {}: {}\n  replay: {}",
-            f.seed, f.message, f.replay
+            "INTERRUPTED: {} of {planned} seeds finished (Ctrl-C); the summary covers only those",
+            r.summary.seeds
         );
     }
+    if json {
+        println!("{}", r.to_json());
+    }
+    if r.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else if r.summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Read result files, naming the file in any error.
+fn read_results(files: &[PathBuf]) -> Result<Vec<(String, ResultFile)>, String> {
+    files
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("{name}: {e}"))
+                .and_then(|t| parse_result(&t).map_err(|e| format!("{name}: {e}")))
+                .map(|r| (name, r))
+        })
+        .collect()
+}
+
+/// `sim merge`: exit 2 if the files cannot be merged, 1 if a seed failed.
+fn merge(files: &[PathBuf], json: bool) -> ExitCode {
+    let results = match read_results(files) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sim merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let inputs: Vec<merge::Input<'_>> = results
+        .iter()
+        .map(|(name, result)| merge::Input { name, result })
+        .collect();
+    let merged = match merge::merge(&inputs) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("sim merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", summary_text(&merged.summary));
+    eprintln!(
+        "merged {} shard files (engine {}, workload generation {}); seeds/s above is per \
+         shard worker (total seeds / summed shard seconds); the slowest shard took {:.1} s",
+        inputs.len(),
+        merged.commit,
+        merged.workload,
+        merge::slowest_shard_seconds(&inputs)
+    );
+    if json {
+        println!("{}", merged.to_json());
+    }
+    if merged.summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `sim report`: exit 2 if an input cannot be read or the page cannot be written.
+fn report(
+    files: &[PathBuf],
+    output: &std::path::Path,
+    traces: usize,
+    shrink_runs: usize,
+) -> ExitCode {
+    let mut inputs = Vec::new();
+    for p in files {
+        let name = p.display().to_string();
+        match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| sim::report::load(&t))
+        {
+            Ok(l) => inputs.push((name, l)),
+            Err(e) => {
+                eprintln!("sim report: {name}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let budget = sim::report::TraceBudget {
+        failures: traces,
+        runs_per_failure: shrink_runs,
+    };
+    let r = match sim::report::build(inputs, budget) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sim report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::write(output, sim::report::html::page(&r)) {
+        eprintln!("sim report: cannot write {}: {e}", output.display());
+        return ExitCode::from(2);
+    }
+    println!("wrote {}", output.display());
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -225,48 +324,27 @@ fn main() -> ExitCode {
             steps,
             mutant,
             json,
+            jobs,
         } => {
-            let opts = Options {
-                steps,
-                mutant,
-                ..Options::default()
+            let c = Campaign {
+                start,
+                count: seeds,
+                shard: shard.unwrap_or((1, 1)),
+                opts: Options {
+                    steps,
+                    mutant,
+                    ..Options::default()
+                },
             };
-            let list: Vec<u64> =
-                campaign::shard_seeds(start, seeds, shard.unwrap_or((1, 1))).collect();
-            let bar = ProgressBar::new(list.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} seeds {per_sec} eta {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            let t = Instant::now();
-            let mut sum = Summary::default();
-            for seed in list {
-                let o = run_seed(seed, &opts);
-                if let Some(m) = &o.failure {
-                    bar.println(format!(
-                        "FAIL seed {seed}: {m}\n  replay: {}",
-                        campaign::replay_command(seed, &opts)
-                    ));
-                }
-                sum.add(&o, &opts);
-                bar.set_message(format!("{} failures", sum.failures.len()));
-                bar.inc(1);
-            }
-            bar.finish_and_clear();
-            sum.seconds = t.elapsed().as_secs_f64();
-            sum.seeds_per_second = sum.seeds as f64 / sum.seconds.max(1e-9);
-            print_summary(&sum);
-            if json {
-                println!("{}", serde_json::to_string(&sum).unwrap_or_default());
-            }
-            if sum.failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            run(&c, jobs.unwrap_or_else(parallel::default_jobs), json)
         }
+        Cmd::Merge { files, json } => merge(&files, json),
+        Cmd::Report {
+            files,
+            output,
+            traces,
+            shrink_runs,
+        } => report(&files, &output, traces, shrink_runs),
         Cmd::Replay {
             seed,
             steps,

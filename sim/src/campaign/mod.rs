@@ -1,13 +1,25 @@
 //! Campaigns: many seeds, a summary of what was exercised and found, sharding so a
 //! seed range spreads over machines, and the determinism and mutant checks.
+//!
+//! - `parallel`: a campaign's seeds on every core, folded in seed order so the result
+//!   does not depend on the number of threads;
+//! - `result`: the result file a campaign (or one shard of it) writes;
+//! - `merge`: shard result files combined into the campaign's result, refusing any
+//!   that do not belong together or leave a seed out or in twice;
+//! - `text`: the summary as `sim run` and `sim merge` print it.
+
+pub mod merge;
+pub mod parallel;
+pub mod result;
+pub mod text;
 
 use crate::runner::{run_seed, Options, Outcome};
 use engine::mutant::Mutant;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What a campaign did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub seeds: u64,
     pub operations: u64,
@@ -73,7 +85,7 @@ pub struct Summary {
 }
 
 /// One failing seed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub seed: u64,
     pub message: String,
@@ -129,6 +141,56 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Add another campaign's counters and failures to this one (merging shards).
+    /// Every counter is a sum; failures are kept in seed order, as one run over all
+    /// the seeds lists them. Timing is left to the caller: how shard times combine is
+    /// a choice (see `merge`).
+    pub fn absorb(&mut self, o: &Summary) {
+        self.seeds += o.seeds;
+        self.operations += o.operations;
+        self.crashes += o.crashes;
+        self.recoveries_checked += o.recoveries_checked;
+        self.damage_detected += o.damage_detected;
+        self.damage_older_state += o.damage_older_state;
+        self.delta_older_state += o.delta_older_state;
+        self.log_damage_detected += o.log_damage_detected;
+        self.log_older_state += o.log_older_state;
+        self.transactions_ended += o.transactions_ended;
+        self.transactions_aborted += o.transactions_aborted;
+        self.split_transactions += o.split_transactions;
+        self.interrupted_recoveries += o.interrupted_recoveries;
+        self.admin_requests += o.admin_requests;
+        self.faulty_recoveries += o.faulty_recoveries;
+        self.failed_faulty_recoveries += o.failed_faulty_recoveries;
+        self.segments_recycled += o.segments_recycled;
+        self.group_acks += o.group_acks;
+        self.transfers += o.transfers;
+        self.inventory_splits += o.inventory_splits;
+        self.backups_started += o.backups_started;
+        self.backups_copied += o.backups_copied;
+        self.backups_ended += o.backups_ended;
+        self.archival_backups += o.archival_backups;
+        self.rollforwards_checked += o.rollforwards_checked;
+        self.rollforwards_crashed += o.rollforwards_crashed;
+        self.rollforwards_skipped_damaged += o.rollforwards_skipped_damaged;
+        self.rollforward_gaps_refused += o.rollforward_gaps_refused;
+        self.rollforward_gaps_unseen += o.rollforward_gaps_unseen;
+        self.rollforwards_under_faults += o.rollforwards_under_faults;
+        self.excused_direct += o.excused_direct;
+        self.excused_sticky += o.excused_sticky;
+        self.excused_damaged += o.excused_damaged;
+        for (k, v) in &o.log_modes {
+            *self.log_modes.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.faults {
+            *self.faults.entry(k.clone()).or_default() += v;
+        }
+        self.failures.extend(o.failures.iter().cloned());
+        self.failures.sort_by_key(|f| f.seed);
+    }
+}
+
 /// The exact command that reproduces a seed.
 pub fn replay_command(seed: u64, opts: &Options) -> String {
     let mut c = format!(
@@ -162,7 +224,7 @@ pub fn determinism(seeds: impl Iterator<Item = u64>, opts: &Options) -> Vec<u64>
 }
 
 /// A mutant's hunt: the first failing seed, if found within `max_seeds`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MutantResult {
     pub mutant: String,
     pub caught: bool,
