@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Keel's test command (README "The two commands"; .ci/run calls it on a bare machine).
 #
-# The tests need one system package besides the Rust toolchain: strace, which crashfs
-# records real system calls with (crashfs/tests). It is installed from Debian's
-# packages when missing; then the whole workspace's tests run.
+# Besides the Rust toolchain the tests need strace (crashfs records real system calls
+# with it: crashfs/tests) and, for the simulator's HTML report, Debian's chromium with
+# node and npm's playwright-core (tests/browser). Whatever is missing is installed from
+# Debian's packages and the npm registry; then the workspace's tests run, then the
+# report's browser test on the `sim` binary `cargo test` built.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,3 +27,6 @@ if ! strace -f -o /dev/null true 2>/dev/null; then
 fi
 
 cargo test
+
+bash scripts/setup-browser.sh
+SIM="${CARGO_TARGET_DIR:-target}/debug/sim" bash tests/browser/run.sh
