@@ -182,7 +182,7 @@ impl Pager {
             .map_err(|e| (e, false))?;
         for (p, buf) in writes {
             if let Err(e) = self.write_physical(*p, buf) {
-                return Err(self.undo_in_place(e, &originals, orig_len));
+                return Err(self.undo_in_place(e, &originals, orig_len, None));
             }
         }
         if mutant!(self.config, PreimageDeletedEarly) {
@@ -193,20 +193,22 @@ impl Pager {
             }
         }
         if let Err(e) = self.sync() {
-            return Err(self.undo_in_place(e, &originals, orig_len));
+            return Err(self.undo_in_place(e, &originals, orig_len, None));
         }
         if let Some(hook) = before_fcr.as_mut() {
             if let Err(e) = hook(seq, applied_lsn) {
-                return Err(self.undo_in_place(e, &originals, orig_len));
+                return Err(self.undo_in_place(e, &originals, orig_len, None));
             }
         }
         // The commit point: the FCR, over its slot, once every other page is durable.
-        // A failure here is undone like any other: its original is in the set.
+        // A failure here is undone like any other (its original is in the set), but
+        // the new FCR may already be what the file says (in the OS cache after a
+        // failed sync, or even on disk), so the undo takes it down first.
         if let Err(e) = self
             .write_physical(slot, fcr_buf)
             .and_then(|()| self.sync())
         {
-            return Err(self.undo_in_place(e, &originals, orig_len));
+            return Err(self.undo_in_place(e, &originals, orig_len, Some(slot)));
         }
         // Durable. Voiding the set is housekeeping, not the commit: an armed set whose
         // transaction's FCR is live is never applied (`open_preimage`), so a failure
@@ -221,14 +223,32 @@ impl Pager {
     /// old length, sync, and void them. Success puts the file back at the
     /// transaction's start (`false`); otherwise its state is unknown (`true`) and the
     /// armed `.PRE` restores it at the next open.
+    ///
+    /// `fcr_slot`: the FCR was written over that slot (its sync failed, or the write
+    /// itself), so the new FCR may be the live one — readable from the OS cache, which
+    /// a process crash keeps, or durable. Its original goes back first, synced, before
+    /// any other page is touched: an armed set is written back only while its
+    /// transaction's FCR is not live, so restoring pages under a live new FCR and then
+    /// failing would leave a file that claims the transaction with pages from before
+    /// it, which no open can repair. If that first step fails, no other page has been
+    /// touched: whichever FCR the file ends up with, its pages are whole.
     fn undo_in_place(
         &mut self,
         err: Error,
         originals: &[(u32, Vec<u8>)],
         orig_len: u64,
+        fcr_slot: Option<u32>,
     ) -> (Error, bool) {
         let ps = self.page_size as u32;
-        let back = preimage::restore(self.file.as_ref(), &self.path, ps, originals, orig_len)
+        let (first, rest): (Vec<_>, Vec<_>) = originals
+            .iter()
+            .cloned()
+            .partition(|(p, _)| Some(*p) == fcr_slot);
+        let uncommit = first
+            .iter()
+            .try_for_each(|(p, image)| self.write_physical(*p, image).and_then(|()| self.sync()));
+        let back = uncommit
+            .and_then(|()| preimage::restore(self.file.as_ref(), &self.path, ps, &rest, orig_len))
             .and_then(|()| match self.preimage.as_mut() {
                 Some(pre) => pre.void(),
                 None => Ok(()),
