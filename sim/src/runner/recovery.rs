@@ -319,6 +319,19 @@ impl World {
         self.model.journal.entries.clear();
         self.model.journal.acked = 0;
         self.model.journal.prev_acked = 0;
+        // The engine's durability claim was about the records of the log as it stood
+        // before the crash; the check above settled them. It must not carry over to the
+        // entries journaled from now on: when recovery cut the log short (a damaged last
+        // group, excused above as a torn tail), the engine gives the next records the
+        // LSNs of the lost ones, and the old claim would call them durable before any
+        // sync. The engine's claims about the recovered log are observed afresh.
+        tracing::debug!(
+            target: "sim",
+            claimed = self.model.journal.durable_lsn,
+            engine = e.log_durable_lsn(),
+            "log durability claim reset at recovery"
+        );
+        self.model.journal.durable_lsn = 0;
         self.settle_log_damage();
         Ok(())
     }
