@@ -298,7 +298,17 @@ impl World {
                 vfs.clear_aimed_error();
                 self.tally.archival.6 += 1;
                 if let Err(x) = &r {
-                    let explained = fault_status(x.status) && vfs.observable_fault_count() > before;
+                    // A legacy file's writable open may have to create its NAME.PRE:
+                    // status 14 is explained only by a fault on that file's pre-image
+                    // file (or the name it is made under).
+                    let pre = (
+                        engine::preimage::path_for(&path),
+                        engine::preimage::temp_path_for(&path),
+                    );
+                    let explained = (fault_status(x.status)
+                        && vfs.observable_fault_count() > before)
+                        || (x.status == Status::PreImageOpenError
+                            && vfs.observable_fault_since(before, |p| p == pre.0 || p == pre.1));
                     let refused_gap = gap && x.status == Status::OperationNotAllowed;
                     if !explained && !refused_gap {
                         return Err(format!(

@@ -133,8 +133,12 @@ impl World {
     }
 
     /// `status` (2 or 100) came back from `what`: find the injected fault that explains
-    /// it, count it, or fail the seed.
+    /// it, count it, or fail the seed. A status 14 (an open of a legacy file) goes to
+    /// [`World::explain_preimage_open`].
     pub(super) fn explain(&mut self, what: &str, status: Status) -> Result<(), String> {
+        if status == Status::PreImageOpenError {
+            return self.explain_preimage_open(what);
+        }
         let since = match self.cause.file {
             Some(f) => {
                 let opened = self.cause.file_marks.get(f).copied().unwrap_or(0);
@@ -165,6 +169,39 @@ impl World {
                 self.faults_now()
             ));
         }
+        Ok(())
+    }
+
+    /// Generation 15: a writable open of a legacy file that has no `NAME.PRE` makes one
+    /// (`engine::preimage::PreImageFile::create`), and when the pre-image file cannot be
+    /// created the status is Btrieve's 14, not 2 or 100. It is explained only by a fault
+    /// injected in this step on that file's pre-image file or the name it is made under
+    /// (an error on its create, or a crash point firing there): no earlier fault, and
+    /// no lasting damage, can make a create that truncates fail.
+    fn explain_preimage_open(&mut self, what: &str) -> Result<(), String> {
+        let hit = self.cause.file.is_some_and(|f| {
+            let file = &self.model.files[f].path;
+            let pre = engine::preimage::path_for(file);
+            let temp = engine::preimage::temp_path_for(file);
+            self.rig
+                .vfs
+                .observable_fault_since(self.cause.step_mark, |p| p == pre || p == temp)
+        });
+        if !hit {
+            return Err(format!(
+                "status without cause: {what} returned status 14 (the pre-image file cannot \
+                 be created or opened) but the disk injected no fault on {} since the step \
+                 began",
+                match self.cause.file {
+                    Some(f) => format!(
+                        "the pre-image file of {}",
+                        self.model.files[f].path.display()
+                    ),
+                    None => "a pre-image file (the operation is on no one file)".into(),
+                }
+            ));
+        }
+        self.cause.direct += 1;
         Ok(())
     }
 }

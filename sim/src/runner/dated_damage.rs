@@ -27,7 +27,10 @@
 //! written records, as for a damaged data file): the recovery's own scan may have run
 //! before it. The record ends when the delta is gone (rolled in, killed, replaced), or
 //! at a recovery that checked the file — its scan read every committed frame, so any
-//! damage left lies in a tail the writer cuts before appending.
+//! damage left lies in a tail the writer cuts before appending. Damage to the copy a
+//! restarted delta writer makes of the delta's synced prefix under `NAME.^^~`, before
+//! it renames it over the delta, is damage to the delta (the same bytes, in the same
+//! step).
 //!
 //! A data file is judged the same way: its commit point is a checksummed control
 //! record in one of two slots, and a damaged newest one reads exactly like a torn
@@ -143,7 +146,14 @@ impl World {
                     .ok()
                     .map(|d| d.to_path_buf());
                 let on_data = paths.contains(&self.model.files[f].path);
-                if !on_data && !delta.is_some_and(|d| paths.contains(&d)) {
+                // The delta, or the copy of its synced prefix a restarted delta writer
+                // makes under the temporary name and renames over it (then keeps
+                // appending to): a lying fault on that copy before the rename is damage
+                // to the delta's bytes, dated like damage to the delta itself.
+                let on_delta = delta.is_some_and(|d| {
+                    paths.contains(&d) || paths.contains(&engine::delta::delta_temp_path(&d))
+                });
+                if !on_data && !on_delta {
                     continue;
                 }
                 let (c, l) = self.damage.step_view.get(f).copied().unwrap_or((0, 0));

@@ -8,7 +8,7 @@
 use super::clients::{client, Clients, CLIENTS};
 use super::dated_damage::Dated;
 use super::schedule::{Aim, Crash};
-use super::world::{fault_status, World};
+use super::world::{open_fault_status, World};
 use super::HALTED;
 use crate::check;
 use crate::model::Records;
@@ -124,7 +124,7 @@ impl World {
                     failed = true;
                     break;
                 }
-                Err(x) if fault_status(x.status) => {
+                Err(x) if open_fault_status(x.status) => {
                     let what = format!("recovery under faults after {why}: {}", path.display());
                     self.explain(&what, x.status)?;
                     failed = true;

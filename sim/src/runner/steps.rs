@@ -5,7 +5,7 @@
 //! handed to `recovery`.
 
 use super::clients::{client, TxnModel, CLIENTS};
-use super::world::{fault_status, World};
+use super::world::{open_fault_status, World};
 use crate::check;
 use crate::model::Records;
 use crate::workload::{self, Step};
@@ -240,7 +240,11 @@ impl World {
                 Ok(h) => hs.push(h),
                 // Could not reopen through injected faults: restart the
                 // application.
-                Err(e) if fault_status(e.status) => {
+                Err(e) if open_fault_status(e.status) => {
+                    if e.status == Status::PreImageOpenError {
+                        // Held to faults on this file's pre-image file.
+                        self.cause.file = Some(f);
+                    }
                     self.explain(&format!("reopen {}", path.display()), e.status)?;
                     return self.crash();
                 }
