@@ -33,10 +33,11 @@ struct Spec {
 }
 
 const LOAD_NOTE: &str = "crash safety: Keel (log Off, butil -load's path; its time includes \
-     parsing the sequential file) commits a system transaction at least every 1000 records, \
-     so a crash leaves a consistent file holding a prefix of the load; SQLite and redb insert \
-     from an id list in one transaction, all or nothing; all three durable when the load \
-     returns. SQLite here: WAL, synchronous=FULL, its checkpoint into the database not timed";
+     parsing the sequential file) commits a system transaction whenever max_dirty_pages \
+     pages are dirty and at the end, each atomic, so a crash leaves a consistent file \
+     holding a prefix of the load; SQLite and redb insert from an id list in one \
+     transaction, all or nothing; all three durable when the load returns. SQLite here: \
+     WAL, synchronous=FULL, its checkpoint into the database not timed";
 const LOAD_DELETE_NOTE: &str = "SQLite with journal_mode=DELETE, synchronous=FULL: COMMIT \
      writes and syncs the pages into the database file itself, as Keel's and redb's loads \
      do (WAL leaves them in the WAL for a later, untimed checkpoint); Keel and redb: the \
