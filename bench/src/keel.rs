@@ -77,6 +77,14 @@ fn server_engine(log_mode: LogMode, log_dir: PathBuf, sizes: &Sizes) -> Engine {
     )
 }
 
+/// The log directory `name` in `dir`, emptied: every run of a row starts a fresh data
+/// file, and an earlier run's log would be replayed into it at open.
+fn fresh_log(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
 /// A fresh data file `name` in `dir` (an earlier one removed) and an engine with a
 /// handle on it.
 fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathBuf)> {
@@ -96,7 +104,7 @@ fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathB
 /// per log sync).
 pub fn commits_single(dir: &Path, sizes: &Sizes, mode: LogMode) -> Result<(f64, f64)> {
     let name = format!("commit1-{}", mode.name());
-    let e = server_engine(mode, dir.join(format!("{name}.log")), sizes);
+    let e = server_engine(mode, fresh_log(dir, &format!("{name}.log")), sizes);
     let (mut e, h, _) = fresh(dir, &format!("{name}.dat"), e)?;
     for i in 0..sizes.warm_commits {
         e.insert(h, &record(WARM_BASE + i))
@@ -139,7 +147,7 @@ pub fn commits_flushed(dir: &Path, sizes: &Sizes, format: FileFormat) -> Result<
         with_cache(
             Config {
                 log_mode: LogMode::Off,
-                log_dir: dir.join(format!("{name}.log")),
+                log_dir: fresh_log(dir, &format!("{name}.log")),
                 ..Config::default()
             },
             sizes,
@@ -261,7 +269,7 @@ pub struct Concurrent {
 /// runs Begin, Insert and End under one hold of the engine lock, so clients never meet
 /// each other's locks, and only the durability wait (the log sync) overlaps.
 pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
-    let e = server_engine(LogMode::Durability, dir.join("commit8.log"), sizes);
+    let e = server_engine(LogMode::Durability, fresh_log(dir, "commit8.log"), sizes);
     let (mut e, h0, path) = fresh(dir, "commit8.dat", e)?;
     for i in 0..sizes.warm_commits {
         e.insert(h0, &record(WARM_BASE + i))
@@ -360,7 +368,7 @@ pub fn load(dir: &Path, n: u64, order: Order, sizes: &Sizes) -> Result<Loaded> {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let e = engine_with(bulk_config(LogMode::Off, dir.join("load.log")), sizes);
+    let e = engine_with(bulk_config(LogMode::Off, fresh_log(dir, "load.log")), sizes);
     let (mut engine, handle, path) = fresh(dir, &name, e)?;
     let seqfile = dir.join(format!("load-{}.seq (in memory)", order.name()));
     let mut progress = Progress::default();

@@ -11,6 +11,9 @@ fn quick_run_writes_json_and_svg() {
     let svg = tmp.path().join("r.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
         .arg("--quick")
+        // Two runs: a row's second run must cope with the first one's files.
+        .arg("--runs")
+        .arg("2")
         .arg("--json")
         .arg(&json)
         .arg("--svg")
