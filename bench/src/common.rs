@@ -150,10 +150,12 @@ impl Sizes {
             warm_commits: 20,
             fsync_count: 1000,
             fsync_seconds: 1.0,
-            commit_count: 2000,
+            // A fast disk cache syncs in ~150 µs: 2,000 commits took under half a
+            // second, too short a window on a shared machine.
+            commit_count: 10_000,
             commit_seconds: 5.0,
             clients: 8,
-            commits_per_client: 500,
+            commits_per_client: 2000,
             concurrent_seconds: 10.0,
             load_records: 1_000_000,
             lookups: 200_000,
