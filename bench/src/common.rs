@@ -71,13 +71,6 @@ pub fn record(id: u64) -> [u8; RECORD_LEN] {
     r
 }
 
-/// The id a Keel record carries.
-pub fn id_of(record: &[u8]) -> u64 {
-    let mut k = [0u8; KEY_LEN];
-    k.copy_from_slice(&record[..KEY_LEN]);
-    u64::from_le_bytes(k)
-}
-
 /// The order records are inserted in for a load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
@@ -112,9 +105,19 @@ pub fn lookup_ids(n: u64, count: usize) -> Vec<u64> {
     (0..count).map(|_| rng.random_range(0..n)).collect()
 }
 
-/// How big each workload is. `--quick` divides the defaults by 50–100.
-#[derive(Clone, Debug, serde::Serialize)]
+/// How big each workload is. `--quick` divides the defaults by 50–100. Passed to every
+/// child process (`child`) as JSON, so parent and children agree on it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
+    /// Runs of every row (the table shows the median); engines are rotated between runs.
+    pub runs: usize,
+    /// Page cache given to every engine, bytes: SQLite `cache_size`, redb
+    /// `Builder::set_cache_size`, Keel `clean_cache_pages` (of 4 KiB pages).
+    pub cache_bytes: u64,
+    /// Untimed commits every engine makes before a timed commit run (first-open and
+    /// file-growth effects out of the timing; SQLite's WAL is warmed further, see
+    /// `sqlite::warm_wal`).
+    pub warm_commits: u64,
     /// Raw fsync loop: at most this many syncs…
     pub fsync_count: u64,
     /// …or this long, whichever comes first.
@@ -142,12 +145,17 @@ pub struct Sizes {
 impl Sizes {
     pub fn default_run() -> Sizes {
         Sizes {
-            fsync_count: 2000,
-            fsync_seconds: 5.0,
-            commit_count: 2000,
+            runs: 3,
+            cache_bytes: 64 << 20,
+            warm_commits: 20,
+            fsync_count: 1000,
+            fsync_seconds: 1.0,
+            // A fast disk cache syncs in ~150 µs: 2,000 commits took under half a
+            // second, too short a window on a shared machine.
+            commit_count: 10_000,
             commit_seconds: 5.0,
             clients: 8,
-            commits_per_client: 500,
+            commits_per_client: 2000,
             concurrent_seconds: 10.0,
             load_records: 1_000_000,
             lookups: 200_000,
@@ -158,8 +166,11 @@ impl Sizes {
 
     pub fn quick() -> Sizes {
         Sizes {
+            runs: 1,
+            cache_bytes: 64 << 20,
+            warm_commits: 2,
             fsync_count: 40,
-            fsync_seconds: 0.5,
+            fsync_seconds: 0.2,
             commit_count: 40,
             commit_seconds: 0.5,
             clients: 8,
@@ -192,6 +203,35 @@ pub fn timed_loop(
     Ok((done, start.elapsed()))
 }
 
+/// Fail unless `got` is exactly the 100-byte record of `id` (every engine checks the
+/// same bytes: Keel the whole record, SQLite and redb the key they return and the
+/// 92-byte value; see [`check_value`]).
+pub fn check_record(got: &[u8], id: u64, who: &str) -> Result<()> {
+    check(
+        got == &record(id)[..],
+        &format!("{who}: record {id} has the wrong bytes"),
+    )
+}
+
+/// Fail unless `key` is `id` and `value` is exactly `payload(id)`.
+pub fn check_value(key: u64, id: u64, value: &[u8], who: &str) -> Result<()> {
+    check(
+        key == id && value == &payload(id)[..],
+        &format!("{who}: record {id} has the wrong key or value bytes"),
+    )
+}
+
+/// The middle of `values` (mean of the two middles for an even count); 0 when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Fail with `what` unless `ok` (the benchmark checks what it reads).
 pub fn check(ok: bool, what: &str) -> Result<()> {
     if ok {
@@ -213,9 +253,24 @@ mod tests {
     #[test]
     fn record_layout() {
         let r = record(0x0102_0304_0506_0708);
-        assert_eq!(id_of(&r), 0x0102_0304_0506_0708);
+        assert_eq!(&r[..KEY_LEN], &0x0102_0304_0506_0708u64.to_le_bytes());
         assert_eq!(&r[KEY_LEN..], &payload(0x0102_0304_0506_0708));
         assert_ne!(payload(1), payload(2));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn checks_bytes() {
+        assert!(check_record(&record(7), 7, "t").is_ok());
+        assert!(check_record(&record(8), 7, "t").is_err());
+        assert!(check_value(7, 7, &payload(7), "t").is_ok());
+        assert!(check_value(7, 7, &payload(8), "t").is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Workload 1: the raw fsync limit of the bench directory's disk. A commit that must be
 //! durable on return needs at least one `sync_data`, so syncs per second bound every
 //! engine's single-client durable commits per second (group commit can beat it only by
-//! acknowledging several commits with one sync).
+//! acknowledging several commits with one sync). `runner` runs it before every row, so
+//! the table's figure is a median over the whole run and its slowest and fastest probes
+//! show how much the disk's rate moved meanwhile (on a shared machine, a lot).
 
 use crate::common::{rate, timed_loop, Ctx, Result, Sizes};
 use std::fs::OpenOptions;

@@ -2,20 +2,21 @@
 //! `StdClock` — the same stack `butil` runs on.
 //!
 //! Commit workloads use the default `Config` (as a server would) with the log in the
-//! bench directory; the bulk load uses `engine::bulk`'s configuration and
+//! bench directory and the clean-page cache set to `Sizes::cache_bytes` (the same
+//! bytes SQLite and redb are given; changed pages awaiting a system transaction, up to
+//! `max_dirty_pages`, are held beside it, as SQLite's and redb's write sets are); the
+//! bulk load uses `engine::bulk`'s configuration and
 //! `engine::bulk::load_sequential`, exactly what `butil -load` runs (log mode Off,
 //! butil's default). The flush-commit rows (6.x against legacy 5.x) run with the log
 //! Off, so each commit is the data file's own system transaction, and count syncs at
 //! the `Vfs`.
 
-use crate::common::{self, check, id_of, rate, record, timed_loop, Ctx, Order, Result, Sizes};
-use engine::shared::SharedEngine;
-/// What the concurrent row says about how Keel ran it.
-pub const SHARED_NOTE: &str = "Keel: engine::shared::SharedEngine, each commit one \
-     transaction(Begin, Insert, End) under the lock, the log sync with the lock released \
-     (group commit)";
+use crate::common::{
+    self, check, check_record, rate, record, timed_loop, Ctx, Order, Result, Sizes,
+};
 use engine::bulk::{bulk_config, load_sequential, Progress};
 use engine::host::StdClock;
+use engine::shared::SharedEngine;
 use engine::vfs::{OpenMode as VfsOpenMode, StdVfs, Vfs, VfsFile};
 use engine::{
     Client, Config, Engine, FileFormat, FileSpec, GetOp, Handle, KeySpec, KeyType, LogMode,
@@ -46,22 +47,49 @@ pub fn spec() -> FileSpec {
     }
 }
 
-fn engine_with(config: Config) -> Engine {
-    Engine::new(Arc::new(StdVfs), Arc::new(StdClock::new()), config)
+/// `config` with its clean-page cache holding `sizes.cache_bytes` of the benchmark's
+/// 4 KiB pages.
+fn with_cache(config: Config, sizes: &Sizes) -> Config {
+    let pages = sizes.cache_bytes / u64::from(spec().page_size);
+    Config {
+        clean_cache_pages: usize::try_from(pages).unwrap_or(usize::MAX).max(1),
+        ..config
+    }
+}
+
+fn engine_with(config: Config, sizes: &Sizes) -> Engine {
+    Engine::new(
+        Arc::new(StdVfs),
+        Arc::new(StdClock::new()),
+        with_cache(config, sizes),
+    )
 }
 
 /// A server-like engine: default `Config`, this log mode, its log in `log_dir`.
-fn server_engine(log_mode: LogMode, log_dir: PathBuf) -> Engine {
-    engine_with(Config {
-        log_mode,
-        log_dir,
-        ..Config::default()
-    })
+fn server_engine(log_mode: LogMode, log_dir: PathBuf, sizes: &Sizes) -> Engine {
+    engine_with(
+        Config {
+            log_mode,
+            log_dir,
+            ..Config::default()
+        },
+        sizes,
+    )
 }
 
-/// A fresh data file `name` in `dir` and an engine with a handle on it.
+/// The log directory `name` in `dir`, emptied: every run of a row starts a fresh data
+/// file, and an earlier run's log would be replayed into it at open.
+fn fresh_log(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+/// A fresh data file `name` in `dir` (an earlier one removed) and an engine with a
+/// handle on it.
 fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathBuf)> {
     let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
     e.create(&path, &spec())
         .ctx(format_args!("Keel: creating {}", path.display()))?;
     let h = e
@@ -76,8 +104,12 @@ fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathB
 /// per log sync).
 pub fn commits_single(dir: &Path, sizes: &Sizes, mode: LogMode) -> Result<(f64, f64)> {
     let name = format!("commit1-{}", mode.name());
-    let e = server_engine(mode, dir.join(format!("{name}.log")));
+    let e = server_engine(mode, fresh_log(dir, &format!("{name}.log")), sizes);
     let (mut e, h, _) = fresh(dir, &format!("{name}.dat"), e)?;
+    for i in 0..sizes.warm_commits {
+        e.insert(h, &record(WARM_BASE + i))
+            .ctx("Keel: warm-up commit")?;
+    }
     let (n, d) = timed_loop(
         sizes.commit_count,
         Duration::from_secs_f64(sizes.commit_seconds),
@@ -87,6 +119,9 @@ pub fn commits_single(dir: &Path, sizes: &Sizes, mode: LogMode) -> Result<(f64, 
     e.close(h).ctx("Keel: closing the commit file")?;
     Ok((rate(n, d), per_sync))
 }
+
+/// Ids the warm-up commits use: far above any id a timed run uses.
+const WARM_BASE: u64 = 1 << 40;
 
 /// What one run of system-transaction commits measured.
 pub struct FlushCommits {
@@ -109,19 +144,27 @@ pub fn commits_flushed(dir: &Path, sizes: &Sizes, format: FileFormat) -> Result<
     let mut e = Engine::new(
         counter.clone(),
         Arc::new(StdClock::new()),
-        Config {
-            log_mode: LogMode::Off,
-            log_dir: dir.join(format!("{name}.log")),
-            ..Config::default()
-        },
+        with_cache(
+            Config {
+                log_mode: LogMode::Off,
+                log_dir: fresh_log(dir, &format!("{name}.log")),
+                ..Config::default()
+            },
+            sizes,
+        ),
     );
     let path = dir.join(format!("{name}.dat"));
+    let _ = std::fs::remove_file(&path);
     e.create(&path, &FileSpec { format, ..spec() })
         .ctx(format_args!("Keel: creating {}", path.display()))?;
     let h = e
         .open(&path, OpenMode::Normal)
         .ctx(format_args!("Keel: opening {}", path.display()))?;
-    // Count only the commits: creation and open sync too.
+    for i in 0..sizes.warm_commits {
+        e.insert(h, &record(WARM_BASE + i)).ctx("Keel: insert")?;
+        e.flush().ctx("Keel: warm-up flush")?;
+    }
+    // Count only the timed commits: creation, open and the warm-up sync too.
     let before = counter.syncs();
     let (n, d) = timed_loop(
         sizes.commit_count,
@@ -226,9 +269,14 @@ pub struct Concurrent {
 /// runs Begin, Insert and End under one hold of the engine lock, so clients never meet
 /// each other's locks, and only the durability wait (the log sync) overlaps.
 pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
-    let e = server_engine(LogMode::Durability, dir.join("commit8.log"));
+    let e = server_engine(LogMode::Durability, fresh_log(dir, "commit8.log"), sizes);
     let (mut e, h0, path) = fresh(dir, "commit8.dat", e)?;
+    for i in 0..sizes.warm_commits {
+        e.insert(h0, &record(WARM_BASE + i))
+            .ctx("Keel: warm-up commit")?;
+    }
     e.close(h0).ctx("Keel: closing after create")?;
+    let (c0, s0) = (e.stats().log_commits, e.stats().log_syncs);
     let shared = SharedEngine::new(e);
     let deadline = Instant::now() + Duration::from_secs_f64(sizes.concurrent_seconds);
     let start = Instant::now();
@@ -241,7 +289,11 @@ pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
             .collect();
         handles
             .into_iter()
-            .map(|t| t.join().expect("a Keel client thread panicked"))
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(common::BenchError("a Keel client thread panicked".into()))
+                })
+            })
             .collect()
     });
     let elapsed = start.elapsed();
@@ -250,9 +302,12 @@ pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
         commits += r?;
     }
     let e = shared.into_inner();
+    // The timed commits only (the warm-up's commits and syncs are subtracted).
+    let s = e.stats();
+    let (c, y) = (s.log_commits - c0, s.log_syncs - s0);
     Ok(Concurrent {
         commits_per_second: rate(commits, elapsed),
-        commits_per_sync: commits_per_sync(&e),
+        commits_per_sync: c as f64 / y.max(1) as f64,
     })
 }
 
@@ -286,26 +341,34 @@ fn client_loop(
     Ok(done)
 }
 
-/// A loaded file with its engine and handle still open, for the read workloads.
+/// The data file a load in `order` writes.
+fn load_path(dir: &Path, order: Order) -> PathBuf {
+    dir.join(format!("load-{}.dat", order.name()))
+}
+
+/// What a load measured.
 pub struct Loaded {
-    engine: Engine,
-    handle: Handle,
-    path: PathBuf,
-    /// Seconds the load took.
     pub seconds: f64,
+    /// The data file's size after the load (log Off: there is no log).
+    pub bytes: u64,
 }
 
 /// Bulk-load `n` records in `order`: the sequential file's bytes are built in memory
-/// first (not timed), then `engine::bulk::load_sequential` — parse, insert each, flush
-/// (a durable system transaction) — is timed.
-pub fn load(dir: &Path, n: u64, order: Order) -> Result<Loaded> {
+/// first (not timed, but resident: they count in the row's peak RSS), then
+/// `engine::bulk::load_sequential` — parse, insert each, flush (a durable system
+/// transaction) — is timed. The file is closed afterwards, untimed.
+pub fn load(dir: &Path, n: u64, order: Order, sizes: &Sizes) -> Result<Loaded> {
     let mut seq = Vec::with_capacity(n as usize * (common::RECORD_LEN + 6));
     for id in order.ids(n) {
         engine::formats::write_record(&mut seq, &record(id));
     }
     engine::formats::write_end(&mut seq);
-    let name = format!("load-{}.dat", order.name());
-    let e = engine_with(bulk_config(LogMode::Off, dir.join("load.log")));
+    let path = load_path(dir, order);
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let e = engine_with(bulk_config(LogMode::Off, fresh_log(dir, "load.log")), sizes);
     let (mut engine, handle, path) = fresh(dir, &name, e)?;
     let seqfile = dir.join(format!("load-{}.seq (in memory)", order.name()));
     let mut progress = Progress::default();
@@ -318,16 +381,31 @@ pub fn load(dir: &Path, n: u64, order: Order) -> Result<Loaded> {
             progress.inserted
         )));
     }
-    Ok(Loaded {
-        engine,
-        handle,
-        path,
-        seconds,
-    })
+    drop(seq);
+    engine.close(handle).ctx("Keel: closing the loaded file")?;
+    let bytes = std::fs::metadata(&path)
+        .ctx(format_args!("Keel: size of {}", path.display()))?
+        .len();
+    Ok(Loaded { seconds, bytes })
 }
 
-impl Loaded {
-    /// Point lookups by key (Get Equal on key 0); each result's id is checked.
+/// The ascending load's file, reopened for the read rows.
+pub struct Reader {
+    engine: Engine,
+    handle: Handle,
+}
+
+pub fn open_loaded(dir: &Path, sizes: &Sizes) -> Result<Reader> {
+    let path = load_path(dir, Order::Ascending);
+    let mut engine = engine_with(bulk_config(LogMode::Off, dir.join("load.log")), sizes);
+    let handle = engine
+        .open(&path, OpenMode::Normal)
+        .ctx(format_args!("Keel: opening {}", path.display()))?;
+    Ok(Reader { engine, handle })
+}
+
+impl Reader {
+    /// Point lookups by key (Get Equal on key 0); each record's bytes are checked.
     pub fn point_reads(&mut self, ids: &[u64]) -> Result<f64> {
         let start = Instant::now();
         for &id in ids {
@@ -335,44 +413,32 @@ impl Loaded {
                 .engine
                 .get(self.handle, GetOp::Equal, 0, &id.to_le_bytes())
                 .ctx(format_args!("Keel: Get Equal {id}"))?;
-            check(id_of(&rec) == id, "Keel: Get Equal returned another record")?;
+            check_record(&rec, id, "Keel")?;
         }
         Ok(rate(ids.len() as u64, start.elapsed()))
     }
 
     /// A full scan in key order (Get First, then Get Next to end of file); checks the
-    /// count and that ids ascend. Returns records/s.
+    /// count, that ids ascend, and every record's bytes. Returns records/s.
     pub fn scan(&mut self, n: u64) -> Result<f64> {
         let start = Instant::now();
-        let mut rec = self
+        let rec = self
             .engine
             .get(self.handle, GetOp::First, 0, &[])
             .ctx("Keel: Get First")?;
+        // Ids are 0..n ascending: the count-th record must be id `count`.
+        check_record(&rec, 0, "Keel scan")?;
         let mut count = 1;
-        let mut last = id_of(&rec);
         loop {
-            match self.engine.get(self.handle, GetOp::Next, 0, &[]) {
-                Ok(r) => rec = r,
+            let rec = match self.engine.get(self.handle, GetOp::Next, 0, &[]) {
+                Ok(r) => r,
                 Err(e) if e.status == Status::EndOfFile => break,
                 Err(e) => return Err(e).ctx("Keel: Get Next"),
-            }
-            let id = id_of(&rec);
-            check(id > last, "Keel: scan out of key order")?;
-            last = id;
+            };
+            check_record(&rec, count, "Keel scan")?;
             count += 1;
         }
         check(count == n, "Keel: scan saw the wrong number of records")?;
         Ok(rate(count, start.elapsed()))
-    }
-
-    /// Close the file; returns its size in bytes on disk.
-    pub fn close(mut self) -> Result<u64> {
-        self.engine
-            .close(self.handle)
-            .ctx("Keel: closing the loaded file")?;
-        let len = std::fs::metadata(&self.path)
-            .ctx(format_args!("Keel: size of {}", self.path.display()))?
-            .len();
-        Ok(len)
     }
 }

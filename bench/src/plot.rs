@@ -15,8 +15,9 @@ const LABEL_AREA: u32 = 340;
 /// Empty space below the last row (in rows) where the legend goes.
 const LEGEND_ROOM: f64 = 0.9;
 
-/// Draw the rows that have at least one ratio into `path`.
-pub fn ratio_chart(rows: &[Row], path: &Path) -> Result<()> {
+/// Draw the rows that have at least one ratio into `path`, and `footer` (Keel-only
+/// figures, one per line) under the chart.
+pub fn ratio_chart(rows: &[Row], footer: &[String], path: &Path) -> Result<()> {
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| r.over_sqlite().is_some() || r.over_redb().is_some())
@@ -30,9 +31,21 @@ pub fn ratio_chart(rows: &[Row], path: &Path) -> Result<()> {
     let lo = ratios.iter().copied().fold(1.0f64, f64::min) / 1.5;
     let hi = ratios.iter().copied().fold(1.0f64, f64::max) * 2.0;
     let n = rows.len().max(1) as f64;
-    let height = 160 + 44 * rows.len() as u32;
-    let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
-    root.fill(&WHITE).ctx("plot: background")?;
+    let foot = 22 * footer.len() as u32;
+    let height = 160 + 44 * rows.len() as u32 + foot;
+    let whole = SVGBackend::new(path, (1100, height)).into_drawing_area();
+    whole.fill(&WHITE).ctx("plot: background")?;
+    let (root, bottom) = whole.split_vertically(height - foot);
+    let foot_style = TextStyle::from(("sans-serif", 14).into_font());
+    for (i, line) in footer.iter().enumerate() {
+        bottom
+            .draw(&Text::new(
+                line.clone(),
+                (24, 4 + 22 * i as i32),
+                foot_style.clone(),
+            ))
+            .ctx("plot: footer")?;
+    }
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Keel's figure / the other engine's (log scale; 1.0 = parity)",
@@ -117,6 +130,7 @@ pub fn ratio_chart(rows: &[Row], path: &Path) -> Result<()> {
         root.draw(&Text::new(text, (px - 8, py), label_style.clone()))
             .ctx("plot: row label")?;
     }
-    root.present()
+    whole
+        .present()
         .ctx(format_args!("plot: writing {}", path.display()))
 }

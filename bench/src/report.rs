@@ -6,18 +6,27 @@
 //!
 //! ```text
 //! {
-//!   "sizes":   { "load_records": 1000000, ... },        // the workload sizes run
-//!   "figures": {                                        // every figure, all positive
+//!   "sizes":   { "load_records": 1000000, "runs": 3, "cache_bytes": 67108864, ... },
+//!   "filesystem": { "fstype": "ext4", "magic": "0xef53", "in_memory": false, ... },
+//!   "figures": {                                        // medians, all positive
 //!     "commit1.keel": 512.3,  "commit1.sqlite": 498.1,  "commit1.redb": 301.0,
 //!     "commit1.keel_over_sqlite": 1.03, "commit1.keel_over_redb": 1.70,
 //!     "fsync.syncs_per_second": 530.2, "sim.seeds_per_second": 14.1, ...
 //!   },
 //!   "units":   { "commit1": "commits/s", "fsync.syncs_per_second": "syncs/s", ... },
-//!   "counts":  { "sim.failures": 0, ... },
+//!   "counts":  { "sim.failures": 0, "commit8.sqlite.busy_retries": 0, ... },
+//!   "peak_rss_kib": { "commit1.keel": 9120, ... },      // VmHWM of the row's children
+//!   "ru_maxrss_kib": { "commit1.keel": 9300, ... },     // wait4's cross-check
+//!   "runs":    { "commit1.keel": [510.2, 498.0, 515.9], ... }, // every run, in order
+//!   "fsync_probes": [530.2, 512.8, ...],                // syncs/s before each row
+//!   "load":    { "before": "01:02 up ... load average: ...", "after": "..." },
 //!   "notes":   [ "..." ],                               // what is not like-for-like
 //!   "total_seconds": 191.4
 //! }
 //! ```
+//!
+//! A `Same` figure (a variant row reusing another row's measurement of an engine) is
+//! the median of that row's runs; it has no `runs` entry of its own.
 //!
 //! A comparison row `KEY` gives `KEY.keel`, `KEY.sqlite`, `KEY.redb` and the ratios
 //! `KEY.keel_over_sqlite`, `KEY.keel_over_redb` (a Keel-only row gives `KEY.keel`).
@@ -49,6 +58,9 @@ pub struct Row {
     pub better: Better,
     /// Printed after the row when the comparison is not like-for-like.
     pub note: Option<&'static str>,
+    /// Peak RSS (KiB) of each engine's child processes for this row, the largest over
+    /// the runs (Keel, SQLite, redb).
+    pub peak_kib: [Option<u64>; 3],
 }
 
 impl Row {
@@ -79,6 +91,19 @@ pub struct Results {
     pub counts: BTreeMap<String, u64>,
     pub notes: Vec<String>,
     pub total_seconds: f64,
+    /// Every run's figure per `row.engine`.
+    pub runs: BTreeMap<String, Vec<f64>>,
+    /// Medians of the children's further figures (`row.engine.what`).
+    pub extras: BTreeMap<String, f64>,
+    /// `wait4`'s `ru_maxrss` per `row.engine` (largest over the runs), KiB.
+    pub ru_maxrss_kib: BTreeMap<String, u64>,
+    /// The fsync probe's syncs/s, once before every row.
+    pub probes: Vec<f64>,
+    /// The file system the scratch directory is on.
+    pub fs: Option<crate::fs_kind::FsKind>,
+    /// `uptime` before and after the measurements.
+    pub load_before: String,
+    pub load_after: String,
 }
 
 impl Results {
@@ -90,7 +115,46 @@ impl Results {
             counts: BTreeMap::new(),
             notes: Vec::new(),
             total_seconds: 0.0,
+            runs: BTreeMap::new(),
+            extras: BTreeMap::new(),
+            ru_maxrss_kib: BTreeMap::new(),
+            probes: Vec::new(),
+            fs: None,
+            load_before: String::new(),
+            load_after: String::new(),
         }
+    }
+
+    /// The lines above the table: what every figure was measured on and how.
+    fn header(&self) -> String {
+        let mut out = String::new();
+        match &self.fs {
+            Some(f) => out.push_str(&format!(
+                "file system: {} ({}, statfs f_type {}) on {}{}\n",
+                f.fstype,
+                f.device,
+                f.magic,
+                f.mount_point,
+                if f.in_memory {
+                    "  WARNING: memory-backed, syncs cost nothing; durable figures are CPU only"
+                } else {
+                    ""
+                }
+            )),
+            None => out.push_str("file system: unknown\n"),
+        }
+        out.push_str(&format!(
+            "cache: {} MiB in every engine (SQLite cache_size, redb set_cache_size, Keel \
+             clean_cache_pages); medians of {} run(s), engine order rotated per run; \
+             SQLite syncs with fdatasync\n",
+            self.sizes.cache_bytes >> 20,
+            self.sizes.runs
+        ));
+        if !self.load_before.is_empty() {
+            out.push_str(&format!("load before: {}\n", self.load_before));
+        }
+        out.push('\n');
+        out
     }
 
     pub fn single(&mut self, key: &str, label: &str, unit: &'static str, value: f64) {
@@ -111,6 +175,7 @@ impl Results {
             "redb".into(),
             "Keel/SQLite".into(),
             "Keel/redb".into(),
+            "peak RSS MiB K/S/r".into(),
         ]];
         let mut notes = Vec::new();
         for r in &self.rows {
@@ -124,6 +189,12 @@ impl Results {
             }
             let num = |v: Option<f64>| v.map_or("-".to_string(), |v| fmt_value(v, r.unit));
             let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}x"));
+            let rss = r
+                .peak_kib
+                .iter()
+                .map(|p| p.map_or("-".to_string(), |k| format!("{:.0}", k as f64 / 1024.0)))
+                .collect::<Vec<_>>()
+                .join("/");
             lines.push([
                 label,
                 num(Some(r.keel)),
@@ -131,15 +202,16 @@ impl Results {
                 num(r.redb),
                 ratio(r.over_sqlite()),
                 ratio(r.over_redb()),
+                rss,
             ]);
         }
-        let mut widths = [0usize; 6];
+        let mut widths = [0usize; 7];
         for l in &lines {
             for (w, c) in widths.iter_mut().zip(l) {
                 *w = (*w).max(c.chars().count());
             }
         }
-        let mut out = String::new();
+        let mut out = self.header();
         for (i, l) in lines.iter().enumerate() {
             out.push_str(&format!("{:<w$}", l[0], w = widths[0]));
             for (c, w) in l[1..].iter().zip(&widths[1..]) {
@@ -147,7 +219,7 @@ impl Results {
             }
             out.push('\n');
             if i == 0 {
-                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 10));
+                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 12));
                 out.push('\n');
             }
         }
@@ -175,6 +247,9 @@ impl Results {
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }
+        if !self.load_after.is_empty() {
+            out.push_str(&format!("load after: {}\n", self.load_after));
+        }
         out
     }
 
@@ -195,15 +270,29 @@ impl Results {
             put("keel_over_redb", r.over_redb());
             units.insert(r.key.to_string(), json!(r.unit));
         }
+        let mut peaks = Map::new();
+        for r in &self.rows {
+            for (e, p) in ["keel", "sqlite", "redb"].iter().zip(r.peak_kib) {
+                if let Some(p) = p {
+                    peaks.insert(format!("{}.{e}", r.key), json!(p));
+                }
+            }
+        }
         for s in &self.singles {
             figures.insert(s.key.clone(), json!(s.value));
             units.insert(s.key.clone(), json!(s.unit));
         }
         json!({
             "sizes": self.sizes,
+            "filesystem": self.fs,
             "figures": figures,
             "units": units,
             "counts": self.counts,
+            "peak_rss_kib": peaks,
+            "ru_maxrss_kib": self.ru_maxrss_kib,
+            "runs": self.runs,
+            "fsync_probes": self.probes,
+            "load": { "before": self.load_before, "after": self.load_after },
             "notes": self.notes,
             "total_seconds": self.total_seconds,
         })

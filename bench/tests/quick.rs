@@ -11,6 +11,9 @@ fn quick_run_writes_json_and_svg() {
     let svg = tmp.path().join("r.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
         .arg("--quick")
+        // Two runs: a row's second run must cope with the first one's files.
+        .arg("--runs")
+        .arg("2")
         .arg("--json")
         .arg(&json)
         .arg("--svg")
@@ -45,6 +48,13 @@ fn quick_run_writes_json_and_svg() {
         "commit8.keel",
         "commit8.sqlite",
         "commit8.redb",
+        "commit8_mutex.sqlite",
+        "commit8_mutex.keel_over_sqlite",
+        "commit8_per_sync.keel",
+        "commit1_logging.sqlite",
+        "commit1_logging.redb",
+        "load_ascending_delete.sqlite",
+        "load_random_delete.keel_over_sqlite",
         "keel.commit8.commits_per_sync",
         "load_ascending.keel_over_sqlite",
         "load_random.keel_over_redb",
@@ -62,6 +72,25 @@ fn quick_run_writes_json_and_svg() {
             .unwrap_or_else(|| panic!("{key} is not a number"));
         assert!(v.is_finite() && v > 0.0, "{key} = {v} is not positive");
     }
+
+    // Peak RSS per engine per row, and what the figures were measured on.
+    let peaks = doc["peak_rss_kib"]
+        .as_object()
+        .expect("the JSON has a \"peak_rss_kib\" object");
+    for key in [
+        "commit1.keel",
+        "commit1.sqlite",
+        "commit1.redb",
+        "scan.redb",
+    ] {
+        let kib = peaks.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+        assert!(kib > 0, "peak RSS {key} is missing or zero");
+    }
+    assert!(
+        doc["filesystem"]["fstype"].is_string(),
+        "the JSON does not record the file system"
+    );
+    assert!(doc["runs"]["commit1.keel"].is_array(), "every run is kept");
 
     let chart = std::fs::read_to_string(&svg).expect("reading the SVG output");
     let head = chart.trim_start();
