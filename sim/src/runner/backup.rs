@@ -26,6 +26,13 @@ pub(super) struct BackupModel {
     instant: Vec<Records>,
     /// Copies taken (and checked) yet?
     copied: bool,
+    /// A crash cut `startbu` short before any file of the set was seen frozen: a
+    /// delta it created (and whose removal the undo could not make durable) may
+    /// survive the crash or not. Which files are in continuous operations is known
+    /// only once the crash has struck ([`settle_interrupted_startbu`]).
+    ///
+    /// [`settle_interrupted_startbu`]: World::settle_interrupted_startbu
+    interrupted: bool,
 }
 
 impl BackupModel {
@@ -114,6 +121,7 @@ impl World {
                     .collect(),
                 set,
                 copied: false,
+                interrupted: false,
             });
             self.tally.backups.0 += 1;
             if self.workload >= 17 {
@@ -132,7 +140,12 @@ impl World {
                     || self.has_delta(f)
             })
             .collect();
-        if !partial.is_empty() {
+        // A crash that cut startbu short may leave the set in continuous operations even
+        // though no delta is visible now: the undo removed a delta, but the crash struck
+        // before that removal was durable, so a power loss can bring the delta back
+        // (sim seed 6419). Recovery then rightly continues continuous operations.
+        let crashed = self.rig.vfs.is_crashed();
+        if !partial.is_empty() || crashed {
             if let Some(status) = got
                 .as_ref()
                 .err()
@@ -167,9 +180,12 @@ impl World {
                         .collect(),
                     set: set.clone(),
                     copied: true,
+                    interrupted: partial.is_empty(),
                 });
                 return self.crash();
             }
+        }
+        if !partial.is_empty() {
             return Err(format!(
                 "startbu all-or-nothing: refused, yet files {partial:?} of the set {set:?} are \
                  in continuous operations"
@@ -322,6 +338,38 @@ impl World {
                 set,
                 instant,
                 copied: b.copied,
+                interrupted: false,
+            });
+        }
+    }
+
+    /// Right after the crash strikes: a `startbu` the crash cut short before any file
+    /// was seen frozen has put exactly the files whose delta survived into continuous
+    /// operations (at its instant: startbu creates deltas only after its flush). The
+    /// others never took effect — their data files need not be at the instant (the
+    /// crash may have cut the flush), so they leave the model's backup set before the
+    /// operator's killbu judges it.
+    pub(super) fn settle_interrupted_startbu(&mut self) {
+        if !self.model.backup.as_ref().is_some_and(|b| b.interrupted) {
+            return;
+        }
+        let Some(b) = self.model.backup.take() else {
+            return;
+        };
+        let (set, instant): (Vec<usize>, Vec<Records>) = b
+            .set
+            .iter()
+            .zip(b.instant)
+            .filter(|(&f, _)| self.has_delta(f))
+            .map(|(&f, i)| (f, i))
+            .unzip();
+        if !set.is_empty() {
+            tracing::info!(target: "sim", ?set, "an interrupted startbu took effect");
+            self.model.backup = Some(BackupModel {
+                set,
+                instant,
+                copied: b.copied,
+                interrupted: false,
             });
         }
     }

@@ -29,6 +29,7 @@ impl World {
         let power = crash == Crash::PowerLoss;
         tracing::info!(target: "sim", power, io_step = self.rig.vfs.io_step(), "crash");
         crash.strike(&self.rig.vfs);
+        self.settle_interrupted_startbu();
         let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| self.maybe_kill_backup())?;
         // Generation 14: a file archived late joins blog.cfg now.
