@@ -1,6 +1,7 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod archival;
 pub mod butil;
 pub mod butil_files;
 
