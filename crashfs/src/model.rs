@@ -235,28 +235,10 @@ pub fn states_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Snapshot, TraceOp, TRACE_VERSION};
-
-    fn trace(ops: Vec<Op>) -> Trace {
-        Trace {
-            version: TRACE_VERSION,
-            dir: "/x".into(),
-            command: vec![],
-            snapshot: Snapshot::default(),
-            ops: ops
-                .into_iter()
-                .map(|op| TraceOp {
-                    op,
-                    pid: 1,
-                    call: String::new(),
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn a_file_fsync_covers_its_writes_and_only_ext4_covers_its_name() {
-        let t = trace(vec![
+        let t = Trace::from_ops(vec![
             Op::Create {
                 path: "a".into(),
                 ino: 1,
@@ -287,7 +269,7 @@ mod tests {
 
     #[test]
     fn ext4_drops_only_a_suffix_of_pending_metadata() {
-        let t = trace(vec![
+        let t = Trace::from_ops(vec![
             Op::Create {
                 path: "a".into(),
                 ino: 1,

@@ -1,7 +1,6 @@
 //! The summary of a check, as text for people and JSON for programs.
 
 use crate::check::{Failure, Verdict};
-use crate::model::CrashState;
 use crate::plan::Plan;
 use crate::trace::{Op, Trace};
 use serde::Serialize;
@@ -172,16 +171,4 @@ impl Report {
         }
         s
     }
-}
-
-/// Describes a state in one line (for progress and tests).
-pub fn describe(s: &CrashState) -> String {
-    format!(
-        "{} crash@{} {:?} lost {:?} torn {}",
-        s.model.name(),
-        s.crash,
-        s.choice,
-        s.dropped,
-        s.torn.len()
-    )
 }

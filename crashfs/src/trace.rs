@@ -167,6 +167,25 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// A trace of `ops` (pid 1, no call text) over an empty directory: for tests and
+    /// tools that build op lists by hand.
+    pub fn from_ops(ops: impl IntoIterator<Item = Op>) -> Trace {
+        Trace {
+            version: TRACE_VERSION,
+            dir: "/".into(),
+            command: vec![],
+            snapshot: Snapshot::default(),
+            ops: ops
+                .into_iter()
+                .map(|op| TraceOp {
+                    op,
+                    pid: 1,
+                    call: String::new(),
+                })
+                .collect(),
+        }
+    }
+
     /// Reads a trace file, refusing other versions with a clear message.
     pub fn load(path: &Path) -> Result<Trace, String> {
         let bytes = std::fs::read(path)

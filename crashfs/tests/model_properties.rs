@@ -6,7 +6,7 @@
 use crashfs::fsstate::FsState;
 use crashfs::model::{self, Model};
 use crashfs::plan::Replayer;
-use crashfs::trace::{Op, Snapshot, Trace, TraceOp, TRACE_VERSION};
+use crashfs::trace::{Op, Trace};
 use proptest::prelude::*;
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,29 +43,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn trace(ops: Vec<Op>) -> Trace {
-    Trace {
-        version: TRACE_VERSION,
-        dir: "/t".into(),
-        command: vec![],
-        snapshot: Snapshot::default(),
-        ops: ops
-            .into_iter()
-            .map(|op| TraceOp {
-                op,
-                pid: 1,
-                call: String::new(),
-            })
-            .collect(),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn models_drop_only_pending_ops_and_ext4_is_no_weaker(ops in prop::collection::vec(op(), 1..40), seed in any::<u64>()) {
-        let t = trace(ops);
+        let t = Trace::from_ops(ops);
         let cons = model::cover(&t, Model::Conservative);
         let ext4 = model::cover(&t, Model::Ext4Ordered);
         for k in model::crash_points(&t) {
@@ -84,7 +67,7 @@ proptest! {
 
     #[test]
     fn the_incremental_builder_equals_a_plain_replay(ops in prop::collection::vec(op(), 1..40), seed in any::<u64>(), order in any::<u64>()) {
-        let t = trace(ops);
+        let t = Trace::from_ops(ops);
         let mut states = Vec::new();
         for m in [Model::Conservative, Model::Ext4Ordered] {
             let cover = model::cover(&t, m);
