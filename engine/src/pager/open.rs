@@ -394,3 +394,7 @@ impl Pager {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "open_tests.rs"]
+mod tests;
