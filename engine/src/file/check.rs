@@ -95,7 +95,8 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     }
 
     // Index trees.
-    let mut reached: BTreeMap<u32, String> = BTreeMap::new();
+    // Index pages reached so far, and from which key.
+    let mut reached: BTreeMap<u32, usize> = BTreeMap::new();
     let mut entries: Vec<Vec<(Vec<u8>, RecAddr)>> = Vec::new();
     for k in 0..df.trees.len() {
         let mut out = Vec::new();
@@ -266,7 +267,7 @@ fn walk(
     depth: usize,
     leaf_depth: &mut Option<usize>,
     out: &mut Vec<(Vec<u8>, RecAddr)>,
-    reached: &mut BTreeMap<u32, String>,
+    reached: &mut BTreeMap<u32, usize>,
     r: &mut CheckReport,
 ) {
     if depth > MAX_DEPTH {
@@ -274,9 +275,9 @@ fn walk(
             .push(format!("key {k}: tree deeper than {MAX_DEPTH} (cycle?)"));
         return;
     }
-    if let Some(prev) = reached.insert(page, format!("key {k}")) {
+    if let Some(prev) = reached.insert(page, k) {
         r.problems.push(format!(
-            "index page {page} reached twice ({prev} and key {k})"
+            "index page {page} reached twice (key {prev} and key {k})"
         ));
         return;
     }

@@ -129,22 +129,30 @@ fn write_empty(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> std::io::Result<(
 /// Read the FCR slot at `physical` assuming `page_size`: `Ok(None)` unless it is a
 /// valid, self-consistent control record. An I/O error is an error, never "no FCR":
 /// a failing disk must give status 2, not 30.
+/// Bytes of a control record that say what it claims to be: the page header, the
+/// magic number and the page-size field.
+const PROBE_LEN: usize = 44;
+
+/// The FCR in `slot` for page size `page_size`, if the file holds a valid one there.
+/// `probe` is the first [`PROBE_LEN`] bytes at the slot's offset: the full page is read
+/// (and its checksum computed) only when they already claim a control record of this
+/// slot and size — a valid one always does, so this skips nothing that could validate.
 fn read_slot(
     file: &dyn VfsFile,
-    physical: u32,
+    probe: &[u8],
+    slot: u32,
     page_size: u32,
-    len: u64,
 ) -> std::io::Result<Option<Fcr>> {
-    let off = u64::from(physical) * u64::from(page_size);
-    if off + u64::from(page_size) > len {
+    let claims = page::header(probe)
+        .is_some_and(|h| h.page_type == PageType::Fcr && h.physical == slot)
+        && Fcr::has_magic(probe)
+        && probe.get(40..44) == Some(&page_size.to_le_bytes()[..]);
+    if !claims {
         return Ok(None);
     }
     let mut b = vec![0u8; page_size as usize];
-    vfs::read_exact_at(file, &mut b, off)?;
-    let Some(h) = page::header(&b) else {
-        return Ok(None);
-    };
-    if !page::checksum_ok(&b) || h.page_type != PageType::Fcr || h.physical != physical {
+    vfs::read_exact_at(file, &mut b, u64::from(slot) * u64::from(page_size))?;
+    if !page::checksum_ok(&b) {
         return Ok(None);
     }
     Ok(Fcr::decode(&b).ok())
@@ -325,37 +333,51 @@ impl Pager {
     /// The valid FCR with the highest sequence number, and the slot it is in.
     fn live_fcr(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, u32)> {
         let mut best: Option<(Fcr, u32)> = None;
-        let mut magic_seen = false;
-        // The page size is in the FCR itself, so try each: only a slot whose
-        // page-size field matches the size it was read at can validate.
+        // The page size is in the FCR itself, so try each: slot 0 is at offset 0 for
+        // every size, slot 1 at offset `ps`. Look at the first bytes there first (an
+        // open used to read and checksum a whole page for each of the twelve pairs).
+        let io = |e: std::io::Error, slot: u32| {
+            Error::io(
+                &e,
+                format_args!("{}: reading control record {slot}", path.display()),
+            )
+        };
+        let probe_at = |off: u64| -> Result<Option<[u8; PROBE_LEN]>> {
+            if off + PROBE_LEN as u64 > len {
+                return Ok(None);
+            }
+            let mut probe = [0u8; PROBE_LEN];
+            vfs::read_exact_at(file, &mut probe, off).map_err(|e| io(e, u32::from(off > 0)))?;
+            Ok(Some(probe))
+        };
+        let first = probe_at(0)?;
+        // A magic number in either slot means this was a Keel file whose control records
+        // are both damaged, not some other file.
+        let mut magic_seen = first.as_ref().is_some_and(|p| Fcr::has_magic(p));
         for &ps in &PAGE_SIZES {
-            for slot in 0..FCR_SLOTS {
-                let found = read_slot(file, slot, ps, len).map_err(|e| {
-                    Error::io(
-                        &e,
-                        format_args!("{}: reading control record {slot}", path.display()),
-                    )
-                })?;
-                if let Some(f) = found {
+            let in_file = |slot: u32| (u64::from(slot) + 1) * u64::from(ps) <= len;
+            if let Some(p) = first.as_ref().filter(|_| in_file(0)) {
+                if let Some(f) = read_slot(file, p, 0, ps).map_err(|e| io(e, 0))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
-                        best = Some((f, slot));
+                        best = Some((f, 0));
+                    }
+                }
+            }
+            let Some(p) = probe_at(u64::from(ps))? else {
+                continue;
+            };
+            magic_seen |= len >= 2 * u64::from(PAGE_SIZES[0]) && Fcr::has_magic(&p);
+            if in_file(1) {
+                if let Some(f) = read_slot(file, &p, 1, ps).map_err(|e| io(e, 1))? {
+                    if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                        best = Some((f, 1));
                     }
                 }
             }
         }
-        let mut head = vec![0u8; 48];
-        if len >= 48 {
-            vfs::read_exact_at(file, &mut head, 0).map_err(|e| {
-                Error::io(
-                    &e,
-                    format_args!("{}: reading control record 0", path.display()),
-                )
-            })?;
-            magic_seen = Fcr::has_magic(&head);
-        }
         match best {
             Some(best) => Ok(best),
-            None if magic_seen || len >= 2 * u64::from(PAGE_SIZES[0]) && slot1_magic(file) => fail(
+            None if magic_seen => fail(
                 Status::IoError,
                 format!(
                     "{}: both file control records are damaged; run `butil -recover`",
@@ -373,9 +395,6 @@ impl Pager {
     }
 }
 
-fn slot1_magic(file: &dyn VfsFile) -> bool {
-    PAGE_SIZES.iter().any(|&ps| {
-        let mut head = vec![0u8; 48];
-        vfs::read_exact_at(file, &mut head, u64::from(ps)).is_ok() && Fcr::has_magic(&head)
-    })
-}
+#[cfg(test)]
+#[path = "open_tests.rs"]
+mod tests;

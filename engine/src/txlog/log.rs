@@ -58,6 +58,18 @@ pub struct KnownBad {
 /// A committed transaction: its commit LSN and its changes, each with its file.
 type Committed = (u64, Vec<(PathBuf, Change)>);
 
+/// `path`'s last commit is now `lsn`. Looks the path up before inserting: a log names
+/// few files, each in many transactions, so cloning the path for every change (what a
+/// plain insert needs) is almost always wasted.
+fn note_commit(last_commit: &mut BTreeMap<PathBuf, u64>, path: &Path, lsn: u64) {
+    match last_commit.get_mut(path) {
+        Some(at) => *at = lsn,
+        None => {
+            last_commit.insert(path.to_path_buf(), lsn);
+        }
+    }
+}
+
 /// Committed transactions of a scan, in commit order: `(commit LSN, changes)`.
 /// Changes with no commit after them (the tail a crash cut short) are dropped —
 /// unless `keep_incomplete` (a known-bad engine for the simulator) keeps them.
@@ -159,7 +171,7 @@ impl TxLog {
         let txns = committed(&scan, false)?;
         for (lsn, changes) in &txns {
             for (p, _) in changes {
-                last_commit.insert(p.clone(), *lsn);
+                note_commit(&mut last_commit, p, *lsn);
             }
         }
         let id = scan.engine_id.unwrap_or(engine_id);
@@ -213,7 +225,7 @@ impl TxLog {
         .encode();
         let lsn = self.writer.append(k, &payload)?;
         for (p, _) in changes {
-            self.last_commit.insert(p.clone(), lsn);
+            note_commit(&mut self.last_commit, p, lsn);
         }
         Ok(lsn)
     }

@@ -1,0 +1,148 @@
+//! Choosing the live control record on open, against a plain reference: read and
+//! verify a whole page for every (page size, slot) pair, as opens used to. The probe
+//! that reads only the first bytes of each candidate must pick the same FCR and slot,
+//! and give the same status when none validates, whatever damage the first pages hold.
+
+use super::super::{create, Pager, PagerConfig, FCR_SLOTS};
+use crate::page::fcr::Fcr;
+use crate::page::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+use crate::page::{self, PageType};
+use crate::status::Status;
+use crate::vfs::testing::TestVfs;
+use crate::vfs::{OpenMode, Vfs};
+use proptest::prelude::*;
+use std::path::Path;
+
+const PATH: &str = "/f.btr";
+
+fn spec(page_size: u32) -> FileSpec {
+    FileSpec {
+        record_length: 8,
+        page_size,
+        keys: vec![KeySpec {
+            segments: vec![Segment {
+                offset: 0,
+                length: 4,
+                key_type: KeyType::Unsigned,
+                descending: false,
+            }],
+            duplicates: false,
+            modifiable: false,
+        }],
+        format: FileFormat::V6,
+    }
+}
+
+fn config() -> PagerConfig {
+    PagerConfig {
+        clean_cache_pages: 16,
+        #[cfg(feature = "mutants")]
+        mutant: None,
+    }
+}
+
+/// A file of this page size whose two slots hold FCRs of different sequences.
+fn made(page_size: u32, commits: usize) -> Vec<u8> {
+    let vfs = TestVfs::new();
+    create(&vfs, Path::new(PATH), &spec(page_size)).unwrap();
+    let mut p = Pager::open(&vfs, Path::new(PATH), false, config()).unwrap();
+    for _ in 0..commits {
+        p.begin_op().unwrap();
+        p.alloc(page::blank(page_size as usize, PageType::Data))
+            .unwrap();
+        p.end_op(true);
+        p.commit().unwrap();
+    }
+    drop(p);
+    vfs.contents(PATH).unwrap()
+}
+
+/// The old choice: every pair read whole and verified; then the magic rule.
+fn reference(b: &[u8]) -> Result<(Fcr, u32), Status> {
+    let len = b.len() as u64;
+    let mut best: Option<(Fcr, u32)> = None;
+    for &ps in &PAGE_SIZES {
+        for slot in 0..FCR_SLOTS {
+            let off = u64::from(slot) * u64::from(ps);
+            if off + u64::from(ps) > len {
+                continue;
+            }
+            let p = &b[off as usize..(off + u64::from(ps)) as usize];
+            let Some(h) = page::header(p) else { continue };
+            if !page::checksum_ok(p) || h.page_type != PageType::Fcr || h.physical != slot {
+                continue;
+            }
+            if let Ok(f) = Fcr::decode(p) {
+                if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                    best = Some((f, slot));
+                }
+            }
+        }
+    }
+    let magic = |off: usize| b.get(off..off + 48).is_some_and(Fcr::has_magic);
+    let seen = magic(0)
+        || len >= 2 * u64::from(PAGE_SIZES[0]) && PAGE_SIZES.iter().any(|&ps| magic(ps as usize));
+    match best {
+        Some(best) => Ok(best),
+        None if seen => Err(Status::IoError),
+        None => Err(Status::NotABtrieveFile),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Damage {
+    /// Overwrite bytes at this offset (within the first two pages of the largest size).
+    Bytes(u16, Vec<u8>),
+    /// Cut the file to this many bytes.
+    Truncate(u16),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    let span = 2 * PAGE_SIZES[PAGE_SIZES.len() - 1] as u16;
+    prop_oneof![
+        // Mostly near the slot boundaries of some page size, where headers live.
+        (
+            0..PAGE_SIZES.len(),
+            0u16..64,
+            prop::collection::vec(any::<u8>(), 1..8)
+        )
+            .prop_map(|(i, d, bytes)| Damage::Bytes(PAGE_SIZES[i] as u16 + d, bytes)),
+        (0u16..64, prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(d, bytes)| Damage::Bytes(d, bytes)),
+        (0..span, prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(at, bytes)| Damage::Bytes(at, bytes)),
+        (0..span).prop_map(Damage::Truncate),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn the_probe_chooses_the_fcr_a_full_read_of_every_slot_chooses(
+        ps in prop::sample::select(PAGE_SIZES.to_vec()),
+        commits in 0usize..3,
+        damages in prop::collection::vec(damage(), 0..4),
+    ) {
+        let mut b = made(ps, commits);
+        for d in &damages {
+            match d {
+                Damage::Bytes(at, bytes) => {
+                    for (i, &x) in bytes.iter().enumerate() {
+                        if let Some(y) = b.get_mut(*at as usize + i) {
+                            *y = x;
+                        }
+                    }
+                }
+                Damage::Truncate(n) => b.truncate(*n as usize),
+            }
+        }
+        let want = reference(&b);
+        let vfs = TestVfs::new();
+        vfs.put(PATH, b.clone());
+        let file = vfs.open(Path::new(PATH), OpenMode::ReadOnly).unwrap();
+        let got = Pager::live_fcr(file.as_ref(), Path::new(PATH), b.len() as u64)
+            .map_err(|e| e.status);
+        prop_assert_eq!(got, want);
+    }
+}
