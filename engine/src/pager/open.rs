@@ -316,6 +316,7 @@ impl Pager {
             txn: None,
             view_before_txn: false,
             poisoned: None,
+            epoch: 0,
             stats: Default::default(),
             frozen: None,
             preimage,
