@@ -74,19 +74,15 @@ pub struct Found {
 pub struct LeafHit {
     leaf: PageBuf,
     index: usize,
+    /// Entries in the leaf (as `NodeView::new` found them when the seek read it).
+    len: usize,
     entry_len: usize,
 }
 
 impl LeafHit {
     fn view(&self) -> NodeView<'_> {
-        // The image was verified as a leaf of this entry length when the seek read it,
-        // and a shared image is never changed in place (writers copy it).
-        let v = NodeView::new(&self.leaf, self.entry_len);
-        debug_assert!(v.as_ref().is_ok_and(|v| v.leaf && self.index < v.len()));
-        match v {
-            Ok(v) => v,
-            Err(_) => unreachable!("a kept leaf image was verified when it was read"),
-        }
+        debug_assert!(self.index < self.len);
+        NodeView::kept_leaf(&self.leaf, self.entry_len, self.len)
     }
 
     /// The index entry (normalized key + serial).
@@ -102,7 +98,7 @@ impl LeafHit {
     /// Move to the next (`forward`) or previous entry of the same leaf; `false`, and
     /// no move, at the leaf's end.
     pub fn step(&mut self, forward: bool) -> bool {
-        let n = self.view().len();
+        let n = self.len;
         match forward {
             true if self.index + 1 < n => self.index += 1,
             false if self.index > 0 => self.index -= 1,
@@ -184,6 +180,7 @@ impl Tree {
             return Ok(hit.map(|index| LeafHit {
                 leaf: buf.clone(),
                 index,
+                len: node.len(),
                 entry_len: self.entry_len,
             }));
         }
