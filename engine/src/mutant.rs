@@ -102,6 +102,12 @@ pub enum Mutant {
     /// Opening a legacy-format file applies the pre-images left in `NAME.PRE` even when
     /// the header says they are void (a finished transaction's originals).
     ApplyStalePreimage,
+    /// A cursor serves Get Next / Previous and Step Next / Previous from the leaf and
+    /// data page it kept from its last read even after the file changed (its change
+    /// epoch moved) or through the other view of a transaction: stale records, deleted
+    /// ones, or a transaction's uncommitted ones to other clients (invariant 8: silent
+    /// wrong data).
+    CursorCacheStale,
 }
 
 impl Mutant {
@@ -144,9 +150,13 @@ impl Mutant {
     /// Wired into the engine but not yet hunted by the simulator: selectable by name
     /// (`from_name`) and in `Config`, left out of [`Mutant::ALL`] so the campaign and
     /// corpus tests, which require every mutant of `ALL` to be caught, do not yet ask
-    /// for them. Move each to `ALL` when the simulator catches it. (Empty: the pre-imaging
-    /// ones moved to `ALL` with the simulator's generation 15.)
-    pub const PENDING: [Mutant; 0] = [];
+    /// for them. Move each to `ALL` when the simulator catches it. (The pre-imaging ones
+    /// moved to `ALL` with the simulator's generation 15.) `cursor-cache-never-invalidated`
+    /// waits for a workload step that moves a cursor with Get Next / Step Next while
+    /// other changes land between its calls: the simulator's scans run from Get First
+    /// to the end with nothing in between, so they cannot see it; the engine's
+    /// model-based test (`engine/tests/model.rs`) catches it.
+    pub const PENDING: [Mutant; 1] = [Mutant::CursorCacheStale];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -183,6 +193,7 @@ impl Mutant {
             Mutant::PreimageWithoutSync => "preimage-without-sync",
             Mutant::PreimageDeletedEarly => "preimage-deleted-early",
             Mutant::ApplyStalePreimage => "apply-stale-preimage",
+            Mutant::CursorCacheStale => "cursor-cache-never-invalidated",
         }
     }
 

@@ -10,7 +10,7 @@
 //! space, not a correctness, trade-off).
 
 use crate::page::node::{self, capacity, Node, NodeView, RecAddr};
-use crate::page::PageType;
+use crate::page::{PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 use std::cmp::Ordering;
@@ -64,6 +64,58 @@ pub struct Found {
     pub addr: RecAddr,
 }
 
+/// Where a seek landed: the leaf's image (shared with the pager, not copied) and the
+/// entry's index in it. A cursor keeps one so that Get Next / Previous step within the
+/// leaf instead of descending from the root again — valid only as long as the pager's
+/// [`ReadToken`](crate::pager::ReadToken) is the one it was read at, which the caller
+/// checks. Leaves have no sibling links, so a step off either end of the leaf is `None`
+/// and the caller seeks.
+#[derive(Clone, Debug)]
+pub struct LeafHit {
+    leaf: PageBuf,
+    index: usize,
+    /// Entries in the leaf (as `NodeView::new` found them when the seek read it).
+    len: usize,
+    entry_len: usize,
+}
+
+impl LeafHit {
+    fn view(&self) -> NodeView<'_> {
+        debug_assert!(self.index < self.len);
+        NodeView::kept_leaf(&self.leaf, self.entry_len, self.len)
+    }
+
+    /// The index entry (normalized key + serial).
+    pub fn entry(&self) -> &[u8] {
+        self.view().key(self.index)
+    }
+
+    /// The record the entry points to.
+    pub fn addr(&self) -> RecAddr {
+        RecAddr::unpack(self.view().val(self.index))
+    }
+
+    /// Move to the next (`forward`) or previous entry of the same leaf; `false`, and
+    /// no move, at the leaf's end.
+    pub fn step(&mut self, forward: bool) -> bool {
+        let n = self.len;
+        match forward {
+            true if self.index + 1 < n => self.index += 1,
+            false if self.index > 0 => self.index -= 1,
+            _ => return false,
+        }
+        true
+    }
+
+    /// As a [`Found`] (copies the entry).
+    pub fn found(&self) -> Found {
+        Found {
+            entry: self.entry().to_vec(),
+            addr: self.addr(),
+        }
+    }
+}
+
 impl Tree {
     fn root(&self, pager: &Pager) -> u32 {
         pager.state().roots[self.key]
@@ -75,6 +127,17 @@ impl Tree {
 
     /// Find the entry `seek` selects relative to `target`.
     pub fn seek(&self, pager: &mut Pager, target: &[u8], seek: Seek) -> Result<Option<Found>> {
+        Ok(self.seek_leaf(pager, target, seek)?.map(|hit| hit.found()))
+    }
+
+    /// [`seek`](Self::seek), answering with the leaf and index instead of a copy of
+    /// the entry.
+    pub fn seek_leaf(
+        &self,
+        pager: &mut Pager,
+        target: &[u8],
+        seek: Seek,
+    ) -> Result<Option<LeafHit>> {
         let root = self.root(pager);
         if root == 0 {
             return Ok(None);
@@ -89,7 +152,7 @@ impl Tree {
         target: &[u8],
         seek: Seek,
         depth: usize,
-    ) -> Result<Option<Found>> {
+    ) -> Result<Option<LeafHit>> {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
         }
@@ -114,9 +177,11 @@ impl Tree {
             }
             .filter(|&i| i < node.len());
             debug_assert!(hit.is_none_or(|i| seek.accepts(node.key(i), target)));
-            return Ok(hit.map(|i| Found {
-                entry: node.key(i).to_vec(),
-                addr: RecAddr::unpack(node.val(i)),
+            return Ok(hit.map(|index| LeafHit {
+                leaf: buf.clone(),
+                index,
+                len: node.len(),
+                entry_len: self.entry_len,
             }));
         }
         // Child c holds entries >= separator c - 1.
@@ -143,12 +208,22 @@ impl Tree {
 
     /// First entry of the tree.
     pub fn first(&self, pager: &mut Pager) -> Result<Option<Found>> {
-        self.seek(pager, &vec![0u8; self.entry_len], Seek::GreaterOrEqual)
+        Ok(self.first_leaf(pager)?.map(|hit| hit.found()))
     }
 
     /// Last entry of the tree.
     pub fn last(&self, pager: &mut Pager) -> Result<Option<Found>> {
-        self.seek(pager, &vec![0xffu8; self.entry_len], Seek::LessOrEqual)
+        Ok(self.last_leaf(pager)?.map(|hit| hit.found()))
+    }
+
+    /// [`first`](Self::first), as a leaf and index.
+    pub fn first_leaf(&self, pager: &mut Pager) -> Result<Option<LeafHit>> {
+        self.seek_leaf(pager, &vec![0u8; self.entry_len], Seek::GreaterOrEqual)
+    }
+
+    /// [`last`](Self::last), as a leaf and index.
+    pub fn last_leaf(&self, pager: &mut Pager) -> Result<Option<LeafHit>> {
+        self.seek_leaf(pager, &vec![0xffu8; self.entry_len], Seek::LessOrEqual)
     }
 
     /// Insert a new entry (which must not already be present).

@@ -12,19 +12,20 @@
 //! - A logical position is always on the handle's key (`Position::Logical { key }`
 //!   equals `Cursor::key`): Get Next / Previous on another key is status 7.
 //!
+//! The reads (Gets and Steps) live in `reads.rs`, with what a cursor keeps between
+//! them.
+//!
 //! A change is refused on a read-only handle (46), needs a healthy log (log modes), locks
 //! the file for the handle's client's transaction if one is open, is applied in
 //! memory atomically and visible to every handle at once, is recorded for the file's
 //! archival log if it is archived, then is logged and counted towards the next system
 //! transaction.
 
+use super::reads::Kept;
 use super::{Client, Engine, Handle, OpenFile, OpenMode};
-use crate::btree::Seek;
 use crate::file::change::Change;
 use crate::file::datafile::serial_of;
 use crate::file::key;
-use crate::file::ops::{GetOp, StepOp};
-use crate::mutant::Mutant;
 use crate::page::node::RecAddr;
 use crate::status::{fail, Result, Status};
 
@@ -56,6 +57,8 @@ pub(super) struct Cursor {
     /// Key used for currency by Insert (the last key a Get used).
     pub(super) key: usize,
     pub(super) pos: Position,
+    /// What the last read kept (its leaf and data page) to continue from there.
+    pub(super) kept: Kept,
 }
 
 impl Engine {
@@ -192,182 +195,5 @@ impl Engine {
         self.log_change(h, change)?;
         self.after_modification(h);
         Ok(())
-    }
-
-    // ----- reads ----------------------------------------------------------------------
-
-    /// A Get operation (5–13) on key `key_num`; `key` is the key value for the
-    /// operations that take one (at least the key's length). Returns the record.
-    pub fn get(&mut self, h: Handle, op: GetOp, key_num: usize, key: &[u8]) -> Result<Vec<u8>> {
-        let wrap = op == GetOp::Next && self.mutant(Mutant::ScanExtraRecord);
-        let (c, f) = self.parts(h)?;
-        let nkeys = f.df.spec().keys.len();
-        if key_num >= nkeys {
-            return fail(
-                Status::InvalidKeyNumber,
-                format!(
-                    "key {key_num} does not exist; the file has keys 0..{}",
-                    nkeys - 1
-                ),
-            );
-        }
-        let ks = f.df.spec().keys[key_num].clone();
-        let bound = |fill: u8| -> Result<Vec<u8>> {
-            let kl = ks.length();
-            if key.len() < kl {
-                return fail(
-                    Status::KeyBufferTooShort,
-                    format!(
-                        "key {key_num} is {kl} bytes; the key buffer has {}",
-                        key.len()
-                    ),
-                );
-            }
-            let mut t = key::normalize(&ks, &key[..kl]);
-            t.extend_from_slice(&[fill; key::SERIAL_LEN]);
-            Ok(t)
-        };
-        let found = match op {
-            GetOp::Equal => {
-                let t = bound(0)?;
-                let hit = f.df.seek(key_num, &t, Seek::GreaterOrEqual)?;
-                let nk = key::key_part(&t);
-                match hit {
-                    Some(found) if key::key_part(&found.entry) == nk => Some(found),
-                    _ => {
-                        return fail(
-                            Status::KeyValueNotFound,
-                            format!("no record has that key {key_num} value"),
-                        )
-                    }
-                }
-            }
-            GetOp::Greater => f.df.seek(key_num, &bound(0xff)?, Seek::Greater)?,
-            GetOp::GreaterOrEqual => f.df.seek(key_num, &bound(0)?, Seek::GreaterOrEqual)?,
-            GetOp::Less => f.df.seek(key_num, &bound(0)?, Seek::Less)?,
-            GetOp::LessOrEqual => f.df.seek(key_num, &bound(0xff)?, Seek::LessOrEqual)?,
-            GetOp::First => f.df.first(key_num)?,
-            GetOp::Last => f.df.last(key_num)?,
-            GetOp::Next | GetOp::Previous => {
-                let entry = match &c.pos {
-                    Position::Logical { key: k, entry, .. } if *k == key_num => entry.clone(),
-                    Position::Logical { key: k, .. } => {
-                        return fail(
-                            Status::DifferentKeyNumber,
-                            format!("the position is on key {k}, not key {key_num}"),
-                        )
-                    }
-                    _ => {
-                        return fail(
-                            Status::InvalidPositioning,
-                            "Get Next/Previous needs a position set by a Get on this key",
-                        )
-                    }
-                };
-                let how = if op == GetOp::Next {
-                    Seek::Greater
-                } else {
-                    Seek::Less
-                };
-                f.df.seek(key_num, &entry, how)?
-            }
-        };
-        let found = match found {
-            // Wrong: past the last record, Get Next starts over at the first.
-            None if wrap => f.df.first(key_num)?,
-            found => found,
-        };
-        let Some(found) = found else {
-            return fail(
-                Status::EndOfFile,
-                format!("no record in that direction on key {key_num}"),
-            );
-        };
-        let (_, record) = f.df.fetch(found.addr)?;
-        if key::entry(&ks, &record, serial_of(&found.entry)) != found.entry {
-            return fail(
-                Status::IoError,
-                format!("index entry of key {key_num} does not match its record (damaged index)"),
-            );
-        }
-        c.key = key_num;
-        c.pos = Position::Logical {
-            key: key_num,
-            entry: found.entry,
-            addr: found.addr,
-            on_record: true,
-        };
-        Ok(record)
-    }
-
-    /// A Step operation (physical order). Returns the record.
-    pub fn step(&mut self, h: Handle, op: StepOp) -> Result<Vec<u8>> {
-        let (c, f) = self.parts(h)?;
-        let here = match &c.pos {
-            Position::Logical { addr, .. } | Position::Physical { addr, .. } => Some(*addr),
-            Position::None => None,
-        };
-        let on = match &c.pos {
-            Position::Logical { on_record, .. } | Position::Physical { on_record, .. } => {
-                *on_record
-            }
-            Position::None => false,
-        };
-        let found = match op {
-            StepOp::First => f.df.next_physical(RecAddr { page: 1, slot: 0 })?,
-            StepOp::Last => f.df.prev_physical(RecAddr {
-                page: u32::MAX,
-                slot: u16::MAX,
-            })?,
-            StepOp::Next | StepOp::Previous => {
-                let Some(a) = here else {
-                    return fail(
-                        Status::InvalidPositioning,
-                        "Step Next/Previous needs a current position",
-                    );
-                };
-                if op == StepOp::Next {
-                    // After a delete the slot is empty, so start at it; else after it.
-                    let start = if on { a.slot as u32 + 1 } else { a.slot as u32 };
-                    let from = if start as usize >= f.df.slots_per_page() {
-                        RecAddr {
-                            page: a.page + 1,
-                            slot: 0,
-                        }
-                    } else {
-                        RecAddr {
-                            page: a.page,
-                            slot: start as u16,
-                        }
-                    };
-                    f.df.next_physical(from)?
-                } else if a.slot > 0 {
-                    f.df.prev_physical(RecAddr {
-                        page: a.page,
-                        slot: a.slot - 1,
-                    })?
-                } else if a.page > 1 {
-                    f.df.prev_physical(RecAddr {
-                        page: a.page - 1,
-                        slot: u16::MAX,
-                    })?
-                } else {
-                    None
-                }
-            }
-        };
-        let Some(addr) = found else {
-            return fail(
-                Status::EndOfFile,
-                "no record in that direction (physical order)",
-            );
-        };
-        let (serial, record) = f.df.fetch(addr)?;
-        c.pos = Position::Physical {
-            addr,
-            serial,
-            on_record: true,
-        };
-        Ok(record)
     }
 }

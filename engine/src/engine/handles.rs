@@ -24,6 +24,7 @@
 
 use super::archive::Archive;
 use super::cursor::{Cursor, Position};
+use super::reads::Kept;
 use super::{Engine, OpenMode};
 use crate::file::datafile::DataFile;
 use crate::file::spec::FileSpec;
@@ -171,6 +172,7 @@ impl Engine {
                 mode,
                 key: 0,
                 pos: Position::None,
+                kept: Kept::default(),
             },
         );
         Ok(h)

@@ -11,9 +11,10 @@
 //!
 //! The engine is split along its seams, one concept a module: `config` (tunables and
 //! modes), `handles` (open files and position blocks), `cursor` (positions and the
-//! record operations), `txn` (user transactions and their file locks), `bundle`
-//! (system transactions), `logging` (the transaction log), `archive` (archival logging:
-//! the append before each FCR, reconciling a file with its log on open), `rollfwd`
+//! record changes), `reads` (the Gets and Steps, and what a cursor keeps between
+//! them), `txn` (user transactions and their file locks), `bundle` (system
+//! transactions), `logging` (the transaction log), `archive` (archival logging: the
+//! append before each FCR, reconciling a file with its log on open), `rollfwd`
 //! (rolling a restored backup forward from its archival log), `backup` (continuous
 //! operations). This module holds the state they share and what always holds of it
 //! between two calls (checked by `check_bookkeeping` in debug builds at the end of
@@ -43,6 +44,7 @@ mod cursor;
 mod handles;
 mod inspect;
 mod logging;
+mod reads;
 mod rollfwd;
 mod txn;
 

@@ -6,10 +6,11 @@
 use super::key;
 use super::records;
 use super::spec::FileSpec;
-use crate::btree::{Found, Seek, Tree};
+use crate::btree::{Found, LeafHit, Seek, Tree};
 use crate::file::change::Change;
 use crate::page::data::Layout;
 use crate::page::node::RecAddr;
+use crate::page::PageBuf;
 use crate::pager::{Pager, PagerConfig};
 use crate::status::{fail, Result, Status};
 use crate::vfs::Vfs;
@@ -242,6 +243,24 @@ impl DataFile {
     /// Seek key `k`'s index.
     pub fn seek(&mut self, k: usize, target: &[u8], how: Seek) -> Result<Option<Found>> {
         self.trees[k].seek(&mut self.pager, target, how)
+    }
+
+    /// [`seek`](Self::seek), as a leaf and index (what a cursor keeps).
+    pub fn seek_leaf(&mut self, k: usize, target: &[u8], how: Seek) -> Result<Option<LeafHit>> {
+        self.trees[k].seek_leaf(&mut self.pager, target, how)
+    }
+
+    pub fn first_leaf(&mut self, k: usize) -> Result<Option<LeafHit>> {
+        self.trees[k].first_leaf(&mut self.pager)
+    }
+
+    pub fn last_leaf(&mut self, k: usize) -> Result<Option<LeafHit>> {
+        self.trees[k].last_leaf(&mut self.pager)
+    }
+
+    /// A data page's shared image (see [`records::data_page`]).
+    pub fn data_page(&mut self, page: u32) -> Result<PageBuf> {
+        records::data_page(&mut self.pager, page)
     }
 
     pub fn first(&mut self, k: usize) -> Result<Option<Found>> {

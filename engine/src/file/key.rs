@@ -42,15 +42,53 @@ pub fn raw_key(key: &KeySpec, record: &[u8]) -> Vec<u8> {
 
 /// Normalize a raw key value (segments concatenated) of exactly `key.length()` bytes.
 pub fn normalize(key: &KeySpec, raw: &[u8]) -> Vec<u8> {
-    debug_assert_eq!(raw.len(), key.length());
     let mut out = Vec::with_capacity(key.length() + SERIAL_LEN);
+    normalize_into(key, raw, &mut out);
+    out
+}
+
+/// [`normalize`], appending to `out` (a reader's reused buffer: no allocation once it
+/// has grown to an entry's length).
+pub fn normalize_into(key: &KeySpec, raw: &[u8], out: &mut Vec<u8>) {
+    debug_assert_eq!(raw.len(), key.length());
     let mut at = 0;
     for s in &key.segments {
         let n = s.length as usize;
-        normalize_segment(s, &raw[at..at + n], &mut out);
+        normalize_segment(s, &raw[at..at + n], out);
         at += n;
     }
-    out
+}
+
+/// Whether `entry` is the index entry of `record` with `serial` for `key` — that is,
+/// `entry(key, record, serial) == entry` — computed byte by byte without building
+/// the entry, since every read checks the index entry it followed against the record
+/// it found. `record` must be a whole record (the spec puts every segment inside it).
+pub fn entry_matches(key: &KeySpec, record: &[u8], serial: u64, entry: &[u8]) -> bool {
+    if entry.len() != key.length() + SERIAL_LEN {
+        return false;
+    }
+    let mut at = 0;
+    for s in &key.segments {
+        let (off, n) = (s.offset as usize, s.length as usize);
+        let Some(raw) = record.get(off..off + n) else {
+            return false;
+        };
+        let want = &entry[at..at + n];
+        let flip = if s.descending { 0xff } else { 0 };
+        let same = match s.key_type {
+            KeyType::String => raw.iter().zip(want).all(|(r, w)| r ^ flip == *w),
+            KeyType::Unsigned => raw.iter().rev().zip(want).all(|(r, w)| r ^ flip == *w),
+            KeyType::Integer => raw.iter().rev().zip(want).enumerate().all(|(i, (r, w))| {
+                let sign = if i == 0 { 0x80 } else { 0 };
+                r ^ sign ^ flip == *w
+            }),
+        };
+        if !same {
+            return false;
+        }
+        at += n;
+    }
+    entry[at..] == serial.to_be_bytes()
 }
 
 /// The index entry of a record for a key.
@@ -95,6 +133,32 @@ mod tests {
             let k = key(KeyType::Integer, 2, true);
             let (a16, b16) = (a as i16, b as i16);
             prop_assert_eq!(b16.cmp(&a16), normalize(&k, &a16.to_le_bytes()).cmp(&normalize(&k, &b16.to_le_bytes())));
+        }
+
+        /// `entry_matches` is exactly `entry(..) == e`, for records and entries that
+        /// match and that differ in one byte (of the key part or of the serial), over
+        /// multi-segment keys of every type and direction.
+        #[test]
+        fn entry_matches_is_entry_equality(
+            record in proptest::collection::vec(any::<u8>(), 12),
+            serial: u64,
+            types in proptest::collection::vec((0u8..3, any::<bool>()), 3),
+            flip in proptest::option::of((0usize..64, 1u8..=255)),
+        ) {
+            let segments = types.iter().enumerate().map(|(i, &(t, descending))| Segment {
+                offset: (i * 4) as u16,
+                length: 2 + i as u16,
+                key_type: [KeyType::String, KeyType::Unsigned, KeyType::Integer][t as usize],
+                descending,
+            }).collect();
+            let k = KeySpec { segments, duplicates: true, modifiable: true };
+            let mut e = entry(&k, &record, serial);
+            if let Some((at, x)) = flip {
+                let at = at % e.len();
+                e[at] ^= x;
+            }
+            prop_assert_eq!(entry_matches(&k, &record, serial, &e), entry(&k, &record, serial) == e);
+            prop_assert_eq!(entry_matches(&k, &record, serial, &e), flip.is_none());
         }
     }
 }

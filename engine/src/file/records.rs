@@ -4,7 +4,7 @@
 
 use crate::page::data::Layout;
 use crate::page::node::RecAddr;
-use crate::page::{self, PageType};
+use crate::page::{self, PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 
@@ -44,9 +44,22 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
 
 /// Read a record: (serial, bytes). A free slot or non-data page is status 2.
 pub fn read(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<(u64, Vec<u8>)> {
-    let p = pager.read(at.page, DATA)?;
+    let p = data_page(pager, at.page)?;
+    let (serial, rec) = record_in(layout, &p, at)?;
+    Ok((serial, rec.to_vec()))
+}
+
+/// A data page's shared image (a reader keeps it to serve the next record on the
+/// same page without asking the pager again).
+pub fn data_page(pager: &mut Pager, page: u32) -> Result<PageBuf> {
+    pager.read(page, DATA)
+}
+
+/// The record at `at` in its data page's image `p` (as [`data_page`] read it):
+/// (serial, bytes), borrowed from the image. A free or out-of-range slot is status 2.
+pub fn record_in<'a>(layout: &Layout, p: &'a [u8], at: RecAddr) -> Result<(u64, &'a [u8])> {
     let slot = at.slot as usize;
-    if !layout.is_used(&p, slot) {
+    if !layout.is_used(p, slot) {
         return fail(
             Status::IoError,
             format!(
@@ -55,7 +68,16 @@ pub fn read(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<(u64, Vec
             ),
         );
     }
-    Ok((layout.serial(&p, slot), layout.record(&p, slot).to_vec()))
+    Ok((layout.serial(p, slot), layout.record(p, slot)))
+}
+
+/// The first used slot of image `p` in `slots` order (`None`: none in that range).
+pub fn used_slot_in(
+    layout: &Layout,
+    p: &[u8],
+    mut slots: impl Iterator<Item = usize>,
+) -> Option<usize> {
+    slots.find(|&s| layout.is_used(p, s))
 }
 
 /// Is there a live record at `at` with this serial? (Used to detect that another

@@ -194,6 +194,20 @@ impl<'a> NodeView<'a> {
         })
     }
 
+    /// The view of a leaf image that [`new`](Self::new) verified earlier and found
+    /// `n` entries in, without checking its header again: for an image kept between
+    /// reads (shared images are never changed in place, so what `new` verified still
+    /// holds).
+    pub fn kept_leaf(b: &'a [u8], entry_len: usize, n: usize) -> NodeView<'a> {
+        debug_assert!(NodeView::new(b, entry_len).is_ok_and(|v| v.leaf && v.n == n));
+        NodeView {
+            b,
+            leaf: true,
+            n,
+            entry_len,
+        }
+    }
+
     /// Number of entries (separators, for an internal node).
     pub fn len(&self) -> usize {
         self.n

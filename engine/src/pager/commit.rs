@@ -175,6 +175,9 @@ impl Pager {
         force: bool,
     ) -> Result<bool> {
         self.check_usable()?;
+        // A commit remaps pages, replaces clean images, may write to the delta or be
+        // undone, and may poison the pager: whatever a reader kept is stale.
+        self.changed();
         debug_assert!(self.undo.is_none(), "commit inside an operation");
         if self.txn.is_some() {
             // The file's pending changes include an open user transaction's: they

@@ -164,6 +164,7 @@ impl Pager {
     /// finish the roll-in if it has an ending one (a read-only open just reads through
     /// the delta).
     pub fn attach_delta(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        self.changed();
         match self.load_delta(vfs)? {
             DeltaOnOpen::None => Ok(()),
             DeltaOnOpen::Active(f) => {
@@ -206,6 +207,7 @@ impl Pager {
     /// `startbu` for this file: freeze it now. The caller has committed everything
     /// pending (the snapshot is the durable state) and no transaction holds the file.
     pub fn freeze(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
+        self.changed();
         self.check_usable()?;
         if self.frozen.is_some() {
             return fail(
@@ -246,6 +248,7 @@ impl Pager {
     /// Undo a `freeze` that nothing was committed under (a later file of the same
     /// `startbu` set failed): remove the delta, thaw.
     pub fn unfreeze_unused(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        self.changed();
         match &self.frozen {
             Some(f) if f.pages.is_empty() && f.state == self.durable.state => {
                 let delta = f.delta.clone();
@@ -264,6 +267,7 @@ impl Pager {
 
     /// The known-bad `startbu-different-instants`: freeze with changes pending.
     pub fn freeze_anyway(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
+        self.changed();
         self.create_delta(vfs, set_id)
     }
 
@@ -272,6 +276,7 @@ impl Pager {
     /// leaves the delta's tail unknown, so the pager refuses further work until the
     /// file is reopened (the scan then decides what committed).
     pub(crate) fn commit_to_delta(&mut self) -> Result<bool> {
+        self.changed();
         let dirty = std::mem::take(&mut self.dirty);
         let pages: Vec<(u32, Option<&[u8]>)> = dirty
             .iter()
@@ -307,6 +312,7 @@ impl Pager {
     /// data file (one shadow-paged system transaction), then remove the delta. The
     /// caller has committed everything pending to the delta first.
     pub fn roll_in(&mut self, vfs: &dyn Vfs) -> Result<()> {
+        self.changed();
         self.check_usable()?;
         if self.txn.is_some() || self.has_changes() {
             return fail(
@@ -332,6 +338,7 @@ impl Pager {
     /// The roll-in proper, also run by `open` on an ending delta: the delta's pages
     /// become the pending changes, they commit into the data file, the delta goes.
     pub(crate) fn finish_roll_in(&mut self, vfs: &dyn Vfs, f: Frozen) -> Result<()> {
+        self.changed();
         let delta = f.delta.clone();
         let early = mutant!(self.config, EndbuDeletesDeltaFirst);
         if early {

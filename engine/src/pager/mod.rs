@@ -24,6 +24,12 @@
 //!   applied in place, so its owner sees them; everyone else reads through the
 //!   before-images (`set_view_before_txn`), and a commit never runs while one is open,
 //!   so no system transaction carries part of a user transaction.
+//! - Every change to what a read could return — a page written, allocated or freed,
+//!   the file state changed, an operation or transaction undone, a transaction begun
+//!   or ended, a commit, a freeze, a delta attached or rolled in — bumps the change
+//!   epoch, so a caller that keeps a page image between calls (a cursor's leaf) can
+//!   tell in O(1), by [`Pager::read_token`], whether the image is still what a read
+//!   through the same view would give.
 //! - A failure before the FCR write leaves the file usable (the commit can be retried);
 //!   a failure at or after it leaves the on-disk state unknown, so the pager refuses
 //!   further work (status 2) until the file is reopened.
@@ -104,6 +110,16 @@ struct Undo {
     free_logical: BTreeSet<u32>,
 }
 
+/// What a kept page image was read at: the pager's change epoch and the view
+/// (before another client's transaction or not). Two equal tokens of one pager mean
+/// nothing a read returns changed in between — the images a caller kept under the
+/// first are what reads would return under the second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadToken {
+    epoch: u64,
+    before_txn: bool,
+}
+
 /// One open data file's pages.
 pub struct Pager {
     file: Box<dyn VfsFile>,
@@ -132,6 +148,10 @@ pub struct Pager {
     /// than its owner).
     view_before_txn: bool,
     poisoned: Option<String>,
+    /// Change epoch: bumped by every change to what a read could return (see the
+    /// module doc); it never goes back, so a token taken at one epoch is never valid
+    /// again once anything changed.
+    epoch: u64,
     stats: PagerStats,
     /// Continuous operations: the data file is frozen, commits go to the delta.
     frozen: Option<frozen::Frozen>,
@@ -157,6 +177,7 @@ impl Pager {
     }
     /// Change the in-memory file state (inside an operation).
     pub fn state_mut(&mut self) -> &mut FileState {
+        self.changed();
         debug_assert!(self.undo.is_some(), "state changed outside an operation");
         debug_assert!(
             !self.view_before_txn,
@@ -233,6 +254,7 @@ impl Pager {
 
     /// Finish an operation: keep its changes, or undo them all.
     pub fn end_op(&mut self, keep: bool) {
+        self.changed();
         let Some(undo) = self.undo.take() else {
             debug_assert!(false, "end_op without begin_op");
             return;
@@ -269,6 +291,7 @@ impl Pager {
     /// (before-images) until `end_txn`.
     pub fn begin_txn(&mut self) -> Result<()> {
         self.check_usable()?;
+        self.changed();
         debug_assert!(self.txn.is_none() && self.undo.is_none());
         self.txn = Some(Undo {
             pages: BTreeMap::new(),
@@ -281,6 +304,7 @@ impl Pager {
     /// End the file's user transaction: keep its changes (they now wait for the next
     /// system transaction like any other) or undo them all.
     pub fn end_txn(&mut self, keep: bool) {
+        self.changed();
         debug_assert!(self.undo.is_none(), "transaction ended inside an operation");
         self.view_before_txn = false;
         if let Some(t) = self.txn.take() {
@@ -293,6 +317,7 @@ impl Pager {
     /// Record that every logged change up to `lsn` has been applied to this file; it
     /// becomes durable with the next commit, and roll-forward starts after it.
     pub fn set_applied_lsn(&mut self, lsn: u64) {
+        self.changed();
         debug_assert!(self.undo.is_none() && self.txn.is_none());
         debug_assert!(
             lsn >= self.state.applied_lsn,
@@ -323,6 +348,26 @@ impl Pager {
     /// the transaction's owner). No effect without a transaction.
     pub fn set_view_before_txn(&mut self, before: bool) {
         self.view_before_txn = before && self.txn.is_some();
+    }
+
+    /// The token of what reads return now (epoch and view), or `None` when the pager
+    /// is poisoned: then every read fails, and nothing kept may be served instead.
+    pub fn read_token(&self) -> Option<ReadToken> {
+        if self.poisoned.is_some() {
+            return None;
+        }
+        Some(ReadToken {
+            epoch: self.epoch,
+            before_txn: self.view_before_txn,
+        })
+    }
+
+    /// Something a read could return may have changed: no earlier token is valid.
+    /// Called at the entry of every `&mut self` method that changes pages, the file
+    /// state, the transaction or undo images, the mapping or the delta — before the
+    /// change, which is enough since no reader runs inside those methods.
+    fn changed(&mut self) {
+        self.epoch += 1;
     }
 
     /// The delta's committed image of `logical` while frozen (`Some(None)`: freed).
@@ -429,12 +474,14 @@ impl Pager {
         debug_assert_eq!(buf.len(), self.page_size);
         debug_assert!(page::type_of(&buf).is_some());
         debug_assert!(logical != 0 && logical < self.state.logical_pages);
+        self.changed();
         self.touch(logical);
         self.dirty.insert(logical, Some(PageBuf::new(buf)));
     }
 
     /// Allocate a logical page number, initialised with `buf`.
     pub fn alloc(&mut self, buf: Vec<u8>) -> Result<u32> {
+        self.changed();
         let logical = match self.free_logical.pop_first() {
             Some(l) => l,
             None => {
@@ -460,6 +507,7 @@ impl Pager {
     /// Free a logical page (its physical page is released by the next commit).
     pub fn free(&mut self, logical: u32) {
         debug_assert!(logical != 0 && logical < self.state.logical_pages);
+        self.changed();
         self.touch(logical);
         self.dirty.insert(logical, None);
         self.free_logical.insert(logical);

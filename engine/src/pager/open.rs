@@ -324,6 +324,7 @@ impl Pager {
             txn: None,
             view_before_txn: false,
             poisoned: None,
+            epoch: 0,
             stats: Default::default(),
             frozen: None,
             preimage,
