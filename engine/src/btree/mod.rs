@@ -9,6 +9,8 @@
 //! collapse a root with a single child; nodes are not merged when underfull (a
 //! space, not a correctness, trade-off).
 
+mod append;
+
 use crate::page::node::{self, capacity, Node, NodeView, RecAddr};
 use crate::page::PageType;
 use crate::pager::Pager;

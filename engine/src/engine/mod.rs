@@ -37,6 +37,7 @@
 
 mod archive;
 mod backup;
+mod batch;
 mod bundle;
 mod config;
 mod cursor;
@@ -47,6 +48,7 @@ mod rollfwd;
 mod txn;
 
 pub use archive::{ArchivalStat, ARCHIVE_BUNDLE_BYTES};
+pub use batch::BATCH_RECORDS;
 pub use bundle::CommitCounters;
 pub use config::{Config, LogMode, OpenMode};
 pub use handles::{Client, FileStat, Handle};
