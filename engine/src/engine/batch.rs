@@ -123,6 +123,7 @@ impl Engine {
     /// one is due (as `after_modification` does for one).
     fn count_batch(&mut self, n: u64) {
         self.stats.operations += n;
+        self.stats.batched_inserts += n;
         self.pending_ops += n;
         if self.bundle_since.is_none() {
             self.bundle_since = Some(self.clock.now());

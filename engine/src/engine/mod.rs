@@ -81,6 +81,8 @@ pub struct EngineStats {
     pub log_commits: u64,
     /// Log syncs: `log_commits / log_syncs` commits share one sync.
     pub log_syncs: u64,
+    /// Records inserted by batches (`insert_all`), not Insert by Insert.
+    pub batched_inserts: u64,
 }
 
 /// The record engine.
