@@ -41,10 +41,13 @@ struct Case {
 }
 
 fn segment(record_length: u16) -> impl Strategy<Value = Segment> {
-    (0u8..3, 0usize..4, 1u16..7, any::<bool>(), any::<u16>()).prop_map(
+    // Long string keys make few entries a node, so small loads build deep trees
+    // (internal nodes split, roots grow) even on 512-byte pages.
+    let str_len = prop_oneof![1u16..7, 20u16..90];
+    (0u8..3, 0usize..4, str_len, any::<bool>(), any::<u16>()).prop_map(
         move |(ty, int_len, str_len, descending, at)| {
             let (key_type, length) = match ty {
-                0 => (KeyType::String, str_len),
+                0 => (KeyType::String, str_len.min(record_length)),
                 1 => (KeyType::Unsigned, [1u16, 2, 4, 8][int_len]),
                 _ => (KeyType::Integer, [1u16, 2, 4, 8][int_len]),
             };
@@ -59,7 +62,7 @@ fn segment(record_length: u16) -> impl Strategy<Value = Segment> {
 }
 
 fn spec() -> impl Strategy<Value = FileSpec> {
-    (8u16..40, prop::sample::select(vec![512u32, 1024, 4096])).prop_flat_map(|(rl, page)| {
+    (prop_oneof![8u16..40, 40u16..120], prop::sample::select(vec![512u32, 1024, 4096])).prop_flat_map(|(rl, page)| {
         let key = (prop::collection::vec(segment(rl), 1..3), any::<bool>()).prop_map(
             |(segments, duplicates)| KeySpec {
                 segments,
