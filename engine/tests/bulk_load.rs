@@ -254,3 +254,49 @@ proptest! {
         }
     }
 }
+
+/// A unique key's value can sit in the leaf before the one an entry goes to: a
+/// separator outlives the entry it was copied from, and an update can put an older
+/// record under that value left of it. The batch path's one-descent unique check must
+/// look there too. For every position of a small tree (512-byte pages, so a leaf
+/// boundary is among them): delete the record there, give its key value to the
+/// record before it, then load a record with that value — status 5, nothing loaded.
+#[test]
+fn a_unique_value_left_of_a_stale_separator_is_found() {
+    let spec = FileSpec {
+        record_length: 8,
+        page_size: 512,
+        keys: vec![key(vec![seg(0, 4, KeyType::Unsigned)], false, true)],
+        format: FileFormat::V6,
+    };
+    let rec = |k: u32| {
+        let mut r = k.to_le_bytes().to_vec();
+        r.extend_from_slice(&[7; 4]);
+        r
+    };
+    let n = 80u32;
+    for j in 1..n {
+        let vfs = TestVfs::new();
+        let mut e = mem_engine(&vfs, Config::default());
+        let path = Path::new(FILE);
+        e.create(path, &spec).expect("create");
+        let h = e.open(path, OpenMode::Normal).expect("open");
+        let all: Vec<_> = (0..n).map(|i| rec(10 * i)).collect();
+        let mut inserted = 0;
+        e.insert_all(h, &all, &mut inserted).expect("load");
+        e.get(h, GetOp::Equal, 0, &(10 * j).to_le_bytes())
+            .expect("get");
+        e.delete(h).expect("delete");
+        e.get(h, GetOp::Equal, 0, &(10 * (j - 1)).to_le_bytes())
+            .expect("get");
+        e.update(h, &rec(10 * j)).expect("update");
+        let mut inserted = 0;
+        let err = e
+            .insert_batched(h, &[rec(10 * j), rec(10 * n)], 2, &mut inserted)
+            .expect_err("a duplicate of a unique key");
+        assert_eq!((err.status, inserted), (Status::DuplicateKeyValue, 0), "j={j}");
+        e.close(h).expect("close");
+        let report = check_file(&vfs, path).expect("check");
+        assert!(report.is_clean(), "j={j}: {:?}", report.problems);
+    }
+}

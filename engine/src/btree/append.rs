@@ -12,8 +12,7 @@
 //! pager (`begin_op`/`end_op`), which undoes all of it.
 
 use super::{Tree, MAX_DEPTH, NODE_TYPES};
-use crate::file::key::key_part;
-use crate::page::node::{self, capacity, Node, NodeView, RecAddr};
+use crate::page::node::{self, capacity, key_part, Node, NodeView, RecAddr};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 use std::borrow::Cow;
@@ -49,15 +48,7 @@ impl Tree {
             .map_or(0, |l| entries.partition_point(|(e, _)| e.as_slice() < l));
         let (inside, beyond) = entries.split_at(split);
         for (e, addr) in inside {
-            if unique {
-                let mut target = key_part(e).to_vec();
-                target.resize(self.entry_len, 0);
-                let found = self.seek(pager, &target, super::Seek::GreaterOrEqual)?;
-                if found.is_some_and(|f| key_part(&f.entry) == key_part(e)) {
-                    return self.duplicate();
-                }
-            }
-            self.insert(pager, e, *addr)?;
+            self.insert_checked(pager, e, *addr, unique)?;
         }
         let Some(((first, _), _)) = beyond.split_first() else {
             return Ok(());
