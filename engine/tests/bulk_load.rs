@@ -62,21 +62,25 @@ fn segment(record_length: u16) -> impl Strategy<Value = Segment> {
 }
 
 fn spec() -> impl Strategy<Value = FileSpec> {
-    (prop_oneof![8u16..40, 40u16..120], prop::sample::select(vec![512u32, 1024, 4096])).prop_flat_map(|(rl, page)| {
-        let key = (prop::collection::vec(segment(rl), 1..3), any::<bool>()).prop_map(
-            |(segments, duplicates)| KeySpec {
-                segments,
-                duplicates,
-                modifiable: false,
-            },
-        );
-        prop::collection::vec(key, 1..4).prop_map(move |keys| FileSpec {
-            record_length: rl,
-            page_size: page,
-            keys,
-            format: FileFormat::V6,
+    (
+        prop_oneof![8u16..40, 40u16..120],
+        prop::sample::select(vec![512u32, 1024, 4096]),
+    )
+        .prop_flat_map(|(rl, page)| {
+            let key = (prop::collection::vec(segment(rl), 1..3), any::<bool>()).prop_map(
+                |(segments, duplicates)| KeySpec {
+                    segments,
+                    duplicates,
+                    modifiable: false,
+                },
+            );
+            prop::collection::vec(key, 1..4).prop_map(move |keys| FileSpec {
+                record_length: rl,
+                page_size: page,
+                keys,
+                format: FileFormat::V6,
+            })
         })
-    })
 }
 
 /// Records whose bytes are below `top` (2: few distinct key values, many duplicates).
@@ -99,7 +103,16 @@ fn case() -> impl Strategy<Value = Case> {
             prop::sample::select(vec![(8usize, 1_000_000u64), (64, 50), (8192, 1_000_000)]),
         )
             .prop_map(
-                move |(spec, before, delete_every, mut load, order, batch, (log, crash), limits)| {
+                move |(
+                    spec,
+                    before,
+                    delete_every,
+                    mut load,
+                    order,
+                    batch,
+                    (log, crash),
+                    limits,
+                )| {
                     let k0 = spec.keys[0].clone();
                     match order {
                         1 => load.sort_by_key(|r| key::entry(&k0, r, 0)),
@@ -218,7 +231,11 @@ fn run(c: &Case, bulk: bool) -> (u64, Option<Status>, Dump) {
         } else {
             inserted / c.batch as u64 * c.batch as u64
         };
-        assert_eq!(e.stats().batched_inserts, whole, "records inserted by batches");
+        assert_eq!(
+            e.stats().batched_inserts,
+            whole,
+            "records inserted by batches"
+        );
     }
     let status = result.err().map(|e| e.status);
     let keys = c.spec.keys.len();
@@ -294,7 +311,11 @@ fn a_unique_value_left_of_a_stale_separator_is_found() {
         let err = e
             .insert_batched(h, &[rec(10 * j), rec(10 * n)], 2, &mut inserted)
             .expect_err("a duplicate of a unique key");
-        assert_eq!((err.status, inserted), (Status::DuplicateKeyValue, 0), "j={j}");
+        assert_eq!(
+            (err.status, inserted),
+            (Status::DuplicateKeyValue, 0),
+            "j={j}"
+        );
         e.close(h).expect("close");
         let report = check_file(&vfs, path).expect("check");
         assert!(report.is_clean(), "j={j}: {:?}", report.problems);

@@ -53,7 +53,11 @@ impl Tree {
         let Some(((first, _), _)) = beyond.split_first() else {
             return Ok(());
         };
-        if unique && last.as_deref().is_some_and(|l| key_part(l) == key_part(first)) {
+        if unique
+            && last
+                .as_deref()
+                .is_some_and(|l| key_part(l) == key_part(first))
+        {
             return self.duplicate();
         }
         let mut app = Appender::open(*self, pager)?;

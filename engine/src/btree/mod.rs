@@ -185,7 +185,9 @@ impl Tree {
             return Ok(());
         }
         let unique = unique.then_some(Lower(None));
-        if let Some((sep, right)) = self.insert_in(pager, root, entry, addr.pack(), 0, true, unique)? {
+        if let Some((sep, right)) =
+            self.insert_in(pager, root, entry, addr.pack(), 0, true, unique)?
+        {
             let new_root = Node {
                 leaf: false,
                 leftmost: root,
@@ -227,7 +229,13 @@ impl Tree {
         } else {
             let c = view.partition_point(|k| k <= entry);
             let last = rightmost && c == view.len();
-            let lower = unique.map(|l| if c > 0 { Lower(Some(view.key(c - 1))) } else { l });
+            let lower = unique.map(|l| {
+                if c > 0 {
+                    Lower(Some(view.key(c - 1)))
+                } else {
+                    l
+                }
+            });
             match self.insert_in(pager, view.child(c), entry, val, depth + 1, last, lower)? {
                 None => return Ok(None),
                 Some((sep, right)) => (sep, u64::from(right)),

@@ -62,7 +62,10 @@ impl Engine {
         inserted: &mut u64,
     ) -> Result<()> {
         if batch == 0 {
-            return fail(Status::InvalidRecordLength, "a batch holds at least one record");
+            return fail(
+                Status::InvalidRecordLength,
+                "a batch holds at least one record",
+            );
         }
         if !self.batch_applies(h)? {
             return self.insert_each(h, records, inserted);

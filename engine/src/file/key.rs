@@ -61,7 +61,6 @@ pub fn entry(key: &KeySpec, record: &[u8], serial: u64) -> Vec<u8> {
     e
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
