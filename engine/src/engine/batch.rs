@@ -29,7 +29,7 @@ use super::cursor::Position;
 use super::{Engine, Handle, OpenMode};
 use crate::file::change::Change;
 use crate::file::key;
-use crate::status::{fail, Result, Status};
+use crate::status::Result;
 use std::path::PathBuf;
 
 /// Records per batch: large enough that a batch's fixed costs (a descent of each
@@ -39,10 +39,12 @@ pub const BATCH_RECORDS: usize = 2048;
 
 impl Engine {
     /// Insert (2) every record of `records` through `h`, in order, as that many
-    /// Inserts would — the same records, serials, index entries, position (on the last
-    /// record), log records and statuses — in batches of [`BATCH_RECORDS`] (module
-    /// doc). `inserted` counts the records inserted, also when it fails: then the
-    /// records before the failing one are in and the error is that Insert's.
+    /// Inserts would — the same records, serials, data slots, index entries, position
+    /// (on the last record) and statuses; in a log mode the same changes, a batch to a
+    /// log transaction — in batches of [`BATCH_RECORDS`] (module doc). `inserted`
+    /// counts the records inserted, also when it fails: then the records before the
+    /// failing one are in and the error is that Insert's (but for a failed log write
+    /// after a batch was applied: its records count, and the log's error is returned).
     pub fn insert_all<R: AsRef<[u8]>>(
         &mut self,
         h: Handle,
@@ -61,12 +63,7 @@ impl Engine {
         batch: usize,
         inserted: &mut u64,
     ) -> Result<()> {
-        if batch == 0 {
-            return fail(
-                Status::InvalidRecordLength,
-                "a batch holds at least one record",
-            );
-        }
+        let batch = batch.max(1);
         if !self.batch_applies(h)? {
             return self.insert_each(h, records, inserted);
         }
