@@ -9,6 +9,12 @@
 //! nothing. An insert that fails (a duplicate key, a full disk) stops the load; the
 //! records before it are flushed and stay (as in Btrieve), and [`Progress`] says how
 //! many and whether that flush succeeded.
+//!
+//! Both jobs insert through [`Engine::insert_all`], the engine's bulk path (batches:
+//! each data page filled once, each key's entries appended to its rightmost leaf when
+//! they arrive in order, one undo and one log transaction per batch): the file is the
+//! one Insert after Insert would make, with the same statuses. A crash mid-job leaves
+//! the file as it was plus a prefix of whole batches (`engine::batch` says which).
 
 use crate::engine::{Config, Engine, Handle, LogMode, OpenMode};
 use crate::file::{FileFormat, FileSpec, StepOp};
@@ -83,12 +89,16 @@ pub fn load_sequential(
         }
         records.push(rec);
     }
-    for (i, rec) in records.iter().enumerate() {
-        if let Err(err) = e.insert(h, rec) {
-            progress.committed = e.flush().is_ok();
-            return Err(err.during(format_args!("{}: record {}", seqfile.display(), i + 1)));
-        }
-        progress.inserted += 1;
+    let mut inserted = 0;
+    let result = e.insert_all(h, &records, &mut inserted);
+    progress.inserted += inserted;
+    if let Err(err) = result {
+        progress.committed = e.flush().is_ok();
+        return Err(err.during(format_args!(
+            "{}: record {}",
+            seqfile.display(),
+            inserted + 1
+        )));
     }
     e.flush()?;
     progress.committed = true;
@@ -141,14 +151,11 @@ pub fn convert(
     let hd = e
         .open(out, OpenMode::Normal)
         .map_err(|err| err.during(format_args!("opening the new file {}", out.display())))?;
-    let mut result = (|| {
-        for (i, rec) in records.iter().enumerate() {
-            e.insert(hd, rec)
-                .map_err(|err| err.during(format_args!("inserting record {}", i + 1)))?;
-            conv.progress.inserted += 1;
-        }
-        Ok(())
-    })();
+    let mut inserted = 0;
+    let mut result = e
+        .insert_all(hd, &records, &mut inserted)
+        .map_err(|err| err.during(format_args!("inserting record {}", inserted + 1)));
+    conv.progress.inserted += inserted;
     let flushed = e.flush();
     conv.progress.committed = flushed.is_ok();
     result = result.and(flushed);

@@ -9,7 +9,9 @@
 //! collapse a root with a single child; nodes are not merged when underfull (a
 //! space, not a correctness, trade-off).
 
-use crate::page::node::{self, capacity, Node, NodeView, RecAddr};
+mod append;
+
+use crate::page::node::{self, capacity, key_part, Node, NodeView, RecAddr};
 use crate::page::{PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
@@ -28,6 +30,11 @@ pub struct Tree {
     pub key: usize,
     pub entry_len: usize,
 }
+
+/// The tightest separator below a node's entries on an insert's descent (`None` on
+/// the leftmost path: nothing bounds it).
+#[derive(Clone, Copy)]
+struct Lower<'a>(Option<&'a [u8]>);
 
 /// Which entry a seek wants relative to the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +235,20 @@ impl Tree {
 
     /// Insert a new entry (which must not already be present).
     pub fn insert(&self, pager: &mut Pager, entry: &[u8], addr: RecAddr) -> Result<()> {
+        self.insert_checked(pager, entry, addr, false)
+    }
+
+    /// [`insert`](Self::insert); `unique`: first check, in the same descent, that no
+    /// entry has the new entry's key part, and fail with status 5 (nothing changed)
+    /// if one does. The entry's serial must be the newest, so that any such entry
+    /// sorts just before it.
+    pub fn insert_checked(
+        &self,
+        pager: &mut Pager,
+        entry: &[u8],
+        addr: RecAddr,
+        unique: bool,
+    ) -> Result<()> {
         debug_assert_eq!(entry.len(), self.entry_len);
         let root = self.root(pager);
         if root == 0 {
@@ -238,7 +259,10 @@ impl Tree {
             pager.state_mut().roots[self.key] = page;
             return Ok(());
         }
-        if let Some((sep, right)) = self.insert_in(pager, root, entry, addr.pack(), 0, true)? {
+        let unique = unique.then_some(Lower(None));
+        if let Some((sep, right)) =
+            self.insert_in(pager, root, entry, addr.pack(), 0, true, unique)?
+        {
             let new_root = Node {
                 leaf: false,
                 leftmost: root,
@@ -254,6 +278,9 @@ impl Tree {
     /// Insert below `page`; returns the separator and new right sibling on a split.
     /// `rightmost`: `page` is the last node of its level (every step of the descent
     /// took the last child), so an entry at its end is beyond every entry in the tree.
+    /// `unique`: check the key part is free first (`insert_checked`), knowing the
+    /// tightest separator below `page`'s entries.
+    #[allow(clippy::too_many_arguments)]
     fn insert_in(
         &self,
         pager: &mut Pager,
@@ -262,6 +289,7 @@ impl Tree {
         val: u64,
         depth: usize,
         rightmost: bool,
+        unique: Option<Lower>,
     ) -> Result<Option<(Vec<u8>, u32)>> {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
@@ -269,11 +297,21 @@ impl Tree {
         let buf = pager.read(page, NODE_TYPES)?;
         let view = NodeView::new(&buf, self.entry_len)?;
         let (key, val) = if view.leaf {
+            if let Some(lower) = unique {
+                self.check_free(pager, &view, entry, lower)?;
+            }
             (entry.to_vec(), val)
         } else {
             let c = view.partition_point(|k| k <= entry);
             let last = rightmost && c == view.len();
-            match self.insert_in(pager, view.child(c), entry, val, depth + 1, last)? {
+            let lower = unique.map(|l| {
+                if c > 0 {
+                    Lower(Some(view.key(c - 1)))
+                } else {
+                    l
+                }
+            });
+            match self.insert_in(pager, view.child(c), entry, val, depth + 1, last, lower)? {
                 None => return Ok(None),
                 Some((sep, right)) => (sep, u64::from(right)),
             }
@@ -341,6 +379,36 @@ impl Tree {
         self.store(pager, page, &node);
         let rpage = pager.alloc(right.encode(pager.page_size(), self.entry_len))?;
         Ok(Some((sep, rpage)))
+    }
+
+    /// Fail with status 5 if the tree holds an entry with `entry`'s key part, `leaf`
+    /// being where `entry` goes and `lower` the tightest separator below it. Such an
+    /// entry sorts just before `entry` (its serial is older): in the leaf, or — when
+    /// `entry` would be the leaf's first — in an earlier leaf, which only a separator
+    /// with that key part can precede (then one seek finds it).
+    fn check_free(
+        &self,
+        pager: &mut Pager,
+        leaf: &NodeView,
+        entry: &[u8],
+        lower: Lower,
+    ) -> Result<()> {
+        let part = key_part(entry);
+        let at = leaf.partition_point(|k| k < entry);
+        let taken = match (at.checked_sub(1), lower.0) {
+            (Some(i), _) => key_part(leaf.key(i)) == part,
+            (None, Some(sep)) if key_part(sep) == part => self
+                .seek(pager, entry, Seek::Less)?
+                .is_some_and(|f| key_part(&f.entry) == part),
+            (None, _) => false,
+        };
+        if taken {
+            return fail(
+                Status::DuplicateKeyValue,
+                format!("key {} already holds this value", self.key),
+            );
+        }
+        Ok(())
     }
 
     /// Remove an entry; it must be present (absence means a damaged index: status 2).

@@ -136,7 +136,7 @@ impl Engine {
     }
 
     /// In Durability mode, an acknowledged change is a synced one.
-    fn durable_if_required(&mut self) -> Result<()> {
+    pub(super) fn durable_if_required(&mut self) -> Result<()> {
         if self.config.log_mode == LogMode::Durability
             && !self.mutant(Mutant::DurabilityAckBeforeSync)
         {

@@ -38,6 +38,7 @@
 
 mod archive;
 mod backup;
+mod batch;
 mod bundle;
 mod config;
 mod cursor;
@@ -49,6 +50,7 @@ mod rollfwd;
 mod txn;
 
 pub use archive::{ArchivalStat, ARCHIVE_BUNDLE_BYTES};
+pub use batch::BATCH_RECORDS;
 pub use bundle::CommitCounters;
 pub use config::{Config, LogMode, OpenMode};
 pub use handles::{Client, FileStat, Handle};
@@ -81,6 +83,8 @@ pub struct EngineStats {
     pub log_commits: u64,
     /// Log syncs: `log_commits / log_syncs` commits share one sync.
     pub log_syncs: u64,
+    /// Records inserted by batches (`insert_all`), not Insert by Insert.
+    pub batched_inserts: u64,
 }
 
 /// The record engine.

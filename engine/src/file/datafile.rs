@@ -120,6 +120,39 @@ impl DataFile {
         })
     }
 
+    /// Insert `records` in order as ONE operation, for bulk loads: the file ends as
+    /// that many [`insert`](Self::insert)s one after the other would leave it (same
+    /// serials, same data slots, same index entries), but each data page is filled
+    /// and written once, each key's entries go in key order (appended to the rightmost
+    /// leaf when beyond the last), and there is one undo for the lot, not one per
+    /// record. All or nothing: if any record would fail (a unique key taken, by the
+    /// file or by an earlier record of the batch: status 5), nothing is inserted —
+    /// the caller wanting the records before the failing one inserted replays the
+    /// batch one record at a time. Returns each record's address and serial.
+    pub fn insert_batch<R: AsRef<[u8]>>(&mut self, records: &[R]) -> Result<Vec<(RecAddr, u64)>> {
+        for r in records {
+            self.check_length(r.as_ref())?;
+        }
+        self.atomically(|df| {
+            let spec = df.spec().clone();
+            let n = records.len() as u64;
+            let first = df.pager.state().next_serial;
+            df.pager.state_mut().next_serial += n;
+            let addrs = records::insert_batch(&mut df.pager, &df.layout, first, records)?;
+            for (k, ks) in spec.keys.iter().enumerate() {
+                let mut entries: Vec<_> = records
+                    .iter()
+                    .zip(first..)
+                    .zip(&addrs)
+                    .map(|((r, serial), &at)| (key::entry(ks, r.as_ref(), serial), at))
+                    .collect();
+                df.trees[k].insert_batch(&mut df.pager, &mut entries, !ks.duplicates)?;
+            }
+            df.pager.state_mut().record_count += n;
+            Ok(addrs.into_iter().zip(first..).collect())
+        })
+    }
+
     /// Replace the record at `at` (which must still be the one with `serial`).
     /// Returns the old image (the transaction log records it).
     pub fn update(&mut self, at: RecAddr, serial: u64, record: &[u8]) -> Result<Vec<u8>> {

@@ -11,8 +11,9 @@
 
 use super::spec::{KeySpec, KeyType, Segment};
 
-/// Length of the serial suffix of an index entry.
-pub const SERIAL_LEN: usize = 8;
+/// The serial suffix's length and an entry's key part are the page layout's: the
+/// B-tree's unique check needs them too.
+pub use crate::page::node::{key_part, SERIAL_LEN};
 
 fn normalize_segment(seg: &Segment, raw: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
@@ -96,11 +97,6 @@ pub fn entry(key: &KeySpec, record: &[u8], serial: u64) -> Vec<u8> {
     let mut e = normalize(key, &raw_key(key, record));
     e.extend_from_slice(&serial.to_be_bytes());
     e
-}
-
-/// The normalized key part of an entry.
-pub fn key_part(entry: &[u8]) -> &[u8] {
-    &entry[..entry.len() - SERIAL_LEN]
 }
 
 #[cfg(test)]

@@ -42,6 +42,72 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
     })
 }
 
+/// Store `records` (serials `first_serial`, `first_serial + 1`, …) in the slots that
+/// many [`insert`]s would fill — the free-list pages' free slots first, lowest slot
+/// first, in list order, then new pages — but each page is copied, filled and written
+/// once, not once per record (a bulk load's data pages). Returns their addresses, in
+/// order.
+pub fn insert_batch<R: AsRef<[u8]>>(
+    pager: &mut Pager,
+    layout: &Layout,
+    first_serial: u64,
+    records: &[R],
+) -> Result<Vec<RecAddr>> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut next = records.iter().zip(first_serial..).peekable();
+    let mut slots = Vec::with_capacity(layout.slots);
+    while next.peek().is_some() {
+        let head = pager.state().free_data_head;
+        let mut p = if head == 0 {
+            page::blank(layout.page_size, PageType::Data)
+        } else {
+            std::sync::Arc::unwrap_or_clone(pager.read(head, DATA)?)
+        };
+        slots.clear();
+        let mut from = 0;
+        while let Some((record, serial)) = next.peek() {
+            let Some(free) = (from..layout.slots).find(|&s| !layout.is_used(&p, s)) else {
+                break;
+            };
+            layout.put(&mut p, free, *serial, record.as_ref());
+            slots.push(free as u16);
+            from = free + 1;
+            next.next();
+        }
+        if slots.is_empty() {
+            return fail(
+                Status::IoError,
+                format!("data page {head} is on the free list but full"),
+            );
+        }
+        let full = layout.first_free(&p).is_none();
+        let next_free = layout.next_free(&p);
+        if full {
+            layout.set_next_free(&mut p, 0);
+        }
+        let page_no = if head == 0 {
+            pager.alloc(p)?
+        } else {
+            pager.write(head, p);
+            head
+        };
+        if full {
+            pager.state_mut().free_data_head = next_free;
+        } else if head == 0 {
+            // A new page with room left starts the (empty) list, as `insert` links
+            // it before filling it.
+            pager.state_mut().free_data_head = page_no;
+        }
+        debug_assert!(full || next.peek().is_none(), "stopped on a page with room");
+        out.extend(slots.iter().map(|&slot| RecAddr {
+            page: page_no,
+            slot,
+        }));
+    }
+    debug_assert_eq!(out.len(), records.len());
+    Ok(out)
+}
+
 /// Read a record: (serial, bytes). A free slot or non-data page is status 2.
 pub fn read(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<(u64, Vec<u8>)> {
     let p = data_page(pager, at.page)?;

@@ -16,6 +16,15 @@ const ENTRIES_AT: usize = HEADER_LEN + 8;
 const LEAF_VALUE_LEN: usize = 6;
 /// Internal value: child logical page.
 const CHILD_LEN: usize = 4;
+/// Length of the record serial that ends every entry (`file::key` builds entries;
+/// the B-tree's unique check compares what comes before it).
+pub const SERIAL_LEN: usize = 8;
+
+/// An entry's key part: its normalized key, without the serial.
+pub fn key_part(entry: &[u8]) -> &[u8] {
+    &entry[..entry.len() - SERIAL_LEN]
+}
+
 /// Fewest entries a node must hold for splits to work.
 pub const MIN_FANOUT: usize = 4;
 
