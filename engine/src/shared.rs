@@ -77,6 +77,14 @@ impl SharedEngine {
             .expect("a thread panicked while holding the engine")
     }
 
+    /// Clients now inside [`transaction`](Self::transaction) or
+    /// [`end_transaction`](Self::end_transaction) (waiting for the lock, running, or
+    /// waiting for their sync): what a gathering leader waits for. Read without the
+    /// lock, so a host (or a test) can watch clients pile up while it holds the engine.
+    pub fn clients_committing(&self) -> usize {
+        self.inside.load(Ordering::SeqCst)
+    }
+
     /// Run `f` on the engine under the lock (any operation; Ends that should share
     /// log syncs go through [`end_transaction`](Self::end_transaction)).
     pub fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
@@ -135,10 +143,7 @@ impl SharedEngine {
     /// Run `body` (which ends a transaction, returning its commit LSN) under the
     /// lock, wait until that LSN is durable, and leave — counted in `inside` from
     /// before taking the lock to the return, so a gathering leader waits for it.
-    fn commit<R>(
-        &self,
-        body: impl FnOnce(&mut Engine) -> Result<(R, u64)>,
-    ) -> Result<(R, u64)> {
+    fn commit<R>(&self, body: impl FnOnce(&mut Engine) -> Result<(R, u64)>) -> Result<(R, u64)> {
         self.inside.fetch_add(1, Ordering::SeqCst);
         let g = self.lock();
         let (g, r) = self.end_then_wait(g, body);
