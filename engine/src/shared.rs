@@ -7,6 +7,21 @@
 //! covered leads the next sync, which covers every End appended meanwhile. N clients
 //! then share syncs instead of queueing one sync each. (Tested from eight threads, with a
 //! power loss after, in the root `tests/group_commit.rs`.)
+//!
+//! That alone groups poorly: when a sync finishes, the woken clients come back one by
+//! one, and the first to append finds no sync under way and leads one covering little
+//! more than its own End. With `Config::commit_delay` the would-be leader *gathers*
+//! first: with the lock released it waits until no other client is on its way (inside
+//! a commit call, End not yet appended — or covered by the last sync and not yet
+//! returned, since a closed-loop client comes straight back), or until the delay is
+//! over. Ends appended meanwhile wait for its sync. Time here is the host's, never the
+//! engine core's: the core stays single-threaded and clock-driven.
+//!
+//! Guarantees: an End returns `Ok` only once the log's durable LSN is past it; a failed
+//! sync fails every End it was to cover (the log is failed, so each waiter's own
+//! attempt to sync reports it); every wait for another thread ends with a notify from
+//! it (a sync's end, a gathering's end, an append, a client's leaving) — the gathering
+//! leader's timeout is the delay's bound, not a safety net.
 
 use crate::engine::{Client, Engine};
 use crate::status::Result;
@@ -247,10 +262,22 @@ impl SharedEngine {
         // The delay is the thread adapter's own: real time, never the engine's clock.
         let deadline = Instant::now() + delay;
         g.gathering = true;
+        // Every follower asleep now was put to sleep by a sync or gathering whose end
+        // woke it (both flags are clear): only later durability needs telling.
+        let mut told = g.engine.log_durable_lsn();
         while g.on_their_way(self.inside.load(Ordering::SeqCst)) > 0 {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
+            let durable = g.engine.log_durable_lsn();
+            if durable > told {
+                // A sync made under the lock meanwhile (a system transaction's
+                // write-ahead sync) may have covered a waiter, which no sync's end
+                // will wake: wake it, or we would wait out the delay for a client
+                // that waits for us.
+                told = durable;
+                self.synced.notify_all();
+            }
             g = self
                 .arrived
                 .wait_timeout(g, left)
