@@ -4,11 +4,17 @@
 //! writes lost, torn, reordered) every transaction whose End returned is in the
 //! file, and nothing that was never committed is. The thread interleaving is the
 //! OS's, so the run is not replayable — the property holds for every interleaving.
+//!
+//! With `Config::commit_delay` on, a would-be leader holds its sync back until every
+//! client on its way has appended its End: rounds of eight Ends that arrive together
+//! (the test holds the engine until all eight are inside) must then take exactly one
+//! sync each — without the delay they take two — and a failed sync must fail every
+//! End it was gathered for.
 
 use engine::clock::ManualClock;
 use engine::mutant::Mutant;
 use engine::shared::SharedEngine;
-use engine::vfs::testing::TestVfs;
+use engine::vfs::testing::{Faults, TestVfs};
 use engine::vfs::Vfs;
 use engine::{Client, Config, Engine, GetOp, LogMode, OpenMode};
 use sim::vfs::{FaultConfig, SimVfs};
@@ -72,9 +78,13 @@ fn slow_sync(vfs: &SimVfs, gate: Arc<Gate>) -> TestVfs {
     slow
 }
 
-fn engine(vfs: &SimVfs, mutant: Option<Mutant>, gate: Arc<Gate>) -> Engine {
+fn engine(vfs: &SimVfs, mutant: Option<Mutant>, gate: Arc<Gate>, delay: Duration) -> Engine {
+    engine_on(slow_sync(vfs, gate), mutant, delay)
+}
+
+fn engine_on(vfs: TestVfs, mutant: Option<Mutant>, commit_delay: Duration) -> Engine {
     Engine::new(
-        Arc::new(slow_sync(vfs, gate)) as Arc<dyn Vfs>,
+        Arc::new(vfs) as Arc<dyn Vfs>,
         Arc::new(ManualClock::new()),
         Config {
             log_mode: LogMode::Durability,
@@ -83,9 +93,29 @@ fn engine(vfs: &SimVfs, mutant: Option<Mutant>, gate: Arc<Gate>) -> Engine {
             operation_bundle_limit: 1000,
             max_dirty_pages: 10_000,
             mutant,
+            commit_delay,
             ..Config::default()
         },
     )
+}
+
+/// A record of id `id` whose key says so (the workload's records, keyed by id).
+fn record(id: u32, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {
+    let mut rec = workload::record(id, rng);
+    rec[6..18].copy_from_slice(format!("g{id:011}").as_bytes());
+    rec
+}
+
+/// Every id in the file at `path`.
+fn ids_in(e: &mut Engine, path: &Path) -> BTreeSet<u32> {
+    let h = e.open(path, OpenMode::Normal).expect("recovery open");
+    let mut found = BTreeSet::new();
+    let mut next = e.get(h, GetOp::First, 0, &[]);
+    while let Ok(r) = next {
+        found.insert(workload::id_of(&r));
+        next = e.get(h, GetOp::Next, 0, &[]);
+    }
+    found
 }
 
 /// What a run saw.
@@ -102,11 +132,11 @@ struct Run {
 
 /// Run the clients (with `gated`, the first round deterministically shares a sync),
 /// lose power, recover.
-fn run(seed: u64, mutant: Option<Mutant>, gated: bool) -> Run {
+fn run(seed: u64, mutant: Option<Mutant>, gated: bool, commit_delay: Duration) -> Run {
     let vfs = SimVfs::new(seed, FaultConfig::crash_only());
     let path = Path::new("/data/g.btr");
     let gate = Arc::new(Gate::default());
-    let mut e = engine(&vfs, mutant, gate.clone());
+    let mut e = engine(&vfs, mutant, gate.clone(), commit_delay);
     e.create(path, &workload::spec(1024)).expect("create");
     // Warm-up: one transaction opens the log (its segment's creation syncs under the
     // lock), so the first sync the gate sees is a leader's.
@@ -114,10 +144,8 @@ fn run(seed: u64, mutant: Option<Mutant>, gated: bool) -> Run {
     let h = e.open_as(warm, path, OpenMode::Normal).expect("open");
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
     let warm_id = CLIENTS * PER_CLIENT;
-    let mut rec = workload::record(warm_id, &mut rng);
-    rec[6..18].copy_from_slice(format!("g{warm_id:011}").as_bytes());
     e.begin_transaction(warm).expect("begin");
-    e.insert(h, &rec).expect("insert");
+    e.insert(h, &record(warm_id, &mut rng)).expect("insert");
     e.end_transaction(warm).expect("end");
     gate.armed.store(gated, std::sync::atomic::Ordering::SeqCst);
     let shared = Arc::new(SharedEngine::new(e));
@@ -135,8 +163,7 @@ fn run(seed: u64, mutant: Option<Mutant>, gated: bool) -> Run {
                 );
                 for i in 0..PER_CLIENT {
                     let id = k * PER_CLIENT + i;
-                    let mut rec = workload::record(id, &mut rng);
-                    rec[6..18].copy_from_slice(format!("g{id:011}").as_bytes());
+                    let rec = record(id, &mut rng);
                     let ((), lsn) = shared
                         .transaction_at(c, |e| {
                             let r = e.insert(h, &rec);
@@ -167,14 +194,8 @@ fn run(seed: u64, mutant: Option<Mutant>, gated: bool) -> Run {
     drop(e); // no close: the power goes
     vfs.power_loss();
 
-    let mut e = engine(&vfs, None, Arc::new(Gate::default()));
-    let h = e.open(path, OpenMode::Normal).expect("recovery open");
-    let mut found = BTreeSet::new();
-    let mut next = e.get(h, GetOp::First, 0, &[]);
-    while let Ok(r) = next {
-        found.insert(workload::id_of(&r));
-        next = e.get(h, GetOp::Next, 0, &[]);
-    }
+    let mut e = engine(&vfs, None, Arc::new(Gate::default()), Duration::ZERO);
+    let found = ids_in(&mut e, path);
     let (mut acked, early) = acked.lock().expect("acked").clone();
     acked.insert(warm_id);
     Run {
@@ -188,6 +209,17 @@ fn run(seed: u64, mutant: Option<Mutant>, gated: bool) -> Run {
 
 #[test]
 fn every_acknowledged_commit_survives_power_loss() {
+    survives_power_loss(Duration::ZERO);
+}
+
+/// The same with `commit_delay` on: gathering leaders, followers that wait for them,
+/// and still every acknowledged End durable and none early.
+#[test]
+fn with_commit_delay_every_acknowledged_commit_survives_power_loss() {
+    survives_power_loss(LONG_DELAY);
+}
+
+fn survives_power_loss(commit_delay: Duration) {
     for seed in 0..4 {
         let Run {
             acked,
@@ -195,7 +227,7 @@ fn every_acknowledged_commit_survives_power_loss() {
             found,
             commits,
             syncs,
-        } = run(seed, None, true);
+        } = run(seed, None, true, commit_delay);
         assert_eq!(acked.len() as u32, CLIENTS * PER_CLIENT + 1);
         assert!(early.is_empty(), "seed {seed}: {early:?}");
         let lost: Vec<_> = acked.difference(&found).collect();
@@ -218,8 +250,183 @@ fn every_acknowledged_commit_survives_power_loss() {
 #[test]
 fn acknowledging_before_the_sync_is_caught() {
     let caught = (0..8).any(|seed| {
-        let r = run(seed, Some(Mutant::DurabilityAckBeforeSync), false);
+        let r = run(
+            seed,
+            Some(Mutant::DurabilityAckBeforeSync),
+            false,
+            Duration::ZERO,
+        );
         !r.acked.is_subset(&r.found)
     });
     assert!(caught, "durability-ack-before-sync lost nothing in 8 runs");
+}
+
+const ROUNDS: u32 = 5;
+
+/// What a run of rounds saw.
+struct Rounds {
+    /// Log syncs each round took.
+    syncs: Vec<u64>,
+    /// Ids whose End returned `Ok`, and how many returned an error.
+    acked: BTreeSet<u32>,
+    failed: usize,
+    early: Vec<String>,
+    found: BTreeSet<u32>,
+}
+
+/// `ROUNDS` rounds in which all eight clients commit one transaction each at once:
+/// the main thread holds the engine until every client is inside
+/// `SharedEngine::transaction_at` (counted before it takes the lock), then lets them
+/// in. With `fail_last`, the last round's first sync fails. Then the power goes.
+fn rounds(seed: u64, commit_delay: Duration, fail_last: bool) -> Rounds {
+    let vfs = SimVfs::new(seed, FaultConfig::crash_only());
+    let test_vfs = TestVfs::over(Arc::new(vfs.clone()));
+    let path = Path::new("/data/r.btr");
+    let mut e = engine_on(test_vfs.clone(), None, commit_delay);
+    e.create(path, &workload::spec(1024)).expect("create");
+    // Warm-up: the log's first segment is made (and synced) before the rounds.
+    let warm = Client(CLIENTS + 1);
+    let h = e.open_as(warm, path, OpenMode::Normal).expect("open");
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let warm_id = CLIENTS * ROUNDS;
+    e.begin_transaction(warm).expect("begin");
+    e.insert(h, &record(warm_id, &mut rng)).expect("insert");
+    e.end_transaction(warm).expect("end");
+    let shared = Arc::new(SharedEngine::new(e));
+    let start = Arc::new(std::sync::Barrier::new(CLIENTS as usize + 1));
+    let done = Arc::new(std::sync::Barrier::new(CLIENTS as usize + 1));
+    let seen = Arc::new(Mutex::new((BTreeSet::new(), 0usize, Vec::new())));
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|k| {
+            let (shared, start, done, seen) =
+                (shared.clone(), start.clone(), done.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let c = Client(k + 1);
+                let h = shared
+                    .with(|e| e.open_as(c, path, OpenMode::Normal))
+                    .expect("open");
+                done.wait(); // opened: the main thread may hold the engine now
+                let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                    seed ^ u64::from(k),
+                );
+                for r in 0..ROUNDS {
+                    let id = r * CLIENTS + k;
+                    let rec = record(id, &mut rng);
+                    start.wait();
+                    let outcome = shared.transaction_at(c, |e| e.insert(h, &rec));
+                    let durable = shared.with(|e| e.log_durable_lsn());
+                    {
+                        let mut s = seen.lock().expect("seen");
+                        match outcome {
+                            Ok(((), lsn)) => {
+                                s.0.insert(id);
+                                if durable <= lsn {
+                                    s.2.push(format!(
+                                        "End at LSN {lsn} returned; durable only below {durable}"
+                                    ));
+                                }
+                            }
+                            Err(_) => s.1 += 1,
+                        }
+                    }
+                    done.wait();
+                }
+            })
+        })
+        .collect();
+    let mut syncs = Vec::new();
+    done.wait(); // every client has its handle
+    for r in 0..ROUNDS {
+        let before = shared.with(|e| e.stats().log_syncs);
+        if fail_last && r == ROUNDS - 1 {
+            test_vfs.set_faults(Faults {
+                fail_sync_in: Some(0),
+                ..Faults::default()
+            });
+        }
+        shared.with(|_| {
+            start.wait();
+            // Every client is on its way before any may append.
+            let t = std::time::Instant::now();
+            while shared.clients_committing() < CLIENTS as usize {
+                assert!(t.elapsed() < Duration::from_secs(20), "clients never came");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        done.wait();
+        syncs.push(shared.with(|e| e.stats().log_syncs) - before);
+    }
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    drop(shared); // no close: the power goes
+    vfs.power_loss();
+    let mut e = engine_on(TestVfs::over(Arc::new(vfs.clone())), None, Duration::ZERO);
+    let found = ids_in(&mut e, path);
+    let (mut acked, failed, early) = seen.lock().expect("seen").clone();
+    acked.insert(warm_id);
+    Rounds {
+        syncs,
+        acked,
+        failed,
+        early,
+        found,
+    }
+}
+
+/// Ten seconds: far longer than the rounds need, so only a gathering that never ends
+/// (a lost wake-up) would run into it.
+const LONG_DELAY: Duration = Duration::from_secs(10);
+
+#[test]
+fn commit_delay_gathers_a_round_into_one_sync() {
+    for seed in 0..3 {
+        let started = std::time::Instant::now();
+        let r = rounds(seed, LONG_DELAY, false);
+        assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
+        assert_eq!(r.failed, 0, "seed {seed}");
+        assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
+        let lost: Vec<_> = r.acked.difference(&r.found).collect();
+        assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
+        assert!(r.found.is_subset(&r.acked), "seed {seed}: phantom records");
+        // Eight Ends on their way together: the leader waits for all of them.
+        assert_eq!(
+            r.syncs,
+            vec![1; ROUNDS as usize],
+            "seed {seed}: log syncs per round of {CLIENTS} commits"
+        );
+        // Nobody waited out the delay: the last End to arrive started the sync.
+        assert!(
+            started.elapsed() < LONG_DELAY,
+            "seed {seed}: a gathering timed out"
+        );
+    }
+}
+
+/// The assertion above has teeth: with no delay the first End of a round syncs alone
+/// and the other seven share a second sync.
+#[test]
+fn without_commit_delay_a_round_takes_two_syncs() {
+    let r = rounds(0, Duration::ZERO, false);
+    assert!(r.acked.is_subset(&r.found));
+    assert!(
+        r.syncs.iter().all(|&s| s >= 2),
+        "log syncs per round: {:?}",
+        r.syncs
+    );
+}
+
+/// A failed sync fails every End gathered for it: none of the last round's eight is
+/// acknowledged, and everything acknowledged before survives the power loss.
+#[test]
+fn a_failed_gathered_sync_fails_every_end() {
+    for seed in 0..3 {
+        let r = rounds(seed, LONG_DELAY, true);
+        assert_eq!(r.failed, CLIENTS as usize, "seed {seed}");
+        assert_eq!(r.acked.len() as u32, CLIENTS * (ROUNDS - 1) + 1);
+        assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
+        let lost: Vec<_> = r.acked.difference(&r.found).collect();
+        assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
+        assert_eq!(r.syncs.last(), Some(&1), "seed {seed}: one (failed) sync");
+    }
 }

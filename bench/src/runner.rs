@@ -44,7 +44,8 @@ const LOAD_DELETE_NOTE: &str = "SQLite with journal_mode=DELETE, synchronous=FUL
      figures of the row above";
 const COMMIT8_NOTE: &str = "Keel: engine::shared::SharedEngine, each commit one \
      transaction(Begin, Insert, End) under the lock, the log sync with the lock released \
-     (group commit); SQLite: 8 connections, waiting in its busy handler (sleeps); redb: \
+     (group commit), commit_delay 5 ms (a cap: a sync starts once every client on its way \
+     has appended its End; the 1-client rows run with commit_delay 0); SQLite: 8 connections, waiting in its busy handler (sleeps); redb: \
      begin_write blocks";
 const MUTEX_NOTE: &str = "SQLite's 8 connections take one process mutex around each \
      INSERT: one writer at a time, no busy-handler sleeps; Keel: the figure of the row above";

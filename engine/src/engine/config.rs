@@ -45,6 +45,14 @@ pub struct Config {
     /// registers each file the engine holds for writing in the per-user runtime
     /// directory (`$XDG_RUNTIME_DIR/keel`, else `/tmp/keel-<uid>`) so butil can find it.
     pub admin_socket: Option<PathBuf>,
+    /// Group commit's bounded delay, like PostgreSQL's `commit_delay`: the longest a
+    /// client about to lead a Durability-mode log sync in
+    /// [`SharedEngine`](crate::shared::SharedEngine) holds it back while other clients
+    /// are on their way to append their Ends, so that one sync covers them too. It
+    /// ends early once every such client has appended. Zero (the default) starts each
+    /// sync at once, so a lone client's latency is unchanged. Only the thread adapter
+    /// reads it: the single-threaded engine core never waits.
+    pub commit_delay: Duration,
     /// A deliberate bug to run with (simulator only).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutant::Mutant>,
@@ -89,6 +97,7 @@ impl Default for Config {
             engine_id: 0x4b45_454c,
             blog_root: None,
             admin_socket: None,
+            commit_delay: Duration::ZERO,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
