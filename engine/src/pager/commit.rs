@@ -117,7 +117,7 @@ impl Pager {
     /// each once) and the free list. Checked after every commit in debug builds (linear
     /// in the file's size); skipped under a known-bad engine, whose whole point is to
     /// break it where only the simulator should notice.
-    fn debug_check_free_partition(&self) {
+    pub(super) fn debug_check_free_partition(&self) {
         if !cfg!(debug_assertions) || self.config.any_mutant() {
             return;
         }

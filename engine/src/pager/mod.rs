@@ -479,14 +479,15 @@ impl Pager {
 
     /// Test-only: move the logical page counter up to `to` without mapping anything,
     /// as if the file had grown there, so tests reach the top of a 64 GiB logical
-    /// range without writing it. The pages skipped are not handed out again in this
-    /// session (the next allocation lands at `to`); a reopen finds them unmapped, so
-    /// free, like any unmapped page.
+    /// range without writing it. Neither the pages skipped nor those free below are
+    /// handed out again in this session (the next allocation lands at `to`); a reopen
+    /// finds them unmapped, so free, like any unmapped page.
     #[cfg(any(test, feature = "testing"))]
     pub fn skip_logical_pages_for_test(&mut self, to: u32) {
         debug_assert!(self.undo.is_none() && self.txn.is_none());
         debug_assert!(u64::from(to) <= crate::page::fcr::max_logical_pages(self.spec()));
         self.state.logical_pages = self.state.logical_pages.max(to);
+        self.free_logical = FreeLogical::new();
     }
 
     /// Every logical page in use as readers see it (the committed mapping, the delta
