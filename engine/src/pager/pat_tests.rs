@@ -315,8 +315,12 @@ fn a_crash_at_every_write_of_a_commit_that_grows_the_tree_leaves_old_or_new() {
         drop(p);
         vfs.stop_after(None);
         if done {
-            // Every write of the commit has been the crash point once.
+            // Every write of the commit has been the crash point once; uninterrupted,
+            // it leaves the new state.
             assert!(k > 20, "only {k} mutating calls");
+            let (mut p, is_new) = which(&vfs, path, &old, &new);
+            assert!(is_new && p.pat_depth() == 4);
+            sound(&mut p);
             break;
         }
         vfs.power_loss(&mut rng);
