@@ -449,3 +449,26 @@ proptest! {
         }
     }
 }
+
+/// Files made before the PAT was a tree (depth byte 0: the fuzz corpus's whole files,
+/// 6.x and legacy) open as depth 1, check clean, and take commits, which write depth 1.
+#[test]
+fn files_made_before_the_tree_open_as_depth_1() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/fuzz/data_file");
+    for name in ["whole.btr", "legacy-whole.btr"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(bytes[89], 0, "{name} is not an old file");
+        let vfs = TestVfs::new();
+        let path = Path::new("/old.btr");
+        vfs.put(path, bytes);
+        let before = check_file(&vfs, path).unwrap();
+        assert!(before.is_clean(), "{name}: {:?}", before.problems);
+        assert_eq!(before.pat_depth, 1);
+        let mut p = Pager::open(&vfs, path, false, cfg()).unwrap();
+        assert!(p.commit_with(true, &mut |_, _| Ok(())).unwrap());
+        drop(p);
+        let after = check_file(&vfs, path).unwrap();
+        assert!(after.is_clean(), "{name}: {:?}", after.problems);
+        assert_eq!((after.records, after.pat_depth), (before.records, 1));
+    }
+}
