@@ -472,3 +472,67 @@ fn files_made_before_the_tree_open_as_depth_1() {
         assert_eq!((after.records, after.pat_depth), (before.records, 1));
     }
 }
+
+/// Continuous operations over a tree that grows while frozen: the delta carries the
+/// pages and the larger count, a reopen reads through it (and hands out only free
+/// pages), and the roll-in commits the grown tree into the data file.
+#[test]
+fn a_frozen_file_grows_the_tree_through_its_delta_and_rolls_in() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/f.btr");
+    create(&vfs, path, &narrow_spec()).unwrap();
+    let mut p = Pager::open(&vfs, path, false, cfg()).unwrap();
+    let mut model = Model::new();
+    p.begin_op().unwrap();
+    for t in 0..90 {
+        let l = p.alloc(image(512, t)).unwrap();
+        model.insert(l, t);
+    }
+    for &l in model.clone().keys().step_by(4) {
+        p.free(l);
+        model.remove(&l);
+    }
+    p.end_op(true);
+    p.commit().unwrap();
+    let frozen_model = model.clone();
+    p.freeze(&vfs, 1).unwrap();
+    // Holes the data file has, filled in the delta only.
+    p.begin_op().unwrap();
+    for t in 0..12 {
+        let l = p.alloc(image(512, 7000 + t)).unwrap();
+        assert!(model.insert(l, 7000 + t).is_none());
+    }
+    p.end_op(true);
+    growing_commit(&mut p, &mut model);
+    p.commit().unwrap();
+    assert!(p.is_frozen());
+    // The data file itself is untouched: still the 2-level tree of the startbu instant.
+    assert_eq!(p.pat_depth(), 2);
+    drop(p);
+
+    let mut p = Pager::open(&vfs, path, false, cfg()).unwrap();
+    assert_matches(&mut p, &frozen_model, "the data file under its delta");
+    p.attach_delta(&vfs).unwrap();
+    assert!(p.is_frozen());
+    assert_matches(&mut p, &model, "through the delta");
+    p.begin_op().unwrap();
+    for t in 0..30 {
+        let l = p.alloc(image(512, 9000 + t)).unwrap();
+        assert!(
+            model.insert(l, 9000 + t).is_none(),
+            "page {l} handed out twice"
+        );
+    }
+    p.end_op(true);
+    p.commit().unwrap();
+    p.roll_in(&vfs).unwrap();
+    assert!(!p.is_frozen());
+    assert_eq!(p.pat_depth(), 4);
+    drop(p);
+
+    let mut p = Pager::open(&vfs, path, false, cfg()).unwrap();
+    p.attach_delta(&vfs).unwrap();
+    assert!(!p.is_frozen());
+    assert_matches(&mut p, &model, "rolled in");
+    sound(&mut p);
+}
