@@ -397,6 +397,17 @@ impl Pager {
                 ),
             };
         }
+        // The cache first: it holds only committed images of mapped pages (a commit
+        // drops every page it changes), so a hit needs no walk of the mapping.
+        if let Some(buf) = self.clean.get(&logical) {
+            debug_assert!(
+                self.config.any_mutant() || self.pat.get(logical).is_mapped(),
+                "cached unmapped page"
+            );
+            if page::type_of(buf).is_some_and(|t| types.contains(&t)) {
+                return Ok(buf.clone());
+            }
+        }
         let ptr = self.pat.get(logical);
         if !ptr.is_mapped() {
             return fail(
@@ -406,11 +417,6 @@ impl Pager {
                     self.path.display()
                 ),
             );
-        }
-        if let Some(buf) = self.clean.get(&logical) {
-            if page::type_of(buf).is_some_and(|t| types.contains(&t)) {
-                return Ok(buf.clone());
-            }
         }
         let buf = self.read_physical(ptr.physical)?;
         if !mutant!(self.config, SkipChecksum) {
