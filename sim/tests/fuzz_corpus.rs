@@ -145,7 +145,7 @@ fn regenerate_seeds() {
     for (i, p) in file.chunks(PAGE_SIZE).enumerate() {
         let target = match page::type_of(p) {
             Some(PageType::Fcr) => "fcr",
-            Some(PageType::Pat) => "pat_page",
+            Some(PageType::Pat | PageType::PatInterior) => "pat_page",
             Some(PageType::Data) => "data_page",
             Some(PageType::Leaf | PageType::Internal) => "index_page",
             None => continue,
@@ -175,7 +175,7 @@ fn regenerate_seeds() {
     for (i, p) in file.chunks(PAGE_SIZE).enumerate() {
         let target = match page::type_of(p) {
             Some(PageType::Fcr) => "fcr",
-            Some(PageType::Pat) => "pat_page",
+            Some(PageType::Pat | PageType::PatInterior) => "pat_page",
             Some(PageType::Data) => "data_page",
             Some(PageType::Leaf | PageType::Internal) => "index_page",
             None => continue,

@@ -115,14 +115,11 @@ pub const fn commit_payload_len(nkeys: usize) -> usize {
     COMMIT_FIXED_LEN + 4 * nkeys
 }
 
-/// An upper bound on the logical page count of any file with this page size: every
-/// PAT pointer must fit in the FCR page (12 bytes each, so fewer than `page_size / 12`),
-/// and each PAT page maps [`pat::entries_per_page`] logical pages. It bounds the page
-/// numbers a frame may name, and so what the scan keeps in memory per delta.
-pub fn logical_page_bound(page_size: u32) -> u32 {
-    let ps = page_size as usize;
-    let bound = (ps / pat::ENTRY_LEN) * pat::entries_per_page(ps);
-    u32::try_from(bound).unwrap_or(u32::MAX)
+/// An upper bound on the logical page count of any file with this page size: the
+/// PAT tree's limit ([`pat::LOGICAL_PAGE_LIMIT`], the same at every page size). It
+/// bounds the page numbers a frame may name.
+pub fn logical_page_bound(_page_size: u32) -> u32 {
+    u32::try_from(pat::LOGICAL_PAGE_LIMIT).unwrap_or(u32::MAX)
 }
 
 /// The checks every [`FileState`] a commit carries must pass — the FCR decoder's, so a

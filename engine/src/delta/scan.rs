@@ -4,10 +4,12 @@
 //!
 //! The scan streams the file through a bounded window instead of reading it whole: a
 //! delta grows with every transaction of a long backup. What it keeps is one entry per
-//! logical page (where its latest committed image is, or that it was freed), so memory
-//! is bounded by the page count a file of the header's page size can address
-//! ([`logical_page_bound`](super::logical_page_bound)), not by the delta's length. Images are read on demand with
-//! [`read_image`], which checks the frame again (it may have rotted since the scan).
+//! logical page the delta names (where its latest committed image is, or that it was
+//! freed), so memory grows with the pages the backup changed, not with the delta's
+//! length — and no frame may name a page past what a file can address
+//! ([`logical_page_bound`](super::logical_page_bound)). Images are read on demand
+//! with [`read_image`], which checks the frame again (it may have rotted since the
+//! scan).
 
 use super::frame::{
     decode_raw, frame_len, peek, DeltaLayout, FrameBody, FrameKind, Stop, FRAME_HEADER_LEN,

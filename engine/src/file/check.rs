@@ -2,8 +2,11 @@
 //! every page, key and record of a data file and report every inconsistency found,
 //! rather than stopping at the first.
 //!
-//! Verified: the FCR slots, PAT pages and every mapped page partition the physical
-//! pages with the free set (nothing referenced twice, nothing both used and free);
+//! Verified: the whole PAT tree, read again from disk and checked page by page against
+//! its referrers (every PAT page reachable once, each entry inside the file) and
+//! against the mapping the pager holds; the FCR slots, PAT pages and every mapped page
+//! partition the physical pages with the free set (nothing referenced twice, nothing
+//! both used and free);
 //! every mapped page reads back verified and is reachable exactly once (from an index
 //! or as a data page); each B+tree has uniform depth, strictly ordered keys within
 //! their separators' bounds, and entries that match their records exactly; unique
@@ -30,6 +33,9 @@ pub struct CheckReport {
     pub data_pages: usize,
     pub index_pages: usize,
     pub free_physical_pages: usize,
+    /// PAT pages (every level) and the PAT tree's depth.
+    pub pat_pages: usize,
+    pub pat_depth: u8,
     /// Everything wrong, one line each. Empty: the file is sound.
     pub problems: Vec<String>,
 }
@@ -70,13 +76,22 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 .push(format!("physical page {p} referenced twice ({what})"));
         }
     };
-    for (i, ptr) in df.pager.pat_pages().iter().enumerate() {
-        note_phys(ptr.physical, format!("PAT page {i}"), &mut r);
+    let pat_pages: Vec<_> = df.pager.pat_pages().collect();
+    r.pat_pages = pat_pages.len();
+    r.pat_depth = df.pager.pat_depth();
+    for ((level, i), ptr) in pat_pages {
+        note_phys(
+            ptr.physical,
+            format!("PAT page {i} of level {level}"),
+            &mut r,
+        );
     }
-    for (l, ptr) in df.pager.mapping().iter().enumerate() {
-        if ptr.is_mapped() {
-            note_phys(ptr.physical, format!("logical page {l}"), &mut r);
-        }
+    let mapping: Vec<_> = df.pager.mapping().collect();
+    for (l, ptr) in mapping {
+        note_phys(ptr.physical, format!("logical page {l}"), &mut r);
+    }
+    if let Some(why) = df.pager.audit_pat() {
+        r.problems.push(format!("PAT tree: {why}"));
     }
     for p in df.pager.free_physical() {
         if used.contains(p) {
@@ -124,7 +139,8 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     let layout = df.layout;
     let mut records: BTreeMap<RecAddr, (u64, Vec<u8>)> = BTreeMap::new();
     let mut non_full: BTreeSet<u32> = BTreeSet::new();
-    for l in 1..r.logical_pages {
+    // The pages in use, not every logical page number: a sparse file's holes are free.
+    for l in df.pager.logical_in_use() {
         let ty = match df.pager.page_type(l) {
             Ok(t) => t,
             Err(e) => {

@@ -118,7 +118,7 @@ fn walk_opened(df: &mut DataFile) -> Recovery {
         skipped: Vec::new(),
         notes: Vec::new(),
     };
-    for l in 1..df.pager.state().logical_pages {
+    for l in df.pager.logical_in_use() {
         let page = match df.pager.page_type(l) {
             Ok(Some(PageType::Data)) => df.pager.read(l, &[PageType::Data]),
             Ok(_) => continue,

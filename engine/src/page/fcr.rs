@@ -4,8 +4,10 @@
 //! FCR *is* the commit of a system transaction.
 //!
 //! The FCR holds the file's definition (record length, keys), its counters, the root
-//! of every key's B+tree, the head of the data-page free-slot list, and where each
-//! PAT page lives (with the sequence that wrote it).
+//! of every key's B+tree, the head of the data-page free-slot list, the depth of the
+//! PAT tree and where each of its top-level pages lives (with the sequence that wrote
+//! it). Files made before the PAT was a tree hold 0 in the depth byte and read as
+//! depth 1 — the layout they have.
 
 use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::pat::{self, PagePtr};
@@ -18,6 +20,8 @@ pub const MAGIC: &[u8; 8] = b"KEELDAT1";
 /// The format byte: 0 for the 6.x format (files made before the legacy format existed
 /// hold 0 there), 5 for the legacy pre-imaging format.
 const FORMAT_AT: usize = 88;
+/// The PAT depth byte (0 in files made before the tree: read as 1).
+const DEPTH_AT: usize = 89;
 /// Where the fixed fields end and the key table starts.
 const KEYS_AT: usize = 96;
 const KEY_LEN: usize = 8;
@@ -47,7 +51,9 @@ pub struct Fcr {
     pub seq: u64,
     pub spec: FileSpec,
     pub state: FileState,
-    /// Physical location of each PAT page.
+    /// Levels of the PAT tree (1: the FCR points at leaf PAT pages).
+    pub pat_depth: u8,
+    /// Physical location of each top-level PAT page (`NONE`: an empty subtree).
     pub pat: Vec<PagePtr>,
 }
 
@@ -58,9 +64,11 @@ pub fn pat_capacity(spec: &FileSpec) -> usize {
     (spec.page_size as usize).saturating_sub(used) / pat::ENTRY_LEN
 }
 
-/// Most logical pages a file with this spec can address.
+/// Most logical pages a file with this spec can address: the PAT tree at its deepest,
+/// within [`pat::LOGICAL_PAGE_LIMIT`] (which every valid spec reaches).
 pub fn max_logical_pages(spec: &FileSpec) -> u64 {
-    (pat_capacity(spec) * pat::entries_per_page(spec.page_size as usize)) as u64
+    let per = pat::entries_per_page(spec.page_size as usize);
+    pat::capacity(pat_capacity(spec), per, pat::MAX_DEPTH).min(pat::LOGICAL_PAGE_LIMIT)
 }
 
 impl Fcr {
@@ -81,6 +89,8 @@ impl Fcr {
         put_u64(&mut b, 72, self.state.next_serial);
         put_u64(&mut b, 80, self.state.applied_lsn);
         b[FORMAT_AT] = format_code(self.spec.format);
+        debug_assert!((1..=pat::MAX_DEPTH).contains(&self.pat_depth));
+        b[DEPTH_AT] = self.pat_depth;
         let mut at = KEYS_AT;
         for (k, key) in self.spec.keys.iter().enumerate() {
             put_u32(&mut b, at, self.state.roots[k]);
@@ -198,7 +208,18 @@ impl Fcr {
             roots,
         };
         let per = pat::entries_per_page(page_size as usize);
-        if state.logical_pages == 0 || state.logical_pages as usize > npat * per {
+        let pat_depth = b[DEPTH_AT].max(1);
+        if pat_depth > pat::MAX_DEPTH {
+            return bad(&format!(
+                "PAT depth {pat_depth} is more than {}",
+                pat::MAX_DEPTH
+            ));
+        }
+        let logical = u64::from(state.logical_pages);
+        if logical == 0
+            || logical > pat::capacity(npat, per, pat_depth)
+            || logical > pat::LOGICAL_PAGE_LIMIT
+        {
             return bad("logical page count does not fit the PAT");
         }
         if state.roots.iter().any(|&r| r >= state.logical_pages)
@@ -210,6 +231,7 @@ impl Fcr {
             seq: get_u64(b, 16),
             spec,
             state,
+            pat_depth,
             pat: pat_ptrs,
         })
     }

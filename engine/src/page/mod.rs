@@ -40,6 +40,8 @@ pub enum PageType {
     Leaf = 4,
     /// B+tree internal node.
     Internal = 5,
+    /// Interior Page Allocation Table page: points at PAT pages of the level below.
+    PatInterior = 6,
 }
 
 impl PageType {
@@ -50,6 +52,7 @@ impl PageType {
             3 => PageType::Data,
             4 => PageType::Leaf,
             5 => PageType::Internal,
+            6 => PageType::PatInterior,
             _ => return None,
         })
     }
@@ -61,7 +64,7 @@ pub struct Header {
     pub page_type: PageType,
     /// Where the page lives in the file.
     pub physical: u32,
-    /// Logical page number (PAT index for PAT pages, slot number for FCRs).
+    /// Logical page number ([`pat::page_id`] for PAT pages, slot number for FCRs).
     pub logical: u32,
     /// The system transaction that wrote it.
     pub seq: u64,

@@ -1,5 +1,6 @@
 //! The system transaction of one file: physical I/O, shadow-page allocation, and the
-//! commit itself — every changed page (data, index, PAT) to a free physical page, sync,
+//! commit itself — every changed page (data, index, and the PAT pages on the paths from
+//! them to the FCR, planned by `pat.rs`) to a free physical page, sync,
 //! the caller's before-FCR hook (the archival log's append, [`Pager::commit_with`]),
 //! the FCR into the older slot, sync — and the free-list hand-over after it.
 //!
@@ -11,12 +12,26 @@
 //! the changes for a retry; a failure at or after it poisons the pager.
 
 use super::{Pager, FCR_SLOTS};
-use crate::page::fcr::Fcr;
-use crate::page::pat::{self, PagePtr};
+use crate::page::fcr::{self, Fcr};
+use crate::page::pat::PagePtr;
 use crate::page::spec::FileFormat;
 use crate::page::{self, PageBuf, PageType};
 use crate::status::{fail, Error, Result, Status};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A physical page for a shadow image: the lowest free one, or one past the end.
+fn alloc_from(free: &mut BTreeSet<u32>, phys_pages: &mut u32) -> u32 {
+    let p = match free.pop_first() {
+        Some(p) => p,
+        None => {
+            *phys_pages += 1;
+            *phys_pages - 1
+        }
+    };
+    debug_assert!(p >= FCR_SLOTS, "physical page {p} is an FCR slot");
+    debug_assert!(p < *phys_pages);
+    p
+}
 
 impl Pager {
     // ----- physical I/O ---------------------------------------------------------
@@ -66,23 +81,14 @@ impl Pager {
     /// FCR slot, and (unless a known-bad engine reuses pages early) never a page the
     /// durable FCR still references — the shadow-paging rule.
     fn alloc_physical(&mut self) -> u32 {
-        let p = match self.free_phys.pop_first() {
-            Some(p) => p,
-            None => {
-                let p = self.phys_pages;
-                self.phys_pages += 1;
-                p
-            }
-        };
-        debug_assert!(p >= FCR_SLOTS, "physical page {p} is an FCR slot");
-        debug_assert!(p < self.phys_pages);
-        p
+        alloc_from(&mut self.free_phys, &mut self.phys_pages)
     }
 
     /// The physical pages the durable FCR references (PAT pages and mapped pages) past
     /// the FCR slots. Linear: for assertions only.
     fn durable_references(&self) -> Vec<u32> {
-        let referenced = self.durable.pat.iter().chain(self.pat.iter());
+        let pat_pages = self.pat.pages().map(|(_, p)| p);
+        let referenced = pat_pages.chain(self.pat.mapped().map(|(_, p)| p));
         referenced
             .filter(|p| p.is_mapped() && p.physical >= FCR_SLOTS)
             .map(|p| p.physical)
@@ -111,7 +117,7 @@ impl Pager {
     /// each once) and the free list. Checked after every commit in debug builds (linear
     /// in the file's size); skipped under a known-bad engine, whose whole point is to
     /// break it where only the simulator should notice.
-    fn debug_check_free_partition(&self) {
+    pub(super) fn debug_check_free_partition(&self) {
         if !cfg!(debug_assertions) || self.config.any_mutant() {
             return;
         }
@@ -235,30 +241,27 @@ impl Pager {
         // The legacy format overwrites pages in place (under pre-imaging, `legacy.rs`).
         let legacy = self.durable.spec.format == FileFormat::V5;
         let phys_before = self.phys_pages;
-        let per = pat::entries_per_page(self.page_size);
-        let mut new_pat = self.pat.clone();
-        new_pat.resize(self.state.logical_pages as usize, PagePtr::NONE);
+        let mut changes: BTreeMap<u32, PagePtr> = BTreeMap::new();
         let mut released: Vec<u32> = Vec::new();
         let mut writes: Vec<(u32, Vec<u8>)> = Vec::with_capacity(self.dirty.len() + 2);
-        let mut pat_changed: BTreeSet<usize> = BTreeSet::new();
         let dirty = std::mem::take(&mut self.dirty);
 
         if mutant!(self.config, ReuseFreedEarly) {
             for &l in dirty.keys() {
-                if let Some(old) = self.pat.get(l as usize).filter(|p| p.is_mapped()) {
+                let old = self.pat.get(l);
+                if old.is_mapped() {
                     self.free_phys.insert(old.physical);
                 }
             }
         }
         for (&l, entry) in &dirty {
-            let old = self.pat.get(l as usize).copied().unwrap_or(PagePtr::NONE);
-            pat_changed.insert(l as usize / per);
+            let old = self.pat.get(l);
             match entry {
                 None => {
                     if old.is_mapped() {
                         released.push(old.physical);
                     }
-                    new_pat[l as usize] = PagePtr::NONE;
+                    changes.insert(l, PagePtr::NONE);
                 }
                 Some(img) => {
                     let in_place =
@@ -273,35 +276,30 @@ impl Pager {
                     }
                     let mut buf = Vec::clone(img);
                     page::seal(&mut buf, p, l, seq);
-                    new_pat[l as usize] = PagePtr { physical: p, seq };
+                    changes.insert(l, PagePtr { physical: p, seq });
                     writes.push((p, buf));
                 }
             }
         }
-        // PAT pages: every page covering a changed entry, plus new ones.
-        let npat = (self.state.logical_pages as usize).div_ceil(per);
-        let mut pat_ptrs = self.durable.pat.clone();
-        pat_ptrs.resize(npat, PagePtr::NONE);
-        for i in 0..npat {
-            if !pat_changed.contains(&i) && pat_ptrs[i].is_mapped() {
-                continue;
-            }
-            let old = pat_ptrs[i];
-            let p = if legacy && old.is_mapped() {
-                old.physical
-            } else {
-                if old.is_mapped() {
-                    released.push(old.physical);
-                }
-                self.alloc_physical()
-            };
-            let mut buf = page::blank(self.page_size, PageType::Pat);
-            let end = ((i + 1) * per).min(new_pat.len());
-            pat::encode(&mut buf, &new_pat[i * per..end]);
-            page::seal(&mut buf, p, i as u32, seq);
-            pat_ptrs[i] = PagePtr { physical: p, seq };
-            writes.push((p, buf));
-        }
+        // PAT pages: every leaf covering a changed entry and every interior page on
+        // the path from it to the FCR (and a new top level if the depth grows).
+        let top_cap = fcr::pat_capacity(&self.durable.spec);
+        let mut plan = {
+            let (free, phys) = (&mut self.free_phys, &mut self.phys_pages);
+            let mut alloc = || alloc_from(free, phys);
+            let n = self.state.logical_pages;
+            self.pat.plan(
+                &changes,
+                n,
+                top_cap,
+                seq,
+                self.page_size,
+                legacy,
+                &mut alloc,
+            )
+        };
+        released.append(&mut plan.released);
+        writes.append(&mut plan.writes);
         writes.sort_by_key(|w| w.0);
         if !legacy {
             self.debug_check_shadow_targets(&writes);
@@ -310,7 +308,8 @@ impl Pager {
             seq,
             spec: self.durable.spec.clone(),
             state: self.state.clone(),
-            pat: pat_ptrs,
+            pat_depth: plan.depth,
+            pat: plan.top.clone(),
         };
         let slot = (seq % u64::from(FCR_SLOTS)) as u32;
         let mut fcr_buf = fcr.encode();
@@ -381,14 +380,17 @@ impl Pager {
             self.clean.remove(l);
         }
         for (_, buf) in writes {
-            let is_pat = page::type_of(&buf) == Some(PageType::Pat);
+            let is_pat = matches!(
+                page::type_of(&buf),
+                Some(PageType::Pat | PageType::PatInterior)
+            );
             if let Some(h) = page::header(&buf).filter(|_| !is_pat) {
                 if self.clean.len() < self.config.clean_cache_pages {
                     self.clean.insert(h.logical, PageBuf::new(buf));
                 }
             }
         }
-        self.pat = new_pat;
+        self.pat.apply(plan);
         self.durable = fcr;
         self.stats.commits += 1;
         debug_assert!(self.dirty.is_empty());

@@ -183,24 +183,15 @@ impl Pager {
     /// pages follow the delta.
     fn adopt_frozen(&mut self, f: Frozen) {
         self.state = f.state.clone();
+        // Free: what neither the delta nor the data file maps, below the delta's
+        // logical page count (which includes pages the delta added but never mapped).
+        self.free_logical = self.pat.free_logical(f.state.logical_pages);
         for (&l, img) in &f.pages {
             match img {
-                Some(_) => self.free_logical.remove(&l),
-                None => self.free_logical.insert(l),
+                Some(_) => self.free_logical.remove(l..l + 1),
+                None => self.free_logical.insert(l..l + 1),
             };
         }
-        // Logical pages the delta's state added but never mapped are free.
-        let mapped = |l: u32| {
-            f.pages
-                .get(&l)
-                .map(|i| i.is_some())
-                .unwrap_or_else(|| self.pat.get(l as usize).is_some_and(|p| p.is_mapped()))
-        };
-        let unmapped: Vec<u32> = (1..self.state.logical_pages)
-            .filter(|&l| !mapped(l))
-            .collect();
-        self.free_logical.extend(unmapped);
-        self.free_logical.retain(|&l| l < f.state.logical_pages);
         self.frozen = Some(f);
     }
 
@@ -352,12 +343,13 @@ impl Pager {
             self.dirty.insert(l, img);
         }
         self.state = f.state;
-        self.free_logical = (1..self.state.logical_pages)
-            .filter(|&l| match self.dirty.get(&l) {
-                Some(img) => img.is_none(),
-                None => !self.pat.get(l as usize).is_some_and(|p| p.is_mapped()),
-            })
-            .collect();
+        self.free_logical = self.pat.free_logical(self.state.logical_pages);
+        for (&l, img) in &self.dirty {
+            match img {
+                Some(_) => self.free_logical.remove(l..l + 1),
+                None => self.free_logical.insert(l..l + 1),
+            };
+        }
         // Until the delta is gone it will be rolled in again on the next open, so the
         // file must not take other changes first: any failure here stops the pager
         // until the file is reopened (which finishes the roll-in).

@@ -4,8 +4,9 @@
 //!
 //! Contract:
 //! - Between commits, changed logical pages live in memory (`dirty`). A commit (one
-//!   system transaction for this file) writes every changed page — data, index and the
-//!   PAT pages that map them — to *free physical pages*, syncs, writes the FCR into the
+//!   system transaction for this file) writes every changed page — data, index, the
+//!   leaf PAT pages that map them and every interior PAT page on the path from those
+//!   to the FCR (`pat.rs`) — to *free physical pages*, syncs, writes the FCR into the
 //!   slot not holding the current one with `seq + 1`, and syncs again. The FCR write is
 //!   the commit point; a crash before it leaves the previous commit intact because no
 //!   page the durable FCR references was touched. A caller's hook may run between the
@@ -40,6 +41,7 @@ use crate::page::spec::FileSpec;
 use crate::page::{self, Expect, PageBuf, PageType};
 use crate::status::{fail, Result, Status};
 use crate::vfs::VfsFile;
+use pat::{FreeLogical, PatTree};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -89,6 +91,9 @@ mod commit;
 mod frozen;
 mod legacy;
 mod open;
+mod pat;
+#[cfg(test)]
+mod pat_tests;
 
 /// Counters for statistics and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,7 +112,7 @@ pub struct PagerStats {
 struct Undo {
     pages: BTreeMap<u32, Option<Option<PageBuf>>>,
     state: FileState,
-    free_logical: BTreeSet<u32>,
+    free_logical: FreeLogical,
 }
 
 /// What a kept page image was read at: the pager's change epoch and the view
@@ -129,8 +134,8 @@ pub struct Pager {
     config: PagerConfig,
     /// The FCR of the last durable commit.
     durable: Fcr,
-    /// The durable mapping, indexed by logical page.
-    pat: Vec<PagePtr>,
+    /// The durable mapping (the PAT tree's leaves that exist).
+    pat: PatTree,
     /// Current state: the durable one plus every operation applied since.
     state: FileState,
     /// Logical pages changed since the last commit (`None`: freed).
@@ -140,7 +145,7 @@ pub struct Pager {
     free_phys: BTreeSet<u32>,
     /// Physical pages the file spans (allocated or free).
     phys_pages: u32,
-    free_logical: BTreeSet<u32>,
+    free_logical: FreeLogical,
     undo: Option<Undo>,
     /// Before-images of the user transaction holding this file, if any.
     txn: Option<Undo>,
@@ -437,7 +442,19 @@ impl Pager {
                 ),
             };
         }
-        let Some(&ptr) = self.pat.get(logical as usize).filter(|p| p.is_mapped()) else {
+        // The cache first: it holds only committed images of mapped pages (a commit
+        // drops every page it changes), so a hit needs no walk of the mapping.
+        if let Some(buf) = self.clean.get(&logical) {
+            debug_assert!(
+                self.config.any_mutant() || self.pat.get(logical).is_mapped(),
+                "cached unmapped page"
+            );
+            if page::type_of(buf).is_some_and(|t| types.contains(&t)) {
+                return Ok(buf.clone());
+            }
+        }
+        let ptr = self.pat.get(logical);
+        if !ptr.is_mapped() {
             return fail(
                 Status::IoError,
                 format!(
@@ -445,11 +462,6 @@ impl Pager {
                     self.path.display()
                 ),
             );
-        };
-        if let Some(buf) = self.clean.get(&logical) {
-            if page::type_of(buf).is_some_and(|t| types.contains(&t)) {
-                return Ok(buf.clone());
-            }
         }
         let buf = self.read_physical(ptr.physical)?;
         if !mutant!(self.config, SkipChecksum) {
@@ -482,8 +494,11 @@ impl Pager {
     /// Allocate a logical page number, initialised with `buf`.
     pub fn alloc(&mut self, buf: Vec<u8>) -> Result<u32> {
         self.changed();
-        let logical = match self.free_logical.pop_first() {
-            Some(l) => l,
+        let logical = match self.free_logical.first().map(|r| r.start) {
+            Some(l) => {
+                self.free_logical.remove(l..l + 1);
+                l
+            }
             None => {
                 let l = self.state.logical_pages;
                 let max = crate::page::fcr::max_logical_pages(self.spec());
@@ -491,8 +506,11 @@ impl Pager {
                     return fail(
                         Status::FileFull,
                         format!(
-                            "{}: all {max} logical pages are in use",
-                            self.path.display()
+                            "{}: all {max} logical pages are in use (the most a file \
+                             can address; {} bytes of {}-byte pages)",
+                            self.path.display(),
+                            max * self.page_size as u64,
+                            self.page_size
                         ),
                     );
                 }
@@ -510,7 +528,46 @@ impl Pager {
         self.changed();
         self.touch(logical);
         self.dirty.insert(logical, None);
-        self.free_logical.insert(logical);
+        self.free_logical.insert(logical..logical + 1);
+    }
+
+    /// Test-only: move the logical page counter up to `to` without mapping anything,
+    /// as if the file had grown there, so tests reach the top of a 64 GiB logical
+    /// range without writing it. Neither the pages skipped nor those free below are
+    /// handed out again in this session (the next allocation lands at `to`); a reopen
+    /// finds them unmapped, so free, like any unmapped page.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn skip_logical_pages_for_test(&mut self, to: u32) {
+        debug_assert!(self.undo.is_none() && self.txn.is_none());
+        debug_assert!(u64::from(to) <= crate::page::fcr::max_logical_pages(self.spec()));
+        self.changed();
+        self.state.logical_pages = self.state.logical_pages.max(to);
+        self.free_logical = FreeLogical::new();
+    }
+
+    /// Every logical page in use as readers see it (the committed mapping, the delta
+    /// while frozen, and changes not yet committed), in order. Proportional to the
+    /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
+    pub fn logical_in_use(&self) -> Vec<u32> {
+        let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
+        let mut overlay = |l: u32, entry: Option<&Option<PageBuf>>| {
+            match entry {
+                Some(Some(_)) => used.insert(l),
+                Some(None) => used.remove(&l),
+                None => false,
+            };
+        };
+        if let Some(f) = &self.frozen {
+            for (&l, e) in &f.pages {
+                overlay(l, Some(e));
+            }
+        }
+        let txn_pages = self.txn.iter().flat_map(|t| t.pages.keys());
+        for &l in self.dirty.keys().chain(txn_pages) {
+            overlay(l, self.dirty_entry(l));
+        }
+        used.retain(|&l| l != 0 && l < self.state().logical_pages);
+        used.into_iter().collect()
     }
 
     /// The type of a logical page if it is mapped (for physical-order scans).
@@ -521,11 +578,7 @@ impl Pager {
         if let Some(e) = self.frozen_image(logical) {
             return Ok(e.as_ref().and_then(|b| page::type_of(b)));
         }
-        if !self
-            .pat
-            .get(logical as usize)
-            .is_some_and(|p| p.is_mapped())
-        {
+        if !self.pat.get(logical).is_mapped() {
             return Ok(None);
         }
         let any = &[PageType::Data, PageType::Leaf, PageType::Internal];
@@ -535,11 +588,31 @@ impl Pager {
 
 /// Read-only views for the structure check.
 impl Pager {
-    pub(crate) fn mapping(&self) -> &[PagePtr] {
-        &self.pat
+    /// Every mapped logical page of the durable mapping, in order.
+    pub(crate) fn mapping(&self) -> impl Iterator<Item = (u32, PagePtr)> + '_ {
+        self.pat.mapped()
     }
-    pub(crate) fn pat_pages(&self) -> &[PagePtr] {
-        &self.durable.pat
+    /// Every PAT page of the durable tree: (level, index) and where it lives.
+    pub(crate) fn pat_pages(&self) -> impl Iterator<Item = ((u8, u32), PagePtr)> + '_ {
+        self.pat.pages()
+    }
+    /// The durable PAT's depth.
+    pub(crate) fn pat_depth(&self) -> u8 {
+        self.durable.pat_depth
+    }
+    /// Walk the durable PAT tree on disk again from the FCR — every page read and
+    /// verified against its referrer, each reachable once, no physical page referenced
+    /// twice, no entry outside the file — and compare it with the mapping in memory.
+    /// What is wrong, if anything.
+    pub(crate) fn audit_pat(&mut self) -> Option<String> {
+        let fcr = self.durable.clone();
+        let path = self.path.clone();
+        let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
+        let mut read = |physical: u32| self.read_physical(physical);
+        match PatTree::load(&fcr, &path, &mut referenced, &mut read) {
+            Err(e) => Some(e.to_string()),
+            Ok(on_disk) => self.pat.differs_from(&on_disk),
+        }
     }
     pub(crate) fn free_physical(&self) -> &BTreeSet<u32> {
         &self.free_phys

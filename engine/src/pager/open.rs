@@ -1,12 +1,14 @@
 //! Creating a data file and opening one: choosing the live FCR, loading and checking
-//! the PAT, and rebuilding the free-page set (which reclaims pages a crash orphaned).
+//! the whole PAT tree (`pat.rs`), and rebuilding the free-page set (which reclaims
+//! pages a crash orphaned: whatever no page reachable from the FCR references).
 
+use super::pat::PatTree;
 use super::{Pager, PagerConfig, FCR_SLOTS};
 use crate::page::data::Layout;
 use crate::page::fcr::{self, Fcr, FileState};
 use crate::page::pat::{self, PagePtr};
 use crate::page::spec::{FileFormat, FileSpec, PAGE_SIZES};
-use crate::page::{self, node, Expect, PageType};
+use crate::page::{self, node, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::{self, OpenMode, Vfs, VfsFile};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -113,6 +115,7 @@ fn write_empty(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> std::io::Result<(
                 applied_lsn: 0,
                 roots: vec![0; spec.keys.len()],
             },
+            pat_depth: 1,
             pat: vec![PagePtr {
                 physical: pat_phys,
                 seq: 1,
@@ -252,55 +255,20 @@ impl Pager {
             })?;
         }
         let ps = durable.spec.page_size as usize;
-        let per = pat::entries_per_page(ps);
-        let mut mapping = Vec::with_capacity(durable.state.logical_pages as usize);
         let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
-        let damaged = |why: String| {
-            Err(Error::new(
-                Status::IoError,
-                format!("{}: {why}", path.display()),
-            ))
-        };
-        for (i, ptr) in durable.pat.iter().enumerate() {
+        let mut read = |physical: u32| -> Result<Vec<u8>> {
             let mut b = vec![0u8; ps];
-            let off = u64::from(ptr.physical) * ps as u64;
+            let off = u64::from(physical) * ps as u64;
             vfs::read_exact_at(file.as_ref(), &mut b, off).map_err(|e| {
-                Error::io(&e, format_args!("{}: reading PAT page {i}", path.display()))
+                Error::io(
+                    &e,
+                    format_args!("{}: reading PAT page at {physical}", path.display()),
+                )
             })?;
-            let want = Expect {
-                physical: ptr.physical,
-                logical: i as u32,
-                seq: ptr.seq,
-                types: &[PageType::Pat],
-            };
-            page::verify(&b, &want, &format_args!("{}: PAT page {i}", path.display()))?;
-            if !referenced.insert(ptr.physical) {
-                return damaged(format!(
-                    "PAT page {i} shares physical page {}",
-                    ptr.physical
-                ));
-            }
-            mapping.extend(pat::decode(&b));
-        }
-        let logical_pages = durable.state.logical_pages as usize;
-        if mapping.len() < logical_pages || mapping.len() > (logical_pages + per) {
-            return damaged("PAT size does not match the logical page count".into());
-        }
-        if mapping[logical_pages..].iter().any(|p| p.is_mapped()) || mapping[0].is_mapped() {
-            return damaged("PAT maps a logical page outside the file".into());
-        }
-        mapping.truncate(logical_pages);
-        let mut free_logical = BTreeSet::new();
-        for (l, ptr) in mapping.iter().enumerate().skip(1) {
-            if !ptr.is_mapped() {
-                free_logical.insert(l as u32);
-            } else if !referenced.insert(ptr.physical) {
-                return damaged(format!(
-                    "physical page {} is mapped twice (logical page {l})",
-                    ptr.physical
-                ));
-            }
-        }
+            Ok(b)
+        };
+        let tree = PatTree::load(&durable, path, &mut referenced, &mut read)?;
+        let free_logical = tree.free_logical(durable.state.logical_pages);
         let max_ref = referenced.last().copied().unwrap_or(0);
         let phys_pages = ((len / ps as u64) as u32).max(max_ref + 1);
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
@@ -314,7 +282,7 @@ impl Pager {
             config,
             state: durable.state.clone(),
             durable,
-            pat: mapping,
+            pat: tree,
             dirty: BTreeMap::new(),
             clean: HashMap::new(),
             free_phys,
