@@ -15,8 +15,8 @@
 //! | 7 | [`file`](mod@file) | records, keys, Btrieve operations, positioning, the redo vocabulary (`file::change`), check and recover |
 //! | 8 | [`txlog`], [`archival`], [`contops`], [`formats`] | the transaction log (segments, frames, reader, writer, group sync); archival logging (`blog.cfg`, the per-file archival log's format, reader and writer); continuous-operations policy (startbu's check, killbu); butil's interchange formats |
 //! | 9 | [`engine`] | handles, cursors, user transactions, bundling into system transactions, backup, logging and roll-forward; archival logging's append before each FCR, a file's reconciliation with its log, and roll-forward from it |
-//! | 10 | [`shared`], [`bulk`], [`admin`] | a threaded host's engine behind a lock; bulk jobs butil runs; the admin endpoint's requests, wire format, execution and the text butil prints for them |
-//! | 11 | [`host`] | the OS side: the real clock; the admin endpoint's socket server, peer check and registry (Linux) |
+//! | 10 | [`bulk`], [`admin`] | bulk jobs butil runs; the admin endpoint's requests, wire format, execution and the text butil prints for them |
+//! | 11 | [`host`] ([`shared`]) | the OS side: the real clock; a threaded host's engine behind a lock, with group commit and its commit-delay timer; the admin endpoint's socket server, peer check and registry (Linux) |
 //!
 //! `butil` (`src/bin/butil/`) parses arguments and prints; everything it does is here.
 //!
@@ -40,7 +40,9 @@ pub mod mutant;
 pub mod page;
 pub mod pager;
 pub mod preimage;
-pub mod shared;
+/// The engine shared by threads (group commit); lives with the host seams because it
+/// alone meets threads and real time.
+pub use host::shared;
 pub mod status;
 pub mod txlog;
 pub mod vfs;

@@ -40,12 +40,12 @@ const LAYERS: &[(&str, u32)] = &[
     ("formats", 8),
     // Handles, cursors, transactions, bundling, backup, logging.
     ("engine", 9),
-    // Hosts and jobs over an engine.
-    ("shared", 10),
+    // Jobs over an engine.
     ("bulk", 10),
     // The admin endpoint: requests, wire format, execution in the holding engine.
     ("admin", 10),
-    // The OS side of hosts: the real clock, the admin socket and its registry.
+    // The OS side of hosts: the real clock, the thread adapter with group commit
+    // (`host::shared`, re-exported as `shared`), the admin socket and its registry.
     ("host", 11),
 ];
 

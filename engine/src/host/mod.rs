@@ -1,6 +1,7 @@
 //! Host-side implementations of the environment seams: the real monotonic clock
-//! (the real filesystem is `vfs::StdVfs`), and the admin endpoint's socket, peer
-//! check and discovery registry (`admin`, `registry`; Linux). Binaries and tests use
+//! (the real filesystem is `vfs::StdVfs`), the thread adapter with group commit
+//! (`shared`: threads, locks and its commit-delay timer), and the admin endpoint's
+//! socket, peer check and discovery registry (`admin`, `registry`; Linux). Binaries and tests use
 //! these; the engine core only sees the traits. This directory and `vfs/std_vfs.rs`
 //! are the only places in the library that touch the OS (`.ci/run` checks).
 
@@ -12,6 +13,7 @@ mod os;
 pub mod private_dir;
 #[cfg(target_os = "linux")]
 pub mod registry;
+pub mod shared;
 
 #[cfg(target_os = "linux")]
 pub use os::pid_alive;
