@@ -626,24 +626,10 @@ mod tests {
 
     #[test]
     fn logical_page_bound_covers_every_real_file() {
-        use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+        use crate::page::spec::{FileSpec, PAGE_SIZES};
         for ps in PAGE_SIZES {
             // The smallest definition leaves the most room for PAT pointers.
-            let spec = FileSpec {
-                record_length: 4,
-                page_size: ps,
-                keys: vec![KeySpec {
-                    segments: vec![Segment {
-                        offset: 0,
-                        length: 4,
-                        key_type: KeyType::Unsigned,
-                        descending: false,
-                    }],
-                    duplicates: false,
-                    modifiable: false,
-                }],
-                format: crate::page::spec::FileFormat::V6,
-            };
+            let spec = FileSpec::unique_u32_key(4, ps);
             let most = crate::page::fcr::max_logical_pages(&spec);
             assert!(u64::from(logical_page_bound(ps)) >= most, "page size {ps}");
             // …and is not wildly loose: it bounds what the scan keeps in memory.

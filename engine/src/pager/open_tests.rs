@@ -5,7 +5,7 @@
 
 use super::super::{create, Pager, PagerConfig, FCR_SLOTS};
 use crate::page::fcr::Fcr;
-use crate::page::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment, PAGE_SIZES};
+use crate::page::spec::{FileSpec, PAGE_SIZES};
 use crate::page::{self, PageType};
 use crate::status::Status;
 use crate::vfs::testing::TestVfs;
@@ -14,24 +14,6 @@ use proptest::prelude::*;
 use std::path::Path;
 
 const PATH: &str = "/f.btr";
-
-fn spec(page_size: u32) -> FileSpec {
-    FileSpec {
-        record_length: 8,
-        page_size,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: FileFormat::V6,
-    }
-}
 
 fn config() -> PagerConfig {
     PagerConfig {
@@ -44,7 +26,12 @@ fn config() -> PagerConfig {
 /// A file of this page size whose two slots hold FCRs of different sequences.
 fn made(page_size: u32, commits: usize) -> Vec<u8> {
     let vfs = TestVfs::new();
-    create(&vfs, Path::new(PATH), &spec(page_size)).unwrap();
+    create(
+        &vfs,
+        Path::new(PATH),
+        &FileSpec::unique_u32_key(8, page_size),
+    )
+    .unwrap();
     let mut p = Pager::open(&vfs, Path::new(PATH), false, config()).unwrap();
     for _ in 0..commits {
         p.begin_op().unwrap();
