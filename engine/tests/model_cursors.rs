@@ -178,6 +178,20 @@ struct Model {
 }
 
 impl Model {
+    /// A Get that found `(entry, serial, id)` on `key` puts handle `h` on it: its
+    /// position and its key for currency, no longer in doubt.
+    fn land(&mut self, h: usize, key: usize, (entry, serial, id): (Vec<u8>, u64, u32)) {
+        self.pos[h] = Pos::Logical {
+            key,
+            entry,
+            serial,
+            id,
+            on_record: true,
+        };
+        self.key[h] = key;
+        self.doubtful[h] = false;
+    }
+
     fn client(h: usize) -> usize {
         h / 2
     }
@@ -406,16 +420,8 @@ fn run(ops: Vec<Op>, page_size: u32, config: Config) -> Result<(), TestCaseError
                     key,
                     h
                 );
-                if let Some((e, serial, id)) = hit.cloned() {
-                    m.pos[h] = Pos::Logical {
-                        key,
-                        entry: e,
-                        serial,
-                        id,
-                        on_record: true,
-                    };
-                    m.key[h] = key;
-                    m.doubtful[h] = false;
+                if let Some(found) = hit.cloned() {
+                    m.land(h, key, found);
                 }
             }
             Op::Move { h, forward, key } => {
@@ -456,16 +462,8 @@ fn run(ops: Vec<Op>, page_size: u32, config: Config) -> Result<(), TestCaseError
                     key,
                     h
                 );
-                if let Ok((e, serial, id)) = want {
-                    m.pos[h] = Pos::Logical {
-                        key,
-                        entry: e,
-                        serial,
-                        id,
-                        on_record: true,
-                    };
-                    m.key[h] = key;
-                    m.doubtful[h] = false;
+                if let Ok(found) = want {
+                    m.land(h, key, found);
                 }
             }
             Op::Step { h, op } => {
