@@ -77,7 +77,10 @@ pub fn sync_dir_of(vfs: &dyn Vfs, kind: &FileKind, path: &Path) -> Result<()> {
 /// way (a commit's sync then flushes data only, not the file's size and block map), and
 /// a torn or stale tail is zeroed this way before a writer continues after it.
 pub fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
-    let zeros = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    // One static chunk of zeros rather than a fresh zeroed buffer per call: every log
+    // open zero-fills its segment copy's tail.
+    static ZEROS: [u8; CHUNK as usize] = [0; CHUNK as usize];
+    let zeros = &ZEROS[..];
     let mut at = from;
     while at < to {
         let n = (to - at).min(CHUNK) as usize;

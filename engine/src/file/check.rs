@@ -17,7 +17,7 @@ use super::datafile::{serial_of, DataFile};
 use super::key;
 use crate::btree::MAX_DEPTH;
 use crate::page::node::{Node, RecAddr};
-use crate::page::PageType;
+use crate::page::{PageBuf, PageType};
 use crate::pager::PagerConfig;
 use crate::status::Result;
 use crate::vfs::Vfs;
@@ -69,11 +69,16 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         ..Default::default()
     };
     // Physical partition.
-    let mut used: BTreeSet<u32> = (0..crate::pager::FCR_SLOTS).collect();
-    let mut note_phys = |p: u32, what: String, r: &mut CheckReport| {
+    let mut used = PhysicalUse::new(r.physical_pages);
+    for p in 0..crate::pager::FCR_SLOTS {
+        used.insert(p);
+    }
+    // The description of a reference is only formatted when it is a problem: this
+    // check runs after every recovery of every simulated seed.
+    let mut note_phys = |p: u32, what: &dyn Fn() -> String, r: &mut CheckReport| {
         if !used.insert(p) {
             r.problems
-                .push(format!("physical page {p} referenced twice ({what})"));
+                .push(format!("physical page {p} referenced twice ({})", what()));
         }
     };
     let pat_pages: Vec<_> = df.pager.pat_pages().collect();
@@ -82,18 +87,18 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     for ((level, i), ptr) in pat_pages {
         note_phys(
             ptr.physical,
-            format!("PAT page {i} of level {level}"),
+            &|| format!("PAT page {i} of level {level}"),
             &mut r,
         );
     }
     let mapping: Vec<_> = df.pager.mapping().collect();
     for (l, ptr) in mapping {
-        note_phys(ptr.physical, format!("logical page {l}"), &mut r);
+        note_phys(ptr.physical, &|| format!("logical page {l}"), &mut r);
     }
     if let Some(why) = df.pager.audit_pat() {
         r.problems.push(format!("PAT tree: {why}"));
     }
-    for p in df.pager.free_physical() {
+    for &p in df.pager.free_physical() {
         if used.contains(p) {
             r.problems
                 .push(format!("physical page {p} is both in use and free"));
@@ -137,7 +142,11 @@ pub fn check(df: &mut DataFile) -> CheckReport {
 
     // Data pages and records.
     let layout = df.layout;
-    let mut records: BTreeMap<RecAddr, (u64, Vec<u8>)> = BTreeMap::new();
+    // Every record's serial by address, and the data pages that hold them (shared
+    // images, not copies of each record): both in address order, as the pages are
+    // visited in logical order and slots in slot order.
+    let mut records: Vec<(RecAddr, u64)> = Vec::new();
+    let mut data_pages: Vec<(u32, PageBuf)> = Vec::new();
     let mut non_full: BTreeSet<u32> = BTreeSet::new();
     // The pages in use, not every logical page number: a sparse file's holes are free.
     for l in df.pager.logical_in_use() {
@@ -178,8 +187,9 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                         page: l,
                         slot: s as u16,
                     };
-                    records.insert(addr, (layout.serial(&p, s), layout.record(&p, s).to_vec()));
+                    records.push((addr, layout.serial(&p, s)));
                 }
+                data_pages.push((l, p));
             }
             Some(t) if !reached.contains_key(&l) => {
                 r.problems
@@ -197,7 +207,9 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         ));
     }
     let mut serials = BTreeSet::new();
-    for (addr, (serial, _)) in &records {
+    debug_assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
+    debug_assert!(data_pages.windows(2).all(|w| w[0].0 < w[1].0));
+    for (addr, serial) in &records {
         if !serials.insert(*serial) {
             r.problems
                 .push(format!("serial {serial} used twice (at {addr:?})"));
@@ -253,12 +265,20 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 r.problems
                     .push(format!("key {k} is unique but holds a duplicate value"));
             }
-            match records.get(addr) {
+            let found = records
+                .binary_search_by_key(addr, |(a, _)| *a)
+                .ok()
+                .and_then(|i| {
+                    let page = data_pages.binary_search_by_key(&addr.page, |(l, _)| *l);
+                    Some((records[i].1, &data_pages[page.ok()?].1))
+                });
+            match found {
                 None => r
                     .problems
                     .push(format!("key {k} points to {addr:?}, which holds no record")),
-                Some((serial, rec)) => {
-                    if key::entry(ks, rec, *serial) != *entry || serial_of(entry) != *serial {
+                Some((serial, page)) => {
+                    let rec = layout.record(page, addr.slot as usize);
+                    if !key::entry_matches(ks, rec, serial, entry) || serial_of(entry) != serial {
                         r.problems.push(format!(
                             "key {k} entry for {addr:?} does not match the record"
                         ));
@@ -338,9 +358,12 @@ fn walk(
                 .push(format!("key {k}: leaves at depths {d} and {depth}")),
             _ => *leaf_depth = Some(depth),
         }
-        for (e, &v) in node.keys.iter().zip(&node.vals) {
-            out.push((e.clone(), RecAddr::unpack(v)));
-        }
+        out.extend(
+            node.keys
+                .into_iter()
+                .zip(node.vals)
+                .map(|(e, v)| (e, RecAddr::unpack(v))),
+        );
         return;
     }
     let children = node.children();
@@ -369,3 +392,47 @@ fn walk(
         );
     }
 }
+
+/// The physical pages a check has seen referenced: a bit per page of the file, and
+/// the (damaged) references beyond its end, which count as used so the partition
+/// check reports them.
+struct PhysicalUse {
+    bits: Vec<bool>,
+    beyond: BTreeSet<u32>,
+    count: usize,
+}
+
+impl PhysicalUse {
+    fn new(pages: u32) -> PhysicalUse {
+        PhysicalUse {
+            bits: vec![false; pages as usize],
+            beyond: BTreeSet::new(),
+            count: 0,
+        }
+    }
+
+    /// Mark `p` used; false if it already was.
+    fn insert(&mut self, p: u32) -> bool {
+        let fresh = match self.bits.get_mut(p as usize) {
+            Some(b) => !std::mem::replace(b, true),
+            None => self.beyond.insert(p),
+        };
+        self.count += usize::from(fresh);
+        fresh
+    }
+
+    fn contains(&self, p: u32) -> bool {
+        match self.bits.get(p as usize) {
+            Some(&b) => b,
+            None => self.beyond.contains(&p),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+}
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@ use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::HEADER_LEN;
 
 const NEXT_FREE_AT: usize = HEADER_LEN;
-const USED_AT: usize = HEADER_LEN + 4;
+pub(crate) const USED_AT: usize = HEADER_LEN + 4;
 const BITMAP_AT: usize = HEADER_LEN + 8;
 /// Per-slot overhead: the serial.
 pub const SLOT_OVERHEAD: usize = 8;

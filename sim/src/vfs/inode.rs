@@ -56,6 +56,13 @@ impl PendingOp {
 /// Write `data` at `offset` into `image`, zero-filling any gap and extending as needed.
 pub(super) fn apply_write(image: &mut Vec<u8>, offset: usize, data: &[u8]) {
     let end = offset + data.len();
+    if offset >= image.len() {
+        // An append (the common case: logs, deltas, new pages): one pass, not a
+        // zero-fill then a copy over it.
+        image.resize(offset, 0);
+        image.extend_from_slice(data);
+        return;
+    }
     if image.len() < end {
         image.resize(end, 0);
     }
