@@ -16,7 +16,7 @@
 use super::datafile::{serial_of, DataFile};
 use super::key;
 use crate::btree::MAX_DEPTH;
-use crate::page::node::{Node, RecAddr};
+use crate::page::node::{NodeView, RecAddr};
 use crate::page::{PageBuf, PageType};
 use crate::pager::PagerConfig;
 use crate::status::Result;
@@ -117,7 +117,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // Index trees.
     // Index pages reached so far, and from which key.
     let mut reached: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut entries: Vec<Vec<(Vec<u8>, RecAddr)>> = Vec::new();
+    let mut entries: Vec<Leaves> = Vec::new();
     for k in 0..df.trees.len() {
         let mut out = Vec::new();
         let root = df.pager.state().roots[k];
@@ -251,20 +251,23 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // Every index holds exactly every record once, with the right entry.
     let spec = df.spec().clone();
     for (k, ks) in spec.keys.iter().enumerate() {
-        let es = &entries[k];
-        if es.len() as u64 != r.records {
+        let entry_len = df.trees[k].entry_len;
+        let count: usize = entries[k].iter().map(|(_, n)| n).sum();
+        if count as u64 != r.records {
             r.problems.push(format!(
-                "key {k} has {} entries for {} records",
-                es.len(),
+                "key {k} has {count} entries for {} records",
                 r.records
             ));
         }
         let mut seen = BTreeSet::new();
-        for (i, (entry, addr)) in es.iter().enumerate() {
-            if i > 0 && !ks.duplicates && key::key_part(&es[i - 1].0) == key::key_part(entry) {
+        let mut prev: Option<&[u8]> = None;
+        for (entry, addr) in leaf_entries(&entries[k], entry_len) {
+            let addr = &addr;
+            if !ks.duplicates && prev.is_some_and(|p| key::key_part(p) == key::key_part(entry)) {
                 r.problems
                     .push(format!("key {k} is unique but holds a duplicate value"));
             }
+            prev = Some(entry);
             let found = records
                 .binary_search_by_key(addr, |(a, _)| *a)
                 .ok()
@@ -293,6 +296,18 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     r
 }
 
+/// A key's leaves in key order, each with its entry count: the entries are read in
+/// place (no copy per entry), once the walk has verified each leaf's header.
+type Leaves = Vec<(PageBuf, usize)>;
+
+/// Every entry of `leaves`, in key order, with the record address it points to.
+fn leaf_entries(leaves: &Leaves, entry_len: usize) -> impl Iterator<Item = (&[u8], RecAddr)> {
+    leaves.iter().flat_map(move |(b, n)| {
+        let v = NodeView::kept_leaf(b, entry_len, *n);
+        (0..*n).map(move |i| (v.key(i), RecAddr::unpack(v.val(i))))
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn walk(
     df: &mut DataFile,
@@ -302,7 +317,7 @@ fn walk(
     hi: Option<&[u8]>,
     depth: usize,
     leaf_depth: &mut Option<usize>,
-    out: &mut Vec<(Vec<u8>, RecAddr)>,
+    out: &mut Leaves,
     reached: &mut BTreeMap<u32, usize>,
     r: &mut CheckReport,
 ) {
@@ -318,38 +333,42 @@ fn walk(
         return;
     }
     let entry_len = df.trees[k].entry_len;
-    let node = match df
-        .pager
-        .read(page, &[PageType::Leaf, PageType::Internal])
-        .and_then(|b| Node::decode(&b, entry_len))
-    {
+    let buf = match df.pager.read(page, &[PageType::Leaf, PageType::Internal]) {
+        Ok(b) => b,
+        Err(e) => {
+            r.problems.push(format!("key {k} page {page}: {e}"));
+            return;
+        }
+    };
+    let node = match NodeView::new(&buf, entry_len) {
         Ok(n) => n,
         Err(e) => {
             r.problems.push(format!("key {k} page {page}: {e}"));
             return;
         }
     };
-    for w in node.keys.windows(2) {
-        if w[0] >= w[1] {
+    let n = node.len();
+    for i in 1..n {
+        if node.key(i - 1) >= node.key(i) {
             r.problems
                 .push(format!("key {k} page {page}: entries out of order"));
         }
     }
-    if let (Some(first), Some(lo)) = (node.keys.first(), lo) {
-        if first.as_slice() < lo {
+    if let (false, Some(lo)) = (node.is_empty(), lo) {
+        if node.key(0) < lo {
             r.problems
                 .push(format!("key {k} page {page}: entry below its separator"));
         }
     }
-    if let (Some(last), Some(hi)) = (node.keys.last(), hi) {
-        if last.as_slice() >= hi {
+    if let (false, Some(hi)) = (node.is_empty(), hi) {
+        if node.key(n - 1) >= hi {
             r.problems.push(format!(
                 "key {k} page {page}: entry at or above the next separator"
             ));
         }
     }
     if node.leaf {
-        if node.keys.is_empty() {
+        if node.is_empty() {
             r.problems.push(format!("key {k} page {page}: empty leaf"));
         }
         match leaf_depth {
@@ -358,30 +377,16 @@ fn walk(
                 .push(format!("key {k}: leaves at depths {d} and {depth}")),
             _ => *leaf_depth = Some(depth),
         }
-        out.extend(
-            node.keys
-                .into_iter()
-                .zip(node.vals)
-                .map(|(e, v)| (e, RecAddr::unpack(v))),
-        );
+        out.push((buf.clone(), n));
         return;
     }
-    let children = node.children();
-    for (i, &child) in children.iter().enumerate() {
-        let clo = if i == 0 {
-            lo
-        } else {
-            Some(node.keys[i - 1].as_slice())
-        };
-        let chi = if i < node.keys.len() {
-            Some(node.keys[i].as_slice())
-        } else {
-            hi
-        };
+    for c in 0..=n {
+        let clo = if c == 0 { lo } else { Some(node.key(c - 1)) };
+        let chi = if c < n { Some(node.key(c)) } else { hi };
         walk(
             df,
             k,
-            child,
+            node.child(c),
             clo,
             chi,
             depth + 1,

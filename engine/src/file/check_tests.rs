@@ -49,10 +49,14 @@ fn cfg() -> PagerConfig {
     }
 }
 
-/// Open the built file for writing, change one data page with `edit` (slot layout,
-/// page image) and commit it: a consistent page image that breaks the file's
-/// structure. Returns the check of the result, read back from disk.
-fn damaged(edit: impl FnOnce(&Layout, &mut Vec<u8>)) -> CheckReport {
+/// Open the built file for writing, change the first page of type `ty[0]` with `edit`
+/// (data slot layout, page size, page image) and commit it: a consistent page image
+/// that breaks the file's structure. Returns the check of the result, read back from
+/// disk.
+fn damaged_page(
+    ty: &'static [PageType],
+    edit: impl FnOnce(&Layout, usize, &mut Vec<u8>),
+) -> CheckReport {
     let vfs = TestVfs::new();
     let path = Path::new("/d/f.btr");
     build(&vfs, path);
@@ -62,16 +66,31 @@ fn damaged(edit: impl FnOnce(&Layout, &mut Vec<u8>)) -> CheckReport {
         .pager
         .logical_in_use()
         .into_iter()
-        .find(|&l| df.pager.page_type(l).unwrap() == Some(PageType::Data))
+        .find(|&l| df.pager.page_type(l).unwrap() == Some(ty[0]))
         .unwrap();
-    let mut page = df.pager.read(l, &[PageType::Data]).unwrap().to_vec();
-    edit(&layout, &mut page);
+    let mut page = df.pager.read(l, ty).unwrap().to_vec();
+    edit(&layout, PS as usize, &mut page);
     df.pager.begin_op().unwrap();
     df.pager.write(l, page);
     df.pager.end_op(true);
     df.pager.commit().unwrap();
     drop(df);
     check_file(&vfs, path).unwrap()
+}
+
+fn damaged(edit: impl FnOnce(&Layout, &mut Vec<u8>)) -> CheckReport {
+    damaged_page(&[PageType::Data], |layout, _, page| edit(layout, page))
+}
+
+/// Change a leaf's entries with `edit` (entry length 4 + serial).
+fn damaged_leaf(edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> CheckReport {
+    damaged_page(&[PageType::Leaf], |_, ps, page| {
+        let entry_len = 4 + crate::file::key::SERIAL_LEN;
+        let mut node = crate::page::node::Node::decode(page, entry_len).unwrap();
+        edit(&mut node.keys);
+        // As the B-tree writes a node: the pager stamps the header at the commit.
+        *page = node.encode(ps, entry_len);
+    })
 }
 
 fn first_used(layout: &Layout, page: &[u8]) -> usize {
@@ -147,4 +166,25 @@ fn a_wrong_used_count_is_reported() {
     // The extra record has no index entry and a serial beyond the file's next one.
     assert!(has(&r, ">= next serial"), "{:?}", r.problems);
     assert!(has(&r, "entries for 161 records"), "{:?}", r.problems);
+}
+
+#[test]
+fn leaf_entries_out_of_order_are_reported() {
+    let r = damaged_leaf(|keys| keys.swap(0, 1));
+    assert!(has(&r, "entries out of order"), "{:?}", r.problems);
+}
+
+#[test]
+fn a_duplicate_in_a_unique_key_is_reported() {
+    // Entry 1 takes entry 0's key value (its serial stays, so the order holds).
+    let r = damaged_leaf(|keys| {
+        let first = keys[0][..4].to_vec();
+        keys[1][..4].copy_from_slice(&first);
+    });
+    assert!(
+        has(&r, "is unique but holds a duplicate value"),
+        "{:?}",
+        r.problems
+    );
+    assert!(has(&r, "does not match the record"), "{:?}", r.problems);
 }

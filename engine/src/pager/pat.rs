@@ -95,21 +95,22 @@ impl PatTree {
         referenced: &mut BTreeSet<u32>,
         read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
     ) -> Result<()> {
-        let what = format!("PAT page {index} of level {level}");
+        // Formatted only for an error: every open visits every PAT page.
+        let what = || format!("PAT page {index} of level {level}");
         // Past the last logical page's leaf (or its ancestors) nothing may exist; this
         // also keeps the index inside the header's field.
         let covers = pat::capacity(1, self.per, level + 1);
         if index.saturating_mul(covers) >= u64::from(fcr.state.logical_pages) {
             return Err(damaged(
                 path,
-                format!("{what} lies past the file's last page"),
+                format!("{} lies past the file's last page", what()),
             ));
         }
         let index = index as u32;
         if !referenced.insert(ptr.physical) {
             return Err(damaged(
                 path,
-                format!("{what} shares physical page {}", ptr.physical),
+                format!("{} shares physical page {}", what(), ptr.physical),
             ));
         }
         let buf = read(ptr.physical)?;
@@ -123,7 +124,11 @@ impl PatTree {
                 &[PageType::PatInterior]
             },
         };
-        page::verify(&buf, &want, &format_args!("{}: {what}", path.display()))?;
+        page::verify(
+            &buf,
+            &want,
+            &format_args!("{}: PAT page {index} of level {level}", path.display()),
+        )?;
         let entries = pat::decode(&buf);
         self.pages.insert((level, index), ptr);
         let first = u64::from(index) * self.per as u64;
