@@ -138,7 +138,8 @@ impl World {
         // Which records went one at a time (module doc).
         let one_by_one = n_in - batched.min(n_in);
         let exact = one_by_one == 0 || (got.is_err() && !log_failed && one_by_one == n_in % batch);
-        if !exact && !(each && batched == 0 && !log_failed) {
+        let one_at_a_time = each && batched == 0 && !log_failed;
+        if !(exact || one_at_a_time) {
             // Relaxed, counted: a fault (or a failed log write) sent a batch Insert by
             // Insert, and the count does not say which.
             self.tally.bulk_per_record += 1;
