@@ -88,6 +88,38 @@ impl FileModel {
         Ok(())
     }
 
+    /// What the engine's commit counters say happened during a bulk load (generation
+    /// 18), which may run several system transactions in one call, each after one of
+    /// `boundaries` (the states after each whole batch, or record, oldest first; the
+    /// last is `live`). If any was attempted, every boundary is a candidate; if one was
+    /// durable, the first boundary is the oldest state a crash may leave (which one was
+    /// durable the counters do not say). Returns the indices of the boundaries in
+    /// `states` (first, last), if they were added.
+    pub fn observe_load(
+        &mut self,
+        attempts: u64,
+        durable: u64,
+        boundaries: &[Arc<Records>],
+    ) -> Option<(usize, usize)> {
+        let first = self.states.len();
+        let attempted = attempts > self.seen.0;
+        if attempted {
+            if boundaries.is_empty() {
+                self.states.push(self.live.clone());
+            }
+            self.states.extend(boundaries.iter().cloned());
+        }
+        if durable > self.seen.1 {
+            self.durable = if attempted {
+                first
+            } else {
+                self.states.len() - 1
+            };
+        }
+        self.seen = (attempts, durable);
+        attempted.then(|| (first, self.states.len() - 1))
+    }
+
     /// A `flush` or the last `close` returned success: everything acknowledged so far
     /// is durable, so the acknowledged state is the oldest a crash may leave.
     pub fn acknowledged_durable(&mut self) {

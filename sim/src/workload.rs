@@ -100,6 +100,13 @@ pub enum Step {
     ArmCrash,
     /// Crash between operations.
     CrashNow,
+    /// Generation 18: move a held cursor — a handle an earlier Get Equal (or move)
+    /// positioned — with Get Next / Get Previous, while other steps' changes land
+    /// between its moves.
+    Cursor,
+    /// Generation 18: insert a few records at once (`Engine::insert_batched`, the
+    /// seed's small batch size), now and then with a duplicate part-way.
+    BulkLoad,
 }
 
 /// Draw the next step. Weights are per seed (swarm), given as the table.
@@ -156,8 +163,36 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// through the admin endpoint's wire format and `Engine::admin` (without the socket); 17
 /// — the operator also asks for `-stat` of a file after each startbu (its record count
 /// must be the model's) and `-check` after each endbu (it must pass), both through the
-/// admin path, and half the flushes are the operator's admin `Flush`.
-pub const WORKLOAD_VERSION: u32 = 17;
+/// admin path, and half the flushes are the operator's admin `Flush`; 18 — held
+/// cursors and bulk loads (weights and the batch size from setup stream 9): a
+/// `Cursor` step moves a handle that an earlier step positioned with Get Next / Get
+/// Previous while other steps change the file between its moves, each answer checked
+/// against the position's index entry as `engine/tests/model_cursors.rs` defines it;
+/// a `BulkLoad` inserts up to [`BULK_MAX`] records through `insert_batched` in
+/// batches of 1–16 (ids ascending past the file's last, or random, or with a
+/// duplicate part-way), its statuses and count held to Insert by Insert and a crash
+/// inside it to a prefix of whole batches (log Off) or of whole log transactions.
+pub const WORKLOAD_VERSION: u32 = 18;
+
+/// Generation 18: the most records one bulk load inserts (small, so a seed's files
+/// stay the size they were; small batches make loads span several).
+pub const BULK_MAX: usize = 32;
+/// Generation 18: bulk-loaded records' ids start here (above the inventory's), so the
+/// appender's "beyond the last key" path runs; their tags are `z` and the id: unique, and past every other tag.
+pub const BULK_BASE: u32 = 100_000;
+/// Random bulk ids are drawn from `BULK_BASE..BULK_BASE + BULK_SPAN`.
+pub const BULK_SPAN: u32 = 2_000;
+
+/// A bulk-loaded record with id `id`: a tag no other id has, other fields from `rng`.
+pub fn bulk_record(id: u32, rng: &mut impl Rng) -> Vec<u8> {
+    let mut r = vec![0u8; RECORD_LEN];
+    r[0..4].copy_from_slice(&id.to_le_bytes());
+    r[4..6].copy_from_slice(&rng.random_range(-4i16..5).to_le_bytes());
+    let tag = format!("z{id:010}");
+    r[6..6 + tag.len()].copy_from_slice(tag.as_bytes());
+    rng.fill(&mut r[18..]);
+    r
+}
 
 /// Inventory items (generation 5): every file holds each item once, with a count;
 /// transfers move counts between files, so each item's total on hand — the sum of
@@ -171,9 +206,10 @@ pub fn item_id(i: u32) -> u32 {
     ID_RANGE + i
 }
 
-/// Is `id` an inventory item (which the random steps leave alone)?
+/// Is `id` an inventory item (which the random steps leave alone)? (Bulk-loaded ids,
+/// generation 18, lie above the items.)
 pub fn is_item(id: u32) -> bool {
-    id >= ID_RANGE
+    (ID_RANGE..ID_RANGE + ITEMS).contains(&id)
 }
 
 /// Item `i`'s record with this count.
@@ -212,8 +248,14 @@ pub fn log_mode(ext: &mut impl Rng, version: u32) -> (engine::LogMode, u64) {
 
 /// A per-seed operation mix. Step kinds added by later workload versions draw their
 /// weights from `ext` (their own stream) and come last with weight 0 below their
-/// version, so earlier versions draw exactly the steps they always did.
-pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Step, u32)> {
+/// version, so earlier versions draw exactly the steps they always did (generation 18's
+/// from `g18`, a stream of their own).
+pub fn weights(
+    rng: &mut impl Rng,
+    ext: &mut impl Rng,
+    g18: &mut impl Rng,
+    version: u32,
+) -> Vec<(Step, u32)> {
     let since = |v: u32, w: u32| if version >= v { w } else { 0 };
     // Drawn unconditionally so the stream does not depend on the version.
     let (begin, end, abort) = (
@@ -224,6 +266,7 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
     let transfer = ext.random_range(2..12);
     let backup = ext.random_range(0..4);
     let crash_in_commit = ext.random_range(0..3);
+    let (cursor, bulk) = (g18.random_range(2..8), g18.random_range(0..3));
     vec![
         (Step::Insert, rng.random_range(20..40)),
         (Step::Update, rng.random_range(5..20)),
@@ -247,5 +290,8 @@ pub fn weights(rng: &mut impl Rng, ext: &mut impl Rng, version: u32) -> Vec<(Ste
         (Step::EndBackup, since(6, backup)),
         // Version 7.
         (Step::CrashInCommit, since(7, crash_in_commit)),
+        // Version 18: held cursors and bulk loads.
+        (Step::Cursor, since(18, cursor)),
+        (Step::BulkLoad, since(18, bulk)),
     ]
 }

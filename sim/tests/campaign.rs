@@ -31,8 +31,21 @@ fn bounded_campaign_passes() {
     // Generation 14: (archival backups, roll-forwards checked, crashed part-way, gap
     // backups refused with 41).
     let mut archival = (0, 0, 0, 0);
+    // Generation 18: held-cursor moves (all, across a change), bulk loads (loads,
+    // records, cut short by a crash) and what recovery found of those (a prefix of
+    // whole batches, all of it).
+    let mut cursor = (0, 0);
+    let mut bulk = (0, 0, 0);
+    let mut bulk_outcomes = (0, 0, 0);
     for seed in 0..300 {
         let o = run_seed(seed, &opts);
+        cursor = (cursor.0 + o.cursor_moves.0, cursor.1 + o.cursor_moves.1);
+        bulk = (bulk.0 + o.bulk.0, bulk.1 + o.bulk.1, bulk.2 + o.bulk.3);
+        bulk_outcomes = (
+            bulk_outcomes.0 + o.bulk_crash_outcomes.0,
+            bulk_outcomes.1 + o.bulk_crash_outcomes.1,
+            bulk_outcomes.2 + o.bulk_crash_outcomes.2,
+        );
         archival = (
             archival.0 + o.archival.0,
             archival.1 + o.archival.1,
@@ -165,6 +178,18 @@ fn bounded_campaign_passes() {
     );
     assert!(archival.2 > 0, "no roll-forward was crashed part-way");
     assert!(archival.3 > 0, "no backup older than its log was refused");
+    // Generation 18: held cursors moved across other steps' changes, bulk loads ran
+    // (spanning batches: more records than loads), crashes cut some short, and
+    // recovery found each outcome the model allows.
+    assert!(cursor.0 > 0, "no held cursor moved");
+    assert!(cursor.1 > 0, "no held cursor moved after its file changed");
+    assert!(bulk.0 > 0 && bulk.1 > bulk.0, "bulk loads ran: {bulk:?}");
+    assert!(bulk.2 > 0, "no bulk load was cut short by a crash");
+    assert!(
+        bulk_outcomes.0 > 0 && bulk_outcomes.1 > 0 && bulk_outcomes.2 > 0,
+        "recovery found every outcome of a crashed load (none, whole batches, all): \
+         {bulk_outcomes:?}"
+    );
     // Recovery met faults, and some of those recoveries failed and were redone.
     assert!(faulty.0 > 0, "no recovery ran under faults");
     assert!(

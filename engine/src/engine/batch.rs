@@ -29,6 +29,7 @@ use super::cursor::Position;
 use super::{Engine, Handle, OpenMode};
 use crate::file::change::Change;
 use crate::file::key;
+use crate::mutant::Mutant;
 use crate::status::Result;
 use std::path::PathBuf;
 
@@ -67,43 +68,63 @@ impl Engine {
         if !self.batch_applies(h)? {
             return self.insert_each(h, records, inserted);
         }
-        for chunk in records.chunks(batch) {
-            self.log_ready()?;
-            let logging = self.logging();
-            let (c, f) = self.parts(h)?;
-            let Ok(placed) = f.df.insert_batch(chunk) else {
-                // Undone whole: Insert by Insert gives the exact outcome (or, if the
-                // cause has passed, inserts the chunk).
-                self.insert_each(h, chunk, inserted)?;
-                continue;
-            };
-            if let (Some(record), Some(&(addr, serial))) = (chunk.last(), placed.last()) {
-                let ks = &f.df.spec().keys[c.key];
-                c.pos = Position::Logical {
-                    key: c.key,
-                    entry: key::entry(ks, record.as_ref(), serial),
-                    addr,
-                    on_record: true,
-                };
+        let torn = self.mutant(Mutant::BulkBatchTorn);
+        for whole in records.chunks(batch) {
+            // The mutant splits each batch in two: a system transaction (and, in a log
+            // mode, a log transaction) may then end between its halves.
+            let (a, b) = whole.split_at(if torn { whole.len() / 2 } else { 0 });
+            for chunk in [a, b] {
+                if chunk.is_empty() {
+                    continue;
+                }
+                self.insert_chunk(h, chunk, inserted)?;
             }
-            *inserted += chunk.len() as u64;
-            if logging {
-                let path = f.path.clone();
-                let changes: Vec<_> = chunk
-                    .iter()
-                    .zip(&placed)
-                    .map(|(record, &(_, serial))| {
-                        let change = Change::Insert {
-                            serial,
-                            record: record.as_ref().to_vec(),
-                        };
-                        (path.clone(), change)
-                    })
-                    .collect();
-                self.log_batch(&changes)?;
-            }
-            self.count_batch(chunk.len() as u64);
         }
+        Ok(())
+    }
+
+    /// One batch of [`insert_batched`](Self::insert_batched): applied whole, logged as
+    /// one transaction and counted; or, if it fails, undone and inserted one at a time.
+    fn insert_chunk<R: AsRef<[u8]>>(
+        &mut self,
+        h: Handle,
+        chunk: &[R],
+        inserted: &mut u64,
+    ) -> Result<()> {
+        self.log_ready()?;
+        let logging = self.logging();
+        let (c, f) = self.parts(h)?;
+        let Ok(placed) = f.df.insert_batch(chunk) else {
+            // Undone whole: Insert by Insert gives the exact outcome (or, if the
+            // cause has passed, inserts the chunk).
+            return self.insert_each(h, chunk, inserted);
+        };
+        if let (Some(record), Some(&(addr, serial))) = (chunk.last(), placed.last()) {
+            let ks = &f.df.spec().keys[c.key];
+            c.pos = Position::Logical {
+                key: c.key,
+                entry: key::entry(ks, record.as_ref(), serial),
+                addr,
+                on_record: true,
+            };
+        }
+        *inserted += chunk.len() as u64;
+        if logging {
+            let path = f.path.clone();
+            let changes: Vec<_> = chunk
+                .iter()
+                .zip(&placed)
+                .map(|(record, &(_, serial))| {
+                    let change = Change::Insert {
+                        serial,
+                        record: record.as_ref().to_vec(),
+                    };
+                    (path.clone(), change)
+                })
+                .collect();
+            self.log_batch(&changes)?;
+        }
+        self.count_batch(chunk.len() as u64);
         Ok(())
     }
 

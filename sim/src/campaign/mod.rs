@@ -76,6 +76,28 @@ pub struct Summary {
     pub excused_direct: u64,
     pub excused_sticky: u64,
     pub excused_damaged: u64,
+    /// Generation 18: held-cursor moves checked, those across a change since the
+    /// cursor last landed; bulk loads, records they inserted, loads judged record by
+    /// record (relaxed: a fault or a failed log write sent a batch Insert by Insert), loads a crash cut short and what recovery found of them (nothing,
+    /// a prefix of whole batches, all it had inserted).
+    #[serde(default)]
+    pub cursor_moves: u64,
+    #[serde(default)]
+    pub cursor_moves_across_changes: u64,
+    #[serde(default)]
+    pub bulk_loads: u64,
+    #[serde(default)]
+    pub bulk_records: u64,
+    #[serde(default)]
+    pub bulk_per_record: u64,
+    #[serde(default)]
+    pub bulk_crashed: u64,
+    #[serde(default)]
+    pub bulk_crash_none: u64,
+    #[serde(default)]
+    pub bulk_crash_prefix: u64,
+    #[serde(default)]
+    pub bulk_crash_all: u64,
     /// Seeds per transaction log mode.
     pub log_modes: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
@@ -127,6 +149,15 @@ impl Summary {
         self.excused_direct += o.excused.0;
         self.excused_sticky += o.excused.1;
         self.excused_damaged += o.excused.2;
+        self.cursor_moves += o.cursor_moves.0;
+        self.cursor_moves_across_changes += o.cursor_moves.1;
+        self.bulk_loads += o.bulk.0;
+        self.bulk_records += o.bulk.1;
+        self.bulk_per_record += o.bulk.2;
+        self.bulk_crashed += o.bulk.3;
+        self.bulk_crash_none += o.bulk_crash_outcomes.0;
+        self.bulk_crash_prefix += o.bulk_crash_outcomes.1;
+        self.bulk_crash_all += o.bulk_crash_outcomes.2;
         *self.log_modes.entry(o.log_mode.to_string()).or_default() += 1;
         for (k, v) in o.faults.iter() {
             *self.faults.entry(k.to_string()).or_default() += v;
@@ -180,6 +211,15 @@ impl Summary {
         self.excused_direct += o.excused_direct;
         self.excused_sticky += o.excused_sticky;
         self.excused_damaged += o.excused_damaged;
+        self.cursor_moves += o.cursor_moves;
+        self.cursor_moves_across_changes += o.cursor_moves_across_changes;
+        self.bulk_loads += o.bulk_loads;
+        self.bulk_records += o.bulk_records;
+        self.bulk_per_record += o.bulk_per_record;
+        self.bulk_crashed += o.bulk_crashed;
+        self.bulk_crash_none += o.bulk_crash_none;
+        self.bulk_crash_prefix += o.bulk_crash_prefix;
+        self.bulk_crash_all += o.bulk_crash_all;
         for (k, v) in &o.log_modes {
             *self.log_modes.entry(k.clone()).or_default() += v;
         }

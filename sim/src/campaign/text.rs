@@ -85,6 +85,25 @@ pub fn summary_text(s: &Summary) -> String {
         s.split_transactions
     );
     line!(
+        "held cursors          {} moves checked, {} of them after the file changed since the \
+         cursor last landed",
+        s.cursor_moves,
+        s.cursor_moves_across_changes
+    );
+    line!(
+        "bulk loads            {} ({} records); {} judged record by record (relaxed: a \
+         fault or a failed log write sent a batch Insert by Insert); {} cut short by a crash: \
+         recovery found {} with none of it, {} with a prefix of whole batches, {} with all it \
+         had inserted",
+        s.bulk_loads,
+        s.bulk_records,
+        s.bulk_per_record,
+        s.bulk_crashed,
+        s.bulk_crash_none,
+        s.bulk_crash_prefix,
+        s.bulk_crash_all
+    );
+    line!(
         "fault statuses excused {} by a fault in the same step, {} by an earlier fault \
          since the engine started, {} by a lying fault's damage (any other: status without cause)",
         s.excused_direct,

@@ -177,7 +177,7 @@ impl World {
     /// In Durability mode an acknowledged change is durable: the simulator records it
     /// so (every journal entry so far must survive), and the engine's own account must
     /// agree that the log is synced past it.
-    fn acknowledged_durably(&mut self) -> Result<(), String> {
+    pub(super) fn acknowledged_durably(&mut self) -> Result<(), String> {
         if self.log_mode == LogMode::Durability {
             self.model.journal.acknowledge_all();
         }
@@ -240,6 +240,7 @@ impl World {
         };
         if !end {
             self.tally.transactions.1 += 1;
+            self.drop_cursors_of(k);
             return Ok(());
         }
         if self.log_mode != LogMode::Off && !t.changes.is_empty() {

@@ -35,6 +35,8 @@ impl World {
         self.model.clients.txns[k] = Some(TxnModel::default());
         for (f, delta) in [(a, -i64::from(q)), (b, i64::from(q))] {
             let h = self.rig.handles[f][k];
+            // The transfer moves the handle: a held cursor on it is let go.
+            self.model.held.remove(&(f, k));
             let want = self
                 .model
                 .view(k, f)

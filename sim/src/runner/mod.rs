@@ -31,8 +31,10 @@
 
 mod archival;
 mod backup;
+mod bulk;
 mod cause;
 mod clients;
+mod cursors;
 mod dated_damage;
 mod inventory;
 mod recovery;
@@ -130,6 +132,16 @@ pub struct Outcome {
     /// Ended multi-file transactions a crash left in some of their files only (what
     /// log mode Off allows; Logging and Durability must never show one).
     pub split_transactions: u64,
+    /// Generation 18: held-cursor moves checked, and those across a change of the
+    /// client's view since the cursor last landed.
+    pub cursor_moves: (u64, u64),
+    /// Generation 18: (bulk loads, records they inserted, loads judged record by record
+    /// — a fault or a failed log write sent a batch Insert by Insert — loads
+    /// a crash or log failure cut short).
+    pub bulk: (u64, u64, u64, u64),
+    /// Generation 18: what recovery found of a load cut short: (nothing of it, a prefix
+    /// of whole batches, all it had inserted).
+    pub bulk_crash_outcomes: (u64, u64, u64),
     pub faults: FaultStats,
     /// Fault statuses (2, 100) the oracle excused, by cause: (a fault in the same step,
     /// an earlier fault since the engine started, a lying fault's lasting damage).

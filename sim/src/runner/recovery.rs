@@ -173,6 +173,7 @@ impl World {
                 self.mark_engine();
             }
             self.rig.handles.clear();
+            self.model.held.clear();
             if self.log_mode != LogMode::Off {
                 self.recover_logged(&mut e, why)?;
             }
@@ -202,6 +203,7 @@ impl World {
                 let c = e.commit_counters(&self.model.files[i].path);
                 self.model.files[i].seen = (c.attempts, c.durable);
             }
+            self.settle_crashed_load_off(&at);
             // Off mode promises per-file atomicity only: count the ended multi-file
             // transactions the crash left in some of their files but not all.
             for t in std::mem::take(&mut self.model.multi) {
@@ -285,7 +287,8 @@ impl World {
             journal.matching_prefix_from(&found, lo)
         };
         let matched = journal.matching_prefix(&found);
-        let fell_back = matched.is_none() && fallback().is_some();
+        let fell_back_to = if matched.is_none() { fallback() } else { None };
+        let fell_back = fell_back_to.is_some();
         if matched.is_none() && !fell_back {
             let keep = journal.must_keep();
             let sizes = |st: &[Records]| st.iter().map(|r| r.len()).collect::<Vec<_>>();
@@ -313,6 +316,7 @@ impl World {
         if fell_back {
             self.tally.log_older_state += 1;
         }
+        self.settle_crashed_load_logged(matched.or(fell_back_to));
         for (f, st) in self.model.files.iter_mut().zip(&found) {
             f.recovered(st.clone());
         }

@@ -201,7 +201,11 @@ impl World {
         let files: Vec<FileModel> = (0..nfiles)
             .map(|i| FileModel::new(PathBuf::from(format!("{DATA_DIR}/f{i}.btr"))))
             .collect();
-        let weights = workload::weights(&mut rng, &mut ext, opts.workload);
+        // Generation 18: its step weights and the bulk-load batch size, from a stream of
+        // their own.
+        let mut g18 = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 9));
+        let weights = workload::weights(&mut rng, &mut ext, &mut g18, opts.workload);
+        let bulk_batch = g18.random_range(1..=16);
         let mut w = World {
             log_mode,
             workload: opts.workload,
@@ -222,11 +226,15 @@ impl World {
                 multi: Vec::new(),
                 backup: None,
                 item_totals: Vec::new(),
+                held: Default::default(),
+                roots: Default::default(),
+                crashed_load: None,
             },
             tally: Tally::new(),
             cause: Causes::default(),
             damage: Default::default(),
             arch,
+            bulk_batch,
         };
         // blog.cfg comes first: the files' first writable open starts their logs.
         w.write_blog_cfg();

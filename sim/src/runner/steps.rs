@@ -73,6 +73,8 @@ impl World {
                 self.rig.vfs.set_crash_after(n);
             }
             Step::CrashNow => return self.crash(),
+            Step::Cursor => self.cursor()?,
+            Step::BulkLoad => self.bulk_load()?,
             Step::CrashInCommit => {
                 let n = self.sched.crash_point_in_commit();
                 self.rig.vfs.set_crash_after(n);
@@ -138,7 +140,15 @@ impl World {
             .rig
             .engine_mut()?
             .get(h, GetOp::Equal, 0, &id.to_le_bytes());
-        if !self.expect("get equal", &got, want)? || step == Step::GetEqual {
+        if !self.expect("get equal", &got, want)? {
+            return Ok(());
+        }
+        let Ok(found) = got else {
+            return Ok(());
+        };
+        // The handle is on the record now (generation 18 moves it later).
+        self.land(f, k, &found);
+        if step == Step::GetEqual {
             return Ok(());
         }
         let locked_out = self.model.clients.locked_out(k, f);
@@ -147,6 +157,10 @@ impl World {
             tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "delete");
             let want = locked_out.map_or(Ok(()), Err);
             let ok = self.expect("delete", &got, want)?;
+            if !ok && locked_out.is_none() {
+                // A fault: where the handle is now is unknown.
+                self.model.held.remove(&(f, k));
+            }
             if locked_out.is_none() {
                 self.sync_lock(k, f, ok)?;
             }
@@ -164,6 +178,12 @@ impl World {
             let got = self.rig.engine_mut()?.update(h, &r);
             tracing::debug!(target: "sim", client = k, file = f, id, ok = got.is_ok(), "update");
             let ok = self.expect("update", &got, want)?;
+            if ok {
+                self.updated_record(f, &found, &r);
+            } else if want.is_ok() {
+                // A fault: where the handle is now is unknown.
+                self.model.held.remove(&(f, k));
+            }
             if locked_out.is_none() {
                 self.sync_lock(k, f, ok)?;
             }
@@ -211,6 +231,7 @@ impl World {
             return Ok(());
         }
         let hs = std::mem::take(&mut self.rig.handles[f]);
+        self.drop_cursors_on(f);
         let path = self.model.files[f].path.clone();
         if self.damaged(f) {
             // A damaged file may reopen at an older state; only a recovery
@@ -264,17 +285,19 @@ impl World {
     }
 
     /// A client, a file, and that client's handle on it.
-    fn pick(&mut self) -> (usize, usize, Handle) {
+    pub(super) fn pick(&mut self) -> (usize, usize, Handle) {
         let f = self.sched.rng.random_range(0..self.model.files.len());
         let k = self.sched.rng.random_range(0..CLIENTS);
         let k = self.model.clients.ready(k);
         self.cause.file = Some(f);
+        // The step may move the handle: a held cursor on it is let go (generation 18).
+        self.model.held.remove(&(f, k));
         (k, f, self.rig.handles[f][k])
     }
 
     /// An id for an update, delete or get: mostly one present (never an inventory
     /// item, which only transfers change).
-    fn existing_id(&mut self, live: &Records) -> u32 {
+    pub(super) fn existing_id(&mut self, live: &Records) -> u32 {
         let ids: Vec<u32> = live
             .keys()
             .copied()

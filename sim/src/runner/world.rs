@@ -6,8 +6,10 @@
 
 use super::archival::ArchivalModel;
 use super::backup::BackupModel;
+use super::bulk::CrashedLoad;
 use super::cause::Causes;
 use super::clients::Clients;
+use super::cursors::{HeldCursors, Roots};
 use super::dated_damage::DatedDamage;
 use super::schedule::Schedule;
 use super::Outcome;
@@ -38,6 +40,8 @@ pub(super) struct World {
     pub(super) damage: DatedDamage,
     /// Generation 14: the seed's archival logging, if on.
     pub(super) arch: Option<ArchivalModel>,
+    /// Generation 18: the seed's bulk-load batch size (records).
+    pub(super) bulk_batch: usize,
 }
 
 /// The engine side: the system under test, the simulated disk and clock it runs on,
@@ -69,6 +73,12 @@ pub(super) struct Model {
     pub(super) backup: Option<BackupModel>,
     /// Generation 5: each item's total on hand.
     pub(super) item_totals: Vec<u32>,
+    /// Generation 18: the handles held on a record, by (file, client).
+    pub(super) held: HeldCursors,
+    /// Generation 18: which images are updates of which inserted ones.
+    pub(super) roots: Roots,
+    /// Generation 18: a bulk load a crash cut short, until recovery says what it left.
+    pub(super) crashed_load: Option<CrashedLoad>,
 }
 
 /// What the run did: the counters [`Outcome`] reports, and the running trace hash.
@@ -107,6 +117,19 @@ pub(super) struct Tally {
     pub(super) backups: (u64, u64, u64),
     /// Generation 14: see [`Outcome::archival`].
     pub(super) archival: (u64, u64, u64, u64, u64, u64, u64),
+    /// Generation 18: held-cursor moves checked, and those after the client's view of
+    /// the file changed since the cursor's last landing.
+    pub(super) cursor_moves: u64,
+    pub(super) cursor_moves_across_changes: u64,
+    /// Generation 18: bulk loads run, records they inserted, loads judged record by
+    /// record (module `bulk`), loads a crash or log failure cut short, and what the
+    /// recoveries after those found (nothing of the load, a prefix of whole batches,
+    /// all it had inserted).
+    pub(super) bulk_loads: u64,
+    pub(super) bulk_records: u64,
+    pub(super) bulk_per_record: u64,
+    pub(super) bulk_crashed: u64,
+    pub(super) bulk_crash_outcomes: (u64, u64, u64),
     /// The running hash of every step and answer (FNV-1a); the trace hash adds the
     /// disk's I/O trace.
     pub(super) hash: u64,
@@ -209,6 +232,13 @@ impl Tally {
             inventory_splits: 0,
             backups: (0, 0, 0),
             archival: (0, 0, 0, 0, 0, 0, 0),
+            cursor_moves: 0,
+            cursor_moves_across_changes: 0,
+            bulk_loads: 0,
+            bulk_records: 0,
+            bulk_per_record: 0,
+            bulk_crashed: 0,
+            bulk_crash_outcomes: (0, 0, 0),
             hash: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -245,6 +275,18 @@ impl World {
         o.backups = self.tally.backups;
         o.archival = self.tally.archival;
         o.inventory_splits = self.tally.inventory_splits;
+        o.cursor_moves = (
+            self.tally.cursor_moves,
+            self.tally.cursor_moves_across_changes,
+        );
+        let t = &self.tally;
+        o.bulk = (
+            t.bulk_loads,
+            t.bulk_records,
+            t.bulk_per_record,
+            t.bulk_crashed,
+        );
+        o.bulk_crash_outcomes = t.bulk_crash_outcomes;
         o.log_mode = self.log_mode.name();
         o.faults = self.rig.vfs.stats();
         o.excused = (self.cause.direct, self.cause.sticky, self.cause.damaged);
