@@ -15,7 +15,7 @@ use engine::vfs::testing::TestVfs;
 use engine::vfs::Vfs;
 use engine::{Config, Engine, GetOp, Handle, OpenMode, Status};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::path::{Path, PathBuf};
 
 const PATH: &str = "/d/frozen.btr";
@@ -110,11 +110,12 @@ fn run(initial: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Insert { id, name } => {
                 let r = rec(id, (id % 5) as i16, name);
                 let got = e.insert(h, &r).map_err(|e| e.status);
-                if m.contains_key(&id) {
-                    prop_assert_eq!(got, Err(Status::DuplicateKeyValue));
-                } else {
-                    prop_assert_eq!(got, Ok(()));
-                    m.insert(id, r);
+                match m.entry(id) {
+                    Entry::Occupied(_) => prop_assert_eq!(got, Err(Status::DuplicateKeyValue)),
+                    Entry::Vacant(v) => {
+                        prop_assert_eq!(got, Ok(()));
+                        v.insert(r);
+                    }
                 }
             }
             Op::Update { id, group } => {
