@@ -63,6 +63,11 @@ pub enum Kind {
     /// untimed warming scan).
     Scan,
     PointReads,
+    /// Keel only, untimed: a file in continuous operations whose delta holds about
+    /// `Sizes::delta_mib` MiB (run before every `RollIn`, in its own process).
+    DeltaSetup,
+    /// Keel only: open that file and `endbu` it (the roll-in), timed.
+    RollIn,
 }
 
 /// `Order` as serde sees it.
@@ -204,6 +209,19 @@ fn run(job: &Job) -> Result<Outcome> {
             out.extra.insert("bytes".into(), l.bytes as f64);
         }
         (Kind::Scan | Kind::PointReads, eng) => out.value = reads(job.kind, eng, job)?,
+        (Kind::DeltaSetup, Eng::Keel) => {
+            out.value = keel::make_delta(dir, s)? as f64;
+        }
+        (Kind::RollIn, Eng::Keel) => {
+            let r = keel::roll_in(dir, s)?;
+            out.value = r.mib / r.seconds.max(1e-9);
+            out.extra.insert("seconds".into(), r.seconds);
+            out.extra.insert("mib".into(), r.mib);
+            eprintln!(
+                "bench: Keel rolled in {:.1} MiB of delta in {:.2} s",
+                r.mib, r.seconds
+            );
+        }
         _ => return Err(unsupported(job)),
     }
     Ok(out)

@@ -136,6 +136,8 @@ pub struct Sizes {
     pub load_records: u64,
     /// Random point lookups.
     pub lookups: usize,
+    /// Keel's roll-in row: the delta's size before `endbu`, MiB.
+    pub delta_mib: u64,
     /// Simulator campaign: seeds…
     pub sim_seeds: u64,
     /// …of this many workload steps each.
@@ -159,6 +161,7 @@ impl Sizes {
             concurrent_seconds: 10.0,
             load_records: 1_000_000,
             lookups: 200_000,
+            delta_mib: 64,
             sim_seeds: 200,
             sim_steps: 1000,
         }
@@ -178,6 +181,7 @@ impl Sizes {
             concurrent_seconds: 1.0,
             load_records: 20_000,
             lookups: 4_000,
+            delta_mib: 4,
             sim_seeds: 10,
             sim_steps: 1000,
         }

@@ -467,3 +467,93 @@ impl Reader {
         Ok(rate(count, start.elapsed()))
     }
 }
+
+/// The roll-in row's data file (its delta beside it).
+fn roll_in_path(dir: &Path) -> PathBuf {
+    dir.join("rollin.dat")
+}
+
+/// An engine for the roll-in row: log Off, large system transactions (so the delta
+/// is mostly one image per page rather than many versions of the rightmost leaf).
+fn roll_in_engine(sizes: &Sizes) -> Engine {
+    engine_with(
+        Config {
+            log_mode: LogMode::Off,
+            operation_bundle_limit: 100_000,
+            ..Config::default()
+        },
+        sizes,
+    )
+}
+
+/// Records the roll-in row's delta holds (written by `make_delta`, checked by
+/// `roll_in`).
+fn roll_in_count_path(dir: &Path) -> PathBuf {
+    dir.join("rollin.count")
+}
+
+/// Untimed setup of the roll-in row: a fresh file, `startbu`, then ascending inserts
+/// (committed to the delta) until the delta holds `sizes.delta_mib` MiB; closed.
+/// Returns the delta's bytes.
+pub fn make_delta(dir: &Path, sizes: &Sizes) -> Result<u64> {
+    let path = roll_in_path(dir);
+    let delta = engine::delta::delta_path(&path).ctx("Keel: the delta's name")?;
+    let _ = std::fs::remove_file(&delta);
+    let (mut e, h, path) = fresh(dir, "rollin.dat", roll_in_engine(sizes))?;
+    e.start_backup(std::slice::from_ref(&path))
+        .ctx("Keel: startbu")?;
+    let want = sizes.delta_mib << 20;
+    let mut id = 0u64;
+    let delta_len = || std::fs::metadata(&delta).map(|m| m.len()).unwrap_or(0);
+    while delta_len() < want {
+        for _ in 0..20_000 {
+            e.insert(h, &record(id))
+                .ctx("Keel: insert into the frozen file")?;
+            id += 1;
+        }
+    }
+    e.close(h).ctx("Keel: closing the frozen file")?;
+    std::fs::write(roll_in_count_path(dir), id.to_string()).ctx("Keel: writing the count")?;
+    Ok(delta_len())
+}
+
+/// What the roll-in row measured.
+pub struct RolledIn {
+    pub seconds: f64,
+    /// The delta's size before the roll-in, MiB.
+    pub mib: f64,
+}
+
+/// The roll-in row: `endbu` on `make_delta`'s file (the engine opens it, attaching
+/// the delta, and rolls it in), timed; then, untimed, the delta must be gone and the
+/// file must hold every record (its last id is the count − 1). The files are removed.
+pub fn roll_in(dir: &Path, sizes: &Sizes) -> Result<RolledIn> {
+    let path = roll_in_path(dir);
+    let delta = engine::delta::delta_path(&path).ctx("Keel: the delta's name")?;
+    let bytes = std::fs::metadata(&delta)
+        .ctx(format_args!("Keel: size of {}", delta.display()))?
+        .len();
+    let count: u64 = std::fs::read_to_string(roll_in_count_path(dir))
+        .ctx("Keel: reading the count")?
+        .trim()
+        .parse()
+        .map_err(|e| common::BenchError(format!("Keel: the count: {e}")))?;
+    let mut e = roll_in_engine(sizes);
+    let start = Instant::now();
+    e.end_backup(std::slice::from_ref(&path))
+        .ctx("Keel: endbu")?;
+    let seconds = start.elapsed().as_secs_f64();
+    check(!delta.exists(), "Keel: the delta remains after endbu")?;
+    let h = e.open(&path, OpenMode::Normal).ctx("Keel: reopening")?;
+    let mut rec = Vec::new();
+    e.get_into(h, GetOp::Last, 0, &[], &mut rec)
+        .ctx("Keel: Get Last")?;
+    check_record(&rec, count - 1, "Keel roll-in")?;
+    e.close(h).ctx("Keel: closing")?;
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(roll_in_count_path(dir));
+    Ok(RolledIn {
+        seconds,
+        mib: bytes as f64 / f64::from(1u32 << 20),
+    })
+}

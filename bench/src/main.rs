@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p bench -- [--quick] [--json FILE] [--svg FILE] [--dir DIR]
 //!                                 [--records N] [--runs N] [--cache-mib N]
+//!                                 [--delta-mib N]
 //! ```
 //!
 //! The parent (`runner`) runs each engine's side of each row as a child process of this
@@ -67,6 +68,10 @@ struct Cli {
     /// Page cache of every engine, MiB (default 64).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     cache_mib: Option<u64>,
+    /// Keel's roll-in row: grow the delta to about MIB MiB before the timed open +
+    /// endbu (default 64; 4 with --quick). Needs about twice that on the disk.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    delta_mib: Option<u64>,
     /// Internal: run one measurement (a JSON job) and print its outcome.
     #[arg(long, hide = true, value_name = "JOB")]
     child: Option<String>,
@@ -111,6 +116,9 @@ fn run(cli: &Cli) -> Result<()> {
     }
     if let Some(m) = cli.cache_mib {
         sizes.cache_bytes = m << 20;
+    }
+    if let Some(m) = cli.delta_mib {
+        sizes.delta_mib = m;
     }
     let scratch = match &cli.dir {
         Some(d) => tempfile::TempDir::new_in(d),

@@ -52,6 +52,12 @@ const MUTEX_NOTE: &str = "SQLite's 8 connections take one process mutex around e
 const LOGGING_NOTE: &str = "not durable per commit in any engine: Keel Logging (acknowledged \
      before the log sync), SQLite WAL synchronous=NORMAL (WAL synced at checkpoints), redb \
      Durability::None (persisted by a later Immediate commit)";
+const ROLL_IN_NOTE: &str = "Keel only (SQLite and redb have no online-backup delta): \
+     a file in continuous operations whose delta holds about --delta-mib MiB of page images \
+     (made untimed in another process: startbu on an empty file, ascending inserts), then \
+     open + endbu — attach the delta, roll every page into the data file as one system \
+     transaction, remove the delta — timed in a fresh process; its peak RSS is the figure \
+     that shows roll-in memory does not grow with the delta";
 const FLUSH_NOTE: &str = "Keel against itself: each commit one durable system transaction of \
      the data file (no log): legacy pre-images to NAME.PRE and overwrites in place, 6.x \
      shadow-pages";
@@ -148,6 +154,16 @@ fn plan(s: &Sizes) -> Vec<Spec> {
         ),
         src: all(Kind::Scan),
     });
+    v.push(Spec {
+        key: "roll_in",
+        label: format!(
+            "Keel endbu roll-in of a {} MiB delta (open + endbu)",
+            s.delta_mib
+        ),
+        unit: "MiB/s",
+        note: Some(ROLL_IN_NOTE),
+        src: [Run(Kind::RollIn), Src::None, Src::None],
+    });
     v
 }
 
@@ -195,6 +211,11 @@ pub fn run_all(exe: &Path, dir: &Path, sizes: &Sizes, res: &mut Results) -> Resu
                     run + 1,
                     sizes.runs
                 );
+                if kind == Kind::RollIn {
+                    // Untimed, in its own process: the roll-in's child must hold only
+                    // what open + endbu hold.
+                    run_job(exe, dir, sizes, Kind::DeltaSetup, eng)?;
+                }
                 let (out, ru) = run_job(exe, dir, sizes, kind, eng)?;
                 if let Kind::Load(OrderName::Random) = kind {
                     remove_prefixed(dir, "load-random");

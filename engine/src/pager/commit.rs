@@ -4,6 +4,13 @@
 //! the caller's before-FCR hook (the archival log's append, [`Pager::commit_with`]),
 //! the FCR into the older slot, sync — and the free-list hand-over after it.
 //!
+//! Roll-in (`endbu`) is such a commit whose changed pages are the delta's
+//! ([`Pager::commit_roll_in`]): their images are *streamed* — each read from the delta
+//! into one buffer, sealed, written to its shadow page — so a delta larger than RAM
+//! rolls in with memory proportional to its page count, not its bytes. Everything else
+//! (shadow targets planned and checked before any write, sync, FCR, free-list
+//! hand-over) is the ordinary commit's.
+//!
 //! Guarantees (checked by assertions in debug builds, unless a known-bad engine is
 //! active): no shadow page is a page the durable FCR references; pages a commit
 //! releases become free only once its FCR is durable; after every commit, and after a
@@ -11,7 +18,9 @@
 //! file. A failure before the FCR write gives back the pages the attempt took and keeps
 //! the changes for a retry; a failure at or after it poisons the pager.
 
+use super::frozen::{Frozen, Latest};
 use super::{Pager, FCR_SLOTS};
+use crate::delta::ImageRef;
 use crate::page::fcr::{self, Fcr};
 use crate::page::pat::PagePtr;
 use crate::page::spec::FileFormat;
@@ -33,8 +42,41 @@ fn alloc_from(free: &mut BTreeSet<u32>, phys_pages: &mut u32) -> u32 {
     p
 }
 
+/// One logical page a system transaction changes.
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    Freed,
+    /// A new image in memory.
+    Image(&'a PageBuf),
+    /// Roll-in: the image is in the delta there.
+    Delta(ImageRef),
+}
+
 impl Pager {
     // ----- physical I/O ---------------------------------------------------------
+
+    /// Write roll-in's streamed shadow pages: each image read from the delta (and
+    /// verified by its frame: a damaged one fails the transaction before its FCR),
+    /// sealed for its new place and written, through one reused page buffer.
+    fn write_streamed(
+        &mut self,
+        streamed: &[(u32, u32, ImageRef)],
+        roll_in: Option<&Frozen>,
+        seq: u64,
+    ) -> Result<()> {
+        let Some(f) = roll_in else {
+            debug_assert!(streamed.is_empty());
+            return Ok(());
+        };
+        let mut buf = vec![0u8; self.page_size];
+        for &(p, l, at) in streamed {
+            f.read_image(l, at, &mut buf)?;
+            self.stats.pages_read += 1;
+            page::seal(&mut buf, p, l, seq);
+            self.write_physical(p, &buf)?;
+        }
+        Ok(())
+    }
 
     pub(super) fn read_physical(&mut self, physical: u32) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; self.page_size];
@@ -97,14 +139,14 @@ impl Pager {
 
     /// The shadow-paging rule, before a commit writes anything: no shadow page is a page
     /// the durable FCR references (debug builds; not under a known-bad engine).
-    fn debug_check_shadow_targets(&self, writes: &[(u32, Vec<u8>)]) {
+    fn debug_check_shadow_targets(&self, writes: impl Iterator<Item = u32>) {
         if !cfg!(debug_assertions) || self.config.any_mutant() {
             return;
         }
         let durable: BTreeSet<u32> = self.durable_references().into_iter().collect();
-        for (p, _) in writes {
+        for p in writes {
             assert!(
-                !durable.contains(p),
+                !durable.contains(&p),
                 "{}: a shadow page would overwrite physical page {p}, which the durable \
                  FCR references",
                 self.path.display()
@@ -153,7 +195,19 @@ impl Pager {
     /// Commit every change since the last commit as one system transaction for this
     /// file: shadow pages → sync → FCR → sync. Returns whether anything was written.
     pub fn commit(&mut self) -> Result<bool> {
-        self.commit_hooked(None, false)
+        self.commit_hooked(None, false, None)
+    }
+
+    /// Roll-in's system transaction: commit every page of the delta `f` (the frozen
+    /// state taken out of the pager; nothing else pending) into the data file. The
+    /// images are streamed from the delta, one page buffer at a time; the mapping, the
+    /// PAT pages and the FCR are the ordinary commit's. Runs even if the state did not
+    /// change, whenever the delta names a page, so that roll-in is a pure function of
+    /// the delta.
+    pub(super) fn commit_roll_in(&mut self, f: &Frozen) -> Result<bool> {
+        debug_assert!(self.frozen.is_none() && self.dirty.is_empty());
+        debug_assert!(self.durable.spec.format != FileFormat::V5);
+        self.commit_hooked(None, !f.pages.is_empty(), Some(f))
     }
 
     /// [`commit`](Self::commit), running `before_fcr` between the synced shadow pages
@@ -172,13 +226,14 @@ impl Pager {
         force: bool,
         before_fcr: &mut dyn FnMut(u64, u64) -> Result<()>,
     ) -> Result<bool> {
-        self.commit_hooked(Some(before_fcr), force)
+        self.commit_hooked(Some(before_fcr), force, None)
     }
 
     fn commit_hooked(
         &mut self,
         before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
         force: bool,
+        roll_in: Option<&Frozen>,
     ) -> Result<bool> {
         self.check_usable()?;
         // A commit remaps pages, replaces clean images, may write to the delta or be
@@ -209,7 +264,7 @@ impl Pager {
         }
         let saved_free = self.free_phys.clone();
         let saved_phys = self.phys_pages;
-        match self.commit_inner(before_fcr) {
+        match self.commit_inner(before_fcr, roll_in) {
             Ok(()) => Ok(true),
             Err((err, fcr_written)) => {
                 if fcr_written {
@@ -236,6 +291,7 @@ impl Pager {
     fn commit_inner(
         &mut self,
         mut before_fcr: Option<&mut dyn FnMut(u64, u64) -> Result<()>>,
+        roll_in: Option<&Frozen>,
     ) -> Result<(), (Error, bool)> {
         let seq = self.durable.seq + 1;
         // The legacy format overwrites pages in place (under pre-imaging, `legacy.rs`).
@@ -244,26 +300,47 @@ impl Pager {
         let mut changes: BTreeMap<u32, PagePtr> = BTreeMap::new();
         let mut released: Vec<u32> = Vec::new();
         let mut writes: Vec<(u32, Vec<u8>)> = Vec::with_capacity(self.dirty.len() + 2);
+        // Roll-in's pages: (physical, logical, where the image is in the delta),
+        // written one at a time below; never all in memory.
+        let mut streamed: Vec<(u32, u32, ImageRef)> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
+        // What this transaction changes: the pending pages, or (roll-in) the delta's.
+        let changed = || -> Box<dyn Iterator<Item = (u32, Change<'_>)> + '_> {
+            match roll_in {
+                None => Box::new(
+                    dirty
+                        .iter()
+                        .map(|(&l, e)| (l, e.as_ref().map_or(Change::Freed, Change::Image))),
+                ),
+                Some(f) => Box::new(f.pages.iter().map(|(&l, e)| {
+                    let c = match e {
+                        Latest::At(at) => Change::Delta(*at),
+                        Latest::Freed => Change::Freed,
+                        Latest::Held(img) => Change::Image(img),
+                    };
+                    (l, c)
+                })),
+            }
+        };
 
         if mutant!(self.config, ReuseFreedEarly) {
-            for &l in dirty.keys() {
+            for (l, _) in changed() {
                 let old = self.pat.get(l);
                 if old.is_mapped() {
                     self.free_phys.insert(old.physical);
                 }
             }
         }
-        for (&l, entry) in &dirty {
+        for (l, entry) in changed() {
             let old = self.pat.get(l);
             match entry {
-                None => {
+                Change::Freed => {
                     if old.is_mapped() {
                         released.push(old.physical);
                     }
                     changes.insert(l, PagePtr::NONE);
                 }
-                Some(img) => {
+                Change::Image(_) | Change::Delta(_) => {
                     let in_place =
                         (legacy || mutant!(self.config, OverwriteInPlace)) && old.is_mapped();
                     let p = if in_place {
@@ -274,10 +351,16 @@ impl Pager {
                     if old.is_mapped() && !in_place {
                         released.push(old.physical);
                     }
-                    let mut buf = Vec::clone(img);
-                    page::seal(&mut buf, p, l, seq);
                     changes.insert(l, PagePtr { physical: p, seq });
-                    writes.push((p, buf));
+                    match entry {
+                        Change::Image(img) => {
+                            let mut buf = Vec::clone(img);
+                            page::seal(&mut buf, p, l, seq);
+                            writes.push((p, buf));
+                        }
+                        Change::Delta(at) => streamed.push((p, l, at)),
+                        Change::Freed => {}
+                    }
                 }
             }
         }
@@ -301,8 +384,13 @@ impl Pager {
         released.append(&mut plan.released);
         writes.append(&mut plan.writes);
         writes.sort_by_key(|w| w.0);
+        debug_assert!(
+            !legacy || streamed.is_empty(),
+            "a legacy file is never frozen"
+        );
         if !legacy {
-            self.debug_check_shadow_targets(&writes);
+            let targets = writes.iter().map(|w| w.0);
+            self.debug_check_shadow_targets(targets.chain(streamed.iter().map(|s| s.0)));
         }
         let fcr = Fcr {
             seq,
@@ -341,12 +429,17 @@ impl Pager {
             for (p, buf) in &writes {
                 self.write_physical(*p, buf).map_err(|e| (e, true))?;
             }
+            self.write_streamed(&streamed, roll_in, seq)
+                .map_err(|e| (e, true))?;
             self.sync().map_err(|e| (e, true))?;
         } else {
             for (p, buf) in &writes {
                 if let Err(e) = self.write_physical(*p, buf) {
                     return Err(restore_dirty(self, e));
                 }
+            }
+            if let Err(e) = self.write_streamed(&streamed, roll_in, seq) {
+                return Err(restore_dirty(self, e));
             }
             if !mutant!(self.config, SkipSyncBeforeFcr) {
                 if let Err(e) = self.sync() {
@@ -376,8 +469,8 @@ impl Pager {
             "a released page was already free (freed twice)"
         );
         self.free_phys.extend(released);
-        for l in dirty.keys() {
-            self.clean.remove(l);
+        for (l, _) in changed() {
+            self.clean.remove(&l);
         }
         for (_, buf) in writes {
             let is_pat = matches!(

@@ -9,29 +9,84 @@
 //! Contract with `pager/mod.rs`: while `frozen` is set, `commit` goes to
 //! [`Pager::commit_to_delta`], the durable state is the delta's, and the data file's
 //! FCR, PAT and free physical pages stay exactly as at `startbu`.
+//!
+//! Memory: a delta may be larger than RAM, so the pager never holds its images. It
+//! keeps, per logical page, *where* the latest committed image is ([`Latest`]), as the
+//! scan and the writer know it; a read takes that one image from the delta (verified
+//! again: a frame that rotted since the scan is status 2, never served) through the
+//! ordinary, bounded clean cache, and roll-in streams the images one at a time into
+//! the data file (`commit.rs`). So memory grows with the pages the backup changed,
+//! not with the delta's bytes.
 
 use super::Pager;
 use crate::delta::{
-    delta_path, probe_delta, read_image, remove_delta, scan_delta_as, DeltaProbe, DeltaState,
-    DeltaWriter, PageImage,
+    delta_path, probe_delta, read_image, remove_delta, scan_delta_as, DeltaHeader, DeltaProbe,
+    DeltaState, DeltaWriter, ImageRef, PageImage,
 };
 use crate::page::fcr::FileState;
 use crate::page::PageBuf;
 use crate::status::{fail, Error, Result, Status};
-use crate::vfs::Vfs;
+use crate::vfs::{Vfs, VfsFile};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The latest committed version of one logical page of a frozen file.
+#[derive(Clone, Debug)]
+pub(crate) enum Latest {
+    /// Its image is in the delta there; read on demand.
+    At(ImageRef),
+    /// Freed.
+    Freed,
+    /// An image held in memory. Only the known-bad `rollin-incomplete` makes these
+    /// (from the delta's cut-off tail, which the writer truncates, so no place in the
+    /// delta could name them); a correct engine never holds a delta image.
+    Held(PageBuf),
+}
+
+impl From<PageImage> for Latest {
+    fn from(p: PageImage) -> Latest {
+        match p {
+            PageImage::Image(at) => Latest::At(at),
+            PageImage::Freed => Latest::Freed,
+        }
+    }
+}
 
 /// A data file in continuous operations.
 pub(crate) struct Frozen {
     pub(crate) delta: PathBuf,
-    /// The latest committed delta image of every logical page changed since
-    /// `startbu` (`None`: freed).
-    pub(crate) pages: BTreeMap<u32, Option<PageBuf>>,
+    /// Where the latest committed version of every logical page changed since
+    /// `startbu` is — not the image itself (see the module doc).
+    pub(crate) pages: BTreeMap<u32, Latest>,
     /// The file state of the last delta commit (the FCR's before the first).
     pub(crate) state: FileState,
-    /// Appends commits (absent for a read-only open).
+    /// Appends commits (absent for a read-only open). Reads of a writable open go
+    /// through its handle: it is the file as it is now (opening the writer replaces
+    /// the delta by a copy of its committed part).
     pub(crate) writer: Option<DeltaWriter>,
+    /// A read-only open: the delta's handle opened for the scan, kept open with the
+    /// header it was scanned with. Kept rather than reopened per read: the places the
+    /// scan found are places in *this* file, which stays readable even if another
+    /// process replaces or removes the name (a writer reopening, an `endbu`), and a
+    /// read costs no open.
+    pub(crate) reader: Option<(Box<dyn VfsFile>, DeltaHeader)>,
+}
+
+impl Frozen {
+    /// Read the image of `logical` at `at` into `buf` (one page), verifying its frame
+    /// again: a damaged image is status 2, never served.
+    pub(crate) fn read_image(&self, logical: u32, at: ImageRef, buf: &mut [u8]) -> Result<()> {
+        match (&self.writer, &self.reader) {
+            (Some(w), _) => w.read_image(logical, at, buf),
+            (None, Some((file, header))) => {
+                read_image(file.as_ref(), &self.delta, header, logical, at, buf)
+            }
+            (None, None) => fail(
+                Status::IoError,
+                format!("delta {} is not open for reading", self.delta.display()),
+            ),
+        }
+    }
 }
 
 /// What opening found next to the data file.
@@ -96,23 +151,16 @@ impl Pager {
                 ),
             );
         }
-        // The latest committed images, read once (the delta holds at most one current
-        // image per logical page of the file, so this is bounded by the file's size).
+        // Where the latest committed images are, not the images: the scan verified
+        // every frame; reads and roll-in read (and verify) each one when needed.
         let file = vfs
             .open(&delta, crate::vfs::OpenMode::ReadOnly)
             .map_err(|e| Error::io(&e, format_args!("opening {}", delta.display())))?;
-        let mut pages = BTreeMap::new();
-        for (&l, img) in &scan.pages {
-            let img = match img {
-                PageImage::Image(at) => {
-                    let mut buf = vec![0u8; self.page_size];
-                    read_image(file.as_ref(), &delta, &scan.header, l, *at, &mut buf)?;
-                    Some(buf)
-                }
-                PageImage::Freed => None,
-            };
-            pages.insert(l, img.map(PageBuf::new));
-        }
+        let mut pages: BTreeMap<u32, Latest> = scan
+            .pages
+            .iter()
+            .map(|(&l, &img)| (l, img.into()))
+            .collect();
         if mutant!(self.config, RollInIncomplete) {
             // Wrong: take the frames of the transaction the crash cut short too.
             let len = (scan.file_len.saturating_sub(scan.valid_len)) as usize;
@@ -125,10 +173,11 @@ impl Pager {
                 {
                     match crate::delta::FrameKind::from_u8(f.kind) {
                         Some(crate::delta::FrameKind::Page) => {
-                            pages.insert(f.logical, Some(PageBuf::new(f.payload.to_vec())));
+                            let img = PageBuf::new(f.payload.to_vec());
+                            pages.insert(f.logical, Latest::Held(img));
                         }
                         Some(crate::delta::FrameKind::Freed) => {
-                            pages.insert(f.logical, None);
+                            pages.insert(f.logical, Latest::Freed);
                         }
                         _ => break,
                     }
@@ -140,18 +189,20 @@ impl Pager {
             .state
             .clone()
             .unwrap_or_else(|| self.durable.state.clone());
-        let writer = if self.read_only {
-            None
+        let (writer, reader) = if self.read_only {
+            (None, Some((file, scan.header)))
         } else {
+            drop(file);
             let mut w = DeltaWriter::open(vfs, &delta, &scan)?;
             w.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
-            Some(w)
+            (Some(w), None)
         };
         let frozen = Frozen {
             delta,
             pages,
             state,
             writer,
+            reader,
         };
         Ok(if ending {
             DeltaOnOpen::Ending(frozen)
@@ -188,9 +239,12 @@ impl Pager {
         self.free_logical = self.pat.free_logical(f.state.logical_pages);
         for (&l, img) in &f.pages {
             match img {
-                Some(_) => self.free_logical.remove(l..l + 1),
-                None => self.free_logical.insert(l..l + 1),
+                Latest::Freed => self.free_logical.insert(l..l + 1),
+                _ => self.free_logical.remove(l..l + 1),
             };
+            // The clean cache holds only what a read returns: no data file image of a
+            // page the delta replaces.
+            self.clean.remove(&l);
         }
         self.frozen = Some(f);
     }
@@ -232,6 +286,7 @@ impl Pager {
             pages: BTreeMap::new(),
             state: self.durable.state.clone(),
             writer: Some(writer),
+            reader: None,
         });
         Ok(())
     }
@@ -290,10 +345,20 @@ impl Pager {
             self.dirty = dirty;
             return Err(e.during("system transaction to the delta failed"));
         }
-        for l in dirty.keys() {
-            self.clean.remove(l);
+        // Where the writer put each image (not the image: the delta holds it now).
+        if let Some(w) = f.writer.as_ref() {
+            for l in dirty.keys() {
+                self.clean.remove(l);
+                match w.pages().get(l) {
+                    Some(&img) => f.pages.insert(*l, img.into()),
+                    None => {
+                        debug_assert!(false, "the writer lost page {l} it committed");
+                        self.poisoned = Some(format!("delta page {l} not recorded"));
+                        return fail(Status::IoError, "the delta writer lost a page");
+                    }
+                };
+            }
         }
-        f.pages.extend(dirty);
         f.state = state;
         self.stats.commits += 1;
         Ok(true)
@@ -327,7 +392,8 @@ impl Pager {
     }
 
     /// The roll-in proper, also run by `open` on an ending delta: the delta's pages
-    /// become the pending changes, they commit into the data file, the delta goes.
+    /// commit into the data file — streamed from the delta one image at a time, never
+    /// all held (`Pager::commit_roll_in`) — then the delta goes.
     pub(crate) fn finish_roll_in(&mut self, vfs: &dyn Vfs, f: Frozen) -> Result<()> {
         self.changed();
         let delta = f.delta.clone();
@@ -339,21 +405,19 @@ impl Pager {
         }
         // Pages the data file already holds identically need no write, but writing
         // them again is harmless and keeps roll-in a pure function of the delta.
-        for (l, img) in f.pages {
-            self.dirty.insert(l, img);
-        }
-        self.state = f.state;
+        debug_assert!(self.dirty.is_empty(), "roll-in with changes pending");
+        self.state = f.state.clone();
         self.free_logical = self.pat.free_logical(self.state.logical_pages);
-        for (&l, img) in &self.dirty {
+        for (&l, img) in &f.pages {
             match img {
-                Some(_) => self.free_logical.remove(l..l + 1),
-                None => self.free_logical.insert(l..l + 1),
+                Latest::Freed => self.free_logical.insert(l..l + 1),
+                _ => self.free_logical.remove(l..l + 1),
             };
         }
         // Until the delta is gone it will be rolled in again on the next open, so the
         // file must not take other changes first: any failure here stops the pager
         // until the file is reopened (which finishes the roll-in).
-        let done = self.commit().and_then(|_| {
+        let done = self.commit_roll_in(&f).and_then(|_| {
             if early {
                 Ok(())
             } else {

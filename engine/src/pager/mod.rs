@@ -375,12 +375,41 @@ impl Pager {
         self.epoch += 1;
     }
 
-    /// The delta's committed image of `logical` while frozen (`Some(None)`: freed).
-    fn frozen_image(&self, logical: u32) -> Option<&Option<PageBuf>> {
+    /// Where the delta's latest committed version of `logical` is while frozen (`None`:
+    /// the delta does not name it, the data file's image holds).
+    fn frozen_entry(&self, logical: u32) -> Option<&frozen::Latest> {
         if mutant!(self.config, ReadIgnoresDelta) {
             return None;
         }
         self.frozen.as_ref()?.pages.get(&logical)
+    }
+
+    /// The delta's image of `logical` at `at`: from the clean cache, or read from the
+    /// delta (verified again by its frame) and cached like any committed image — the
+    /// cache stays bounded, so reading a frozen file holds no more than reading any
+    /// other. Not type-checked: the caller does that.
+    fn frozen_read(&mut self, logical: u32, at: crate::delta::ImageRef) -> Result<PageBuf> {
+        if let Some(buf) = self.clean.get(&logical) {
+            return Ok(buf.clone());
+        }
+        let mut buf = vec![0u8; self.page_size];
+        match &self.frozen {
+            Some(f) => f.read_image(logical, at, &mut buf)?,
+            None => return fail(Status::IoError, "read from the delta of a file not frozen"),
+        }
+        self.stats.pages_read += 1;
+        let buf = PageBuf::new(buf);
+        self.cache_clean(logical, buf.clone());
+        Ok(buf)
+    }
+
+    /// Keep a verified committed image in the clean cache (bounded: a full cache is
+    /// emptied first).
+    fn cache_clean(&mut self, logical: u32, buf: PageBuf) {
+        if self.clean.len() >= self.config.clean_cache_pages {
+            self.clean.clear();
+        }
+        self.clean.insert(logical, buf);
     }
 
     /// The `dirty` entry a reader sees for `logical`: through the transaction's
@@ -421,22 +450,30 @@ impl Pager {
                 ),
             };
         }
-        if let Some(img) = self.frozen_image(logical) {
-            return match img {
-                Some(buf) if page::type_of(buf).is_some_and(|t| types.contains(&t)) => {
-                    Ok(buf.clone())
-                }
-                Some(_) => fail(
-                    Status::IoError,
-                    format!(
-                        "{}: logical page {logical} in the delta has the wrong type",
-                        self.path.display()
-                    ),
-                ),
-                None => fail(
+        let frozen = match self.frozen_entry(logical) {
+            None => None,
+            Some(frozen::Latest::Freed) => {
+                return fail(
                     Status::IoError,
                     format!(
                         "{}: logical page {logical} was freed (delta)",
+                        self.path.display()
+                    ),
+                )
+            }
+            Some(frozen::Latest::Held(buf)) => Some(buf.clone()),
+            Some(frozen::Latest::At(at)) => {
+                let at = *at;
+                Some(self.frozen_read(logical, at)?)
+            }
+        };
+        if let Some(buf) = frozen {
+            return match page::type_of(&buf) {
+                Some(t) if types.contains(&t) => Ok(buf),
+                _ => fail(
+                    Status::IoError,
+                    format!(
+                        "{}: logical page {logical} in the delta has the wrong type",
                         self.path.display()
                     ),
                 ),
@@ -473,11 +510,8 @@ impl Pager {
             };
             page::verify(&buf, &want, &format_args!("{}", self.path.display()))?;
         }
-        if self.clean.len() >= self.config.clean_cache_pages {
-            self.clean.clear();
-        }
         let buf = PageBuf::new(buf);
-        self.clean.insert(logical, buf.clone());
+        self.cache_clean(logical, buf.clone());
         Ok(buf)
     }
 
@@ -550,6 +584,14 @@ impl Pager {
     /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
     pub fn logical_in_use(&self) -> Vec<u32> {
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
+        if let Some(f) = &self.frozen {
+            for (&l, e) in &f.pages {
+                match e {
+                    frozen::Latest::Freed => used.remove(&l),
+                    _ => used.insert(l),
+                };
+            }
+        }
         let mut overlay = |l: u32, entry: Option<&Option<PageBuf>>| {
             match entry {
                 Some(Some(_)) => used.insert(l),
@@ -557,11 +599,6 @@ impl Pager {
                 None => false,
             };
         };
-        if let Some(f) = &self.frozen {
-            for (&l, e) in &f.pages {
-                overlay(l, Some(e));
-            }
-        }
         let txn_pages = self.txn.iter().flat_map(|t| t.pages.keys());
         for &l in self.dirty.keys().chain(txn_pages) {
             overlay(l, self.dirty_entry(l));
@@ -575,8 +612,14 @@ impl Pager {
         if let Some(e) = self.dirty_entry(logical) {
             return Ok(e.as_ref().and_then(|b| page::type_of(b)));
         }
-        if let Some(e) = self.frozen_image(logical) {
-            return Ok(e.as_ref().and_then(|b| page::type_of(b)));
+        match self.frozen_entry(logical) {
+            None => {}
+            Some(frozen::Latest::Freed) => return Ok(None),
+            Some(frozen::Latest::Held(b)) => return Ok(page::type_of(b)),
+            Some(frozen::Latest::At(at)) => {
+                let at = *at;
+                return Ok(page::type_of(&self.frozen_read(logical, at)?));
+            }
         }
         if !self.pat.get(logical).is_mapped() {
             return Ok(None);
