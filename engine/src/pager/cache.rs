@@ -46,6 +46,9 @@ pub(super) struct CleanCache {
     /// The CLOCK hand: the next slot considered for eviction.
     hand: usize,
     capacity: usize,
+    /// The buffer of the last evicted image no one else held, for the next miss to
+    /// read into (see [`take_spare`](Self::take_spare)).
+    spare: Option<Vec<u8>>,
 }
 
 impl CleanCache {
@@ -55,6 +58,7 @@ impl CleanCache {
             index: HashMap::with_hasher(FixedState::default()),
             slots: Vec::new(),
             hand: 0,
+            spare: None,
             // Slots are numbered by u32 in the index.
             capacity: capacity.clamp(1, u32::MAX as usize),
         }
@@ -92,6 +96,10 @@ impl CleanCache {
             let victim = self.victim();
             let old = std::mem::replace(&mut self.slots[victim], slot);
             self.index.remove(&old.logical);
+            // Unshared (no cursor keeps it): its allocation serves the next miss.
+            if let Ok(buf) = PageBuf::try_unwrap(old.buf) {
+                self.spare = Some(buf);
+            }
             self.index.insert(logical, victim as u32);
             self.hand = (victim + 1) % self.slots.len();
         }
@@ -118,6 +126,14 @@ impl CleanCache {
         self.hand
     }
 
+    /// An allocation for the next page read from the file: the last evicted image's
+    /// buffer if no one else held it, else a new empty one. Its contents are stale
+    /// bytes of another page: the reader must overwrite all of them (see
+    /// `Pager::read_physical_into`).
+    pub(super) fn take_spare(&mut self) -> Vec<u8> {
+        self.spare.take().unwrap_or_default()
+    }
+
     /// Drop `logical`'s image, if cached.
     pub(super) fn remove(&mut self, logical: &u32) -> Option<PageBuf> {
         let i = self.index.remove(logical)? as usize;
@@ -140,6 +156,7 @@ impl CleanCache {
         self.index.clear();
         self.slots.clear();
         self.hand = 0;
+        self.spare = None;
     }
 
     /// Whether the bookkeeping holds: within capacity, and every slot indexed at its

@@ -467,7 +467,8 @@ impl Pager {
                 ),
             );
         }
-        let buf = self.read_physical(ptr.physical)?;
+        let spare = self.clean.take_spare();
+        let buf = self.read_physical_into(ptr.physical, spare)?;
         if !mutant!(self.config, SkipChecksum) {
             let want = Expect {
                 physical: ptr.physical,
