@@ -11,7 +11,7 @@
 
 mod append;
 
-use crate::page::node::{self, capacity, key_part, Node, NodeView, RecAddr};
+use crate::page::node::{self, capacity, cmp_entries, key_part, Node, NodeView, RecAddr};
 use crate::page::{PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
@@ -54,7 +54,7 @@ impl Seek {
         matches!(self, Seek::GreaterOrEqual | Seek::Greater)
     }
     fn accepts(self, entry: &[u8], target: &[u8]) -> bool {
-        let o = entry.cmp(target);
+        let o = cmp_entries(entry, target);
         match self {
             Seek::GreaterOrEqual => o != Ordering::Less,
             Seek::Greater => o == Ordering::Greater,
@@ -170,7 +170,7 @@ impl Tree {
             // every entry below (or at) the target; the last accepted (backward)
             // precedes every entry at (or above) it.
             let below = |strict: bool| {
-                node.partition_point(|k| match k.cmp(target) {
+                node.partition_point(|k| match cmp_entries(k, target) {
                     Ordering::Less => true,
                     Ordering::Equal => !strict,
                     Ordering::Greater => false,
@@ -192,7 +192,7 @@ impl Tree {
             }));
         }
         // Child c holds entries >= separator c - 1.
-        let c = node.partition_point(|k| k <= target);
+        let c = node.partition_point(|k| cmp_entries(k, target) != Ordering::Greater);
         // The child holding `target` first, then its neighbours in seek direction:
         // any entry there is beyond `target` in that direction, so their extreme wins.
         if seek.forward() {

@@ -19,7 +19,8 @@ pub struct Config {
     pub initiation_time_limit: Duration,
     /// Changed pages (over all files) that force a system transaction.
     pub max_dirty_pages: usize,
-    /// Verified committed pages cached per file.
+    /// Verified committed pages cached per file; beyond it the cache evicts by CLOCK
+    /// (`pager/cache.rs`), keeping pages read again and again such as the index root.
     pub clean_cache_pages: usize,
     /// Transaction log mode.
     pub log_mode: LogMode,

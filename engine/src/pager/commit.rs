@@ -79,7 +79,19 @@ impl Pager {
     }
 
     pub(super) fn read_physical(&mut self, physical: u32) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; self.page_size];
+        self.read_physical_into(physical, Vec::new())
+    }
+
+    /// [`read_physical`](Self::read_physical) into `buf`'s allocation (a page's image
+    /// the cache evicted): made a page long, then every byte of it read over — or the
+    /// read fails and `buf` is dropped — so nothing of its old contents can be
+    /// returned. Saves the allocation and zeroing of a page on every cache miss.
+    pub(super) fn read_physical_into(
+        &mut self,
+        physical: u32,
+        mut buf: Vec<u8>,
+    ) -> Result<Vec<u8>> {
+        buf.resize(self.page_size, 0);
         let off = u64::from(physical) * self.page_size as u64;
         crate::vfs::read_exact_at(self.file.as_ref(), &mut buf, off).map_err(|e| {
             Error::io(

@@ -41,8 +41,9 @@ use crate::page::spec::FileSpec;
 use crate::page::{self, Expect, PageBuf, PageType};
 use crate::status::{fail, Result, Status};
 use crate::vfs::VfsFile;
+use cache::CleanCache;
 use pat::{FreeLogical, PatTree};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use open::{create, creating_path};
@@ -87,6 +88,9 @@ macro_rules! mutant {
     }};
 }
 
+mod cache;
+#[cfg(test)]
+mod cache_tests;
 mod commit;
 mod frozen;
 mod legacy;
@@ -140,8 +144,8 @@ pub struct Pager {
     state: FileState,
     /// Logical pages changed since the last commit (`None`: freed).
     dirty: BTreeMap<u32, Option<PageBuf>>,
-    /// Verified images of committed pages.
-    clean: HashMap<u32, PageBuf>,
+    /// Verified images of committed pages, at most `config.clean_cache_pages`.
+    clean: CleanCache,
     free_phys: BTreeSet<u32>,
     /// Physical pages the file spans (allocated or free).
     phys_pages: u32,
@@ -500,7 +504,8 @@ impl Pager {
                 ),
             );
         }
-        let buf = self.read_physical(ptr.physical)?;
+        let spare = self.clean.take_spare();
+        let buf = self.read_physical_into(ptr.physical, spare)?;
         if !mutant!(self.config, SkipChecksum) {
             let want = Expect {
                 physical: ptr.physical,

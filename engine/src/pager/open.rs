@@ -2,6 +2,7 @@
 //! the whole PAT tree (`pat.rs`), and rebuilding the free-page set (which reclaims
 //! pages a crash orphaned: whatever no page reachable from the FCR references).
 
+use super::cache::CleanCache;
 use super::pat::PatTree;
 use super::{Pager, PagerConfig, FCR_SLOTS};
 use crate::page::data::Layout;
@@ -11,7 +12,7 @@ use crate::page::spec::{FileFormat, FileSpec, PAGE_SIZES};
 use crate::page::{self, node, PageType};
 use crate::status::{fail, Error, Result, Status};
 use crate::vfs::{self, OpenMode, Vfs, VfsFile};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Check that a spec's records, keys and control record fit its page size.
@@ -274,6 +275,7 @@ impl Pager {
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
             .filter(|p| !referenced.contains(p))
             .collect();
+        let clean = CleanCache::new(config.clean_cache_pages);
         Ok(Pager {
             file,
             path: path.to_path_buf(),
@@ -284,7 +286,7 @@ impl Pager {
             durable,
             pat: tree,
             dirty: BTreeMap::new(),
-            clean: HashMap::new(),
+            clean,
             free_phys,
             phys_pages,
             free_logical,
