@@ -407,12 +407,9 @@ impl Pager {
         Ok(buf)
     }
 
-    /// Keep a verified committed image in the clean cache (bounded: a full cache is
-    /// emptied first).
+    /// Keep a verified committed image in the clean cache (bounded: a full cache
+    /// evicts a page by CLOCK, see `cache.rs`).
     fn cache_clean(&mut self, logical: u32, buf: PageBuf) {
-        if self.clean.len() >= self.config.clean_cache_pages {
-            self.clean.clear();
-        }
         self.clean.insert(logical, buf);
     }
 
