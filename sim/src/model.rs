@@ -6,12 +6,15 @@
 //! last durable boundary or a later one whose commit was in flight (invariant 2, and
 //! "acknowledged-and-synced changes survive").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A file's records by primary key (the record's id).
-pub type Records = BTreeMap<u32, Vec<u8>>;
+/// A file's records by primary key (the record's id). A persistent map: the model
+/// snapshots a file's records at every commit attempt and every client's view, and
+/// copying a whole `BTreeMap` on the next change after each was about 5% of a
+/// campaign; a snapshot here shares all but the changed path.
+pub type Records = imbl::OrdMap<u32, Vec<u8>>;
 
 /// One file of the model.
 #[derive(Clone, Debug)]
