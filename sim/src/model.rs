@@ -33,6 +33,11 @@ pub struct FileModel {
     pub floor: usize,
     /// Engine commit counters last seen (attempts, durable).
     pub seen: (u64, u64),
+    /// `states[first..=last]` made by one bulk load (generation 18): the states after
+    /// its batches, of which the commit counters do not say which were commits. Damage
+    /// judged by date needs it: the commit before the last one on disk may lie
+    /// anywhere in such a run.
+    pub load_spans: Vec<(usize, usize)>,
     /// Every record image ever acknowledged in this file. A file a lying disk damaged
     /// may legitimately come back at an older state (a misdirected FCR write is
     /// undetectable), but never with a record that was never written.
@@ -48,6 +53,7 @@ impl FileModel {
             durable: 0,
             floor: 0,
             seen: (0, 0),
+            load_spans: Vec::new(),
             written: BTreeSet::new(),
         }
     }
@@ -111,6 +117,9 @@ impl FileModel {
                 self.states.push(self.live.clone());
             }
             self.states.extend(boundaries.iter().cloned());
+            if boundaries.len() > 1 {
+                self.load_spans.push((first, self.states.len() - 1));
+            }
         }
         if durable > self.seen.1 {
             self.durable = if attempted {
@@ -133,6 +142,16 @@ impl FileModel {
         self.floor = self.states.len() - 1;
     }
 
+    /// The oldest state index the commit at or before `states[i]` may have made: `i`,
+    /// or — when `i` is one of a bulk load's batch states, not all of which were
+    /// commits — the state before the load's first batch.
+    pub fn commit_at_or_before(&self, i: usize) -> usize {
+        self.load_spans
+            .iter()
+            .find(|&&(first, last)| first <= i && i <= last)
+            .map_or(i, |&(first, _)| first.saturating_sub(1))
+    }
+
     /// States a crash may have left, oldest first: from the later of the engine's last
     /// durable commit and the simulator's durability floor.
     pub fn candidates(&self) -> &[Arc<Records>] {
@@ -144,6 +163,7 @@ impl FileModel {
         let state = Arc::new(state);
         self.live = state.clone();
         self.states = vec![state];
+        self.load_spans.clear();
         self.durable = 0;
         self.floor = 0;
         self.seen = (0, 0);

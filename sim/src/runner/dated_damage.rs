@@ -17,7 +17,9 @@
 //!   the last one on disk — so an undetected fallback reaches state `c - 1` at the
 //!   oldest (further back over unchanged states, which may be empty commits; and if `c`
 //!   is the baseline of the last recovery, to a state before it, which the model no
-//!   longer holds: then any older state of written records);
+//!   longer holds: then any older state of written records; and if `c - 1` is one of a
+//!   bulk load's batch states, of which the commit counters do not say which were
+//!   commits, to the state before the load's first batch);
 //! - once a state from `L + 1` on that changed the file (an unchanged one may have been
 //!   an empty commit, which writes no frame) is acknowledged durable, a transaction
 //!   written after the damaged one was synced is on disk: the damage is provable, and
@@ -175,11 +177,14 @@ impl World {
                 // The last transaction on disk that wrote frames made a state at or after
                 // `last` — or the last one before it that changed the file (an unchanged
                 // state may be an empty commit): the fallback reaches the state before it.
+                // Within a bulk load's run of batch states the last commit before
+                // that one may be any of them, or the state before the run.
+                let model = &self.model.files[f];
                 let oldest = last.and_then(|last| {
                     (1..=last.min(states.len().saturating_sub(1)))
                         .rev()
                         .find(|&j| states[j] != states[j - 1])
-                        .map(|j| j - 1)
+                        .map(|j| model.commit_at_or_before(j - 1))
                 });
                 let new = if in_recovery {
                     Dated::Loose
