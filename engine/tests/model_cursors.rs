@@ -228,6 +228,18 @@ impl Model {
     }
 }
 
+/// The record a handle's position `cur` (serial, id) names in `recs`, for Update and
+/// Delete: no position is status 8; a record gone or replaced under it is a conflict (80).
+fn positioned(recs: &Records, cur: Option<(u64, u32)>) -> Result<(u64, u32), Status> {
+    let Some((serial, id)) = cur else {
+        return Err(Status::InvalidPositioning);
+    };
+    match recs.get(&id) {
+        Some((s, _)) if *s == serial => Ok((serial, id)),
+        _ => Err(Status::Conflict),
+    }
+}
+
 fn name_taken(recs: &Records, name: &[u8], except: Option<u64>) -> bool {
     recs.values()
         .any(|(s, r)| Some(*s) != except && &r[6..22] == name)
@@ -305,14 +317,8 @@ fn run(ops: Vec<Op>, page_size: u32, config: Config) -> Result<(), TestCaseError
                 let c = Model::client(h);
                 let cur = m.pos[h].current();
                 let want = m.enlist(c).and_then(|(recs, _)| {
-                    let Some((serial, id)) = cur else {
-                        return Err(Status::InvalidPositioning);
-                    };
+                    let (serial, id) = positioned(recs, cur)?;
                     let r = person(id, group, &nm(name));
-                    match recs.get(&id) {
-                        Some((s, _)) if *s == serial => {}
-                        _ => return Err(Status::Conflict),
-                    }
                     if name_taken(recs, &r[6..22], Some(serial)) {
                         return Err(Status::DuplicateKeyValue);
                     }
@@ -350,13 +356,7 @@ fn run(ops: Vec<Op>, page_size: u32, config: Config) -> Result<(), TestCaseError
                 let c = Model::client(h);
                 let cur = m.pos[h].current();
                 let want = m.enlist(c).and_then(|(recs, _)| {
-                    let Some((serial, id)) = cur else {
-                        return Err(Status::InvalidPositioning);
-                    };
-                    match recs.get(&id) {
-                        Some((s, _)) if *s == serial => {}
-                        _ => return Err(Status::Conflict),
-                    }
+                    let (_, id) = positioned(recs, cur)?;
                     recs.remove(&id);
                     Ok(())
                 });
