@@ -74,7 +74,14 @@ fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
         .with_ansi(false)
         .with_writer(move || Sink(Arc::clone(&sink)))
         .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
+    let out = tracing::subscriber::with_default(subscriber, || {
+        // A callsite another thread registered while this subscriber was being set
+        // up may have cached "no one is interested" (tests run campaigns on other
+        // threads at the same time): recompute every callsite's interest with this
+        // subscriber in place, or the trace can come out empty.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let bytes = buf.lock().map(|b| b.clone()).unwrap_or_default();
     (out, String::from_utf8_lossy(&bytes).into_owned())
 }
