@@ -30,6 +30,10 @@
 //!   writes its FCR. A failed sync there poisons the pager too: the spilled pages'
 //!   durability is unknown (Linux marks the pages it could not write clean) and
 //!   they cannot be written again.
+//! - The write-ahead rule (DESIGN: the log is durable up to a transaction's changes
+//!   before it writes data pages) is kept where it matters: a spilled page is reachable
+//!   only once the commit's FCR is written, and the engine's commits sync the log
+//!   first (`flush_all`, `close`); before that a crash leaves the spilled pages orphans.
 //! - Only plain 6.x files spill: not legacy ones (in-place pre-imaging), not frozen
 //!   ones (their transactions go to the delta), not inside an operation or under a
 //!   user transaction. The engine spills only in bulk jobs, and never archived files
