@@ -112,10 +112,16 @@ pub enum Mutant {
     /// transaction (and a log transaction) can end in the middle of a batch: a crash
     /// leaves part of a batch (DESIGN / `engine::batch`: never part of a batch).
     BulkBatchTorn,
+    /// A bulk job under dirty-page pressure writes a pending page ahead of its commit
+    /// (spills it) over the physical page the durable FCR maps it to, not to a free
+    /// one: a crash before the commit leaves the durable state referencing a page that
+    /// holds neither its committed image nor a committed one (DESIGN: originals are
+    /// never overwritten while referenced by the durable FCR).
+    SpillOverDurable,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 35] = [
+    pub const ALL: [Mutant; 36] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -151,6 +157,7 @@ impl Mutant {
         Mutant::ApplyStalePreimage,
         Mutant::CursorCacheStale,
         Mutant::BulkBatchTorn,
+        Mutant::SpillOverDurable,
     ];
 
     /// Wired into the engine but not yet hunted by the simulator: selectable by name
@@ -198,6 +205,7 @@ impl Mutant {
             Mutant::ApplyStalePreimage => "apply-stale-preimage",
             Mutant::CursorCacheStale => "cursor-cache-never-invalidated",
             Mutant::BulkBatchTorn => "bulk-batch-torn",
+            Mutant::SpillOverDurable => "spill-over-durable",
         }
     }
 

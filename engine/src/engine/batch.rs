@@ -14,11 +14,26 @@
 //! same record, with the same status, and the records before it inserted, exactly as
 //! one Insert at a time would.
 //!
+//! Dirty-page pressure (`max_dirty_pages`) between batches does not commit: the
+//! pending pages of every file that can are *spilled* — written ahead of their commit
+//! to pages no FCR references, and dropped from memory (`pager/spill.rs`) — so a job's
+//! memory for pages stays bounded by `max_dirty_pages` plus a batch while it runs as
+//! one system transaction per file, committed by the other bundle limits or at its
+//! end. One transaction instead of one per `max_dirty_pages` is what keeps a
+//! random-order load's file near the size its pages need: each commit shadows every
+//! page it changes, and the previous versions stay until its FCR. Archived files do
+//! not batch (below) and so never spill; frozen and legacy files do not spill.
+//!
 //! What a crash leaves: system transactions commit only between batches, so the
 //! file's durable state is the file before the call plus a prefix of whole batches
 //! (log Off), or — in a log mode — roll-forward also redoes every batch whose log
 //! transaction was durable: a prefix of the records in batch steps. Never part of a
-//! batch, never a record without its index entries.
+//! batch, never a record without its index entries. Spilling only makes the commit
+//! points fewer (pages spilled and not yet committed are free after a crash), so the
+//! prefixes a crash leaves (log Off) are fewer too: in a job nothing else commits, the
+//! file before the call or all of it. In a log mode the file's applied LSN moves only
+//! at a commit, so the log keeps every batch of the job until its commit, and a crash
+//! rolls the whole job forward from the log.
 //!
 //! Where a batch is not the same as Inserts, records go one Insert at a time: the
 //! handle's client has a user transaction open (its changes are held and logged at
@@ -148,6 +163,12 @@ impl Engine {
         self.pending_ops += n;
         if self.bundle_since.is_none() {
             self.bundle_since = Some(self.clock.now());
+        }
+        let dirty = self.dirty_pages() as u64;
+        self.stats.peak_dirty_pages = self.stats.peak_dirty_pages.max(dirty);
+        if self.bundle_due() {
+            // Dirty-page pressure alone: spill instead of committing (module doc).
+            self.spill_under_pressure();
         }
         if self.bundle_due() {
             // A failed system transaction does not fail the operations (they are

@@ -111,9 +111,36 @@ impl Engine {
         }
     }
 
+    /// Pending page images in memory, over every open file.
+    pub(super) fn dirty_pages(&self) -> usize {
+        self.files.values().map(|f| f.df.pager.dirty_pages()).sum()
+    }
+
+    /// A bulk job under dirty-page pressure (`engine::batch`): write the pending pages
+    /// of every file that can spill ahead of their commit (`pager/spill.rs`) instead of
+    /// committing. Archived files are left alone (their archival frames are built from
+    /// the pending pages at the commit). A file whose spill fails keeps the pages it
+    /// could not write pending: the pressure stays, and the caller commits.
+    pub(super) fn spill_under_pressure(&mut self) {
+        if self.dirty_pages() < self.config.max_dirty_pages {
+            return;
+        }
+        for f in self.files.values_mut() {
+            if f.archive.is_some() || !f.df.pager.can_spill() {
+                continue;
+            }
+            match f.df.pager.spill() {
+                Ok(n) => self.stats.pages_spilled += n as u64,
+                Err(e) => {
+                    tracing::warn!(target: "keel::engine", file = %f.path.display(), error = %e, "spill failed");
+                }
+            }
+        }
+    }
+
     /// Is a system transaction due (a bundle limit reached, or the time limit passed)?
     pub(super) fn bundle_due(&self) -> bool {
-        let dirty: usize = self.files.values().map(|f| f.df.pager.dirty_pages()).sum();
+        let dirty = self.dirty_pages();
         // An archived file's changes must fit one archival log frame.
         let archive_full = self.files.values().any(|f| {
             f.archive

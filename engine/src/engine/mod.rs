@@ -85,6 +85,12 @@ pub struct EngineStats {
     pub log_syncs: u64,
     /// Records inserted by batches (`insert_all`), not Insert by Insert.
     pub batched_inserts: u64,
+    /// Pending pages bulk jobs wrote ahead of their commit under dirty-page pressure
+    /// (`engine::batch`, `pager/spill.rs`).
+    pub pages_spilled: u64,
+    /// The most pending page images the files held at once after a bulk batch: what
+    /// a bulk job's memory for pages is bounded by (`max_dirty_pages` plus a batch).
+    pub peak_dirty_pages: u64,
 }
 
 /// The record engine.

@@ -17,6 +17,10 @@
 //! failed one, the pages the durable FCR references and the free list partition the
 //! file. A failure before the FCR write gives back the pages the attempt took and keeps
 //! the changes for a retry; a failure at or after it poisons the pager.
+//!
+//! A transaction that spilled (`spill.rs`) first spills what is still pending, then maps
+//! the spilled pages where they are; only the PAT pages and the FCR are written here. A
+//! failed sync then poisons the pager: the spilled images are nowhere else to retry.
 
 use super::frozen::{Frozen, Latest};
 use super::{Pager, FCR_SLOTS};
@@ -134,7 +138,7 @@ impl Pager {
     /// A physical page for a shadow image: a free one, or one past the end. Never an
     /// FCR slot, and (unless a known-bad engine reuses pages early) never a page the
     /// durable FCR still references — the shadow-paging rule.
-    fn alloc_physical(&mut self) -> u32 {
+    pub(super) fn alloc_physical(&mut self) -> u32 {
         alloc_from(&mut self.free_phys, &mut self.phys_pages)
     }
 
@@ -185,6 +189,15 @@ impl Pager {
                 self.path.display()
             );
         }
+        // The pending transaction's spilled pages and its pool (`spill.rs`): neither
+        // referenced nor free until its commit.
+        for p in self.spill.held() {
+            assert!(
+                seen.insert(p),
+                "{}: spilled physical page {p} is also referenced or spilled twice",
+                self.path.display()
+            );
+        }
         for &f in &self.free_phys {
             assert!(
                 !seen.contains(&f),
@@ -218,6 +231,7 @@ impl Pager {
     /// the delta.
     pub(super) fn commit_roll_in(&mut self, f: &Frozen) -> Result<bool> {
         debug_assert!(self.frozen.is_none() && self.dirty.is_empty());
+        debug_assert!(self.spill.is_empty(), "roll-in with spilled pages pending");
         debug_assert!(self.durable.spec.format != FileFormat::V5);
         self.commit_hooked(None, !f.pages.is_empty(), Some(f))
     }
@@ -274,12 +288,22 @@ impl Pager {
         if !force && !self.has_changes() {
             return Ok(false);
         }
+        if !self.spill.is_empty() {
+            // A transaction that spilled writes what is still pending the same way
+            // first (`spill.rs`): into its pool, not onto more fresh pages.
+            debug_assert!(roll_in.is_none());
+            if let Err(e) = self.spill() {
+                return Err(e.during("system transaction failed"));
+            }
+        }
         let saved_free = self.free_phys.clone();
         let saved_phys = self.phys_pages;
         match self.commit_inner(before_fcr, roll_in) {
             Ok(()) => Ok(true),
-            Err((err, fcr_written)) => {
-                if fcr_written {
+            // `lost`: the FCR was written (the outcome is unknown), or pages written
+            // ahead of the commit may not be durable (`spill.rs`): no retry can help.
+            Err((err, lost)) => {
+                if lost {
                     self.poisoned = Some(err.to_string());
                 } else {
                     // Nothing the durable FCR references was touched: give back the
@@ -345,6 +369,11 @@ impl Pager {
         }
         for (l, entry) in changed() {
             let old = self.pat.get(l);
+            // A page spilled earlier in this transaction and changed since: its
+            // spilled page (never referenced by an FCR) is free after the commit.
+            if let Some(&spilled) = self.spill.at.get(&l) {
+                released.push(spilled);
+            }
             match entry {
                 Change::Freed => {
                     if old.is_mapped() {
@@ -376,6 +405,18 @@ impl Pager {
                 }
             }
         }
+        // Spilled pages (`spill.rs`) are at their places already: mapped there now,
+        // their durable pages released.
+        for (&l, &p) in &self.spill.at {
+            if dirty.contains_key(&l) {
+                continue;
+            }
+            let old = self.pat.get(l);
+            if old.is_mapped() && old.physical != p {
+                released.push(old.physical);
+            }
+            changes.insert(l, PagePtr { physical: p, seq });
+        }
         // PAT pages: every leaf covering a changed entry and every interior page on
         // the path from it to the FCR (and a new top level if the depth grows).
         let top_cap = fcr::pat_capacity(&self.durable.spec);
@@ -402,7 +443,9 @@ impl Pager {
         );
         if !legacy {
             let targets = writes.iter().map(|w| w.0);
-            self.debug_check_shadow_targets(targets.chain(streamed.iter().map(|s| s.0)));
+            let spilled = self.spill.at.values().copied();
+            let targets = targets.chain(streamed.iter().map(|s| s.0)).chain(spilled);
+            self.debug_check_shadow_targets(targets);
         }
         let fcr = Fcr {
             seq,
@@ -455,6 +498,12 @@ impl Pager {
             }
             if !mutant!(self.config, SkipSyncBeforeFcr) {
                 if let Err(e) = self.sync() {
+                    if !self.spill.is_empty() {
+                        // The spilled pages' durability is now unknown (a failed sync
+                        // may have marked them clean unwritten) and their images are
+                        // nowhere else to write again: the transaction is lost.
+                        return Err((e, true));
+                    }
                     return Err(restore_dirty(self, e));
                 }
             }
@@ -481,6 +530,7 @@ impl Pager {
             "a released page was already free (freed twice)"
         );
         self.free_phys.extend(released);
+        self.spill_committed();
         for (l, _) in changed() {
             self.clean.remove(&l);
         }

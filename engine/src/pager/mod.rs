@@ -31,6 +31,9 @@
 //!   epoch, so a caller that keeps a page image between calls (a cursor's leaf) can
 //!   tell in O(1), by [`Pager::read_token`], whether the image is still what a read
 //!   through the same view would give.
+//! - Under dirty-page pressure a bulk job may instead *spill* (`spill.rs`): pending
+//!   images go ahead of the commit to pages no FCR references, and leave memory; the
+//!   commit then maps them. A crash before its FCR leaves the durable state as it was.
 //! - A failure before the FCR write leaves the file usable (the commit can be retried);
 //!   a failure at or after it leaves the on-disk state unknown, so the pager refuses
 //!   further work (status 2) until the file is reopened.
@@ -98,6 +101,7 @@ mod open;
 mod pat;
 #[cfg(test)]
 mod pat_tests;
+mod spill;
 
 /// Counters for statistics and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,6 +110,8 @@ pub struct PagerStats {
     pub pages_written: u64,
     pub syncs: u64,
     pub pages_read: u64,
+    /// Pending page images written ahead of their commit (`spill.rs`).
+    pub pages_spilled: u64,
 }
 
 /// Before-images: for each logical page changed, its `dirty` entry before the first
@@ -166,6 +172,8 @@ pub struct Pager {
     frozen: Option<frozen::Frozen>,
     /// The legacy format's pre-image file (writable legacy files only).
     preimage: Option<crate::preimage::PreImageFile>,
+    /// Pending images written ahead of the commit (`spill.rs`).
+    spill: spill::Spill,
 }
 
 impl Pager {
@@ -208,7 +216,10 @@ impl Pager {
     /// in-memory changes can no longer be committed, and reporting "nothing pending"
     /// would let a close succeed while silently dropping acknowledged operations.
     pub fn has_changes(&self) -> bool {
-        self.poisoned.is_some() || !self.dirty.is_empty() || self.state != *self.durable_state()
+        self.poisoned.is_some()
+            || !self.dirty.is_empty()
+            || !self.spill.is_empty()
+            || self.state != *self.durable_state()
     }
 
     pub fn dirty_pages(&self) -> usize {
@@ -223,8 +234,9 @@ impl Pager {
             Some(why) => fail(
                 Status::IoError,
                 format!(
-                    "{}: an earlier commit failed after its control record was written ({why}); \
-                     close and reopen the file to recover its last durable state",
+                    "{}: an earlier system transaction failed past the point where it \
+                     could be retried ({why}); close and reopen the file to recover its \
+                     last durable state",
                     self.path.display()
                 ),
             ),
@@ -481,15 +493,21 @@ impl Pager {
             };
         }
         // The cache first: it holds only committed images of mapped pages (a commit
-        // drops every page it changes), so a hit needs no walk of the mapping.
+        // drops every page it changes) and spilled images, so a hit needs no walk of
+        // the mapping.
         if let Some(buf) = self.clean.get(&logical) {
             debug_assert!(
-                self.config.any_mutant() || self.pat.get(logical).is_mapped(),
+                self.config.any_mutant()
+                    || self.pat.get(logical).is_mapped()
+                    || self.spill.at.contains_key(&logical),
                 "cached unmapped page"
             );
             if page::type_of(buf).is_some_and(|t| types.contains(&t)) {
                 return Ok(buf.clone());
             }
+        }
+        if let Some(&physical) = self.spill.at.get(&logical) {
+            return self.read_spilled(logical, physical, types);
         }
         let ptr = self.pat.get(logical);
         if !ptr.is_mapped() {
@@ -586,6 +604,7 @@ impl Pager {
     /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
     pub fn logical_in_use(&self) -> Vec<u32> {
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
+        used.extend(self.spill.at.keys());
         if let Some(f) = &self.frozen {
             for (&l, e) in &f.pages {
                 match e {
@@ -623,7 +642,7 @@ impl Pager {
                 return Ok(page::type_of(&self.frozen_read(logical, at)?));
             }
         }
-        if !self.pat.get(logical).is_mapped() {
+        if !self.pat.get(logical).is_mapped() && !self.spill.at.contains_key(&logical) {
             return Ok(None);
         }
         let any = &[PageType::Data, PageType::Leaf, PageType::Internal];

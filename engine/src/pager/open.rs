@@ -298,6 +298,7 @@ impl Pager {
             stats: Default::default(),
             frozen: None,
             preimage,
+            spill: Default::default(),
         })
     }
 

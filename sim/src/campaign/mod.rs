@@ -49,6 +49,9 @@ pub struct Summary {
     pub failed_faulty_recoveries: u64,
     /// Log segments recycled.
     pub segments_recycled: u64,
+    /// Pages bulk loads spilled ahead of their commit under dirty-page pressure.
+    #[serde(default)]
+    pub pages_spilled: u64,
     /// Durability-mode Ends acknowledged by a group commit.
     pub group_acks: u64,
     /// Inventory transfers ended; recoveries in log mode Off that found a total changed.
@@ -133,6 +136,7 @@ impl Summary {
         self.faulty_recoveries += o.faulty_recoveries.0;
         self.failed_faulty_recoveries += o.faulty_recoveries.1;
         self.segments_recycled += o.segments_recycled;
+        self.pages_spilled += o.pages_spilled;
         self.group_acks += o.group_acks;
         self.transfers += o.transfers;
         self.inventory_splits += o.inventory_splits;
@@ -195,6 +199,7 @@ impl Summary {
         self.faulty_recoveries += o.faulty_recoveries;
         self.failed_faulty_recoveries += o.failed_faulty_recoveries;
         self.segments_recycled += o.segments_recycled;
+        self.pages_spilled += o.pages_spilled;
         self.group_acks += o.group_acks;
         self.transfers += o.transfers;
         self.inventory_splits += o.inventory_splits;

@@ -55,6 +55,7 @@ pub fn summary_text(s: &Summary) -> String {
         s.failed_faulty_recoveries
     );
     line!("log segments recycled {}", s.segments_recycled);
+    line!("bulk pages spilled    {}", s.pages_spilled);
     line!("group-committed Ends  {}", s.group_acks);
     line!(
         "backup cycles         {} started, {} copied and checked, {} ended (endbu or killed deltas)",

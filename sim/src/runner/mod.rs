@@ -114,6 +114,8 @@ pub struct Outcome {
     pub log_mode: &'static str,
     /// Log segments the engine recycled.
     pub segments_recycled: u64,
+    /// Pages bulk loads spilled ahead of their commit under dirty-page pressure.
+    pub pages_spilled: u64,
     /// Durability-mode Ends acknowledged by a group commit.
     pub group_acks: u64,
     /// Inventory transfers ended, and recoveries (log mode Off) that found an item's

@@ -109,6 +109,8 @@ pub(super) struct Tally {
     pub(super) faulty_recoveries: u64,
     pub(super) failed_faulty_recoveries: u64,
     pub(super) segments_recycled: u64,
+    /// Pages bulk loads spilled ahead of their commit (`engine/src/pager/spill.rs`).
+    pub(super) pages_spilled: u64,
     pub(super) group_acks: u64,
     /// Generation 5: what the transfers did.
     pub(super) transfers: u64,
@@ -227,6 +229,7 @@ impl Tally {
             faulty_recoveries: 0,
             failed_faulty_recoveries: 0,
             segments_recycled: 0,
+            pages_spilled: 0,
             group_acks: 0,
             transfers: 0,
             inventory_splits: 0,
@@ -270,6 +273,7 @@ impl World {
             self.tally.failed_faulty_recoveries,
         );
         o.segments_recycled = self.tally.segments_recycled;
+        o.pages_spilled = self.tally.pages_spilled;
         o.group_acks = self.tally.group_acks;
         o.transfers = self.tally.transfers;
         o.backups = self.tally.backups;
@@ -347,6 +351,7 @@ impl World {
     pub(super) fn retire_engine(&mut self) {
         if let Some(e) = self.rig.engine.take() {
             self.tally.segments_recycled += e.stats().log_segments_recycled;
+            self.tally.pages_spilled += e.stats().pages_spilled;
         }
     }
 }
