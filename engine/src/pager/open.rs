@@ -3,7 +3,7 @@
 //! pages a crash orphaned: whatever no page reachable from the FCR references).
 
 use super::cache::CleanCache;
-use super::pat::PatTree;
+use super::pat::{PatTree, PhysicalSet};
 use super::{Pager, PagerConfig, FCR_SLOTS};
 use crate::page::data::Layout;
 use crate::page::fcr::{self, Fcr, FileState};
@@ -256,7 +256,11 @@ impl Pager {
             })?;
         }
         let ps = durable.spec.page_size as usize;
-        let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
+        let file_pages = u32::try_from(len / ps as u64).unwrap_or(u32::MAX);
+        let mut referenced = PhysicalSet::new(file_pages);
+        for p in 0..FCR_SLOTS {
+            referenced.insert(p);
+        }
         let mut read = |physical: u32| -> Result<Vec<u8>> {
             let mut b = vec![0u8; ps];
             let off = u64::from(physical) * ps as u64;
@@ -270,10 +274,10 @@ impl Pager {
         };
         let tree = PatTree::load(&durable, path, &mut referenced, &mut read)?;
         let free_logical = tree.free_logical(durable.state.logical_pages);
-        let max_ref = referenced.last().copied().unwrap_or(0);
+        let max_ref = referenced.last().unwrap_or(0);
         let phys_pages = ((len / ps as u64) as u32).max(max_ref + 1);
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
-            .filter(|p| !referenced.contains(p))
+            .filter(|&p| !referenced.contains(p))
             .collect();
         let clean = CleanCache::new(config.clean_cache_pages);
         Ok(Pager {

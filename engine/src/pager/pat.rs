@@ -41,6 +41,58 @@ pub(super) struct PatTree {
     pages: BTreeMap<(u8, u32), PagePtr>,
 }
 
+/// Physical page numbers, as a PAT walk meets them: a bit per page of the file, and
+/// the references past its end (damage can name any page number) in a set. Every
+/// open walks the whole tree and notes each mapped page: a bitmap, not a search tree.
+pub(super) struct PhysicalSet {
+    bits: Vec<u64>,
+    /// Pages past the file's end that were inserted.
+    beyond: BTreeSet<u32>,
+    /// The file's page count: the bits cover `0..pages`.
+    pages: u32,
+    /// The greatest page inserted.
+    max: Option<u32>,
+}
+
+impl PhysicalSet {
+    /// An empty set for a file of `pages` physical pages.
+    pub fn new(pages: u32) -> PhysicalSet {
+        PhysicalSet {
+            bits: vec![0; (pages as usize).div_ceil(64)],
+            beyond: BTreeSet::new(),
+            pages,
+            max: None,
+        }
+    }
+
+    /// Add `p`; false if it was in the set already.
+    pub fn insert(&mut self, p: u32) -> bool {
+        let fresh = if p < self.pages {
+            let (word, bit) = (&mut self.bits[(p / 64) as usize], 1u64 << (p % 64));
+            let fresh = *word & bit == 0;
+            *word |= bit;
+            fresh
+        } else {
+            self.beyond.insert(p)
+        };
+        self.max = self.max.max(Some(p));
+        fresh
+    }
+
+    pub fn contains(&self, p: u32) -> bool {
+        if p < self.pages {
+            self.bits[(p / 64) as usize] & (1u64 << (p % 64)) != 0
+        } else {
+            self.beyond.contains(&p)
+        }
+    }
+
+    /// The greatest page in the set.
+    pub fn last(&self) -> Option<u32> {
+        self.max
+    }
+}
+
 /// What a commit writes for the PAT, and the tree it leaves once durable.
 pub(super) struct PatPlan {
     /// Sealed PAT page images and where they go.
@@ -65,7 +117,7 @@ impl PatTree {
     pub fn load(
         fcr: &Fcr,
         path: &std::path::Path,
-        referenced: &mut BTreeSet<u32>,
+        referenced: &mut PhysicalSet,
         read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
     ) -> Result<PatTree> {
         let ps = fcr.spec.page_size as usize;
@@ -92,7 +144,7 @@ impl PatTree {
         ptr: PagePtr,
         fcr: &Fcr,
         path: &std::path::Path,
-        referenced: &mut BTreeSet<u32>,
+        referenced: &mut PhysicalSet,
         read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
     ) -> Result<()> {
         // Formatted only for an error: every open visits every PAT page.
