@@ -167,7 +167,7 @@ pub fn visit_log(
     visit_log_as(vfs, dir, ReadBugs::default(), visit)
 }
 
-fn visit_log_as(
+pub(super) fn visit_log_as(
     vfs: &dyn Vfs,
     dir: &Path,
     bugs: ReadBugs,
