@@ -656,7 +656,10 @@ impl Pager {
         for p in 0..FCR_SLOTS {
             referenced.insert(p);
         }
-        let mut read = |physical: u32| self.read_physical(physical);
+        let mut read = |physical: u32, buf: &mut Vec<u8>| {
+            *buf = self.read_physical_into(physical, std::mem::take(buf))?;
+            Ok(())
+        };
         match PatTree::load(&fcr, &path, &mut referenced, &mut read) {
             Err(e) => Some(e.to_string()),
             Ok(on_disk) => self.pat.differs_from(&on_disk),

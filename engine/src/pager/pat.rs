@@ -113,12 +113,14 @@ fn damaged(path: &std::path::Path, why: String) -> Error {
 impl PatTree {
     /// Read and verify every PAT page reachable from `fcr`, noting each physical page
     /// it references (PAT pages and mapped pages) in `referenced`, which refuses any
-    /// page met twice. `read` returns a page's raw bytes.
+    /// page met twice. `read` puts a page's raw bytes into the buffer it is given —
+    /// one buffer for the whole walk, so it must make it a page long and read over
+    /// every byte, or fail.
     pub fn load(
         fcr: &Fcr,
         path: &std::path::Path,
         referenced: &mut PhysicalSet,
-        read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
+        read: &mut dyn FnMut(u32, &mut Vec<u8>) -> Result<()>,
     ) -> Result<PatTree> {
         let ps = fcr.spec.page_size as usize;
         let mut tree = PatTree {
@@ -128,9 +130,10 @@ impl PatTree {
             pages: BTreeMap::new(),
         };
         let top = tree.depth - 1;
+        let mut buf = Vec::new();
         for (i, &ptr) in fcr.pat.iter().enumerate() {
             if ptr.is_mapped() {
-                tree.visit(top, i as u64, ptr, fcr, path, referenced, read)?;
+                tree.visit(top, i as u64, ptr, fcr, path, referenced, read, &mut buf)?;
             }
         }
         Ok(tree)
@@ -145,7 +148,8 @@ impl PatTree {
         fcr: &Fcr,
         path: &std::path::Path,
         referenced: &mut PhysicalSet,
-        read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
+        read: &mut dyn FnMut(u32, &mut Vec<u8>) -> Result<()>,
+        buf: &mut Vec<u8>,
     ) -> Result<()> {
         // Formatted only for an error: every open visits every PAT page.
         let what = || format!("PAT page {index} of level {level}");
@@ -165,7 +169,7 @@ impl PatTree {
                 format!("{} shares physical page {}", what(), ptr.physical),
             ));
         }
-        let buf = read(ptr.physical)?;
+        read(ptr.physical, buf)?;
         let want = Expect {
             physical: ptr.physical,
             logical: pat::page_id(level, index),
@@ -177,17 +181,18 @@ impl PatTree {
             },
         };
         page::verify(
-            &buf,
+            buf,
             &want,
             &format_args!("{}: PAT page {index} of level {level}", path.display()),
         )?;
-        let entries = pat::decode(&buf);
+        let entries = pat::decode(buf);
         self.pages.insert((level, index), ptr);
         let first = u64::from(index) * self.per as u64;
         if level > 0 {
             for (j, &e) in entries.iter().enumerate() {
                 if e.is_mapped() {
-                    self.visit(level - 1, first + j as u64, e, fcr, path, referenced, read)?;
+                    let below = level - 1;
+                    self.visit(below, first + j as u64, e, fcr, path, referenced, read, buf)?;
                 }
             }
             return Ok(());
