@@ -220,6 +220,9 @@ fn an_entry_pointing_past_a_pages_slots_is_reported() {
     });
     assert!(has(&r, "which holds no record"), "{:?}", r.problems);
     // Every other entry still finds its record.
-    let no_record = r.problems.iter().filter(|p| p.contains("which holds no record"));
+    let no_record = r
+        .problems
+        .iter()
+        .filter(|p| p.contains("which holds no record"));
     assert_eq!(no_record.count(), 1, "{:?}", r.problems);
 }

@@ -9,9 +9,9 @@
 //! the log read back from disk to collect the transactions to replay.
 
 use super::entry::{Change, Entry};
-use super::group_sync::PendingSync;
 use super::frame::RecordKind;
-use super::reader::{visit_log_as, LogScan, ReadBugs};
+use super::group_sync::PendingSync;
+use super::reader::{visit_log_into, LogScan, ReadBugs};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{create_dir_durable, Vfs};
@@ -104,14 +104,21 @@ fn read_committed(
     dir: &Path,
     bugs: ReadBugs,
     keep_incomplete: bool,
+    body: &mut Vec<u8>,
 ) -> Result<(LogScan, Vec<Committed>)> {
     // Each record is decoded straight from the segment bytes as the scan visits it,
     // rather than copied into the scan first and decoded from there.
     let mut txns = Committer::new(keep_incomplete);
-    let scan = visit_log_as(vfs, dir, bugs, &mut |f| {
-        txns.take(f.lsn, f.kind, f.payload);
-        Ok(())
-    })?;
+    let scan = visit_log_into(
+        vfs,
+        dir,
+        bugs,
+        &mut |f| {
+            txns.take(f.lsn, f.kind, f.payload);
+            Ok(())
+        },
+        body,
+    )?;
     Ok((scan, txns.finish()?))
 }
 
@@ -286,7 +293,10 @@ impl TxLog {
                 format_args!("creating transaction log directory {}", dir.display()),
             )
         })?;
-        let (scan, txns) = read_committed(vfs.as_ref(), dir, read_bugs, false)?;
+        // The scan's segment buffer is the writer's buffer for copying the last
+        // segment: one allocation for both.
+        let mut body = Vec::new();
+        let (scan, txns) = read_committed(vfs.as_ref(), dir, read_bugs, false, &mut body)?;
         let last_commit = last_commits(&txns);
         let id = scan.engine_id.unwrap_or(engine_id);
         let writer = LogWriter::open_as(
@@ -296,6 +306,7 @@ impl TxLog {
             segment_size,
             &scan,
             bad.rewrite_in_place,
+            body,
         )?;
         // The writer continues exactly at the scan's end (it truncated any torn tail
         // and synced), so this read serves roll-forward until something is appended.
@@ -440,8 +451,13 @@ impl TxLog {
             .is_none_or(|(k, _)| *k != keep_incomplete)
         {
             self.sync()?;
-            let (_, txns) =
-                read_committed(self.vfs.as_ref(), &self.dir, self.read_bugs, keep_incomplete)?;
+            let (_, txns) = read_committed(
+                self.vfs.as_ref(),
+                &self.dir,
+                self.read_bugs,
+                keep_incomplete,
+                &mut Vec::new(),
+            )?;
             self.scanned = Some((keep_incomplete, txns));
         }
         let txns = self.scanned.as_ref().map_or(&[][..], |(_, t)| t.as_slice());
