@@ -120,6 +120,7 @@ pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
 /// place risks exactly that: a power loss during the rewrite may leave a sector torn,
 /// neither old nor new, destroying synced frames. Under the temporary name a torn copy
 /// is nothing; the rename swaps in a whole, synced one (or leaves the original).
+#[allow(clippy::too_many_arguments)]
 pub fn replace_with_prefix(
     vfs: &dyn Vfs,
     kind: &FileKind,
