@@ -110,7 +110,9 @@ pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
 /// Replace the file at `path` (open as `file`) by a copy of its first `keep` bytes as
 /// read now, zeros after them up to `zero_to` (at least `keep`), made under the name
 /// `temp`, synced, renamed over `path`, and the directory synced. Returns the new
-/// file, open for writing.
+/// file, open for writing. `buf` is a buffer to copy through (any length; its
+/// contents are read over before a byte of it is written): a caller that has one,
+/// such as the scan's, saves allocating and zeroing another.
 ///
 /// Why a copy: a writer continuing a file must first make what it read durable — after
 /// a failed sync Linux serves pages it never wrote, and a later sync finds nothing
@@ -118,6 +120,7 @@ pub fn zero_from(file: &dyn VfsFile, from: u64, len: u64) -> io::Result<bool> {
 /// place risks exactly that: a power loss during the rewrite may leave a sector torn,
 /// neither old nor new, destroying synced frames. Under the temporary name a torn copy
 /// is nothing; the rename swaps in a whole, synced one (or leaves the original).
+#[allow(clippy::too_many_arguments)]
 pub fn replace_with_prefix(
     vfs: &dyn Vfs,
     kind: &FileKind,
@@ -126,12 +129,16 @@ pub fn replace_with_prefix(
     temp: &Path,
     keep: u64,
     zero_to: u64,
+    mut buf: Vec<u8>,
 ) -> Result<Box<dyn VfsFile>> {
     let copy = vfs
         .open(temp, crate::vfs::OpenMode::Truncate)
         .map_err(|e| kind.io_error(&e, "creating the copy", temp))?;
     let made = (|| -> io::Result<()> {
-        let mut buf = vec![0u8; CHUNK.min(keep) as usize];
+        let chunk = CHUNK.min(keep) as usize;
+        if buf.len() < chunk {
+            buf.resize(chunk, 0);
+        }
         let mut at = 0;
         while at < keep {
             let n = (keep - at).min(CHUNK) as usize;
@@ -164,4 +171,53 @@ pub fn remove_durably(vfs: &dyn Vfs, kind: &FileKind, path: &Path) -> Result<()>
         Err(e) => return Err(kind.io_error(&e, "removing", path)),
     }
     sync_dir_of(vfs, kind, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txlog::segment::SEGMENT;
+    use crate::vfs::testing::TestVfs;
+    use crate::vfs::OpenMode;
+    use std::path::PathBuf;
+
+    /// Whatever buffer it is handed — none, short, longer than a chunk, full of
+    /// garbage — the copy is the file's first `keep` bytes and zeros after them.
+    #[test]
+    fn the_copy_is_the_prefix_and_zeros_whatever_buffer_it_reuses() {
+        let path = PathBuf::from("/d/00000001.LOG");
+        let temp = PathBuf::from("/d/00000001.NEW");
+        let original: Vec<u8> = (0..(2 * CHUNK + 777))
+            .map(|i| (i % 251) as u8 + 1)
+            .collect();
+        let bufs = [
+            Vec::new(),
+            vec![0xEE; 10],
+            vec![0xEE; CHUNK as usize + 3],
+            vec![0xEE; 3 * CHUNK as usize],
+        ];
+        for keep in [0, 5, CHUNK - 1, CHUNK + 1, 2 * CHUNK + 777] {
+            for buf in &bufs {
+                let vfs = TestVfs::new();
+                vfs.put(&path, original.clone());
+                let file = vfs.open(&path, OpenMode::Existing).unwrap();
+                let zero_to = original.len() as u64;
+                replace_with_prefix(
+                    &vfs,
+                    &SEGMENT,
+                    &path,
+                    file.as_ref(),
+                    &temp,
+                    keep,
+                    zero_to,
+                    buf.clone(),
+                )
+                .unwrap();
+                let mut want = original[..keep as usize].to_vec();
+                want.resize(zero_to as usize, 0);
+                let got = vfs.contents(&path).unwrap();
+                assert!(got == want, "keep {keep}, buffer of {}", buf.len());
+            }
+        }
+    }
 }

@@ -207,6 +207,7 @@ impl ArchivalWriter {
             &temp,
             self.write_pos,
             self.write_pos,
+            Vec::new(),
         )?;
         // The old file's lock is released when it is dropped; the copy takes it.
         self.file = copy;

@@ -210,6 +210,7 @@ impl DeltaWriter {
             &temp,
             scan.valid_len,
             scan.valid_len,
+            Vec::new(),
         )?;
         if len > scan.valid_len {
             tracing::info!(target: "keel::delta", path = %path.display(), from = len, to = scan.valid_len, "truncated the delta's torn or incomplete tail");

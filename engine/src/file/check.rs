@@ -147,6 +147,10 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // visited in logical order and slots in slot order.
     let mut records: Vec<(RecAddr, u64)> = Vec::new();
     let mut data_pages: Vec<(u32, PageBuf)> = Vec::new();
+    // Where each slot's record is in `records` (`NO_RECORD`: the slot is free), a run
+    // of `layout.slots` per entry of `data_pages`: a key entry finds its record with
+    // one search among the data pages and one index, not a search of every record.
+    let mut record_at: Vec<usize> = Vec::new();
     let mut non_full: BTreeSet<u32> = BTreeSet::new();
     // The pages in use, not every logical page number: a sparse file's holes are free.
     for l in df.pager.logical_in_use() {
@@ -182,11 +186,14 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 if n < layout.slots {
                     non_full.insert(l);
                 }
+                let run = record_at.len();
+                record_at.resize(run + layout.slots, NO_RECORD);
                 for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
                     let addr = RecAddr {
                         page: l,
                         slot: s as u16,
                     };
+                    record_at[run + s] = records.len();
                     records.push((addr, layout.serial(&p, s)));
                 }
                 data_pages.push((l, p));
@@ -206,11 +213,18 @@ pub fn check(df: &mut DataFile) -> CheckReport {
             state.record_count, r.records
         ));
     }
-    let mut serials = BTreeSet::new();
     debug_assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
     debug_assert!(data_pages.windows(2).all(|w| w[0].0 < w[1].0));
+    debug_assert_eq!(record_at.len(), data_pages.len() * layout.slots);
+    // Serials used twice: one sort finds whether there are any; only then does the
+    // set below (which reports each at its address, in address order) fill.
+    let mut sorted: Vec<u64> = records.iter().map(|&(_, s)| s).collect();
+    sorted.sort_unstable();
+    let reused = sorted.windows(2).any(|w| w[0] == w[1]);
+    drop(sorted);
+    let mut serials = BTreeSet::new();
     for (addr, serial) in &records {
-        if !serials.insert(*serial) {
+        if reused && !serials.insert(*serial) {
             r.problems
                 .push(format!("serial {serial} used twice (at {addr:?})"));
         }
@@ -259,7 +273,8 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 r.records
             ));
         }
-        let mut seen = BTreeSet::new();
+        // Which records this key has pointed to, by their index in `records`.
+        let mut seen = vec![false; records.len()];
         let mut prev: Option<&[u8]> = None;
         for (entry, addr) in leaf_entries(&entries[k], entry_len) {
             let addr = &addr;
@@ -268,25 +283,29 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                     .push(format!("key {k} is unique but holds a duplicate value"));
             }
             prev = Some(entry);
-            let found = records
-                .binary_search_by_key(addr, |(a, _)| *a)
+            let slot = usize::from(addr.slot);
+            let found = data_pages
+                .binary_search_by_key(&addr.page, |(l, _)| *l)
                 .ok()
-                .and_then(|i| {
-                    let page = data_pages.binary_search_by_key(&addr.page, |(l, _)| *l);
-                    Some((records[i].1, &data_pages[page.ok()?].1))
+                .filter(|_| slot < layout.slots)
+                .and_then(|p| {
+                    let i = record_at[p * layout.slots + slot];
+                    (i != NO_RECORD).then(|| (i, &data_pages[p].1))
                 });
             match found {
                 None => r
                     .problems
                     .push(format!("key {k} points to {addr:?}, which holds no record")),
-                Some((serial, page)) => {
-                    let rec = layout.record(page, addr.slot as usize);
+                Some((i, page)) => {
+                    debug_assert_eq!(records[i].0, *addr);
+                    let serial = records[i].1;
+                    let rec = layout.record(page, slot);
                     if !key::entry_matches(ks, rec, serial, entry) || serial_of(entry) != serial {
                         r.problems.push(format!(
                             "key {k} entry for {addr:?} does not match the record"
                         ));
                     }
-                    if !seen.insert(*addr) {
+                    if std::mem::replace(&mut seen[i], true) {
                         r.problems.push(format!("key {k} points to {addr:?} twice"));
                     }
                 }
@@ -295,6 +314,9 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     }
     r
 }
+
+/// A free slot in `check`'s map from slots to records.
+const NO_RECORD: usize = usize::MAX;
 
 /// A key's leaves in key order, each with its entry count: the entries are read in
 /// place (no copy per entry), once the walk has verified each leaf's header.

@@ -93,6 +93,16 @@ fn damaged_leaf(edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> CheckReport {
     })
 }
 
+/// Change a leaf's record addresses with `edit` (each `RecAddr` packed).
+fn damaged_leaf_addrs(edit: impl FnOnce(&mut Vec<u64>)) -> CheckReport {
+    damaged_page(&[PageType::Leaf], |_, ps, page| {
+        let entry_len = 4 + crate::file::key::SERIAL_LEN;
+        let mut node = crate::page::node::Node::decode(page, entry_len).unwrap();
+        edit(&mut node.vals);
+        *page = node.encode(ps, entry_len);
+    })
+}
+
 fn first_used(layout: &Layout, page: &[u8]) -> usize {
     (0..layout.slots)
         .find(|&s| layout.is_used(page, s))
@@ -187,4 +197,32 @@ fn a_duplicate_in_a_unique_key_is_reported() {
         r.problems
     );
     assert!(has(&r, "does not match the record"), "{:?}", r.problems);
+}
+
+#[test]
+fn an_entry_pointing_at_another_entrys_record_is_reported() {
+    let r = damaged_leaf_addrs(|vals| vals[1] = vals[0]);
+    assert!(has(&r, "twice"), "{:?}", r.problems);
+    assert!(has(&r, "does not match the record"), "{:?}", r.problems);
+}
+
+#[test]
+fn an_entry_pointing_past_a_pages_slots_is_reported() {
+    // A slot number no data page has: it must not be taken for a slot of the next
+    // data page (the check finds records by page and slot).
+    let r = damaged_leaf_addrs(|vals| {
+        let addr = RecAddr::unpack(vals[0]);
+        vals[0] = RecAddr {
+            page: addr.page,
+            slot: u16::MAX,
+        }
+        .pack();
+    });
+    assert!(has(&r, "which holds no record"), "{:?}", r.problems);
+    // Every other entry still finds its record.
+    let no_record = r
+        .problems
+        .iter()
+        .filter(|p| p.contains("which holds no record"));
+    assert_eq!(no_record.count(), 1, "{:?}", r.problems);
 }

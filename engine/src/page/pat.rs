@@ -81,13 +81,13 @@ pub fn depth_for(logical_pages: u64, top: usize, per: usize) -> Option<u8> {
 
 /// Decode every entry of a (verified) PAT page.
 pub fn decode(buf: &[u8]) -> Vec<PagePtr> {
-    (0..entries_per_page(buf.len()))
-        .map(|i| {
-            let at = HEADER_LEN + i * ENTRY_LEN;
-            PagePtr {
-                physical: get_u32(buf, at),
-                seq: get_u64(buf, at + 4),
-            }
+    // Entry by entry over the body, so the bounds are checked once, not per field:
+    // every open decodes every PAT page.
+    let body = &buf[HEADER_LEN..HEADER_LEN + entries_per_page(buf.len()) * ENTRY_LEN];
+    body.chunks_exact(ENTRY_LEN)
+        .map(|e| PagePtr {
+            physical: get_u32(e, 0),
+            seq: get_u64(e, 4),
         })
         .collect()
 }

@@ -45,7 +45,7 @@ use crate::page::{self, Expect, PageBuf, PageType};
 use crate::status::{fail, Result, Status};
 use crate::vfs::VfsFile;
 use cache::CleanCache;
-use pat::{FreeLogical, PatTree};
+use pat::{FreeLogical, PatTree, PhysicalSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -671,8 +671,14 @@ impl Pager {
     pub(crate) fn audit_pat(&mut self) -> Option<String> {
         let fcr = self.durable.clone();
         let path = self.path.clone();
-        let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
-        let mut read = |physical: u32| self.read_physical(physical);
+        let mut referenced = PhysicalSet::new(self.phys_pages);
+        for p in 0..FCR_SLOTS {
+            referenced.insert(p);
+        }
+        let mut read = |physical: u32, buf: &mut Vec<u8>| {
+            *buf = self.read_physical_into(physical, std::mem::take(buf))?;
+            Ok(())
+        };
         match PatTree::load(&fcr, &path, &mut referenced, &mut read) {
             Err(e) => Some(e.to_string()),
             Ok(on_disk) => self.pat.differs_from(&on_disk),

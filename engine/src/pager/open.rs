@@ -3,7 +3,7 @@
 //! pages a crash orphaned: whatever no page reachable from the FCR references).
 
 use super::cache::CleanCache;
-use super::pat::PatTree;
+use super::pat::{PatTree, PhysicalSet};
 use super::{Pager, PagerConfig, FCR_SLOTS};
 use crate::page::data::Layout;
 use crate::page::fcr::{self, Fcr, FileState};
@@ -146,6 +146,7 @@ fn read_slot(
     probe: &[u8],
     slot: u32,
     page_size: u32,
+    b: &mut Vec<u8>,
 ) -> std::io::Result<Option<Fcr>> {
     let claims = page::header(probe)
         .is_some_and(|h| h.page_type == PageType::Fcr && h.physical == slot)
@@ -154,12 +155,14 @@ fn read_slot(
     if !claims {
         return Ok(None);
     }
-    let mut b = vec![0u8; page_size as usize];
-    vfs::read_exact_at(file, &mut b, u64::from(slot) * u64::from(page_size))?;
-    if !page::checksum_ok(&b) {
+    // `b` is the caller's buffer, reused: made a page long, then read over whole (or
+    // the read fails, and so does the open).
+    b.resize(page_size as usize, 0);
+    vfs::read_exact_at(file, b, u64::from(slot) * u64::from(page_size))?;
+    if !page::checksum_ok(b) {
         return Ok(None);
     }
-    Ok(Fcr::decode(&b).ok())
+    Ok(Fcr::decode(b).ok())
 }
 
 impl Pager {
@@ -179,7 +182,9 @@ impl Pager {
         let len = file
             .len()
             .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
-        let (mut durable, mut slot) = Self::live_fcr(file.as_ref(), path, len)?;
+        // A page buffer for the control records' reads below.
+        let mut scratch = Vec::new();
+        let (mut durable, mut slot) = Self::live_fcr(file.as_ref(), path, len, &mut scratch)?;
         let mut len = len;
         let mut preimage = None;
         if durable.spec.format == FileFormat::V5 {
@@ -195,7 +200,7 @@ impl Pager {
                 len = file
                     .len()
                     .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
-                (durable, slot) = Self::live_fcr(file.as_ref(), path, len)?;
+                (durable, slot) = Self::live_fcr(file.as_ref(), path, len, &mut scratch)?;
             }
         }
         if !read_only {
@@ -221,11 +226,12 @@ impl Pager {
             let ps = u64::from(durable.spec.page_size);
             let at = u64::from(slot) * ps;
             let other = (slot + 1) % FCR_SLOTS;
-            let copied = || -> std::io::Result<()> {
-                let mut buf = vec![0u8; ps as usize];
-                vfs::read_exact_at(file.as_ref(), &mut buf, at)?;
-                page::seal(&mut buf, other, other, durable.seq);
-                file.write_at(&buf, u64::from(other) * ps)?;
+            let mut copied = || -> std::io::Result<()> {
+                let buf = &mut scratch;
+                buf.resize(ps as usize, 0);
+                vfs::read_exact_at(file.as_ref(), buf, at)?;
+                page::seal(buf, other, other, durable.seq);
+                file.write_at(buf, u64::from(other) * ps)?;
                 file.sync()?;
                 vfs::rewrite(file.as_ref(), at, at + ps)?;
                 file.sync()
@@ -256,24 +262,29 @@ impl Pager {
             })?;
         }
         let ps = durable.spec.page_size as usize;
-        let mut referenced: BTreeSet<u32> = (0..FCR_SLOTS).collect();
-        let mut read = |physical: u32| -> Result<Vec<u8>> {
-            let mut b = vec![0u8; ps];
+        let file_pages = u32::try_from(len / ps as u64).unwrap_or(u32::MAX);
+        let mut referenced = PhysicalSet::new(file_pages);
+        for p in 0..FCR_SLOTS {
+            referenced.insert(p);
+        }
+        // One buffer for every PAT page: made a page long (zeroed only the first
+        // time), then read over whole — or the read fails and the open with it.
+        let mut read = |physical: u32, b: &mut Vec<u8>| -> Result<()> {
+            b.resize(ps, 0);
             let off = u64::from(physical) * ps as u64;
-            vfs::read_exact_at(file.as_ref(), &mut b, off).map_err(|e| {
+            vfs::read_exact_at(file.as_ref(), b, off).map_err(|e| {
                 Error::io(
                     &e,
                     format_args!("{}: reading PAT page at {physical}", path.display()),
                 )
-            })?;
-            Ok(b)
+            })
         };
         let tree = PatTree::load(&durable, path, &mut referenced, &mut read)?;
         let free_logical = tree.free_logical(durable.state.logical_pages);
-        let max_ref = referenced.last().copied().unwrap_or(0);
+        let max_ref = referenced.last().unwrap_or(0);
         let phys_pages = ((len / ps as u64) as u32).max(max_ref + 1);
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
-            .filter(|p| !referenced.contains(p))
+            .filter(|&p| !referenced.contains(p))
             .collect();
         let clean = CleanCache::new(config.clean_cache_pages);
         Ok(Pager {
@@ -303,7 +314,13 @@ impl Pager {
     }
 
     /// The valid FCR with the highest sequence number, and the slot it is in.
-    fn live_fcr(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, u32)> {
+    /// `scratch` is a buffer to read pages into (its contents are never used).
+    fn live_fcr(
+        file: &dyn VfsFile,
+        path: &Path,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(Fcr, u32)> {
         let mut best: Option<(Fcr, u32)> = None;
         // The page size is in the FCR itself, so try each: slot 0 is at offset 0 for
         // every size, slot 1 at offset `ps`. Look at the first bytes there first (an
@@ -329,7 +346,7 @@ impl Pager {
         for &ps in &PAGE_SIZES {
             let in_file = |slot: u32| (u64::from(slot) + 1) * u64::from(ps) <= len;
             if let Some(p) = first.as_ref().filter(|_| in_file(0)) {
-                if let Some(f) = read_slot(file, p, 0, ps).map_err(|e| io(e, 0))? {
+                if let Some(f) = read_slot(file, p, 0, ps, scratch).map_err(|e| io(e, 0))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 0));
                     }
@@ -340,7 +357,7 @@ impl Pager {
             };
             magic_seen |= len >= 2 * u64::from(PAGE_SIZES[0]) && Fcr::has_magic(&p);
             if in_file(1) {
-                if let Some(f) = read_slot(file, &p, 1, ps).map_err(|e| io(e, 1))? {
+                if let Some(f) = read_slot(file, &p, 1, ps, scratch).map_err(|e| io(e, 1))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 1));
                     }

@@ -41,6 +41,58 @@ pub(super) struct PatTree {
     pages: BTreeMap<(u8, u32), PagePtr>,
 }
 
+/// Physical page numbers, as a PAT walk meets them: a bit per page of the file, and
+/// the references past its end (damage can name any page number) in a set. Every
+/// open walks the whole tree and notes each mapped page: a bitmap, not a search tree.
+pub(super) struct PhysicalSet {
+    bits: Vec<u64>,
+    /// Pages past the file's end that were inserted.
+    beyond: BTreeSet<u32>,
+    /// The file's page count: the bits cover `0..pages`.
+    pages: u32,
+    /// The greatest page inserted.
+    max: Option<u32>,
+}
+
+impl PhysicalSet {
+    /// An empty set for a file of `pages` physical pages.
+    pub fn new(pages: u32) -> PhysicalSet {
+        PhysicalSet {
+            bits: vec![0; (pages as usize).div_ceil(64)],
+            beyond: BTreeSet::new(),
+            pages,
+            max: None,
+        }
+    }
+
+    /// Add `p`; false if it was in the set already.
+    pub fn insert(&mut self, p: u32) -> bool {
+        let fresh = if p < self.pages {
+            let (word, bit) = (&mut self.bits[(p / 64) as usize], 1u64 << (p % 64));
+            let fresh = *word & bit == 0;
+            *word |= bit;
+            fresh
+        } else {
+            self.beyond.insert(p)
+        };
+        self.max = self.max.max(Some(p));
+        fresh
+    }
+
+    pub fn contains(&self, p: u32) -> bool {
+        if p < self.pages {
+            self.bits[(p / 64) as usize] & (1u64 << (p % 64)) != 0
+        } else {
+            self.beyond.contains(&p)
+        }
+    }
+
+    /// The greatest page in the set.
+    pub fn last(&self) -> Option<u32> {
+        self.max
+    }
+}
+
 /// What a commit writes for the PAT, and the tree it leaves once durable.
 pub(super) struct PatPlan {
     /// Sealed PAT page images and where they go.
@@ -61,12 +113,14 @@ fn damaged(path: &std::path::Path, why: String) -> Error {
 impl PatTree {
     /// Read and verify every PAT page reachable from `fcr`, noting each physical page
     /// it references (PAT pages and mapped pages) in `referenced`, which refuses any
-    /// page met twice. `read` returns a page's raw bytes.
+    /// page met twice. `read` puts a page's raw bytes into the buffer it is given —
+    /// one buffer for the whole walk, so it must make it a page long and read over
+    /// every byte, or fail.
     pub fn load(
         fcr: &Fcr,
         path: &std::path::Path,
-        referenced: &mut BTreeSet<u32>,
-        read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
+        referenced: &mut PhysicalSet,
+        read: &mut dyn FnMut(u32, &mut Vec<u8>) -> Result<()>,
     ) -> Result<PatTree> {
         let ps = fcr.spec.page_size as usize;
         let mut tree = PatTree {
@@ -76,9 +130,10 @@ impl PatTree {
             pages: BTreeMap::new(),
         };
         let top = tree.depth - 1;
+        let mut buf = Vec::new();
         for (i, &ptr) in fcr.pat.iter().enumerate() {
             if ptr.is_mapped() {
-                tree.visit(top, i as u64, ptr, fcr, path, referenced, read)?;
+                tree.visit(top, i as u64, ptr, fcr, path, referenced, read, &mut buf)?;
             }
         }
         Ok(tree)
@@ -92,8 +147,9 @@ impl PatTree {
         ptr: PagePtr,
         fcr: &Fcr,
         path: &std::path::Path,
-        referenced: &mut BTreeSet<u32>,
-        read: &mut dyn FnMut(u32) -> Result<Vec<u8>>,
+        referenced: &mut PhysicalSet,
+        read: &mut dyn FnMut(u32, &mut Vec<u8>) -> Result<()>,
+        buf: &mut Vec<u8>,
     ) -> Result<()> {
         // Formatted only for an error: every open visits every PAT page.
         let what = || format!("PAT page {index} of level {level}");
@@ -113,7 +169,7 @@ impl PatTree {
                 format!("{} shares physical page {}", what(), ptr.physical),
             ));
         }
-        let buf = read(ptr.physical)?;
+        read(ptr.physical, buf)?;
         let want = Expect {
             physical: ptr.physical,
             logical: pat::page_id(level, index),
@@ -125,17 +181,18 @@ impl PatTree {
             },
         };
         page::verify(
-            &buf,
+            buf,
             &want,
             &format_args!("{}: PAT page {index} of level {level}", path.display()),
         )?;
-        let entries = pat::decode(&buf);
+        let entries = pat::decode(buf);
         self.pages.insert((level, index), ptr);
         let first = u64::from(index) * self.per as u64;
         if level > 0 {
             for (j, &e) in entries.iter().enumerate() {
                 if e.is_mapped() {
-                    self.visit(level - 1, first + j as u64, e, fcr, path, referenced, read)?;
+                    let below = level - 1;
+                    self.visit(below, first + j as u64, e, fcr, path, referenced, read, buf)?;
                 }
             }
             return Ok(());

@@ -9,8 +9,9 @@
 //! the log read back from disk to collect the transactions to replay.
 
 use super::entry::{Change, Entry};
+use super::frame::RecordKind;
 use super::group_sync::PendingSync;
-use super::reader::{read_log_as, LogScan, ReadBugs};
+use super::reader::{visit_log_into, LogScan, ReadBugs};
 use super::writer::LogWriter;
 use crate::status::{Error, Result, Status};
 use crate::vfs::{create_dir_durable, Vfs};
@@ -70,7 +71,27 @@ fn note_commit(last_commit: &mut BTreeMap<PathBuf, u64>, path: &Path, lsn: u64) 
     }
 }
 
-/// Committed transactions of a scan, in commit order: `(commit LSN, changes)`.
+/// [`note_commit`] for every file a transaction of commit `lsn` changed. A
+/// transaction's changes mostly come in runs on one file: a change naming the file
+/// the one before it named (byte for byte, so the same key) is skipped, sparing a
+/// component-wise path comparison per level of the map.
+fn note_commits<'a>(
+    last_commit: &mut BTreeMap<PathBuf, u64>,
+    paths: impl Iterator<Item = &'a PathBuf>,
+    lsn: u64,
+) {
+    let mut prev: Option<&PathBuf> = None;
+    for path in paths {
+        if prev.is_some_and(|q| q.as_os_str() == path.as_os_str()) {
+            continue;
+        }
+        note_commit(last_commit, path, lsn);
+        prev = Some(path);
+    }
+}
+
+/// Read the log in `dir`: the scan (its `records` empty), and its committed
+/// transactions in commit order: `(commit LSN, changes)`.
 /// Changes with no commit after them (the tail a crash cut short) are dropped —
 /// unless `keep_incomplete` (a known-bad engine for the simulator) keeps them.
 ///
@@ -78,34 +99,98 @@ fn note_commit(last_commit: &mut BTreeMap<PathBuf, u64>, path: &Path, lsn: u64) 
 /// (its id, the LSN of its first record, is below the log's first LSN). No file
 /// needs such a transaction — recycling keeps everything from the first change any
 /// file still needs — so its remaining records are skipped.
-fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
-    let mut out = Vec::new();
-    let mut open: Option<(u64, Vec<(PathBuf, Change)>)> = None;
-    let first_lsn = scan.records.first().map_or(0, |r| r.lsn);
-    for rec in &scan.records {
-        let entry = Entry::decode(rec.lsn, rec.kind, &rec.payload)?;
+fn read_committed(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    bugs: ReadBugs,
+    keep_incomplete: bool,
+    body: &mut Vec<u8>,
+) -> Result<(LogScan, Vec<Committed>)> {
+    // Each record is decoded straight from the segment bytes as the scan visits it,
+    // rather than copied into the scan first and decoded from there.
+    let mut txns = Committer::new(keep_incomplete);
+    let scan = visit_log_into(
+        vfs,
+        dir,
+        bugs,
+        &mut |f| {
+            txns.take(f.lsn, f.kind, f.payload);
+            Ok(())
+        },
+        body,
+    )?;
+    Ok((scan, txns.finish()?))
+}
+
+/// The committed transactions of a scan, gathered a record at a time (see
+/// [`read_committed`]).
+struct Committer {
+    keep_incomplete: bool,
+    out: Vec<Committed>,
+    /// The transaction whose changes are being gathered.
+    open: Option<(u64, Vec<(PathBuf, Change)>)>,
+    /// LSNs of the scan's first and last records.
+    first_lsn: Option<u64>,
+    last_lsn: Option<u64>,
+    /// The first record that does not fit: the error of the whole read, unless the
+    /// scan itself fails (a scan error is reported first, as when the records were
+    /// decoded only after the scan). Nothing is taken after it.
+    error: Option<Error>,
+}
+
+impl Committer {
+    fn new(keep_incomplete: bool) -> Committer {
+        Committer {
+            keep_incomplete,
+            out: Vec::new(),
+            open: None,
+            first_lsn: None,
+            last_lsn: None,
+            error: None,
+        }
+    }
+
+    /// The next record of the scan, in LSN order.
+    fn take(&mut self, lsn: u64, kind: RecordKind, payload: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let first_lsn = *self.first_lsn.get_or_insert(lsn);
+        self.last_lsn = Some(lsn);
+        if let Err(e) = self.take_entry(first_lsn, lsn, kind, payload) {
+            self.error = Some(e);
+        }
+    }
+
+    fn take_entry(
+        &mut self,
+        first_lsn: u64,
+        lsn: u64,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<()> {
+        let entry = Entry::decode(lsn, kind, payload)?;
         let txn = match &entry {
             Entry::Change { txn, .. } | Entry::Commit { txn, .. } => *txn,
         };
         if txn < first_lsn {
-            continue;
+            return Ok(());
         }
         match entry {
-            Entry::Change { txn, path, change } => match &mut open {
+            Entry::Change { txn, path, change } => match &mut self.open {
                 Some((t, list)) if *t == txn => list.push((path, change)),
-                _ => open = Some((txn, vec![(path, change)])),
+                _ => self.open = Some((txn, vec![(path, change)])),
             },
             Entry::Commit { txn, changes } => {
-                let list = match open.take() {
+                let list = match self.open.take() {
                     Some((t, list)) if t == txn => list,
                     None if changes == 0 => Vec::new(),
                     _ => {
                         return Err(Error::new(
                             Status::IoError,
                             format!(
-                                "transaction log LSN {}: commit of transaction {txn} does not \
-                                 follow its changes; the log is damaged",
-                                rec.lsn
+                                "transaction log LSN {lsn}: commit of transaction {txn} does \
+                                 not follow its changes; the log is damaged"
                             ),
                         ))
                     }
@@ -114,23 +199,65 @@ fn committed(scan: &LogScan, keep_incomplete: bool) -> Result<Vec<Committed>> {
                     return Err(Error::new(
                         Status::IoError,
                         format!(
-                            "transaction log LSN {}: transaction {txn} commits {changes} \
+                            "transaction log LSN {lsn}: transaction {txn} commits {changes} \
                              changes but {} precede it; the log is damaged",
-                            rec.lsn,
                             list.len()
                         ),
                     ));
                 }
-                out.push((rec.lsn, list));
+                self.out.push((lsn, list));
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed transactions in commit order (and, with `keep_incomplete`, the
+    /// unfinished tail as if committed at the last record).
+    fn finish(mut self) -> Result<Vec<Committed>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.keep_incomplete {
+            if let (Some((_, list)), Some(last)) = (self.open, self.last_lsn) {
+                self.out.push((last, list));
+            }
+        }
+        Ok(self.out)
+    }
+}
+
+/// The commit LSN of the last transaction that changed each file the committed
+/// transactions `txns` (in commit order) name. Each change's path is looked up by its
+/// bytes first — a log names few files, in many changes, and comparing paths
+/// component by component for every change was most of the cost — and each distinct
+/// spelling goes into the map once: a path spelled two ways is one key, keeping the
+/// spelling met first and the later commit, as a lookup per change would.
+fn last_commits(txns: &[Committed]) -> BTreeMap<PathBuf, u64> {
+    let mut index: BTreeMap<&[u8], usize> = BTreeMap::new();
+    let mut spellings: Vec<(&Path, u64)> = Vec::new();
+    for (lsn, changes) in txns {
+        for (path, _) in changes {
+            match index.entry(path.as_os_str().as_encoded_bytes()) {
+                std::collections::btree_map::Entry::Occupied(e) => spellings[*e.get()].1 = *lsn,
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(spellings.len());
+                    spellings.push((path, *lsn));
+                }
             }
         }
     }
-    if keep_incomplete {
-        if let (Some((_, list)), Some(last)) = (open, scan.records.last()) {
-            out.push((last.lsn, list));
+    debug_assert!(txns.windows(2).all(|w| w[0].0 < w[1].0));
+    let mut last_commit = BTreeMap::new();
+    for (path, lsn) in spellings {
+        // Commit LSNs grow in commit order: the later commit is the greater LSN.
+        match last_commit.get_mut(path) {
+            Some(at) => *at = lsn.max(*at),
+            None => {
+                last_commit.insert(path.to_path_buf(), lsn);
+            }
         }
     }
-    Ok(out)
+    last_commit
 }
 
 impl TxLog {
@@ -166,14 +293,11 @@ impl TxLog {
                 format_args!("creating transaction log directory {}", dir.display()),
             )
         })?;
-        let scan = read_log_as(vfs.as_ref(), dir, read_bugs)?;
-        let mut last_commit = BTreeMap::new();
-        let txns = committed(&scan, false)?;
-        for (lsn, changes) in &txns {
-            for (p, _) in changes {
-                note_commit(&mut last_commit, p, *lsn);
-            }
-        }
+        // The scan's segment buffer is the writer's buffer for copying the last
+        // segment: one allocation for both.
+        let mut body = Vec::new();
+        let (scan, txns) = read_committed(vfs.as_ref(), dir, read_bugs, false, &mut body)?;
+        let last_commit = last_commits(&txns);
         let id = scan.engine_id.unwrap_or(engine_id);
         let writer = LogWriter::open_as(
             vfs.clone(),
@@ -182,6 +306,7 @@ impl TxLog {
             segment_size,
             &scan,
             bad.rewrite_in_place,
+            body,
         )?;
         // The writer continues exactly at the scan's end (it truncated any torn tail
         // and synced), so this read serves roll-forward until something is appended.
@@ -224,9 +349,7 @@ impl TxLog {
         }
         .encode();
         let lsn = self.writer.append(k, &payload)?;
-        for (p, _) in changes {
-            note_commit(&mut self.last_commit, p, lsn);
-        }
+        note_commits(&mut self.last_commit, changes.iter().map(|(p, _)| p), lsn);
         Ok(lsn)
     }
 
@@ -328,8 +451,14 @@ impl TxLog {
             .is_none_or(|(k, _)| *k != keep_incomplete)
         {
             self.sync()?;
-            let scan = read_log_as(self.vfs.as_ref(), &self.dir, self.read_bugs)?;
-            self.scanned = Some((keep_incomplete, committed(&scan, keep_incomplete)?));
+            let (_, txns) = read_committed(
+                self.vfs.as_ref(),
+                &self.dir,
+                self.read_bugs,
+                keep_incomplete,
+                &mut Vec::new(),
+            )?;
+            self.scanned = Some((keep_incomplete, txns));
         }
         let txns = self.scanned.as_ref().map_or(&[][..], |(_, t)| t.as_slice());
         Ok(txns

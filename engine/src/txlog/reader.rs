@@ -81,40 +81,47 @@ fn corrupt(msg: String) -> Error {
     Error::new(Status::IoError, msg)
 }
 
-/// A segment file's bytes: the header sector (or less), and the body up to the
-/// header's segment size once the header is known.
+/// A segment file's header (its body, up to the header's segment size once the
+/// header is known, is in the buffer [`load`] was given; empty without a header).
 struct Loaded {
     header: Result<SegmentHeader, HeaderError>,
     file_len: u64,
-    body: Vec<u8>,
     /// With a damaged header: is every byte after the header zero? (A segment is
     /// preallocated with zeros before it holds a record.)
     zero_after_header: bool,
 }
 
-fn load(vfs: &dyn Vfs, path: &Path, number: u32) -> Result<Loaded> {
+/// Read the segment at `path`: its header, and its body into `body`. The buffer is
+/// reused from segment to segment (and then by the writer), so it is zeroed only
+/// where it grows: it is made exactly the body's length and read over whole, or the
+/// read fails (and the scan with it) — nothing of an earlier segment can remain in
+/// it. Without a valid header it is left empty.
+fn load(vfs: &dyn Vfs, path: &Path, number: u32, body: &mut Vec<u8>) -> Result<Loaded> {
     let io = |e: std::io::Error| SEGMENT.io_error(&e, "reading", path);
     let file = vfs.open(path, OpenMode::ReadOnly).map_err(io)?;
     let file_len = file.len().map_err(io)?;
     let head_len = file_len.min(SEGMENT_HEADER_LEN as u64) as usize;
-    let mut head = vec![0u8; head_len];
-    read_exact_at(file.as_ref(), &mut head, 0).map_err(io)?;
-    let header = SegmentHeader::decode(&head, number);
-    let mut body = Vec::new();
-    if let Ok(h) = &header {
-        // Bytes past the segment size were never written by a writer: ignore them.
-        let end = file_len.min(h.segment_size);
-        let body_len = end.saturating_sub(SEGMENT_HEADER_LEN as u64);
-        // Bounded by the validated segment size (≤ MAX_SEGMENT_SIZE).
-        body = vec![0u8; usize::try_from(body_len).map_err(|e| io(std::io::Error::other(e)))?];
-        read_exact_at(file.as_ref(), &mut body, SEGMENT_HEADER_LEN as u64).map_err(io)?;
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    let head = &mut head[..head_len];
+    read_exact_at(file.as_ref(), head, 0).map_err(io)?;
+    let header = SegmentHeader::decode(head, number);
+    match &header {
+        Ok(h) => {
+            // Bytes past the segment size were never written by a writer: ignore them.
+            let end = file_len.min(h.segment_size);
+            let body_len = end.saturating_sub(SEGMENT_HEADER_LEN as u64);
+            // Bounded by the validated segment size (≤ MAX_SEGMENT_SIZE).
+            let body_len = usize::try_from(body_len).map_err(|e| io(std::io::Error::other(e)))?;
+            body.resize(body_len, 0);
+            read_exact_at(file.as_ref(), body, SEGMENT_HEADER_LEN as u64).map_err(io)?;
+        }
+        Err(_) => body.clear(),
     }
     let zero_after_header = header.is_err()
         && zero_from(file.as_ref(), SEGMENT_HEADER_LEN as u64, file_len).map_err(io)?;
     Ok(Loaded {
         header,
         file_len,
-        body,
         zero_after_header,
     })
 }
@@ -167,11 +174,24 @@ pub fn visit_log(
     visit_log_as(vfs, dir, ReadBugs::default(), visit)
 }
 
-fn visit_log_as(
+pub(super) fn visit_log_as(
     vfs: &dyn Vfs,
     dir: &Path,
     bugs: ReadBugs,
     visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
+) -> Result<LogScan> {
+    visit_log_into(vfs, dir, bugs, visit, &mut Vec::new())
+}
+
+/// [`visit_log_as`] reading each segment's body into `body` (whatever it held is
+/// overwritten; afterwards it holds a segment's bytes, for the caller to reuse as a
+/// buffer — the transaction log's writer copies the last segment with it).
+pub(super) fn visit_log_into(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    bugs: ReadBugs,
+    visit: &mut dyn FnMut(&Frame<'_>) -> Result<()>,
+    body: &mut Vec<u8>,
 ) -> Result<LogScan> {
     let names = vfs.list_dir(dir).map_err(|e| {
         Error::io(
@@ -200,7 +220,7 @@ fn visit_log_as(
         let number = *number;
         let path = dir.join(name);
         let is_last = i + 1 == files.len();
-        let seg = match load(vfs, &path, number) {
+        let seg = match load(vfs, &path, number, body) {
             // Wrong (known-bad engine): a segment that cannot be read ends the log.
             Err(e) if bugs.eio_is_end && e.status == Status::IoError => break,
             loaded => loaded?,
@@ -293,26 +313,26 @@ fn visit_log_as(
                 )));
             }
         }
-        let body = scan_segment_body_as(
-            &seg.body,
+        let scanned = scan_segment_body_as(
+            body,
             SEGMENT_HEADER_LEN as u64,
             h.first_lsn,
             number,
             !bugs.damage_is_end,
         )
         .map_err(|e| e.during(format!("transaction log {}", path.display())))?;
-        for f in &body.frames {
+        for f in &scanned.frames {
             visit(f)?;
         }
         scan.segments.push(SegmentInfo {
             number,
             path,
             first_lsn: h.first_lsn,
-            next_lsn: body.next_lsn,
+            next_lsn: scanned.next_lsn,
             segment_size: h.segment_size,
-            valid_len: (SEGMENT_HEADER_LEN + body.valid_len) as u64,
+            valid_len: (SEGMENT_HEADER_LEN + scanned.valid_len) as u64,
             file_len: seg.file_len,
-            stop: body.stop,
+            stop: scanned.stop,
         });
     }
     if let Some(last) = scan.segments.last() {

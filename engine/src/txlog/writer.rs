@@ -187,7 +187,7 @@ impl LogWriter {
         segment_size: u64,
         scan: &LogScan,
     ) -> Result<LogWriter> {
-        LogWriter::open_as(vfs, dir, engine_id, segment_size, scan, false)
+        LogWriter::open_as(vfs, dir, engine_id, segment_size, scan, false, Vec::new())
     }
 
     /// [`LogWriter::open`]; `in_place` is the `rewrite-in-place` known-bad engine (the
@@ -201,6 +201,7 @@ impl LogWriter {
         segment_size: u64,
         scan: &LogScan,
         in_place: bool,
+        scratch: Vec<u8>,
     ) -> Result<LogWriter> {
         validate_segment_size(segment_size)?;
         if let Some(id) = scan.engine_id.filter(|&id| id != engine_id) {
@@ -269,6 +270,7 @@ impl LogWriter {
                         &temp,
                         last.valid_len,
                         len,
+                        scratch,
                     )?
                 };
                 let segments = scan
