@@ -254,6 +254,14 @@ impl Inode {
         self.clear_pending();
     }
 
+    /// After a power loss that found nothing pending: the durable image is what
+    /// reached the disk (`reset_to` of a copy of it, without the copy).
+    pub fn revert_to_durable(&mut self) {
+        self.volatile.clone_from(&self.durable);
+        self.forgotten = None;
+        self.clear_pending();
+    }
+
     fn clear_pending(&mut self) {
         self.pending.clear();
         self.pending_bytes = 0;
