@@ -24,7 +24,7 @@
 //! reopened, and at every crash (handles are reopened).
 
 use super::world::World;
-use crate::model::Records;
+use crate::model::{Record, Records};
 use crate::workload;
 use engine::{GetOp, Status};
 use rand::Rng;
@@ -67,7 +67,7 @@ fn expected(
     held: &Held,
     forward: bool,
 ) -> Result<Vec<u8>, Status> {
-    let same = |r: &Vec<u8>| workload::is_item(held.id) || root_of(roots, f, r) == held.root;
+    let same = |r: &Record| workload::is_item(held.id) || root_of(roots, f, r) == held.root;
     let hit = if forward {
         match view.get(&held.id) {
             // A newer record with the same id: its entry (larger serial) comes next.
@@ -77,7 +77,7 @@ fn expected(
     } else {
         view.range(..held.id).next_back().map(|x| x.1)
     };
-    hit.cloned().ok_or(Status::EndOfFile)
+    hit.map(|r| r.to_vec()).ok_or(Status::EndOfFile)
 }
 
 impl World {
@@ -129,7 +129,10 @@ impl World {
             let (k, f, h) = self.pick();
             let view = self.model.view(k, f);
             let id = self.existing_id(&view);
-            let want = view.get(&id).cloned().ok_or(Status::KeyValueNotFound);
+            let want = view
+                .get(&id)
+                .map(|r| r.to_vec())
+                .ok_or(Status::KeyValueNotFound);
             let got = self
                 .rig
                 .engine_mut()?

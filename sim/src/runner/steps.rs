@@ -135,7 +135,10 @@ impl World {
         let (k, f, h) = self.pick();
         let view = self.model.view(k, f);
         let id = self.existing_id(&view);
-        let want = view.get(&id).cloned().ok_or(Status::KeyValueNotFound);
+        let want = view
+            .get(&id)
+            .map(|r| r.to_vec())
+            .ok_or(Status::KeyValueNotFound);
         let got = self
             .rig
             .engine_mut()?
