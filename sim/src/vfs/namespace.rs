@@ -281,8 +281,61 @@ impl KeySink for KeyBuf {
     }
 }
 
+/// The longest path [`plain_key`] encodes (its key then fits in 256 bytes).
+const PLAIN_MAX: usize = 120;
+
+/// The key of a *plain* path — a non-empty relative or absolute path of names with
+/// single separators, no trailing one, no `.` or `..` component and no NUL byte
+/// (every path the engine uses) — written in one pass: each separator becomes a
+/// name's terminator and the next name's tag. `None` for any other path, whose key
+/// [`encode_key`] builds (the same bytes for a plain path).
+fn plain_key(bytes: &[u8], buf: &mut [u8; 256]) -> Option<usize> {
+    if bytes.len() > PLAIN_MAX {
+        return None;
+    }
+    let (mut n, rest) = match bytes.split_first() {
+        Some((b'/', rest)) => {
+            buf[0] = TAG_ROOT;
+            (1, rest)
+        }
+        _ => (0, bytes),
+    };
+    buf[n] = TAG_NAME;
+    n += 1;
+    // Where the current name starts in `buf`.
+    let mut start = n;
+    let odd = |name: &[u8]| name.is_empty() || name == b"." || name == b"..";
+    for &b in rest {
+        match b {
+            b'/' => {
+                if odd(&buf[start..n]) {
+                    return None;
+                }
+                buf[n] = 0;
+                buf[n + 1] = TAG_NAME;
+                n += 2;
+                start = n;
+            }
+            0 => return None,
+            _ => {
+                buf[n] = b;
+                n += 1;
+            }
+        }
+    }
+    if odd(&buf[start..n]) {
+        return None;
+    }
+    buf[n] = 0;
+    Some(n + 1)
+}
+
 /// Run `f` on `path`'s key without allocating (for short paths).
 fn with_key<R>(path: &Path, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut plain = [0u8; 256];
+    if let Some(n) = plain_key(path.as_os_str().as_encoded_bytes(), &mut plain) {
+        return f(&plain[..n]);
+    }
     let mut buf = KeyBuf {
         stack: [0; 256],
         len: 0,
@@ -330,7 +383,7 @@ impl Names {
     }
 
     fn has_dir(&self, dir: &Path) -> bool {
-        with_key(dir, |k| self.dirs.contains_key(k))
+        !self.dirs.is_empty() && with_key(dir, |k| self.dirs.contains_key(k))
     }
 
     /// Add a directory (an existing one stays as it was, as in a `BTreeSet`).

@@ -278,8 +278,30 @@ fn keys_order_and_equate_exactly_as_paths() {
             assert_eq!(ka.cmp(&kb), pa.cmp(pb), "{a:?} vs {b:?}");
             assert_eq!(ka == kb, pa == pb, "{a:?} vs {b:?}");
             with_key(pa, |k| assert_eq!(k, &ka[..]));
+            let mut buf = [0u8; 256];
+            if let Some(n) = plain_key(a.as_bytes(), &mut buf) {
+                assert_eq!(&buf[..n], &ka[..], "{a:?}");
+            }
         }
     }
+    // The plain spelling covers the paths the engine uses, and only those.
+    let mut buf = [0u8; 256];
+    let plain: Vec<&str> = TRICKY
+        .iter()
+        .copied()
+        .filter(|a| plain_key(a.as_bytes(), &mut buf).is_some())
+        .collect();
+    assert_eq!(
+        plain,
+        [
+            "a", "a/b", "a.b", "a-b", "a0", "a/b/c", "a/bc", "ab", "/a", "/a/b", "-", ".b", "..b",
+            "\u{ff}", "a\u{1}", "a/\u{1}", "b", "B"
+        ]
+    );
+    let longest = "n/".repeat(PLAIN_MAX / 2 - 1) + "nn";
+    assert_eq!(longest.len(), PLAIN_MAX);
+    assert!(plain_key(longest.as_bytes(), &mut buf).is_some());
+    assert!(plain_key((longest + "n").as_bytes(), &mut buf).is_none());
     // A key longer than the stack buffer spills to the heap and stays the same.
     let long = "d/".repeat(300) + "f";
     with_key(Path::new(&long), |k| {
