@@ -76,7 +76,11 @@ pub(super) struct Inode {
     /// The clean image when it is not the durable one: the durable image plus writes a
     /// failed sync forgot (Linux policy). `None` (the usual case): clean = durable.
     forgotten: Option<Vec<u8>>,
-    volatile: Vec<u8>,
+    /// The volatile image; `None` while it is the clean image byte for byte (a file
+    /// just installed durably or reset by a power loss, before its next write), so
+    /// installing, copying or resetting a file copies its bytes once, not twice, and a
+    /// file never written again is never copied at all.
+    volatile: Option<Vec<u8>>,
     pending: VecDeque<PendingOp>,
     pending_bytes: usize,
     /// A lying-disk fault (misdirected write, latent corruption) touched this file.
@@ -92,18 +96,24 @@ impl Inode {
     /// A file whose durable and volatile images are both `bytes`.
     pub fn with_durable(bytes: Vec<u8>) -> Inode {
         Inode {
-            volatile: bytes.clone(),
             durable: bytes,
             ..Inode::default()
         }
     }
 
     pub fn len(&self) -> usize {
-        self.volatile.len()
+        self.volatile().len()
     }
 
     pub fn volatile(&self) -> &[u8] {
-        &self.volatile
+        self.volatile.as_deref().unwrap_or(self.clean())
+    }
+
+    /// The volatile image to change, made a copy of the clean one first if it was
+    /// sharing it.
+    fn volatile_mut(&mut self) -> &mut Vec<u8> {
+        let clean = self.forgotten.as_ref().unwrap_or(&self.durable);
+        self.volatile.get_or_insert_with(|| clean.clone())
     }
 
     pub fn durable(&self) -> &[u8] {
@@ -151,11 +161,12 @@ impl Inode {
 
     /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
-        if offset >= self.volatile.len() {
+        let volatile = self.volatile();
+        if offset >= volatile.len() {
             return 0;
         }
-        let n = buf.len().min(self.volatile.len() - offset);
-        buf[..n].copy_from_slice(&self.volatile[offset..offset + n]);
+        let n = buf.len().min(volatile.len() - offset);
+        buf[..n].copy_from_slice(&volatile[offset..offset + n]);
         n
     }
 
@@ -169,7 +180,7 @@ impl Inode {
             let (first, last) = (offset / SECTOR, (offset + data.len() - 1) / SECTOR);
             self.bad_sectors.retain(|s| *s < first || *s > last);
         }
-        apply_write(&mut self.volatile, offset, data);
+        apply_write(self.volatile_mut(), offset, data);
         self.push(PendingOp::Write {
             offset,
             data: data.to_vec(),
@@ -179,7 +190,7 @@ impl Inode {
     /// Change the volatile length and queue the change. Returns writebacks, as `write`.
     pub fn set_len(&mut self, len: usize) -> u64 {
         self.bad_sectors.retain(|s| s * SECTOR < len);
-        self.volatile.resize(len, 0);
+        self.volatile_mut().resize(len, 0);
         self.push(PendingOp::SetLen(len))
     }
 
@@ -214,7 +225,7 @@ impl Inode {
                 // Later writes covered every forgotten byte.
                 self.forgotten = None;
             }
-            debug_assert_eq!(self.clean().len(), self.volatile.len());
+            debug_assert_eq!(self.clean().len(), self.volatile().len());
         }
         n
     }
@@ -225,7 +236,7 @@ impl Inode {
     pub fn drop_dirty(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            self.volatile.clone_from(&self.durable);
+            self.volatile = None;
             self.forgotten = None;
             self.clear_pending();
         }
@@ -239,7 +250,12 @@ impl Inode {
     pub fn forget_dirty(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            self.forgotten = Some(self.volatile.clone());
+            // The volatile image becomes the clean one; it then shares it.
+            let volatile = match self.volatile.take() {
+                Some(v) => v,
+                None => self.clean().clone(),
+            };
+            self.forgotten = Some(volatile);
             self.clear_pending();
         }
         n
@@ -248,7 +264,7 @@ impl Inode {
     /// After a power loss: `durable` is what reached the disk; nothing is pending and
     /// nothing forgotten.
     pub fn reset_to(&mut self, durable: Vec<u8>) {
-        self.volatile.clone_from(&durable);
+        self.volatile = None;
         self.durable = durable;
         self.forgotten = None;
         self.clear_pending();
@@ -257,7 +273,7 @@ impl Inode {
     /// After a power loss that found nothing pending: the durable image is what
     /// reached the disk (`reset_to` of a copy of it, without the copy).
     pub fn revert_to_durable(&mut self) {
-        self.volatile.clone_from(&self.durable);
+        self.volatile = None;
         self.forgotten = None;
         self.clear_pending();
     }
@@ -284,7 +300,12 @@ impl Inode {
             }
             *b ^= mask;
         }
-        self.volatile = self.replay();
+        // With nothing pending the volatile image is the clean one, damage and all.
+        self.volatile = if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.replay())
+        };
     }
 
     /// The clean image with every pending operation applied.
@@ -299,7 +320,7 @@ impl Inode {
     /// The module invariant: volatile = clean + pending, and the byte count agrees.
     pub fn is_consistent(&self) -> bool {
         let bytes: usize = self.pending.iter().map(PendingOp::bytes).sum();
-        bytes == self.pending_bytes && self.replay() == self.volatile
+        bytes == self.pending_bytes && self.replay() == self.volatile()
     }
 }
 
@@ -398,6 +419,36 @@ mod tests {
         f.corrupt_durable(&[(1, 0xF0), (3, 0x0F)]);
         assert_eq!(f.durable(), &[0, 0xF0, 0, 0x0F]);
         assert_eq!(f.volatile(), &[1, 1, 0, 0x0F]);
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn the_volatile_image_shares_the_clean_one_until_a_change() {
+        let mut f = Inode::with_durable(b"abcd".to_vec());
+        assert!(f.volatile.is_none());
+        assert_eq!(f.volatile(), b"abcd");
+        f.write(1, b"X");
+        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        assert!(f.is_consistent());
+        // A failed Linux sync: the written image becomes the clean one, shared.
+        f.forget_dirty();
+        assert!(f.volatile.is_none());
+        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        f.set_len(2);
+        assert_eq!(f.volatile(), b"aX");
+        assert!(f.is_consistent());
+        // Dropping the dirty data, and a reset, share the durable image again.
+        f.drop_dirty();
+        assert_eq!(f.volatile(), b"abcd");
+        f.write(0, b"zz");
+        f.reset_to(b"new".to_vec());
+        assert!(f.volatile.is_none());
+        assert_eq!(f.volatile(), b"new");
+        let mut buf = [0u8; 8];
+        assert_eq!(f.read(1, &mut buf), 2);
+        assert_eq!(&buf[..2], b"ew");
+        f.corrupt_durable(&[(0, 0x20)]);
+        assert_eq!(f.volatile(), b"New");
         assert!(f.is_consistent());
     }
 
