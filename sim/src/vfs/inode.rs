@@ -213,13 +213,25 @@ impl Inode {
     /// failed sync forgot stay forgotten: only what is pending reaches the disk.
     pub fn sync(&mut self) -> usize {
         let n = self.pending.len();
-        if n > 0 {
+        if n > 0 && self.forgotten.is_none() && self.pending_bytes >= self.len() {
+            // The volatile image is the durable one with the pending operations
+            // applied, and they write at least the file's size: it becomes the durable
+            // image as it is (and the volatile one shares it until the next change).
+            if let Some(volatile) = self.volatile.take() {
+                self.durable = volatile;
+            }
+            self.clear_pending();
+        } else if n > 0 {
             // The volatile image is the clean one with the pending operations applied
             // in order, so applying them to it is the same as copying — and costs the
             // bytes written, not the file's size.
-            for op in std::mem::take(&mut self.pending) {
-                self.apply_below(&op);
+            let mut pending = std::mem::take(&mut self.pending);
+            for op in &pending {
+                self.apply_below(op);
             }
+            // Keep the queue's buffer for the next writes.
+            pending.clear();
+            self.pending = pending;
             self.clear_pending();
             if self.forgotten.as_ref() == Some(&self.durable) {
                 // Later writes covered every forgotten byte.
@@ -449,6 +461,29 @@ mod tests {
         assert_eq!(&buf[..2], b"ew");
         f.corrupt_durable(&[(0, 0x20)]);
         assert_eq!(f.volatile(), b"New");
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn a_sync_rewriting_the_whole_file_hands_over_the_volatile_image() {
+        let mut f = Inode::with_durable(vec![1u8; 8]);
+        f.write(0, &[2u8; 6]);
+        f.write(4, &[3u8; 4]);
+        assert_eq!(f.sync(), 2);
+        assert!(f.volatile.is_none());
+        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(f.volatile(), f.durable());
+        // A small write after it copies the image again, and applies as usual.
+        f.write(7, &[9]);
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 9]);
+        assert!(f.is_consistent());
+        // Forgotten writes are never handed over: only what is pending reaches the disk.
+        f.write(0, &[5u8; 8]);
+        f.forget_dirty();
+        f.write(0, &[6u8; 8]);
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.durable(), &[6u8; 8]);
         assert!(f.is_consistent());
     }
 
