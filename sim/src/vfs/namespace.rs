@@ -590,13 +590,17 @@ impl Namespace {
     /// Every inode a name or a pending change refers to (a pending change may yet
     /// become durable, so its inode must live).
     pub fn referenced(&self) -> BTreeSet<InodeId> {
+        self.referenced_iter().collect()
+    }
+
+    /// What [`Namespace::referenced`] collects, unsorted and with repeats.
+    pub fn referenced_iter(&self) -> impl Iterator<Item = InodeId> + '_ {
         self.volatile
             .files
             .values()
             .chain(self.durable.files.values())
             .map(|(_, ino)| *ino)
             .chain(self.pending.iter().filter_map(DirOp::ino))
-            .collect()
     }
 
     /// With directories as objects, `NotFound` unless `path`'s directory exists now.
