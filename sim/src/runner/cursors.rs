@@ -83,8 +83,10 @@ fn expected(
 impl World {
     /// A Get by client `k` on file `f` landed on `record` (key 0): the handle is held
     /// there.
-    pub(super) fn land(&mut self, f: usize, k: usize, record: &[u8]) {
-        let seen = self.model.view(k, f);
+    ///
+    /// `seen` is client `k`'s view of `f` the step took, the model unchanged since
+    /// (taking it again would rebuild a view with an open transaction's changes).
+    pub(super) fn land(&mut self, f: usize, k: usize, record: &[u8], seen: Arc<Records>) {
         let root = root_of(&self.model.roots, f, record);
         self.model.held.insert(
             (f, k),
@@ -138,7 +140,7 @@ impl World {
                 .engine_mut()?
                 .get(h, GetOp::Equal, 0, &id.to_le_bytes());
             if let (true, Ok(r)) = (self.expect("cursor: get equal", &got, want)?, &got) {
-                self.land(f, k, r);
+                self.land(f, k, r, view);
             }
             return Ok(());
         }
@@ -168,7 +170,7 @@ impl World {
             self.tally.cursor_moves += 1;
             self.tally.cursor_moves_across_changes += u64::from(across);
             match (&got, ok) {
-                (Ok(r), true) => self.land(f, k, r),
+                (Ok(r), true) => self.land(f, k, r, view),
                 // End of file: the position stays where it was.
                 (Err(e), false) if e.status == Status::EndOfFile => {
                     if let Some(held) = self.model.held.get_mut(&(f, k)) {

@@ -150,7 +150,7 @@ impl World {
             return Ok(());
         };
         // The handle is on the record now (generation 18 moves it later).
-        self.land(f, k, &found);
+        self.land(f, k, &found, view.clone());
         if step == Step::GetEqual {
             return Ok(());
         }
