@@ -46,7 +46,7 @@ fn setup(vfs: &SimVfs) -> (Vec<Records>, Vec<Records>) {
             let mut r = workload::record(id, &mut rng);
             r[6..18].copy_from_slice(format!("s{i}{id:010}").as_bytes());
             e.insert(h, &r).unwrap();
-            recs.insert(id, r);
+            recs.insert(id, r.into());
         }
         instant.push(recs);
     }
@@ -57,7 +57,7 @@ fn setup(vfs: &SimVfs) -> (Vec<Records>, Vec<Records>) {
             let mut r = workload::record(id, &mut rng);
             r[6..18].copy_from_slice(format!("m{i}{id:010}").as_bytes());
             e.insert(h, &r).unwrap();
-            recs.insert(id, r);
+            recs.insert(id, r.into());
         }
         all.push(recs);
     }

@@ -14,7 +14,11 @@ use std::sync::Arc;
 /// snapshots a file's records at every commit attempt and every client's view, and
 /// copying a whole `BTreeMap` on the next change after each was about 5% of a
 /// campaign; a snapshot here shares all but the changed path.
-pub type Records = imbl::OrdMap<u32, Vec<u8>>;
+pub type Records = imbl::OrdMap<u32, Record>;
+
+/// One record image in the model, shared: copying a map node (on a change to a
+/// snapshotted map) copies a reference count per record, not the record.
+pub type Record = Arc<[u8]>;
 
 /// One file of the model.
 #[derive(Clone, Debug)]
@@ -41,7 +45,7 @@ pub struct FileModel {
     /// Every record image ever acknowledged in this file. A file a lying disk damaged
     /// may legitimately come back at an older state (a misdirected FCR write is
     /// undetectable), but never with a record that was never written.
-    pub written: BTreeSet<Vec<u8>>,
+    pub written: BTreeSet<Record>,
 }
 
 impl FileModel {
@@ -60,6 +64,7 @@ impl FileModel {
 
     /// An acknowledged insert or update of `record` under `id`.
     pub fn put(&mut self, id: u32, record: Vec<u8>) {
+        let record = Record::from(record);
         self.written.insert(record.clone());
         Arc::make_mut(&mut self.live).insert(id, record);
     }
@@ -70,7 +75,7 @@ impl FileModel {
     }
 
     /// The first record of `state` that was never written, if any.
-    pub fn phantom<'a>(&self, state: &'a Records) -> Option<&'a Vec<u8>> {
+    pub fn phantom<'a>(&self, state: &'a Records) -> Option<&'a Record> {
         state.values().find(|r| !self.written.contains(*r))
     }
 
@@ -252,7 +257,7 @@ impl Journal {
             if let Some(e) = self.entries.get(k) {
                 for (f, id, rec) in &e.changes {
                     match rec {
-                        Some(r) => states[*f].insert(*id, r.clone()),
+                        Some(r) => states[*f].insert(*id, Record::from(r.as_slice())),
                         None => states[*f].remove(id),
                     };
                 }

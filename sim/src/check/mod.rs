@@ -1,7 +1,7 @@
 //! Invariant checks run after recovery: the structure check (invariant 1) through the
 //! engine's read-only inspection API, and reading back a file's whole state.
 
-use crate::model::Records;
+use crate::model::{Record, Records};
 use crate::workload;
 use engine::file::check::check_file;
 use engine::vfs::Vfs;
@@ -60,7 +60,10 @@ pub fn recovered_state(
     let mut recs = Records::new();
     let mut r = e.step(h, StepOp::First);
     while let Ok(rec) = r {
-        if recs.insert(workload::id_of(&rec), rec).is_some() {
+        if recs
+            .insert(workload::id_of(&rec), Record::from(rec))
+            .is_some()
+        {
             return Err(Undetected(format!(
                 "invariant 1: {} holds two records with one id",
                 path.display()
@@ -87,7 +90,11 @@ pub fn recovered_state(
     let ordered = scan_key0(e, h, recs.len())
         .map_err(|over| Undetected(format!("invariant 1: {}: {over}", path.display())))?
         .map_err(|x| Reported(format!("scan {}: {x}", path.display())))?;
-    if ordered != recs.values().cloned().collect::<Vec<_>>() {
+    if !ordered
+        .iter()
+        .map(Vec::as_slice)
+        .eq(recs.values().map(|r| &**r))
+    {
         return Err(Undetected(format!(
             "invariant 1: {}: key 0 order disagrees with the records",
             path.display()
@@ -143,11 +150,11 @@ pub fn scan(e: &mut Engine, h: Handle, key: usize, reverse: bool, limit: usize) 
 /// which the model does not track: there the groups must be in order and the records
 /// must be exactly the live ones.
 pub fn scan_matches(got: &[Vec<u8>], live: &Records, key: usize, reverse: bool) -> bool {
-    let mut want: Vec<&Vec<u8>> = live.values().collect();
+    let mut want: Vec<&[u8]> = live.values().map(|r| &**r).collect();
     match key {
         0 => {}
         1 => {
-            let mut a: Vec<&Vec<u8>> = got.iter().collect();
+            let mut a: Vec<&[u8]> = got.iter().map(Vec::as_slice).collect();
             let groups: Vec<i16> = a.iter().map(|r| workload::group_of(r)).collect();
             let ordered = if reverse {
                 groups.windows(2).all(|w| w[0] >= w[1])

@@ -23,7 +23,7 @@
 //! uncertain (and the record it stopped at, which may have reached the log).
 
 use super::world::World;
-use crate::model::{JournalEntry, Records};
+use crate::model::{JournalEntry, Record, Records};
 use crate::workload::{self, BULK_BASE, BULK_MAX, BULK_SPAN};
 use engine::{LogMode, Status};
 use rand::Rng;
@@ -69,11 +69,11 @@ impl World {
             // A duplicate part-way: a unique key (the id or the tag) of an earlier
             // record of the load or of one in the file.
             let at = rng.random_range(0..n);
-            let from_file: Vec<&Vec<u8>> = view.values().collect();
+            let from_file: Vec<&Record> = view.values().collect();
             let src = if at > 0 && (from_file.is_empty() || rng.random_bool(0.5)) {
                 Some(recs[rng.random_range(0..at)].clone())
             } else if !from_file.is_empty() {
-                Some(from_file[rng.random_range(0..from_file.len())].clone())
+                Some(from_file[rng.random_range(0..from_file.len())].to_vec())
             } else {
                 None
             };
@@ -225,7 +225,9 @@ impl World {
                 if let Some(r) = stopped_at {
                     // The Insert the log failed under may have reached it.
                     let lsn = self.rig.engine_ref()?.last_commit_lsn();
-                    self.model.files[f].written.insert(r.clone());
+                    self.model.files[f]
+                        .written
+                        .insert(Record::from(r.as_slice()));
                     self.model.journal.entries.push(JournalEntry {
                         lsn,
                         uncertain: true,

@@ -4,7 +4,7 @@
 //! waits for — and the log writer's group commit that releases waiting clients.
 
 use super::world::{Model, World};
-use crate::model::{JournalEntry, Records};
+use crate::model::{JournalEntry, Record, Records};
 use engine::{Client, LogMode, Status};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,7 +91,7 @@ impl Model {
         let mut r = Records::clone(live);
         for (id, v) in over {
             match v {
-                Some(rec) => r.insert(*id, rec.clone()),
+                Some(rec) => r.insert(*id, Record::from(rec.as_slice())),
                 None => r.remove(id),
             };
         }
@@ -259,7 +259,7 @@ impl World {
                 // It may be in the log: its records may come back.
                 for (&f, m) in &t.changes {
                     let written = &mut self.model.files[f].written;
-                    written.extend(m.values().flatten().cloned());
+                    written.extend(m.values().flatten().map(|r| Record::from(r.as_slice())));
                 }
                 return Ok(());
             }

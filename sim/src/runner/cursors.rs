@@ -24,7 +24,7 @@
 //! reopened, and at every crash (handles are reopened).
 
 use super::world::World;
-use crate::model::Records;
+use crate::model::{Record, Records};
 use crate::workload;
 use engine::{GetOp, Status};
 use rand::Rng;
@@ -67,7 +67,7 @@ fn expected(
     held: &Held,
     forward: bool,
 ) -> Result<Vec<u8>, Status> {
-    let same = |r: &Vec<u8>| workload::is_item(held.id) || root_of(roots, f, r) == held.root;
+    let same = |r: &Record| workload::is_item(held.id) || root_of(roots, f, r) == held.root;
     let hit = if forward {
         match view.get(&held.id) {
             // A newer record with the same id: its entry (larger serial) comes next.
@@ -77,14 +77,16 @@ fn expected(
     } else {
         view.range(..held.id).next_back().map(|x| x.1)
     };
-    hit.cloned().ok_or(Status::EndOfFile)
+    hit.map(|r| r.to_vec()).ok_or(Status::EndOfFile)
 }
 
 impl World {
     /// A Get by client `k` on file `f` landed on `record` (key 0): the handle is held
     /// there.
-    pub(super) fn land(&mut self, f: usize, k: usize, record: &[u8]) {
-        let seen = self.model.view(k, f);
+    ///
+    /// `seen` is client `k`'s view of `f` the step took, the model unchanged since
+    /// (taking it again would rebuild a view with an open transaction's changes).
+    pub(super) fn land(&mut self, f: usize, k: usize, record: &[u8], seen: Arc<Records>) {
         let root = root_of(&self.model.roots, f, record);
         self.model.held.insert(
             (f, k),
@@ -129,13 +131,16 @@ impl World {
             let (k, f, h) = self.pick();
             let view = self.model.view(k, f);
             let id = self.existing_id(&view);
-            let want = view.get(&id).cloned().ok_or(Status::KeyValueNotFound);
+            let want = view
+                .get(&id)
+                .map(|r| r.to_vec())
+                .ok_or(Status::KeyValueNotFound);
             let got = self
                 .rig
                 .engine_mut()?
                 .get(h, GetOp::Equal, 0, &id.to_le_bytes());
             if let (true, Ok(r)) = (self.expect("cursor: get equal", &got, want)?, &got) {
-                self.land(f, k, r);
+                self.land(f, k, r, view);
             }
             return Ok(());
         }
@@ -165,7 +170,7 @@ impl World {
             self.tally.cursor_moves += 1;
             self.tally.cursor_moves_across_changes += u64::from(across);
             match (&got, ok) {
-                (Ok(r), true) => self.land(f, k, r),
+                (Ok(r), true) => self.land(f, k, r, view),
                 // End of file: the position stays where it was.
                 (Err(e), false) if e.status == Status::EndOfFile => {
                     if let Some(held) = self.model.held.get_mut(&(f, k)) {

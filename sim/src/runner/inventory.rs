@@ -41,7 +41,7 @@ impl World {
                 .model
                 .view(k, f)
                 .get(&id)
-                .cloned()
+                .map(|r| r.to_vec())
                 .ok_or(Status::KeyValueNotFound);
             let got = self
                 .rig

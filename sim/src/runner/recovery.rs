@@ -462,7 +462,7 @@ pub(super) fn diff_summary(found: &Records, want: Option<&Records>) -> String {
         .filter(|id| found.get(id) != want.get(id))
         .take(8)
         .map(|id| {
-            let tag = |r: Option<&Vec<u8>>| {
+            let tag = |r: Option<&crate::model::Record>| {
                 r.map(|r| {
                     String::from_utf8_lossy(workload::tag_of(r))
                         .trim_end_matches('\0')

@@ -38,9 +38,15 @@ impl State {
 
     /// Create or replace `path` with `bytes`, durable at once (data and name).
     pub fn write_file_durable(&mut self, path: &Path, bytes: &[u8]) -> io::Result<InodeId> {
+        self.write_durable_owned(path, bytes.to_vec())
+    }
+
+    /// `write_file_durable` of bytes the caller already owns (a copy's snapshot of its
+    /// source): the new inode keeps them rather than a third copy.
+    fn write_durable_owned(&mut self, path: &Path, bytes: Vec<u8>) -> io::Result<InodeId> {
         self.trace
             .call(0, Op::WriteDurable, path, 0, bytes.len() as u64);
-        self.trace.data(bytes);
+        self.trace.data(&bytes);
         check_path(path)?;
         if bytes.len() as u64 > MAX_FILE_LEN {
             return Err(too_large(path));
@@ -48,7 +54,7 @@ impl State {
         if self.total_bytes().saturating_add(bytes.len() as u64) > MAX_TOTAL_BYTES {
             return Err(storage_full(path));
         }
-        let ino = self.new_inode(Inode::with_durable(bytes.to_vec()))?;
+        let ino = self.new_inode(Inode::with_durable(bytes))?;
         let installed = self.ns.install_durable(path, ino);
         self.collect_garbage();
         installed.map(|_| ino)
@@ -81,7 +87,7 @@ impl State {
             let inode = self.inode(ino)?;
             (inode.volatile().to_vec(), inode.damaged)
         };
-        let new = self.write_file_durable(to, &bytes)?;
+        let new = self.write_durable_owned(to, bytes)?;
         if damaged {
             self.mark_damaged(new);
         }

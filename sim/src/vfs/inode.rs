@@ -76,7 +76,11 @@ pub(super) struct Inode {
     /// The clean image when it is not the durable one: the durable image plus writes a
     /// failed sync forgot (Linux policy). `None` (the usual case): clean = durable.
     forgotten: Option<Vec<u8>>,
-    volatile: Vec<u8>,
+    /// The volatile image; `None` while it is the clean image byte for byte (a file
+    /// just installed durably or reset by a power loss, before its next write), so
+    /// installing, copying or resetting a file copies its bytes once, not twice, and a
+    /// file never written again is never copied at all.
+    volatile: Option<Vec<u8>>,
     pending: VecDeque<PendingOp>,
     pending_bytes: usize,
     /// A lying-disk fault (misdirected write, latent corruption) touched this file.
@@ -92,18 +96,24 @@ impl Inode {
     /// A file whose durable and volatile images are both `bytes`.
     pub fn with_durable(bytes: Vec<u8>) -> Inode {
         Inode {
-            volatile: bytes.clone(),
             durable: bytes,
             ..Inode::default()
         }
     }
 
     pub fn len(&self) -> usize {
-        self.volatile.len()
+        self.volatile().len()
     }
 
     pub fn volatile(&self) -> &[u8] {
-        &self.volatile
+        self.volatile.as_deref().unwrap_or(self.clean())
+    }
+
+    /// The volatile image to change, made a copy of the clean one first if it was
+    /// sharing it.
+    fn volatile_mut(&mut self) -> &mut Vec<u8> {
+        let clean = self.forgotten.as_ref().unwrap_or(&self.durable);
+        self.volatile.get_or_insert_with(|| clean.clone())
     }
 
     pub fn durable(&self) -> &[u8] {
@@ -151,11 +161,12 @@ impl Inode {
 
     /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
-        if offset >= self.volatile.len() {
+        let volatile = self.volatile();
+        if offset >= volatile.len() {
             return 0;
         }
-        let n = buf.len().min(self.volatile.len() - offset);
-        buf[..n].copy_from_slice(&self.volatile[offset..offset + n]);
+        let n = buf.len().min(volatile.len() - offset);
+        buf[..n].copy_from_slice(&volatile[offset..offset + n]);
         n
     }
 
@@ -169,7 +180,7 @@ impl Inode {
             let (first, last) = (offset / SECTOR, (offset + data.len() - 1) / SECTOR);
             self.bad_sectors.retain(|s| *s < first || *s > last);
         }
-        apply_write(&mut self.volatile, offset, data);
+        apply_write(self.volatile_mut(), offset, data);
         self.push(PendingOp::Write {
             offset,
             data: data.to_vec(),
@@ -179,7 +190,7 @@ impl Inode {
     /// Change the volatile length and queue the change. Returns writebacks, as `write`.
     pub fn set_len(&mut self, len: usize) -> u64 {
         self.bad_sectors.retain(|s| s * SECTOR < len);
-        self.volatile.resize(len, 0);
+        self.volatile_mut().resize(len, 0);
         self.push(PendingOp::SetLen(len))
     }
 
@@ -202,19 +213,31 @@ impl Inode {
     /// failed sync forgot stay forgotten: only what is pending reaches the disk.
     pub fn sync(&mut self) -> usize {
         let n = self.pending.len();
-        if n > 0 {
+        if n > 0 && self.forgotten.is_none() && self.pending_bytes >= self.len() {
+            // The volatile image is the durable one with the pending operations
+            // applied, and they write at least the file's size: it becomes the durable
+            // image as it is (and the volatile one shares it until the next change).
+            if let Some(volatile) = self.volatile.take() {
+                self.durable = volatile;
+            }
+            self.clear_pending();
+        } else if n > 0 {
             // The volatile image is the clean one with the pending operations applied
             // in order, so applying them to it is the same as copying — and costs the
             // bytes written, not the file's size.
-            for op in std::mem::take(&mut self.pending) {
-                self.apply_below(&op);
+            let mut pending = std::mem::take(&mut self.pending);
+            for op in &pending {
+                self.apply_below(op);
             }
+            // Keep the queue's buffer for the next writes.
+            pending.clear();
+            self.pending = pending;
             self.clear_pending();
             if self.forgotten.as_ref() == Some(&self.durable) {
                 // Later writes covered every forgotten byte.
                 self.forgotten = None;
             }
-            debug_assert_eq!(self.clean().len(), self.volatile.len());
+            debug_assert_eq!(self.clean().len(), self.volatile().len());
         }
         n
     }
@@ -225,7 +248,7 @@ impl Inode {
     pub fn drop_dirty(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            self.volatile.clone_from(&self.durable);
+            self.volatile = None;
             self.forgotten = None;
             self.clear_pending();
         }
@@ -239,7 +262,12 @@ impl Inode {
     pub fn forget_dirty(&mut self) -> usize {
         let n = self.pending.len();
         if n > 0 {
-            self.forgotten = Some(self.volatile.clone());
+            // The volatile image becomes the clean one; it then shares it.
+            let volatile = match self.volatile.take() {
+                Some(v) => v,
+                None => self.clean().clone(),
+            };
+            self.forgotten = Some(volatile);
             self.clear_pending();
         }
         n
@@ -248,8 +276,16 @@ impl Inode {
     /// After a power loss: `durable` is what reached the disk; nothing is pending and
     /// nothing forgotten.
     pub fn reset_to(&mut self, durable: Vec<u8>) {
-        self.volatile.clone_from(&durable);
+        self.volatile = None;
         self.durable = durable;
+        self.forgotten = None;
+        self.clear_pending();
+    }
+
+    /// After a power loss that found nothing pending: the durable image is what
+    /// reached the disk (`reset_to` of a copy of it, without the copy).
+    pub fn revert_to_durable(&mut self) {
+        self.volatile = None;
         self.forgotten = None;
         self.clear_pending();
     }
@@ -276,7 +312,12 @@ impl Inode {
             }
             *b ^= mask;
         }
-        self.volatile = self.replay();
+        // With nothing pending the volatile image is the clean one, damage and all.
+        self.volatile = if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.replay())
+        };
     }
 
     /// The clean image with every pending operation applied.
@@ -291,7 +332,7 @@ impl Inode {
     /// The module invariant: volatile = clean + pending, and the byte count agrees.
     pub fn is_consistent(&self) -> bool {
         let bytes: usize = self.pending.iter().map(PendingOp::bytes).sum();
-        bytes == self.pending_bytes && self.replay() == self.volatile
+        bytes == self.pending_bytes && self.replay() == self.volatile()
     }
 }
 
@@ -390,6 +431,59 @@ mod tests {
         f.corrupt_durable(&[(1, 0xF0), (3, 0x0F)]);
         assert_eq!(f.durable(), &[0, 0xF0, 0, 0x0F]);
         assert_eq!(f.volatile(), &[1, 1, 0, 0x0F]);
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn the_volatile_image_shares_the_clean_one_until_a_change() {
+        let mut f = Inode::with_durable(b"abcd".to_vec());
+        assert!(f.volatile.is_none());
+        assert_eq!(f.volatile(), b"abcd");
+        f.write(1, b"X");
+        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        assert!(f.is_consistent());
+        // A failed Linux sync: the written image becomes the clean one, shared.
+        f.forget_dirty();
+        assert!(f.volatile.is_none());
+        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        f.set_len(2);
+        assert_eq!(f.volatile(), b"aX");
+        assert!(f.is_consistent());
+        // Dropping the dirty data, and a reset, share the durable image again.
+        f.drop_dirty();
+        assert_eq!(f.volatile(), b"abcd");
+        f.write(0, b"zz");
+        f.reset_to(b"new".to_vec());
+        assert!(f.volatile.is_none());
+        assert_eq!(f.volatile(), b"new");
+        let mut buf = [0u8; 8];
+        assert_eq!(f.read(1, &mut buf), 2);
+        assert_eq!(&buf[..2], b"ew");
+        f.corrupt_durable(&[(0, 0x20)]);
+        assert_eq!(f.volatile(), b"New");
+        assert!(f.is_consistent());
+    }
+
+    #[test]
+    fn a_sync_rewriting_the_whole_file_hands_over_the_volatile_image() {
+        let mut f = Inode::with_durable(vec![1u8; 8]);
+        f.write(0, &[2u8; 6]);
+        f.write(4, &[3u8; 4]);
+        assert_eq!(f.sync(), 2);
+        assert!(f.volatile.is_none());
+        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(f.volatile(), f.durable());
+        // A small write after it copies the image again, and applies as usual.
+        f.write(7, &[9]);
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 9]);
+        assert!(f.is_consistent());
+        // Forgotten writes are never handed over: only what is pending reaches the disk.
+        f.write(0, &[5u8; 8]);
+        f.forget_dirty();
+        f.write(0, &[6u8; 8]);
+        assert_eq!(f.sync(), 1);
+        assert_eq!(f.durable(), &[6u8; 8]);
         assert!(f.is_consistent());
     }
 

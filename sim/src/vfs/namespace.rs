@@ -38,10 +38,10 @@
 //! - Bounded: past [`PENDING_DIR_OPS_LIMIT`] pending changes the oldest is made durable,
 //!   as an OS's own journal commit would; at most [`MAX_DIRS`] directories.
 
-use engine::vfs::parent_dir;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Identifies an inode for as long as anything refers to it; never reused.
 pub(super) type InodeId = u64;
@@ -76,18 +76,19 @@ pub(super) enum DirOp {
 }
 
 impl DirOp {
-    /// The directories the change belongs to (one, or two for a cross-directory rename).
-    pub fn dirs(&self) -> Vec<PathBuf> {
+    /// The directories the change belongs to (one, or two for a cross-directory rename),
+    /// borrowed: this runs for every pending change at every directory sync.
+    pub fn dirs(&self) -> (&Path, Option<&Path>) {
         match self {
             DirOp::Create { path, .. } | DirOp::Remove { path, .. } | DirOp::MkDir { path } => {
-                vec![parent_dir(path)]
+                (parent_of(path), None)
             }
             DirOp::Rename { from, to, .. } => {
-                let (a, b) = (parent_dir(from), parent_dir(to));
+                let (a, b) = (parent_of(from), parent_of(to));
                 if a == b {
-                    vec![a]
+                    (a, None)
                 } else {
-                    vec![a, b]
+                    (a, Some(b))
                 }
             }
         }
@@ -108,18 +109,18 @@ impl DirOp {
     fn apply(&self, names: &mut Names) {
         match self {
             DirOp::Create { path, ino } => {
-                names.files.insert(path.clone(), *ino);
+                names.insert_file(path, *ino);
             }
             DirOp::Remove { path, .. } => {
-                names.files.remove(path);
+                names.remove_file(path);
             }
             DirOp::Rename { from, to, .. } => {
-                if let Some(ino) = names.files.remove(from) {
-                    names.files.insert(to.clone(), ino);
+                if let Some(ino) = names.remove_file(from) {
+                    names.insert_file(to, ino);
                 }
             }
             DirOp::MkDir { path } => {
-                names.dirs.insert(path.clone());
+                names.insert_dir(path);
             }
         }
     }
@@ -127,21 +128,273 @@ impl DirOp {
 
 /// Is `dir` a root, which always exists: `/`, `.`, `..` or the empty path (the parent
 /// of a relative path's first component)?
+///
+/// Exactly the paths whose components are none, or one `RootDir`, `CurDir` or
+/// `ParentDir` (what `parent()` being `None` or equality with `.` or `..` tests),
+/// decided from at most two components: this runs for every name looked up.
 pub(super) fn is_root(dir: &Path) -> bool {
-    dir.parent().is_none() || dir == Path::new(".") || dir == Path::new("..")
+    let mut c = dir.components();
+    match c.next() {
+        None => true,
+        Some(Component::RootDir | Component::CurDir | Component::ParentDir) => c.next().is_none(),
+        Some(_) => false,
+    }
+}
+
+/// `engine::vfs::parent_dir(path)` borrowed rather than allocated: the parent, or `.`
+/// for a path with none or an empty one.
+pub(super) fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A path's key in the name maps (see [`encode_key`]).
+type Key = Vec<u8>;
+
+#[cfg(not(unix))]
+const TAG_PREFIX: u8 = 0;
+const TAG_ROOT: u8 = 1;
+const TAG_CUR: u8 = 2;
+const TAG_PARENT: u8 = 3;
+const TAG_NAME: u8 = 4;
+
+/// Where a key is built: a `Vec`, or [`KeyBuf`] on the stack.
+trait KeySink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl KeySink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Encode `path` as a key: per component a tag byte in `Component` order (prefix,
+/// root, `.`, `..`, name), and for a name its bytes (a 0 byte escaped as `0, 0xFF`)
+/// then a 0 terminator. Bytewise order of keys is exactly `Path`'s order (component by
+/// component; a name that is a prefix of another sorts first, as its terminator is
+/// below any byte and below the escape's `0xFF`), and keys are equal exactly when the
+/// paths are (`a//b` and `a/b/` are `a/b`, as for `PathBuf` keys). So the maps iterate
+/// in the order they did keyed by `PathBuf` — which the trace and the RNG draws depend
+/// on — at a `memcmp` per comparison instead of a walk over components (which was 5%
+/// of a campaign). (Prefixes exist only on Windows; the simulator runs on Unix.)
+#[cfg(unix)]
+fn encode_key(path: &Path, out: &mut impl KeySink) {
+    // `Path::components` on Unix, spelled out over the bytes (the iterator's state
+    // machine cost as much as the comparisons it replaced): a leading `/` is the root;
+    // empty pieces (`//`, a trailing `/`) are skipped; `.` is a component only as the
+    // first piece of a relative path, skipped anywhere else; `..` is the parent;
+    // anything else is a name. The tests hold this to `Path`'s order and equality.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let rest = match bytes.split_first() {
+        Some((b'/', rest)) => {
+            out.put(&[TAG_ROOT]);
+            rest
+        }
+        _ => {
+            if bytes == b"." || bytes.starts_with(b"./") {
+                out.put(&[TAG_CUR]);
+            }
+            bytes
+        }
+    };
+    for piece in rest.split(|b| *b == b'/') {
+        match piece {
+            b"" | b"." => {}
+            b".." => out.put(&[TAG_PARENT]),
+            name => {
+                out.put(&[TAG_NAME]);
+                put_name(name, out);
+            }
+        }
+    }
+}
+
+/// The portable spelling of [`encode_key`], over `Path::components`.
+#[cfg(not(unix))]
+fn encode_key(path: &Path, out: &mut impl KeySink) {
+    for c in path.components() {
+        match c {
+            Component::Prefix(p) => {
+                out.put(&[TAG_PREFIX]);
+                put_name(p.as_os_str().as_encoded_bytes(), out);
+            }
+            Component::RootDir => out.put(&[TAG_ROOT]),
+            Component::CurDir => out.put(&[TAG_CUR]),
+            Component::ParentDir => out.put(&[TAG_PARENT]),
+            Component::Normal(name) => {
+                out.put(&[TAG_NAME]);
+                put_name(name.as_encoded_bytes(), out);
+            }
+        }
+    }
+}
+
+fn put_name(name: &[u8], out: &mut impl KeySink) {
+    if !name.contains(&0) {
+        out.put(name);
+        out.put(&[0]);
+        return;
+    }
+    for (i, piece) in name.split(|b| *b == 0).enumerate() {
+        if i > 0 {
+            out.put(&[0, 0xFF]);
+        }
+        out.put(piece);
+    }
+    out.put(&[0]);
+}
+
+/// `path`'s key, owned (for inserting).
+fn key_of(path: &Path) -> Key {
+    let mut key = Vec::with_capacity(path.as_os_str().len() + 8);
+    encode_key(path, &mut key);
+    key
+}
+
+/// A key built on the stack while it fits (paths here are short), so a lookup
+/// allocates nothing.
+struct KeyBuf {
+    stack: [u8; 256],
+    len: usize,
+    /// The whole key once it outgrew `stack`.
+    heap: Option<Vec<u8>>,
+}
+
+impl KeySink for KeyBuf {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(heap) = &mut self.heap {
+            heap.extend_from_slice(bytes);
+            return;
+        }
+        let end = self.len + bytes.len();
+        if let Some(dst) = self.stack.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            let mut heap = self.stack[..self.len].to_vec();
+            heap.extend_from_slice(bytes);
+            self.heap = Some(heap);
+        }
+    }
+}
+
+/// The longest path [`plain_key`] encodes (its key then fits in 256 bytes).
+const PLAIN_MAX: usize = 120;
+
+/// The key of a *plain* path — a non-empty relative or absolute path of names with
+/// single separators, no trailing one, no `.` or `..` component and no NUL byte
+/// (every path the engine uses) — written in one pass: each separator becomes a
+/// name's terminator and the next name's tag. `None` for any other path, whose key
+/// [`encode_key`] builds (the same bytes for a plain path).
+fn plain_key(bytes: &[u8], buf: &mut [u8; 256]) -> Option<usize> {
+    if bytes.len() > PLAIN_MAX {
+        return None;
+    }
+    let (mut n, rest) = match bytes.split_first() {
+        Some((b'/', rest)) => {
+            buf[0] = TAG_ROOT;
+            (1, rest)
+        }
+        _ => (0, bytes),
+    };
+    buf[n] = TAG_NAME;
+    n += 1;
+    // Where the current name starts in `buf`.
+    let mut start = n;
+    let odd = |name: &[u8]| name.is_empty() || name == b"." || name == b"..";
+    for &b in rest {
+        match b {
+            b'/' => {
+                if odd(&buf[start..n]) {
+                    return None;
+                }
+                buf[n] = 0;
+                buf[n + 1] = TAG_NAME;
+                n += 2;
+                start = n;
+            }
+            0 => return None,
+            _ => {
+                buf[n] = b;
+                n += 1;
+            }
+        }
+    }
+    if odd(&buf[start..n]) {
+        return None;
+    }
+    buf[n] = 0;
+    Some(n + 1)
+}
+
+/// Run `f` on `path`'s key without allocating (for short paths).
+fn with_key<R>(path: &Path, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut plain = [0u8; 256];
+    if let Some(n) = plain_key(path.as_os_str().as_encoded_bytes(), &mut plain) {
+        return f(&plain[..n]);
+    }
+    let mut buf = KeyBuf {
+        stack: [0; 256],
+        len: 0,
+        heap: None,
+    };
+    encode_key(path, &mut buf);
+    match &buf.heap {
+        Some(heap) => f(heap),
+        None => f(&buf.stack[..buf.len]),
+    }
 }
 
 /// One version of the names: the files, and the directories (empty with implicit
-/// directories).
+/// directories). Keyed by [`encode_key`]; each entry keeps the path as first named
+/// (what a `PathBuf` key kept).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Names {
-    files: BTreeMap<PathBuf, InodeId>,
-    dirs: BTreeSet<PathBuf>,
+    files: BTreeMap<Key, (PathBuf, InodeId)>,
+    dirs: BTreeMap<Key, PathBuf>,
 }
 
 impl Names {
+    fn file(&self, path: &Path) -> Option<InodeId> {
+        with_key(path, |k| self.files.get(k).map(|(_, ino)| *ino))
+    }
+
+    fn has_file(&self, path: &Path) -> bool {
+        with_key(path, |k| self.files.contains_key(k))
+    }
+
+    /// Name `ino` at `path`; the inode it named before. An existing entry keeps its
+    /// path (as `BTreeMap::insert` keeps its key).
+    fn insert_file(&mut self, path: &Path, ino: InodeId) -> Option<InodeId> {
+        match self.files.entry(key_of(path)) {
+            Entry::Occupied(mut e) => Some(std::mem::replace(&mut e.get_mut().1, ino)),
+            Entry::Vacant(e) => {
+                e.insert((path.to_path_buf(), ino));
+                None
+            }
+        }
+    }
+
+    fn remove_file(&mut self, path: &Path) -> Option<InodeId> {
+        with_key(path, |k| self.files.remove(k)).map(|(_, ino)| ino)
+    }
+
+    fn has_dir(&self, dir: &Path) -> bool {
+        !self.dirs.is_empty() && with_key(dir, |k| self.dirs.contains_key(k))
+    }
+
+    /// Add a directory (an existing one stays as it was, as in a `BTreeSet`).
+    fn insert_dir(&mut self, dir: &Path) {
+        self.dirs
+            .entry(key_of(dir))
+            .or_insert_with(|| dir.to_path_buf());
+    }
+
     fn is_dir(&self, dir: &Path) -> bool {
-        is_root(dir) || self.dirs.contains(dir)
+        is_root(dir) || self.has_dir(dir)
     }
 
     /// Does every directory above `path` exist here?
@@ -153,18 +406,20 @@ impl Names {
     /// how many files were dropped.
     fn prune(&mut self) -> u64 {
         // A directory sorts before everything under it, so its parent is decided first.
-        let mut kept = BTreeSet::new();
-        for d in &self.dirs {
-            let parent = parent_dir(d);
-            if is_root(&parent) || kept.contains(&parent) {
-                kept.insert(d.clone());
+        let mut kept: BTreeMap<Key, PathBuf> = BTreeMap::new();
+        for (k, d) in &self.dirs {
+            let parent = parent_of(d);
+            if is_root(parent) || with_key(parent, |pk| kept.contains_key(pk)) {
+                kept.insert(k.clone(), d.clone());
             }
         }
         self.dirs = kept;
         let before = self.files.len();
         let dirs = &self.dirs;
-        self.files
-            .retain(|p, _| is_root(&parent_dir(p)) || dirs.contains(&parent_dir(p)));
+        self.files.retain(|_, (p, _)| {
+            let parent = parent_of(p);
+            is_root(parent) || with_key(parent, |pk| dirs.contains_key(pk))
+        });
         (before - self.files.len()) as u64
     }
 }
@@ -256,13 +511,13 @@ impl Namespace {
 
     /// The inode `path` names now.
     pub fn lookup(&self, path: &Path) -> Option<InodeId> {
-        self.volatile.files.get(path).copied()
+        self.volatile.file(path)
     }
 
     /// The inode `path` names durably (with directories as objects: and every
     /// directory above it is durable).
     pub fn lookup_durable(&self, path: &Path) -> Option<InodeId> {
-        let ino = self.durable.files.get(path).copied()?;
+        let ino = self.durable.file(path)?;
         (!self.dirs_are_objects || self.durable.reachable(path)).then_some(ino)
     }
 
@@ -278,7 +533,7 @@ impl Namespace {
 
     /// Every volatile file name, sorted.
     pub fn names(&self) -> impl Iterator<Item = (&PathBuf, InodeId)> {
-        self.volatile.files.iter().map(|(p, i)| (p, *i))
+        self.volatile.files.values().map(|(p, i)| (p, *i))
     }
 
     /// Every durable file name, sorted (see [`Namespace::lookup_durable`]).
@@ -286,7 +541,7 @@ impl Namespace {
         let (durable, objects) = (&self.durable, self.dirs_are_objects);
         durable
             .files
-            .iter()
+            .values()
             .filter(move |(p, _)| !objects || durable.reachable(p))
             .map(|(p, i)| (p, *i))
     }
@@ -295,9 +550,9 @@ impl Namespace {
     pub fn paths_of(&self, ino: InodeId) -> BTreeSet<PathBuf> {
         self.volatile
             .files
-            .iter()
-            .chain(self.durable.files.iter())
-            .filter(|(_, i)| **i == ino)
+            .values()
+            .chain(self.durable.files.values())
+            .filter(|(_, i)| *i == ino)
             .map(|(p, _)| p.clone())
             .collect()
     }
@@ -318,9 +573,10 @@ impl Namespace {
         let mut names: Vec<String> = self
             .volatile
             .files
-            .keys()
-            .chain(self.volatile.dirs.iter())
-            .filter(|p| parent_dir(p) == dir)
+            .values()
+            .map(|(p, _)| p)
+            .chain(self.volatile.dirs.values())
+            .filter(|p| parent_of(p) == dir)
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         names.sort();
@@ -334,24 +590,28 @@ impl Namespace {
     /// Every inode a name or a pending change refers to (a pending change may yet
     /// become durable, so its inode must live).
     pub fn referenced(&self) -> BTreeSet<InodeId> {
+        self.referenced_iter().collect()
+    }
+
+    /// What [`Namespace::referenced`] collects, unsorted and with repeats.
+    pub fn referenced_iter(&self) -> impl Iterator<Item = InodeId> + '_ {
         self.volatile
             .files
             .values()
             .chain(self.durable.files.values())
-            .copied()
+            .map(|(_, ino)| *ino)
             .chain(self.pending.iter().filter_map(DirOp::ino))
-            .collect()
     }
 
     /// With directories as objects, `NotFound` unless `path`'s directory exists now.
     pub fn check_parent(&self, path: &Path) -> io::Result<()> {
-        self.check_dir(&parent_dir(path))
+        self.check_dir(parent_of(path))
     }
 
     /// Name a new inode at `path`. Returns how many old changes the bounded queue made
     /// durable.
     pub fn create(&mut self, path: &Path, ino: InodeId) -> io::Result<u64> {
-        if self.volatile.files.contains_key(path) || self.is_dir(path) {
+        if self.volatile.has_file(path) || self.is_dir(path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("file exists: {}", path.display()),
@@ -420,7 +680,7 @@ impl Namespace {
                 // Everything above a directory exists.
                 break;
             }
-            if self.volatile.files.contains_key(a) {
+            if self.volatile.has_file(a) {
                 return Err(names_a_file(a, a == dir));
             }
             missing.push(a.to_path_buf());
@@ -456,14 +716,23 @@ impl Namespace {
     /// Returns how many changes became durable. (A directory's creation is a change in
     /// its parent: syncing the new directory itself does not make it durable.)
     pub fn sync_dir(&mut self, dir: &Path) -> usize {
-        let mut needed: BTreeSet<PathBuf> = BTreeSet::from([dir.to_path_buf()]);
+        let mut needed: BTreeSet<Key> = BTreeSet::from([key_of(dir)]);
         let mut durable_now = vec![false; self.pending.len()];
+        let mut any = false;
         for (i, op) in self.pending.iter().enumerate().rev() {
-            let dirs = op.dirs();
-            if dirs.iter().any(|d| needed.contains(d)) {
+            let (a, b) = op.dirs();
+            let hit = |d: &Path| with_key(d, |k| needed.contains(k));
+            if hit(a) || b.is_some_and(hit) {
                 durable_now[i] = true;
-                needed.extend(dirs);
+                any = true;
+                needed.insert(key_of(a));
+                if let Some(b) = b {
+                    needed.insert(key_of(b));
+                }
             }
+        }
+        if !any {
+            return 0;
         }
         let mut kept = VecDeque::with_capacity(self.pending.len());
         let mut n = 0;
@@ -485,28 +754,38 @@ impl Namespace {
     /// persist). Then, with directories as objects, whatever no longer hangs from a
     /// root is gone. Afterwards volatile = durable and nothing is pending.
     pub fn power_loss(&mut self, mut keep: impl FnMut(&DirOp) -> bool) -> NamesLost {
-        let mut broken: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut lost_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut broken: BTreeSet<Key> = BTreeSet::new();
+        let mut lost_dirs: BTreeSet<Key> = BTreeSet::new();
         let mut lost = NamesLost::default();
         for op in self.pending.drain(..) {
-            let dirs = op.dirs();
+            let (a, b) = op.dirs();
+            let dirs = [Some(a), b];
+            let dirs = dirs.iter().flatten();
             let orphaned = !lost_dirs.is_empty()
-                && dirs
-                    .iter()
-                    .any(|d| d.ancestors().any(|a| lost_dirs.contains(a)));
-            if !orphaned && !dirs.iter().any(|d| broken.contains(d)) && keep(&op) {
+                && dirs.clone().any(|d| {
+                    d.ancestors()
+                        .any(|x| with_key(x, |k| lost_dirs.contains(k)))
+                });
+            if !orphaned && !dirs.clone().any(|d| with_key(d, |k| broken.contains(k))) && keep(&op)
+            {
                 op.apply(&mut self.durable);
             } else {
                 lost.ops += 1;
                 if let DirOp::MkDir { path } = &op {
-                    lost_dirs.insert(path.clone());
+                    lost_dirs.insert(key_of(path));
                 }
-                broken.extend(dirs);
+                broken.extend(dirs.map(|d| key_of(d)));
             }
         }
         if self.dirs_are_objects {
             lost.orphaned_files = self.durable.prune();
-            lost.dirs = self.volatile.dirs.difference(&self.durable.dirs).count() as u64;
+            let durable = &self.durable.dirs;
+            lost.dirs = self
+                .volatile
+                .dirs
+                .keys()
+                .filter(|k| !durable.contains_key(*k))
+                .count() as u64;
         }
         self.volatile.clone_from(&self.durable);
         lost
@@ -527,27 +806,24 @@ impl Namespace {
             .map(Path::to_path_buf)
             .collect();
         for a in &chain {
-            if self.volatile.files.contains_key(a) {
+            if self.volatile.has_file(a) {
                 return Err(names_a_file(a, a == dir));
             }
         }
-        let missing = chain
-            .iter()
-            .filter(|a| !self.volatile.dirs.contains(*a))
-            .count();
+        let missing = chain.iter().filter(|a| !self.volatile.has_dir(a)).count();
         if self.volatile.dirs.len() + missing > MAX_DIRS {
             return Err(too_many_dirs());
         }
         for a in chain.iter().rev() {
-            if self.durable.dirs.contains(a) {
+            if self.durable.has_dir(a) {
                 continue;
             }
             // A pending creation of `a` is a change in its parent.
-            self.sync_dir(&parent_dir(a));
-            if !self.durable.dirs.contains(a) {
+            self.sync_dir(parent_of(a));
+            if !self.durable.has_dir(a) {
                 // Not even volatile, so nothing pending refers to it or below it.
-                self.durable.dirs.insert(a.clone());
-                self.volatile.dirs.insert(a.clone());
+                self.durable.insert_dir(a);
+                self.volatile.insert_dir(a);
             }
         }
         Ok(())
@@ -562,10 +838,10 @@ impl Namespace {
         if self.is_dir(path) {
             return Err(is_a_dir(path));
         }
-        self.make_dir_durable(&parent_dir(path))?;
-        self.sync_dir(&parent_dir(path));
-        self.durable.files.insert(path.to_path_buf(), ino);
-        Ok(self.volatile.files.insert(path.to_path_buf(), ino))
+        self.make_dir_durable(parent_of(path))?;
+        self.sync_dir(parent_of(path));
+        self.durable.insert_file(path, ino);
+        Ok(self.volatile.insert_file(path, ino))
     }
 
     /// The module invariant: durable + pending = volatile; and, with directories as
@@ -577,7 +853,7 @@ impl Namespace {
         }
         let tree = !self.dirs_are_objects || {
             let v = &self.volatile;
-            v.dirs.iter().all(|d| v.reachable(d)) && v.files.keys().all(|f| v.reachable(f))
+            v.dirs.values().all(|d| v.reachable(d)) && v.files.values().all(|(f, _)| v.reachable(f))
         };
         names == self.volatile && tree
     }

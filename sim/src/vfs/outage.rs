@@ -50,9 +50,8 @@ impl State {
                 if inode.has_forgotten() {
                     // Writes a failed sync forgot never reached the disk; nothing to
                     // draw.
-                    let durable = inode.durable().to_vec();
                     if let Some(inode) = self.inodes.get_mut(&ino) {
-                        inode.reset_to(durable);
+                        inode.revert_to_durable();
                     }
                 }
                 continue;

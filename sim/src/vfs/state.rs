@@ -249,9 +249,31 @@ impl State {
 
     /// Drop inodes nothing refers to any more.
     pub(super) fn collect_garbage(&mut self) {
-        let mut live = self.ns.referenced();
-        live.extend(self.handles.values().copied());
-        self.inodes.retain(|ino, _| live.contains(ino));
+        // This runs at every close, remove, rename and directory sync, and usually
+        // every inode is still referenced: mark each by its rank among the (sorted)
+        // inode ids, stop as soon as all are marked, and only then drop the rest.
+        let ids: Vec<InodeId> = self.inodes.keys().copied().collect();
+        let mut live = vec![false; ids.len()];
+        let mut unmarked = ids.len();
+        let refs = self
+            .ns
+            .referenced_iter()
+            .chain(self.handles.values().copied());
+        for ino in refs {
+            if unmarked == 0 {
+                return;
+            }
+            if let Ok(i) = ids.binary_search(&ino) {
+                if !live[i] {
+                    live[i] = true;
+                    unmarked -= 1;
+                }
+            }
+        }
+        if unmarked > 0 {
+            self.inodes
+                .retain(|ino, _| ids.binary_search(ino).is_ok_and(|i| live[i]));
+        }
     }
 
     pub(super) fn total_bytes(&self) -> u64 {

@@ -152,9 +152,17 @@ impl Trace {
     /// Fold bytes in a word at a time (the last word zero-padded: callers that mix
     /// lengths prefix them, as `blob` does).
     fn bytes(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        // Whole words straight from the slice; only the tail goes through a padded copy.
+        let mut words = bytes.chunks_exact(8);
+        for chunk in &mut words {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            word.copy_from_slice(chunk);
+            self.u64(u64::from_le_bytes(word));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut word = [0u8; 8];
+            word[..tail.len()].copy_from_slice(tail);
             self.u64(u64::from_le_bytes(word));
         }
     }
