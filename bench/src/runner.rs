@@ -33,9 +33,10 @@ struct Spec {
 }
 
 const LOAD_NOTE: &str = "crash safety: Keel (log Off, butil -load's path; its time includes \
-     parsing the sequential file) commits a system transaction whenever max_dirty_pages \
-     pages are dirty and at the end, each atomic, so a crash leaves a consistent file \
-     holding a prefix of the load; SQLite and redb insert from an id list in one \
+     parsing the sequential file) writes its pending pages ahead of the commit, to pages \
+     no FCR references, whenever max_dirty_pages pages are dirty, and commits one atomic \
+     system transaction at the end (or every 1,000,000 operations), so a crash leaves a \
+     consistent file holding none of the load or a prefix of whole batches; SQLite and redb insert from an id list in one \
      transaction, all or nothing; all three durable when the load returns. SQLite here: \
      WAL, synchronous=FULL, its checkpoint into the database not timed";
 const LOAD_DELETE_NOTE: &str = "SQLite with journal_mode=DELETE, synchronous=FULL: COMMIT \
