@@ -80,7 +80,9 @@ impl DataFile {
 
     /// Is a record with this normalized key value present (other than `except`)?
     fn key_taken(&mut self, k: usize, normalized: &[u8], except: Option<u64>) -> Result<bool> {
-        let mut target = normalized.to_vec();
+        // Sized for the serial too: extending a copy of exactly the key reallocated it.
+        let mut target = Vec::with_capacity(normalized.len() + key::SERIAL_LEN);
+        target.extend_from_slice(normalized);
         target.extend_from_slice(&[0u8; key::SERIAL_LEN]);
         let tree = self.trees[k];
         let Some(f) = tree.seek(&mut self.pager, &target, Seek::GreaterOrEqual)? else {

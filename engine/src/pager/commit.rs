@@ -95,7 +95,13 @@ impl Pager {
         physical: u32,
         mut buf: Vec<u8>,
     ) -> Result<Vec<u8>> {
-        buf.resize(self.page_size, 0);
+        if buf.capacity() == 0 {
+            // No spare: one zeroed allocation of exactly a page, not an empty vector
+            // grown through the general reserve path and then filled.
+            buf = vec![0; self.page_size];
+        } else {
+            buf.resize(self.page_size, 0);
+        }
         let off = u64::from(physical) * self.page_size as u64;
         crate::vfs::read_exact_at(self.file.as_ref(), &mut buf, off).map_err(|e| {
             Error::io(

@@ -50,17 +50,20 @@ fn kind(code: u8) -> RecordKind {
 impl Entry {
     /// The frame kind and payload for this entry.
     pub fn encode(&self) -> (RecordKind, Vec<u8>) {
-        let mut out = Vec::new();
         match self {
             Entry::Change { txn, path, change } => {
-                out.extend_from_slice(&txn.to_le_bytes());
                 let p = path.to_string_lossy();
+                // Sized exactly up front: growing it image by image reallocated and
+                // copied the payload of every change logged.
+                let mut out = Vec::with_capacity(8 + 2 + p.len() + change.body_len());
+                out.extend_from_slice(&txn.to_le_bytes());
                 out.extend_from_slice(&(p.len() as u16).to_le_bytes());
                 out.extend_from_slice(p.as_bytes());
                 change.encode_body(&mut out);
                 (kind(change.code()), out)
             }
             Entry::Commit { txn, changes } => {
+                let mut out = Vec::with_capacity(8 + 4);
                 out.extend_from_slice(&txn.to_le_bytes());
                 out.extend_from_slice(&changes.to_le_bytes());
                 (kind(KIND_COMMIT), out)

@@ -58,10 +58,13 @@ pub fn recovered_state(
         .open(path, OpenMode::ReadOnly)
         .map_err(|x| Reported(format!("open {}: {x}", path.display())))?;
     let mut recs = Records::new();
-    let mut r = e.step(h, StepOp::First);
-    while let Ok(rec) = r {
+    // One buffer for every record stepped to: a record is copied into its shared
+    // `Record` anyway, so a fresh `Vec` per Step was an allocation and free for nothing.
+    let mut rec = Vec::new();
+    let mut r = e.step_into(h, StepOp::First, &mut rec);
+    while r.is_ok() {
         if recs
-            .insert(workload::id_of(&rec), Record::from(rec))
+            .insert(workload::id_of(&rec), Record::from(rec.as_slice()))
             .is_some()
         {
             return Err(Undetected(format!(
@@ -75,7 +78,7 @@ pub fn recovered_state(
                 path.display()
             )));
         }
-        r = e.step(h, StepOp::Next);
+        r = e.step_into(h, StepOp::Next, &mut rec);
     }
     match r {
         Err(x) if x.status == Status::EndOfFile => {}
@@ -87,14 +90,10 @@ pub fn recovered_state(
         }
         Ok(_) => unreachable!(),
     }
-    let ordered = scan_key0(e, h, recs.len())
+    let ordered = key0_matches(e, h, &recs)
         .map_err(|over| Undetected(format!("invariant 1: {}: {over}", path.display())))?
         .map_err(|x| Reported(format!("scan {}: {x}", path.display())))?;
-    if !ordered
-        .iter()
-        .map(Vec::as_slice)
-        .eq(recs.values().map(|r| &**r))
-    {
+    if !ordered {
         return Err(Undetected(format!(
             "invariant 1: {}: key 0 order disagrees with the records",
             path.display()
@@ -105,9 +104,46 @@ pub fn recovered_state(
     Ok(recs)
 }
 
-/// Every record in key-0 order (see [`scan`]).
-pub fn scan_key0(e: &mut Engine, h: Handle, limit: usize) -> Scanned {
-    scan(e, h, 0, false, limit)
+/// Whether a scan in key-0 order gives exactly `recs`' records, in order: the verdict
+/// [`scan`] then a comparison would give (the same outer and inner errors, from the
+/// same Get calls), comparing as it goes with one buffer for every record. Collecting
+/// the records only to compare and drop them cost an allocation per record.
+pub fn key0_matches(
+    e: &mut Engine,
+    h: Handle,
+    recs: &Records,
+) -> Result<engine::Result<bool>, String> {
+    let limit = recs.len();
+    let mut want = recs.values();
+    let mut same = true;
+    let mut got = 0usize;
+    let mut rec = Vec::new();
+    let mut r = e.get_into(h, GetOp::First, 0, &[], &mut rec);
+    loop {
+        match r {
+            Ok(()) => {
+                got += 1;
+                if got > limit {
+                    return Err(over_long(0, false, limit));
+                }
+                same &= want.next().is_some_and(|w| **w == *rec);
+            }
+            Err(x) if x.status == Status::EndOfFile => {
+                return Ok(Ok(same && want.next().is_none()))
+            }
+            Err(x) => return Ok(Err(x)),
+        }
+        r = e.get_into(h, GetOp::Next, 0, &[], &mut rec);
+    }
+}
+
+/// The verdict on a scan of key `key` that returned more than `limit` records.
+fn over_long(key: usize, reverse: bool, limit: usize) -> String {
+    format!(
+        "a scan of key {key}{} returned more than the {limit} records the file holds \
+         (over-long or endless scan)",
+        if reverse { " backwards" } else { "" }
+    )
 }
 
 /// What a scan gave: the outer error is the checker's verdict that the engine
@@ -131,11 +167,7 @@ pub fn scan(e: &mut Engine, h: Handle, key: usize, reverse: bool, limit: usize) 
             Ok(rec) => {
                 out.push(rec);
                 if out.len() > limit {
-                    return Err(format!(
-                        "a scan of key {key}{} returned more than the {limit} records the \
-                         file holds (over-long or endless scan)",
-                        if reverse { " backwards" } else { "" }
-                    ));
+                    return Err(over_long(key, reverse, limit));
                 }
             }
             Err(x) if x.status == Status::EndOfFile => return Ok(Ok(out)),
