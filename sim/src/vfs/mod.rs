@@ -74,6 +74,7 @@ mod faults;
 mod file;
 mod file_calls;
 mod inode;
+mod names;
 mod namespace;
 mod outage;
 mod state;
