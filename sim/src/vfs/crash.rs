@@ -26,7 +26,8 @@
 //! here reads the volatile image.
 
 use super::faults::{chance, FaultConfig};
-use super::inode::{apply_write, PendingOp, SECTOR};
+use super::image::Image;
+use super::inode::{PendingOp, SECTOR};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -75,16 +76,16 @@ pub(super) type Fate = (usize, usize, &'static str);
 /// The durable image a power loss leaves, given the current durable image and the
 /// pending operations in issue order; and each write's fate, in issue order.
 pub(super) fn resolve_data<'a>(
-    durable: &[u8],
+    durable: &Image,
     pending: impl IntoIterator<Item = &'a PendingOp>,
     rng: &mut impl Rng,
     cfg: &FaultConfig,
-) -> (Vec<u8>, DataLoss, Vec<Fate>) {
+) -> (Image, DataLoss, Vec<Fate>) {
     let mut fates = Vec::new();
     let p_lost = cfg.lost_unsynced_write.probability();
     let p_torn = cfg.torn_write.probability();
     let p_reorder = cfg.reordered_writes.probability();
-    let mut image = durable.to_vec();
+    let mut image = durable.clone();
     let mut loss = DataLoss::default();
     let mut epoch: Vec<Survivor<'a>> = Vec::new();
     // The size dropped or torn extending writes of the epoch left without their data
@@ -118,7 +119,7 @@ pub(super) fn resolve_data<'a>(
                         for &(start, end) in pieces.iter().filter(|p| !kept.contains(p)) {
                             let at = *offset + start;
                             let unchanged = !cfg.garbage_even_if_unchanged
-                                && durable.get(at..at + (end - start)) == Some(&data[start..end]);
+                                && durable.holds(at, &data[start..end]);
                             if !unchanged && rng.random_bool(0.5) {
                                 let mut bytes = vec![0u8; end - start];
                                 rng.fill(&mut bytes[..]);
@@ -151,7 +152,7 @@ pub(super) fn resolve_data<'a>(
                 if chance(rng, p_lost) {
                     loss.len_changes_dropped += 1;
                 } else {
-                    image.resize(*len, 0);
+                    image.resize(*len);
                 }
             }
         }
@@ -162,9 +163,9 @@ pub(super) fn resolve_data<'a>(
 }
 
 /// Grow `image` with zeros to `*size_to` (if longer), and reset it.
-fn extend(image: &mut Vec<u8>, size_to: &mut usize) {
+fn extend(image: &mut Image, size_to: &mut usize) {
     if image.len() < *size_to {
-        image.resize(*size_to, 0);
+        image.resize(*size_to);
     }
     *size_to = 0;
 }
@@ -187,7 +188,7 @@ fn torn_subset(pieces: Vec<(usize, usize)>, rng: &mut impl Rng) -> Vec<(usize, u
 
 /// Apply an epoch's survivors, maybe shuffled; returns 1 if they went out of order.
 fn flush_epoch(
-    image: &mut Vec<u8>,
+    image: &mut Image,
     epoch: &mut Vec<Survivor<'_>>,
     rng: &mut impl Rng,
     p_reorder: f64,
@@ -203,10 +204,10 @@ fn flush_epoch(
     for i in order {
         let s = &epoch[i];
         for &(start, end) in &s.pieces {
-            apply_write(image, s.offset + start, &s.data[start..end]);
+            image.write(s.offset + start, &s.data[start..end]);
         }
         for (start, bytes) in &s.garbage {
-            apply_write(image, s.offset + start, bytes);
+            image.write(s.offset + start, bytes);
         }
     }
     epoch.clear();
@@ -227,8 +228,19 @@ mod tests {
         }
     }
 
+    /// `resolve_data` on and to plain bytes.
+    fn resolve_full(
+        durable: &[u8],
+        ops: &[PendingOp],
+        rng: &mut ChaCha8Rng,
+        cfg: &FaultConfig,
+    ) -> (Vec<u8>, DataLoss, Vec<Fate>) {
+        let (image, loss, fates) = resolve_data(&Image::from_slice(durable), ops, rng, cfg);
+        (image.to_vec(), loss, fates)
+    }
+
     fn resolve(durable: &[u8], ops: &[PendingOp], seed: u64, cfg: &FaultConfig) -> Vec<u8> {
-        resolve_data(durable, ops, &mut ChaCha8Rng::seed_from_u64(seed), cfg).0
+        resolve_full(durable, ops, &mut ChaCha8Rng::seed_from_u64(seed), cfg).0
     }
 
     #[test]
@@ -259,7 +271,7 @@ mod tests {
             ..FaultConfig::none()
         };
         let ops = [write(0, b"new"), PendingOp::SetLen(0)];
-        let (out, loss, _) = resolve_data(b"old", &ops, &mut ChaCha8Rng::seed_from_u64(3), &cfg);
+        let (out, loss, _) = resolve_full(b"old", &ops, &mut ChaCha8Rng::seed_from_u64(3), &cfg);
         assert_eq!(out, b"old");
         assert_eq!(loss.writes_dropped, 1);
         assert_eq!(loss.len_changes_dropped, 1);
@@ -301,7 +313,7 @@ mod tests {
         let ops = [write(0, &[0xFF; 8 * SECTOR])];
         let mut garbage = 0;
         for seed in 0..100 {
-            let (out, loss, _) = resolve_data(
+            let (out, loss, _) = resolve_full(
                 &[0u8; 8 * SECTOR],
                 &ops,
                 &mut ChaCha8Rng::seed_from_u64(seed),
@@ -322,7 +334,7 @@ mod tests {
             ..cfg
         };
         for seed in 0..100 {
-            let (_, loss, _) = resolve_data(
+            let (_, loss, _) = resolve_full(
                 &[0u8; 8 * SECTOR],
                 &ops,
                 &mut ChaCha8Rng::seed_from_u64(seed),
@@ -343,7 +355,7 @@ mod tests {
         let ops = [write(0, &old)];
         for seed in 0..50 {
             let (out, loss, _) =
-                resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+                resolve_full(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
             assert_eq!(out, old, "seed {seed}");
             assert_eq!(loss.garbage, 0);
         }
@@ -399,7 +411,7 @@ mod tests {
             let (mut sized, mut counted) = (0u64, 0u64);
             for seed in 0..64 {
                 let (out, loss, _) =
-                    resolve_data(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+                    resolve_full(&old, &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
                 // Old data intact; never the new data; either the old length or the
                 // new one with zeros.
                 assert_eq!(&out[..SECTOR], &old[..]);
@@ -431,7 +443,7 @@ mod tests {
         let ops = [write(0, &[9u8; 4 * SECTOR])];
         let mut full_size_holes = 0;
         for seed in 0..128 {
-            let (out, _, _) = resolve_data(b"", &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
+            let (out, _, _) = resolve_full(b"", &ops, &mut ChaCha8Rng::seed_from_u64(seed), &cfg);
             // Every sector is either the new data or zeros; never anything else.
             for sector in out.chunks(SECTOR) {
                 assert!(sector.iter().all(|&b| b == 9) || sector.iter().all(|&b| b == 0));

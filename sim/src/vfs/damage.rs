@@ -88,7 +88,7 @@ impl State {
         let durable_len = durable.len();
         let sector = if written_only {
             let written: Vec<usize> = durable
-                .chunks(SECTOR)
+                .pieces(SECTOR)
                 .enumerate()
                 .filter(|(_, s)| s.iter().any(|&b| b != 0))
                 .map(|(i, _)| i)

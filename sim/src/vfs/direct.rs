@@ -54,7 +54,7 @@ impl State {
         if self.total_bytes().saturating_add(bytes.len() as u64) > MAX_TOTAL_BYTES {
             return Err(storage_full(path));
         }
-        let ino = self.new_inode(Inode::with_durable(bytes))?;
+        let ino = self.new_inode(Inode::with_durable(bytes.into()))?;
         let installed = self.ns.install_durable(path, ino);
         self.collect_garbage();
         installed.map(|_| ino)

@@ -20,6 +20,7 @@
 //! flushes dirty pages on its own. Offsets and lengths are checked by the caller against
 //! the file-size limit before they reach this module.
 
+use super::image::Image;
 use std::collections::VecDeque;
 
 /// The unit a disk writes atomically; torn writes tear only at these boundaries.
@@ -45,42 +46,25 @@ impl PendingOp {
     }
 
     /// Apply to an image.
-    pub(super) fn apply(&self, image: &mut Vec<u8>) {
+    pub(super) fn apply(&self, image: &mut Image) {
         match self {
-            PendingOp::Write { offset, data } => apply_write(image, *offset, data),
-            PendingOp::SetLen(len) => image.resize(*len, 0),
+            PendingOp::Write { offset, data } => image.write(*offset, data),
+            PendingOp::SetLen(len) => image.resize(*len),
         }
     }
-}
-
-/// Write `data` at `offset` into `image`, zero-filling any gap and extending as needed.
-pub(super) fn apply_write(image: &mut Vec<u8>, offset: usize, data: &[u8]) {
-    let end = offset + data.len();
-    if offset >= image.len() {
-        // An append (the common case: logs, deltas, new pages): one pass, not a
-        // zero-fill then a copy over it.
-        image.resize(offset, 0);
-        image.extend_from_slice(data);
-        return;
-    }
-    if image.len() < end {
-        image.resize(end, 0);
-    }
-    image[offset..end].copy_from_slice(data);
 }
 
 /// One file's durable and volatile contents.
 #[derive(Debug, Default)]
 pub(super) struct Inode {
-    durable: Vec<u8>,
+    durable: Image,
     /// The clean image when it is not the durable one: the durable image plus writes a
     /// failed sync forgot (Linux policy). `None` (the usual case): clean = durable.
-    forgotten: Option<Vec<u8>>,
+    forgotten: Option<Image>,
     /// The volatile image; `None` while it is the clean image byte for byte (a file
     /// just installed durably or reset by a power loss, before its next write), so
-    /// installing, copying or resetting a file copies its bytes once, not twice, and a
-    /// file never written again is never copied at all.
-    volatile: Option<Vec<u8>>,
+    /// installing, copying or resetting a file never copies it.
+    volatile: Option<Image>,
     pending: VecDeque<PendingOp>,
     pending_bytes: usize,
     /// A lying-disk fault (misdirected write, latent corruption) touched this file.
@@ -94,7 +78,7 @@ pub(super) struct Inode {
 
 impl Inode {
     /// A file whose durable and volatile images are both `bytes`.
-    pub fn with_durable(bytes: Vec<u8>) -> Inode {
+    pub fn with_durable(bytes: Image) -> Inode {
         Inode {
             durable: bytes,
             ..Inode::default()
@@ -105,18 +89,18 @@ impl Inode {
         self.volatile().len()
     }
 
-    pub fn volatile(&self) -> &[u8] {
-        self.volatile.as_deref().unwrap_or(self.clean())
+    pub fn volatile(&self) -> &Image {
+        self.volatile.as_ref().unwrap_or(self.clean())
     }
 
-    /// The volatile image to change, made a copy of the clean one first if it was
-    /// sharing it.
-    fn volatile_mut(&mut self) -> &mut Vec<u8> {
+    /// The volatile image to change, made a copy of the clean one first (chunks
+    /// shared) if it was the clean one.
+    fn volatile_mut(&mut self) -> &mut Image {
         let clean = self.forgotten.as_ref().unwrap_or(&self.durable);
         self.volatile.get_or_insert_with(|| clean.clone())
     }
 
-    pub fn durable(&self) -> &[u8] {
+    pub fn durable(&self) -> &Image {
         &self.durable
     }
 
@@ -132,7 +116,7 @@ impl Inode {
 
     /// The image under the pending operations: the durable one unless a failed sync
     /// forgot writes.
-    fn clean(&self) -> &Vec<u8> {
+    fn clean(&self) -> &Image {
         self.forgotten.as_ref().unwrap_or(&self.durable)
     }
 
@@ -161,13 +145,7 @@ impl Inode {
 
     /// Copy volatile bytes at `offset` into `buf`; how many (short only at the end).
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> usize {
-        let volatile = self.volatile();
-        if offset >= volatile.len() {
-            return 0;
-        }
-        let n = buf.len().min(volatile.len() - offset);
-        buf[..n].copy_from_slice(&volatile[offset..offset + n]);
-        n
+        self.volatile().read(offset, buf)
     }
 
     /// Write into the volatile image and queue the write. Returns how many old pending
@@ -180,7 +158,7 @@ impl Inode {
             let (first, last) = (offset / SECTOR, (offset + data.len() - 1) / SECTOR);
             self.bad_sectors.retain(|s| *s < first || *s > last);
         }
-        apply_write(self.volatile_mut(), offset, data);
+        self.volatile_mut().write(offset, data);
         self.push(PendingOp::Write {
             offset,
             data: data.to_vec(),
@@ -190,7 +168,7 @@ impl Inode {
     /// Change the volatile length and queue the change. Returns writebacks, as `write`.
     pub fn set_len(&mut self, len: usize) -> u64 {
         self.bad_sectors.retain(|s| s * SECTOR < len);
-        self.volatile_mut().resize(len, 0);
+        self.volatile_mut().resize(len);
         self.push(PendingOp::SetLen(len))
     }
 
@@ -275,7 +253,7 @@ impl Inode {
 
     /// After a power loss: `durable` is what reached the disk; nothing is pending and
     /// nothing forgotten.
-    pub fn reset_to(&mut self, durable: Vec<u8>) {
+    pub fn reset_to(&mut self, durable: Image) {
         self.volatile = None;
         self.durable = durable;
         self.forgotten = None;
@@ -302,15 +280,15 @@ impl Inode {
     /// keeps showing it.
     pub fn corrupt_durable(&mut self, edits: &[(usize, u8)]) {
         for &(offset, mask) in edits {
-            let Some(b) = self.durable.get_mut(offset) else {
+            let Some(b) = self.durable.get(offset) else {
                 continue;
             };
-            if let Some(c) = self.forgotten.as_mut().and_then(|c| c.get_mut(offset)) {
-                if *c == *b {
-                    *c ^= mask;
+            if let Some(clean) = self.forgotten.as_mut() {
+                if clean.get(offset) == Some(b) {
+                    clean.xor(offset, mask);
                 }
             }
-            *b ^= mask;
+            self.durable.xor(offset, mask);
         }
         // With nothing pending the volatile image is the clean one, damage and all.
         self.volatile = if self.pending.is_empty() {
@@ -321,7 +299,7 @@ impl Inode {
     }
 
     /// The clean image with every pending operation applied.
-    fn replay(&self) -> Vec<u8> {
+    fn replay(&self) -> Image {
         let mut image = self.clean().clone();
         for op in &self.pending {
             op.apply(&mut image);
@@ -332,7 +310,7 @@ impl Inode {
     /// The module invariant: volatile = clean + pending, and the byte count agrees.
     pub fn is_consistent(&self) -> bool {
         let bytes: usize = self.pending.iter().map(PendingOp::bytes).sum();
-        bytes == self.pending_bytes && self.replay() == self.volatile()
+        bytes == self.pending_bytes && self.replay() == *self.volatile()
     }
 }
 
@@ -344,12 +322,12 @@ mod tests {
     fn writes_are_volatile_until_sync() {
         let mut f = Inode::default();
         f.write(3, b"abc");
-        assert_eq!(f.volatile(), b"\0\0\0abc");
-        assert_eq!(f.durable(), b"");
+        assert_eq!(f.volatile().to_vec(), b"\0\0\0abc");
+        assert_eq!(f.durable().to_vec(), b"");
         assert_eq!(f.pending().len(), 1);
         assert!(f.is_consistent());
         assert_eq!(f.sync(), 1);
-        assert_eq!(f.durable(), b"\0\0\0abc");
+        assert_eq!(f.durable().to_vec(), b"\0\0\0abc");
         assert!(f.pending().is_empty());
         assert!(f.is_consistent());
     }
@@ -364,37 +342,37 @@ mod tests {
 
     #[test]
     fn drop_dirty_reverts_to_durable() {
-        let mut f = Inode::with_durable(b"old!".to_vec());
+        let mut f = Inode::with_durable(b"old!".to_vec().into());
         f.write(0, b"NEW");
         f.set_len(2);
-        assert_eq!(f.volatile(), b"NE");
+        assert_eq!(f.volatile().to_vec(), b"NE");
         assert_eq!(f.drop_dirty(), 2);
-        assert_eq!(f.volatile(), b"old!");
+        assert_eq!(f.volatile().to_vec(), b"old!");
         assert!(f.is_consistent());
     }
 
     #[test]
     fn forget_dirty_keeps_reads_but_not_durability() {
-        let mut f = Inode::with_durable(b"old!".to_vec());
+        let mut f = Inode::with_durable(b"old!".to_vec().into());
         f.write(0, b"NEW");
         f.write(6, b"xy");
         assert_eq!(f.forget_dirty(), 2);
         assert!(f.has_forgotten());
         assert!(f.pending().is_empty());
-        assert_eq!(f.volatile(), b"NEW!\0\0xy");
-        assert_eq!(f.durable(), b"old!");
+        assert_eq!(f.volatile().to_vec(), b"NEW!\0\0xy");
+        assert_eq!(f.durable().to_vec(), b"old!");
         assert!(f.is_consistent());
         // A later write is pending on top of the forgotten ones; syncing it makes only
         // it durable.
         f.write(1, b"e");
         assert_eq!(f.sync(), 1);
-        assert_eq!(f.volatile(), b"NeW!\0\0xy");
-        assert_eq!(f.durable(), b"oed!");
+        assert_eq!(f.volatile().to_vec(), b"NeW!\0\0xy");
+        assert_eq!(f.durable().to_vec(), b"oed!");
         assert!(f.has_forgotten());
         assert!(f.is_consistent());
         // Nothing pending: syncing writes nothing.
         assert_eq!(f.sync(), 0);
-        assert_eq!(f.durable(), b"oed!");
+        assert_eq!(f.durable().to_vec(), b"oed!");
         // Writes covering every forgotten byte end the difference.
         f.write(0, b"NEW!\0\0xy");
         f.sync();
@@ -404,7 +382,7 @@ mod tests {
 
     #[test]
     fn writeback_and_drop_dirty_after_forgetting() {
-        let mut f = Inode::with_durable(vec![0u8; 4]);
+        let mut f = Inode::with_durable(vec![0u8; 4].into());
         f.write(0, &[1]);
         f.forget_dirty();
         // Writeback past the bound applies the oldest pending write below, forgotten
@@ -414,82 +392,88 @@ mod tests {
             written_back += f.write(2, &[i as u8]);
         }
         assert_eq!(written_back, 1);
-        assert_eq!(f.durable(), &[0, 0, 0, 0]);
+        assert_eq!(f.durable().to_vec(), &[0, 0, 0, 0]);
         assert!(f.is_consistent());
         // Dropping dirty data reverts to the durable image, forgotten bytes too.
         f.drop_dirty();
-        assert_eq!(f.volatile(), &[0, 0, 0, 0]);
+        assert_eq!(f.volatile().to_vec(), &[0, 0, 0, 0]);
         assert!(!f.has_forgotten());
         assert!(f.is_consistent());
     }
 
     #[test]
     fn corruption_hides_behind_forgotten_bytes() {
-        let mut f = Inode::with_durable(vec![0u8; 4]);
+        let mut f = Inode::with_durable(vec![0u8; 4].into());
         f.write(0, &[1, 1]);
         f.forget_dirty();
         f.corrupt_durable(&[(1, 0xF0), (3, 0x0F)]);
-        assert_eq!(f.durable(), &[0, 0xF0, 0, 0x0F]);
-        assert_eq!(f.volatile(), &[1, 1, 0, 0x0F]);
+        assert_eq!(f.durable().to_vec(), &[0, 0xF0, 0, 0x0F]);
+        assert_eq!(f.volatile().to_vec(), &[1, 1, 0, 0x0F]);
         assert!(f.is_consistent());
     }
 
     #[test]
     fn the_volatile_image_shares_the_clean_one_until_a_change() {
-        let mut f = Inode::with_durable(b"abcd".to_vec());
+        let mut f = Inode::with_durable(b"abcd".to_vec().into());
         assert!(f.volatile.is_none());
-        assert_eq!(f.volatile(), b"abcd");
+        assert_eq!(f.volatile().to_vec(), b"abcd");
         f.write(1, b"X");
-        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        assert_eq!(
+            (f.volatile().to_vec(), f.durable().to_vec()),
+            (b"aXcd".to_vec(), b"abcd".to_vec())
+        );
         assert!(f.is_consistent());
         // A failed Linux sync: the written image becomes the clean one, shared.
         f.forget_dirty();
         assert!(f.volatile.is_none());
-        assert_eq!((f.volatile(), f.durable()), (&b"aXcd"[..], &b"abcd"[..]));
+        assert_eq!(
+            (f.volatile().to_vec(), f.durable().to_vec()),
+            (b"aXcd".to_vec(), b"abcd".to_vec())
+        );
         f.set_len(2);
-        assert_eq!(f.volatile(), b"aX");
+        assert_eq!(f.volatile().to_vec(), b"aX");
         assert!(f.is_consistent());
         // Dropping the dirty data, and a reset, share the durable image again.
         f.drop_dirty();
-        assert_eq!(f.volatile(), b"abcd");
+        assert_eq!(f.volatile().to_vec(), b"abcd");
         f.write(0, b"zz");
-        f.reset_to(b"new".to_vec());
+        f.reset_to(b"new".to_vec().into());
         assert!(f.volatile.is_none());
-        assert_eq!(f.volatile(), b"new");
+        assert_eq!(f.volatile().to_vec(), b"new");
         let mut buf = [0u8; 8];
         assert_eq!(f.read(1, &mut buf), 2);
         assert_eq!(&buf[..2], b"ew");
         f.corrupt_durable(&[(0, 0x20)]);
-        assert_eq!(f.volatile(), b"New");
+        assert_eq!(f.volatile().to_vec(), b"New");
         assert!(f.is_consistent());
     }
 
     #[test]
     fn a_sync_rewriting_the_whole_file_hands_over_the_volatile_image() {
-        let mut f = Inode::with_durable(vec![1u8; 8]);
+        let mut f = Inode::with_durable(vec![1u8; 8].into());
         f.write(0, &[2u8; 6]);
         f.write(4, &[3u8; 4]);
         assert_eq!(f.sync(), 2);
         assert!(f.volatile.is_none());
-        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(f.durable().to_vec(), &[2, 2, 2, 2, 3, 3, 3, 3]);
         assert_eq!(f.volatile(), f.durable());
         // A small write after it copies the image again, and applies as usual.
         f.write(7, &[9]);
         assert_eq!(f.sync(), 1);
-        assert_eq!(f.durable(), &[2, 2, 2, 2, 3, 3, 3, 9]);
+        assert_eq!(f.durable().to_vec(), &[2, 2, 2, 2, 3, 3, 3, 9]);
         assert!(f.is_consistent());
         // Forgotten writes are never handed over: only what is pending reaches the disk.
         f.write(0, &[5u8; 8]);
         f.forget_dirty();
         f.write(0, &[6u8; 8]);
         assert_eq!(f.sync(), 1);
-        assert_eq!(f.durable(), &[6u8; 8]);
+        assert_eq!(f.durable().to_vec(), &[6u8; 8]);
         assert!(f.is_consistent());
     }
 
     #[test]
     fn read_is_short_only_at_end() {
-        let f = Inode::with_durable(b"hello".to_vec());
+        let f = Inode::with_durable(b"hello".to_vec().into());
         let mut buf = [0u8; 4];
         assert_eq!(f.read(0, &mut buf), 4);
         assert_eq!(f.read(3, &mut buf), 2);
@@ -500,11 +484,11 @@ mod tests {
 
     #[test]
     fn corruption_shows_through_where_no_pending_write_covers_it() {
-        let mut f = Inode::with_durable(vec![0u8; 8]);
+        let mut f = Inode::with_durable(vec![0u8; 8].into());
         f.write(0, &[1, 1, 1, 1]);
         f.corrupt_durable(&[(1, 0xFF), (6, 0x0F), (100, 0xFF)]);
-        assert_eq!(f.durable(), &[0, 0xFF, 0, 0, 0, 0, 0x0F, 0]);
-        assert_eq!(f.volatile(), &[1, 1, 1, 1, 0, 0, 0x0F, 0]);
+        assert_eq!(f.durable().to_vec(), &[0, 0xFF, 0, 0, 0, 0, 0x0F, 0]);
+        assert_eq!(f.volatile().to_vec(), &[1, 1, 1, 1, 0, 0, 0x0F, 0]);
         assert!(f.is_consistent());
     }
 

@@ -73,6 +73,7 @@ mod direct;
 mod faults;
 mod file;
 mod file_calls;
+mod image;
 mod inode;
 mod names;
 mod namespace;
