@@ -63,8 +63,7 @@ impl FileModel {
     }
 
     /// An acknowledged insert or update of `record` under `id`.
-    pub fn put(&mut self, id: u32, record: Vec<u8>) {
-        let record = Record::from(record);
+    pub fn put(&mut self, id: u32, record: Record) {
         self.written.insert(record.clone());
         Arc::make_mut(&mut self.live).insert(id, record);
     }
@@ -185,7 +184,7 @@ pub struct JournalEntry {
     /// the log.
     pub uncertain: bool,
     /// (file, id, new image or `None` for a delete).
-    pub changes: Vec<(usize, u32, Option<Vec<u8>>)>,
+    pub changes: Vec<(usize, u32, Option<Record>)>,
 }
 
 /// The model of Logging and Durability modes: after recovery (every file opened, so
@@ -257,7 +256,7 @@ impl Journal {
             if let Some(e) = self.entries.get(k) {
                 for (f, id, rec) in &e.changes {
                     match rec {
-                        Some(r) => states[*f].insert(*id, Record::from(r.as_slice())),
+                        Some(r) => states[*f].insert(*id, r.clone()),
                         None => states[*f].remove(id),
                     };
                 }

@@ -190,7 +190,8 @@ impl World {
         if self.model.clients.txns[k].is_some() {
             // Held by the client's transaction (one Insert at a time): End commits it.
             for r in recs {
-                self.model.apply(k, f, workload::id_of(r), Some(r.clone()));
+                self.model
+                    .apply(k, f, workload::id_of(r), Some(Record::from(r.as_slice())));
             }
             let path = self.model.files[f].path.clone();
             let c = self.rig.engine_ref()?.commit_counters(&path);
@@ -201,17 +202,18 @@ impl World {
         let mut boundaries: Vec<Arc<Records>> = Vec::new();
         let mut last = 0;
         for &end in ends {
-            let part = &recs[last..end];
-            for r in part {
-                self.model.files[f].put(workload::id_of(r), r.clone());
+            // One shared copy of each record for the model and its journal.
+            let part: Vec<(u32, Record)> = recs[last..end]
+                .iter()
+                .map(|r| (workload::id_of(r), Record::from(r.as_slice())))
+                .collect();
+            for (id, r) in &part {
+                self.model.files[f].put(*id, r.clone());
             }
             boundaries.push(self.model.files[f].live.clone());
             if self.log_mode != LogMode::Off {
                 let lsn = self.rig.engine_ref()?.last_commit_lsn();
-                let changes = part
-                    .iter()
-                    .map(|r| (f, workload::id_of(r), Some(r.clone())))
-                    .collect();
+                let changes = part.into_iter().map(|(id, r)| (f, id, Some(r))).collect();
                 self.model.journal.entries.push(JournalEntry {
                     lsn,
                     uncertain: log_failed,
@@ -225,13 +227,12 @@ impl World {
                 if let Some(r) = stopped_at {
                     // The Insert the log failed under may have reached it.
                     let lsn = self.rig.engine_ref()?.last_commit_lsn();
-                    self.model.files[f]
-                        .written
-                        .insert(Record::from(r.as_slice()));
+                    let r = Record::from(r.as_slice());
+                    self.model.files[f].written.insert(r.clone());
                     self.model.journal.entries.push(JournalEntry {
                         lsn,
                         uncertain: true,
-                        changes: vec![(f, workload::id_of(r), Some(r.clone()))],
+                        changes: vec![(f, workload::id_of(&r), Some(r))],
                     });
                 }
             } else if !recs.is_empty() {

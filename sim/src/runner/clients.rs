@@ -21,7 +21,7 @@ pub(super) fn client(k: usize) -> Client {
 #[derive(Clone, Debug, Default)]
 pub(super) struct TxnModel {
     /// Per file, the records it changed (`None`: deleted), applied at End.
-    pub(super) changes: BTreeMap<usize, BTreeMap<u32, Option<Vec<u8>>>>,
+    pub(super) changes: BTreeMap<usize, BTreeMap<u32, Option<Record>>>,
     /// Files the transaction holds (changed or tried to change).
     pub(super) locked: BTreeSet<usize>,
 }
@@ -91,7 +91,7 @@ impl Model {
         let mut r = Records::clone(live);
         for (id, v) in over {
             match v {
-                Some(rec) => r.insert(*id, Record::from(rec.as_slice())),
+                Some(rec) => r.insert(*id, rec.clone()),
                 None => r.remove(id),
             };
         }
@@ -99,7 +99,7 @@ impl Model {
     }
 
     /// Apply an acknowledged change by client `k`: into its transaction, or committed.
-    pub(super) fn apply(&mut self, k: usize, f: usize, id: u32, rec: Option<Vec<u8>>) {
+    pub(super) fn apply(&mut self, k: usize, f: usize, id: u32, rec: Option<Record>) {
         match self.clients.txns[k].as_mut() {
             // A transaction's records join the file's written set only when it
             // ends (an aborted transaction's never reach any committed state).
@@ -151,6 +151,8 @@ impl World {
         rec: Option<Vec<u8>>,
         ok: bool,
     ) -> Result<(), String> {
+        // One shared copy for the model, its journal and every view of it.
+        let rec = rec.map(Record::from);
         if self.log_mode == LogMode::Off || self.model.clients.txns[k].is_some() {
             if ok {
                 self.model.apply(k, f, id, rec);
@@ -259,7 +261,7 @@ impl World {
                 // It may be in the log: its records may come back.
                 for (&f, m) in &t.changes {
                     let written = &mut self.model.files[f].written;
-                    written.extend(m.values().flatten().map(|r| Record::from(r.as_slice())));
+                    written.extend(m.values().flatten().cloned());
                 }
                 return Ok(());
             }

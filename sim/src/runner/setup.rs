@@ -274,7 +274,7 @@ impl World {
                 for i in 0..workload::ITEMS {
                     f.put(
                         workload::item_id(i),
-                        workload::item_record(i, workload::ITEM_START),
+                        workload::item_record(i, workload::ITEM_START).into(),
                     );
                 }
                 let stock = Records::clone(&f.live);
