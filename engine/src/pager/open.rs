@@ -299,7 +299,11 @@ impl Pager {
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
             .filter(|&p| !referenced.contains(p))
             .collect();
-        let clean = CleanCache::new(config.clean_cache_pages);
+        let mut clean = CleanCache::new(config.clean_cache_pages);
+        // The open's page buffer serves the first page read from the file, sparing
+        // that read a zeroed allocation of its own (it is read over whole, like any
+        // spare: see `read_physical_into`).
+        clean.give_spare(scratch);
         Ok(Pager {
             file,
             path: path.to_path_buf(),
