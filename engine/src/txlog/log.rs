@@ -161,8 +161,9 @@ fn bytes(p: &Path) -> &[u8] {
 struct Committer {
     keep_incomplete: bool,
     out: Vec<Committed>,
-    /// The transaction whose changes are being gathered.
-    open: Option<(u64, Vec<(Arc<Path>, Change)>)>,
+    /// The transaction whose changes are being gathered: its id (not yet a commit
+    /// LSN) and its changes so far.
+    open: Option<Committed>,
     paths: Paths,
     /// LSNs of the scan's first and last records.
     first_lsn: Option<u64>,
