@@ -165,6 +165,8 @@ impl Fcr {
             return bad("segment count does not match the keys");
         }
         for (key, &n) in keys.iter_mut().zip(&seg_counts) {
+            // Bounded: the counts sum to `nseg`, whose table fits the page.
+            key.segments.reserve_exact(n);
             for _ in 0..n {
                 let Some(key_type) = KeyType::from_code(b[at + 4]) else {
                     return bad("unknown key type");

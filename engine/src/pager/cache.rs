@@ -134,6 +134,12 @@ impl CleanCache {
         self.spare.take().unwrap_or_default()
     }
 
+    /// Keep `buf` (a page-long buffer whose contents are never used) for the next
+    /// miss to read into, as if an evicted image's.
+    pub(super) fn give_spare(&mut self, buf: Vec<u8>) {
+        self.spare = Some(buf);
+    }
+
     /// Drop `logical`'s image, if cached.
     pub(super) fn remove(&mut self, logical: &u32) -> Option<PageBuf> {
         let i = self.index.remove(logical)? as usize;

@@ -679,7 +679,7 @@ impl Pager {
             *buf = self.read_physical_into(physical, std::mem::take(buf))?;
             Ok(())
         };
-        match PatTree::load(&fcr, &path, &mut referenced, &mut read) {
+        match PatTree::load(&fcr, &path, &mut referenced, &mut read, &mut Vec::new()) {
             Err(e) => Some(e.to_string()),
             Ok(on_disk) => self.pat.differs_from(&on_disk),
         }

@@ -137,19 +137,28 @@ fn write_empty(vfs: &dyn Vfs, path: &Path, spec: &FileSpec) -> std::io::Result<(
 /// magic number and the page-size field.
 const PROBE_LEN: usize = 44;
 
-/// The FCR in `slot` for page size `page_size`, if the file holds a valid one there.
-/// `probe` is the first [`PROBE_LEN`] bytes at the slot's offset: the full page is read
-/// (and its checksum computed) only when they already claim a control record of this
-/// slot and size — a valid one always does, so this skips nothing that could validate.
+/// The FCR in `slot` for page size `page_size`, if the file holds a valid one there
+/// with a sequence above `beat` (the best found so far, if any). `probe` is the first
+/// [`PROBE_LEN`] bytes at the slot's offset: the full page is read (and its checksum
+/// computed) only when they already claim a control record of this slot and size — a
+/// valid one always does, so this skips nothing that could validate.
+///
+/// A page whose header sequence (the FCR's own, `Fcr::seq`) does not beat `beat` is
+/// still read — the read and its failure stay as they were — but neither checksummed
+/// nor decoded: valid or not, it could not be chosen.
 fn read_slot(
     file: &dyn VfsFile,
     probe: &[u8],
     slot: u32,
     page_size: u32,
     b: &mut Vec<u8>,
+    beat: Option<u64>,
 ) -> std::io::Result<Option<Fcr>> {
-    let claims = page::header(probe)
-        .is_some_and(|h| h.page_type == PageType::Fcr && h.physical == slot)
+    let Some(header) = page::header(probe) else {
+        return Ok(None);
+    };
+    let claims = header.page_type == PageType::Fcr
+        && header.physical == slot
         && Fcr::has_magic(probe)
         && probe.get(40..44) == Some(&page_size.to_le_bytes()[..]);
     if !claims {
@@ -159,6 +168,9 @@ fn read_slot(
     // the read fails, and so does the open).
     b.resize(page_size as usize, 0);
     vfs::read_exact_at(file, b, u64::from(slot) * u64::from(page_size))?;
+    if beat.is_some_and(|best| header.seq <= best) {
+        return Ok(None);
+    }
     if !page::checksum_ok(b) {
         return Ok(None);
     }
@@ -233,7 +245,7 @@ impl Pager {
                 page::seal(buf, other, other, durable.seq);
                 file.write_at(buf, u64::from(other) * ps)?;
                 file.sync()?;
-                vfs::rewrite(file.as_ref(), at, at + ps)?;
+                vfs::rewrite_with(file.as_ref(), at, at + ps, buf)?;
                 file.sync()
             };
             copied().map_err(|e| {
@@ -267,8 +279,9 @@ impl Pager {
         for p in 0..FCR_SLOTS {
             referenced.insert(p);
         }
-        // One buffer for every PAT page: made a page long (zeroed only the first
-        // time), then read over whole — or the read fails and the open with it.
+        // One buffer for every PAT page — the control records' scratch, already a page
+        // long (no allocation or zeroing): made a page long, then read over whole — or
+        // the read fails and the open with it.
         let mut read = |physical: u32, b: &mut Vec<u8>| -> Result<()> {
             b.resize(ps, 0);
             let off = u64::from(physical) * ps as u64;
@@ -279,14 +292,18 @@ impl Pager {
                 )
             })
         };
-        let tree = PatTree::load(&durable, path, &mut referenced, &mut read)?;
+        let tree = PatTree::load(&durable, path, &mut referenced, &mut read, &mut scratch)?;
         let free_logical = tree.free_logical(durable.state.logical_pages);
         let max_ref = referenced.last().unwrap_or(0);
         let phys_pages = ((len / ps as u64) as u32).max(max_ref + 1);
         let free_phys: BTreeSet<u32> = (FCR_SLOTS..phys_pages)
             .filter(|&p| !referenced.contains(p))
             .collect();
-        let clean = CleanCache::new(config.clean_cache_pages);
+        let mut clean = CleanCache::new(config.clean_cache_pages);
+        // The open's page buffer serves the first page read from the file, sparing
+        // that read a zeroed allocation of its own (it is read over whole, like any
+        // spare: see `read_physical_into`).
+        clean.give_spare(scratch);
         Ok(Pager {
             file,
             path: path.to_path_buf(),
@@ -346,7 +363,8 @@ impl Pager {
         for &ps in &PAGE_SIZES {
             let in_file = |slot: u32| (u64::from(slot) + 1) * u64::from(ps) <= len;
             if let Some(p) = first.as_ref().filter(|_| in_file(0)) {
-                if let Some(f) = read_slot(file, p, 0, ps, scratch).map_err(|e| io(e, 0))? {
+                let beat = best.as_ref().map(|(b, _)| b.seq);
+                if let Some(f) = read_slot(file, p, 0, ps, scratch, beat).map_err(|e| io(e, 0))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 0));
                     }
@@ -357,7 +375,8 @@ impl Pager {
             };
             magic_seen |= len >= 2 * u64::from(PAGE_SIZES[0]) && Fcr::has_magic(&p);
             if in_file(1) {
-                if let Some(f) = read_slot(file, &p, 1, ps, scratch).map_err(|e| io(e, 1))? {
+                let beat = best.as_ref().map(|(b, _)| b.seq);
+                if let Some(f) = read_slot(file, &p, 1, ps, scratch, beat).map_err(|e| io(e, 1))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 1));
                     }

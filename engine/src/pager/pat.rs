@@ -114,13 +114,15 @@ impl PatTree {
     /// Read and verify every PAT page reachable from `fcr`, noting each physical page
     /// it references (PAT pages and mapped pages) in `referenced`, which refuses any
     /// page met twice. `read` puts a page's raw bytes into the buffer it is given —
-    /// one buffer for the whole walk, so it must make it a page long and read over
-    /// every byte, or fail.
+    /// one buffer for the whole walk, `buf` (whatever it holds is never used; a caller
+    /// with a page buffer passes it, saving another allocation and zeroing per open),
+    /// so `read` must make it a page long and read over every byte, or fail.
     pub fn load(
         fcr: &Fcr,
         path: &std::path::Path,
         referenced: &mut PhysicalSet,
         read: &mut dyn FnMut(u32, &mut Vec<u8>) -> Result<()>,
+        buf: &mut Vec<u8>,
     ) -> Result<PatTree> {
         let ps = fcr.spec.page_size as usize;
         let mut tree = PatTree {
@@ -130,10 +132,9 @@ impl PatTree {
             pages: BTreeMap::new(),
         };
         let top = tree.depth - 1;
-        let mut buf = Vec::new();
         for (i, &ptr) in fcr.pat.iter().enumerate() {
             if ptr.is_mapped() {
-                tree.visit(top, i as u64, ptr, fcr, path, referenced, read, &mut buf)?;
+                tree.visit(top, i as u64, ptr, fcr, path, referenced, read, buf)?;
             }
         }
         Ok(tree)

@@ -29,15 +29,12 @@ pub const KIND_COMMIT: u8 = 4;
 /// Longest file path a log entry may carry, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
 
-/// A decoded log entry.
+/// A decoded log entry; `P` is how it holds its file's path (see
+/// [`Entry::decode_with`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub enum Entry<P = PathBuf> {
     /// A change to `path`, part of transaction `txn`.
-    Change {
-        txn: u64,
-        path: PathBuf,
-        change: Change,
-    },
+    Change { txn: u64, path: P, change: Change },
     /// Transaction `txn` committed with `changes` changes before this record.
     Commit { txn: u64, changes: u32 },
 }
@@ -73,6 +70,23 @@ impl Entry {
 
     /// Decode a record of the log (`lsn` only for messages).
     pub fn decode(lsn: u64, kind: RecordKind, payload: &[u8]) -> Result<Entry> {
+        Entry::decode_with(lsn, kind, payload, |raw| {
+            std::str::from_utf8(raw).ok().map(PathBuf::from)
+        })
+    }
+}
+
+impl<P> Entry<P> {
+    /// [`Entry::decode`], the path made by `path` from its bytes: `None` if they are
+    /// not UTF-8 (which it must check). Lets a reader of many records share one copy of
+    /// each path its changes name instead of allocating one per change; the checks,
+    /// and the error each damage gives, are the same.
+    pub fn decode_with(
+        lsn: u64,
+        kind: RecordKind,
+        payload: &[u8],
+        path: impl FnOnce(&[u8]) -> Option<P>,
+    ) -> Result<Entry<P>> {
         let mut r = Reader {
             buf: payload,
             at: 0,
@@ -89,10 +103,8 @@ impl Entry {
                 if plen == 0 || plen > MAX_PATH_LEN {
                     return Err(r.bad("file path length out of range"));
                 }
-                let raw = r.take(plen)?.to_vec();
-                let path = match String::from_utf8(raw) {
-                    Ok(p) => PathBuf::from(p),
-                    Err(_) => return Err(r.bad("file path is not UTF-8")),
+                let Some(path) = path(r.take(plen)?) else {
+                    return Err(r.bad("file path is not UTF-8"));
                 };
                 let change = Change::decode_body(k, r.buf, &mut r.at).map_err(|e| match e {
                     BodyError::Truncated => r.bad("entry is truncated"),

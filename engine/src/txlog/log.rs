@@ -56,8 +56,9 @@ pub struct KnownBad {
     pub dir_parent_unsynced: bool,
 }
 
-/// A committed transaction: its commit LSN and its changes, each with its file.
-type Committed = (u64, Vec<(PathBuf, Change)>);
+/// A committed transaction: its commit LSN and its changes, each with its file (one
+/// shared copy of each path the log names: see [`Paths`]).
+type Committed = (u64, Vec<(Arc<Path>, Change)>);
 
 /// `path`'s last commit is now `lsn`. Looks the path up before inserting: a log names
 /// few files, each in many transactions, so cloning the path for every change (what a
@@ -122,13 +123,48 @@ fn read_committed(
     Ok((scan, txns.finish()?))
 }
 
+/// One shared copy of each path the changes of a read of the log name, by its bytes.
+/// A log names few files, each in many changes: a path per change meant an allocation,
+/// a copy and a UTF-8 check for every change read back.
+#[derive(Default)]
+struct Paths {
+    /// The path met last (a transaction's changes mostly come in runs on one file).
+    last: Option<Arc<Path>>,
+    all: BTreeMap<Box<[u8]>, Arc<Path>>,
+}
+
+impl Paths {
+    /// The path spelled `raw`, or `None` if it is not UTF-8.
+    fn get(&mut self, raw: &[u8]) -> Option<Arc<Path>> {
+        if let Some(p) = self.last.as_ref().filter(|p| bytes(p) == raw) {
+            return Some(p.clone());
+        }
+        let p = match self.all.get(raw) {
+            Some(p) => p.clone(),
+            None => {
+                let p: Arc<Path> = Arc::from(Path::new(std::str::from_utf8(raw).ok()?));
+                self.all.insert(raw.into(), p.clone());
+                p
+            }
+        };
+        self.last = Some(p.clone());
+        Some(p)
+    }
+}
+
+fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_encoded_bytes()
+}
+
 /// The committed transactions of a scan, gathered a record at a time (see
 /// [`read_committed`]).
 struct Committer {
     keep_incomplete: bool,
     out: Vec<Committed>,
-    /// The transaction whose changes are being gathered.
-    open: Option<(u64, Vec<(PathBuf, Change)>)>,
+    /// The transaction whose changes are being gathered: its id (not yet a commit
+    /// LSN) and its changes so far.
+    open: Option<Committed>,
+    paths: Paths,
     /// LSNs of the scan's first and last records.
     first_lsn: Option<u64>,
     last_lsn: Option<u64>,
@@ -144,6 +180,7 @@ impl Committer {
             keep_incomplete,
             out: Vec::new(),
             open: None,
+            paths: Paths::default(),
             first_lsn: None,
             last_lsn: None,
             error: None,
@@ -169,7 +206,7 @@ impl Committer {
         kind: RecordKind,
         payload: &[u8],
     ) -> Result<()> {
-        let entry = Entry::decode(lsn, kind, payload)?;
+        let entry = Entry::decode_with(lsn, kind, payload, |raw| self.paths.get(raw))?;
         let txn = match &entry {
             Entry::Change { txn, .. } | Entry::Commit { txn, .. } => *txn,
         };
@@ -241,7 +278,7 @@ fn last_commits(txns: &[Committed]) -> BTreeMap<PathBuf, u64> {
                 std::collections::btree_map::Entry::Occupied(e) => spellings[*e.get()].1 = *lsn,
                 std::collections::btree_map::Entry::Vacant(e) => {
                     e.insert(spellings.len());
-                    spellings.push((path, *lsn));
+                    spellings.push((&**path, *lsn));
                 }
             }
         }
@@ -467,7 +504,7 @@ impl TxLog {
             .filter_map(|(commit_lsn, changes)| {
                 let mine: Vec<Change> = changes
                     .iter()
-                    .filter(|(p, _)| p == path)
+                    .filter(|(p, _)| **p == *path)
                     .map(|(_, c)| c.clone())
                     .collect();
                 (!mine.is_empty()).then_some(Redo {

@@ -160,8 +160,18 @@ pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Res
 /// later fsync — finding nothing dirty — succeeds without writing them. Writing the same
 /// bytes again changes nothing a crash could show that it could not before.
 pub fn rewrite(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
+    rewrite_with(file, from, to, &mut Vec::new())
+}
+
+/// [`rewrite`] through the caller's buffer `buf` (whatever it holds is read over
+/// before a byte of it is written back; it grows, zeroed, only if shorter than a
+/// chunk): a caller that has a page buffer saves allocating and zeroing another.
+pub fn rewrite_with(file: &dyn VfsFile, from: u64, to: u64, buf: &mut Vec<u8>) -> io::Result<()> {
     const CHUNK: u64 = 64 << 10;
-    let mut buf = vec![0u8; CHUNK.min(to.saturating_sub(from)) as usize];
+    let chunk = CHUNK.min(to.saturating_sub(from)) as usize;
+    if buf.len() < chunk {
+        buf.resize(chunk, 0);
+    }
     let mut at = from;
     while at < to {
         let n = (to - at).min(CHUNK) as usize;
