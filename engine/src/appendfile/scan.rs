@@ -20,7 +20,7 @@
 
 use super::frame::{checked_len, checksum_ok, Layout, FRAME_ALIGN};
 use crate::status::Result;
-use crate::vfs::{read_exact_at, VfsFile};
+use crate::vfs::VfsFile;
 
 /// The proof search hashes at most this many times the bytes it searches: enough for
 /// every genuine frame there several times over, and linear however the damage looks.
@@ -133,8 +133,11 @@ impl Source for Window<'_> {
         if at < self.start || at + need as u64 > end {
             // Bounded by the window length, or one frame.
             let n = (WINDOW_LEN.max(want) as u64).min(avail) as usize;
-            self.buf.resize(n, 0);
-            read_exact_at(self.file, &mut self.buf, at).map_err(|e| (self.io_error)(&e))?;
+            if let Err(e) = self.file.read_exact_into(&mut self.buf, n, at) {
+                // Nothing half-read may pass for the window's old bytes.
+                self.buf.clear();
+                return Err((self.io_error)(&e));
+            }
             self.start = at;
         }
         let from = (at - self.start) as usize;

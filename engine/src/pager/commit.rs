@@ -96,19 +96,19 @@ impl Pager {
         mut buf: Vec<u8>,
     ) -> Result<Vec<u8>> {
         if buf.capacity() == 0 {
-            // No spare: one zeroed allocation of exactly a page, not an empty vector
-            // grown through the general reserve path and then filled.
-            buf = vec![0; self.page_size];
-        } else {
-            buf.resize(self.page_size, 0);
+            // No spare: an allocation of exactly a page, not an empty vector grown
+            // through the general reserve path as it is filled.
+            buf = Vec::with_capacity(self.page_size);
         }
         let off = u64::from(physical) * self.page_size as u64;
-        crate::vfs::read_exact_at(self.file.as_ref(), &mut buf, off).map_err(|e| {
-            Error::io(
-                &e,
-                format_args!("{}: reading physical page {physical}", self.path.display()),
-            )
-        })?;
+        let file = self.file.as_ref();
+        file.read_exact_into(&mut buf, self.page_size, off)
+            .map_err(|e| {
+                Error::io(
+                    &e,
+                    format_args!("{}: reading physical page {physical}", self.path.display()),
+                )
+            })?;
         self.stats.pages_read += 1;
         Ok(buf)
     }

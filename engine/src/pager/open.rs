@@ -166,8 +166,11 @@ fn read_slot(
     }
     // `b` is the caller's buffer, reused: made a page long, then read over whole (or
     // the read fails, and so does the open).
-    b.resize(page_size as usize, 0);
-    vfs::read_exact_at(file, b, u64::from(slot) * u64::from(page_size))?;
+    file.read_exact_into(
+        b,
+        page_size as usize,
+        u64::from(slot) * u64::from(page_size),
+    )?;
     if beat.is_some_and(|best| header.seq <= best) {
         return Ok(None);
     }

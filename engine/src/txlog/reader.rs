@@ -92,10 +92,10 @@ struct Loaded {
 }
 
 /// Read the segment at `path`: its header, and its body into `body`. The buffer is
-/// reused from segment to segment (and then by the writer), so it is zeroed only
-/// where it grows: it is made exactly the body's length and read over whole, or the
-/// read fails (and the scan with it) — nothing of an earlier segment can remain in
-/// it. Without a valid header it is left empty.
+/// reused from segment to segment (and then by the writer): it is made exactly the
+/// body's length and read over whole ([`VfsFile::read_exact_into`]), or the read fails
+/// (and the scan with it) — nothing of an earlier segment can remain in it. Without a
+/// valid header it is left empty.
 fn load(vfs: &dyn Vfs, path: &Path, number: u32, body: &mut Vec<u8>) -> Result<Loaded> {
     let io = |e: std::io::Error| SEGMENT.io_error(&e, "reading", path);
     let file = vfs.open(path, OpenMode::ReadOnly).map_err(io)?;
@@ -112,8 +112,8 @@ fn load(vfs: &dyn Vfs, path: &Path, number: u32, body: &mut Vec<u8>) -> Result<L
             let body_len = end.saturating_sub(SEGMENT_HEADER_LEN as u64);
             // Bounded by the validated segment size (≤ MAX_SEGMENT_SIZE).
             let body_len = usize::try_from(body_len).map_err(|e| io(std::io::Error::other(e)))?;
-            body.resize(body_len, 0);
-            read_exact_at(file.as_ref(), body, SEGMENT_HEADER_LEN as u64).map_err(io)?;
+            file.read_exact_into(body, body_len, SEGMENT_HEADER_LEN as u64)
+                .map_err(io)?;
         }
         Err(_) => body.clear(),
     }

@@ -53,6 +53,24 @@ pub trait VfsFile: Send + Sync {
     fn sync(&self) -> io::Result<()>;
     fn set_len(&self, len: u64) -> io::Result<()>;
     fn len(&self) -> io::Result<u64>;
+    /// Read exactly `len` bytes at `offset` into `buf`, which ends up `len` bytes long
+    /// (its contents on an error are unspecified), or fail with `UnexpectedEof` — the
+    /// calls [`read_exact_at`] makes. The default makes `buf` `len` bytes long, zeroing
+    /// where it grows, and reads over it; a filesystem that can append its bytes to
+    /// `buf` directly overrides it to skip that zeroing (the simulator's, where it was
+    /// a measurable part of every log open and page-cache miss).
+    fn read_exact_into(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> io::Result<()> {
+        buf.resize(len, 0);
+        let mut done = 0;
+        while done < len {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(short_read(done, len, offset));
+            }
+            done += n;
+        }
+        Ok(())
+    }
     /// Whether the file is zero bytes long.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -139,18 +157,20 @@ pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Res
     while done < buf.len() {
         let n = file.read_at(&mut buf[done..], offset + done as u64)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "short read: {} of {} bytes at offset {offset}",
-                    done,
-                    buf.len()
-                ),
-            ));
+            return Err(short_read(done, buf.len(), offset));
         }
         done += n;
     }
     Ok(())
+}
+
+/// The error of a read of `len` bytes at `offset` that met the end of the file after
+/// `done`.
+pub fn short_read(done: usize, len: usize, offset: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("short read: {done} of {len} bytes at offset {offset}"),
+    )
 }
 
 /// Read `from..to` of `file` and write the same bytes back (a bounded chunk at a time),

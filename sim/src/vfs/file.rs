@@ -19,6 +19,22 @@ impl VfsFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.vfs.lock().read_at(&self.info, buf, offset)
     }
+    /// The same `read_at` calls as the default, each appending its bytes to `buf`
+    /// rather than reading over a zero-filled one.
+    fn read_exact_into(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> io::Result<()> {
+        buf.clear();
+        while buf.len() < len {
+            let done = buf.len();
+            let n =
+                self.vfs
+                    .lock()
+                    .read_append(&self.info, buf, len - done, offset + done as u64)?;
+            if n == 0 {
+                return Err(engine::vfs::short_read(done, len, offset));
+            }
+        }
+        Ok(())
+    }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.vfs.lock().write_at(&self.info, buf, offset)
     }

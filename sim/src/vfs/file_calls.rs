@@ -29,7 +29,7 @@
 //!   nothing.
 
 use super::faults::{FaultKind, SyncFailure};
-use super::inode::SECTOR;
+use super::inode::{Inode, SECTOR};
 use super::state::{eio, too_large, Call, HandleInfo, State, MAX_FILE_LEN};
 use super::trace::{FaultEvent, Op};
 use rand::Rng;
@@ -82,39 +82,62 @@ impl State {
     }
 
     pub fn read_at(&mut self, f: &HandleInfo, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.io(
-            State::file_call(f, Op::Read, offset, buf.len() as u64),
-            |st| {
-                let sticky = st.config.sticky_bad_sectors && st.faults_enabled;
-                let at = usize::try_from(offset).unwrap_or(usize::MAX);
-                if sticky {
-                    if let Some(s) = st.inode(f.ino)?.bad_sector_in(at, buf.len()) {
-                        st.stats.sticky_read_errors += 1;
-                        st.trace
-                            .fault(FaultEvent::StickyRead, &f.path, offset, s as u64);
-                        return Err(eio("read (bad sector)", &f.path));
-                    }
-                }
-                if st.roll(FaultKind::ReadError) {
-                    st.stats.read_errors += 1;
+        let len = buf.len();
+        self.read_with(f, len, offset, |inode, at| inode.read(at, buf))
+    }
+
+    /// `read_at` of `len` bytes appended to `out` (nothing appended on an error).
+    pub fn read_append(
+        &mut self,
+        f: &HandleInfo,
+        out: &mut Vec<u8>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.read_with(f, len, offset, |inode, at| {
+            inode.volatile().append_to(at, len, out)
+        })
+    }
+
+    /// A read of `len` bytes at `offset`: the call, its faults, then `copy` of the
+    /// inode's bytes from the offset (returning how many it copied).
+    fn read_with(
+        &mut self,
+        f: &HandleInfo,
+        len: usize,
+        offset: u64,
+        copy: impl FnOnce(&Inode, usize) -> usize,
+    ) -> io::Result<usize> {
+        self.io(State::file_call(f, Op::Read, offset, len as u64), |st| {
+            let sticky = st.config.sticky_bad_sectors && st.faults_enabled;
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            if sticky {
+                if let Some(s) = st.inode(f.ino)?.bad_sector_in(at, len) {
+                    st.stats.sticky_read_errors += 1;
                     st.trace
-                        .fault(FaultEvent::Kind(FaultKind::ReadError), &f.path, offset, 0);
-                    // A sticky error: one sector of the read inside the file goes bad.
-                    let file_len = st.inode(f.ino)?.len();
-                    let end = at.saturating_add(buf.len()).min(file_len);
-                    if sticky && at < end {
-                        let (first, last) = (at / SECTOR, (end - 1) / SECTOR);
-                        let s = st.rng.random_range(first..=last);
-                        st.inode_mut(f.ino)?.mark_bad(s);
-                    }
-                    return Err(eio("read", &f.path));
+                        .fault(FaultEvent::StickyRead, &f.path, offset, s as u64);
+                    return Err(eio("read (bad sector)", &f.path));
                 }
-                let Ok(offset) = usize::try_from(offset) else {
-                    return Ok(0);
-                };
-                Ok(st.inode(f.ino)?.read(offset, buf))
-            },
-        )
+            }
+            if st.roll(FaultKind::ReadError) {
+                st.stats.read_errors += 1;
+                st.trace
+                    .fault(FaultEvent::Kind(FaultKind::ReadError), &f.path, offset, 0);
+                // A sticky error: one sector of the read inside the file goes bad.
+                let file_len = st.inode(f.ino)?.len();
+                let end = at.saturating_add(len).min(file_len);
+                if sticky && at < end {
+                    let (first, last) = (at / SECTOR, (end - 1) / SECTOR);
+                    let s = st.rng.random_range(first..=last);
+                    st.inode_mut(f.ino)?.mark_bad(s);
+                }
+                return Err(eio("read", &f.path));
+            }
+            let Ok(offset) = usize::try_from(offset) else {
+                return Ok(0);
+            };
+            Ok(copy(st.inode(f.ino)?, offset))
+        })
     }
 
     pub fn write_at(&mut self, f: &HandleInfo, buf: &[u8], offset: u64) -> io::Result<()> {

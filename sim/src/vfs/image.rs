@@ -72,6 +72,25 @@ impl Image {
         n
     }
 
+    /// Append up to `len` bytes at `offset` to `out`; how many (short only at the end).
+    /// No zero-filled buffer to read over first.
+    pub fn append_to(&self, offset: usize, len: usize, out: &mut Vec<u8>) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = len.min(self.len - offset);
+        out.reserve(n);
+        let mut done = 0;
+        while done < n {
+            let at = offset + done;
+            let (index, within) = (at / CHUNK, at % CHUNK);
+            let take = (n - done).min(CHUNK - within);
+            out.extend_from_slice(&self.chunks[index][within..within + take]);
+            done += take;
+        }
+        n
+    }
+
     /// The byte at `offset`, if the image holds one.
     pub fn get(&self, offset: usize) -> Option<u8> {
         (offset < self.len).then(|| self.chunks[offset / CHUNK][offset % CHUNK])
@@ -277,6 +296,9 @@ mod tests {
                 let want = model.get(offset..).unwrap_or(&[]);
                 let want = &want[..want.len().min(buf.len())];
                 prop_assert_eq!(&buf[..n], want);
+                let mut appended = vec![7u8, 7];
+                prop_assert_eq!(image.append_to(offset, buf.len(), &mut appended), n);
+                prop_assert_eq!(&appended[2..], want);
                 prop_assert_eq!(image.get(offset), model.get(offset).copied());
                 // As `slice.get(offset..offset + n) == Some(data)`: never past the end.
                 prop_assert_eq!(image.holds(offset, want), offset <= model.len());
