@@ -13,10 +13,10 @@
 //! keys hold no duplicates; the free-slot list is exactly the non-full data pages;
 //! record counts agree everywhere.
 
-use super::datafile::{serial_of, DataFile};
+use super::datafile::DataFile;
 use super::key;
 use crate::btree::MAX_DEPTH;
-use crate::page::node::{NodeView, RecAddr};
+use crate::page::node::{cmp_entries, NodeView, RecAddr};
 use crate::page::{PageBuf, PageType};
 use crate::pager::PagerConfig;
 use crate::status::Result;
@@ -176,7 +176,19 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                         continue;
                     }
                 };
-                let n = layout.bitmap_count(&p);
+                let run = record_at.len();
+                record_at.resize(run + layout.slots, NO_RECORD);
+                let first = records.len();
+                for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
+                    let addr = RecAddr {
+                        page: l,
+                        slot: s as u16,
+                    };
+                    record_at[run + s] = records.len();
+                    records.push((addr, layout.serial(&p, s)));
+                }
+                // The bitmap's count (`layout.bitmap_count`), from the pass above.
+                let n = records.len() - first;
                 if n != layout.used(&p) {
                     r.problems.push(format!(
                         "data page {l}: used count {} but {n} slots in use",
@@ -185,16 +197,6 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 }
                 if n < layout.slots {
                     non_full.insert(l);
-                }
-                let run = record_at.len();
-                record_at.resize(run + layout.slots, NO_RECORD);
-                for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
-                    let addr = RecAddr {
-                        page: l,
-                        slot: s as u16,
-                    };
-                    record_at[run + s] = records.len();
-                    records.push((addr, layout.serial(&p, s)));
                 }
                 data_pages.push((l, p));
             }
@@ -276,37 +278,44 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         // Which records this key has pointed to, by their index in `records`.
         let mut seen = vec![false; records.len()];
         let mut prev: Option<&[u8]> = None;
-        for (entry, addr) in leaf_entries(&entries[k], entry_len) {
-            let addr = &addr;
-            if !ks.duplicates && prev.is_some_and(|p| key::key_part(p) == key::key_part(entry)) {
-                r.problems
-                    .push(format!("key {k} is unique but holds a duplicate value"));
-            }
-            prev = Some(entry);
-            let slot = usize::from(addr.slot);
-            let found = data_pages
-                .binary_search_by_key(&addr.page, |(l, _)| *l)
-                .ok()
-                .filter(|_| slot < layout.slots)
-                .and_then(|p| {
-                    let i = record_at[p * layout.slots + slot];
-                    (i != NO_RECORD).then(|| (i, &data_pages[p].1))
-                });
-            match found {
-                None => r
-                    .problems
-                    .push(format!("key {k} points to {addr:?}, which holds no record")),
-                Some((i, page)) => {
-                    debug_assert_eq!(records[i].0, *addr);
-                    let serial = records[i].1;
-                    let rec = layout.record(page, slot);
-                    if !key::entry_matches(ks, rec, serial, entry) || serial_of(entry) != serial {
-                        r.problems.push(format!(
-                            "key {k} entry for {addr:?} does not match the record"
-                        ));
-                    }
-                    if std::mem::replace(&mut seen[i], true) {
-                        r.problems.push(format!("key {k} points to {addr:?} twice"));
+        // Every entry in key order, read in place: leaf by leaf, slot by slot.
+        for (b, n) in &entries[k] {
+            for (entry, addr) in NodeView::kept_leaf(b, entry_len, *n).leaf_entries() {
+                // `cmp_entries` is `<[u8]>::cmp` without a call to `memcmp` per entry.
+                let same_key =
+                    |p: &[u8]| cmp_entries(key::key_part(p), key::key_part(entry)).is_eq();
+                if !ks.duplicates && prev.is_some_and(same_key) {
+                    r.problems
+                        .push(format!("key {k} is unique but holds a duplicate value"));
+                }
+                prev = Some(entry);
+                let slot = usize::from(addr.slot);
+                let found = data_pages
+                    .binary_search_by_key(&addr.page, |(l, _)| *l)
+                    .ok()
+                    .filter(|_| slot < layout.slots)
+                    .and_then(|p| {
+                        let i = record_at[p * layout.slots + slot];
+                        (i != NO_RECORD).then(|| (i, &data_pages[p].1))
+                    });
+                match found {
+                    None => r
+                        .problems
+                        .push(format!("key {k} points to {addr:?}, which holds no record")),
+                    Some((i, page)) => {
+                        debug_assert_eq!(records[i].0, addr);
+                        let serial = records[i].1;
+                        let rec = layout.record(page, slot);
+                        // `entry_matches` compares the entry's serial suffix with `serial`
+                        // too (`serial_of(entry) == serial`).
+                        if !key::entry_matches(ks, rec, serial, entry) {
+                            r.problems.push(format!(
+                                "key {k} entry for {addr:?} does not match the record"
+                            ));
+                        }
+                        if std::mem::replace(&mut seen[i], true) {
+                            r.problems.push(format!("key {k} points to {addr:?} twice"));
+                        }
                     }
                 }
             }
@@ -321,14 +330,6 @@ const NO_RECORD: usize = usize::MAX;
 /// A key's leaves in key order, each with its entry count: the entries are read in
 /// place (no copy per entry), once the walk has verified each leaf's header.
 type Leaves = Vec<(PageBuf, usize)>;
-
-/// Every entry of `leaves`, in key order, with the record address it points to.
-fn leaf_entries(leaves: &Leaves, entry_len: usize) -> impl Iterator<Item = (&[u8], RecAddr)> {
-    leaves.iter().flat_map(move |(b, n)| {
-        let v = NodeView::kept_leaf(b, entry_len, *n);
-        (0..*n).map(move |i| (v.key(i), RecAddr::unpack(v.val(i))))
-    })
-}
 
 #[allow(clippy::too_many_arguments)]
 fn walk(
@@ -370,20 +371,21 @@ fn walk(
         }
     };
     let n = node.len();
+    // `cmp_entries` is `<[u8]>::cmp`, without a call to `memcmp` per comparison.
     for i in 1..n {
-        if node.key(i - 1) >= node.key(i) {
+        if cmp_entries(node.key(i - 1), node.key(i)).is_ge() {
             r.problems
                 .push(format!("key {k} page {page}: entries out of order"));
         }
     }
     if let (false, Some(lo)) = (node.is_empty(), lo) {
-        if node.key(0) < lo {
+        if cmp_entries(node.key(0), lo).is_lt() {
             r.problems
                 .push(format!("key {k} page {page}: entry below its separator"));
         }
     }
     if let (false, Some(hi)) = (node.is_empty(), hi) {
-        if node.key(n - 1) >= hi {
+        if cmp_entries(node.key(n - 1), hi).is_ge() {
             r.problems.push(format!(
                 "key {k} page {page}: entry at or above the next separator"
             ));
