@@ -603,6 +603,17 @@ impl Pager {
     /// while frozen, and changes not yet committed), in order. Proportional to the
     /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
     pub fn logical_in_use(&self) -> Vec<u32> {
+        let limit = self.state().logical_pages;
+        let overlaid = !self.spill.at.is_empty()
+            || self.frozen.is_some()
+            || !self.dirty.is_empty()
+            || self.txn.is_some();
+        if !overlaid {
+            // Only the committed mapping, already in order and without repeats: no set
+            // to build (a file just opened, as the structure check and recovery see it).
+            let mapped = self.pat.mapped().map(|(l, _)| l);
+            return mapped.filter(|&l| l != 0 && l < limit).collect();
+        }
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
         used.extend(self.spill.at.keys());
         if let Some(f) = &self.frozen {
@@ -624,7 +635,7 @@ impl Pager {
         for &l in self.dirty.keys().chain(txn_pages) {
             overlay(l, self.dirty_entry(l));
         }
-        used.retain(|&l| l != 0 && l < self.state().logical_pages);
+        used.retain(|&l| l != 0 && l < limit);
         used.into_iter().collect()
     }
 
