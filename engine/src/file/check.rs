@@ -81,18 +81,16 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 .push(format!("physical page {p} referenced twice ({})", what()));
         }
     };
-    let pat_pages: Vec<_> = df.pager.pat_pages().collect();
-    r.pat_pages = pat_pages.len();
     r.pat_depth = df.pager.pat_depth();
-    for ((level, i), ptr) in pat_pages {
+    for ((level, i), ptr) in df.pager.pat_pages() {
+        r.pat_pages += 1;
         note_phys(
             ptr.physical,
             &|| format!("PAT page {i} of level {level}"),
             &mut r,
         );
     }
-    let mapping: Vec<_> = df.pager.mapping().collect();
-    for (l, ptr) in mapping {
+    for (l, ptr) in df.pager.mapping() {
         note_phys(ptr.physical, &|| format!("logical page {l}"), &mut r);
     }
     if let Some(why) = df.pager.audit_pat() {
@@ -146,11 +144,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // images, not copies of each record): both in address order, as the pages are
     // visited in logical order and slots in slot order.
     let mut records: Vec<(RecAddr, u64)> = Vec::new();
-    let mut data_pages: Vec<(u32, PageBuf)> = Vec::new();
-    // Where each slot's record is in `records` (`NO_RECORD`: the slot is free), a run
-    // of `layout.slots` per entry of `data_pages`: a key entry finds its record with
-    // one search among the data pages and one index, not a search of every record.
-    let mut record_at: Vec<usize> = Vec::new();
+    let mut data_pages = DataPages::new(layout.slots);
     let mut non_full: BTreeSet<u32> = BTreeSet::new();
     // The pages in use, not every logical page number: a sparse file's holes are free.
     for l in df.pager.logical_in_use() {
@@ -176,15 +170,14 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                         continue;
                     }
                 };
-                let run = record_at.len();
-                record_at.resize(run + layout.slots, NO_RECORD);
+                let record_at = data_pages.push(l, p.clone());
                 let first = records.len();
                 for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
                     let addr = RecAddr {
                         page: l,
                         slot: s as u16,
                     };
-                    record_at[run + s] = records.len();
+                    record_at[s] = records.len();
                     records.push((addr, layout.serial(&p, s)));
                 }
                 // The bitmap's count (`layout.bitmap_count`), from the pass above.
@@ -198,7 +191,6 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 if n < layout.slots {
                     non_full.insert(l);
                 }
-                data_pages.push((l, p));
             }
             Some(t) if !reached.contains_key(&l) => {
                 r.problems
@@ -208,16 +200,18 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         }
     }
     r.records = records.len() as u64;
-    let state = df.pager.state().clone();
-    if state.record_count != r.records {
+    // The fields used below, not a copy of the whole state (its roots are a vector).
+    let state = df.pager.state();
+    let (record_count, next_serial) = (state.record_count, state.next_serial);
+    let free_data_head = state.free_data_head;
+    if record_count != r.records {
         r.problems.push(format!(
             "control record says {} records; data pages hold {}",
-            state.record_count, r.records
+            record_count, r.records
         ));
     }
     debug_assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
-    debug_assert!(data_pages.windows(2).all(|w| w[0].0 < w[1].0));
-    debug_assert_eq!(record_at.len(), data_pages.len() * layout.slots);
+    data_pages.index();
     // Serials used twice: one sort finds whether there are any; only then does the
     // set below (which reports each at its address, in address order) fill.
     let mut sorted: Vec<u64> = records.iter().map(|&(_, s)| s).collect();
@@ -230,17 +224,16 @@ pub fn check(df: &mut DataFile) -> CheckReport {
             r.problems
                 .push(format!("serial {serial} used twice (at {addr:?})"));
         }
-        if *serial >= state.next_serial {
+        if *serial >= next_serial {
             r.problems.push(format!(
-                "record {addr:?} has serial {serial} >= next serial {}",
-                state.next_serial
+                "record {addr:?} has serial {serial} >= next serial {next_serial}"
             ));
         }
     }
 
     // Free-slot list.
     let mut on_list = BTreeSet::new();
-    let mut at = state.free_data_head;
+    let mut at = free_data_head;
     while at != 0 {
         if !on_list.insert(at) || on_list.len() > r.logical_pages as usize {
             r.problems
@@ -265,8 +258,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     }
 
     // Every index holds exactly every record once, with the right entry.
-    let spec = df.spec().clone();
-    for (k, ks) in spec.keys.iter().enumerate() {
+    for (k, ks) in df.spec().keys.iter().enumerate() {
         let entry_len = df.trees[k].entry_len;
         let count: usize = entries[k].iter().map(|(_, n)| n).sum();
         if count as u64 != r.records {
@@ -290,15 +282,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 }
                 prev = Some(entry);
                 let slot = usize::from(addr.slot);
-                let found = data_pages
-                    .binary_search_by_key(&addr.page, |(l, _)| *l)
-                    .ok()
-                    .filter(|_| slot < layout.slots)
-                    .and_then(|p| {
-                        let i = record_at[p * layout.slots + slot];
-                        (i != NO_RECORD).then(|| (i, &data_pages[p].1))
-                    });
-                match found {
+                match data_pages.find(addr) {
                     None => r
                         .problems
                         .push(format!("key {k} points to {addr:?}, which holds no record")),
@@ -326,6 +310,83 @@ pub fn check(df: &mut DataFile) -> CheckReport {
 
 /// A free slot in `check`'s map from slots to records.
 const NO_RECORD: usize = usize::MAX;
+
+/// The data pages in logical order (shared images, not copies of each record) and,
+/// a run of `slots` per page, where each slot's record is in `check`'s `records`
+/// (`NO_RECORD`: the slot is free): a key entry finds its record with one lookup of
+/// its page and one index, not a search of every record.
+struct DataPages {
+    slots: usize,
+    pages: Vec<(u32, PageBuf)>,
+    record_at: Vec<usize>,
+    /// Each page's place in `pages` by logical page number (`NOT_DATA`: none), built
+    /// by [`index`](Self::index) when the data pages are dense enough for it to take
+    /// no more memory than `record_at` — every file but a sparse one, whose pages sit
+    /// far apart; empty: `find` searches `pages` instead. One load per key entry, where
+    /// the search cost a few dozen instructions.
+    table: Vec<u32>,
+}
+
+/// A page number that is not a data page, in [`DataPages::table`].
+const NOT_DATA: u32 = u32::MAX;
+
+impl DataPages {
+    fn new(slots: usize) -> DataPages {
+        DataPages {
+            slots,
+            pages: Vec::new(),
+            record_at: Vec::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Add data page `l` (above every page added before it): its slots' run of
+    /// `record_at`, all free, for the caller to fill.
+    fn push(&mut self, l: u32, p: PageBuf) -> &mut [usize] {
+        debug_assert!(self.pages.last().is_none_or(|&(last, _)| last < l));
+        self.pages.push((l, p));
+        let run = self.record_at.len();
+        self.record_at.resize(run + self.slots, NO_RECORD);
+        &mut self.record_at[run..]
+    }
+
+    /// Build the lookup table, once every page is in (see `table`).
+    fn index(&mut self) {
+        let Some(&(last, _)) = self.pages.last() else {
+            return;
+        };
+        // Four bytes an entry against `record_at`'s eight: at most twice its length
+        // (and a kilobyte however few the slots) costs no more memory than it does.
+        if last as usize >= 2 * self.record_at.len() + 256 {
+            return;
+        }
+        self.table = vec![NOT_DATA; last as usize + 1];
+        for (i, &(l, _)) in self.pages.iter().enumerate() {
+            self.table[l as usize] = i as u32;
+        }
+    }
+
+    /// The index in `records` of the record at `addr` and its page's image, if a
+    /// record is there.
+    fn find(&self, addr: RecAddr) -> Option<(usize, &PageBuf)> {
+        let slot = usize::from(addr.slot);
+        let p = if self.table.is_empty() {
+            self.pages
+                .binary_search_by_key(&addr.page, |(l, _)| *l)
+                .ok()?
+        } else {
+            match self.table.get(addr.page as usize) {
+                Some(&i) if i != NOT_DATA => i as usize,
+                _ => return None,
+            }
+        };
+        if slot >= self.slots {
+            return None;
+        }
+        let i = self.record_at[p * self.slots + slot];
+        (i != NO_RECORD).then(|| (i, &self.pages[p].1))
+    }
+}
 
 /// A key's leaves in key order, each with its entry count: the entries are read in
 /// place (no copy per entry), once the walk has verified each leaf's header.
