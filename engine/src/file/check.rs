@@ -143,11 +143,16 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // Every record's serial by address, and the data pages that hold them (shared
     // images, not copies of each record): both in address order, as the pages are
     // visited in logical order and slots in slot order.
-    let mut records: Vec<(RecAddr, u64)> = Vec::new();
+    // The pages in use, not every logical page number: a sparse file's holes are free.
+    let in_use = df.pager.logical_in_use();
+    // Room for the records the control record counts, or as many as the pages in use
+    // can hold if it says more (a damaged count): one allocation, not a doubling.
+    let room = usize::try_from(df.pager.state().record_count).unwrap_or(usize::MAX);
+    let mut records: Vec<(RecAddr, u64)> =
+        Vec::with_capacity(room.min(in_use.len() * layout.slots));
     let mut data_pages = DataPages::new(layout.slots);
     let mut non_full: BTreeSet<u32> = BTreeSet::new();
-    // The pages in use, not every logical page number: a sparse file's holes are free.
-    for l in df.pager.logical_in_use() {
+    for l in in_use {
         let ty = match df.pager.page_type(l) {
             Ok(t) => t,
             Err(e) => {
@@ -172,7 +177,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 };
                 let record_at = data_pages.push(l, p.clone());
                 let first = records.len();
-                for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
+                for s in layout.used_slots(&p) {
                     let addr = RecAddr {
                         page: l,
                         slot: s as u16,
@@ -212,15 +217,10 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     }
     debug_assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
     data_pages.index();
-    // Serials used twice: one sort finds whether there are any; only then does the
-    // set below (which reports each at its address, in address order) fill.
-    let mut sorted: Vec<u64> = records.iter().map(|&(_, s)| s).collect();
-    sorted.sort_unstable();
-    let reused = sorted.windows(2).any(|w| w[0] == w[1]);
-    drop(sorted);
-    let mut serials = BTreeSet::new();
+    // Serials used twice, each reported at its address, in address order.
+    let mut serials = Serials::new(next_serial, records.len());
     for (addr, serial) in &records {
-        if reused && !serials.insert(*serial) {
+        if !serials.insert(*serial) {
             r.problems
                 .push(format!("serial {serial} used twice (at {addr:?})"));
         }
@@ -306,6 +306,45 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         }
     }
     r
+}
+
+/// The serials `check` has seen: a bit per serial below the file's next serial (every
+/// sound record's) when there are not many more of those than records — one pass,
+/// where a sort of every serial cost more — and a set for the rest.
+struct Serials {
+    bits: Vec<u64>,
+    rest: BTreeSet<u64>,
+}
+
+impl Serials {
+    fn new(next_serial: u64, records: usize) -> Serials {
+        let words = next_serial.div_ceil(64);
+        let words = if words <= records as u64 + 64 {
+            words
+        } else {
+            0
+        };
+        Serials {
+            bits: vec![0; words as usize],
+            rest: BTreeSet::new(),
+        }
+    }
+
+    /// Add `s`; false if it was there already.
+    fn insert(&mut self, s: u64) -> bool {
+        match usize::try_from(s / 64)
+            .ok()
+            .and_then(|w| self.bits.get_mut(w))
+        {
+            Some(word) => {
+                let bit = 1u64 << (s % 64);
+                let fresh = *word & bit == 0;
+                *word |= bit;
+                fresh
+            }
+            None => self.rest.insert(s),
+        }
+    }
 }
 
 /// A free slot in `check`'s map from slots to records.

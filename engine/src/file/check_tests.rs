@@ -247,3 +247,17 @@ fn data_pages_are_found_with_and_without_the_table() {
         assert_eq!(at(u32::MAX, 0), None);
     }
 }
+
+/// A serial seen twice is found alike with the bits (serials below the next one, not
+/// many more than the records) and in the set (past the next serial, or too many).
+#[test]
+fn serials_seen_twice_are_found_by_bits_and_set() {
+    for (next, records) in [(100u64, 3usize), (u64::MAX, 3)] {
+        let mut s = Serials::new(next, records);
+        assert_eq!(s.bits.is_empty(), next == u64::MAX);
+        for serial in [0, 63, 64, 99, 100, 5000, u64::MAX] {
+            assert!(s.insert(serial), "{serial} is new");
+            assert!(!s.insert(serial), "{serial} is seen");
+        }
+    }
+}
