@@ -611,8 +611,14 @@ impl Pager {
         if !overlaid {
             // Only the committed mapping, already in order and without repeats: no set
             // to build (a file just opened, as the structure check and recovery see it).
-            let mapped = self.pat.mapped().map(|(l, _)| l);
-            return mapped.filter(|&l| l != 0 && l < limit).collect();
+            // `for_each`: one tight loop per PAT leaf, not a call per entry.
+            let mut used = Vec::new();
+            self.pat.mapped().for_each(|(l, _)| {
+                if l != 0 && l < limit {
+                    used.push(l);
+                }
+            });
+            return used;
         }
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
         used.extend(self.spill.at.keys());
