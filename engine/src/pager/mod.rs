@@ -604,21 +604,11 @@ impl Pager {
     /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
     pub fn logical_in_use(&self) -> Vec<u32> {
         let limit = self.state().logical_pages;
-        let overlaid = !self.spill.at.is_empty()
-            || self.frozen.is_some()
-            || !self.dirty.is_empty()
-            || self.txn.is_some();
-        if !overlaid {
-            // Only the committed mapping, already in order and without repeats: no set
-            // to build (a file just opened, as the structure check and recovery see it).
-            // `for_each`: one tight loop per PAT leaf, not a call per entry.
-            let mut used = Vec::new();
-            self.pat.mapped().for_each(|(l, _)| {
-                if l != 0 && l < limit {
-                    used.push(l);
-                }
-            });
-            return used;
+        let pending = !self.dirty.is_empty() || !self.spill.at.is_empty();
+        if !pending && self.frozen.is_none() && self.txn.is_none() {
+            // The committed mapping alone (a file just opened, as the structure check
+            // and recovery see it): no set to build.
+            return self.pat.mapped_below(limit);
         }
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
         used.extend(self.spill.at.keys());
