@@ -13,10 +13,10 @@
 //! keys hold no duplicates; the free-slot list is exactly the non-full data pages;
 //! record counts agree everywhere.
 
-use super::datafile::{serial_of, DataFile};
+use super::datafile::DataFile;
 use super::key;
 use crate::btree::MAX_DEPTH;
-use crate::page::node::{NodeView, RecAddr};
+use crate::page::node::{cmp_entries, NodeView, RecAddr};
 use crate::page::{PageBuf, PageType};
 use crate::pager::PagerConfig;
 use crate::status::Result;
@@ -81,20 +81,20 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 .push(format!("physical page {p} referenced twice ({})", what()));
         }
     };
-    let pat_pages: Vec<_> = df.pager.pat_pages().collect();
-    r.pat_pages = pat_pages.len();
     r.pat_depth = df.pager.pat_depth();
-    for ((level, i), ptr) in pat_pages {
+    for ((level, i), ptr) in df.pager.pat_pages() {
+        r.pat_pages += 1;
         note_phys(
             ptr.physical,
             &|| format!("PAT page {i} of level {level}"),
             &mut r,
         );
     }
-    let mapping: Vec<_> = df.pager.mapping().collect();
-    for (l, ptr) in mapping {
+    // `for_each`, not `for`: the mapping is a filter over every PAT entry, which runs
+    // as one tight loop per PAT leaf this way, not a call per entry.
+    df.pager.mapping().for_each(|(l, ptr)| {
         note_phys(ptr.physical, &|| format!("logical page {l}"), &mut r);
-    }
+    });
     if let Some(why) = df.pager.audit_pat() {
         r.problems.push(format!("PAT tree: {why}"));
     }
@@ -145,15 +145,16 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     // Every record's serial by address, and the data pages that hold them (shared
     // images, not copies of each record): both in address order, as the pages are
     // visited in logical order and slots in slot order.
-    let mut records: Vec<(RecAddr, u64)> = Vec::new();
-    let mut data_pages: Vec<(u32, PageBuf)> = Vec::new();
-    // Where each slot's record is in `records` (`NO_RECORD`: the slot is free), a run
-    // of `layout.slots` per entry of `data_pages`: a key entry finds its record with
-    // one search among the data pages and one index, not a search of every record.
-    let mut record_at: Vec<usize> = Vec::new();
-    let mut non_full: BTreeSet<u32> = BTreeSet::new();
     // The pages in use, not every logical page number: a sparse file's holes are free.
-    for l in df.pager.logical_in_use() {
+    let in_use = df.pager.logical_in_use();
+    // Room for the records the control record counts, or as many as the pages in use
+    // can hold if it says more (a damaged count): one allocation, not a doubling.
+    let room = usize::try_from(df.pager.state().record_count).unwrap_or(usize::MAX);
+    let mut records: Vec<(RecAddr, u64)> =
+        Vec::with_capacity(room.min(in_use.len() * layout.slots));
+    let mut data_pages = DataPages::new(layout.slots);
+    let mut non_full: BTreeSet<u32> = BTreeSet::new();
+    for l in in_use {
         let ty = match df.pager.page_type(l) {
             Ok(t) => t,
             Err(e) => {
@@ -176,7 +177,18 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                         continue;
                     }
                 };
-                let n = layout.bitmap_count(&p);
+                let record_at = data_pages.push(l, p.clone());
+                let first = records.len();
+                for s in layout.used_slots(&p) {
+                    let addr = RecAddr {
+                        page: l,
+                        slot: s as u16,
+                    };
+                    record_at[s] = records.len();
+                    records.push((addr, layout.serial(&p, s)));
+                }
+                // The bitmap's count (`layout.bitmap_count`), from the pass above.
+                let n = records.len() - first;
                 if n != layout.used(&p) {
                     r.problems.push(format!(
                         "data page {l}: used count {} but {n} slots in use",
@@ -186,17 +198,6 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                 if n < layout.slots {
                     non_full.insert(l);
                 }
-                let run = record_at.len();
-                record_at.resize(run + layout.slots, NO_RECORD);
-                for s in (0..layout.slots).filter(|&s| layout.is_used(&p, s)) {
-                    let addr = RecAddr {
-                        page: l,
-                        slot: s as u16,
-                    };
-                    record_at[run + s] = records.len();
-                    records.push((addr, layout.serial(&p, s)));
-                }
-                data_pages.push((l, p));
             }
             Some(t) if !reached.contains_key(&l) => {
                 r.problems
@@ -206,39 +207,35 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         }
     }
     r.records = records.len() as u64;
-    let state = df.pager.state().clone();
-    if state.record_count != r.records {
+    // The fields used below, not a copy of the whole state (its roots are a vector).
+    let state = df.pager.state();
+    let (record_count, next_serial) = (state.record_count, state.next_serial);
+    let free_data_head = state.free_data_head;
+    if record_count != r.records {
         r.problems.push(format!(
             "control record says {} records; data pages hold {}",
-            state.record_count, r.records
+            record_count, r.records
         ));
     }
     debug_assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
-    debug_assert!(data_pages.windows(2).all(|w| w[0].0 < w[1].0));
-    debug_assert_eq!(record_at.len(), data_pages.len() * layout.slots);
-    // Serials used twice: one sort finds whether there are any; only then does the
-    // set below (which reports each at its address, in address order) fill.
-    let mut sorted: Vec<u64> = records.iter().map(|&(_, s)| s).collect();
-    sorted.sort_unstable();
-    let reused = sorted.windows(2).any(|w| w[0] == w[1]);
-    drop(sorted);
-    let mut serials = BTreeSet::new();
+    data_pages.index();
+    // Serials used twice, each reported at its address, in address order.
+    let mut serials = Serials::new(next_serial, records.len());
     for (addr, serial) in &records {
-        if reused && !serials.insert(*serial) {
+        if !serials.insert(*serial) {
             r.problems
                 .push(format!("serial {serial} used twice (at {addr:?})"));
         }
-        if *serial >= state.next_serial {
+        if *serial >= next_serial {
             r.problems.push(format!(
-                "record {addr:?} has serial {serial} >= next serial {}",
-                state.next_serial
+                "record {addr:?} has serial {serial} >= next serial {next_serial}"
             ));
         }
     }
 
     // Free-slot list.
     let mut on_list = BTreeSet::new();
-    let mut at = state.free_data_head;
+    let mut at = free_data_head;
     while at != 0 {
         if !on_list.insert(at) || on_list.len() > r.logical_pages as usize {
             r.problems
@@ -263,8 +260,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     }
 
     // Every index holds exactly every record once, with the right entry.
-    let spec = df.spec().clone();
-    for (k, ks) in spec.keys.iter().enumerate() {
+    for (k, ks) in df.spec().keys.iter().enumerate() {
         let entry_len = df.trees[k].entry_len;
         let count: usize = entries[k].iter().map(|(_, n)| n).sum();
         if count as u64 != r.records {
@@ -276,37 +272,36 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         // Which records this key has pointed to, by their index in `records`.
         let mut seen = vec![false; records.len()];
         let mut prev: Option<&[u8]> = None;
-        for (entry, addr) in leaf_entries(&entries[k], entry_len) {
-            let addr = &addr;
-            if !ks.duplicates && prev.is_some_and(|p| key::key_part(p) == key::key_part(entry)) {
-                r.problems
-                    .push(format!("key {k} is unique but holds a duplicate value"));
-            }
-            prev = Some(entry);
-            let slot = usize::from(addr.slot);
-            let found = data_pages
-                .binary_search_by_key(&addr.page, |(l, _)| *l)
-                .ok()
-                .filter(|_| slot < layout.slots)
-                .and_then(|p| {
-                    let i = record_at[p * layout.slots + slot];
-                    (i != NO_RECORD).then(|| (i, &data_pages[p].1))
-                });
-            match found {
-                None => r
-                    .problems
-                    .push(format!("key {k} points to {addr:?}, which holds no record")),
-                Some((i, page)) => {
-                    debug_assert_eq!(records[i].0, *addr);
-                    let serial = records[i].1;
-                    let rec = layout.record(page, slot);
-                    if !key::entry_matches(ks, rec, serial, entry) || serial_of(entry) != serial {
-                        r.problems.push(format!(
-                            "key {k} entry for {addr:?} does not match the record"
-                        ));
-                    }
-                    if std::mem::replace(&mut seen[i], true) {
-                        r.problems.push(format!("key {k} points to {addr:?} twice"));
+        // Every entry in key order, read in place: leaf by leaf, slot by slot.
+        for (b, n) in &entries[k] {
+            for (entry, addr) in NodeView::kept_leaf(b, entry_len, *n).leaf_entries() {
+                // `cmp_entries` is `<[u8]>::cmp` without a call to `memcmp` per entry.
+                let same_key =
+                    |p: &[u8]| cmp_entries(key::key_part(p), key::key_part(entry)).is_eq();
+                if !ks.duplicates && prev.is_some_and(same_key) {
+                    r.problems
+                        .push(format!("key {k} is unique but holds a duplicate value"));
+                }
+                prev = Some(entry);
+                let slot = usize::from(addr.slot);
+                match data_pages.find(addr) {
+                    None => r
+                        .problems
+                        .push(format!("key {k} points to {addr:?}, which holds no record")),
+                    Some((i, page)) => {
+                        debug_assert_eq!(records[i].0, addr);
+                        let serial = records[i].1;
+                        let rec = layout.record(page, slot);
+                        // `entry_matches` compares the entry's serial suffix with `serial`
+                        // too (`serial_of(entry) == serial`).
+                        if !key::entry_matches(ks, rec, serial, entry) {
+                            r.problems.push(format!(
+                                "key {k} entry for {addr:?} does not match the record"
+                            ));
+                        }
+                        if std::mem::replace(&mut seen[i], true) {
+                            r.problems.push(format!("key {k} points to {addr:?} twice"));
+                        }
                     }
                 }
             }
@@ -315,20 +310,128 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     r
 }
 
+/// The serials `check` has seen: a bit per serial below the file's next serial (every
+/// sound record's) when there are not many more of those than records — one pass,
+/// where a sort of every serial cost more — and a set for the rest.
+struct Serials {
+    bits: Vec<u64>,
+    rest: BTreeSet<u64>,
+}
+
+impl Serials {
+    fn new(next_serial: u64, records: usize) -> Serials {
+        let words = next_serial.div_ceil(64);
+        let words = if words <= records as u64 + 64 {
+            words
+        } else {
+            0
+        };
+        Serials {
+            bits: vec![0; words as usize],
+            rest: BTreeSet::new(),
+        }
+    }
+
+    /// Add `s`; false if it was there already.
+    fn insert(&mut self, s: u64) -> bool {
+        match usize::try_from(s / 64)
+            .ok()
+            .and_then(|w| self.bits.get_mut(w))
+        {
+            Some(word) => {
+                let bit = 1u64 << (s % 64);
+                let fresh = *word & bit == 0;
+                *word |= bit;
+                fresh
+            }
+            None => self.rest.insert(s),
+        }
+    }
+}
+
 /// A free slot in `check`'s map from slots to records.
 const NO_RECORD: usize = usize::MAX;
+
+/// The data pages in logical order (shared images, not copies of each record) and,
+/// a run of `slots` per page, where each slot's record is in `check`'s `records`
+/// (`NO_RECORD`: the slot is free): a key entry finds its record with one lookup of
+/// its page and one index, not a search of every record.
+struct DataPages {
+    slots: usize,
+    pages: Vec<(u32, PageBuf)>,
+    record_at: Vec<usize>,
+    /// Each page's place in `pages` by logical page number (`NOT_DATA`: none), built
+    /// by [`index`](Self::index) when the data pages are dense enough for it to take
+    /// no more memory than `record_at` — every file but a sparse one, whose pages sit
+    /// far apart; empty: `find` searches `pages` instead. One load per key entry, where
+    /// the search cost a few dozen instructions.
+    table: Vec<u32>,
+}
+
+/// A page number that is not a data page, in [`DataPages::table`].
+const NOT_DATA: u32 = u32::MAX;
+
+impl DataPages {
+    fn new(slots: usize) -> DataPages {
+        DataPages {
+            slots,
+            pages: Vec::new(),
+            record_at: Vec::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Add data page `l` (above every page added before it): its slots' run of
+    /// `record_at`, all free, for the caller to fill.
+    fn push(&mut self, l: u32, p: PageBuf) -> &mut [usize] {
+        debug_assert!(self.pages.last().is_none_or(|&(last, _)| last < l));
+        self.pages.push((l, p));
+        let run = self.record_at.len();
+        self.record_at.resize(run + self.slots, NO_RECORD);
+        &mut self.record_at[run..]
+    }
+
+    /// Build the lookup table, once every page is in (see `table`).
+    fn index(&mut self) {
+        let Some(&(last, _)) = self.pages.last() else {
+            return;
+        };
+        // Four bytes an entry against `record_at`'s eight: at most twice its length
+        // (and a kilobyte however few the slots) costs no more memory than it does.
+        if last as usize >= 2 * self.record_at.len() + 256 {
+            return;
+        }
+        self.table = vec![NOT_DATA; last as usize + 1];
+        for (i, &(l, _)) in self.pages.iter().enumerate() {
+            self.table[l as usize] = i as u32;
+        }
+    }
+
+    /// The index in `records` of the record at `addr` and its page's image, if a
+    /// record is there.
+    fn find(&self, addr: RecAddr) -> Option<(usize, &PageBuf)> {
+        let slot = usize::from(addr.slot);
+        let p = if self.table.is_empty() {
+            self.pages
+                .binary_search_by_key(&addr.page, |(l, _)| *l)
+                .ok()?
+        } else {
+            match self.table.get(addr.page as usize) {
+                Some(&i) if i != NOT_DATA => i as usize,
+                _ => return None,
+            }
+        };
+        if slot >= self.slots {
+            return None;
+        }
+        let i = self.record_at[p * self.slots + slot];
+        (i != NO_RECORD).then(|| (i, &self.pages[p].1))
+    }
+}
 
 /// A key's leaves in key order, each with its entry count: the entries are read in
 /// place (no copy per entry), once the walk has verified each leaf's header.
 type Leaves = Vec<(PageBuf, usize)>;
-
-/// Every entry of `leaves`, in key order, with the record address it points to.
-fn leaf_entries(leaves: &Leaves, entry_len: usize) -> impl Iterator<Item = (&[u8], RecAddr)> {
-    leaves.iter().flat_map(move |(b, n)| {
-        let v = NodeView::kept_leaf(b, entry_len, *n);
-        (0..*n).map(move |i| (v.key(i), RecAddr::unpack(v.val(i))))
-    })
-}
 
 #[allow(clippy::too_many_arguments)]
 fn walk(
@@ -370,20 +473,21 @@ fn walk(
         }
     };
     let n = node.len();
+    // `cmp_entries` is `<[u8]>::cmp`, without a call to `memcmp` per comparison.
     for i in 1..n {
-        if node.key(i - 1) >= node.key(i) {
+        if cmp_entries(node.key(i - 1), node.key(i)).is_ge() {
             r.problems
                 .push(format!("key {k} page {page}: entries out of order"));
         }
     }
     if let (false, Some(lo)) = (node.is_empty(), lo) {
-        if node.key(0) < lo {
+        if cmp_entries(node.key(0), lo).is_lt() {
             r.problems
                 .push(format!("key {k} page {page}: entry below its separator"));
         }
     }
     if let (false, Some(hi)) = (node.is_empty(), hi) {
-        if node.key(n - 1) >= hi {
+        if cmp_entries(node.key(n - 1), hi).is_ge() {
             r.problems.push(format!(
                 "key {k} page {page}: entry at or above the next separator"
             ));

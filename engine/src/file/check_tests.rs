@@ -226,3 +226,38 @@ fn an_entry_pointing_past_a_pages_slots_is_reported() {
         .filter(|p| p.contains("which holds no record"));
     assert_eq!(no_record.count(), 1, "{:?}", r.problems);
 }
+
+/// A key entry finds its record alike with the lookup table (dense data pages) and
+/// without it (a sparse file's, whose pages sit too far apart for one).
+#[test]
+fn data_pages_are_found_with_and_without_the_table() {
+    for far in [10u32, 1 << 30] {
+        let mut d = DataPages::new(3);
+        let image = PageBuf::new(vec![0u8; 16]);
+        d.push(2, image.clone())[1] = 0;
+        d.push(far, image)[2] = 1;
+        d.index();
+        assert_eq!(d.table.is_empty(), far > 1000);
+        let at = |page, slot| d.find(RecAddr { page, slot }).map(|(i, _)| i);
+        assert_eq!(at(2, 1), Some(0));
+        assert_eq!(at(2, 0), None, "a free slot");
+        assert_eq!(at(far, 2), Some(1));
+        assert_eq!(at(far, 3), None, "past the page's slots");
+        assert_eq!(at(3, 1), None, "not a data page");
+        assert_eq!(at(u32::MAX, 0), None);
+    }
+}
+
+/// A serial seen twice is found alike with the bits (serials below the next one, not
+/// many more than the records) and in the set (past the next serial, or too many).
+#[test]
+fn serials_seen_twice_are_found_by_bits_and_set() {
+    for (next, records) in [(100u64, 3usize), (u64::MAX, 3)] {
+        let mut s = Serials::new(next, records);
+        assert_eq!(s.bits.is_empty(), next == u64::MAX);
+        for serial in [0, 63, 64, 99, 100, 5000, u64::MAX] {
+            assert!(s.insert(serial), "{serial} is new");
+            assert!(!s.insert(serial), "{serial} is seen");
+        }
+    }
+}

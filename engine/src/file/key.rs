@@ -63,33 +63,50 @@ pub fn normalize_into(key: &KeySpec, raw: &[u8], out: &mut Vec<u8>) {
 /// Whether `entry` is the index entry of `record` with `serial` for `key` — that is,
 /// `entry(key, record, serial) == entry` — computed byte by byte without building
 /// the entry, since every read checks the index entry it followed against the record
-/// it found. `record` must be a whole record (the spec puts every segment inside it).
+/// it found (and the structure check every entry of every index). `record` must be a
+/// whole record (the spec puts every segment inside it).
 pub fn entry_matches(key: &KeySpec, record: &[u8], serial: u64, entry: &[u8]) -> bool {
-    if entry.len() != key.length() + SERIAL_LEN {
+    // The serial suffix first; the segments then take the key part from the front,
+    // and must use it up: that is `entry.len() == key.length() + SERIAL_LEN`, without
+    // summing the segment lengths for every entry.
+    let Some((mut rest, suffix)) = entry.split_last_chunk::<SERIAL_LEN>() else {
+        return false;
+    };
+    if *suffix != serial.to_be_bytes() {
         return false;
     }
-    let mut at = 0;
     for s in &key.segments {
         let (off, n) = (s.offset as usize, s.length as usize);
-        let Some(raw) = record.get(off..off + n) else {
+        let (Some(raw), Some((want, tail))) = (record.get(off..off + n), rest.split_at_checked(n))
+        else {
             return false;
         };
-        let want = &entry[at..at + n];
-        let flip = if s.descending { 0xff } else { 0 };
-        let same = match s.key_type {
-            KeyType::String => raw.iter().zip(want).all(|(r, w)| r ^ flip == *w),
-            KeyType::Unsigned => raw.iter().rev().zip(want).all(|(r, w)| r ^ flip == *w),
-            KeyType::Integer => raw.iter().rev().zip(want).enumerate().all(|(i, (r, w))| {
-                let sign = if i == 0 { 0x80 } else { 0 };
-                r ^ sign ^ flip == *w
-            }),
-        };
-        if !same {
+        if !segment_matches(s, raw, want) {
             return false;
         }
-        at += n;
+        rest = tail;
     }
-    entry[at..] == serial.to_be_bytes()
+    rest.is_empty()
+}
+
+/// Whether `want` is `normalize_segment` of `raw` (both the segment's length).
+fn segment_matches(s: &Segment, raw: &[u8], want: &[u8]) -> bool {
+    let flip = if s.descending { 0xff } else { 0 };
+    // `raw` reversed, each byte inverted for a descending segment, is `want`.
+    let reversed =
+        |raw: &[u8], want: &[u8]| raw.iter().rev().zip(want).all(|(r, w)| r ^ flip == *w);
+    match s.key_type {
+        // Bytes as they are: one slice comparison, not a loop over the bytes.
+        KeyType::String if flip == 0 => raw == want,
+        KeyType::String => raw.iter().zip(want).all(|(r, w)| r ^ flip == *w),
+        KeyType::Unsigned => reversed(raw, want),
+        // Reversed with the sign bit flipped: on the most significant byte, which is
+        // the last of `raw` and the first of `want`.
+        KeyType::Integer => match (raw.split_last(), want.split_first()) {
+            (Some((r0, raw)), Some((w0, want))) => r0 ^ 0x80 ^ flip == *w0 && reversed(raw, want),
+            _ => true,
+        },
+    }
 }
 
 /// The index entry of a record for a key.
@@ -155,6 +172,14 @@ mod tests {
             }
             prop_assert_eq!(entry_matches(&k, &record, serial, &e), entry(&k, &record, serial) == e);
             prop_assert_eq!(entry_matches(&k, &record, serial, &e), flip.is_none());
+            // An entry one byte short or long never matches, whatever its bytes.
+            let good = entry(&k, &record, serial);
+            for cut in 0..good.len() {
+                prop_assert!(!entry_matches(&k, &record, serial, &good[..cut]));
+            }
+            let mut long = good.clone();
+            long.insert(flip.map_or(0, |(at, _)| at % good.len()), 0);
+            prop_assert!(!entry_matches(&k, &record, serial, &long));
         }
     }
 }

@@ -57,6 +57,24 @@ impl Layout {
     pub fn is_used(&self, p: &[u8], slot: usize) -> bool {
         slot < self.slots && p[BITMAP_AT + slot / 8] & (1 << (slot % 8)) != 0
     }
+    /// The used slots in order: the bitmap read a byte at a time, each set bit found
+    /// by its position (`is_used` over every slot tests a bit per slot, free or not).
+    pub fn used_slots<'a>(&self, p: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        let slots = self.slots;
+        p[BITMAP_AT..BITMAP_AT + slots.div_ceil(8)]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &byte)| {
+                let mut bits = byte;
+                std::iter::from_fn(move || {
+                    let b = bits.trailing_zeros();
+                    bits &= bits.wrapping_sub(1);
+                    (b < 8).then(|| i * 8 + b as usize)
+                })
+            })
+            // Bits past the last slot (in the bitmap's last byte) are no slot's.
+            .take_while(move |&s| s < slots)
+    }
     /// Count of set bits in the bitmap.
     pub fn bitmap_count(&self, p: &[u8]) -> usize {
         (0..self.slots).filter(|&s| self.is_used(p, s)).count()
@@ -130,6 +148,15 @@ mod tests {
         l.clear(&mut p, 3);
         assert_eq!(l.first_free(&p), Some(3));
         assert_eq!(l.bitmap_count(&p), l.slots - 1);
+        let listed: Vec<usize> = l.used_slots(&p).collect();
+        let tested: Vec<usize> = (0..l.slots).filter(|&s| l.is_used(&p, s)).collect();
+        assert_eq!(listed, tested);
+        assert_eq!(listed.len(), l.slots - 1);
+        // Damage: bits set past the last slot are no slot's.
+        assert_ne!(l.slots % 8, 0);
+        p[BITMAP_AT + l.slots / 8] = 0xff;
+        assert_eq!(l.used_slots(&p).last(), Some(l.slots - 1));
+        assert_eq!(l.used_slots(&p).count(), l.bitmap_count(&p));
         assert_eq!(l.record(&p, 4), &[4u8; 10]);
         assert_eq!(l.serial(&p, 4), 104);
     }

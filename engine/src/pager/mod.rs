@@ -603,6 +603,13 @@ impl Pager {
     /// while frozen, and changes not yet committed), in order. Proportional to the
     /// pages in use, not to the logical page count: a sparse file's holes cost nothing.
     pub fn logical_in_use(&self) -> Vec<u32> {
+        let limit = self.state().logical_pages;
+        let pending = !self.dirty.is_empty() || !self.spill.at.is_empty();
+        if !pending && self.frozen.is_none() && self.txn.is_none() {
+            // The committed mapping alone (a file just opened, as the structure check
+            // and recovery see it): no set to build.
+            return self.pat.mapped_below(limit);
+        }
         let mut used: BTreeSet<u32> = self.pat.mapped().map(|(l, _)| l).collect();
         used.extend(self.spill.at.keys());
         if let Some(f) = &self.frozen {
@@ -624,7 +631,7 @@ impl Pager {
         for &l in self.dirty.keys().chain(txn_pages) {
             overlay(l, self.dirty_entry(l));
         }
-        used.retain(|&l| l != 0 && l < self.state().logical_pages);
+        used.retain(|&l| l != 0 && l < limit);
         used.into_iter().collect()
     }
 

@@ -242,6 +242,19 @@ impl PatTree {
         })
     }
 
+    /// Every mapped logical page in `1..limit`, in order, without repeats. `for_each`
+    /// runs one tight loop per leaf, where a `for` loop calls through the flattened
+    /// filter per entry.
+    pub fn mapped_below(&self, limit: u32) -> Vec<u32> {
+        let mut used = Vec::new();
+        self.mapped().for_each(|(l, _)| {
+            if l != 0 && l < limit {
+                used.push(l);
+            }
+        });
+        used
+    }
+
     /// Every PAT page: (level, index) and where it lives.
     pub fn pages(&self) -> impl Iterator<Item = ((u8, u32), PagePtr)> + '_ {
         self.pages.iter().map(|(&k, &p)| (k, p))
