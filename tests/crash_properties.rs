@@ -70,7 +70,7 @@ fn run(actions: Vec<Action>, seed: u64) -> Result<(), TestCaseError> {
             Action::Insert(id) => {
                 let r = rec(id);
                 if e.insert(h, &r).is_ok() {
-                    m.put(id, r);
+                    m.put(id, r.into());
                 }
             }
             Action::Update(id) | Action::Delete(id) => {
@@ -82,7 +82,7 @@ fn run(actions: Vec<Action>, seed: u64) -> Result<(), TestCaseError> {
                     } else {
                         let r = rec(id);
                         if e.update(h, &r).is_ok() {
-                            m.put(id, r);
+                            m.put(id, r.into());
                         }
                     }
                 }
