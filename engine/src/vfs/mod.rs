@@ -61,15 +61,7 @@ pub trait VfsFile: Send + Sync {
     /// a measurable part of every log open and page-cache miss).
     fn read_exact_into(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> io::Result<()> {
         buf.resize(len, 0);
-        let mut done = 0;
-        while done < len {
-            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
-            if n == 0 {
-                return Err(short_read(done, len, offset));
-            }
-            done += n;
-        }
-        Ok(())
+        read_exact_at(self, buf, offset)
     }
     /// Whether the file is zero bytes long.
     fn is_empty(&self) -> io::Result<bool> {
@@ -152,7 +144,7 @@ pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
 }
 
 /// Read exactly `buf.len()` bytes at `offset`, or fail with `UnexpectedEof`.
-pub fn read_exact_at(file: &dyn VfsFile, buf: &mut [u8], offset: u64) -> io::Result<()> {
+pub fn read_exact_at<F: VfsFile + ?Sized>(file: &F, buf: &mut [u8], offset: u64) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let n = file.read_at(&mut buf[done..], offset + done as u64)?;
