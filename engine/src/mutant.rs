@@ -118,6 +118,13 @@ pub enum Mutant {
     /// holds neither its committed image nor a committed one (DESIGN: originals are
     /// never overwritten while referenced by the durable FCR).
     SpillOverDurable,
+    /// A system transaction takes free pages without regard to what an earlier attempt
+    /// of the same sequence left on them — one that failed before its FCR and is being
+    /// retried, or one a crash cut short before the reopen: a lost write of the retry
+    /// then leaves the earlier attempt's image, which verifies, and a read returns data
+    /// never committed (DESIGN: every read is verified; damage is status 2, never
+    /// silent wrong data).
+    ReuseAttemptedPages,
 }
 
 impl Mutant {
@@ -166,7 +173,7 @@ impl Mutant {
     /// for them. Move each to `ALL` when the simulator catches it. (The pre-imaging ones
     /// moved to `ALL` with the simulator's generation 15, `cursor-cache-never-invalidated`
     /// with generation 18, whose held cursors move between other steps' changes.)
-    pub const PENDING: [Mutant; 0] = [];
+    pub const PENDING: [Mutant; 1] = [Mutant::ReuseAttemptedPages];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -206,6 +213,7 @@ impl Mutant {
             Mutant::CursorCacheStale => "cursor-cache-never-invalidated",
             Mutant::BulkBatchTorn => "bulk-batch-torn",
             Mutant::SpillOverDurable => "spill-over-durable",
+            Mutant::ReuseAttemptedPages => "reuse-attempted-pages",
         }
     }
 

@@ -65,7 +65,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     let mut r = CheckReport {
         physical_pages: df.pager.physical_pages(),
         logical_pages: df.pager.state().logical_pages,
-        free_physical_pages: df.pager.free_physical().len(),
+        free_physical_pages: df.pager.free_physical().count(),
         ..Default::default()
     };
     // Physical partition.
@@ -98,18 +98,19 @@ pub fn check(df: &mut DataFile) -> CheckReport {
     if let Some(why) = df.pager.audit_pat() {
         r.problems.push(format!("PAT tree: {why}"));
     }
-    for &p in df.pager.free_physical() {
+    let mut free = 0;
+    for p in df.pager.free_physical() {
+        free += 1;
         if used.contains(p) {
             r.problems
                 .push(format!("physical page {p} is both in use and free"));
         }
     }
-    let all = used.len() + df.pager.free_physical().len();
+    let all = used.len() + free;
     if all != r.physical_pages as usize {
         r.problems.push(format!(
-            "{} pages in use + {} free != {} physical pages",
+            "{} pages in use + {free} free != {} physical pages",
             used.len(),
-            df.pager.free_physical().len(),
             r.physical_pages
         ));
     }

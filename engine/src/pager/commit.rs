@@ -23,6 +23,7 @@
 //! failed sync then poisons the pager: the spilled images are nowhere else to retry.
 
 use super::frozen::{Frozen, Latest};
+use super::reuse::Alloc;
 use super::{Pager, FCR_SLOTS};
 use crate::delta::ImageRef;
 use crate::page::fcr::{self, Fcr};
@@ -31,20 +32,6 @@ use crate::page::spec::FileFormat;
 use crate::page::{self, PageBuf, PageType};
 use crate::status::{fail, Error, Result, Status};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A physical page for a shadow image: the lowest free one, or one past the end.
-fn alloc_from(free: &mut BTreeSet<u32>, phys_pages: &mut u32) -> u32 {
-    let p = match free.pop_first() {
-        Some(p) => p,
-        None => {
-            *phys_pages += 1;
-            *phys_pages - 1
-        }
-    };
-    debug_assert!(p >= FCR_SLOTS, "physical page {p} is an FCR slot");
-    debug_assert!(p < *phys_pages);
-    p
-}
 
 /// One logical page a system transaction changes.
 #[derive(Clone, Copy)]
@@ -144,8 +131,23 @@ impl Pager {
     /// A physical page for a shadow image: a free one, or one past the end. Never an
     /// FCR slot, and (unless a known-bad engine reuses pages early) never a page the
     /// durable FCR still references — the shadow-paging rule.
+    /// A physical page for a shadow image of the coming commit (`reuse.rs`).
     pub(super) fn alloc_physical(&mut self) -> u32 {
-        alloc_from(&mut self.free_phys, &mut self.phys_pages)
+        self.allocator().take()
+    }
+
+    /// Where the coming commit (sequence `durable.seq + 1`) takes its shadow pages.
+    fn allocator(&mut self) -> Alloc<'_> {
+        Alloc {
+            free: &mut self.free_phys,
+            phys_pages: &mut self.phys_pages,
+            reuse: &mut self.reuse,
+            file: self.file.as_ref(),
+            page_size: self.page_size,
+            seq: self.durable.seq + 1,
+            stats: &mut self.stats,
+            careless: mutant!(self.config, ReuseAttemptedPages),
+        }
     }
 
     /// The physical pages the durable FCR references (PAT pages and mapped pages) past
@@ -211,9 +213,17 @@ impl Pager {
                 self.path.display()
             );
         }
+        // Free pages held back from the coming commit (`reuse.rs`): neither.
+        for &h in &self.reuse.held {
+            assert!(
+                !seen.contains(&h) && !self.free_phys.contains(&h),
+                "{}: held physical page {h} is also free or referenced",
+                self.path.display()
+            );
+        }
         let total = self.phys_pages.saturating_sub(FCR_SLOTS) as usize;
         assert_eq!(
-            seen.len() + self.free_phys.len(),
+            seen.len() + self.free_phys.len() + self.reuse.held.len(),
             total,
             "{}: referenced and free pages do not cover the file's {} physical pages",
             self.path.display(),
@@ -312,16 +322,28 @@ impl Pager {
                 if lost {
                     self.poisoned = Some(err.to_string());
                 } else {
-                    // Nothing the durable FCR references was touched: give back the
-                    // pages this attempt took (and any it appended) and keep the
-                    // changes for a retry.
+                    // Nothing the durable FCR references was touched: keep the changes
+                    // for a retry. The pages this attempt took (and any it appended)
+                    // are free, but may hold its images, sealed with the sequence the
+                    // retry will write: held back until a commit succeeds (`reuse.rs`).
+                    let taken: Vec<u32> = saved_free.difference(&self.free_phys).copied().collect();
                     self.free_phys = saved_free;
+                    // Known-bad: the retry may take them again, for the same sequence.
+                    let careless = mutant!(self.config, ReuseAttemptedPages);
+                    if !careless {
+                        for p in &taken {
+                            self.free_phys.remove(p);
+                        }
+                        self.reuse.held.extend(taken);
+                    }
                     if self.durable.spec.format == FileFormat::V5 {
                         // A legacy transaction that failed was undone: the file was cut
                         // back to its old length, so the pages it appended are gone.
                         self.phys_pages = saved_phys;
-                    } else {
+                    } else if careless {
                         self.free_phys.extend(saved_phys..self.phys_pages);
+                    } else {
+                        self.reuse.held.extend(saved_phys..self.phys_pages);
                     }
                     self.debug_check_free_partition();
                 }
@@ -427,9 +449,18 @@ impl Pager {
         // the path from it to the FCR (and a new top level if the depth grows).
         let top_cap = fcr::pat_capacity(&self.durable.spec);
         let mut plan = {
-            let (free, phys) = (&mut self.free_phys, &mut self.phys_pages);
-            let mut alloc = || alloc_from(free, phys);
             let n = self.state.logical_pages;
+            let mut pages = Alloc {
+                free: &mut self.free_phys,
+                phys_pages: &mut self.phys_pages,
+                reuse: &mut self.reuse,
+                file: self.file.as_ref(),
+                page_size: self.page_size,
+                seq,
+                stats: &mut self.stats,
+                careless: mutant!(self.config, ReuseAttemptedPages),
+            };
+            let mut alloc = || pages.take();
             self.pat.plan(
                 &changes,
                 n,
@@ -536,6 +567,7 @@ impl Pager {
             "a released page was already free (freed twice)"
         );
         self.free_phys.extend(released);
+        self.free_phys.append(&mut self.reuse.committed());
         self.spill_committed();
         for (l, _) in changed() {
             self.clean.remove(&l);

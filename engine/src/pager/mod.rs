@@ -15,7 +15,9 @@
 //!   FCR, as a failed sync does.
 //! - Physical pages freed by a commit become reusable only after that commit's FCR is
 //!   durable. On open, every physical page no FCR-reachable structure references is
-//!   free: pages orphaned by a crash are reclaimed by construction.
+//!   free: pages orphaned by a crash are reclaimed by construction. No commit takes a
+//!   page that may already hold an image of its own sequence, left by a failed or
+//!   crashed attempt (`reuse.rs`).
 //! - Every read is verified against the referrer's expectation (physical and logical
 //!   number, writing sequence, type, checksum): damage is reported as status 2.
 //! - Operations are atomic in memory: `begin_op`/`end_op(false)` undoes every page and
@@ -101,6 +103,9 @@ mod open;
 mod pat;
 #[cfg(test)]
 mod pat_tests;
+mod reuse;
+#[cfg(test)]
+mod reuse_tests;
 mod spill;
 
 /// Counters for statistics and benchmarks.
@@ -174,6 +179,8 @@ pub struct Pager {
     preimage: Option<crate::preimage::PreImageFile>,
     /// Pending images written ahead of the commit (`spill.rs`).
     spill: spill::Spill,
+    /// Free pages a commit may not take yet (`reuse.rs`).
+    reuse: reuse::Reuse,
 }
 
 impl Pager {
@@ -691,7 +698,9 @@ impl Pager {
             Ok(on_disk) => self.pat.differs_from(&on_disk),
         }
     }
-    pub(crate) fn free_physical(&self) -> &BTreeSet<u32> {
-        &self.free_phys
+    /// Every physical page nothing references: the free list, and the free pages held
+    /// back from the coming commit (`reuse.rs`).
+    pub(crate) fn free_physical(&self) -> impl Iterator<Item = u32> + '_ {
+        self.free_phys.iter().chain(&self.reuse.held).copied()
     }
 }

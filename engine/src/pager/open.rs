@@ -330,6 +330,7 @@ impl Pager {
             frozen: None,
             preimage,
             spill: Default::default(),
+            reuse: super::reuse::Reuse::at_open(read_only),
         })
     }
 
