@@ -199,7 +199,10 @@ impl Pager {
             .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
         // A page buffer for the control records' reads below.
         let mut scratch = Vec::new();
-        let (mut durable, mut slot) = Self::live_fcr(file.as_ref(), path, len, &mut scratch)?;
+        // The live FCR's bytes as read and verified (the copy below is made of them).
+        let mut live = Vec::new();
+        let (mut durable, mut slot) =
+            Self::live_fcr(file.as_ref(), path, len, &mut scratch, &mut live)?;
         let mut len = len;
         let mut preimage = None;
         if durable.spec.format == FileFormat::V5 {
@@ -215,7 +218,8 @@ impl Pager {
                 len = file
                     .len()
                     .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
-                (durable, slot) = Self::live_fcr(file.as_ref(), path, len, &mut scratch)?;
+                (durable, slot) =
+                    Self::live_fcr(file.as_ref(), path, len, &mut scratch, &mut live)?;
             }
         }
         if !read_only {
@@ -238,17 +242,24 @@ impl Pager {
             // Whatever a crash tears, one slot holds the live FCR durably; afterwards
             // both do, and the next commit (which writes the slot of the next
             // sequence) overwrites one copy, never the only one.
+            //
+            // Both writes are made of the bytes `live_fcr` read and verified, never of
+            // a second read: sealing bytes read again would give a valid checksum to
+            // whatever a lying disk changed in between (sim seed 5244: a latent
+            // corruption of the live slot was sealed into the other slot, and neither
+            // held a control record any more). Writing the verified bytes back also
+            // mends such a change in the live slot.
             let ps = u64::from(durable.spec.page_size);
             let at = u64::from(slot) * ps;
             let other = (slot + 1) % FCR_SLOTS;
+            debug_assert_eq!(live.len() as u64, ps);
             let mut copied = || -> std::io::Result<()> {
                 let buf = &mut scratch;
-                buf.resize(ps as usize, 0);
-                vfs::read_exact_at(file.as_ref(), buf, at)?;
+                buf.clone_from(&live);
                 page::seal(buf, other, other, durable.seq);
                 file.write_at(buf, u64::from(other) * ps)?;
                 file.sync()?;
-                vfs::rewrite_with(file.as_ref(), at, at + ps, buf)?;
+                file.write_at(&live, at)?;
                 file.sync()
             };
             copied().map_err(|e| {
@@ -334,13 +345,15 @@ impl Pager {
         })
     }
 
-    /// The valid FCR with the highest sequence number, and the slot it is in.
-    /// `scratch` is a buffer to read pages into (its contents are never used).
+    /// The valid FCR with the highest sequence number, and the slot it is in; its
+    /// bytes, as read and verified, are left in `live`. `scratch` is a buffer to read
+    /// pages into (its contents are never used).
     fn live_fcr(
         file: &dyn VfsFile,
         path: &Path,
         len: u64,
         scratch: &mut Vec<u8>,
+        live: &mut Vec<u8>,
     ) -> Result<(Fcr, u32)> {
         let mut best: Option<(Fcr, u32)> = None;
         // The page size is in the FCR itself, so try each: slot 0 is at offset 0 for
@@ -371,6 +384,7 @@ impl Pager {
                 if let Some(f) = read_slot(file, p, 0, ps, scratch, beat).map_err(|e| io(e, 0))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 0));
+                        live.clone_from(scratch);
                     }
                 }
             }
@@ -383,6 +397,7 @@ impl Pager {
                 if let Some(f) = read_slot(file, &p, 1, ps, scratch, beat).map_err(|e| io(e, 1))? {
                     if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
                         best = Some((f, 1));
+                        live.clone_from(scratch);
                     }
                 }
             }
