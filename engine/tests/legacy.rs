@@ -167,6 +167,64 @@ fn a_legacy_transaction_crashed_at_every_io_call_reopens_at_its_start_or_end() {
     assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
 }
 
+/// A process crash anywhere in a legacy transaction, then a power loss anywhere in the
+/// writable open that recovers it: the file reopens at the transaction's start or end.
+/// The open must not void the pre-images before the live FCR is durable: after a
+/// crash at the transaction's FCR sync that FCR may sit only in the OS cache, and a
+/// power loss takes it back over the pages written in place, which only the armed set
+/// can then undo (sim seed 20718: voided first, the file no longer opened).
+#[test]
+fn a_power_loss_in_the_open_after_a_crashed_legacy_transaction_keeps_start_or_end() {
+    let (base, start) = base();
+    let vfs = copy_of(&base);
+    let mut e = mem_engine(&vfs, config());
+    let (_, end) = operations(&mut e, start.clone());
+    let before = vfs.mutating_calls();
+    e.flush().unwrap();
+    let total = vfs.mutating_calls() - before;
+    drop(e);
+    // The process dies at call `k` of the transaction (the OS keeps what it wrote),
+    // then the power fails at call `j` of the open that recovers it (or never).
+    let crashed = |k: u64, j: Option<u64>, seed: u64| {
+        let vfs = copy_of(&base);
+        let mut e = mem_engine(&vfs, config());
+        let _ = operations(&mut e, start.clone());
+        vfs.stop_after(Some(k));
+        let _ = e.flush();
+        drop(e);
+        vfs.stop_after(j);
+        let at = vfs.mutating_calls();
+        let opened = mem_engine(&vfs, Config::default()).open(&path(), OpenMode::Normal);
+        let calls = vfs.mutating_calls() - at;
+        drop(opened);
+        vfs.power_loss(&mut Rng::new(seed));
+        vfs.stop_after(None);
+        (vfs, calls)
+    };
+    let mut cases = 0;
+    // The last calls of the transaction: its in-place pages, their sync, the FCR and
+    // its sync, the void header.
+    for k in total.saturating_sub(8)..=total {
+        let (_, calls) = crashed(k, None, 0);
+        // Two power losses each (which unsynced sectors survive is seeded): the
+        // one that loses the FCR is the one that shows the bug.
+        for (j, seed) in (0..=calls).flat_map(|j| [(j, 0), (j, 1)]) {
+            let (vfs, _) = crashed(k, Some(j), seed * 7919 + j);
+            let got = reopen(&vfs);
+            assert!(
+                got == start || got == end,
+                "transaction crashed at call {k}/{total}, its open at {j}/{calls} (seed \
+                 {seed}): {} records, neither start ({}) nor end ({})",
+                got.len(),
+                start.len(),
+                end.len()
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 20, "{cases} cases");
+}
+
 #[test]
 fn a_foreign_pre_file_is_reported_never_applied_and_another_files_is_refused() {
     let vfs = TestVfs::new();

@@ -30,12 +30,17 @@ use std::path::Path;
 pub(super) type Hook<'a> = Option<&'a mut dyn FnMut(u64, u64) -> Result<()>>;
 
 /// Open the pre-image file of the legacy file at `path` (whose live FCR is `durable`)
-/// and restore an armed set. Writable: makes the `.PRE` if there is none, and rewrites
-/// its state durably (an open must build on a durable state: after a process crash
-/// the last header may sit only in the OS cache). Read-only: refuses a file left
-/// mid-transaction, which only a writable open may restore. Returns the pre-image
-/// file (writable opens) and whether a set was restored (the caller reads the FCR
-/// again then).
+/// and restore an armed set. Writable: makes the `.PRE` if there is none. Read-only:
+/// refuses a file left mid-transaction, which only a writable open may restore.
+/// Returns the pre-image file (writable opens) and whether a set was restored (the
+/// caller reads the FCR again then).
+///
+/// The set is left as found (armed or not): the caller voids it, durably, only once
+/// the live FCR is durable ([`Pager::open`]). A live FCR that is the protected
+/// transaction's own may sit only in the OS cache (its sync failed, then the process
+/// died); a power loss would take it back to the one before, over the transaction's
+/// pages written in place — and only the armed set can then undo them (sim seed
+/// 20718: the set voided first, the FCR lost, the file unreadable).
 pub(super) fn open_preimage(
     vfs: &dyn Vfs,
     path: &Path,
@@ -45,7 +50,7 @@ pub(super) fn open_preimage(
     apply_stale: bool,
 ) -> Result<(Option<PreImageFile>, bool)> {
     let ps = durable.spec.page_size;
-    let mut pre = match PreImageFile::find(vfs, path, read_only)? {
+    let pre = match PreImageFile::find(vfs, path, read_only)? {
         Found::Absent if read_only => return Ok((None, false)),
         Found::Absent => {
             return Ok((
@@ -135,7 +140,6 @@ pub(super) fn open_preimage(
     if read_only {
         return Ok((None, false));
     }
-    pre.void()?;
     Ok((Some(pre), restored))
 }
 

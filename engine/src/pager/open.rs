@@ -286,6 +286,13 @@ impl Pager {
                     ),
                 )
             })?;
+            // A legacy file's pre-images are void only now that the live FCR is
+            // durable (`legacy::open_preimage`): until then a power loss may take the
+            // FCR back to before the transaction they undo. Voiding rewrites the
+            // header durably, for the same reason as the FCR above.
+            if let Some(pre) = preimage.as_mut() {
+                pre.void()?;
+            }
         }
         let ps = durable.spec.page_size as usize;
         let file_pages = u32::try_from(len / ps as u64).unwrap_or(u32::MAX);
