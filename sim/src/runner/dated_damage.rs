@@ -20,10 +20,12 @@
 //!   longer holds: then any older state of written records; and if `c - 1` is one of a
 //!   bulk load's batch states, of which the commit counters do not say which were
 //!   commits, to the state before the load's first batch);
-//! - once a state from `L + 1` on that changed the file (an unchanged one may have been
-//!   an empty commit, which writes no frame) is acknowledged durable, a transaction
-//!   written after the damaged one was synced is on disk: the damage is provable, and
-//!   any older state is a failure (the engine read proven damage as a torn tail).
+//! - once a state from `L + 1` on — or, when the step made several states (a bulk
+//!   load's batches, which may all be one transaction), from the first state a later
+//!   step made — that changed the file (an unchanged one may have been an empty commit,
+//!   which writes no frame) is acknowledged durable, a transaction written after the
+//!   damaged one was synced is on disk: the damage is provable, and any older state is
+//!   a failure (the engine read proven damage as a torn tail).
 //!
 //! Damage seen while a recovery ran (faults on) is judged loosely (any older state of
 //! written records, as for a damaged data file): the recovery's own scan may have run
@@ -115,6 +117,9 @@ pub(super) struct DatedDamage {
     seen: usize,
     /// Per file, at the start of the current step: (first candidate, states.len()).
     step_view: Vec<(usize, usize)>,
+    /// Per file, at the start of the current step: the index of its startbu instant in
+    /// its states if it was frozen then (the step may have rolled it in).
+    step_frozen: Vec<Option<usize>>,
     /// The journal at the start of the current step: entries acknowledged before its
     /// last acknowledgement.
     step_prev_acked: usize,
@@ -170,9 +175,14 @@ impl World {
                     .and_then(|b| b.instant_of(f))
                     .filter(|_| on_data)
                     .map(|inst| states.iter().rposition(|s| **s == *inst));
+                // Provable once a state made by a *later* step is durable: the damaged
+                // step's own states may all be one system transaction's, written before
+                // the damage (a bulk load's batches, committed once at its end — sim
+                // seed 8871: its FCR rotted right after it was synced).
+                let later = (l + 1).max(states.len());
                 let (last, provable_from) = match frozen {
                     Some(at) => (at, usize::MAX),
-                    None => (Some(c), l + 1),
+                    None => (Some(c), later),
                 };
                 // The last transaction on disk that wrote frames made a state at or after
                 // `last` — or the last one before it that changed the file (an unchanged
@@ -180,12 +190,20 @@ impl World {
                 // Within a bulk load's run of batch states the last commit before
                 // that one may be any of them, or the state before the run.
                 let model = &self.model.files[f];
-                let oldest = last.and_then(|last| {
+                let mut oldest = last.and_then(|last| {
                     (1..=last.min(states.len().saturating_sub(1)))
                         .rev()
                         .find(|&j| states[j] != states[j - 1])
                         .map(|j| model.commit_at_or_before(j - 1))
                 });
+                // A file frozen when the step began and thawed since was rolled in
+                // (endbu): the commit before the roll-in's, on disk, is its startbu
+                // instant's, whatever the model made meanwhile in the delta (sim seed
+                // 38560: the roll-in's FCR rotted after the delta was gone).
+                let thawed = self.damage.step_frozen.get(f).copied().flatten();
+                if let (Some(at), None, true) = (thawed, frozen, on_data) {
+                    oldest = oldest.map(|o| o.min(at));
+                }
                 let new = if in_recovery {
                     Dated::Loose
                 } else {
@@ -240,6 +258,15 @@ impl World {
             .files
             .iter()
             .map(|f| (f.durable.max(f.floor), f.states.len()))
+            .collect();
+        self.damage.step_frozen = (0..self.model.files.len())
+            .map(|f| {
+                let inst = self.model.backup.as_ref()?.instant_of(f)?;
+                self.model.files[f]
+                    .states
+                    .iter()
+                    .rposition(|s| **s == *inst)
+            })
             .collect();
         self.damage.step_prev_acked = self.model.journal.prev_acked;
     }
