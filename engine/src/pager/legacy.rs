@@ -35,12 +35,13 @@ pub(super) type Hook<'a> = Option<&'a mut dyn FnMut(u64, u64) -> Result<()>>;
 /// Returns the pre-image file (writable opens) and whether a set was restored (the
 /// caller reads the FCR again then).
 ///
-/// The set is left as found (armed or not): the caller voids it, durably, only once
-/// the live FCR is durable ([`Pager::open`]). A live FCR that is the protected
-/// transaction's own may sit only in the OS cache (its sync failed, then the process
-/// died); a power loss would take it back to the one before, over the transaction's
-/// pages written in place — and only the armed set can then undo them (sim seed
-/// 20718: the set voided first, the FCR lost, the file unreadable).
+/// The set is left as found (armed or not): the caller voids it, durably — right
+/// after a restore, else only once the live FCR is durable ([`Pager::open`]). A live
+/// FCR that is the protected transaction's own may sit only in the OS cache (its sync
+/// failed, then the process died); a power loss would take it back to the one before,
+/// over the transaction's pages written in place — and only the armed set can then
+/// undo them (sim seed 20718: the set voided first, the FCR lost, the file
+/// unreadable).
 pub(super) fn open_preimage(
     vfs: &dyn Vfs,
     path: &Path,
@@ -50,7 +51,7 @@ pub(super) fn open_preimage(
     apply_stale: bool,
 ) -> Result<(Option<PreImageFile>, bool)> {
     let ps = durable.spec.page_size;
-    let pre = match PreImageFile::find(vfs, path, read_only)? {
+    let mut pre = match PreImageFile::find(vfs, path, read_only)? {
         Found::Absent if read_only => return Ok((None, false)),
         Found::Absent => {
             return Ok((
@@ -133,6 +134,8 @@ pub(super) fn open_preimage(
                 ),
             );
         }
+        pre.secure()
+            .map_err(|e| e.during("making the armed pre-image set durable before restoring it"))?;
         preimage::restore(file, path, ps, &set, orig_len)
             .map_err(|e| e.during("restoring the pre-images of an interrupted transaction"))?;
         restored = true;

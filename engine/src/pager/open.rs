@@ -205,13 +205,16 @@ impl Pager {
             Self::live_fcr(file.as_ref(), path, len, &mut scratch, &mut live)?;
         let mut len = len;
         let mut preimage = None;
+        // Whether an interrupted legacy transaction was undone (its set then voided).
+        let mut restored = false;
         if durable.spec.format == FileFormat::V5 {
             // Before anything else reads the file: an interrupted in-place transaction
             // is undone. (The live FCR is readable even then — each transaction writes
             // the slot the live one is not in — and gives the page size to check the
             // `.PRE` against.)
             let stale = mutant!(config, ApplyStalePreimage);
-            let (pre, restored) =
+            let pre;
+            (pre, restored) =
                 super::legacy::open_preimage(vfs, path, file.as_ref(), &durable, read_only, stale)?;
             preimage = pre;
             if restored {
@@ -220,6 +223,16 @@ impl Pager {
                     .map_err(|e| Error::io(&e, format_args!("opening {}", path.display())))?;
                 (durable, slot) =
                     Self::live_fcr(file.as_ref(), path, len, &mut scratch, &mut live)?;
+                // The originals are back, synced, under the durable FCR before the
+                // transaction: void the set now, before the FCR is copied below. The
+                // set holds the original of the slot that copy writes first (the slot
+                // the undone transaction would have written its FCR to), so if it were
+                // still armed when a crash tore the live slot's rewrite, the next open
+                // would restore that original over the only whole copy of the live FCR
+                // (sim seed 56467).
+                if let Some(pre) = preimage.as_mut() {
+                    pre.void()?;
+                }
             }
         }
         if !read_only {
@@ -254,6 +267,13 @@ impl Pager {
             let other = (slot + 1) % FCR_SLOTS;
             debug_assert_eq!(live.len() as u64, ps);
             let mut copied = || -> std::io::Result<()> {
+                // First a sync: after a process crash at the live FCR's own sync that
+                // FCR is written but may not be durable, and the other slot holds the
+                // last durable one — overwriting that before the live one is on disk
+                // could leave, after a power loss, no whole control record at all.
+                // (After a *failed* sync Linux may have dropped the write and marked
+                // it clean; this sync cannot help then — README, "Known gaps".)
+                file.sync()?;
                 let buf = &mut scratch;
                 buf.clone_from(&live);
                 page::seal(buf, other, other, durable.seq);
@@ -286,11 +306,11 @@ impl Pager {
                     ),
                 )
             })?;
-            // A legacy file's pre-images are void only now that the live FCR is
-            // durable (`legacy::open_preimage`): until then a power loss may take the
-            // FCR back to before the transaction they undo. Voiding rewrites the
-            // header durably, for the same reason as the FCR above.
-            if let Some(pre) = preimage.as_mut() {
+            // A legacy file's set that was not restored is void only now that the live
+            // FCR is durable (`legacy::open_preimage`): until then a power loss may take
+            // the FCR back to before the transaction the set undoes. Voiding rewrites
+            // the header durably, for the same reason as the FCR above.
+            if let Some(pre) = preimage.as_mut().filter(|_| !restored) {
                 pre.void()?;
             }
         }

@@ -322,9 +322,28 @@ impl PreImageFile {
         }
     }
 
+    /// Make the current state durable before acting on it: written again, into the
+    /// other header slot, and synced. An open that found the set armed may have read
+    /// the header from the OS cache only (the process died at the arming sync); if it
+    /// restored from it and a power loss then took the header back, the restore's torn
+    /// writes would be left with no armed set to redo them (sim seed 54876).
+    pub fn secure(&mut self) -> Result<()> {
+        let state = self.current.state;
+        self.write_state_over_durable(state)
+    }
+
     /// Step 3: the transaction is whole on disk; its pre-images are void (synced).
     pub fn void(&mut self) -> Result<()> {
         let state = self.void_state();
+        self.write_state_over_durable(state)
+    }
+
+    /// [`write_state`](Self::write_state), synced, after a sync: the current header
+    /// may have been written and not synced (a process died at its sync), and the
+    /// slot the new one goes into holds the last durable header — overwritten before
+    /// the current one is on disk, a power loss could leave neither whole.
+    fn write_state_over_durable(&mut self, state: PreState) -> Result<()> {
+        self.sync()?;
         self.write_state(state, true)
     }
 

@@ -293,6 +293,19 @@ impl TestVfs {
     /// applied in issue order. The result is durable. In-memory backing only: a Vfs
     /// this one is over loses power its own way (this panics).
     pub fn power_loss(&self, rng: &mut Rng) {
+        self.lose_power(rng, false);
+    }
+
+    /// [`power_loss`](Self::power_loss) on a harsher disk: a sector piece of an
+    /// unsynced write may also be left holding garbage — kept, dropped or garbled, a
+    /// third each — even where the write rewrote the bytes already there (a sector
+    /// caught mid-write). What an engine rewrites "unchanged" it must be able to
+    /// rewrite again, or not need.
+    pub fn power_loss_garbling(&self, rng: &mut Rng) {
+        self.lose_power(rng, true);
+    }
+
+    fn lose_power(&self, rng: &mut Rng, garble: bool) {
         assert!(
             self.sh.inner.is_none(),
             "TestVfs::power_loss over another Vfs: lose power on that one"
@@ -307,8 +320,14 @@ impl TestVfs {
                         let mut start = 0;
                         while start < data.len() {
                             let end = data.len().min((at + start) / SECTOR * SECTOR + SECTOR - at);
-                            if rng.below(2) == 0 {
-                                write_into(&mut img, at + start, &data[start..end]);
+                            match rng.below(if garble { 3 } else { 2 }) {
+                                0 => write_into(&mut img, at + start, &data[start..end]),
+                                1 => {}
+                                _ => {
+                                    let junk: Vec<u8> =
+                                        (start..end).map(|_| rng.next() as u8).collect();
+                                    write_into(&mut img, at + start, &junk);
+                                }
                             }
                             start = end;
                         }
