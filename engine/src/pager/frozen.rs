@@ -278,8 +278,29 @@ impl Pager {
     /// Create the delta (durably) and freeze at the durable state.
     fn create_delta(&mut self, vfs: &dyn Vfs, set_id: u64) -> Result<()> {
         let delta = delta_path(&self.path)?;
-        let mut writer =
-            DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id)?;
+        let created =
+            DeltaWriter::create(vfs, &delta, self.page_size as u32, self.durable.seq, set_id);
+        let mut writer = match created {
+            Ok(w) => w,
+            Err(e) => {
+                if matches!(e.status, Status::IoError | Status::DiskFull) {
+                    // The delta may exist, and its removal (best effort) may not be
+                    // durable: a power loss could bring it back, made for this state,
+                    // and the next open would read the file through it — without
+                    // whatever this pager committed meanwhile (sim seed 71693). So
+                    // nothing is committed until the file is reopened, whose open
+                    // makes the directory durable (or finds the delta and continues
+                    // continuous operations from this very state).
+                    self.poisoned.get_or_insert_with(|| {
+                        format!(
+                            "startbu could not make {}, and may have left it: reopen the file",
+                            delta.display()
+                        )
+                    });
+                }
+                return Err(e);
+            }
+        };
         writer.set_skip_sync(mutant!(self.config, DeltaAppendWithoutSync));
         self.frozen = Some(Frozen {
             delta,
@@ -299,7 +320,24 @@ impl Pager {
             Some(f) if f.pages.is_empty() && f.state == self.durable.state => {
                 let delta = f.delta.clone();
                 self.frozen = None;
-                remove_delta(vfs, &delta)
+                let removed = remove_delta(vfs, &delta);
+                if let Err(e) = &removed {
+                    // The removal may not be durable: a power loss could bring the
+                    // delta back, made for this state, and the next open would read
+                    // the file through it — without whatever this pager committed to
+                    // the data file meanwhile (sim seed 71693). So nothing is
+                    // committed until the file is reopened, whose open makes the
+                    // directory durable (or finds the delta and continues continuous
+                    // operations from this very state).
+                    self.poisoned.get_or_insert_with(|| {
+                        format!(
+                            "undoing a failed startbu could not remove {} durably ({e}); \
+                             reopen the file",
+                            delta.display()
+                        )
+                    });
+                }
+                removed
             }
             _ => fail(
                 Status::OperationNotAllowed,
