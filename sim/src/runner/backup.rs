@@ -379,12 +379,17 @@ impl World {
     /// must then be exactly at the `startbu` instant (invariant 5), read before any
     /// roll-forward.
     pub(super) fn maybe_kill_backup(&mut self) -> Result<(), String> {
+        if self.model.backup.is_none() || !self.sched.rng.random_bool(0.4) {
+            return Ok(());
+        }
+        // A file whose delta is gone was rolled in since the model last looked — by an
+        // open that finished a failed endbu whose delta said it was ending (sim seed
+        // 88578) — and is out of continuous operations: killbu passes it over, and it
+        // is no longer held to the startbu instant.
+        self.reconcile_backup();
         let Some(b) = self.model.backup.clone() else {
             return Ok(());
         };
-        if !self.sched.rng.random_bool(0.4) {
-            return Ok(());
-        }
         // The same killbu butil runs; a file of the set whose delta an interrupted endbu
         // already removed is passed over. A refusal (a roll-in had begun, or a delta is
         // unreadable) leaves the operator only endbu.
