@@ -24,6 +24,10 @@ pub(super) struct BackupModel {
     set: Vec<usize>,
     /// Each set file's records at the `startbu` instant.
     instant: Vec<Records>,
+    /// Each set file's records at its last commit the model knew durable when
+    /// `startbu` ran: the control record the instant's supersedes is at or after it
+    /// (operations between may have been bundled into one commit with the instant's).
+    before: Vec<Records>,
     /// Copies taken (and checked) yet?
     copied: bool,
     /// A crash cut `startbu` short before any file of the set was seen frozen: a
@@ -40,6 +44,30 @@ impl BackupModel {
     pub(super) fn instant_of(&self, f: usize) -> Option<&Records> {
         let i = self.set.iter().position(|&x| x == f)?;
         self.instant.get(i)
+    }
+
+    /// File `f`'s records at its last commit known durable when `startbu` ran.
+    pub(super) fn before_of(&self, f: usize) -> Option<&Records> {
+        let i = self.set.iter().position(|&x| x == f)?;
+        self.before.get(i)
+    }
+
+    /// The set narrowed to the files `keep` says.
+    fn retain(self, keep: impl Fn(usize) -> bool) -> BackupModel {
+        let mut b = BackupModel {
+            set: Vec::new(),
+            instant: Vec::new(),
+            before: Vec::new(),
+            ..self
+        };
+        for ((f, i), d) in self.set.into_iter().zip(self.instant).zip(self.before) {
+            if keep(f) {
+                b.set.push(f);
+                b.instant.push(i);
+                b.before.push(d);
+            }
+        }
+        b
     }
 }
 
@@ -119,6 +147,7 @@ impl World {
                     .iter()
                     .map(|&f| Records::clone(&self.model.files[f].live))
                     .collect(),
+                before: self.durable_records(&set),
                 set,
                 copied: false,
                 interrupted: false,
@@ -178,6 +207,7 @@ impl World {
                         .iter()
                         .map(|&f| Records::clone(&self.model.files[f].live))
                         .collect(),
+                    before: self.durable_records(&set),
                     set: set.clone(),
                     copied: true,
                     interrupted: partial.is_empty(),
@@ -324,23 +354,27 @@ impl World {
         let Some(b) = self.model.backup.take() else {
             return;
         };
-        let (set, instant): (Vec<usize>, Vec<Records>) = b
-            .set
-            .iter()
-            .zip(b.instant)
-            .filter(|(&f, _)| self.has_delta(f))
-            .map(|(&f, i)| (f, i))
-            .unzip();
-        if set.is_empty() {
+        let b = b.retain(|f| self.has_delta(f));
+        if b.set.is_empty() {
             self.tally.backups.2 += 1;
         } else {
             self.model.backup = Some(BackupModel {
-                set,
-                instant,
-                copied: b.copied,
                 interrupted: false,
+                ..b
             });
         }
+    }
+
+    /// Each file of `set`: its records at its last commit the model knows durable.
+    fn durable_records(&self, set: &[usize]) -> Vec<Records> {
+        set.iter()
+            .map(|&f| {
+                let m = &self.model.files[f];
+                m.candidates()
+                    .first()
+                    .map_or_else(|| Records::clone(&m.live), |s| Records::clone(s))
+            })
+            .collect()
     }
 
     /// Right after the crash strikes: a `startbu` the crash cut short before any file
@@ -356,20 +390,12 @@ impl World {
         let Some(b) = self.model.backup.take() else {
             return;
         };
-        let (set, instant): (Vec<usize>, Vec<Records>) = b
-            .set
-            .iter()
-            .zip(b.instant)
-            .filter(|(&f, _)| self.has_delta(f))
-            .map(|(&f, i)| (f, i))
-            .unzip();
-        if !set.is_empty() {
-            tracing::info!(target: "sim", ?set, "an interrupted startbu took effect");
+        let b = b.retain(|f| self.has_delta(f));
+        if !b.set.is_empty() {
+            tracing::info!(target: "sim", set = ?b.set, "an interrupted startbu took effect");
             self.model.backup = Some(BackupModel {
-                set,
-                instant,
-                copied: b.copied,
                 interrupted: false,
+                ..b
             });
         }
     }

@@ -175,6 +175,15 @@ impl World {
                     .and_then(|b| b.instant_of(f))
                     .filter(|_| on_data)
                     .map(|inst| states.iter().rposition(|s| **s == *inst));
+                // And the last commit known durable when startbu ran: the control
+                // record the instant's supersedes is at or after it (sim seed 82007:
+                // an insert bundled into startbu's own commit).
+                let before_freeze = self
+                    .model
+                    .backup
+                    .as_ref()
+                    .and_then(|b| b.before_of(f))
+                    .and_then(|d| states.iter().rposition(|s| **s == *d));
                 // Provable once a state made by a *later* step is durable: the damaged
                 // step's own states may all be one system transaction's, written before
                 // the damage (a bulk load's batches, committed once at its end — sim
@@ -203,6 +212,11 @@ impl World {
                 let thawed = self.damage.step_frozen.get(f).copied().flatten();
                 if let (Some(at), None, true) = (thawed, frozen, on_data) {
                     oldest = oldest.map(|o| o.min(at));
+                }
+                if frozen.is_some() {
+                    // Not found (the model's baseline moved past it): before the
+                    // baseline, the most lenient bound.
+                    oldest = oldest.zip(before_freeze).map(|(o, b)| o.min(b));
                 }
                 let new = if in_recovery {
                     Dated::Loose
