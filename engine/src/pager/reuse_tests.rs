@@ -10,7 +10,7 @@
 //! earlier attempt's.
 
 use super::{create, Pager, PagerConfig};
-use crate::page::spec::{FileFormat, FileSpec, KeySpec, KeyType, Segment};
+use crate::page::spec::FileSpec;
 use crate::page::{self, PageType};
 use crate::status::{Error, Status};
 use crate::vfs::testing::TestVfs;
@@ -40,21 +40,7 @@ fn reopen(vfs: &TestVfs, careless: bool) -> Pager {
 /// A new file with one data page marked `mark`, committed. Returns the pager and the
 /// page's logical number.
 fn file_with_page(vfs: &TestVfs, mark: u8, careless: bool) -> (Pager, u32) {
-    let spec = FileSpec {
-        record_length: 8,
-        page_size: PS as u32,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: FileFormat::V6,
-    };
+    let spec = FileSpec::unique_u32_key(8, PS as u32);
     create(vfs, Path::new(PATH), &spec).expect("create");
     let mut p = reopen(vfs, careless);
     p.begin_op().expect("op");
