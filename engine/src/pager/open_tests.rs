@@ -144,82 +144,17 @@ proptest! {
     }
 }
 
-/// A filesystem whose disk changes the live slot's magic right after the open has
-/// read and verified it — a latent corruption between two reads of one slot.
-struct RotAfterFirstRead {
-    inner: TestVfs,
-    page_size: usize,
-    rotted: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-struct RotFile {
-    inner: Box<dyn crate::vfs::VfsFile>,
-    vfs: TestVfs,
-    page_size: usize,
-    rotted: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl crate::vfs::VfsFile for RotFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        let n = self.inner.read_at(buf, offset)?;
-        let whole_slot_0 = offset == 0 && buf.len() == self.page_size;
-        if whole_slot_0 && !self.rotted.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let mut b = self.vfs.contents(PATH).expect("file");
-            b[32..36].copy_from_slice(b"ROT!");
-            self.vfs.put(PATH, b);
-        }
-        Ok(n)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
-        self.inner.write_at(buf, offset)
-    }
-    fn sync(&self) -> std::io::Result<()> {
-        self.inner.sync()
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> std::io::Result<u64> {
-        self.inner.len()
-    }
-    fn try_lock_exclusive(&self) -> std::io::Result<()> {
-        self.inner.try_lock_exclusive()
-    }
-}
-
-impl Vfs for RotAfterFirstRead {
-    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Box<dyn crate::vfs::VfsFile>> {
-        Ok(Box::new(RotFile {
-            inner: self.inner.open(path, mode)?,
-            vfs: self.inner.clone(),
-            page_size: self.page_size,
-            rotted: self.rotted.clone(),
-        }))
-    }
-    fn remove(&self, path: &Path) -> std::io::Result<()> {
-        self.inner.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn exists(&self, path: &Path) -> std::io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-}
-
 /// A writable open makes the live control record durable by writing it into both
 /// slots. If it sealed bytes read a second time, a change the disk made in between
 /// would get a valid checksum in the other slot, and the file would lose both control
 /// records (sim seed 5244: status 30 on the next open). It writes the bytes it
-/// verified, so the change is mended instead.
+/// verified, so the change is mended instead. The disk here rots the live slot's magic
+/// at the open's first sync — after the open has read and verified it, before it
+/// writes either slot.
 #[test]
 fn the_open_writes_the_control_record_it_verified_not_a_second_read() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let ps = 512;
     let vfs = TestVfs::new();
     vfs.put(PATH, made(ps, 1));
@@ -227,16 +162,18 @@ fn the_open_writes_the_control_record_it_verified_not_a_second_read() {
         let p = Pager::open(&vfs, Path::new(PATH), true, config()).unwrap();
         p.durable_seq()
     };
-    let rot = RotAfterFirstRead {
-        inner: vfs.clone(),
-        page_size: ps as usize,
-        rotted: Default::default(),
-    };
-    drop(Pager::open(&rot, Path::new(PATH), false, config()).unwrap());
-    assert!(
-        rot.rotted.load(std::sync::atomic::Ordering::SeqCst),
-        "no rot"
-    );
+    let rotted = Arc::new(AtomicBool::new(false));
+    let (disk, flag) = (vfs.clone(), rotted.clone());
+    vfs.on_sync(move || {
+        if !flag.swap(true, Ordering::SeqCst) {
+            let mut b = disk.contents(PATH).expect("file");
+            b[32..36].copy_from_slice(b"ROT!");
+            disk.put(PATH, b);
+        }
+    });
+    drop(Pager::open(&vfs, Path::new(PATH), false, config()).unwrap());
+    vfs.on_sync(|| {});
+    assert!(rotted.load(Ordering::SeqCst), "no rot");
     let b = vfs.contents(PATH).unwrap();
     for slot in 0..2 {
         let page = &b[slot * ps as usize..(slot + 1) * ps as usize];
