@@ -148,6 +148,61 @@ fn killing_the_deltas_gives_the_startbu_instant() {
     assert_eq!(ids(&mut e, hx), (0..40).collect::<Vec<_>>());
 }
 
+/// killbu refuses a file whose startbu-instant control record rotted on disk after
+/// startbu synced it: the file would read as the commit before the instant, and
+/// removing the delta would silently lose what startbu committed. Rotting the other
+/// (older) slot instead is harmless: killbu then returns the file to the instant.
+#[test]
+fn killbu_refuses_a_file_no_longer_at_its_startbu_instant() {
+    let refused: Vec<bool> = [0usize, 1]
+        .into_iter()
+        .map(|slot| {
+            let vfs = TestVfs::new();
+            let (mut e, hx, _) = setup(&vfs);
+            for id in 40..50 {
+                e.insert(hx, &person(id, 1, &format!("x{id}"))).unwrap();
+            }
+            // Pending inserts go into startbu's own commit: the instant holds 0..50.
+            e.start_backup(&set()).unwrap();
+            for id in 50..60 {
+                e.insert(hx, &person(id, 1, &format!("x{id}"))).unwrap();
+            }
+            e.flush().unwrap();
+            drop(e);
+            let mut bytes = vfs.contents(X).unwrap();
+            bytes[slot * 512 + 100] ^= 0x5a; // inside the control record, past its header
+            vfs.put(X, bytes);
+            let r = engine::contops::killbu::killbu(
+                &vfs,
+                &set(),
+                engine::contops::killbu::IfAbsent::Refuse,
+            );
+            let delta = delta_path(Path::new(X)).unwrap();
+            match r {
+                Err(err) => {
+                    assert_eq!(err.status, Status::IoError, "{err}");
+                    assert!(err.to_string().contains("startbu instant"), "{err}");
+                    assert!(vfs.exists(&delta).unwrap(), "the delta is kept as evidence");
+                    // Opening the file reports the same damage rather than an older state.
+                    let mut e = mem_engine(&vfs, Config::default());
+                    let st = e.open(Path::new(X), OpenMode::Normal).unwrap_err().status;
+                    assert_eq!(st, Status::IoError);
+                    true
+                }
+                Ok(_) => {
+                    assert!(!vfs.exists(&delta).unwrap());
+                    let mut e = mem_engine(&vfs, Config::default());
+                    let hx = e.open(Path::new(X), OpenMode::Normal).unwrap();
+                    assert_eq!(ids(&mut e, hx), (0..50).collect::<Vec<_>>());
+                    false
+                }
+            }
+        })
+        .collect();
+    // Exactly one slot holds the instant's control record.
+    assert_eq!(refused.iter().filter(|&&r| r).count(), 1, "{refused:?}");
+}
+
 #[test]
 fn startbu_refuses_and_puts_no_file_into_contops() {
     let vfs = TestVfs::new();

@@ -3,7 +3,7 @@
 //!
 //! All or nothing, like `startbu`: every delta is checked first, and one that cannot be
 //! killed refuses the whole request before anything is removed. A delta is killable when
-//! it is *active*, or when its creation was interrupted (nothing was ever written to
+//! it is *active* and its data file still at the snapshot the delta was made for, or when its creation was interrupted (nothing was ever written to
 //! it). An *ending* delta is not: its roll-in had begun, so the data file may already
 //! hold some of the delta's pages and is no longer the `startbu` instant — only `endbu`
 //! can finish it. A file with no delta is not in continuous operations (status 41).
@@ -11,7 +11,7 @@
 use crate::delta::{delta_path, probe_delta, remove_delta, scan_delta, DeltaProbe, DeltaState};
 use crate::status::{Error, Result, Status};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to do with a file of the set that has no delta.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,8 @@ pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<
             }
             DeltaProbe::Interrupted => {}
             DeltaProbe::Present => {
-                if scan_delta(vfs, &d)?.header.state == DeltaState::Ending {
+                let header = scan_delta(vfs, &d)?.header;
+                if header.state == DeltaState::Ending {
                     return Err(Error::new(
                         Status::IncompatibleMode,
                         format!(
@@ -57,12 +58,44 @@ pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<
                         ),
                     ));
                 }
+                check_at_instant(vfs, p, header.fcr_seq)?;
             }
         }
         deltas.push(d);
     }
     debug_assert_eq!(deltas.len(), paths.len());
     Ok(deltas)
+}
+
+/// Check that the data file at `path` (if it exists) is still at the snapshot its active
+/// delta was made for: its live control record has the sequence `fcr_seq` the delta's
+/// header names. `startbu` synced that control record before it created the delta, so
+/// if the file now reads as an older one, the newest control record was damaged on disk
+/// (or the file replaced), and removing the delta would not return the file to the
+/// startbu instant but silently to a state before it — losing what `startbu` itself
+/// committed (sim seed 121267). Refused with status 2, the delta left as evidence.
+fn check_at_instant(vfs: &dyn Vfs, path: &Path, fcr_seq: u64) -> Result<()> {
+    if !vfs
+        .exists(path)
+        .map_err(|e| Error::io(&e, format_args!("looking for {}", path.display())))?
+    {
+        return Ok(());
+    }
+    let seq = crate::pager::live_fcr_seq(vfs, path)?;
+    if seq == fcr_seq {
+        return Ok(());
+    }
+    Err(Error::new(
+        Status::IoError,
+        format!(
+            "{}: its control record is at sequence {seq}, but its delta was made for the \
+             startbu instant at sequence {fcr_seq}: the file is no longer that instant (its \
+             newest control record is damaged, or the file was replaced), so removing the \
+             delta would not return it there; restore the file from backup, then remove \
+             the delta",
+            path.display()
+        ),
+    ))
 }
 
 /// Remove checked deltas durably (each removal's directory synced), in order. A failure

@@ -50,7 +50,7 @@ use pat::{FreeLogical, PatTree};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub use open::{create, creating_path};
+pub use open::{create, creating_path, live_fcr_seq};
 
 /// Physical pages holding the two FCR slots.
 pub const FCR_SLOTS: u32 = 2;
