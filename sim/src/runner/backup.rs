@@ -417,15 +417,28 @@ impl World {
             return Ok(());
         };
         // The same killbu butil runs; a file of the set whose delta an interrupted endbu
-        // already removed is passed over. A refusal (a roll-in had begun, or a delta is
-        // unreadable) leaves the operator only endbu.
+        // already removed is passed over. A refusal (a roll-in had begun, or damage)
+        // leaves the operator only endbu or a restore.
         let paths: Vec<_> = b
             .set
             .iter()
             .map(|&f| self.model.files[f].path.clone())
             .collect();
-        let Ok(deltas) = engine::contops::check_kill(&self.rig.vfs, &paths, IfAbsent::Skip) else {
-            return Ok(());
+        let deltas = match engine::contops::check_kill(&self.rig.vfs, &paths, IfAbsent::Skip) {
+            Ok(deltas) => deltas,
+            // A roll-in had begun (an endbu failed part-way, or a recovery resumed it).
+            Err(e) if e.status == Status::IncompatibleMode => return Ok(()),
+            // A damaged delta, or a data file no longer at the instant its delta names:
+            // only a lying fault on one of them can do that.
+            Err(e) if e.status == Status::IoError && b.set.iter().any(|&f| self.damaged(f)) => {
+                tracing::info!(target: "sim", refusal = %e, "killbu refused: damage");
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(format!(
+                    "killbu after a crash refused, and no injected fault explains it: {e}"
+                ))
+            }
         };
         engine::contops::remove_deltas(&self.rig.vfs, &deltas)
             .map_err(|e| format!("killbu: {e}"))?;

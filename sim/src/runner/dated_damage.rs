@@ -42,7 +42,10 @@
 //! commit supersedes. Everything else a lying fault can do to it (a rotten page, a
 //! misdirected page write) its page checksums and the sequence numbers its referrers
 //! expect must reveal. While the file is frozen by `startbu`, its last commit on disk
-//! is the startbu instant, and what is committed to the delta supersedes nothing.
+//! is the startbu instant, and what is committed to the delta supersedes nothing —
+//! but the delta's header names the instant's control record, so damage to it is
+//! provable while the delta is intact, and a fallback is allowed only if the delta was
+//! damaged too.
 //! The record ends at a recovery that checked the file (every page it reaches).
 //!
 //! The transaction log (log modes, from generation 12) is judged the same way against
@@ -56,8 +59,10 @@
 //! entries) must survive. A recovery that reports the damage (status 2) ends the seed:
 //! the operator restores the log, which the simulator does not model.
 use super::world::World;
+use crate::model::Records;
 use rand::Rng;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a lying fault left in one file's delta (or in the log), as far as the oracle
 /// must know.
@@ -75,6 +80,14 @@ pub(super) enum Dated {
         /// Deltas: once the file's candidates start at or after this index, the damage
         /// is provable. The log: once more than this many entries are acknowledged.
         provable_from: usize,
+        /// A data file damaged while frozen: its delta's header names the control
+        /// record of the startbu instant (synced before the delta was made), so while
+        /// the delta is intact the engine can prove damage to it (a file reading as an
+        /// older control record does not belong to its delta: open and killbu report
+        /// status 2). The fallback is allowed only if the delta was damaged too (sim
+        /// seed 82007: its header rotted with nothing after it, which reads as a
+        /// startbu cut short), or the record was merged with one that is not vouched.
+        vouched: bool,
     },
     /// Damage seen during a recovery with faults on: judged like a damaged data file.
     Loose,
@@ -90,15 +103,18 @@ impl Dated {
                 Dated::Timed {
                     oldest: a,
                     provable_from: p,
+                    vouched: v,
                 },
                 Dated::Timed {
                     oldest: b,
                     provable_from: q,
+                    vouched: w,
                 },
             ) => Dated::Timed {
                 // `None` (before the baseline) is the most lenient.
                 oldest: a.zip(b).map(|(a, b)| a.min(b)),
                 provable_from: p.max(q),
+                vouched: v && w,
             },
         }
     }
@@ -117,9 +133,18 @@ pub(super) struct DatedDamage {
     seen: usize,
     /// Per file, at the start of the current step: (first candidate, states.len()).
     step_view: Vec<(usize, usize)>,
-    /// Per file, at the start of the current step: the index of its startbu instant in
-    /// its states if it was frozen then (the step may have rolled it in).
-    step_frozen: Vec<Option<usize>>,
+    /// Per file, at the start of the current step: its startbu instant if it was
+    /// frozen then (the step may have rolled it in).
+    step_frozen: Vec<Option<Arc<Records>>>,
+    /// Per file: the startbu instants of roll-ins that may still be the data file's
+    /// last commit on disk, and how many model states the file had when the last was
+    /// seen. Until a later commit attempt (a new state) or a writable open (whose copy
+    /// of the live control record overwrites the instant's), the other control record
+    /// on disk is an instant's: a damaged roll-in record falls back to it (sim seed
+    /// 149897: it rotted in the next step's reopen). Several when a backup cycle made
+    /// no commit at all (its roll-in wrote nothing): the last roll-in on disk is then an
+    /// earlier cycle's (sim seed 147507).
+    rolled_in: Vec<Option<(Vec<Arc<Records>>, usize)>>,
     /// The journal at the start of the current step: entries acknowledged before its
     /// last acknowledgement.
     step_prev_acked: usize,
@@ -144,6 +169,7 @@ impl World {
                     Dated::Timed {
                         oldest: Some(self.damage.step_prev_acked),
                         provable_from: self.model.journal.entries.len(),
+                        vouched: false,
                     }
                 };
                 self.damage.log = self.damage.log.merge(new);
@@ -206,12 +232,19 @@ impl World {
                         .map(|j| model.commit_at_or_before(j - 1))
                 });
                 // A file frozen when the step began and thawed since was rolled in
-                // (endbu): the commit before the roll-in's, on disk, is its startbu
+                // (endbu), and so was one rolled in earlier with no commit or open
+                // since: the commit before the roll-in's, on disk, is its startbu
                 // instant's, whatever the model made meanwhile in the delta (sim seed
-                // 38560: the roll-in's FCR rotted after the delta was gone).
-                let thawed = self.damage.step_frozen.get(f).copied().flatten();
-                if let (Some(at), None, true) = (thawed, frozen, on_data) {
-                    oldest = oldest.map(|o| o.min(at));
+                // 38560: the roll-in's FCR rotted after the delta was gone). If the
+                // model's baseline moved past the instant: before the baseline.
+                let mut thawed = self.rolled_in_instants(f);
+                thawed.extend(self.damage.step_frozen.get(f).cloned().flatten());
+                if frozen.is_none() && on_data {
+                    for inst in thawed {
+                        oldest = oldest
+                            .zip(states.iter().rposition(|s| **s == *inst))
+                            .map(|(o, at)| o.min(at));
+                    }
                 }
                 if frozen.is_some() {
                     // Not found (the model's baseline moved past it): before the
@@ -224,6 +257,7 @@ impl World {
                     Dated::Timed {
                         oldest,
                         provable_from,
+                        vouched: frozen.is_some(),
                     }
                 };
                 if on_data {
@@ -273,16 +307,56 @@ impl World {
             .iter()
             .map(|f| (f.durable.max(f.floor), f.states.len()))
             .collect();
-        self.damage.step_frozen = (0..self.model.files.len())
+        let n = self.model.files.len();
+        self.damage.rolled_in.resize(n, None);
+        let frozen: Vec<Option<Arc<Records>>> = (0..n)
             .map(|f| {
                 let inst = self.model.backup.as_ref()?.instant_of(f)?;
-                self.model.files[f]
-                    .states
-                    .iter()
-                    .rposition(|s| **s == *inst)
+                Some(Arc::new(inst.clone()))
             })
             .collect();
+        // Thawed since the last step began: rolled in (or its delta killed, which
+        // leaves it at the instant anyway).
+        for (f, was) in std::mem::take(&mut self.damage.step_frozen)
+            .into_iter()
+            .enumerate()
+        {
+            if let (Some(inst), Some(None)) = (was, frozen.get(f)) {
+                let mut all = self.rolled_in_instants(f);
+                all.push(inst);
+                self.damage.rolled_in[f] = Some((all, self.model.files[f].states.len()));
+            }
+        }
+        self.damage.step_frozen = frozen;
         self.damage.step_prev_acked = self.model.journal.prev_acked;
+    }
+
+    /// File `f`'s startbu instants whose roll-ins may still be its last commit on disk:
+    /// no state was added since (no commit attempt).
+    fn rolled_in_instants(&self, f: usize) -> Vec<Arc<Records>> {
+        match self.damage.rolled_in.get(f) {
+            Some(Some((all, len))) if *len == self.model.files[f].states.len() => all.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// File `f` was opened for writing (its live control record copied over the other
+    /// slot) or recovered: a roll-in's startbu instant is no longer on disk — nor is
+    /// that of a roll-in this step made (or the recovery finished) before the open, if
+    /// the file is no longer frozen. Callers date the damage so far first: the open may
+    /// have read a damaged roll-in record before its copy.
+    pub(super) fn forget_rolled_in(&mut self, f: usize) {
+        if let Some(r) = self.damage.rolled_in.get_mut(f) {
+            *r = None;
+        }
+        let frozen = self
+            .model
+            .backup
+            .as_ref()
+            .is_some_and(|b| b.instant_of(f).is_some());
+        if let (false, Some(s)) = (frozen, self.damage.step_frozen.get_mut(f)) {
+            *s = None;
+        }
     }
 
     /// Whether file `f`'s delta damage allows recovery to find its model state `at`
@@ -293,7 +367,13 @@ impl World {
 
     /// [`World::delta_fallback_allowed`] for damage to the data file itself.
     pub(super) fn data_fallback_allowed(&self, f: usize, at: Option<usize>) -> bool {
-        self.fallback_allowed(self.damage.data.get(f).copied().unwrap_or_default(), f, at)
+        let d = self.damage.data.get(f).copied().unwrap_or_default();
+        if matches!(d, Dated::Timed { vouched: true, .. })
+            && self.damage.delta.get(f).copied().unwrap_or_default() == Dated::None
+        {
+            return false;
+        }
+        self.fallback_allowed(d, f, at)
     }
 
     fn fallback_allowed(&self, d: Dated, f: usize, at: Option<usize>) -> bool {
@@ -304,6 +384,7 @@ impl World {
             Dated::Timed {
                 oldest,
                 provable_from,
+                ..
             } => {
                 // A later transaction wrote frames only if it changed the file: a state
                 // equal to the one before it may have been an empty commit.
@@ -328,6 +409,7 @@ impl World {
             Dated::Timed {
                 oldest,
                 provable_from,
+                ..
             } => (self.model.journal.acked <= provable_from).then(|| oldest.unwrap_or(0)),
         }
     }

@@ -30,6 +30,12 @@ impl World {
         tracing::info!(target: "sim", power, io_step = self.rig.vfs.io_step(), "crash");
         crash.strike(&self.rig.vfs);
         self.settle_interrupted_startbu();
+        // Date the step's damage while the model still knows which files were frozen:
+        // the operator's killbu below ends the backup cycle, and damage to a frozen
+        // file's control record (the startbu instant's) must be judged as such (sim
+        // seed 121267: latent corruption of the instant's FCR, read by a reopen, then a
+        // power loss and killbu).
+        self.date_damage(false);
         let vfs = self.rig.vfs.clone();
         vfs.with_faults_paused(|| self.maybe_kill_backup())?;
         // Generation 14: a file archived late joins blog.cfg now.
@@ -383,6 +389,7 @@ impl World {
                 e.create(&path, &self.rig.spec_of(i))
                     .map_err(|x| format!("recreating {}: {x}", path.display()))?;
                 self.model.files[i].reset();
+                self.forget_rolled_in(i);
                 return Ok(None);
             }
             Err(m) => return Err(format!("after {why}: {m}")),
@@ -439,6 +446,7 @@ impl World {
         }
         let f = &mut self.model.files[i];
         f.recovered(found);
+        self.forget_rolled_in(i);
         Ok(at)
     }
 

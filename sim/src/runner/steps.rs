@@ -278,6 +278,10 @@ impl World {
         self.rig.handles[f] = hs;
         // A failed state the file was in (a poisoned pager) ended with this open.
         self.mark_reopened(f);
+        // Its control record was copied over the other slot: damage the open read
+        // before that is dated as it stood.
+        self.date_damage(false);
+        self.forget_rolled_in(f);
         if self.damaged(f) {
             // Damaged while it reopened: it may have come back at an older
             // state (a corrupted last delta transaction reads as a torn
