@@ -174,7 +174,16 @@ impl World {
         // before that removal was durable, so a power loss can bring the delta back
         // (sim seed 6419). Recovery then rightly continues continuous operations.
         let crashed = self.rig.vfs.is_crashed();
-        if !partial.is_empty() || crashed {
+        // So may an undo whose removal of a delta is not durable (its directory sync
+        // failed; the engine refuses to commit to the file until it is reopened): a
+        // power loss brings the delta back, and the next open rightly continues
+        // continuous operations from this startbu's instant (sim seed 193988).
+        let lingering: Vec<usize> = set
+            .iter()
+            .copied()
+            .filter(|&f| !partial.contains(&f) && self.delta_may_return(f))
+            .collect();
+        if !partial.is_empty() || crashed || !lingering.is_empty() {
             if let Some(status) = got
                 .as_ref()
                 .err()
@@ -189,7 +198,8 @@ impl World {
                     return Err(format!(
                         "startbu all-or-nothing: it failed (status {}) under {faults} injected \
                          fault(s), yet files {partial:?} of the set {set:?} are left in \
-                         continuous operations though undoing them met no fault",
+                         continuous operations (and {lingering:?} with a delta a power loss \
+                         brings back) though undoing them met no fault",
                         status.code()
                     ));
                 }
@@ -340,6 +350,9 @@ impl World {
                 ));
             }
             self.model.backup = None;
+            for &f in &b.set {
+                self.unvouch_data_damage(f);
+            }
             self.tally.backups.2 += 1;
             if self.workload >= 17 {
                 self.operator_check(b.set[0])?;
@@ -354,6 +367,11 @@ impl World {
         let Some(b) = self.model.backup.take() else {
             return;
         };
+        for &f in &b.set {
+            if !self.has_delta(f) {
+                self.unvouch_data_damage(f);
+            }
+        }
         let b = b.retain(|f| self.has_delta(f));
         if b.set.is_empty() {
             self.tally.backups.2 += 1;
@@ -453,6 +471,7 @@ impl World {
             // The delta is gone, and its damage with it; a damaged data file may still
             // read as an older state, which recovery judges.
             self.settle_delta_damage(f);
+            self.unvouch_data_damage(f);
             let damaged = self.rig.vfs.was_damaged(&path);
             let found =
                 match check::recovered_state(&mut scratch, Arc::new(self.rig.vfs.clone()), &path) {
@@ -612,6 +631,16 @@ impl World {
         set.iter()
             .map(|&f| self.model.files[f].path.clone())
             .collect()
+    }
+
+    /// Is `f`'s delta gone as the OS sees it, but still in the directory as it is on
+    /// disk (its removal not yet durable), so that a power loss brings it back?
+    fn delta_may_return(&self, f: usize) -> bool {
+        engine::delta::delta_path(&self.model.files[f].path)
+            .ok()
+            .is_some_and(|d| {
+                self.rig.vfs.read_file(&d).is_none() && self.rig.vfs.durable_file(&d).is_some()
+            })
     }
 
     /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never

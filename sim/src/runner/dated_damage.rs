@@ -445,6 +445,17 @@ impl World {
         }
     }
 
+    /// File `f`'s backup cycle ended (endbu, a roll-in finished by an open, killbu): its
+    /// delta is gone, and with it the header that vouched for the startbu instant's
+    /// control record. If the roll-in committed nothing (an empty delta), that record
+    /// is still the file's last commit on disk, and damage to it now reads like a torn
+    /// control-record write (sim seed 194580).
+    pub(super) fn unvouch_data_damage(&mut self, f: usize) {
+        if let Some(Dated::Timed { vouched, .. }) = self.damage.data.get_mut(f) {
+            *vouched = false;
+        }
+    }
+
     /// Recovery checked data file `f` (every page it reaches; or replaced it): a dated
     /// record is settled — damage it did not meet lies in pages nothing reaches, which
     /// are written whole before reuse. A loose record ends only with the file.
