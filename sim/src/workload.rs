@@ -171,8 +171,12 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// a `BulkLoad` inserts up to [`BULK_MAX`] records through `insert_batched` in
 /// batches of 1–16 (ids ascending past the file's last, or random, or with a
 /// duplicate part-way), its statuses and count held to Insert by Insert and a crash
-/// inside it to a prefix of whole batches (log Off) or of whole log transactions.
-pub const WORKLOAD_VERSION: u32 = 18;
+/// inside it to a prefix of whole batches (log Off) or of whole log transactions; 19 —
+/// half the shadow-paged files' system transactions that fail (the engine going on)
+/// have the next overwrite of their data file misdirected, a lying fault: most often
+/// the retry's first page write, made with the failed attempt's sequence (log mode
+/// Off only, not in archival seeds: where the disk may lie about data files anyway).
+pub const WORKLOAD_VERSION: u32 = 19;
 
 /// Generation 18: the most records one bulk load inserts (small, so a seed's files
 /// stay the size they were; small batches make loads span several).

@@ -132,6 +132,12 @@ impl World {
             let k = self.sched.rng.random_range(1..30);
             self.rig.vfs.set_error_after(k);
         }
+        // Deltas whose removal (by an earlier endbu) a power loss could still undo.
+        let lingered: Vec<usize> = set
+            .iter()
+            .copied()
+            .filter(|&f| self.delta_may_return(f))
+            .collect();
         let got = self.operator(
             engine::admin::Request::StartBackup {
                 paths: paths.clone(),
@@ -181,7 +187,9 @@ impl World {
         let lingering: Vec<usize> = set
             .iter()
             .copied()
-            .filter(|&f| !partial.contains(&f) && self.delta_may_return(f))
+            .filter(|&f| {
+                !partial.contains(&f) && !lingered.contains(&f) && self.delta_may_return(f)
+            })
             .collect();
         if !partial.is_empty() || crashed || !lingering.is_empty() {
             if let Some(status) = got

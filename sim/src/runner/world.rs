@@ -19,6 +19,7 @@ use crate::workload;
 use engine::clock::ManualClock;
 use engine::vfs::Vfs;
 use engine::{Config, Engine, FileSpec, Handle, LogMode, Status};
+use rand::Rng;
 use std::sync::Arc;
 
 /// Everything one seed's run holds, in four parts: what happens next ([`Schedule`]),
@@ -304,12 +305,56 @@ impl World {
         let Some(e) = &self.rig.engine else {
             return Ok(());
         };
-        for f in &mut self.model.files {
+        let mut failed = Vec::new();
+        for (i, f) in self.model.files.iter_mut().enumerate() {
             let c = e.commit_counters(&f.path);
+            if c.attempts > f.seen.0 && c.durable == f.seen.1 {
+                failed.push(i);
+            }
+            if c.durable > f.seen.1 && self.cause.aimed_rewrite == Some(i) {
+                // The retry committed without rewriting the failed attempt's pages.
+                self.rig.vfs.clear_aimed_misdirection();
+                self.cause.aimed_rewrite = None;
+            }
             f.observe(c.attempts, c.durable)?;
         }
         self.model.journal.durable_lsn = self.model.journal.durable_lsn.max(e.log_durable_lsn());
+        for f in failed {
+            self.maybe_misdirect_retry(f);
+        }
         Ok(())
+    }
+
+    /// Generation 19: after shadow-paged file `f`'s system transaction failed (or a
+    /// crash is about to cut it short), now and then misdirect the next write to its
+    /// data file at a page the failed attempt wrote — a rewrite the correct engine
+    /// does not make before a commit succeeds, since the retry (same sequence, in this
+    /// process or the first commit after a restart) takes other pages. If it did put a
+    /// page there, the attempt's image (which verifies) would stay and be read as
+    /// committed (the known-bad `reuse-attempted-pages`); random misdirections almost
+    /// never hit that one write. The aim ends at the file's next durable commit.
+    /// Only where the disk may lie about data files already: log mode Off (with a log,
+    /// a damaged data file would be rebuilt from it, which the model does not follow),
+    /// not archival seeds (lying faults off there).
+    fn maybe_misdirect_retry(&mut self, f: usize) {
+        let vfs = &self.rig.vfs;
+        if self.workload < 19
+            || self.log_mode != LogMode::Off
+            || vfs.config().lying_only_under.is_some()
+            || self.arch.is_some()
+            || self.rig.legacy.get(f).copied().unwrap_or(true)
+            || !self.sched.rng.random_bool(0.9)
+        {
+            return;
+        }
+        let path = &self.model.files[f].path;
+        // Not the control-record slots (the next open rewrites them).
+        let min_offset = 2 * u64::from(self.rig.spec_of(f).page_size);
+        let n = vfs.aim_misdirected_rewrite(path, self.cause.step_io, min_offset);
+        if n > 0 {
+            tracing::info!(target: "sim", file = %path.display(), pages = n, "misdirect a rewrite of the failed attempt's pages");
+            self.cause.aimed_rewrite = Some(f);
+        }
     }
 
     /// Compare a result with what the model expects; fault statuses are accepted

@@ -30,7 +30,7 @@
 
 use super::faults::{FaultKind, SyncFailure};
 use super::inode::{Inode, SECTOR};
-use super::state::{eio, too_large, Call, HandleInfo, State, MAX_FILE_LEN};
+use super::state::{eio, too_large, Call, HandleInfo, State, MAX_FILE_LEN, RECENT_WRITES};
 use super::trace::{FaultEvent, Op};
 use rand::Rng;
 use std::io;
@@ -177,7 +177,20 @@ impl State {
                     None => true,
                     Some(dir) => f.path.starts_with(dir),
                 };
-                if end <= file_len && in_scope && st.roll(FaultKind::MisdirectedWrite) {
+                let step = st.stats.io_steps;
+                st.recent_writes.push_back((step, f.ino, offset as u64));
+                if st.recent_writes.len() > RECENT_WRITES {
+                    st.recent_writes.pop_front();
+                }
+                let aimed = end <= file_len
+                    && st
+                        .misdirect_next
+                        .as_ref()
+                        .is_some_and(|(ino, at)| *ino == f.ino && at.contains(&(offset as u64)));
+                if aimed {
+                    st.misdirect_next = None;
+                }
+                if end <= file_len && (aimed || in_scope && st.roll(FaultKind::MisdirectedWrite)) {
                     if let Some(t) = misdirect_target(&mut st.rng, offset, buf.len(), file_len) {
                         target = t;
                         st.stats.misdirected_writes += 1;

@@ -223,6 +223,39 @@ impl SimVfs {
         self.lock().eio_at = None;
     }
 
+    /// Aim a misdirected write at a rewrite: the next write to the file at `path` at an
+    /// offset (at least `min_offset`) it was written at after I/O step `since` lands
+    /// elsewhere in the file (sector-aligned, clear of its range; counted, traced and
+    /// marked as damage like a random one), whatever the configuration. One-shot, and
+    /// it survives crashes (the first commit after a restart may rewrite the pages of
+    /// the attempt the crash cut short); [`SimVfs::clear_aimed_misdirection`] disarms
+    /// it. Returns how many offsets it watches (0: nothing aimed).
+    pub fn aim_misdirected_rewrite(
+        &self,
+        path: impl AsRef<Path>,
+        since: u64,
+        min_offset: u64,
+    ) -> usize {
+        let mut st = self.lock();
+        let Some(ino) = st.ns.lookup(path.as_ref()) else {
+            return 0;
+        };
+        let at: std::collections::BTreeSet<u64> = st
+            .recent_writes
+            .iter()
+            .filter(|&&(step, i, off)| step > since && i == ino && off >= min_offset)
+            .map(|&(_, _, off)| off)
+            .collect();
+        let n = at.len();
+        st.misdirect_next = (n > 0).then_some((ino, at));
+        n
+    }
+
+    /// Disarm an aimed misdirection.
+    pub fn clear_aimed_misdirection(&self) {
+        self.lock().misdirect_next = None;
+    }
+
     pub fn crash_point(&self) -> Option<u64> {
         self.lock().crash_at
     }

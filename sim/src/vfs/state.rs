@@ -77,6 +77,12 @@ pub(super) struct State {
     /// An aimed error: the call numbered this fails with EIO, taking no effect (the
     /// simulator aims it at a path a random campaign barely reaches).
     pub eio_at: Option<u64>,
+    /// The last writes to files (I/O step, inode, offset), newest last, at most
+    /// [`RECENT_WRITES`]: what an aimed misdirection picks its offsets from.
+    pub(super) recent_writes: std::collections::VecDeque<(u64, InodeId, u64)>,
+    /// An aimed misdirected write: the next write to this file at one of these offsets
+    /// lands elsewhere (generation 19: a retry rewriting a failed attempt's pages).
+    pub misdirect_next: Option<(InodeId, BTreeSet<u64>)>,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
@@ -85,6 +91,9 @@ pub(super) struct State {
     /// or not). Lets the checker tie damage to the moment it happened.
     pub(super) damage_events: Vec<Vec<PathBuf>>,
 }
+
+/// How many recent writes the state remembers for an aimed misdirection.
+pub(super) const RECENT_WRITES: usize = 512;
 
 fn crashed_error() -> io::Error {
     io::Error::other("simulated crash: the machine is down until power_loss() or process_crash()")
@@ -136,6 +145,8 @@ impl State {
             crashed: false,
             crash_at: None,
             eio_at: None,
+            recent_writes: Default::default(),
+            misdirect_next: None,
             stats: FaultStats::default(),
             trace: Trace::default(),
             damaged_paths: BTreeSet::new(),
