@@ -182,7 +182,10 @@ impl State {
                 if st.recent_writes.len() > RECENT_WRITES {
                     st.recent_writes.pop_front();
                 }
+                // Not while faults are paused (a fault-free recovery, the backup
+                // program's copy): the aim waits for the engine's own writes.
                 let aimed = end <= file_len
+                    && st.faults_enabled
                     && st
                         .misdirect_next
                         .as_ref()

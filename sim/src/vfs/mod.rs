@@ -226,8 +226,8 @@ impl SimVfs {
     /// Aim a misdirected write at a rewrite: the next write to the file at `path` at an
     /// offset (at least `min_offset`) it was written at after I/O step `since` lands
     /// elsewhere in the file (sector-aligned, clear of its range; counted, traced and
-    /// marked as damage like a random one), whatever the configuration. One-shot, and
-    /// it survives crashes (the first commit after a restart may rewrite the pages of
+    /// marked as damage like a random one), whatever the configuration, unless faults
+    /// are paused (it waits then). One-shot, and it survives crashes (the first commit after a restart may rewrite the pages of
     /// the attempt the crash cut short); [`SimVfs::clear_aimed_misdirection`] disarms
     /// it. Returns how many offsets it watches (0: nothing aimed).
     pub fn aim_misdirected_rewrite(
