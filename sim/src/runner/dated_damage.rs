@@ -120,6 +120,19 @@ impl Dated {
     }
 }
 
+/// Startbu instants whose roll-ins may still be a data file's last commit on disk
+/// ([`DatedDamage`]'s `rolled_in`).
+#[derive(Clone, Debug)]
+struct RolledIn {
+    instants: Vec<Arc<Records>>,
+    /// The file's model states when last checked: a new one is a commit attempt.
+    len: usize,
+    /// Frozen again with no commit of its own (startbu had nothing to flush): what it
+    /// commits to the delta meanwhile leaves the data file's control records as they
+    /// are, so the record stays good until the thaw (sim seed 303035).
+    pinned: bool,
+}
+
 /// Dated damage records, and what the oracle needs to date new damage.
 #[derive(Clone, Debug, Default)]
 pub(super) struct DatedDamage {
@@ -144,7 +157,7 @@ pub(super) struct DatedDamage {
     /// 149897: it rotted in the next step's reopen). Several when a backup cycle made
     /// no commit at all (its roll-in wrote nothing): the last roll-in on disk is then an
     /// earlier cycle's (sim seed 147507).
-    rolled_in: Vec<Option<(Vec<Arc<Records>>, usize)>>,
+    rolled_in: Vec<Option<RolledIn>>,
     /// The journal at the start of the current step: entries acknowledged before its
     /// last acknowledgement.
     step_prev_acked: usize,
@@ -237,9 +250,13 @@ impl World {
                 // instant's, whatever the model made meanwhile in the delta (sim seed
                 // 38560: the roll-in's FCR rotted after the delta was gone). If the
                 // model's baseline moved past the instant: before the baseline.
+                // The same holds while the file is frozen again by a startbu that had
+                // nothing to commit.
                 let mut thawed = self.rolled_in_instants(f);
-                thawed.extend(self.damage.step_frozen.get(f).cloned().flatten());
-                if frozen.is_none() && on_data {
+                if frozen.is_none() {
+                    thawed.extend(self.damage.step_frozen.get(f).cloned().flatten());
+                }
+                if on_data {
                     for inst in thawed {
                         oldest = oldest
                             .zip(states.iter().rposition(|s| **s == *inst))
@@ -315,16 +332,34 @@ impl World {
                 Some(Arc::new(inst.clone()))
             })
             .collect();
-        // Thawed since the last step began: rolled in (or its delta killed, which
-        // leaves it at the instant anyway).
         for (f, was) in std::mem::take(&mut self.damage.step_frozen)
             .into_iter()
             .enumerate()
         {
-            if let (Some(inst), Some(None)) = (was, frozen.get(f)) {
-                let mut all = self.rolled_in_instants(f);
-                all.push(inst);
-                self.damage.rolled_in[f] = Some((all, self.model.files[f].states.len()));
+            let len = self.model.files[f].states.len();
+            match (was, frozen.get(f)) {
+                // Thawed since the last step began: rolled in (or its delta killed,
+                // which leaves it at the instant anyway). An earlier roll-in stays on
+                // record if the cycle committed nothing (its roll-in wrote nothing).
+                (Some(inst), Some(None)) => {
+                    let mut instants = match self.damage.rolled_in[f].take() {
+                        Some(r) if r.len == len => r.instants,
+                        _ => Vec::new(),
+                    };
+                    instants.push(inst);
+                    self.damage.rolled_in[f] = Some(RolledIn {
+                        instants,
+                        len,
+                        pinned: false,
+                    });
+                }
+                // Frozen since: pinned if startbu committed nothing.
+                (None, Some(Some(_))) => {
+                    if let Some(r) = self.damage.rolled_in[f].as_mut() {
+                        r.pinned = r.len == len;
+                    }
+                }
+                _ => {}
             }
         }
         self.damage.step_frozen = frozen;
@@ -332,10 +367,13 @@ impl World {
     }
 
     /// File `f`'s startbu instants whose roll-ins may still be its last commit on disk:
-    /// no state was added since (no commit attempt).
+    /// no state was added since (no commit attempt), or it is pinned by a freeze that
+    /// committed nothing and not thawed yet.
     fn rolled_in_instants(&self, f: usize) -> Vec<Arc<Records>> {
         match self.damage.rolled_in.get(f) {
-            Some(Some((all, len))) if *len == self.model.files[f].states.len() => all.clone(),
+            Some(Some(r)) if r.pinned || r.len == self.model.files[f].states.len() => {
+                r.instants.clone()
+            }
             _ => Vec::new(),
         }
     }
