@@ -26,12 +26,19 @@ pub enum IfAbsent {
 }
 
 /// Check that every file of `paths` has a delta `killbu` may remove; returns the deltas,
-/// in order. Nothing is written. The first refusal is the error: 41 no delta (with
-/// [`IfAbsent::Refuse`]), 88 roll-in begun, 2 a damaged or unreadable delta, 11 a name
-/// that has no delta.
-pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<Vec<PathBuf>> {
+/// in order. `files` are the data files [`lock_data_files`] locked, one per path (`None`
+/// where no data file exists). Nothing is written. The first refusal is the error: 41
+/// no delta (with [`IfAbsent::Refuse`]), 88 roll-in begun, 2 a damaged or unreadable
+/// delta, 11 a name that has no delta.
+pub fn check_kill(
+    vfs: &dyn Vfs,
+    paths: &[PathBuf],
+    files: &[Option<Box<dyn VfsFile>>],
+    absent: IfAbsent,
+) -> Result<Vec<PathBuf>> {
+    debug_assert_eq!(paths.len(), files.len());
     let mut deltas = Vec::with_capacity(paths.len());
-    for p in paths {
+    for (p, file) in paths.iter().zip(files) {
         let d = delta_path(p)?;
         match probe_delta(vfs, &d)? {
             DeltaProbe::Absent if absent == IfAbsent::Skip => {}
@@ -58,7 +65,9 @@ pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<
                         ),
                     ));
                 }
-                check_at_instant(vfs, p, header.fcr_seq)?;
+                if let Some(file) = file {
+                    check_at_instant(file.as_ref(), p, header.fcr_seq)?;
+                }
             }
         }
         deltas.push(d);
@@ -67,21 +76,15 @@ pub fn check_kill(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<
     Ok(deltas)
 }
 
-/// Check that the data file at `path` (if it exists) is still at the snapshot its active
+/// Check that the data file `file` (at `path`) is still at the snapshot its active
 /// delta was made for: its live control record has the sequence `fcr_seq` the delta's
 /// header names. `startbu` synced that control record before it created the delta, so
 /// if the file now reads as an older one, the newest control record was damaged on disk
 /// (or the file replaced), and removing the delta would not return the file to the
 /// startbu instant but silently to a state before it — losing what `startbu` itself
 /// committed (sim seed 121267). Refused with status 2, the delta left as evidence.
-fn check_at_instant(vfs: &dyn Vfs, path: &Path, fcr_seq: u64) -> Result<()> {
-    if !vfs
-        .exists(path)
-        .map_err(|e| Error::io(&e, format_args!("looking for {}", path.display())))?
-    {
-        return Ok(());
-    }
-    let seq = crate::pager::live_fcr_seq(vfs, path)?;
+fn check_at_instant(file: &dyn VfsFile, path: &Path, fcr_seq: u64) -> Result<()> {
+    let seq = crate::pager::live_fcr_seq(file, path)?;
     if seq == fcr_seq {
         return Ok(());
     }
@@ -112,29 +115,32 @@ pub fn remove_deltas(vfs: &dyn Vfs, deltas: &[PathBuf]) -> Result<()> {
 /// ([`remove_deltas`]), the locks held throughout. Returns the deltas removed, in order.
 /// After a failure while removing, running `killbu` again on the files left finishes it.
 pub fn killbu(vfs: &dyn Vfs, paths: &[PathBuf], absent: IfAbsent) -> Result<Vec<PathBuf>> {
-    let _locks = lock_data_files(vfs, paths)?;
-    let deltas = check_kill(vfs, paths, absent)?;
+    let locks = lock_data_files(vfs, paths)?;
+    let deltas = check_kill(vfs, paths, &locks, absent)?;
     remove_deltas(vfs, &deltas)?;
     Ok(deltas)
 }
 
 /// Take the exclusive lock of every data file of `paths` that exists (held until the
-/// handles are dropped). A file another engine holds is refused (85) before anything
+/// handles are dropped); one entry per path, `None` where the data file does not exist. A file another engine holds is refused (85) before anything
 /// is removed: that engine is writing the file's changes to its delta and reading
 /// through it, and deleting the delta under it would lose every change since
 /// `startbu` that it acknowledged. (The operator ends continuous operations there with
 /// `-endbu`, which `butil` sends to the engine holding the file, or stops it first.)
-pub fn lock_data_files(vfs: &dyn Vfs, paths: &[PathBuf]) -> Result<Vec<Box<dyn VfsFile>>> {
+pub fn lock_data_files(vfs: &dyn Vfs, paths: &[PathBuf]) -> Result<Vec<Option<Box<dyn VfsFile>>>> {
     let mut locks = Vec::with_capacity(paths.len());
     for p in paths {
         let file = match vfs.open(p, OpenMode::ReadOnly) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                locks.push(None);
+                continue;
+            }
             Err(e) => return Err(Error::io(&e, format_args!("opening {}", p.display()))),
         };
         file.try_lock_exclusive()
             .map_err(|e| Error::io(&e, format_args!("locking {}", p.display())))?;
-        locks.push(file);
+        locks.push(Some(file));
     }
     Ok(locks)
 }

@@ -14,4 +14,4 @@
 pub mod killbu;
 pub mod startbu;
 
-pub use killbu::{check_kill, killbu, remove_deltas, IfAbsent};
+pub use killbu::{check_kill, killbu, lock_data_files, remove_deltas, IfAbsent};

@@ -180,14 +180,13 @@ fn read_slot(
     Ok(Fcr::decode(b).ok())
 }
 
-/// The sequence of the live control record of the data file at `path`, read without
-/// opening the file for use (no lock taken, nothing written): what `killbu` checks a
-/// delta's snapshot against.
-pub fn live_fcr_seq(vfs: &dyn Vfs, path: &Path) -> Result<u64> {
+/// The sequence of the live control record of the data file `file` (opened from
+/// `path`), read without opening it for use (nothing written): what `killbu` checks a
+/// delta's snapshot against, through the handle it holds the file's lock by.
+pub fn live_fcr_seq(file: &dyn VfsFile, path: &Path) -> Result<u64> {
     let io = |e: std::io::Error| Error::io(&e, format_args!("opening {}", path.display()));
-    let file = vfs.open(path, OpenMode::ReadOnly).map_err(io)?;
     let len = file.len().map_err(io)?;
-    let (fcr, _) = Pager::live_fcr(file.as_ref(), path, len, &mut Vec::new(), &mut Vec::new())?;
+    let (fcr, _) = Pager::live_fcr(file, path, len, &mut Vec::new(), &mut Vec::new())?;
     Ok(fcr.seq)
 }
 

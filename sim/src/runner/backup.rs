@@ -450,7 +450,10 @@ impl World {
             .iter()
             .map(|&f| self.model.files[f].path.clone())
             .collect();
-        let deltas = match engine::contops::check_kill(&self.rig.vfs, &paths, IfAbsent::Skip) {
+        let vfs = &self.rig.vfs;
+        let locks = engine::contops::lock_data_files(vfs, &paths)
+            .map_err(|e| format!("killbu: locking the data files after a crash: {e}"))?;
+        let deltas = match engine::contops::check_kill(vfs, &paths, &locks, IfAbsent::Skip) {
             Ok(deltas) => deltas,
             // A roll-in had begun (an endbu failed part-way, or a recovery resumed it).
             Err(e) if e.status == Status::IncompatibleMode => return Ok(()),
@@ -468,6 +471,7 @@ impl World {
         };
         engine::contops::remove_deltas(&self.rig.vfs, &deltas)
             .map_err(|e| format!("killbu: {e}"))?;
+        drop(locks);
         tracing::info!(target: "sim", set = ?b.set, "deltas killed");
         let mut scratch = Engine::new(
             Arc::new(self.rig.vfs.clone()) as Arc<dyn Vfs>,
