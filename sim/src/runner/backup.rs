@@ -133,11 +133,7 @@ impl World {
             self.rig.vfs.set_error_after(k);
         }
         // Deltas whose removal (by an earlier endbu) a power loss could still undo.
-        let lingered: Vec<usize> = set
-            .iter()
-            .copied()
-            .filter(|&f| self.delta_may_return(f))
-            .collect();
+        let lingered = self.deltas_that_may_return(&set);
         let got = self.operator(
             engine::admin::Request::StartBackup {
                 paths: paths.clone(),
@@ -184,13 +180,8 @@ impl World {
         // failed; the engine refuses to commit to the file until it is reopened): a
         // power loss brings the delta back, and the next open rightly continues
         // continuous operations from this startbu's instant (sim seed 193988).
-        let lingering: Vec<usize> = set
-            .iter()
-            .copied()
-            .filter(|&f| {
-                !partial.contains(&f) && !lingered.contains(&f) && self.delta_may_return(f)
-            })
-            .collect();
+        let mut lingering = self.deltas_that_may_return(&set);
+        lingering.retain(|f| !partial.contains(f) && !lingered.contains(f));
         if !partial.is_empty() || crashed || !lingering.is_empty() {
             if let Some(status) = got
                 .as_ref()
@@ -262,7 +253,7 @@ impl World {
                 .random_bool(if self.workload >= 13 { 0.6 } else { 0.3 })
         {
             let f = b.set[self.sched.rng.random_range(0..b.set.len())];
-            if let Ok(d) = engine::delta::delta_path(&self.model.files[f].path) {
+            if let Some(d) = self.delta_of(f) {
                 let hit = vfs.corrupt_sector_of(&d, false);
                 tracing::info!(target: "sim", delta = %d.display(), ?hit, "aimed delta damage");
             }
@@ -645,21 +636,30 @@ impl World {
             .collect()
     }
 
-    /// Is `f`'s delta gone as the OS sees it, but still in the directory as it is on
-    /// disk (its removal not yet durable), so that a power loss brings it back?
-    fn delta_may_return(&self, f: usize) -> bool {
-        engine::delta::delta_path(&self.model.files[f].path)
-            .ok()
-            .is_some_and(|d| {
-                self.rig.vfs.read_file(&d).is_none() && self.rig.vfs.durable_file(&d).is_some()
+    /// File `f`'s delta path (`NAME.^^^`); `None` only for a name that has no delta path,
+    /// which the model's file names never are.
+    pub(super) fn delta_of(&self, f: usize) -> Option<PathBuf> {
+        engine::delta::delta_path(&self.model.files[f].path).ok()
+    }
+
+    /// The files of `set` whose delta is gone as the OS sees it, but still in the
+    /// directory as it is on disk (its removal not yet durable), so that a power loss
+    /// brings it back.
+    fn deltas_that_may_return(&self, set: &[usize]) -> Vec<usize> {
+        let vfs = &self.rig.vfs;
+        set.iter()
+            .copied()
+            .filter(|&f| {
+                self.delta_of(f)
+                    .is_some_and(|d| vfs.read_file(&d).is_none() && vfs.durable_file(&d).is_some())
             })
+            .collect()
     }
 
     /// Does `f`'s delta exist (as the OS sees it; the simulator's own look, never
     /// faulted)?
     fn has_delta(&self, f: usize) -> bool {
-        engine::delta::delta_path(&self.model.files[f].path)
-            .ok()
+        self.delta_of(f)
             .is_some_and(|d| self.rig.vfs.read_file(&d).is_some())
     }
 }

@@ -61,7 +61,7 @@
 use super::world::World;
 use crate::model::Records;
 use rand::Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// What a lying fault left in one file's delta (or in the log), as far as the oracle
@@ -188,9 +188,7 @@ impl World {
                 self.damage.log = self.damage.log.merge(new);
             }
             for f in 0..n {
-                let delta: Option<PathBuf> = engine::delta::delta_path(&self.model.files[f].path)
-                    .ok()
-                    .map(|d| d.to_path_buf());
+                let delta = self.delta_of(f);
                 let on_data = paths.contains(&self.model.files[f].path);
                 // The delta, or the copy of its synced prefix a restarted delta writer
                 // makes under the temporary name and renames over it (then keeps
@@ -458,7 +456,7 @@ impl World {
     /// the path's mark (a delta made later at that path starts clean; a removal a power
     /// loss could undo keeps the file's own mark through its durable name).
     pub(super) fn settle_delta_damage(&mut self, f: usize) {
-        let Ok(delta) = engine::delta::delta_path(&self.model.files[f].path) else {
+        let Some(delta) = self.delta_of(f) else {
             return;
         };
         let gone = self.rig.vfs.read_file(&delta).is_none();

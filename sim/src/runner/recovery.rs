@@ -454,7 +454,9 @@ impl World {
     pub(super) fn damaged(&self, f: usize) -> bool {
         let path = &self.model.files[f].path;
         self.rig.vfs.was_damaged(path)
-            || engine::delta::delta_path(path).is_ok_and(|d| self.rig.vfs.was_damaged(d))
+            || self
+                .delta_of(f)
+                .is_some_and(|d| self.rig.vfs.was_damaged(d))
             || self.rig.vfs.was_damaged(engine::preimage::path_for(path))
     }
 }
