@@ -403,20 +403,25 @@ impl World {
 
     /// [`World::delta_fallback_allowed`] for damage to the data file itself.
     pub(super) fn data_fallback_allowed(&self, f: usize, at: Option<usize>) -> bool {
-        let d = self.damage.data.get(f).copied().unwrap_or_default();
-        if matches!(d, Dated::Timed { vouched: true, .. })
-            && self.damage.delta.get(f).copied().unwrap_or_default() == Dated::None
-        {
-            return false;
-        }
-        self.fallback_allowed(d, f, at)
+        self.fallback_allowed(self.damage.data.get(f).copied().unwrap_or_default(), f, at)
     }
 
+    /// Whether damage `d` (file `f`'s data or delta record) allows recovery to find its
+    /// model state `at`: every relaxation of recovery's "newest candidate" rule for
+    /// lying-disk damage, in one place.
     fn fallback_allowed(&self, d: Dated, f: usize, at: Option<usize>) -> bool {
         let m = &self.model.files[f];
         match d {
             Dated::None => false,
             Dated::Loose => true,
+            // Damage the delta vouches for (the startbu instant's control record, rotted
+            // while frozen) must be reported, never fallen past — unless the delta was
+            // damaged too. (For `d` the delta's own record, that holds trivially.)
+            Dated::Timed { vouched: true, .. }
+                if self.damage.delta.get(f).copied().unwrap_or_default() == Dated::None =>
+            {
+                false
+            }
             Dated::Timed {
                 oldest,
                 provable_from,
