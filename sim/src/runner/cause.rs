@@ -59,11 +59,6 @@ pub(super) struct Causes {
     pub(super) file_marks: Vec<usize>,
     /// The one file the current step operates on, if it is one.
     pub(super) file: Option<usize>,
-    /// The disk's I/O step count when the current step began.
-    pub(super) step_io: u64,
-    /// Generation 19: the file a misdirected rewrite is aimed at, until its next
-    /// durable commit (`World::maybe_misdirect_retry`).
-    pub(super) aimed_rewrite: Option<usize>,
 }
 
 impl World {
@@ -75,7 +70,7 @@ impl World {
     /// A step begins: faults from now on are direct causes.
     pub(super) fn mark_step(&mut self) {
         self.cause.step_mark = self.faults_now();
-        self.cause.step_io = self.rig.vfs.io_step();
+        self.aims.step_io = self.rig.vfs.io_step();
         self.cause.file = None;
     }
 

@@ -29,6 +29,7 @@
 //!   the model side (`Model`) and the counters (`Tally`) — and how a result is
 //!   checked and hashed.
 
+mod aims;
 mod archival;
 mod backup;
 mod bulk;

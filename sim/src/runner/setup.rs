@@ -11,6 +11,7 @@
 //! durably from the start (the operator's), the log directory is the engine's to
 //! create and make durable.
 
+use super::aims::Aims;
 use super::archival::{ArchivalModel, BLOG_ROOT};
 use super::cause::Causes;
 use super::clients::Clients;
@@ -232,6 +233,7 @@ impl World {
             },
             tally: Tally::new(),
             cause: Causes::default(),
+            aims: Aims::default(),
             damage: Default::default(),
             arch,
             bulk_batch,

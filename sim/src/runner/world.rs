@@ -4,6 +4,7 @@
 //! hashed into the trace and compared with the model's, and only injected faults may
 //! excuse a difference.
 
+use super::aims::Aims;
 use super::archival::ArchivalModel;
 use super::backup::BackupModel;
 use super::bulk::CrashedLoad;
@@ -19,7 +20,6 @@ use crate::workload;
 use engine::clock::ManualClock;
 use engine::vfs::Vfs;
 use engine::{Config, Engine, FileSpec, Handle, LogMode, Status};
-use rand::Rng;
 use std::sync::Arc;
 
 /// Everything one seed's run holds, in four parts: what happens next ([`Schedule`]),
@@ -37,6 +37,8 @@ pub(super) struct World {
     pub(super) tally: Tally,
     /// Fault attribution: which injected faults may explain a fault status now.
     pub(super) cause: Causes,
+    /// Faults aimed at one write the correct engine never makes (generation 19).
+    pub(super) aims: Aims,
     /// Lying faults on deltas, dated for the strict judgement of their damage.
     pub(super) damage: DatedDamage,
     /// Generation 14: the seed's archival logging, if on.
@@ -311,10 +313,8 @@ impl World {
             if c.attempts > f.seen.0 && c.durable == f.seen.1 {
                 failed.push(i);
             }
-            if c.durable > f.seen.1 && self.cause.aimed_rewrite == Some(i) {
-                // The retry committed without rewriting the failed attempt's pages.
-                self.rig.vfs.clear_aimed_misdirection();
-                self.cause.aimed_rewrite = None;
+            if c.durable > f.seen.1 {
+                self.aims.committed(i, &self.rig.vfs);
             }
             f.observe(c.attempts, c.durable)?;
         }
@@ -323,38 +323,6 @@ impl World {
             self.maybe_misdirect_retry(f);
         }
         Ok(())
-    }
-
-    /// Generation 19: after shadow-paged file `f`'s system transaction failed (or a
-    /// crash is about to cut it short), now and then misdirect the next write to its
-    /// data file at a page the failed attempt wrote — a rewrite the correct engine
-    /// does not make before a commit succeeds, since the retry (same sequence, in this
-    /// process or the first commit after a restart) takes other pages. If it did put a
-    /// page there, the attempt's image (which verifies) would stay and be read as
-    /// committed (the known-bad `reuse-attempted-pages`); random misdirections almost
-    /// never hit that one write. The aim ends at the file's next durable commit.
-    /// Only where the disk may lie about data files already: log mode Off (with a log,
-    /// a damaged data file would be rebuilt from it, which the model does not follow),
-    /// not archival seeds (lying faults off there).
-    fn maybe_misdirect_retry(&mut self, f: usize) {
-        let vfs = &self.rig.vfs;
-        if self.workload < 19
-            || self.log_mode != LogMode::Off
-            || vfs.config().lying_only_under.is_some()
-            || self.arch.is_some()
-            || self.rig.legacy.get(f).copied().unwrap_or(true)
-            || !self.sched.rng.random_bool(0.9)
-        {
-            return;
-        }
-        let path = &self.model.files[f].path;
-        // Not the control-record slots (the next open rewrites them).
-        let min_offset = 2 * u64::from(self.rig.spec_of(f).page_size);
-        let n = vfs.aim_misdirected_rewrite(path, self.cause.step_io, min_offset);
-        if n > 0 {
-            tracing::info!(target: "sim", file = %path.display(), pages = n, "misdirect a rewrite of the failed attempt's pages");
-            self.cause.aimed_rewrite = Some(f);
-        }
     }
 
     /// Compare a result with what the model expects; fault statuses are accepted
