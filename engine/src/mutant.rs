@@ -125,6 +125,12 @@ pub enum Mutant {
     /// never committed (DESIGN: every read is verified; damage is status 2, never
     /// silent wrong data).
     ReuseAttemptedPages,
+    /// The reopen after a failed control-record sync copies the live FCR over the other
+    /// slot first, as after a process crash, though the other slot holds the only
+    /// durable FCR (Linux marked the failed one clean unwritten): a power loss during
+    /// that write leaves no control record of the last acknowledged commit (DESIGN:
+    /// nothing acknowledged is lost).
+    CopyOverLastDurableFcr,
 }
 
 impl Mutant {
@@ -176,7 +182,7 @@ impl Mutant {
     /// with generation 18, whose held cursors move between other steps' changes;
     /// `reuse-attempted-pages` with generation 19, which misdirects a rewrite of a
     /// failed attempt's pages.)
-    pub const PENDING: [Mutant; 0] = [];
+    pub const PENDING: [Mutant; 1] = [Mutant::CopyOverLastDurableFcr];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -217,6 +223,7 @@ impl Mutant {
             Mutant::BulkBatchTorn => "bulk-batch-torn",
             Mutant::SpillOverDurable => "spill-over-durable",
             Mutant::ReuseAttemptedPages => "reuse-attempted-pages",
+            Mutant::CopyOverLastDurableFcr => "copy-over-last-durable-fcr",
         }
     }
 

@@ -32,7 +32,6 @@ impl Engine {
     /// holds them or they have changes a transaction keeps pending.
     pub fn check_backup_set(&mut self, paths: &[PathBuf]) -> Vec<Refusal> {
         let vfs = self.vfs.clone();
-        let cfg = self.pager_config();
         let open: BTreeMap<PathBuf, (bool, FileFormat)> = self
             .files
             .values()
@@ -64,7 +63,7 @@ impl Engine {
                     "a transaction holds the file; end or abort it first",
                 ),
                 None => legacy(
-                    DataFile::open(vfs.as_ref(), p, true, cfg.clone())?
+                    DataFile::open(vfs.as_ref(), p, true, self.pager_config(p))?
                         .spec()
                         .format,
                 ),
@@ -236,8 +235,10 @@ impl Engine {
         if let Some(log) = self.archival_log_of(path)? {
             self.refuse_archived_in_contops(path, &log)?;
         }
-        let mut df = DataFile::open(vfs.as_ref(), path, false, self.pager_config())?;
+        let mut df = self.open_data_file(path, false)?;
         df.pager.attach_delta(vfs.as_ref())?;
-        f(vfs.as_ref(), &mut df)
+        let r = f(vfs.as_ref(), &mut df);
+        self.closing_data_file(path, &df);
+        r
     }
 }

@@ -126,23 +126,15 @@ impl Engine {
                     true => self.archival_log_of(path)?,
                     false => None,
                 };
-                let mut df = DataFile::open(
-                    self.vfs.as_ref(),
-                    path,
-                    mode == OpenMode::ReadOnly,
-                    self.pager_config(),
-                )?;
-                // The archival log first: whatever commits from here on is logged.
-                let mut archive = match &log {
-                    Some(log) => Some(self.open_archive(path, log, &mut df)?),
-                    None => None,
+                let mut df = self.open_data_file(path, mode == OpenMode::ReadOnly)?;
+                let archive = match self.prepare_opened(path, &log, &mut df, writable) {
+                    Ok(archive) => archive,
+                    Err(e) => {
+                        // Its commits (a roll-in, a roll-forward) may have failed.
+                        self.closing_data_file(path, &df);
+                        return Err(e);
+                    }
                 };
-                // Continue continuous operations, or finish a roll-in, before anything
-                // else reads the file.
-                df.pager.attach_delta(self.vfs.as_ref())?;
-                if writable && self.logging() {
-                    self.roll_forward(path, &mut df, archive.as_mut())?;
-                }
                 let id = self.next_file;
                 self.next_file += 1;
                 self.files.insert(
@@ -176,6 +168,28 @@ impl Engine {
             },
         );
         Ok(h)
+    }
+
+    /// Make a data file just opened ready for use: its archival log first (whatever
+    /// commits from here on is logged), then continue continuous operations or finish
+    /// a roll-in, then roll it forward from the transaction log — before anything else
+    /// reads the file. Returns its archival log writer, if archived.
+    fn prepare_opened(
+        &mut self,
+        path: &Path,
+        log: &Option<PathBuf>,
+        df: &mut DataFile,
+        writable: bool,
+    ) -> Result<Option<Archive>> {
+        let mut archive = match log {
+            Some(log) => Some(self.open_archive(path, log, df)?),
+            None => None,
+        };
+        df.pager.attach_delta(self.vfs.as_ref())?;
+        if writable && self.logging() {
+            self.roll_forward(path, df, archive.as_mut())?;
+        }
+        Ok(archive)
     }
 
     /// Close (1) a handle. Closing a file's last handle commits its pending changes and
@@ -219,11 +233,11 @@ impl Engine {
             },
             Err(e) => Err(e),
         };
-        if let Some(f) = self.files.get(&c.file) {
+        if let Some(f) = self.files.remove(&c.file) {
             self.closed_applied
                 .insert(f.path.clone(), f.df.pager.data_file_applied_lsn());
+            self.closing_data_file(&f.path, &f.df);
         }
-        self.files.remove(&c.file);
         if self.files.values().all(|f| !f.df.pager.has_changes()) {
             self.pending_ops = 0;
             self.bundle_since = None;

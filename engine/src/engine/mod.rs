@@ -62,12 +62,14 @@ use handles::OpenFile;
 use txn::Txn;
 
 use crate::clock::Clock;
+use crate::file::datafile::DataFile;
 use crate::mutant::Mutant;
 use crate::pager::PagerConfig;
+use crate::status::Result;
 use crate::txlog::log::TxLog;
 use crate::vfs::Vfs;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,6 +124,10 @@ pub struct Engine {
     /// Durable applied LSN of files closed since the engine started (open files are
     /// asked directly), for log recycling.
     closed_applied: BTreeMap<PathBuf, u64>,
+    /// Files closed with a control record whose write or sync failed, and its sequence:
+    /// handed to the file's next open ([`PagerConfig::failed_fcr_seq`]) until one
+    /// writable open has made the file's live control record durable.
+    failed_fcrs: BTreeMap<PathBuf, u64>,
     /// Counter making each startbu set id unique within this engine.
     next_set_id: u64,
     /// Known-bad engines only: inserts seen, for `spurious-io-error`'s schedule.
@@ -153,6 +159,7 @@ impl Engine {
             log_failed: None,
             last_commit_lsn: 0,
             closed_applied: BTreeMap::new(),
+            failed_fcrs: BTreeMap::new(),
             next_set_id: 0,
             #[cfg(feature = "mutants")]
             mutant_inserts: 0,
@@ -173,11 +180,32 @@ impl Engine {
         &self.stats
     }
 
-    fn pager_config(&self) -> PagerConfig {
+    /// The pager configuration for opening `path`.
+    fn pager_config(&self, path: &Path) -> PagerConfig {
         PagerConfig {
             clean_cache_pages: self.config.clean_cache_pages,
+            failed_fcr_seq: self.failed_fcrs.get(path).copied(),
             #[cfg(feature = "mutants")]
             mutant: self.config.mutant,
+        }
+    }
+
+    /// Open the data file at `path` for this engine's use: with what the engine knows
+    /// of a control record of it whose sync failed, forgotten once a writable open has
+    /// made the live control record durable.
+    fn open_data_file(&mut self, path: &Path, read_only: bool) -> Result<DataFile> {
+        let df = DataFile::open(self.vfs.as_ref(), path, read_only, self.pager_config(path))?;
+        if !read_only {
+            self.failed_fcrs.remove(path);
+        }
+        Ok(df)
+    }
+
+    /// `df` (of `path`) is being dropped: remember a control record whose write or sync
+    /// failed, for the file's next open.
+    fn closing_data_file(&mut self, path: &Path, df: &DataFile) {
+        if let Some(seq) = df.pager.failed_fcr_seq() {
+            self.failed_fcrs.insert(path.to_path_buf(), seq);
         }
     }
 

@@ -260,7 +260,7 @@ impl Engine {
         let vfs = self.vfs.clone();
         let vfs = vfs.as_ref();
         // Taking the file's lock first: another engine holding it is status 85.
-        let df = DataFile::open(vfs, path, false, self.pager_config())?;
+        let df = self.open_data_file(path, false)?;
         let delta = crate::delta::delta_path(path)?;
         if vfs
             .exists(&delta)

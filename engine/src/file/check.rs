@@ -50,6 +50,7 @@ impl CheckReport {
 pub fn check_file(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
     let cfg = PagerConfig {
         clean_cache_pages: 4096,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     };

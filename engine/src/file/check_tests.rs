@@ -44,6 +44,7 @@ fn build(vfs: &TestVfs, path: &Path) {
 fn cfg() -> PagerConfig {
     PagerConfig {
         clean_cache_pages: 64,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     }

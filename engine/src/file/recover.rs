@@ -81,6 +81,7 @@ pub struct Recovery {
 pub fn recover(vfs: &dyn Vfs, path: &Path) -> Result<Recovery> {
     let cfg = PagerConfig {
         clean_cache_pages: OPENED_CACHE_PAGES,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     };

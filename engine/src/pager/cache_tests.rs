@@ -16,6 +16,7 @@ const CACHE: usize = 8;
 fn config() -> PagerConfig {
     PagerConfig {
         clean_cache_pages: CACHE,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     }

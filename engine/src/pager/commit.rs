@@ -551,8 +551,16 @@ impl Pager {
                     return Err(restore_dirty(self, e));
                 }
             }
-            self.write_physical(slot, &fcr_buf).map_err(|e| (e, true))?;
-            self.sync().map_err(|e| (e, true))?;
+            // From here a failure leaves the FCR's durability unknown: under Linux's
+            // policy a failed sync marks it clean unwritten, readable but never
+            // durable. The next open must not build on it blindly (`open.rs`).
+            let fcr_written = self
+                .write_physical(slot, &fcr_buf)
+                .and_then(|()| self.sync());
+            if let Err(e) = fcr_written {
+                self.failed_fcr_seq = Some(seq);
+                return Err((e, true));
+            }
         }
         if let Some(hook) = before_fcr.as_mut().filter(|_| archive_late && !legacy) {
             // Wrong: the FCR is durable before the frame that covers it; a crash (or a
@@ -623,6 +631,7 @@ mod tests {
         create(vfs, path, &spec).unwrap();
         let cfg = PagerConfig {
             clean_cache_pages: 16,
+            failed_fcr_seq: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         };

@@ -60,6 +60,11 @@ pub const FCR_SLOTS: u32 = 2;
 pub struct PagerConfig {
     /// Verified committed pages kept in memory.
     pub clean_cache_pages: usize,
+    /// The sequence of a control record this process wrote to the file, whose write or
+    /// sync then failed ([`Pager::failed_fcr_seq`] of the pager that wrote it): it may
+    /// sit in the OS cache only, never to be durable, so the open makes it durable in
+    /// its own slot before touching the other (`open.rs`).
+    pub failed_fcr_seq: Option<u64>,
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutant::Mutant>,
 }
@@ -168,6 +173,9 @@ pub struct Pager {
     /// than its owner).
     view_before_txn: bool,
     poisoned: Option<String>,
+    /// The sequence of the control record whose write or sync failed, poisoning the
+    /// pager: for the engine to hand the next open of the file (`PagerConfig`).
+    failed_fcr_seq: Option<u64>,
     /// Change epoch: bumped by every change to what a read could return (see the
     /// module doc); it never goes back, so a token taken at one epoch is never valid
     /// again once anything changed.
@@ -218,6 +226,12 @@ impl Pager {
     }
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+    /// The sequence of a control record this pager wrote whose write or sync failed
+    /// (the pager is poisoned): it may be in the OS cache and never durable. The engine
+    /// hands it to the file's next open ([`PagerConfig::failed_fcr_seq`]).
+    pub fn failed_fcr_seq(&self) -> Option<u64> {
+        self.failed_fcr_seq
     }
     /// Changes waiting for the next commit? A poisoned pager always says yes: its
     /// in-memory changes can no longer be committed, and reporting "nothing pending"

@@ -272,21 +272,39 @@ impl Pager {
             // corruption of the live slot was sealed into the other slot, and neither
             // held a control record any more). Writing the verified bytes back also
             // mends such a change in the live slot.
+            //
+            // One case needs the other order: this process wrote the live FCR and its
+            // write or sync failed (`PagerConfig::failed_fcr_seq`). Linux may then have
+            // marked it clean unwritten: reads serve it, no sync writes it, and the
+            // other slot holds the last durable FCR — the only one, which the copy
+            // above would overwrite first. That FCR's commit was never acknowledged, so
+            // losing it to a power loss is allowed: the live slot is rewritten and
+            // synced first (a torn write leaves the other slot's FCR, the last
+            // acknowledged commit, whose pages no commit has reused), then the other.
             let ps = u64::from(durable.spec.page_size);
             let at = u64::from(slot) * ps;
             let other = (slot + 1) % FCR_SLOTS;
             debug_assert_eq!(live.len() as u64, ps);
+            let live_unsure = config.failed_fcr_seq == Some(durable.seq)
+                && !mutant!(config, CopyOverLastDurableFcr);
             let mut copied = || -> std::io::Result<()> {
+                let buf = &mut scratch;
+                buf.clone_from(&live);
+                page::seal(buf, other, other, durable.seq);
+                if live_unsure {
+                    file.write_at(&live, at)?;
+                    file.sync()?;
+                    file.write_at(buf, u64::from(other) * ps)?;
+                    return file.sync();
+                }
                 // First a sync: after a process crash at the live FCR's own sync that
                 // FCR is written but may not be durable, and the other slot holds the
                 // last durable one — overwriting that before the live one is on disk
                 // could leave, after a power loss, no whole control record at all.
-                // (After a *failed* sync Linux may have dropped the write and marked
-                // it clean; this sync cannot help then — README, "Known gaps".)
+                // (After a failed sync in *another* process Linux may have dropped the
+                // write and marked it clean; this sync cannot help then, and nothing
+                // here knows — README, "Known gaps".)
                 file.sync()?;
-                let buf = &mut scratch;
-                buf.clone_from(&live);
-                page::seal(buf, other, other, durable.seq);
                 file.write_at(buf, u64::from(other) * ps)?;
                 file.sync()?;
                 file.write_at(&live, at)?;
@@ -373,6 +391,7 @@ impl Pager {
             txn: None,
             view_before_txn: false,
             poisoned: None,
+            failed_fcr_seq: None,
             epoch: 0,
             stats: Default::default(),
             frozen: None,

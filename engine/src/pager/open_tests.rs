@@ -18,6 +18,7 @@ const PATH: &str = "/f.btr";
 fn config() -> PagerConfig {
     PagerConfig {
         clean_cache_pages: 16,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     }

@@ -20,6 +20,7 @@ const GIB_64: u64 = 64 << 30;
 fn cfg() -> PagerConfig {
     PagerConfig {
         clean_cache_pages: 64,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     }

@@ -28,6 +28,7 @@ fn config(careless: bool) -> PagerConfig {
     assert!(!careless, "known-bad engines need the `mutants` feature");
     PagerConfig {
         clean_cache_pages: 16,
+        failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: careless.then_some(crate::mutant::Mutant::ReuseAttemptedPages),
     }

@@ -19,6 +19,7 @@ fn a_failed_write_or_sync_fails_the_writer_until_reopened() {
         fail_sync_in: sync,
         fail_remove_in: None,
         kind,
+        failed_sync_keeps_cache: false,
     };
     // (what fails, the fault, payload size of records 3–5, status). With 1024-byte
     // segments, a 400-byte record does not fit after records 1–2: it rolls.

@@ -32,7 +32,9 @@
 //!    fails and makes nothing durable, leaving its writes unsynced for a power loss;
 //! 4. fault countdowns ([`Faults`]) for writes, syncs and removes: the chosen call fails
 //!    with the configured error kind; a failed sync of an in-memory file also discards
-//!    the file's unsynced writes, as a real failed fsync may;
+//!    the file's unsynced writes, as a real failed fsync may (from reads too, or — with
+//!    [`Faults::failed_sync_keeps_cache`], as Linux does — only from the disk: reads
+//!    still see them until a power loss);
 //! 5. a lying listing ([`TestVfs::set_listing`]): `list_dir` of any directory answers
 //!    the given names, whether or not such files exist.
 //!
@@ -79,6 +81,11 @@ pub struct Faults {
     pub fail_remove_in: Option<u32>,
     /// The error kind of an injected failure.
     pub kind: io::ErrorKind,
+    /// How an injected sync failure treats the unsynced writes: `false`, reads go back
+    /// to the durable image (the writes are gone); `true`, as Linux does, the writes
+    /// are marked clean without being written — reads still see them, no later sync
+    /// writes them, and a power loss takes them.
+    pub failed_sync_keeps_cache: bool,
 }
 
 impl Default for Faults {
@@ -88,6 +95,7 @@ impl Default for Faults {
             fail_sync_in: None,
             fail_remove_in: None,
             kind: io::ErrorKind::Other,
+            failed_sync_keeps_cache: false,
         }
     }
 }
@@ -262,6 +270,19 @@ impl TestVfs {
         match &self.sh.inner {
             Some(inner) => read_all(inner.as_ref(), path).ok(),
             None => self.st().files.get(path).map(|i| lock(i).volatile.clone()),
+        }
+    }
+
+    /// What a power loss would start from, if the file exists (in-memory backing only;
+    /// over another Vfs, `None`).
+    pub fn durable_contents(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        match &self.sh.inner {
+            Some(_) => None,
+            None => self
+                .st()
+                .files
+                .get(path.as_ref())
+                .map(|i| lock(i).durable.clone()),
         }
     }
 
@@ -472,13 +493,24 @@ impl VfsFile for TestFile {
             Body::Mem(inode) => {
                 let mut st = self.vfs.st();
                 let mut i = lock(inode);
-                i.pending.clear();
+                let pending = std::mem::take(&mut i.pending);
                 if due(&mut st.faults.fail_sync_in) {
-                    // Like a real fsync failure: the dirty data is gone.
-                    i.volatile = i.durable.clone();
+                    // Like a real fsync failure: the dirty data is gone — from the
+                    // cache too, or (Linux) only from what any sync will ever write.
+                    if !st.faults.failed_sync_keeps_cache {
+                        i.volatile = i.durable.clone();
+                    }
                     return Err(io::Error::new(st.faults.kind, "injected sync failure"));
                 }
-                i.durable = i.volatile.clone();
+                // The unsynced operations, not the volatile image: after a failed sync
+                // under the Linux policy, the volatile image holds writes no sync makes
+                // durable.
+                for op in pending {
+                    match op {
+                        Op::Write(at, data) => write_into(&mut i.durable, at, &data),
+                        Op::SetLen(len) => i.durable.resize(len, 0),
+                    }
+                }
                 Ok(())
             }
             Body::Inner(f) => {
