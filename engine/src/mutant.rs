@@ -125,11 +125,12 @@ pub enum Mutant {
     /// never committed (DESIGN: every read is verified; damage is status 2, never
     /// silent wrong data).
     ReuseAttemptedPages,
-    /// The reopen after a failed control-record sync copies the live FCR over the other
-    /// slot first, as after a process crash, though the other slot holds the only
-    /// durable FCR (Linux marked the failed one clean unwritten): a power loss during
-    /// that write leaves no control record of the last acknowledged commit (DESIGN:
-    /// nothing acknowledged is lost).
+    /// A control record whose sync failed is left as it is (not overwritten with the
+    /// durable one), and the reopen copies it over the other slot first, as after a
+    /// process crash, though the other slot holds the only durable FCR (Linux marked
+    /// the failed one clean unwritten): a power loss during that write leaves no
+    /// control record of the last acknowledged commit (DESIGN: nothing acknowledged is
+    /// lost).
     CopyOverLastDurableFcr,
 }
 

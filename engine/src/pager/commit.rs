@@ -100,6 +100,23 @@ impl Pager {
         Ok(buf)
     }
 
+    /// After the FCR written to `slot` failed its write or sync: write the durable FCR
+    /// (the other slot's, the last commit's) over it, sealed for `slot`, and sync.
+    /// The failed transaction was never acknowledged, so going back is allowed; a
+    /// power loss during this write leaves the other slot's copy. Returns whether it
+    /// took: then both slots hold the durable FCR on disk and in the OS cache, and
+    /// whichever process opens the file next reads it, not the failed one that a
+    /// failed sync may have left readable but never durable (an open that copied
+    /// that one over the other slot could leave no control record at all). If it did
+    /// not take, only this process knows ([`Pager::failed_fcr_seq`]).
+    fn undo_failed_fcr(&mut self, slot: u32) -> bool {
+        let mut buf = self.durable.encode();
+        page::seal(&mut buf, slot, slot, self.durable.seq);
+        self.write_physical(slot, &buf)
+            .and_then(|()| self.sync())
+            .is_ok()
+    }
+
     pub(super) fn write_physical(&mut self, physical: u32, buf: &[u8]) -> Result<()> {
         let off = u64::from(physical) * self.page_size as u64;
         self.file.write_at(buf, off).map_err(|e| {
@@ -553,12 +570,16 @@ impl Pager {
             }
             // From here a failure leaves the FCR's durability unknown: under Linux's
             // policy a failed sync marks it clean unwritten, readable but never
-            // durable. The next open must not build on it blindly (`open.rs`).
+            // durable, while the other slot holds the only durable FCR. The next open
+            // must not copy over that one first (`open.rs`).
             let fcr_written = self
                 .write_physical(slot, &fcr_buf)
                 .and_then(|()| self.sync());
             if let Err(e) = fcr_written {
                 self.failed_fcr_seq = Some(seq);
+                if !mutant!(self.config, CopyOverLastDurableFcr) && self.undo_failed_fcr(slot) {
+                    self.failed_fcr_seq = None;
+                }
                 return Err((e, true));
             }
         }

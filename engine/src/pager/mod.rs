@@ -228,8 +228,9 @@ impl Pager {
         self.read_only
     }
     /// The sequence of a control record this pager wrote whose write or sync failed
-    /// (the pager is poisoned): it may be in the OS cache and never durable. The engine
-    /// hands it to the file's next open ([`PagerConfig::failed_fcr_seq`]).
+    /// (the pager is poisoned), and which could not be overwritten with the durable one
+    /// either (`undo_failed_fcr`): it may be in the OS cache and never durable. The
+    /// engine hands it to the file's next open ([`PagerConfig::failed_fcr_seq`]).
     pub fn failed_fcr_seq(&self) -> Option<u64> {
         self.failed_fcr_seq
     }
