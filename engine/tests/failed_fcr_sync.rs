@@ -76,7 +76,18 @@ enum Reopen {
     /// A new process (the OS cache kept; the engine that saw it is gone) — after the
     /// undo took.
     NewProcess,
+    /// A new process, after the undo's sync failed too: both slots read as the last
+    /// durable record, one of them only from the cache — the one the open picks as
+    /// live must be the one in its own slot, so that its copy rewrites the other
+    /// first.
+    NewProcessUndoUnsynced,
 }
+
+const REOPENS: [Reopen; 3] = [
+    Reopen::SameEngine,
+    Reopen::NewProcess,
+    Reopen::NewProcessUndoUnsynced,
+];
 
 fn known_bad(config: &Config) -> bool {
     #[cfg(feature = "mutants")]
@@ -90,18 +101,19 @@ fn known_bad(config: &Config) -> bool {
 }
 
 /// The scenario up to the reopen; returns the engine that saw the sync fail and the
-/// acknowledged records. Several commits first, so that both control-record slots hold
-/// older, valid records.
+/// acknowledged records. `commits` commits first (several, so that both control-record
+/// slots hold older, valid records).
 fn fail_a_control_record_sync(
     vfs: &TestVfs,
     config: &Config,
     reopen: Reopen,
+    commits: u64,
 ) -> (Engine, BTreeSet<Vec<u8>>) {
     let mut e = mem_engine(vfs, config.clone());
     e.create(Path::new(FILE), &spec()).expect("create");
     let h = e.open(Path::new(FILE), OpenMode::Normal).expect("open");
     let mut acked = BTreeSet::new();
-    for id in 0..5 {
+    for id in 0..commits {
         e.insert(h, &record(id)).expect("insert");
         e.flush().expect("flush");
         acked.insert(record(id));
@@ -109,16 +121,20 @@ fn fail_a_control_record_sync(
     let before = vfs.durable_contents(FILE).expect("file");
     // The commit syncs its pages (sync 0), then writes its control record and syncs it
     // (sync 1): that one fails, Linux-style. For `SameEngine` the disk keeps failing:
-    // the next write (the undo's) fails too. (Not for the known-bad engine, which makes
-    // no undo: the failure would fall on the reopen's first write instead.)
-    let keep_failing = matches!(reopen, Reopen::SameEngine) && !known_bad(config);
+    // the next write (the undo's) fails too; for `NewProcessUndoUnsynced`, the next
+    // sync (the undo's). (Not for the known-bad engine, which makes no undo: the
+    // failure would fall on the reopen instead.)
+    let bad = known_bad(config);
+    let fail_undo_write = matches!(reopen, Reopen::SameEngine) && !bad;
+    let fail_undo_sync = matches!(reopen, Reopen::NewProcessUndoUnsynced) && !bad;
     let syncs = Arc::new(AtomicU32::new(0));
     let (hook_vfs, hook_syncs) = (vfs.clone(), syncs.clone());
     vfs.on_sync(move || {
-        if hook_syncs.fetch_add(1, Ordering::SeqCst) == 1 {
+        let n = hook_syncs.fetch_add(1, Ordering::SeqCst);
+        if n == 1 || (n == 2 && fail_undo_sync) {
             hook_vfs.set_faults(Faults {
                 fail_sync_in: Some(0),
-                fail_write_in: keep_failing.then_some(0),
+                fail_write_in: fail_undo_write.then_some(0),
                 failed_sync_keeps_cache: true,
                 ..Faults::default()
             });
@@ -154,11 +170,13 @@ fn fail_a_control_record_sync(
 /// that no longer opens, or holds other records) and how many reopens were cut short.
 fn violations(config: &Config, reopen: Reopen) -> (Vec<String>, usize) {
     let (mut bad, mut cut_short) = (Vec::new(), 0);
-    for stop in 0..8u64 {
+    // Both parities of the failed commit's sequence: each slot in turn is the one the
+    // failed control record (and its undo) went to.
+    for (stop, commits) in (0..8u64).flat_map(|s| [(s, 5), (s, 6)]) {
         for seed in 0..24u64 {
             let vfs = TestVfs::new();
-            let (mut e, acked) = fail_a_control_record_sync(&vfs, config, reopen);
-            if matches!(reopen, Reopen::NewProcess) {
+            let (mut e, acked) = fail_a_control_record_sync(&vfs, config, reopen, commits);
+            if !matches!(reopen, Reopen::SameEngine) {
                 // The process dies; the OS and its cache live on.
                 e = mem_engine(&vfs, config.clone());
             }
@@ -175,12 +193,12 @@ fn violations(config: &Config, reopen: Reopen) -> (Vec<String>, usize) {
             match records(&mut e) {
                 Ok(got) if got == acked || got == with_failed => {}
                 Ok(got) => bad.push(format!(
-                    "stop {stop}, seed {seed}: the file holds {} records, {} were acknowledged",
+                    "{commits} commits, stop {stop}, seed {seed}: the file holds {} records, {} were acknowledged",
                     got.len(),
                     acked.len()
                 )),
                 Err(err) => bad.push(format!(
-                    "stop {stop}, seed {seed}: the file no longer opens: {err}"
+                    "{commits} commits, stop {stop}, seed {seed}: the file no longer opens: {err}"
                 )),
             }
         }
@@ -190,7 +208,7 @@ fn violations(config: &Config, reopen: Reopen) -> (Vec<String>, usize) {
 
 #[test]
 fn a_power_loss_during_the_reopen_after_a_failed_control_record_sync_loses_nothing_acknowledged() {
-    for reopen in [Reopen::SameEngine, Reopen::NewProcess] {
+    for reopen in REOPENS {
         let (bad, cut_short) = violations(&config(), reopen);
         assert!(bad.is_empty(), "{reopen:?}:\n{}", bad.join("\n"));
         assert!(cut_short > 0, "{reopen:?}: some stops cut the reopen short");
@@ -206,7 +224,7 @@ fn the_known_bad_copy_over_the_last_durable_fcr_loses_an_acknowledged_commit() {
         mutant: Some(engine::mutant::Mutant::CopyOverLastDurableFcr),
         ..config()
     };
-    for reopen in [Reopen::SameEngine, Reopen::NewProcess] {
+    for reopen in REOPENS {
         let (bad, _) = violations(&config, reopen);
         assert!(
             !bad.is_empty(),
@@ -218,7 +236,7 @@ fn the_known_bad_copy_over_the_last_durable_fcr_loses_an_acknowledged_commit() {
 #[test]
 fn after_the_reopen_the_file_commits_and_survives_a_power_loss() {
     let vfs = TestVfs::new();
-    let (mut e, mut acked) = fail_a_control_record_sync(&vfs, &config(), Reopen::SameEngine);
+    let (mut e, mut acked) = fail_a_control_record_sync(&vfs, &config(), Reopen::SameEngine, 5);
     let h = e.open(Path::new(FILE), OpenMode::Normal).expect("reopen");
     e.insert(h, &record(7)).expect("insert");
     e.flush().expect("flush");

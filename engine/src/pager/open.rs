@@ -146,6 +146,16 @@ const PROBE_LEN: usize = 44;
 /// A page whose header sequence (the FCR's own, `Fcr::seq`) does not beat `beat` is
 /// still read — the read and its failure stay as they were — but neither checksummed
 /// nor decoded: valid or not, it could not be chosen.
+/// Whether a valid control record of sequence `seq` in `slot` is preferred to one of
+/// sequence `best` in the other slot: the higher sequence; between equal ones (both
+/// slots after an open's copy, or after a failed FCR's undo), the one in its own slot
+/// (`seq % FCR_SLOTS`, where its commit wrote it). That is the copy the next commit
+/// leaves alone, and the one that is durable after an undo whose own sync failed:
+/// the open's copy then rewrites the other slot first.
+fn beats(seq: u64, slot: u32, best: u64) -> bool {
+    seq > best || (seq == best && u64::from(slot) == seq % u64::from(FCR_SLOTS))
+}
+
 fn read_slot(
     file: &dyn VfsFile,
     probe: &[u8],
@@ -171,7 +181,7 @@ fn read_slot(
         page_size as usize,
         u64::from(slot) * u64::from(page_size),
     )?;
-    if beat.is_some_and(|best| header.seq <= best) {
+    if beat.is_some_and(|best| !beats(header.seq, slot, best)) {
         return Ok(None);
     }
     if !page::checksum_ok(b) {
@@ -438,7 +448,7 @@ impl Pager {
             if let Some(p) = first.as_ref().filter(|_| in_file(0)) {
                 let beat = best.as_ref().map(|(b, _)| b.seq);
                 if let Some(f) = read_slot(file, p, 0, ps, scratch, beat).map_err(|e| io(e, 0))? {
-                    if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                    if best.as_ref().is_none_or(|(b, _)| beats(f.seq, 0, b.seq)) {
                         best = Some((f, 0));
                         live.clone_from(scratch);
                     }
@@ -451,7 +461,7 @@ impl Pager {
             if in_file(1) {
                 let beat = best.as_ref().map(|(b, _)| b.seq);
                 if let Some(f) = read_slot(file, &p, 1, ps, scratch, beat).map_err(|e| io(e, 1))? {
-                    if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                    if best.as_ref().is_none_or(|(b, _)| beats(f.seq, 1, b.seq)) {
                         best = Some((f, 1));
                         live.clone_from(scratch);
                     }

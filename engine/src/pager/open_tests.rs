@@ -45,7 +45,8 @@ fn made(page_size: u32, commits: usize) -> Vec<u8> {
     vfs.contents(PATH).unwrap()
 }
 
-/// The old choice: every pair read whole and verified; then the magic rule.
+/// The old choice: every pair read whole and verified (between equal sequences, the
+/// one in its own slot); then the magic rule.
 fn reference(b: &[u8]) -> Result<(Fcr, u32), Status> {
     let len = b.len() as u64;
     let mut best: Option<(Fcr, u32)> = None;
@@ -61,7 +62,11 @@ fn reference(b: &[u8]) -> Result<(Fcr, u32), Status> {
                 continue;
             }
             if let Ok(f) = Fcr::decode(p) {
-                if best.as_ref().is_none_or(|(b, _)| f.seq > b.seq) {
+                let own = u64::from(slot) == f.seq % u64::from(FCR_SLOTS);
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, _)| f.seq > b.seq || (f.seq == b.seq && own))
+                {
                     best = Some((f, slot));
                 }
             }
