@@ -42,6 +42,12 @@ pub struct FileModel {
     /// judged by date needs it: the commit before the last one on disk may lie
     /// anywhere in such a run.
     pub load_spans: Vec<(usize, usize)>,
+    /// Indices of `states` known to have been durable commits: the baseline, each state
+    /// the commit counters reported durable, each acknowledged flush or close. A failed
+    /// attempt between two of them may never have reached the disk (a retried page
+    /// write, an undone control record), so damage judged by date falls back at least
+    /// to one of these.
+    pub durable_marks: BTreeSet<usize>,
     /// Every record image ever acknowledged in this file. A file a lying disk damaged
     /// may legitimately come back at an older state (a misdirected FCR write is
     /// undetectable), but never with a record that was never written.
@@ -58,6 +64,7 @@ impl FileModel {
             floor: 0,
             seen: (0, 0),
             load_spans: Vec::new(),
+            durable_marks: BTreeSet::from([0]),
             written: BTreeSet::new(),
         }
     }
@@ -96,6 +103,7 @@ impl FileModel {
         }
         if durable > self.seen.1 {
             self.durable = self.states.len() - 1;
+            self.durable_marks.insert(self.durable);
         }
         self.seen = (attempts, durable);
         Ok(())
@@ -131,6 +139,7 @@ impl FileModel {
             } else {
                 self.states.len() - 1
             };
+            self.durable_marks.insert(self.durable);
         }
         self.seen = (attempts, durable);
         attempted.then(|| (first, self.states.len() - 1))
@@ -144,6 +153,7 @@ impl FileModel {
             self.states.push(self.live.clone());
         }
         self.floor = self.states.len() - 1;
+        self.durable_marks.insert(self.floor);
     }
 
     /// The oldest state index the commit at or before `states[i]` may have made: `i`,
@@ -154,6 +164,19 @@ impl FileModel {
             .iter()
             .find(|&&(first, last)| first <= i && i <= last)
             .map_or(i, |&(first, _)| first.saturating_sub(1))
+    }
+
+    /// The newest state at or before `states[i]` known to have been a durable commit
+    /// (`durable_marks`): what the other control-record slot holds at the oldest when
+    /// the commit after `i` is the last on disk — the attempts between may never have
+    /// reached the disk (sim seed 437661: a flush whose page write failed, then a bulk
+    /// load committed; the rotted newest FCR fell back past the failed attempt).
+    pub fn durable_at_or_before(&self, i: usize) -> usize {
+        self.durable_marks
+            .range(..=i)
+            .next_back()
+            .copied()
+            .unwrap_or(0)
     }
 
     /// States a crash may have left, oldest first: from the later of the engine's last
@@ -168,6 +191,7 @@ impl FileModel {
         self.live = state.clone();
         self.states = vec![state];
         self.load_spans.clear();
+        self.durable_marks = BTreeSet::from([0]);
         self.durable = 0;
         self.floor = 0;
         self.seen = (0, 0);

@@ -240,7 +240,7 @@ impl World {
                     (1..=last.min(states.len().saturating_sub(1)))
                         .rev()
                         .find(|&j| states[j] != states[j - 1])
-                        .map(|j| model.commit_at_or_before(j - 1))
+                        .map(|j| model.durable_at_or_before(model.commit_at_or_before(j - 1)))
                 });
                 // A file frozen when the step began and thawed since was rolled in
                 // (endbu), and so was one rolled in earlier with no commit or open
