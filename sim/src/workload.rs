@@ -175,8 +175,12 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// half the shadow-paged files' system transactions that fail (the engine going on)
 /// have the next overwrite of their data file misdirected, a lying fault: most often
 /// the retry's first page write, made with the failed attempt's sequence (log mode
-/// Off only, not in archival seeds: where the disk may lie about data files anyway).
-pub const WORKLOAD_VERSION: u32 = 19;
+/// Off only, not in archival seeds: where the disk may lie about data files anyway); 20
+/// — half the shadow-paged files' system transactions that fail have a power cut aimed
+/// at the next write to the file's control-record slots (the undo of a failed FCR, a
+/// retry's FCR, or the next open's copy, perhaps in the next process): half its
+/// sectors reach the disk, and a power loss follows.
+pub const WORKLOAD_VERSION: u32 = 20;
 
 /// Generation 18: the most records one bulk load inserts (small, so a seed's files
 /// stay the size they were; small batches make loads span several).

@@ -25,7 +25,7 @@ impl World {
         self.tally.crashes += 1;
         self.retire_engine();
         self.rig.vfs.clear_crash_point();
-        let crash = self.sched.crash();
+        let crash = self.crash_kind();
         let power = crash == Crash::PowerLoss;
         tracing::info!(target: "sim", power, io_step = self.rig.vfs.io_step(), "crash");
         crash.strike(&self.rig.vfs);
@@ -70,7 +70,7 @@ impl World {
         // like any other; if it fails, the status must be one a fault explains, and the
         // application restarts into a fault-free recovery that must reach the right state.
         if self.workload >= 9 {
-            if let Some(aim) = self.sched.faulty_recovery() {
+            if let Some(aim) = self.recovery_aim() {
                 if let Some(e) = self.open_under_faults(why, aim)? {
                     return self.recover_once(why, Some(e));
                 }
@@ -91,7 +91,7 @@ impl World {
             self.tally.interrupted_recoveries += 1;
             self.retire_engine();
             self.rig.vfs.clear_crash_point();
-            let crash = self.sched.crash();
+            let crash = self.crash_kind();
             tracing::info!(target: "sim", power = crash == Crash::PowerLoss, "crash during recovery");
             crash.strike(&self.rig.vfs);
         }
@@ -157,7 +157,7 @@ impl World {
         drop(e);
         let crash = if vfs.is_crashed() {
             self.tally.crashes += 1;
-            self.sched.crash()
+            self.crash_kind()
         } else {
             Crash::ProcessCrash
         };

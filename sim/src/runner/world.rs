@@ -321,6 +321,7 @@ impl World {
         self.model.journal.durable_lsn = self.model.journal.durable_lsn.max(e.log_durable_lsn());
         for f in failed {
             self.maybe_misdirect_retry(f);
+            self.maybe_aim_fcr_power_cut(f);
         }
         Ok(())
     }

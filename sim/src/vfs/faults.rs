@@ -516,6 +516,8 @@ fault_stats! {
     dir_syncs,
     /// Armed crash points that fired.
     crashes_armed_fired,
+    /// Aimed power cuts that struck a write (generation 20).
+    aimed_power_cuts,
     power_losses,
     process_crashes,
     /// Unsynced writes lost entirely at power loss.

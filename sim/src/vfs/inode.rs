@@ -114,6 +114,17 @@ impl Inode {
         self.forgotten.is_some()
     }
 
+    /// Whether a failed sync forgot writes that changed the file's first `below` bytes:
+    /// reads there show what the next power loss takes.
+    pub fn forgot_below(&self, below: usize) -> bool {
+        let Some(clean) = &self.forgotten else {
+            return false;
+        };
+        let (mut a, mut b) = (vec![0u8; below], vec![0u8; below]);
+        let (n, m) = (clean.read(0, &mut a), self.durable.read(0, &mut b));
+        n != m || a[..n] != b[..m]
+    }
+
     /// The image under the pending operations: the durable one unless a failed sync
     /// forgot writes.
     fn clean(&self) -> &Image {

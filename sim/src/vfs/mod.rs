@@ -256,6 +256,46 @@ impl SimVfs {
         self.lock().misdirect_next = None;
     }
 
+    /// Aim a power cut at the next write to the file at `path` at an offset below
+    /// `below`: the power fails while that write's first sector is being written — it
+    /// holds garbage if the disk's torn sectors may (`FaultConfig::torn_garbage`),
+    /// and nothing else of the write lands — the file's other unsynced operations
+    /// reach the disk, and the machine is down — to be resolved by a power loss
+    /// ([`SimVfs::power_cut_struck`] tells the runner so). Not while faults are paused
+    /// (it waits then). One-shot, and it survives crashes (the write may be a
+    /// recovery's, in the next process); [`SimVfs::clear_aimed_power_cut`] disarms it.
+    /// Returns whether the file exists (otherwise nothing is aimed).
+    pub fn aim_power_cut_at_write(&self, path: impl AsRef<Path>, below: u64) -> bool {
+        let mut st = self.lock();
+        let Some(ino) = st.ns.lookup(path.as_ref()) else {
+            return false;
+        };
+        st.cut_power_at_write = Some((ino, below));
+        true
+    }
+
+    /// Whether a failed sync left the file at `path` showing, in its first `below`
+    /// bytes, writes it forgot (Linux: marked clean unwritten) — lost at the next power
+    /// loss. The simulator's own look; not an I/O step.
+    pub fn forgot_writes_below(&self, path: impl AsRef<Path>, below: u64) -> bool {
+        let st = self.lock();
+        st.ns
+            .lookup(path.as_ref())
+            .and_then(|ino| st.inodes.get(&ino))
+            .is_some_and(|i| i.forgot_below(usize::try_from(below).unwrap_or(usize::MAX)))
+    }
+
+    /// Disarm an aimed power cut.
+    pub fn clear_aimed_power_cut(&self) {
+        self.lock().cut_power_at_write = None;
+    }
+
+    /// Whether the crash now pending was an aimed power cut (then only a power loss
+    /// may resolve it; a power loss clears this).
+    pub fn power_cut_struck(&self) -> bool {
+        self.lock().power_cut
+    }
+
     pub fn crash_point(&self) -> Option<u64> {
         self.lock().crash_at
     }

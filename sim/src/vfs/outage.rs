@@ -39,6 +39,7 @@ impl State {
     /// Power loss: decide what of each unsynced operation reached the disk (see
     /// `crash` and `namespace`), then volatile := durable everywhere and reboot.
     pub fn power_loss(&mut self) {
+        self.power_cut = false;
         self.trace
             .call(0, Op::PowerLoss, Path::new(""), self.stats.io_steps, 0);
         let inos: Vec<InodeId> = self.inodes.keys().copied().collect();
@@ -117,6 +118,8 @@ impl State {
 
     /// Process crash: the OS keeps everything (pending stays pending); reboot.
     pub fn process_crash(&mut self) {
+        // An aimed power cut's crash is a power loss (the runner resolves it so).
+        debug_assert!(!self.power_cut, "a power cut resolved as a process crash");
         self.trace
             .call(0, Op::ProcessCrash, Path::new(""), self.stats.io_steps, 0);
         self.stats.process_crashes += 1;

@@ -83,6 +83,13 @@ pub(super) struct State {
     /// An aimed misdirected write: the next write to this file at one of these offsets
     /// lands elsewhere (generation 19: a retry rewriting a failed attempt's pages).
     pub misdirect_next: Option<(InodeId, BTreeSet<u64>)>,
+    /// An aimed power cut: the next write to this file below this offset is cut short
+    /// by the power failing (generation 20: the first control-record write after a
+    /// failed commit).
+    pub cut_power_at_write: Option<(InodeId, u64)>,
+    /// An aimed power cut has struck: the crash it left must be resolved by a power
+    /// loss (`SimVfs::power_cut_struck`).
+    pub power_cut: bool,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Every path that named a file when a lying-disk fault touched it.
@@ -95,7 +102,7 @@ pub(super) struct State {
 /// How many recent writes the state remembers for an aimed misdirection.
 pub(super) const RECENT_WRITES: usize = 512;
 
-fn crashed_error() -> io::Error {
+pub(super) fn crashed_error() -> io::Error {
     io::Error::other("simulated crash: the machine is down until power_loss() or process_crash()")
 }
 
@@ -147,6 +154,8 @@ impl State {
             eio_at: None,
             recent_writes: Default::default(),
             misdirect_next: None,
+            cut_power_at_write: None,
+            power_cut: false,
             stats: FaultStats::default(),
             trace: Trace::default(),
             damaged_paths: BTreeSet::new(),
