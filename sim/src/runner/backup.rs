@@ -642,16 +642,18 @@ impl World {
         engine::delta::delta_path(&self.model.files[f].path).ok()
     }
 
-    /// The files of `set` whose delta is gone as the OS sees it, but still in the
-    /// directory as it is on disk (its removal not yet durable), so that a power loss
-    /// brings it back.
+    /// The files of `set` whose delta is gone as the OS sees it, but which a power loss
+    /// could bring back: still in the directory as it is on disk (its removal not yet
+    /// durable), or made and removed since with neither durable, so that the power loss
+    /// may keep the creation and lose the removal (sim seed 71693 of generation 20).
     fn deltas_that_may_return(&self, set: &[usize]) -> Vec<usize> {
         let vfs = &self.rig.vfs;
         set.iter()
             .copied()
             .filter(|&f| {
-                self.delta_of(f)
-                    .is_some_and(|d| vfs.read_file(&d).is_none() && vfs.durable_file(&d).is_some())
+                self.delta_of(f).is_some_and(|d| {
+                    vfs.read_file(&d).is_none() && vfs.may_name_after_power_loss(&d)
+                })
             })
             .collect()
     }

@@ -423,6 +423,13 @@ impl SimVfs {
         self.lock().durable_file_names()
     }
 
+    /// Whether a power loss now could leave `path` naming a file: durably named, or
+    /// named after some prefix of the pending directory changes (a creation kept, the
+    /// removal after it lost). The simulator's own look; not an I/O step.
+    pub fn may_name_after_power_loss(&self, path: impl AsRef<Path>) -> bool {
+        self.lock().ns.may_name_after_power_loss(path.as_ref())
+    }
+
     pub fn stats(&self) -> FaultStats {
         self.lock().stats.clone()
     }

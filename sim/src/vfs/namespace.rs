@@ -223,6 +223,20 @@ impl Namespace {
         (!self.dirs_are_objects || self.durable.reachable(path)).then_some(ino)
     }
 
+    /// Whether a power loss now could leave `path` naming a file: it does durably, or
+    /// some prefix of the pending changes — what a power loss keeps, in order — names
+    /// it (a creation kept, the removal after it lost).
+    pub fn may_name_after_power_loss(&self, path: &Path) -> bool {
+        if self.lookup_durable(path).is_some() {
+            return true;
+        }
+        let mut names = self.durable.clone();
+        self.pending.iter().any(|op| {
+            op.apply(&mut names);
+            names.file(path).is_some() && (!self.dirs_are_objects || names.reachable(path))
+        })
+    }
+
     /// Is `path` a directory now? (Never with implicit directories.)
     pub fn is_dir(&self, path: &Path) -> bool {
         self.dirs_are_objects && self.volatile.is_dir(path)
