@@ -389,6 +389,55 @@ fn crash_point_fires_at_exactly_step_n() {
 }
 
 #[test]
+fn an_aimed_power_cut_garbles_the_first_sector_of_its_write_and_ends_in_a_power_loss() {
+    for garbage in [true, false] {
+        let v = SimVfs::new(
+            7,
+            FaultConfig {
+                torn_garbage: garbage,
+                ..FaultConfig::none()
+            },
+        );
+        let f = v.open(p("f"), OpenMode::CreateNew).unwrap();
+        f.write_at(&[0xAA; 1024], 0).unwrap();
+        f.sync().unwrap();
+        // Unsynced, elsewhere: it reaches the disk with the cut.
+        f.write_at(&[0xCC; 512], 2048).unwrap();
+        assert!(v.aim_power_cut_at_write("f", 1024));
+        assert!(!v.aim_power_cut_at_write("missing", 1024));
+        // Not below the aim's offset: no cut.
+        f.write_at(&[0xDD; 512], 4096).unwrap();
+        assert!(!v.is_crashed());
+        let e = f.write_at(&[0xBB; 1024], 0).unwrap_err();
+        assert!(is_crash(&e), "{e}");
+        assert!(v.is_crashed() && v.power_cut_struck());
+        v.power_loss();
+        assert!(!v.power_cut_struck());
+        let disk = v.durable_file("f").unwrap();
+        let first = &disk[..512];
+        if garbage {
+            assert!(
+                first != [0xAA; 512] && first != [0xBB; 512],
+                "neither old nor new"
+            );
+        } else {
+            assert_eq!(first, [0xAA; 512]);
+        }
+        assert_eq!(
+            disk[512..1024],
+            [0xAA; 512],
+            "nothing after the first sector lands"
+        );
+        assert_eq!(disk[2048..2560], [0xCC; 512]);
+        assert_eq!(v.stats().aimed_power_cuts, 1);
+        // One-shot.
+        let f = v.open(p("f"), OpenMode::Existing).unwrap();
+        f.write_at(&[0xEE; 512], 0).unwrap();
+        assert!(!v.is_crashed());
+    }
+}
+
+#[test]
 fn crash_point_on_a_namespace_call_and_set_crash_after() {
     let v = SimVfs::new(0, FaultConfig::none());
     let armed = v.set_crash_after(2);
@@ -606,6 +655,7 @@ fn invariants_hold_under_random_workloads_and_swarm_faults() {
                     "disk_full",
                     "disk_full_namespace",
                     "aimed_errors",
+                    "aimed_power_cuts",
                     "sticky_read_errors",
                 ]
                 .contains(&name)
