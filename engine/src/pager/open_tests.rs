@@ -4,6 +4,7 @@
 //! and give the same status when none validates, whatever damage the first pages hold.
 
 use super::super::{create, Pager, PagerConfig, FCR_SLOTS};
+use super::PROBE_LEN;
 use crate::page::fcr::Fcr;
 use crate::page::spec::{FileSpec, PAGE_SIZES};
 use crate::page::{self, PageType};
@@ -72,7 +73,9 @@ fn reference(b: &[u8]) -> Result<(Fcr, u32), Status> {
             }
         }
     }
-    let magic = |off: usize| b.get(off..off + 48).is_some_and(Fcr::has_magic);
+    // What the probe reads of a slot: its first PROBE_LEN bytes (a file cut inside them
+    // has no magic there).
+    let magic = |off: usize| b.get(off..off + PROBE_LEN).is_some_and(Fcr::has_magic);
     let seen = magic(0)
         || len >= 2 * u64::from(PAGE_SIZES[0]) && PAGE_SIZES.iter().any(|&ps| magic(ps as usize));
     match best {
