@@ -37,9 +37,20 @@ pub(super) struct BackupModel {
     ///
     /// [`settle_interrupted_startbu`]: World::settle_interrupted_startbu
     interrupted: bool,
+    /// Files of the set whose delta a failed or interrupted startbu may have left as an
+    /// interrupted creation, whose header names no instant: it vouches for no damage
+    /// to its data file (sim seed 157465: the crash struck while the delta of a file
+    /// whose control record had just rotted was being written).
+    unsure_deltas: Vec<usize>,
 }
 
 impl BackupModel {
+    /// Whether file `f`'s delta vouches for its startbu instant (damage to the
+    /// instant's control record must then be reported, not fallen past).
+    pub(super) fn vouches(&self, f: usize) -> bool {
+        !self.unsure_deltas.contains(&f)
+    }
+
     /// File `f`'s records at the `startbu` instant, if it is in the set.
     pub(super) fn instant_of(&self, f: usize) -> Option<&Records> {
         let i = self.set.iter().position(|&x| x == f)?;
@@ -153,6 +164,7 @@ impl World {
                 set,
                 copied: false,
                 interrupted: false,
+                unsure_deltas: Vec::new(),
             });
             self.tally.backups.0 += 1;
             if self.workload >= 17 {
@@ -220,6 +232,12 @@ impl World {
                     set: set.clone(),
                     copied: true,
                     interrupted: partial.is_empty(),
+                    // Files not seen frozen: their delta may be half made.
+                    unsure_deltas: set
+                        .iter()
+                        .copied()
+                        .filter(|f| !partial.contains(f))
+                        .collect(),
                 });
                 return self.crash();
             }
@@ -407,11 +425,19 @@ impl World {
         let Some(b) = self.model.backup.take() else {
             return;
         };
+        // A delta an interrupted startbu left may be an interrupted creation (its header
+        // never durable), which names no instant: it vouches for no damage to its data
+        // file (sim seed 157465: a frozen file's control record rotted in the step a
+        // crash cut startbu short).
+        for &f in &b.set {
+            self.unvouch_data_damage(f);
+        }
         let b = b.retain(|f| self.has_delta(f));
         if !b.set.is_empty() {
             tracing::info!(target: "sim", set = ?b.set, "an interrupted startbu took effect");
             self.model.backup = Some(BackupModel {
                 interrupted: false,
+                unsure_deltas: b.set.clone(),
                 ..b
             });
         }

@@ -272,7 +272,8 @@ impl World {
                     Dated::Timed {
                         oldest,
                         provable_from,
-                        vouched: frozen.is_some(),
+                        vouched: frozen.is_some()
+                            && self.model.backup.as_ref().is_some_and(|b| b.vouches(f)),
                     }
                 };
                 if on_data {
