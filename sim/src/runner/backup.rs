@@ -425,19 +425,12 @@ impl World {
         let Some(b) = self.model.backup.take() else {
             return;
         };
-        // A delta an interrupted startbu left may be an interrupted creation (its header
-        // never durable), which names no instant: it vouches for no damage to its data
-        // file (sim seed 157465: a frozen file's control record rotted in the step a
-        // crash cut startbu short).
-        for &f in &b.set {
-            self.unvouch_data_damage(f);
-        }
         let b = b.retain(|f| self.has_delta(f));
         if !b.set.is_empty() {
             tracing::info!(target: "sim", set = ?b.set, "an interrupted startbu took effect");
+            // (Its `unsure_deltas` are the whole set: no file was seen frozen.)
             self.model.backup = Some(BackupModel {
                 interrupted: false,
-                unsure_deltas: b.set.clone(),
                 ..b
             });
         }

@@ -37,7 +37,7 @@ pub(super) struct World {
     pub(super) tally: Tally,
     /// Fault attribution: which injected faults may explain a fault status now.
     pub(super) cause: Causes,
-    /// Faults aimed at one write the correct engine never makes (generation 19).
+    /// Faults aimed at one write the correct engine never makes (generations 19, 20).
     pub(super) aims: Aims,
     /// Lying faults on deltas, dated for the strict judgement of their damage.
     pub(super) damage: DatedDamage,
