@@ -1,0 +1,107 @@
+//! Tests of the system transaction (`commit.rs`): the before-FCR hook's place in the
+//! write order, and a failed hook's retry.
+
+use super::super::{create, Pager, PagerConfig};
+use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment};
+use crate::page::{self, PageType};
+use crate::status::{Error, Status};
+use crate::vfs::testing::TestVfs;
+use std::path::Path;
+
+const PS: usize = 512;
+
+fn open(vfs: &TestVfs) -> Pager {
+    let spec = FileSpec {
+        record_length: 8,
+        page_size: PS as u32,
+        keys: vec![KeySpec {
+            segments: vec![Segment {
+                offset: 0,
+                length: 4,
+                key_type: KeyType::Unsigned,
+                descending: false,
+            }],
+            duplicates: false,
+            modifiable: false,
+        }],
+        format: crate::page::spec::FileFormat::V6,
+    };
+    let path = Path::new("/f.btr");
+    create(vfs, path, &spec).unwrap();
+    let cfg = PagerConfig {
+        clean_cache_pages: 16,
+        failed_fcr_seq: None,
+        #[cfg(feature = "mutants")]
+        mutant: None,
+    };
+    Pager::open(vfs, path, false, cfg).unwrap()
+}
+
+/// The highest FCR sequence either slot holds on disk now.
+fn newest_fcr(vfs: &TestVfs) -> u64 {
+    let b = vfs.contents("/f.btr").unwrap();
+    (0..2)
+        .map(|slot| page::header(&b[slot * PS..(slot + 1) * PS]).unwrap().seq)
+        .max()
+        .unwrap_or(0)
+}
+
+fn change(p: &mut Pager) {
+    p.begin_op().unwrap();
+    p.alloc(page::blank(PS, PageType::Data)).unwrap();
+    p.end_op(true);
+}
+
+#[test]
+fn the_hook_runs_before_the_fcr_is_written_and_is_told_its_sequence_and_lsn() {
+    let vfs = TestVfs::new();
+    let mut p = open(&vfs);
+    change(&mut p);
+    p.set_applied_lsn(7);
+    let mut seen = Vec::new();
+    let wrote = p
+        .commit_with(false, &mut |seq, lsn| {
+            // No slot holds the new FCR yet.
+            seen.push((seq, lsn, newest_fcr(&vfs), vfs.mutating_calls()));
+            Ok(())
+        })
+        .unwrap();
+    assert!(wrote);
+    let (seq, lsn, before, calls) = seen[0];
+    assert_eq!((seq, lsn, before), (2, 7, 1));
+    // Two calls after the hook: the FCR write and its sync.
+    assert_eq!(vfs.mutating_calls(), calls + 2);
+    assert_eq!((newest_fcr(&vfs), p.durable_seq()), (2, 2));
+    // Nothing pending: no transaction, no hook — unless forced.
+    let mut ran = 0;
+    let mut count = |_, _| {
+        ran += 1;
+        Ok(())
+    };
+    assert!(!p.commit_with(false, &mut count).unwrap());
+    assert!(p.commit_with(true, &mut count).unwrap());
+    assert_eq!((ran, p.durable_seq(), newest_fcr(&vfs)), (1, 3, 3));
+}
+
+#[test]
+fn a_failed_hook_fails_the_transaction_before_its_fcr_and_it_can_be_retried() {
+    let vfs = TestVfs::new();
+    let mut p = open(&vfs);
+    change(&mut p);
+    let err = p
+        .commit_with(false, &mut |_, _| {
+            Err(Error::new(Status::DiskFull, "the log is full"))
+        })
+        .unwrap_err();
+    assert_eq!(err.status, Status::DiskFull);
+    assert_eq!((p.durable_seq(), newest_fcr(&vfs)), (1, 1));
+    assert!(p.has_changes());
+    change(&mut p);
+    assert!(p
+        .commit_with(false, &mut |seq, _| {
+            assert_eq!(seq, 2);
+            Ok(())
+        })
+        .unwrap());
+    assert_eq!(p.durable_seq(), 2);
+}
