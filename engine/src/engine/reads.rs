@@ -20,7 +20,7 @@
 //! Positioning rules are those of `cursor.rs`: a read that fails leaves the position
 //! as it was.
 
-use super::cursor::{Cursor, Position};
+use super::cursor::Position;
 use super::{Engine, Handle};
 use crate::btree::{LeafHit, Seek};
 use crate::file::datafile::{serial_of, DataFile};
@@ -32,6 +32,7 @@ use crate::page::node::RecAddr;
 use crate::page::PageBuf;
 use crate::pager::ReadToken;
 use crate::status::{fail, Result, Status};
+use std::borrow::Cow;
 
 /// What a cursor kept from its last read, to continue from there (see the module
 /// doc). Each image is paired with the token it was read at.
@@ -192,13 +193,18 @@ impl Engine {
                 let forward = op == GetOp::Next;
                 let how = if forward { Seek::Greater } else { Seek::Less };
                 // The kept leaf, if nothing changed since it was read and the position
-                // is still its entry: the neighbour in the same leaf.
+                // is still its entry: the neighbour in the same leaf. Serials are unique
+                // in a file, so while nothing changed (same token) the entry of key
+                // `key_num` with the position's serial is the position's entry: one
+                // word comparison rather than the whole entry's.
                 let near = c
                     .kept
                     .leaf
                     .take()
                     .filter(|(t, k, leaf)| {
-                        still_valid(*t, token, stale) && *k == key_num && leaf.entry() == *entry
+                        still_valid(*t, token, stale)
+                            && *k == key_num
+                            && serial_of(leaf.entry()) == serial_of(entry)
                     })
                     .and_then(|(_, _, mut leaf)| leaf.step(forward).then_some(leaf));
                 match near {
@@ -229,7 +235,8 @@ impl Engine {
             );
         };
         let (entry, addr) = (hit.entry(), hit.addr());
-        let page = Self::kept_data_page(c, df, token, addr.page, stale, cross_check)?;
+        let page =
+            Self::kept_data_page(&mut c.kept.data, df, token, addr.page, stale, cross_check)?;
         let (_, record) = records::record_in(&df.layout, &page, addr)?;
         if !key::entry_matches(&df.spec().keys[key_num], record, serial_of(entry), entry) {
             return fail(
@@ -245,31 +252,38 @@ impl Engine {
         Ok(())
     }
 
-    /// The image of data page `page`: the one `c` kept, if it is that page and still
-    /// valid at `token`, else read (and kept).
-    fn kept_data_page(
-        c: &mut Cursor,
+    /// The image of data page `page`: the one `kept` holds, if it is that page and
+    /// still valid at `token`, else read (and kept). Borrowed from `kept` when it can
+    /// be: a scan reads every record of a page through it, and a clone per record
+    /// cost two atomic count updates.
+    fn kept_data_page<'k>(
+        kept: &'k mut Option<(ReadToken, u32, PageBuf)>,
         df: &mut DataFile,
         token: Option<ReadToken>,
         page: u32,
         stale: bool,
         cross_check: bool,
-    ) -> Result<PageBuf> {
-        if let Some((t, p, buf)) = &c.kept.data {
-            if *p == page && still_valid(*t, token, stale) {
+    ) -> Result<Cow<'k, PageBuf>> {
+        let entry = match kept.take() {
+            Some(k) if k.1 == page && still_valid(k.0, token, stale) => {
                 if cross_check {
                     let fresh = df.data_page(page)?;
                     debug_assert!(
-                        fresh[..] == buf[..],
+                        fresh[..] == k.2[..],
                         "kept data page {page} disagrees with a fresh read"
                     );
                 }
-                return Ok(buf.clone());
+                k
             }
-        }
-        let buf = df.data_page(page)?;
-        c.kept.data = token.map(|t| (t, page, buf.clone()));
-        Ok(buf)
+            _ => {
+                let buf = df.data_page(page)?;
+                match token {
+                    Some(t) => (t, page, buf),
+                    None => return Ok(Cow::Owned(buf)),
+                }
+            }
+        };
+        Ok(Cow::Borrowed(&kept.insert(entry).2))
     }
 
     /// A Step operation (physical order). Returns the record.
@@ -359,7 +373,8 @@ impl Engine {
                 "no record in that direction (physical order)",
             );
         };
-        let page = Self::kept_data_page(c, df, token, addr.page, stale, cross_check)?;
+        let page =
+            Self::kept_data_page(&mut c.kept.data, df, token, addr.page, stale, cross_check)?;
         let (serial, record) = records::record_in(&df.layout, &page, addr)?;
         out.clear();
         out.extend_from_slice(record);
