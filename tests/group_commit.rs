@@ -79,18 +79,26 @@ fn slow_sync(vfs: &SimVfs, gate: Arc<Gate>) -> TestVfs {
 }
 
 fn engine(vfs: &SimVfs, mutant: Option<Mutant>, gate: Arc<Gate>, delay: Duration) -> Engine {
-    engine_on(slow_sync(vfs, gate), mutant, delay)
+    engine_on(slow_sync(vfs, gate), mutant, delay, 1000)
 }
 
-fn engine_on(vfs: TestVfs, mutant: Option<Mutant>, commit_delay: Duration) -> Engine {
+/// An engine over `vfs` in Durability mode; a system transaction (whose write-ahead
+/// log sync runs under the engine's lock) every `bundle_limit` operations.
+fn engine_on(
+    vfs: TestVfs,
+    mutant: Option<Mutant>,
+    commit_delay: Duration,
+    bundle_limit: u64,
+) -> Engine {
     Engine::new(
         Arc::new(vfs) as Arc<dyn Vfs>,
         Arc::new(ManualClock::new()),
         Config {
             log_mode: LogMode::Durability,
             log_dir: "/log".into(),
-            // Data pages reach the disk rarely: the log alone carries the commits.
-            operation_bundle_limit: 1000,
+            // 1000: data pages reach the disk rarely, the log alone carries the
+            // commits.
+            operation_bundle_limit: bundle_limit,
             max_dirty_pages: 10_000,
             mutant,
             commit_delay,
@@ -278,11 +286,11 @@ struct Rounds {
 /// the main thread holds the engine until every client is inside
 /// `SharedEngine::transaction_at` (counted before it takes the lock), then lets them
 /// in. With `fail_last`, the last round's first sync fails. Then the power goes.
-fn rounds(seed: u64, commit_delay: Duration, fail_last: bool) -> Rounds {
+fn rounds(seed: u64, commit_delay: Duration, fail_last: bool, bundle_limit: u64) -> Rounds {
     let vfs = SimVfs::new(seed, FaultConfig::crash_only());
     let test_vfs = TestVfs::over(Arc::new(vfs.clone()));
     let path = Path::new("/data/r.btr");
-    let mut e = engine_on(test_vfs.clone(), None, commit_delay);
+    let mut e = engine_on(test_vfs.clone(), None, commit_delay, bundle_limit);
     e.create(path, &workload::spec(1024)).expect("create");
     // Warm-up: the log's first segment is made (and synced) before the rounds.
     let warm = Client(CLIENTS + 1);
@@ -361,7 +369,12 @@ fn rounds(seed: u64, commit_delay: Duration, fail_last: bool) -> Rounds {
     }
     drop(shared); // no close: the power goes
     vfs.power_loss();
-    let mut e = engine_on(TestVfs::over(Arc::new(vfs.clone())), None, Duration::ZERO);
+    let mut e = engine_on(
+        TestVfs::over(Arc::new(vfs.clone())),
+        None,
+        Duration::ZERO,
+        1000,
+    );
     let found = ids_in(&mut e, path);
     let (mut acked, failed, early) = seen.lock().expect("seen").clone();
     acked.insert(warm_id);
@@ -382,7 +395,7 @@ const LONG_DELAY: Duration = Duration::from_secs(10);
 fn commit_delay_gathers_a_round_into_one_sync() {
     for seed in 0..3 {
         let started = std::time::Instant::now();
-        let r = rounds(seed, LONG_DELAY, false);
+        let r = rounds(seed, LONG_DELAY, false, 1000);
         assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
         assert_eq!(r.failed, 0, "seed {seed}");
         assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
@@ -403,11 +416,38 @@ fn commit_delay_gathers_a_round_into_one_sync() {
     }
 }
 
+/// A sync made under the engine's lock while a leader gathers — every third operation
+/// here ends in a system transaction, whose write-ahead log sync covers the Ends
+/// already waiting — must wake the followers it covered: they count as on their way
+/// until they return, so a leader that was never told would wait out the whole delay.
+#[test]
+fn a_sync_under_the_lock_wakes_the_followers_it_covered() {
+    for seed in 0..3 {
+        let started = std::time::Instant::now();
+        let r = rounds(seed, LONG_DELAY, false, 3);
+        assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
+        assert_eq!(r.failed, 0, "seed {seed}");
+        assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
+        let lost: Vec<_> = r.acked.difference(&r.found).collect();
+        assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
+        // The system transactions' own syncs: more than one a round.
+        assert!(
+            r.syncs.iter().all(|&s| s >= 2),
+            "seed {seed}: log syncs per round: {:?}",
+            r.syncs
+        );
+        assert!(
+            started.elapsed() < LONG_DELAY,
+            "seed {seed}: a gathering timed out"
+        );
+    }
+}
+
 /// The assertion above has teeth: with no delay the first End of a round syncs alone
 /// and the other seven share a second sync.
 #[test]
 fn without_commit_delay_a_round_takes_two_syncs() {
-    let r = rounds(0, Duration::ZERO, false);
+    let r = rounds(0, Duration::ZERO, false, 1000);
     assert!(r.acked.is_subset(&r.found));
     assert!(
         r.syncs.iter().all(|&s| s >= 2),
@@ -421,7 +461,7 @@ fn without_commit_delay_a_round_takes_two_syncs() {
 #[test]
 fn a_failed_gathered_sync_fails_every_end() {
     for seed in 0..3 {
-        let r = rounds(seed, LONG_DELAY, true);
+        let r = rounds(seed, LONG_DELAY, true, 1000);
         assert_eq!(r.failed, CLIENTS as usize, "seed {seed}");
         assert_eq!(r.acked.len() as u32, CLIENTS * (ROUNDS - 1) + 1);
         assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);

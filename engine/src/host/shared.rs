@@ -55,6 +55,11 @@ struct State {
     gathering: bool,
     /// The commit LSN of every End appended whose caller has not returned yet.
     waiting: Vec<u64>,
+    /// While gathering: the durable LSN the leader last looked at. A sync made under
+    /// the lock meanwhile (a system transaction's write-ahead sync) covers waiters
+    /// that no sync's end will wake; whoever sees the durable LSN pass this wakes the
+    /// leader, which stops gathering (its own End is covered too) and wakes them.
+    told: u64,
 }
 
 impl State {
@@ -78,6 +83,7 @@ impl SharedEngine {
                 syncing: false,
                 gathering: false,
                 waiting: Vec::new(),
+                told: 0,
             }),
             synced: Condvar::new(),
             arrived: Condvar::new(),
@@ -103,7 +109,11 @@ impl SharedEngine {
     /// Run `f` on the engine under the lock (any operation; Ends that should share
     /// log syncs go through [`end_transaction`](Self::end_transaction)).
     pub fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
-        f(&mut self.lock().engine)
+        let mut g = self.lock();
+        let r = f(&mut g.engine);
+        // `f` may have synced the log (a system transaction's write-ahead sync).
+        self.tell_gatherer(&mut g);
+        r
     }
 
     /// Run `f` as one transaction of `client`: Begin, `f`, End — all under one hold
@@ -161,13 +171,11 @@ impl SharedEngine {
     fn commit<R>(&self, body: impl FnOnce(&mut Engine) -> Result<(R, u64)>) -> Result<(R, u64)> {
         self.inside.fetch_add(1, Ordering::SeqCst);
         let g = self.lock();
-        let (g, r) = self.end_then_wait(g, body);
+        let (mut g, r) = self.end_then_wait(g, body);
         // Uncounted under the lock: a gathering leader looks at `inside` only under
         // it, so it either sees this client gone or is woken below.
         self.inside.fetch_sub(1, Ordering::SeqCst);
-        if g.gathering {
-            self.arrived.notify_all();
-        }
+        self.tell_gatherer(&mut g);
         drop(g);
         r
     }
@@ -185,9 +193,7 @@ impl SharedEngine {
             return (g, Ok((r, lsn)));
         }
         g.waiting.push(lsn);
-        if g.gathering {
-            self.arrived.notify_all();
-        }
+        self.tell_gatherer(&mut g);
         let (mut g, waited) = self.wait_durable(g, lsn);
         let at = g.waiting.iter().position(|&l| l == lsn);
         debug_assert!(at.is_some(), "our End is listed as waiting");
@@ -195,6 +201,28 @@ impl SharedEngine {
             g.waiting.swap_remove(at);
         }
         (g, waited.map(|()| (r, lsn)))
+    }
+
+    /// Wake a gathering leader, if there is one, when the change just made under the
+    /// lock lets it stop: the client just counted (an End appended, or a client gone)
+    /// was the last it waits for, or the log became durable further meanwhile — a
+    /// sync made under the lock (a system transaction's write-ahead sync) covers
+    /// every End appended, the leader's too, and the followers it covered wait for
+    /// the leader to wake them ([`State::told`]). Called after each change that can
+    /// lower [`State::on_their_way`] — an append, a leaving client — or sync the log
+    /// (an engine call); a client coming in only raises it. So the leader is woken
+    /// once a gathering rather than once an arrival: on two cores each needless
+    /// wake-up is a context switch that the clients it waits for queue behind.
+    fn tell_gatherer(&self, g: &mut State) {
+        if !g.gathering {
+            return;
+        }
+        let durable = g.engine.log_durable_lsn();
+        if durable > g.told || g.on_their_way(self.inside.load(Ordering::SeqCst)) == 0 {
+            g.told = durable;
+            // Only the gathering leader waits on `arrived`.
+            self.arrived.notify_one();
+        }
     }
 
     /// Wait (as a follower, or leading a sync with the lock released) until the log
@@ -219,7 +247,7 @@ impl SharedEngine {
                     .expect("a thread panicked while holding the engine");
                 continue;
             }
-            g = self.gather(g);
+            g = self.gather(g, lsn);
             let pending = match g.engine.begin_durable(lsn) {
                 Ok(Some(p)) => p,
                 Ok(None) => {
@@ -253,7 +281,7 @@ impl SharedEngine {
     /// released, wait until no other client is on its way to an End
     /// ([`State::on_their_way`]) or the delay is over. Returns with `gathering` clear
     /// and the lock held; the caller begins the sync (or wakes the followers).
-    fn gather<'a>(&'a self, mut g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    fn gather<'a>(&'a self, mut g: MutexGuard<'a, State>, lsn: u64) -> MutexGuard<'a, State> {
         let delay = g.engine.config().commit_delay;
         if delay.is_zero() {
             return g;
@@ -263,21 +291,19 @@ impl SharedEngine {
         let deadline = Instant::now() + delay;
         g.gathering = true;
         // Every follower asleep now was put to sleep by a sync or gathering whose end
-        // woke it (both flags are clear): only later durability needs telling.
-        let mut told = g.engine.log_durable_lsn();
-        while g.on_their_way(self.inside.load(Ordering::SeqCst)) > 0 {
+        // woke it (both flags are clear): only later durability needs telling. The
+        // clients tell us as they append or leave (`tell_gatherer`) — else we would
+        // wait out the delay for a client that waits for us.
+        g.told = g.engine.log_durable_lsn();
+        // Our own End covered meanwhile (by a sync made under the lock) needs no sync
+        // of ours: stop gathering. Else we would wait out the delay, counting
+        // ourselves among the covered clients that have not returned yet.
+        while g.engine.log_durable_lsn() <= lsn
+            && g.on_their_way(self.inside.load(Ordering::SeqCst)) > 0
+        {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
-            let durable = g.engine.log_durable_lsn();
-            if durable > told {
-                // A sync made under the lock meanwhile (a system transaction's
-                // write-ahead sync) may have covered a waiter, which no sync's end
-                // will wake: wake it, or we would wait out the delay for a client
-                // that waits for us.
-                told = durable;
-                self.synced.notify_all();
-            }
             g = self
                 .arrived
                 .wait_timeout(g, left)
