@@ -12,7 +12,7 @@
 //! pager (`begin_op`/`end_op`), which undoes all of it.
 
 use super::{Tree, MAX_DEPTH, NODE_TYPES};
-use crate::page::node::{self, capacity, key_part, Node, NodeView, RecAddr};
+use crate::page::node::{self, capacity, cmp_entries, key_part, Node, NodeView, RecAddr};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 use std::borrow::Cow;
@@ -30,7 +30,7 @@ impl Tree {
         unique: bool,
     ) -> Result<()> {
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            entries.sort_unstable_by(|a, b| cmp_entries(&a.0, &b.0));
         }
         debug_assert!(entries.iter().all(|(e, _)| e.len() == self.entry_len));
         debug_assert!(entries.windows(2).all(|w| w[0].0 != w[1].0));

@@ -15,6 +15,7 @@ use crate::page::node::{self, capacity, cmp_entries, key_part, Node, NodeView, R
 use crate::page::{PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -300,9 +301,10 @@ impl Tree {
             if let Some(lower) = unique {
                 self.check_free(pager, &view, entry, lower)?;
             }
-            (entry.to_vec(), val)
+            // The caller's entry, borrowed: no allocation unless the leaf splits.
+            (Cow::Borrowed(entry), val)
         } else {
-            let c = view.partition_point(|k| k <= entry);
+            let c = view.partition_point(|k| cmp_entries(k, entry).is_le());
             let last = rightmost && c == view.len();
             let lower = unique.map(|l| {
                 if c > 0 {
@@ -313,25 +315,28 @@ impl Tree {
             });
             match self.insert_in(pager, view.child(c), entry, val, depth + 1, last, lower)? {
                 None => return Ok(None),
-                Some((sep, right)) => (sep, u64::from(right)),
+                Some((sep, right)) => (Cow::Owned(sep), u64::from(right)),
             }
         };
-        let at = view.partition_point(|k| k < key.as_slice());
-        if at < view.len() && view.key(at) == key.as_slice() {
+        let at = view.partition_point(|k| cmp_entries(k, &key).is_lt());
+        if at < view.len() && view.key(at) == &key[..] {
             return fail(
                 Status::IoError,
                 "index already holds this entry (damaged index)",
             );
         }
         if view.len() < capacity(pager.page_size(), self.entry_len, view.leaf) {
-            // Room: shift the entries in the page itself (no decode, no re-encode).
-            let mut b = Arc::unwrap_or_clone(buf);
-            node::insert_in_place(&mut b, self.entry_len, at, &key, val);
-            pager.write(page, b);
+            // Room: shift the entries in the page itself (no decode, no re-encode) —
+            // in the pager's own image when it can (our copy let go first).
+            drop(buf);
+            let len = self.entry_len;
+            pager.update(page, NODE_TYPES, |b| {
+                node::insert_in_place(b, len, at, &key, val)
+            })?;
             return Ok(None);
         }
         let mut node = Node::decode(&buf, self.entry_len)?;
-        node.keys.insert(at, key);
+        node.keys.insert(at, key.into_owned());
         node.vals.insert(at, val);
         debug_assert!(node.keys.len() > capacity(pager.page_size(), self.entry_len, node.leaf));
         // Split in half — unless the new entry went to the very end of the last node of
@@ -394,7 +399,7 @@ impl Tree {
         lower: Lower,
     ) -> Result<()> {
         let part = key_part(entry);
-        let at = leaf.partition_point(|k| k < entry);
+        let at = leaf.partition_point(|k| cmp_entries(k, entry).is_lt());
         let taken = match (at.checked_sub(1), lower.0) {
             (Some(i), _) => key_part(leaf.key(i)) == part,
             (None, Some(sep)) if key_part(sep) == part => self
@@ -442,19 +447,22 @@ impl Tree {
         let buf = pager.read(page, NODE_TYPES)?;
         let node = NodeView::new(&buf, self.entry_len)?;
         if node.leaf {
-            let at = node.partition_point(|k| k < entry);
+            let at = node.partition_point(|k| cmp_entries(k, entry).is_lt());
             if at == node.len() || node.key(at) != entry {
                 return fail(Status::IoError, "index entry missing (damaged index)");
             }
             if node.len() == 1 {
                 return Ok(true);
             }
-            let mut b = Arc::unwrap_or_clone(buf);
-            node::remove_in_place(&mut b, self.entry_len, at);
-            pager.write(page, b);
+            drop(buf);
+            let len = self.entry_len;
+            pager.update(page, NODE_TYPES, |b| node::remove_in_place(b, len, at))?;
             return Ok(false);
         }
-        let (c, n) = (node.partition_point(|k| k <= entry), node.len());
+        let (c, n) = (
+            node.partition_point(|k| cmp_entries(k, entry).is_le()),
+            node.len(),
+        );
         let child = node.child(c);
         if !self.delete_in(pager, child, entry, depth + 1)? {
             return Ok(false);

@@ -10,34 +10,38 @@ use crate::status::{fail, Result, Status};
 
 const DATA: &[PageType] = &[PageType::Data];
 
-/// Store a new record; returns its address.
+/// Store a new record; returns its address. The free list's head page is changed
+/// in place when it is already dirty (`Pager::update`): consecutive inserts fill it
+/// without a copy each.
 pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) -> Result<RecAddr> {
-    let head = pager.state().free_data_head;
-    let (page_no, mut p) = if head == 0 {
-        let p = page::blank(layout.page_size, PageType::Data);
-        let n = pager.alloc(p.clone())?;
-        pager.state_mut().free_data_head = n;
-        (n, p)
-    } else {
-        (
-            head,
-            std::sync::Arc::unwrap_or_clone(pager.read(head, DATA)?),
-        )
-    };
-    let Some(slot) = layout.first_free(&p) else {
+    let mut head = pager.state().free_data_head;
+    if head == 0 {
+        head = pager.alloc(page::blank(layout.page_size, PageType::Data))?;
+        pager.state_mut().free_data_head = head;
+    }
+    // (slot, the page's next free page if it is now full and leaves the list); `None`
+    // if the page has no room (the operation fails and its undo restores the page).
+    let put = pager.update(head, DATA, |p| {
+        let slot = layout.first_free(p)?;
+        layout.put(p, slot, serial, record);
+        let unlinked = layout.first_free(p).is_none().then(|| {
+            let next = layout.next_free(p);
+            layout.set_next_free(p, 0);
+            next
+        });
+        Some((slot, unlinked))
+    })?;
+    let Some((slot, unlinked)) = put else {
         return fail(
             Status::IoError,
-            format!("data page {page_no} is on the free list but full"),
+            format!("data page {head} is on the free list but full"),
         );
     };
-    layout.put(&mut p, slot, serial, record);
-    if layout.first_free(&p).is_none() {
-        pager.state_mut().free_data_head = layout.next_free(&p);
-        layout.set_next_free(&mut p, 0);
+    if let Some(next) = unlinked {
+        pager.state_mut().free_data_head = next;
     }
-    pager.write(page_no, p);
     Ok(RecAddr {
-        page: page_no,
+        page: head,
         slot: slot as u16,
     })
 }
@@ -162,23 +166,26 @@ pub fn is_live(pager: &mut Pager, layout: &Layout, at: RecAddr, serial: u64) -> 
 
 /// Overwrite a record in place (the page itself is shadowed at commit).
 pub fn replace(pager: &mut Pager, layout: &Layout, at: RecAddr, record: &[u8]) -> Result<()> {
-    let mut p = std::sync::Arc::unwrap_or_clone(pager.read(at.page, DATA)?);
-    layout.replace(&mut p, at.slot as usize, record);
-    pager.write(at.page, p);
-    Ok(())
+    pager.update(at.page, DATA, |p| {
+        layout.replace(p, at.slot as usize, record)
+    })
 }
 
 /// Free a record's slot.
 pub fn remove(pager: &mut Pager, layout: &Layout, at: RecAddr) -> Result<()> {
-    let mut p = std::sync::Arc::unwrap_or_clone(pager.read(at.page, DATA)?);
-    let was_full = layout.first_free(&p).is_none();
-    layout.clear(&mut p, at.slot as usize);
+    let head = pager.state().free_data_head;
+    let was_full = pager.update(at.page, DATA, |p| {
+        let was_full = layout.first_free(p).is_none();
+        layout.clear(p, at.slot as usize);
+        if was_full {
+            // Back on the free list, at its head.
+            layout.set_next_free(p, head);
+        }
+        was_full
+    })?;
     if was_full {
-        let head = pager.state().free_data_head;
-        layout.set_next_free(&mut p, head);
         pager.state_mut().free_data_head = at.page;
     }
-    pager.write(at.page, p);
     Ok(())
 }
 

@@ -463,8 +463,8 @@ impl Pager {
     // ----- logical pages ----------------------------------------------------------
 
     /// Read a logical page (its current image, committed or not). The image is shared
-    /// (a reference count, not a copy); to change it, copy it
-    /// (`Arc::unwrap_or_clone`) and [`write`](Self::write) the copy.
+    /// (a reference count, not a copy); to change it, [`update`](Self::update) it (or
+    /// copy it, `Arc::unwrap_or_clone`, and [`write`](Self::write) the copy).
     pub fn read(&mut self, logical: u32, types: &'static [PageType]) -> Result<PageBuf> {
         self.check_usable()?;
         if let Some(entry) = self.dirty_entry(logical) {
@@ -565,6 +565,48 @@ impl Pager {
         self.changed();
         self.touch(logical);
         self.dirty.insert(logical, Some(PageBuf::new(buf)));
+    }
+
+    /// Change logical page `logical` (of one of `types`) with `f`: [`read`](Self::read),
+    /// copy, change, [`write`](Self::write) — without the copy when the page is
+    /// already dirty and nothing else holds its image. The operation's undo (and a
+    /// user transaction's) takes its before-image first (`touch`), so only the first
+    /// change of a page in an operation copies it; every later one (a bulk job's
+    /// inserts into the same leaf, an operation's several changes) shifts bytes in
+    /// place rather than allocating, copying and freeing a page.
+    pub fn update<R>(
+        &mut self,
+        logical: u32,
+        types: &'static [PageType],
+        f: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> Result<R> {
+        debug_assert!(
+            !self.view_before_txn,
+            "a page changed by a client that sees the file as before the transaction"
+        );
+        let current = self.read(logical, types)?;
+        self.changed();
+        self.touch(logical);
+        let r = match self.dirty.get_mut(&logical) {
+            Some(Some(buf)) if PageBuf::ptr_eq(buf, &current) => {
+                drop(current);
+                f(PageBuf::make_mut(buf))
+            }
+            _ => {
+                let mut buf = PageBuf::unwrap_or_clone(current);
+                let r = f(&mut buf);
+                self.dirty.insert(logical, Some(PageBuf::new(buf)));
+                r
+            }
+        };
+        debug_assert!(
+            self.dirty
+                .get(&logical)
+                .and_then(|b| b.as_deref())
+                .is_some_and(|b| b.len() == self.page_size && page::type_of(b).is_some()),
+            "an update left page {logical} the wrong size or type"
+        );
+        Ok(r)
     }
 
     /// Allocate a logical page number, initialised with `buf`.
