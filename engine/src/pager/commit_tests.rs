@@ -1,5 +1,5 @@
 //! Tests of the system transaction (`commit.rs`): the before-FCR hook's place in the
-//! write order, and a failed hook's retry.
+//! write order, a failed hook's retry, and what `Pager::update` changes in place.
 
 use super::super::{create, Pager, PagerConfig};
 use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment};
@@ -26,15 +26,19 @@ fn open(vfs: &TestVfs) -> Pager {
         }],
         format: crate::page::spec::FileFormat::V6,
     };
-    let path = Path::new("/f.btr");
-    create(vfs, path, &spec).unwrap();
+    create(vfs, Path::new("/f.btr"), &spec).unwrap();
+    reopen(vfs)
+}
+
+/// Open the file `open` made, as it is on `vfs` now.
+fn reopen(vfs: &TestVfs) -> Pager {
     let cfg = PagerConfig {
         clean_cache_pages: 16,
         failed_fcr_seq: None,
         #[cfg(feature = "mutants")]
         mutant: None,
     };
-    Pager::open(vfs, path, false, cfg).unwrap()
+    Pager::open(vfs, Path::new("/f.btr"), false, cfg).unwrap()
 }
 
 /// The highest FCR sequence either slot holds on disk now.
@@ -104,4 +108,63 @@ fn a_failed_hook_fails_the_transaction_before_its_fcr_and_it_can_be_retried() {
         })
         .unwrap());
     assert_eq!(p.durable_seq(), 2);
+}
+
+const DATA: &[PageType] = &[PageType::Data];
+
+/// `Pager::update` changes a dirty page in place only when nothing else holds its image:
+/// an image a reader holds (as a cursor keeps its leaf) never changes under it, an
+/// aborted operation takes every change back (its undo kept the before-image), and a
+/// kept one reaches the file.
+#[test]
+fn update_is_in_place_only_for_an_unshared_dirty_page_and_undo_still_restores() {
+    let vfs = TestVfs::new();
+    let mut p = open(&vfs);
+    p.begin_op().unwrap();
+    let l = p.alloc(page::blank(PS, PageType::Data)).unwrap();
+    p.end_op(true);
+    p.commit().unwrap();
+    let committed = p.read(l, DATA).unwrap();
+
+    p.begin_op().unwrap();
+    p.update(l, DATA, |b| b[100] = 1).unwrap();
+    let held = p.read(l, DATA).unwrap();
+    p.update(l, DATA, |b| b[101] = 2).unwrap();
+    assert_eq!(
+        (held[100], held[101]),
+        (1, 0),
+        "a held image changed under its reader"
+    );
+    drop(held);
+    let before = std::sync::Arc::as_ptr(&p.read(l, DATA).unwrap());
+    p.update(l, DATA, |b| b[102] = 3).unwrap();
+    let after = p.read(l, DATA).unwrap();
+    assert_eq!(
+        std::sync::Arc::as_ptr(&after),
+        before,
+        "an unshared dirty page was copied"
+    );
+    assert_eq!((after[100], after[101], after[102]), (1, 2, 3));
+    drop(after);
+    p.end_op(false);
+    assert_eq!(
+        p.read(l, DATA).unwrap()[..],
+        committed[..],
+        "the aborted operation's changes stayed"
+    );
+    assert_eq!((committed[100], committed[101], committed[102]), (0, 0, 0));
+
+    p.begin_op().unwrap();
+    p.update(l, DATA, |b| b[100] = 7).unwrap();
+    p.update(l, DATA, |b| b[101] = 8).unwrap();
+    p.end_op(true);
+    p.commit().unwrap();
+    drop(p);
+    let mut p = reopen(&vfs);
+    let b = p.read(l, DATA).unwrap();
+    assert_eq!(
+        (b[100], b[101]),
+        (7, 8),
+        "a kept operation's updates were lost"
+    );
 }
