@@ -391,17 +391,23 @@ fn rounds(seed: u64, commit_delay: Duration, fail_last: bool, bundle_limit: u64)
 /// (a lost wake-up) would run into it.
 const LONG_DELAY: Duration = Duration::from_secs(10);
 
+/// Every End of every round (and the warm-up) returned `Ok`, none before its sync, and
+/// the power loss kept exactly those records.
+fn assert_all_acknowledged_and_kept(seed: u64, r: &Rounds) {
+    assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
+    assert_eq!(r.failed, 0, "seed {seed}");
+    assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
+    let lost: Vec<_> = r.acked.difference(&r.found).collect();
+    assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
+    assert!(r.found.is_subset(&r.acked), "seed {seed}: phantom records");
+}
+
 #[test]
 fn commit_delay_gathers_a_round_into_one_sync() {
     for seed in 0..3 {
         let started = std::time::Instant::now();
         let r = rounds(seed, LONG_DELAY, false, 1000);
-        assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
-        assert_eq!(r.failed, 0, "seed {seed}");
-        assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
-        let lost: Vec<_> = r.acked.difference(&r.found).collect();
-        assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
-        assert!(r.found.is_subset(&r.acked), "seed {seed}: phantom records");
+        assert_all_acknowledged_and_kept(seed, &r);
         // Eight Ends on their way together: the leader waits for all of them.
         assert_eq!(
             r.syncs,
@@ -417,19 +423,16 @@ fn commit_delay_gathers_a_round_into_one_sync() {
 }
 
 /// A sync made under the engine's lock while a leader gathers — every third operation
-/// here ends in a system transaction, whose write-ahead log sync covers the Ends
-/// already waiting — must wake the followers it covered: they count as on their way
-/// until they return, so a leader that was never told would wait out the whole delay.
+/// here ends in a system transaction, whose write-ahead log sync covers every End
+/// appended, the leader's too — must end the gathering: the covered followers count
+/// as on their way until they return, and they wait for the leader to wake them, so
+/// a leader that kept gathering would wait out the whole delay.
 #[test]
-fn a_sync_under_the_lock_wakes_the_followers_it_covered() {
+fn a_sync_under_the_lock_ends_the_gathering_it_covered() {
     for seed in 0..3 {
         let started = std::time::Instant::now();
         let r = rounds(seed, LONG_DELAY, false, 3);
-        assert!(r.early.is_empty(), "seed {seed}: {:?}", r.early);
-        assert_eq!(r.failed, 0, "seed {seed}");
-        assert_eq!(r.acked.len() as u32, CLIENTS * ROUNDS + 1);
-        let lost: Vec<_> = r.acked.difference(&r.found).collect();
-        assert!(lost.is_empty(), "seed {seed}: acknowledged, lost: {lost:?}");
+        assert_all_acknowledged_and_kept(seed, &r);
         // The system transactions' own syncs: more than one a round.
         assert!(
             r.syncs.iter().all(|&s| s >= 2),

@@ -319,7 +319,7 @@ impl Tree {
             }
         };
         let at = view.partition_point(|k| cmp_entries(k, &key).is_lt());
-        if at < view.len() && view.key(at) == &key[..] {
+        if at < view.len() && cmp_entries(view.key(at), &key).is_eq() {
             return fail(
                 Status::IoError,
                 "index already holds this entry (damaged index)",
@@ -448,7 +448,7 @@ impl Tree {
         let node = NodeView::new(&buf, self.entry_len)?;
         if node.leaf {
             let at = node.partition_point(|k| cmp_entries(k, entry).is_lt());
-            if at == node.len() || node.key(at) != entry {
+            if at == node.len() || cmp_entries(node.key(at), entry).is_ne() {
                 return fail(Status::IoError, "index entry missing (damaged index)");
             }
             if node.len() == 1 {

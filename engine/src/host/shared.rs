@@ -279,7 +279,8 @@ impl SharedEngine {
 
     /// The would-be leader's bounded wait (`Config::commit_delay`): with the lock
     /// released, wait until no other client is on its way to an End
-    /// ([`State::on_their_way`]) or the delay is over. Returns with `gathering` clear
+    /// ([`State::on_their_way`]), our own End (`lsn`) is durable already, or the delay
+    /// is over. Returns with `gathering` clear
     /// and the lock held; the caller begins the sync (or wakes the followers).
     fn gather<'a>(&'a self, mut g: MutexGuard<'a, State>, lsn: u64) -> MutexGuard<'a, State> {
         let delay = g.engine.config().commit_delay;

@@ -2,7 +2,7 @@
 //! write order, a failed hook's retry, and what `Pager::update` changes in place.
 
 use super::super::{create, Pager, PagerConfig};
-use crate::page::spec::{FileSpec, KeySpec, KeyType, Segment};
+use crate::page::spec::FileSpec;
 use crate::page::{self, PageType};
 use crate::status::{Error, Status};
 use crate::vfs::testing::TestVfs;
@@ -11,21 +11,7 @@ use std::path::Path;
 const PS: usize = 512;
 
 fn open(vfs: &TestVfs) -> Pager {
-    let spec = FileSpec {
-        record_length: 8,
-        page_size: PS as u32,
-        keys: vec![KeySpec {
-            segments: vec![Segment {
-                offset: 0,
-                length: 4,
-                key_type: KeyType::Unsigned,
-                descending: false,
-            }],
-            duplicates: false,
-            modifiable: false,
-        }],
-        format: crate::page::spec::FileFormat::V6,
-    };
+    let spec = FileSpec::unique_u32_key(8, PS as u32);
     create(vfs, Path::new("/f.btr"), &spec).unwrap();
     reopen(vfs)
 }
