@@ -3,7 +3,8 @@
 //! segments, unique and duplicate keys, several keys, page sizes from 512), random
 //! inputs (random order, sorted on key 0 either way, narrow values full of duplicate
 //! keys), loaded into a fresh file or one holding records with some deleted, in
-//! random batch sizes, with and without the transaction log, with bundle limits low
+//! random fixed batch sizes or batches sized by the pages they change (from a small
+//! first one, so the size moves within a load), with and without the transaction log, with bundle limits low
 //! enough that system transactions commit mid-load. Both ways must give the same
 //! status and count, the same records in every key's order (duplicates included),
 //! the same records by serial (Step), and files `-check` finds sound — also after
@@ -11,6 +12,7 @@
 
 mod common;
 use common::*;
+use engine::engine::Batches;
 use engine::file::check::check_file;
 use engine::file::key;
 use engine::vfs::testing::TestVfs;
@@ -32,7 +34,7 @@ struct Case {
     /// (0: none), leaving free slots and a free-page list.
     delete_every: usize,
     load: Vec<Vec<u8>>,
-    batch: usize,
+    batches: Batches,
     log: LogMode,
     /// Drop the engines unflushed after the load and reopen (roll-forward).
     crash: bool,
@@ -98,7 +100,15 @@ fn case() -> impl Strategy<Value = Case> {
             prop::sample::select(vec![0usize, 2, 3]),
             top.prop_flat_map(move |t| records(rl, t, 400)),
             0u8..4,
-            prop::sample::select(vec![1usize, 2, 7, 64, 2048]),
+            prop::sample::select(vec![
+                Batches::Fixed(1),
+                Batches::Fixed(2),
+                Batches::Fixed(7),
+                Batches::Fixed(64),
+                Batches::Fixed(2048),
+                Batches::ByPages { first: 3 },
+                Batches::ByPages { first: 200 },
+            ]),
             (0u8..3, any::<bool>()),
             prop::sample::select(vec![(8usize, 1_000_000u64), (64, 50), (8192, 1_000_000)]),
         )
@@ -109,7 +119,7 @@ fn case() -> impl Strategy<Value = Case> {
                     delete_every,
                     mut load,
                     order,
-                    batch,
+                    batches,
                     (log, crash),
                     limits,
                 )| {
@@ -133,7 +143,7 @@ fn case() -> impl Strategy<Value = Case> {
                         before,
                         delete_every,
                         load,
-                        batch,
+                        batches,
                         log,
                         crash: crash && log == LogMode::Durability,
                         max_dirty_pages: limits.0,
@@ -218,7 +228,7 @@ fn run(c: &Case, bulk: bool) -> (u64, Option<Status>, Dump) {
     e.flush().expect("flush before the load");
     let mut inserted = 0;
     let result = if bulk {
-        e.insert_batched(h, &c.load, c.batch, &mut inserted)
+        e.insert_batched(h, &c.load, c.batches, &mut inserted)
     } else {
         (|| {
             for r in &c.load {
@@ -228,19 +238,31 @@ fn run(c: &Case, bulk: bool) -> (u64, Option<Status>, Dump) {
             Ok(())
         })()
     };
-    if bulk && c.batch > 1 {
-        // Every batch before the one holding the failing record (if any) went the
-        // batch way: the comparison is of the bulk path, not of its fallback.
-        let whole = if result.is_ok() {
-            c.load.len() as u64
-        } else {
-            inserted / c.batch as u64 * c.batch as u64
-        };
-        assert_eq!(
-            e.stats().batched_inserts,
-            whole,
-            "records inserted by batches"
-        );
+    // Every batch before the one holding the failing record (if any) went the batch
+    // way: the comparison is of the bulk path, not of its fallback. (Sized batches:
+    // where the failing one began is not known here, but a load without a failure
+    // went batch by batch throughout.)
+    match (bulk, c.batches, result.is_ok()) {
+        (true, Batches::Fixed(n), ok) if n > 1 => {
+            let whole = if ok {
+                c.load.len() as u64
+            } else {
+                inserted / n as u64 * n as u64
+            };
+            assert_eq!(
+                e.stats().batched_inserts,
+                whole,
+                "records inserted by batches"
+            );
+        }
+        (true, Batches::ByPages { .. }, true) => {
+            assert_eq!(
+                e.stats().batched_inserts,
+                c.load.len() as u64,
+                "records inserted by batches"
+            );
+        }
+        _ => {}
     }
     let status = result.err().map(|e| e.status);
     let keys = c.spec.keys.len();
@@ -319,7 +341,12 @@ fn a_unique_value_left_of_a_stale_separator_is_found() {
         e.update(h, &rec(10 * j)).expect("update");
         let mut inserted = 0;
         let err = e
-            .insert_batched(h, &[rec(10 * j), rec(10 * n)], 2, &mut inserted)
+            .insert_batched(
+                h,
+                &[rec(10 * j), rec(10 * n)],
+                Batches::Fixed(2),
+                &mut inserted,
+            )
             .expect_err("a duplicate of a unique key");
         assert_eq!(
             (err.status, inserted),
@@ -329,5 +356,76 @@ fn a_unique_value_left_of_a_stale_separator_is_found() {
         e.close(h).expect("close");
         let report = check_file(&vfs, path).expect("check");
         assert!(report.is_clean(), "j={j}: {:?}", report.problems);
+    }
+}
+
+/// `insert_all` sizes each batch by the pages the one before changed (keys stored
+/// big-endian in a little-endian Unsigned key: an ascending count is a scattered
+/// load, so a batch changes leaves all over the tree). With room for every page,
+/// batches double from `BATCH_RECORDS` to `MAX_BATCH_RECORDS`; with room for one page
+/// they halve to `MIN_BATCH_RECORDS` — counts that follow from the policy alone, so
+/// they fail if the size does not move, moves the wrong way or ignores its bounds.
+/// In between, the pending pages after any batch stay within three times
+/// `max_dirty_pages` (fewer than that pending before it, at most twice that changed
+/// by it), which batches of a fixed 2,048 records, or sized by a miscounted page
+/// total, overrun. Every load must hold every record and pass `-check`.
+#[test]
+fn insert_all_sizes_its_batches_by_the_pages_they_change() {
+    use engine::engine::{BATCH_RECORDS, MAX_BATCH_RECORDS, MIN_BATCH_RECORDS};
+    let spec = FileSpec {
+        record_length: 8,
+        page_size: 4096,
+        keys: vec![key(vec![seg(0, 8, KeyType::Unsigned)], false, false)],
+        format: FileFormat::V6,
+    };
+    let n = 200_000usize;
+    let all: Vec<_> = (0..n as u64).map(|i| i.to_be_bytes().to_vec()).collect();
+    // How many batches the policy gives when every batch moves the size by `step`.
+    let expected = |step: fn(usize) -> usize| {
+        let (mut left, mut b, mut count) = (n, BATCH_RECORDS, 0u64);
+        while left > 0 {
+            left -= b.min(left);
+            b = step(b);
+            count += 1;
+        }
+        count
+    };
+    let grow = expected(|b| (b * 2).min(MAX_BATCH_RECORDS));
+    let shrink = expected(|b| (b / 2).max(MIN_BATCH_RECORDS));
+    assert!(grow < 10 && shrink > 3000, "{grow} {shrink}");
+    let middle = 256;
+    for max_dirty_pages in [usize::MAX / 2, 1, middle] {
+        let vfs = TestVfs::new();
+        let config = Config {
+            max_dirty_pages,
+            ..engine::bulk::bulk_config(LogMode::Off, PathBuf::from("/log"))
+        };
+        let mut e = mem_engine(&vfs, config);
+        let path = Path::new(FILE);
+        e.create(path, &spec).expect("create");
+        let h = e.open(path, OpenMode::Normal).expect("open");
+        let mut inserted = 0;
+        e.insert_all(h, &all, &mut inserted).expect("load");
+        let stats = e.stats().clone();
+        assert_eq!((inserted, stats.batched_inserts), (n as u64, n as u64));
+        match max_dirty_pages {
+            1 => assert_eq!(stats.batches, shrink, "room for one page"),
+            m if m == middle => {
+                assert!(
+                    stats.peak_dirty_pages <= 3 * m as u64,
+                    "{} pages pending after a batch",
+                    stats.peak_dirty_pages
+                );
+                assert!(
+                    stats.batches > (n / BATCH_RECORDS) as u64,
+                    "{}",
+                    stats.batches
+                );
+            }
+            _ => assert_eq!(stats.batches, grow, "room for every page"),
+        }
+        e.close(h).expect("close");
+        let report = check_file(&vfs, path).expect("check");
+        assert!(report.is_clean(), "{:?}", report.problems);
     }
 }

@@ -14,6 +14,7 @@
 
 mod common;
 use common::*;
+use engine::engine::Batches;
 use engine::file::check::check_file;
 use engine::vfs::testing::{Faults, Rng, TestVfs};
 use engine::{Config, Engine, FileFormat, FileSpec, KeyType, LogMode, OpenMode, StepOp};
@@ -80,7 +81,7 @@ fn load(vfs: &TestVfs, cfg: Config, recs: &[Vec<u8>], batch: usize) -> Loaded {
     e.create(Path::new(FILE), &spec()).expect("create");
     let h = e.open(Path::new(FILE), OpenMode::Normal).expect("open");
     let mut inserted = 0;
-    e.insert_batched(h, recs, batch, &mut inserted)
+    e.insert_batched(h, recs, Batches::Fixed(batch), &mut inserted)
         .expect("load");
     e.flush().expect("flush");
     let stat = e.stat(h).expect("stat");
@@ -182,7 +183,7 @@ fn crash_run(
         let mut e = mem_engine(&vfs, cfg.clone());
         if let Ok(h) = e.open(Path::new(FILE), OpenMode::Normal) {
             let mut n = 0;
-            let _ = e.insert_batched(h, load, batch, &mut n);
+            let _ = e.insert_batched(h, load, Batches::Fixed(batch), &mut n);
             let _ = e.flush();
             spilled = e.stats().pages_spilled;
             let _ = e.close(h);
@@ -285,12 +286,12 @@ fn fail_after_spilling(fail: Faults) -> (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>) {
     );
     let h = e.open(Path::new(FILE), OpenMode::Normal).expect("open");
     let mut n = 0;
-    e.insert_batched(h, &load[..200], 16, &mut n)
+    e.insert_batched(h, &load[..200], Batches::Fixed(16), &mut n)
         .expect("first half");
     assert!(e.stats().pages_spilled > 0);
     vfs.set_faults(fail);
     // The failure strikes inside the second half's spills or the flush.
-    let _ = e.insert_batched(h, &load[200..], 16, &mut n);
+    let _ = e.insert_batched(h, &load[200..], Batches::Fixed(16), &mut n);
     let flushed = e.flush();
     vfs.set_faults(Faults::default());
     if flushed.is_err() {

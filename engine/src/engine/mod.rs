@@ -50,7 +50,7 @@ mod rollfwd;
 mod txn;
 
 pub use archive::{ArchivalStat, ARCHIVE_BUNDLE_BYTES};
-pub use batch::BATCH_RECORDS;
+pub use batch::{next_batch, Batches, BATCH_RECORDS, MAX_BATCH_RECORDS, MIN_BATCH_RECORDS};
 pub use bundle::CommitCounters;
 pub use config::{Config, LogMode, OpenMode};
 pub use handles::{Client, FileStat, Handle};
@@ -87,6 +87,8 @@ pub struct EngineStats {
     pub log_syncs: u64,
     /// Records inserted by batches (`insert_all`), not Insert by Insert.
     pub batched_inserts: u64,
+    /// The batches that inserted them (a batch replayed Insert by Insert not counted).
+    pub batches: u64,
     /// Pending pages bulk jobs wrote ahead of their commit under dirty-page pressure
     /// (`engine::batch`, `pager/spill.rs`).
     pub pages_spilled: u64,

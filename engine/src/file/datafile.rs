@@ -17,6 +17,15 @@ use crate::vfs::Vfs;
 use std::path::Path;
 
 /// An open data file.
+/// What [`DataFile::insert_batch`] did.
+pub struct Placed {
+    /// Each record's address and serial, in the batch's order.
+    pub records: Vec<(RecAddr, u64)>,
+    /// Logical pages the batch changed (or allocated): each one held an image of its
+    /// own for the batch, and one that was pending already a before-image besides.
+    pub pages: usize,
+}
+
 pub struct DataFile {
     pub(crate) pager: Pager,
     pub(crate) layout: Layout,
@@ -130,8 +139,9 @@ impl DataFile {
     /// record. All or nothing: if any record would fail (a unique key taken, by the
     /// file or by an earlier record of the batch: status 5), nothing is inserted —
     /// the caller wanting the records before the failing one inserted replays the
-    /// batch one record at a time. Returns each record's address and serial.
-    pub fn insert_batch<R: AsRef<[u8]>>(&mut self, records: &[R]) -> Result<Vec<(RecAddr, u64)>> {
+    /// batch one record at a time. Returns each record's address and serial, and how
+    /// many pages the batch changed.
+    pub fn insert_batch<R: AsRef<[u8]>>(&mut self, records: &[R]) -> Result<Placed> {
         for r in records {
             self.check_length(r.as_ref())?;
         }
@@ -151,7 +161,10 @@ impl DataFile {
                 df.trees[k].insert_batch(&mut df.pager, &mut entries, !ks.duplicates)?;
             }
             df.pager.state_mut().record_count += n;
-            Ok(addrs.into_iter().zip(first..).collect())
+            Ok(Placed {
+                records: addrs.into_iter().zip(first..).collect(),
+                pages: df.pager.op_pages(),
+            })
         })
     }
 

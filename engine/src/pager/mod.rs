@@ -247,6 +247,11 @@ impl Pager {
     pub fn dirty_pages(&self) -> usize {
         self.dirty.len()
     }
+    /// Logical pages the operation in progress has changed so far (0 outside one): a
+    /// bulk job sizes its batches by what each one touched (`engine/batch.rs`).
+    pub fn op_pages(&self) -> usize {
+        self.undo.as_ref().map_or(0, |u| u.pages.len())
+    }
     pub fn physical_pages(&self) -> u32 {
         self.phys_pages
     }

@@ -25,6 +25,7 @@
 use super::world::World;
 use crate::model::{JournalEntry, Record, Records};
 use crate::workload::{self, BULK_BASE, BULK_MAX, BULK_SPAN};
+use engine::engine::Batches;
 use engine::{LogMode, Status};
 use rand::Rng;
 use std::collections::BTreeSet;
@@ -105,10 +106,10 @@ impl World {
         let batch = self.bulk_batch;
         let before = self.rig.engine_ref()?.stats().batched_inserts;
         let mut inserted = 0u64;
-        let got = self
-            .rig
-            .engine_mut()?
-            .insert_batched(h, &recs, batch, &mut inserted);
+        let got =
+            self.rig
+                .engine_mut()?
+                .insert_batched(h, &recs, Batches::Fixed(batch), &mut inserted);
         let e = self.rig.engine_ref()?;
         let batched = (e.stats().batched_inserts - before) as usize;
         let log_failed = e.log_failed();

@@ -96,7 +96,7 @@ impl Scenario {
     /// that would force an early commit) is one system transaction — atomic in log
     /// mode off, in a delta (contops) and in the legacy format (the FCR written last
     /// is its commit point). In a log mode it need not be: the load's inserts are
-    /// logged a batch (`engine::engine::BATCH_RECORDS` records) to a transaction, each synced
+    /// logged a batch (`engine::engine::BATCH_RECORDS` records at first) to a transaction, each synced
     /// in Durability mode before the next, and `-recoverlog` replays them, so any
     /// prefix of whole batches of the load in flight may survive the crash (a load
     /// of 20 records is one batch, but the check allows any prefix).
