@@ -16,7 +16,6 @@ use crate::status::{fail, Result, Status};
 use crate::vfs::Vfs;
 use std::path::Path;
 
-/// An open data file.
 /// What [`DataFile::insert_batch`] did.
 pub struct Placed {
     /// Each record's address and serial, in the batch's order.
@@ -26,6 +25,7 @@ pub struct Placed {
     pub pages: usize,
 }
 
+/// An open data file.
 pub struct DataFile {
     pub(crate) pager: Pager,
     pub(crate) layout: Layout,
