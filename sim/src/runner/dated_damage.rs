@@ -125,7 +125,9 @@ impl Dated {
 #[derive(Clone, Debug)]
 struct RolledIn {
     instants: Vec<Arc<Records>>,
-    /// The file's model states when last checked: a new one is a commit attempt.
+    /// The file's model states when last checked: a new one is a commit attempt (and
+    /// a durable mark from this index on, a commit that overwrote the instant's
+    /// control record).
     len: usize,
     /// Frozen again with no commit of its own (startbu had nothing to flush): what it
     /// commits to the delta meanwhile leaves the data file's control records as they
@@ -151,10 +153,12 @@ pub(super) struct DatedDamage {
     step_frozen: Vec<Option<Arc<Records>>>,
     /// Per file: the startbu instants of roll-ins that may still be the data file's
     /// last commit on disk, and how many model states the file had when the last was
-    /// seen. Until a later commit attempt (a new state) or a writable open (whose copy
-    /// of the live control record overwrites the instant's), the other control record
-    /// on disk is an instant's: a damaged roll-in record falls back to it (sim seed
-    /// 149897: it rotted in the next step's reopen). Several when a backup cycle made
+    /// seen. Until a later commit is known durable (a durable mark on a state made
+    /// since) or a writable open (whose copy of the live control record overwrites the
+    /// instant's), the other control record on disk may be an instant's: a damaged
+    /// roll-in record falls back to it (sim seed 149897: it rotted in the next step's
+    /// reopen; sim seed 487356: it rotted after a commit attempt that failed before
+    /// its control record — a new state, but nothing written over the instant's). Several when a backup cycle made
     /// no commit at all (its roll-in wrote nothing): the last roll-in on disk is then an
     /// earlier cycle's (sim seed 147507).
     rolled_in: Vec<Option<RolledIn>>,
@@ -366,11 +370,13 @@ impl World {
     }
 
     /// File `f`'s startbu instants whose roll-ins may still be its last commit on disk:
-    /// no state was added since (no commit attempt), or it is pinned by a freeze that
-    /// committed nothing and not thawed yet.
+    /// no commit since is known durable (the attempts since, if any, may all have
+    /// failed before their control record: `FileModel::durable_marks`), or it is
+    /// pinned by a freeze that committed nothing and not thawed yet.
     fn rolled_in_instants(&self, f: usize) -> Vec<Arc<Records>> {
+        let model = &self.model.files[f];
         match self.damage.rolled_in.get(f) {
-            Some(Some(r)) if r.pinned || r.len == self.model.files[f].states.len() => {
+            Some(Some(r)) if r.pinned || model.durable_marks.range(r.len..).next().is_none() => {
                 r.instants.clone()
             }
             _ => Vec::new(),
