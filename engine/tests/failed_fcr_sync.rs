@@ -12,7 +12,9 @@
 //! failed commit was never acknowledged), and whichever process opens the file next
 //! reads that; if the disk keeps failing and that undo fails too, the engine remembers,
 //! and its own reopen rewrites the live slot first (a power loss during that write
-//! leaves the last acknowledged commit), and only then the other.
+//! leaves the last acknowledged commit), and only then the other. Another process's
+//! open cannot remember: it syncs, then reads the live record past the cache, and
+//! finding the disk without it rewrites the live slot first too.
 //!
 //! The property: after the last acknowledged commit, a commit whose control-record sync
 //! fails, a close, and a reopen (by that engine, or by a new process) cut short at any
@@ -81,12 +83,19 @@ enum Reopen {
     /// live must be the one in its own slot, so that its copy rewrites the other
     /// first.
     NewProcessUndoUnsynced,
+    /// A new process, after the undo's *write* failed (or a crash cut the engine off
+    /// before it): the failed record is still served from the cache, and nothing in
+    /// the new process remembers it — only a read past the cache
+    /// (`VfsFile::read_durable_at`) shows the disk does not hold it, so that the open
+    /// rewrites the live slot first.
+    NewProcessUndoFailed,
 }
 
-const REOPENS: [Reopen; 3] = [
+const REOPENS: [Reopen; 4] = [
     Reopen::SameEngine,
     Reopen::NewProcess,
     Reopen::NewProcessUndoUnsynced,
+    Reopen::NewProcessUndoFailed,
 ];
 
 fn known_bad(config: &Config) -> bool {
@@ -125,7 +134,8 @@ fn fail_a_control_record_sync(
     // sync (the undo's). (Not for the known-bad engine, which makes no undo: the
     // failure would fall on the reopen instead.)
     let bad = known_bad(config);
-    let fail_undo_write = matches!(reopen, Reopen::SameEngine) && !bad;
+    let fail_undo_write =
+        matches!(reopen, Reopen::SameEngine | Reopen::NewProcessUndoFailed) && !bad;
     let fail_undo_sync = matches!(reopen, Reopen::NewProcessUndoUnsynced) && !bad;
     let syncs = Arc::new(AtomicU32::new(0));
     let (hook_vfs, hook_syncs) = (vfs.clone(), syncs.clone());

@@ -295,26 +295,36 @@ impl Pager {
             let at = u64::from(slot) * ps;
             let other = (slot + 1) % FCR_SLOTS;
             debug_assert_eq!(live.len() as u64, ps);
-            let live_unsure = config.failed_fcr_seq == Some(durable.seq)
-                && !mutant!(config, CopyOverLastDurableFcr);
+            let careful = !mutant!(config, CopyOverLastDurableFcr);
+            let live_unsure = config.failed_fcr_seq == Some(durable.seq) && careful;
             let mut copied = || -> std::io::Result<()> {
                 let buf = &mut scratch;
                 buf.clone_from(&live);
                 page::seal(buf, other, other, durable.seq);
-                if live_unsure {
+                let live_first = || -> std::io::Result<()> {
                     file.write_at(&live, at)?;
                     file.sync()?;
                     file.write_at(buf, u64::from(other) * ps)?;
-                    return file.sync();
+                    file.sync()
+                };
+                if live_unsure {
+                    return live_first();
                 }
                 // First a sync: after a process crash at the live FCR's own sync that
                 // FCR is written but may not be durable, and the other slot holds the
                 // last durable one — overwriting that before the live one is on disk
                 // could leave, after a power loss, no whole control record at all.
-                // (After a failed sync in *another* process Linux may have dropped the
-                // write and marked it clean; this sync cannot help then, and nothing
-                // here knows — README, "Known gaps".)
                 file.sync()?;
+                // After a failed sync in *another* process (one that crashed before
+                // it could write the durable record back, or whose write back failed)
+                // Linux may have dropped the write and marked it clean: that sync wrote
+                // nothing, and only a read past the cache shows the disk holds no such
+                // record. Then the other slot holds the last durable one, as above:
+                // the live slot goes first. (A filesystem that cannot read past its
+                // cache leaves this case open: README, "Known gaps".)
+                if careful && !Self::on_disk(file.as_ref(), &live, at) {
+                    return live_first();
+                }
                 file.write_at(buf, u64::from(other) * ps)?;
                 file.sync()?;
                 file.write_at(&live, at)?;
@@ -409,6 +419,18 @@ impl Pager {
             spill: Default::default(),
             reuse: super::reuse::Reuse::at_open(read_only),
         })
+    }
+
+    /// Whether the disk holds `bytes` at `at` as far as a read past the OS cache can
+    /// tell: `false` only when such a read shows other bytes (a failed sync's write
+    /// that Linux marked clean unwritten); a filesystem that cannot read past its cache,
+    /// or a read that fails, says `true` — the order the open used before it asked.
+    fn on_disk(file: &dyn VfsFile, bytes: &[u8], at: u64) -> bool {
+        let mut disk = vec![0u8; bytes.len()];
+        match file.read_durable_at(&mut disk, at) {
+            Ok(Some(n)) => n == bytes.len() && disk == bytes,
+            Ok(None) | Err(_) => true,
+        }
     }
 
     /// The valid FCR with the highest sequence number, and the slot it is in; its

@@ -63,6 +63,16 @@ pub trait VfsFile: Send + Sync {
         buf.resize(len, 0);
         read_exact_at(self, buf, offset)
     }
+    /// Read up to `buf.len()` bytes at `offset` as the disk holds them, past the OS
+    /// cache (Linux: `O_DIRECT`), for a range with no unsynced writes (callers sync
+    /// first); `Ok(None)`: this filesystem cannot tell. After a failed sync Linux may
+    /// mark the pages it could not write clean: reads keep serving them and no sync
+    /// writes them, and only such a read shows the disk differs. The control-record
+    /// copy a writable open makes asks it which of its two orders is safe
+    /// (`pager/open.rs`).
+    fn read_durable_at(&self, _buf: &mut [u8], _offset: u64) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
     /// Whether the file is zero bytes long.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)

@@ -449,6 +449,23 @@ impl TestFile {
 }
 
 impl VfsFile for TestFile {
+    /// The durable image (what a power loss starts from); over another Vfs, its answer.
+    fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
+        match &self.body {
+            Body::Mem(inode) => {
+                let i = lock(inode);
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                if start >= i.durable.len() {
+                    return Ok(Some(0));
+                }
+                let n = buf.len().min(i.durable.len() - start);
+                buf[..n].copy_from_slice(&i.durable[start..start + n]);
+                Ok(Some(n))
+            }
+            Body::Inner(f) => f.read_durable_at(buf, offset),
+        }
+    }
+
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.body {
             Body::Mem(inode) => {

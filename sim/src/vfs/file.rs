@@ -38,6 +38,12 @@ impl VfsFile for SimFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.vfs.lock().write_at(&self.info, buf, offset)
     }
+    fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
+        self.vfs
+            .lock()
+            .read_durable_at(&self.info, buf, offset)
+            .map(Some)
+    }
     fn sync(&self) -> io::Result<()> {
         self.vfs.lock().sync(&self.info)
     }

@@ -86,6 +86,30 @@ impl State {
         self.read_with(f, len, offset, |inode, at| inode.read(at, buf))
     }
 
+    /// The durable image's bytes at `offset` (what a power loss keeps): the direct
+    /// read a writable open makes of its live control record, after a sync, to learn
+    /// whether a failed sync left it in the cache only. Not an I/O step of the seed
+    /// (no trace entry, no fault; it changes nothing), so the steps and faults of
+    /// every seed stay where they were; a dead handle fails as every call does.
+    pub fn read_durable_at(
+        &mut self,
+        f: &HandleInfo,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        if self.crashed {
+            return Err(super::state::crashed_error());
+        }
+        if f.epoch != self.epoch {
+            return Err(io::Error::other(format!(
+                "stale handle for {}: the simulated machine crashed since it was opened",
+                f.path.display()
+            )));
+        }
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        Ok(self.inode(f.ino)?.durable().read(at, buf))
+    }
+
     /// `read_at` of `len` bytes appended to `out` (nothing appended on an error).
     pub fn read_append(
         &mut self,
