@@ -332,11 +332,15 @@ impl World {
             return Ok(());
         };
         let paths = self.paths_of(&b.set);
-        // A file a transaction holds keeps changes pending, and endbu needs none.
+        // A file still frozen (its delta on disk) that a transaction holds keeps
+        // changes pending, and its roll-in needs none. A file an open already rolled
+        // in (after a failed endbu) is out of continuous operations: endbu is
+        // resumable, so ending it again is success whatever holds it (sim seed
+        // 562253: a reopen rolled the file in, a transaction then took it).
         let held = b
             .set
             .iter()
-            .any(|&f| self.model.clients.holder(f).is_some());
+            .any(|&f| self.has_delta(f) && self.model.clients.holder(f).is_some());
         let want = if held {
             Err(Status::OperationNotAllowed)
         } else {
