@@ -207,6 +207,9 @@ impl VfsFile for CountingFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
         self.inner.write_at(buf, offset)
     }
+    fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<Option<usize>> {
+        self.inner.read_durable_at(buf, offset)
+    }
     fn sync(&self) -> std::io::Result<()> {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         self.inner.sync()

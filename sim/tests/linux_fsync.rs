@@ -70,6 +70,9 @@ impl VfsFile for GateFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.inner.write_at(buf, offset)
     }
+    fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
+        self.inner.read_durable_at(buf, offset)
+    }
     fn sync(&self) -> io::Result<()> {
         let Some(g) = &self.gate else {
             return self.inner.sync();
