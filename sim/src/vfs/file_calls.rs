@@ -97,15 +97,7 @@ impl State {
         buf: &mut [u8],
         offset: u64,
     ) -> io::Result<usize> {
-        if self.crashed {
-            return Err(super::state::crashed_error());
-        }
-        if f.epoch != self.epoch {
-            return Err(io::Error::other(format!(
-                "stale handle for {}: the simulated machine crashed since it was opened",
-                f.path.display()
-            )));
-        }
+        self.alive(Some(f.epoch), &f.path)?;
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
         Ok(self.inode(f.ino)?.durable().read(at, buf))
     }

@@ -189,16 +189,23 @@ impl State {
         result
     }
 
-    fn begin(&mut self, call: &Call<'_>) -> io::Result<()> {
+    /// A call is refused while the machine is down, and on a handle opened before
+    /// the last crash.
+    pub(super) fn alive(&self, epoch: Option<u64>, path: &std::path::Path) -> io::Result<()> {
         if self.crashed {
             return Err(crashed_error());
         }
-        if call.epoch.is_some_and(|e| e != self.epoch) {
+        if epoch.is_some_and(|e| e != self.epoch) {
             return Err(io::Error::other(format!(
                 "stale handle for {}: the simulated machine crashed since it was opened",
-                call.path.display()
+                path.display()
             )));
         }
+        Ok(())
+    }
+
+    fn begin(&mut self, call: &Call<'_>) -> io::Result<()> {
+        self.alive(call.epoch, call.path)?;
         self.stats.io_steps += 1;
         let step = self.stats.io_steps;
         match call.op {
