@@ -402,22 +402,30 @@ fn assert_all_acknowledged_and_kept(seed: u64, r: &Rounds) {
     assert!(r.found.is_subset(&r.acked), "seed {seed}: phantom records");
 }
 
+/// [`rounds`] with [`LONG_DELAY`], every End acknowledged and kept, and no gathering
+/// waiting out the delay: each one ended because nobody else was on the way, or its
+/// leader's End was covered.
+fn rounds_gathered(seed: u64, bundle_limit: u64) -> Rounds {
+    let started = std::time::Instant::now();
+    let r = rounds(seed, LONG_DELAY, false, bundle_limit);
+    assert_all_acknowledged_and_kept(seed, &r);
+    assert!(
+        started.elapsed() < LONG_DELAY,
+        "seed {seed}: a gathering timed out"
+    );
+    r
+}
+
 #[test]
 fn commit_delay_gathers_a_round_into_one_sync() {
     for seed in 0..3 {
-        let started = std::time::Instant::now();
-        let r = rounds(seed, LONG_DELAY, false, 1000);
-        assert_all_acknowledged_and_kept(seed, &r);
-        // Eight Ends on their way together: the leader waits for all of them.
+        let r = rounds_gathered(seed, 1000);
+        // Eight Ends on their way together: the leader waits for all of them (and
+        // nobody waited out the delay: the last End to arrive started the sync).
         assert_eq!(
             r.syncs,
             vec![1; ROUNDS as usize],
             "seed {seed}: log syncs per round of {CLIENTS} commits"
-        );
-        // Nobody waited out the delay: the last End to arrive started the sync.
-        assert!(
-            started.elapsed() < LONG_DELAY,
-            "seed {seed}: a gathering timed out"
         );
     }
 }
@@ -430,18 +438,12 @@ fn commit_delay_gathers_a_round_into_one_sync() {
 #[test]
 fn a_sync_under_the_lock_ends_the_gathering_it_covered() {
     for seed in 0..3 {
-        let started = std::time::Instant::now();
-        let r = rounds(seed, LONG_DELAY, false, 3);
-        assert_all_acknowledged_and_kept(seed, &r);
+        let r = rounds_gathered(seed, 3);
         // The system transactions' own syncs: more than one a round.
         assert!(
             r.syncs.iter().all(|&s| s >= 2),
             "seed {seed}: log syncs per round: {:?}",
             r.syncs
-        );
-        assert!(
-            started.elapsed() < LONG_DELAY,
-            "seed {seed}: a gathering timed out"
         );
     }
 }

@@ -65,6 +65,17 @@ struct Inode {
     pending: Vec<Op>,
 }
 
+/// Copy the bytes of `img` from `offset` into `buf` (short at its end); returns how
+/// many.
+fn read_from(img: &[u8], offset: u64, buf: &mut [u8]) -> usize {
+    let Some(rest) = span(offset, 0).ok().and_then(|(start, _)| img.get(start..)) else {
+        return 0;
+    };
+    let n = buf.len().min(rest.len());
+    buf[..n].copy_from_slice(&rest[..n]);
+    n
+}
+
 fn write_into(img: &mut Vec<u8>, at: usize, data: &[u8]) {
     if img.len() < at + data.len() {
         img.resize(at + data.len(), 0);
@@ -452,34 +463,14 @@ impl VfsFile for TestFile {
     /// The durable image (what a power loss starts from); over another Vfs, its answer.
     fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
         match &self.body {
-            Body::Mem(inode) => {
-                let i = lock(inode);
-                let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                if start >= i.durable.len() {
-                    return Ok(Some(0));
-                }
-                let n = buf.len().min(i.durable.len() - start);
-                buf[..n].copy_from_slice(&i.durable[start..start + n]);
-                Ok(Some(n))
-            }
+            Body::Mem(inode) => Ok(Some(read_from(&lock(inode).durable, offset, buf))),
             Body::Inner(f) => f.read_durable_at(buf, offset),
         }
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.body {
-            Body::Mem(inode) => {
-                let i = lock(inode);
-                let Ok((start, _)) = span(offset, 0) else {
-                    return Ok(0);
-                };
-                if start >= i.volatile.len() {
-                    return Ok(0);
-                }
-                let n = buf.len().min(i.volatile.len() - start);
-                buf[..n].copy_from_slice(&i.volatile[start..start + n]);
-                Ok(n)
-            }
+            Body::Mem(inode) => Ok(read_from(&lock(inode).volatile, offset, buf)),
             Body::Inner(f) => f.read_at(buf, offset),
         }
     }

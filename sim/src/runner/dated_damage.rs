@@ -125,9 +125,9 @@ impl Dated {
 #[derive(Clone, Debug)]
 struct RolledIn {
     instants: Vec<Arc<Records>>,
-    /// The file's model states when last checked: a new one is a commit attempt (and
-    /// a durable mark from this index on, a commit that overwrote the instant's
-    /// control record).
+    /// The file's model states when last checked: a new one is a commit attempt, and
+    /// a durable mark at this index or later a commit that overwrote the instant's
+    /// control record.
     len: usize,
     /// Frozen again with no commit of its own (startbu had nothing to flush): what it
     /// commits to the delta meanwhile leaves the data file's control records as they
@@ -158,9 +158,9 @@ pub(super) struct DatedDamage {
     /// instant's), the other control record on disk may be an instant's: a damaged
     /// roll-in record falls back to it (sim seed 149897: it rotted in the next step's
     /// reopen; sim seed 487356: it rotted after a commit attempt that failed before
-    /// its control record — a new state, but nothing written over the instant's). Several when a backup cycle made
-    /// no commit at all (its roll-in wrote nothing): the last roll-in on disk is then an
-    /// earlier cycle's (sim seed 147507).
+    /// its control record — a new state, but nothing written over the instant's).
+    /// Several when a backup cycle made no commit at all (its roll-in wrote nothing):
+    /// the last roll-in on disk is then an earlier cycle's (sim seed 147507).
     rolled_in: Vec<Option<RolledIn>>,
     /// The journal at the start of the current step: entries acknowledged before its
     /// last acknowledgement.

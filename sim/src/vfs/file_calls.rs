@@ -92,7 +92,7 @@ impl State {
     /// (no trace entry, no fault; it changes nothing), so the steps and faults of
     /// every seed stay where they were; a dead handle fails as every call does.
     pub fn read_durable_at(
-        &mut self,
+        &self,
         f: &HandleInfo,
         buf: &mut [u8],
         offset: u64,
