@@ -178,13 +178,15 @@ fn fail_a_control_record_sync(
 /// Run the scenario with the reopen cut short at each of its first mutating calls and
 /// a garbling power loss of each seed; returns the violations of the property (a file
 /// that no longer opens, or holds other records) and how many reopens were cut short.
-fn violations(config: &Config, reopen: Reopen) -> (Vec<String>, usize) {
+/// `direct`: whether the files can be read past the cache (`read_durable_at`).
+fn violations(config: &Config, reopen: Reopen, direct: bool) -> (Vec<String>, usize) {
     let (mut bad, mut cut_short) = (Vec::new(), 0);
     // Both parities of the failed commit's sequence: each slot in turn is the one the
     // failed control record (and its undo) went to.
     for (stop, commits) in (0..8u64).flat_map(|s| [(s, 5), (s, 6)]) {
         for seed in 0..24u64 {
             let vfs = TestVfs::new();
+            vfs.set_direct_reads(direct);
             let (mut e, acked) = fail_a_control_record_sync(&vfs, config, reopen, commits);
             if !matches!(reopen, Reopen::SameEngine) {
                 // The process dies; the OS and its cache live on.
@@ -219,7 +221,27 @@ fn violations(config: &Config, reopen: Reopen) -> (Vec<String>, usize) {
 #[test]
 fn a_power_loss_during_the_reopen_after_a_failed_control_record_sync_loses_nothing_acknowledged() {
     for reopen in REOPENS {
-        let (bad, cut_short) = violations(&config(), reopen);
+        let (bad, cut_short) = violations(&config(), reopen, true);
+        assert!(bad.is_empty(), "{reopen:?}:\n{}", bad.join("\n"));
+        assert!(cut_short > 0, "{reopen:?}: some stops cut the reopen short");
+    }
+}
+
+/// Where the disk cannot be read past the cache (a filesystem that refuses `O_DIRECT`)
+/// the open cannot see that the live record is missing from the disk, and must get the
+/// order right from what it remembers and from which slot it picks as live: of two
+/// equal records (an undo whose sync failed left one in the cache only), the one in its
+/// own slot, so that its copy rewrites the other first. Mutation testing found that
+/// only the direct read was checked here: with it, picking either slot was safe.
+/// (`NewProcessUndoFailed` is the known gap there: README, "Known gaps".)
+#[test]
+fn without_reads_past_the_cache_the_reopens_that_can_know_lose_nothing() {
+    for reopen in [
+        Reopen::SameEngine,
+        Reopen::NewProcess,
+        Reopen::NewProcessUndoUnsynced,
+    ] {
+        let (bad, cut_short) = violations(&config(), reopen, false);
         assert!(bad.is_empty(), "{reopen:?}:\n{}", bad.join("\n"));
         assert!(cut_short > 0, "{reopen:?}: some stops cut the reopen short");
     }
@@ -235,7 +257,7 @@ fn the_known_bad_copy_over_the_last_durable_fcr_loses_an_acknowledged_commit() {
         ..config()
     };
     for reopen in REOPENS {
-        let (bad, _) = violations(&config, reopen);
+        let (bad, _) = violations(&config, reopen, true);
         assert!(
             !bad.is_empty(),
             "{reopen:?}: the known-bad reopen lost nothing"

@@ -164,6 +164,9 @@ struct State {
     stop_at: Option<u64>,
     listing: Option<Vec<String>>,
     sync_hook: Option<SyncHook>,
+    /// The in-memory files cannot be read past the cache (`read_durable_at` says
+    /// `None`), as on a filesystem that refuses `O_DIRECT`.
+    no_direct_reads: bool,
 }
 
 struct Shared {
@@ -239,6 +242,13 @@ impl TestVfs {
     /// Replace the fault countdowns (all of them).
     pub fn set_faults(&self, f: Faults) {
         self.st().faults = f;
+    }
+
+    /// Whether the in-memory files can be read past the cache (`VfsFile::read_durable_at`
+    /// gives their durable image, the default) or not (it says `None`, as a filesystem
+    /// that refuses `O_DIRECT` does): what the engine must get right without that read.
+    pub fn set_direct_reads(&self, on: bool) {
+        self.st().no_direct_reads = !on;
     }
 
     /// `Some(n)`: the power fails during the file sync after the next `n` (that sync
@@ -460,9 +470,11 @@ impl TestFile {
 }
 
 impl VfsFile for TestFile {
-    /// The durable image (what a power loss starts from); over another Vfs, its answer.
+    /// The durable image (what a power loss starts from), or `None` after
+    /// `set_direct_reads(false)`; over another Vfs, its answer.
     fn read_durable_at(&self, buf: &mut [u8], offset: u64) -> io::Result<Option<usize>> {
         match &self.body {
+            Body::Mem(_) if self.vfs.st().no_direct_reads => Ok(None),
             Body::Mem(inode) => Ok(Some(read_from(&lock(inode).durable, offset, buf))),
             Body::Inner(f) => f.read_durable_at(buf, offset),
         }
