@@ -132,9 +132,23 @@ fn a_random_load_under_pressure_ends_near_one_transactions_size_with_bounded_dir
     );
     assert!(spilled.stats.pages_spilled > u64::from(one.pages));
     assert_eq!(spilled.durable_seq, 2, "the load is one system transaction");
-    let mut e = mem_engine(&vfs, Config::default());
+    assert_holds_exactly(&vfs, &recs);
+}
+
+/// A fresh engine over `vfs` reads exactly `recs` from the file.
+fn assert_holds_exactly(vfs: &TestVfs, recs: &[Vec<u8>]) {
+    let mut e = mem_engine(vfs, Config::default());
     let want: BTreeSet<Vec<u8>> = recs.iter().cloned().collect();
     assert_eq!(records(&mut e), want);
+}
+
+/// Spilling early (48 pending pages) through a clean cache of 4 pages: a spilled page
+/// is evicted before its commit and read back from the file.
+fn tiny_clean_cache() -> Config {
+    Config {
+        clean_cache_pages: 4,
+        ..config(48)
+    }
 }
 
 /// With a clean cache too small to keep them, the pages a load spilled are read back
@@ -146,16 +160,11 @@ fn a_random_load_under_pressure_ends_near_one_transactions_size_with_bounded_dir
 fn spilled_pages_evicted_from_a_tiny_clean_cache_are_read_back_whole() {
     let recs = shuffled(1, 3000, 11);
     let vfs = TestVfs::new();
-    let cfg = Config {
-        clean_cache_pages: 4,
-        ..config(48)
-    };
+    let cfg = tiny_clean_cache();
     let loaded = load(&vfs, cfg, &recs, 64);
     assert!(loaded.stats.pages_spilled > 0, "the load spilled");
     assert_eq!(loaded.durable_seq, 2, "the load is one system transaction");
-    let mut e = mem_engine(&vfs, Config::default());
-    let want: BTreeSet<Vec<u8>> = recs.iter().cloned().collect();
-    assert_eq!(records(&mut e), want);
+    assert_holds_exactly(&vfs, &recs);
 }
 
 /// A spilled page damaged on disk before it is read back is an error (status 2) that
@@ -164,10 +173,7 @@ fn spilled_pages_evicted_from_a_tiny_clean_cache_are_read_back_whole() {
 #[test]
 fn a_spilled_page_damaged_before_it_is_read_back_fails_the_load_not_the_file() {
     let vfs = TestVfs::new();
-    let cfg = Config {
-        clean_cache_pages: 4,
-        ..config(48)
-    };
+    let cfg = tiny_clean_cache();
     let mut e = mem_engine(&vfs, cfg);
     e.create(Path::new(FILE), &spec()).expect("create");
     let h = e.open(Path::new(FILE), OpenMode::Normal).expect("open");
