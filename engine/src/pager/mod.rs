@@ -102,6 +102,8 @@ mod cache;
 mod cache_tests;
 mod commit;
 mod frozen;
+#[cfg(test)]
+mod frozen_tests;
 mod legacy;
 mod open;
 mod pat;
