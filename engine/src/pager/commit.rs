@@ -173,7 +173,8 @@ impl Pager {
         let pat_pages = self.pat.pages().map(|(_, p)| p);
         let referenced = pat_pages.chain(self.pat.mapped().map(|(_, p)| p));
         referenced
-            .filter(|p| p.is_mapped() && p.physical >= FCR_SLOTS)
+            // (Past the slots implies mapped: an unmapped pointer is physical 0.)
+            .filter(|p| p.physical >= FCR_SLOTS)
             .map(|p| p.physical)
             .collect()
     }

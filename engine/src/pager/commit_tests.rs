@@ -1,5 +1,6 @@
 //! Tests of the system transaction (`commit.rs`): the before-FCR hook's place in the
-//! write order, a failed hook's retry, and what `Pager::update` changes in place.
+//! write order, a failed hook's retry, what `Pager::update` changes in place, and that
+//! the debug builds' shadow-paging and free-list assertions do fail when broken.
 
 use super::super::{create, Pager, PagerConfig};
 use crate::page::spec::FileSpec;
@@ -153,4 +154,147 @@ fn update_is_in_place_only_for_an_unshared_dirty_page_and_undo_still_restores() 
         (7, 8),
         "a kept operation's updates were lost"
     );
+}
+
+/// Run `check` and return its panic message (`None`: it did not panic).
+#[cfg(debug_assertions)]
+fn panic_of(check: impl FnOnce()) -> Option<String> {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).err()?;
+    Some(match caught.downcast::<String>() {
+        Ok(s) => *s,
+        Err(other) => other
+            .downcast::<&str>()
+            .map_or_else(|_| "(not a string)".into(), |s| (*s).to_string()),
+    })
+}
+
+/// A committed file of a few pages, and one physical page its durable FCR references.
+#[cfg(debug_assertions)]
+fn committed(vfs: &TestVfs) -> (Pager, u32) {
+    let mut p = open(vfs);
+    for _ in 0..3 {
+        change(&mut p);
+        p.commit().unwrap();
+    }
+    let referenced = p.pat.mapped().next().unwrap().1.physical;
+    (p, referenced)
+}
+
+/// The debug builds' shadow-paging assertion is a real check: it passes every commit
+/// of the suites, so a test must show it fails when a shadow page would overwrite a
+/// page the durable FCR references (mutation testing made it a no-op unnoticed).
+#[cfg(debug_assertions)]
+#[test]
+fn the_shadow_target_check_fails_on_a_page_the_durable_fcr_references() {
+    let vfs = TestVfs::new();
+    let (p, referenced) = committed(&vfs);
+    let free: Vec<u32> = p.free_phys.iter().copied().collect();
+    assert_eq!(
+        panic_of(|| p.debug_check_shadow_targets(free.into_iter())),
+        None
+    );
+    let why = panic_of(|| p.debug_check_shadow_targets([referenced].into_iter()))
+        .expect("a shadow page over a durable one passed the check");
+    assert!(
+        why.contains(&format!("overwrite physical page {referenced}")),
+        "{why}"
+    );
+}
+
+/// Likewise the free-list partition assertion: a page both free and referenced, or a
+/// page neither, fails it.
+#[cfg(debug_assertions)]
+#[test]
+fn the_free_partition_check_fails_on_a_page_both_free_and_referenced_or_neither() {
+    let vfs = TestVfs::new();
+    let (mut p, referenced) = committed(&vfs);
+    assert!(
+        !p.free_phys.is_empty(),
+        "three commits freed their old pages"
+    );
+    assert_eq!(panic_of(|| p.debug_check_free_partition()), None);
+
+    p.free_phys.insert(referenced);
+    let why = panic_of(|| p.debug_check_free_partition()).expect("free and referenced");
+    assert!(why.contains("both free and referenced"), "{why}");
+    p.free_phys.remove(&referenced);
+
+    let lost = p.free_phys.pop_first().unwrap();
+    let why = panic_of(|| p.debug_check_free_partition()).expect("neither");
+    assert!(why.contains("do not cover"), "{why}");
+    p.free_phys.insert(lost);
+    assert_eq!(panic_of(|| p.debug_check_free_partition()), None);
+}
+
+/// The next file sync fails as Linux's does: the unsynced writes stay readable but
+/// are marked clean, never to be written by a later sync.
+fn fail_next_sync(vfs: &TestVfs) {
+    vfs.set_faults(crate::vfs::testing::Faults {
+        fail_sync_in: Some(0),
+        failed_sync_keeps_cache: true,
+        ..Default::default()
+    });
+}
+
+/// A failed sync before the FCR: the transaction's changes are kept and a retry
+/// commits them — durably, as a power loss right after shows (its shadow pages go to
+/// fresh places, not to the ones the failed sync left clean unwritten). But once pages
+/// were spilled ahead of the commit, the same failure loses the transaction: their
+/// images exist nowhere else, and the failed sync may have marked them clean
+/// unwritten, so no retry can make them durable. The pager refuses until reopened, and
+/// the file reopens at its durable state.
+#[test]
+fn a_failed_sync_before_the_fcr_keeps_the_changes_for_a_retry_unless_pages_were_spilled() {
+    let mut rng = crate::vfs::testing::Rng::new(5);
+    // Nothing spilled: retried, and durable.
+    let vfs = TestVfs::new();
+    let mut p = open(&vfs);
+    change(&mut p);
+    p.commit().unwrap();
+    change(&mut p);
+    fail_next_sync(&vfs);
+    let e = p.commit().expect_err("the sync before the FCR failed");
+    assert_eq!(e.status, Status::IoError, "{e}");
+    assert!(
+        p.commit().expect("the retry"),
+        "the retry wrote the changes"
+    );
+    drop(p);
+    vfs.power_loss(&mut rng);
+    let mut p = reopen(&vfs);
+    assert_eq!(
+        p.logical_in_use(),
+        vec![1, 2],
+        "the retried commit is durable"
+    );
+    for l in [1, 2] {
+        p.read(l, &[PageType::Data])
+            .expect("a committed page reads back");
+    }
+
+    // Spilled: the transaction is lost, the durable state kept.
+    let vfs = TestVfs::new();
+    let mut p = open(&vfs);
+    change(&mut p);
+    p.commit().unwrap();
+    for _ in 0..3 {
+        change(&mut p);
+    }
+    assert_eq!(p.spill().unwrap(), 3, "the pending pages spilled");
+    fail_next_sync(&vfs);
+    let e = p.commit().expect_err("the sync before the FCR failed");
+    assert_eq!(e.status, Status::IoError, "{e}");
+    let e = p
+        .commit()
+        .expect_err("a retry after spilled pages' sync failed");
+    assert!(e.to_string().contains("could be retried"), "{e}");
+    drop(p);
+    vfs.power_loss(&mut rng);
+    let mut p = reopen(&vfs);
+    assert_eq!(
+        p.logical_in_use(),
+        vec![1],
+        "the durable state, nothing more"
+    );
+    p.read(1, &[PageType::Data]).expect("the committed page");
 }
