@@ -30,14 +30,12 @@ pub const SEARCH_BUDGET_FACTOR: u64 = 4;
 pub const WINDOW_LEN: usize = 1 << 20;
 
 /// Where the bytes being scanned come from: a slice in memory, or a file read through a
-/// bounded [`Window`]. Offsets are the source's own.
+/// bounded [`Window`]. Offsets are the source's own. (No `is_empty`: no scan asks, and
+/// an unused one was a mutant no test could catch.)
+#[allow(clippy::len_without_is_empty)]
 pub trait Source {
     /// Bytes in the source.
     fn len(&self) -> u64;
-    /// Whether the source holds no bytes.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// The bytes at `at`: `want` of them, or fewer only where the source ends.
     fn get(&mut self, at: u64, want: usize) -> Result<&[u8]>;
     /// Given that an all-zero frame header starts at `at`: the offset of the first
@@ -398,5 +396,139 @@ mod tests {
             (Search::Exhausted { .. }, hashed) => assert!(hashed <= SEARCH_BUDGET_FACTOR * n),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// `Toy` with byte 7 of the header free (always zero in `Toy`'s own frames), so a
+    /// header can have no zero byte at all.
+    struct Dense;
+
+    impl Layout for Dense {
+        const HEADER_LEN: usize = 16;
+        const TOO_LONG: &'static str = "too long";
+        fn max_payload(&self) -> usize {
+            64
+        }
+        fn payload_len(&self, h: &[u8]) -> u32 {
+            u32::from(h[5])
+        }
+        fn seed(&self) -> u32 {
+            5
+        }
+        fn watermark(&self, h: &[u8]) -> Option<(u64, u64)> {
+            Toy { seed: 5 }.watermark(h)
+        }
+    }
+
+    /// The zero-run jump skips only all-zero headers: a proof whose header has no
+    /// zero byte is still examined (with the test inverted, such a header was taken for
+    /// a zero run and the proof missed — the damage then read as a torn tail).
+    #[test]
+    fn a_proof_whose_header_has_no_zero_byte_is_found() {
+        // Sequence and watermark gap (1: written after frame seq - 1 was synced) with
+        // no zero byte; the damaged frame is seq - 2.
+        let seq = 0x0101_0101_0101_0103u64;
+        let proof = (0u8..=255)
+            .map(|v| {
+                let mut f = toy_frame(5, seq, 1, &[v | 1; 8]);
+                f[7] = 0xEE;
+                super::super::frame::seal_frame(5, &mut f);
+                f
+            })
+            .find(|f| f[..Dense::HEADER_LEN].iter().all(|&b| b != 0))
+            .expect("some payload seals to a header without zeros");
+        // Room for the damaged frame and the next (no candidates: kind 0), then the
+        // proof.
+        let mut bytes = vec![0x11u8; 32];
+        bytes[4] = 0;
+        bytes[20] = 0;
+        bytes.extend_from_slice(&proof);
+        assert_eq!(
+            search_for_proof(&Dense, &mut &bytes[..], 0, seq - 2)
+                .unwrap()
+                .0,
+            Search::Proof {
+                offset: 32,
+                seq,
+                watermark: seq - 1
+            }
+        );
+    }
+
+    /// A file that counts its reads.
+    struct CountedFile {
+        inner: Box<dyn VfsFile>,
+        reads: std::sync::atomic::AtomicU64,
+    }
+
+    impl VfsFile for CountedFile {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+            self.inner.write_at(buf, offset)
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            self.inner.sync()
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.inner.set_len(len)
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn try_lock_exclusive(&self) -> std::io::Result<()> {
+            self.inner.try_lock_exclusive()
+        }
+    }
+
+    /// A window serves exactly the slice's bytes for any gets — forward, backward,
+    /// across and at its edges, past the file's end — and reads the file again only for
+    /// bytes it does not hold.
+    #[test]
+    fn a_window_serves_the_files_bytes_and_rereads_only_what_it_lacks() {
+        use crate::vfs::testing::{Rng, TestVfs};
+        use crate::vfs::{OpenMode, Vfs};
+        let len = 2 * WINDOW_LEN + 12_345;
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4093) as u8).collect();
+        let vfs = TestVfs::new();
+        vfs.put("/f", bytes.clone());
+        let file = CountedFile {
+            inner: vfs
+                .open(std::path::Path::new("/f"), OpenMode::ReadOnly)
+                .unwrap(),
+            reads: 0.into(),
+        };
+        let reads = || file.reads.load(std::sync::atomic::Ordering::Relaxed);
+        let io_error = |e: &std::io::Error| {
+            crate::status::Error::new(crate::status::Status::IoError, e.to_string())
+        };
+        let mut w = Window::new(&file, len as u64, &io_error);
+        let mut rng = Rng::new(9);
+        for _ in 0..2000 {
+            let at = rng.below(len as u64 + 64);
+            let want = rng.below(3 * WINDOW_LEN as u64 / 2) as usize;
+            let want = if rng.below(2) == 0 { want % 64 } else { want };
+            let got = w.get(at, want).unwrap().to_vec();
+            assert_eq!(
+                got,
+                &bytes[(at as usize).min(len)..(at as usize + want).min(len)],
+                "get({at}, {want})"
+            );
+        }
+        // Within what the window holds — its first byte, its last — nothing is read.
+        w.get(1000, 64).unwrap();
+        let before = reads();
+        for (at, want) in [(1000, 64), (1000, 1), (1000 + WINDOW_LEN as u64 - 64, 64)] {
+            w.get(at, want).unwrap();
+            assert_eq!(reads(), before, "get({at}, {want}) from the window");
+        }
+        // A byte past it, or before it: read again.
+        w.get(1000 + WINDOW_LEN as u64 - 64, 65).unwrap();
+        assert!(reads() > before, "past the window");
+        let before = reads();
+        w.get(999, 1).unwrap();
+        assert!(reads() > before, "before the window");
     }
 }
