@@ -29,7 +29,11 @@ command -v cargo-mutants >/dev/null || {
     exit 2
 }
 
-decisions='(delete !|&& with|\|\| with|== with|!= with|match guard|-> bool with|>= with|> with|<= with|< with|\|= with|delete match arm)'
+# Return-value mutants of functions returning bool or a generic type (a `sync` made
+# `Ok(())`, a lookup made `None`, a list made empty) count as decisions too: whether
+# what a function does matters at all. (Matched explicitly: the operators are anchored
+# on "replace ".)
+decisions='(delete !|replace (&&|\|\||==|!=|>=|>|<=|<|\|=) with|match guard|-> (bool|.*>) with|delete match arm)'
 filter=()
 if [[ -n "${MUTANTS_LIST:-}" ]]; then
     filter+=(--list)
