@@ -316,6 +316,9 @@ fn header_damage_is_an_error_and_an_interrupted_creation_is_recognised() {
         assert_eq!(e.status, Status::IoError, "flip at {i}");
         assert!(e.context.contains("delta file /db/INVOICE.^^^"), "{e}");
         assert!(e.context.contains("checksum"), "{e}");
+        // Frames follow the header: never called an interrupted creation, whose advice
+        // (remove the delta) would throw the committed frames away.
+        assert!(!e.context.contains("startbu was interrupted"), "{e}");
         assert_eq!(probe_delta(&m, &dpath()).unwrap(), DeltaProbe::Present);
     }
     // Other files, other versions.
