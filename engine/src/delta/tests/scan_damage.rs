@@ -378,4 +378,25 @@ fn rotten_images_are_reported_when_read() {
     assert!(read_image(file.as_ref(), &dpath(), &s.header, 5, stale, &mut buf).is_err());
     let e = read_image(file.as_ref(), &dpath(), &s.header, 5, at5, &mut buf[..10]).unwrap_err();
     assert_eq!(e.status, Status::InvalidOperation);
+    // Sealed over a page's bytes but not a page frame — another kind, or a page frame
+    // of another length: no writer makes one, and its checksum holds, so the fields
+    // must decide (with either check alone, one of the two was served as the page).
+    for (kind, len) in [
+        (FrameKind::Commit as u8, PS),
+        (FrameKind::Page as u8, PS - 8),
+    ] {
+        let mut b = vfs.contents(dpath()).unwrap();
+        let from = at5.offset as usize;
+        let f = &mut b[from..from + FRAME_HEADER_LEN + PS as usize];
+        f[4] = kind;
+        f[20..24].copy_from_slice(&len.to_le_bytes());
+        crate::appendfile::frame::seal_frame(s.header.frame_seed(), f);
+        vfs.put(dpath(), b);
+        let file = vfs.open(&dpath(), OpenMode::ReadOnly).unwrap();
+        let e = read_image(file.as_ref(), &dpath(), &s.header, 5, at5, &mut buf).unwrap_err();
+        assert!(
+            e.context.contains("not a page frame"),
+            "kind {kind} length {len}: {e}"
+        );
+    }
 }
