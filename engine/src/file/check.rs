@@ -48,12 +48,7 @@ impl CheckReport {
 
 /// Open `path` read-only and check it. An error means it could not even be opened.
 pub fn check_file(vfs: &dyn Vfs, path: &Path) -> Result<CheckReport> {
-    let cfg = PagerConfig {
-        clean_cache_pages: 4096,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    };
+    let cfg = PagerConfig::plain(4096);
     let mut df = DataFile::open(vfs, path, true, cfg)?;
     // A file in continuous operations is checked as its users see it: through its
     // delta (the data file itself is the frozen startbu instant).

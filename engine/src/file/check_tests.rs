@@ -42,12 +42,7 @@ fn build(vfs: &TestVfs, path: &Path) {
 }
 
 fn cfg() -> PagerConfig {
-    PagerConfig {
-        clean_cache_pages: 64,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    }
+    PagerConfig::plain(64)
 }
 
 /// Open the built file for writing, change the first page of type `ty[0]` with `edit`

@@ -79,12 +79,7 @@ pub struct Recovery {
 
 /// Salvage the readable records of the data file at `path` (see the module docs).
 pub fn recover(vfs: &dyn Vfs, path: &Path) -> Result<Recovery> {
-    let cfg = PagerConfig {
-        clean_cache_pages: OPENED_CACHE_PAGES,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    };
+    let cfg = PagerConfig::plain(OPENED_CACHE_PAGES);
     match DataFile::open(vfs, path, true, cfg) {
         Ok(mut df) => Ok(walk_opened(&mut df)),
         Err(e)

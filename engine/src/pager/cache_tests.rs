@@ -14,12 +14,7 @@ const PAGE: usize = 512;
 const CACHE: usize = 8;
 
 fn config() -> PagerConfig {
-    PagerConfig {
-        clean_cache_pages: CACHE,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    }
+    PagerConfig::plain(CACHE)
 }
 
 /// A data page whose body says `(logical, version)`.

@@ -19,12 +19,7 @@ fn open(vfs: &TestVfs) -> Pager {
 
 /// Open the file `open` made, as it is on `vfs` now.
 fn reopen(vfs: &TestVfs) -> Pager {
-    let cfg = PagerConfig {
-        clean_cache_pages: 16,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    };
+    let cfg = PagerConfig::plain(16);
     Pager::open(vfs, Path::new("/f.btr"), false, cfg).unwrap()
 }
 

@@ -18,12 +18,7 @@ const PS: usize = 512;
 const PATH: &str = "/f.btr";
 
 fn cfg() -> PagerConfig {
-    PagerConfig {
-        clean_cache_pages: 16,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    }
+    PagerConfig::plain(16)
 }
 
 fn open(vfs: &TestVfs, read_only: bool) -> Pager {

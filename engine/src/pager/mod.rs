@@ -70,6 +70,18 @@ pub struct PagerConfig {
 }
 
 impl PagerConfig {
+    /// A correct engine's pager (no known-bad variant) keeping up to
+    /// `clean_cache_pages` verified pages, in a process that knows of no failed
+    /// control-record write: what checks, salvage and tests open files with.
+    pub fn plain(clean_cache_pages: usize) -> PagerConfig {
+        PagerConfig {
+            clean_cache_pages,
+            failed_fcr_seq: None,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+
     #[cfg(feature = "mutants")]
     fn mutant(&self, m: crate::mutant::Mutant) -> bool {
         self.mutant == Some(m)

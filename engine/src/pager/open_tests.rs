@@ -17,12 +17,7 @@ use std::path::Path;
 const PATH: &str = "/f.btr";
 
 fn config() -> PagerConfig {
-    PagerConfig {
-        clean_cache_pages: 16,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    }
+    PagerConfig::plain(16)
 }
 
 /// A file of this page size whose two slots hold FCRs of different sequences.

@@ -18,12 +18,7 @@ use std::path::Path;
 const GIB_64: u64 = 64 << 30;
 
 fn cfg() -> PagerConfig {
-    PagerConfig {
-        clean_cache_pages: 64,
-        failed_fcr_seq: None,
-        #[cfg(feature = "mutants")]
-        mutant: None,
-    }
+    PagerConfig::plain(64)
 }
 
 /// A 512-byte-page file whose 24 keys leave its FCR room for two PAT pointers, so the
