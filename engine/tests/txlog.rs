@@ -77,6 +77,39 @@ fn durability_syncs_at_end_logging_at_the_writer_step() {
     assert!(e.log_durable_lsn() > e.last_commit_lsn());
 }
 
+/// `log_syncs` counts the log syncs made (the bench's commits per sync divides by it):
+/// a system transaction whose log records are already durable makes none, and counts
+/// none.
+#[test]
+fn a_system_transaction_after_a_durable_log_counts_no_log_sync() {
+    for mode in [LogMode::Durability, LogMode::Logging] {
+        let vfs = TestVfs::new();
+        let (mut e, hx, hy) = setup(&vfs, mode);
+        let before = e.stats().log_syncs;
+        transfer(&mut e, hx, hy, 1);
+        e.background_step().unwrap();
+        assert_eq!(
+            e.stats().log_syncs,
+            before + 1,
+            "{mode:?}: one sync made it durable"
+        );
+        assert_eq!(e.log_durable_lsn(), e.last_commit_lsn() + 1, "{mode:?}");
+        e.flush().unwrap();
+        assert_eq!(
+            e.stats().log_syncs,
+            before + 1,
+            "{mode:?}: a flush synced nothing"
+        );
+        // Where the log is behind, the write-ahead sync is made and counted.
+        transfer(&mut e, hx, hy, 2);
+        let s = e.stats().log_syncs;
+        e.flush().unwrap();
+        let made = u64::from(mode == LogMode::Logging);
+        assert_eq!(e.stats().log_syncs, s + made, "{mode:?}");
+        assert!(e.log_durable_lsn() > e.last_commit_lsn());
+    }
+}
+
 #[test]
 fn off_mode_writes_no_log() {
     let vfs = TestVfs::new();

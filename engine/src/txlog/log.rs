@@ -431,11 +431,6 @@ impl TxLog {
         self.writer.next_lsn()
     }
 
-    /// Has a write or sync of the log failed (the engine must restart)?
-    pub fn is_failed(&self) -> bool {
-        self.writer.is_failed()
-    }
-
     /// Remove the segments no file needs: a file whose last logged change is beyond
     /// its durable applied LSN `a` needs everything from `a + 1` (a file this engine
     /// has not seen counts as 0: its needs are unknown until it is opened).
@@ -515,3 +510,7 @@ impl TxLog {
             .collect())
     }
 }
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;
