@@ -52,6 +52,11 @@ fn record(id: u32) -> Vec<u8> {
 /// A file built over several system transactions (so stale page copies exist):
 /// insert 0..600, delete every third, update some. Returns the live record set.
 fn build(vfs: &TestVfs, path: &Path) -> BTreeSet<Vec<u8>> {
+    build_n(vfs, path, 600)
+}
+
+/// [`build`] with `n` records inserted.
+fn build_n(vfs: &TestVfs, path: &Path, n: u32) -> BTreeSet<Vec<u8>> {
     let mut e = Engine::new(
         Arc::new(vfs.clone()),
         Arc::new(ManualClock::new()),
@@ -63,17 +68,17 @@ fn build(vfs: &TestVfs, path: &Path) -> BTreeSet<Vec<u8>> {
     e.create(path, &spec()).unwrap();
     let h = e.open(path, EngineMode::Normal).unwrap();
     let mut live = BTreeSet::new();
-    for id in 0..600u32 {
+    for id in 0..n {
         e.insert(h, &record(id)).unwrap();
         live.insert(record(id));
     }
     e.flush().unwrap();
-    for id in (0..600u32).step_by(3) {
+    for id in (0..n).step_by(3) {
         e.get(h, crate::GetOp::Equal, 0, &id.to_le_bytes()).unwrap();
         e.delete(h).unwrap();
         live.remove(&record(id));
     }
-    for id in (1..600u32).step_by(7) {
+    for id in (1..n).step_by(7) {
         if e.get(h, crate::GetOp::Equal, 0, &id.to_le_bytes()).is_ok() {
             let mut r = record(id);
             r[30] = b'U';
@@ -227,6 +232,78 @@ fn scan_keeps_only_the_newest_copy_of_each_page() {
     let r = recover(&vfs, path).unwrap();
     assert!(matches!(r.method, Method::Scanned { .. }));
     assert_eq!(set(&r), live);
+    assert!(
+        !r.notes.iter().any(|n| n.contains("used count")),
+        "{}",
+        brief(&r)
+    );
+}
+
+/// PAT leaf `i` carries `i` in its header's logical field, as logical page `i` does,
+/// and nearly every commit rewrites it, so its sequence is the newest: a scan that
+/// took it for a copy of logical page `i` would drop that page's records.
+#[test]
+fn a_scan_does_not_take_pat_pages_for_the_logical_pages_they_share_a_number_with() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    let live = build_n(&vfs, path, 3000);
+    let bytes = pages(&vfs, path);
+    let pat_leaves: BTreeSet<u32> = bytes
+        .chunks_exact(PS)
+        .filter(|b| page::checksum_ok(b))
+        .filter_map(page::header)
+        .filter(|h| h.page_type == PageType::Pat)
+        .map(|h| h.logical)
+        .collect();
+    let data_logical: BTreeSet<u32> = bytes
+        .chunks_exact(PS)
+        .filter(|b| page::checksum_ok(b))
+        .filter_map(page::header)
+        .filter(|h| h.page_type == PageType::Data)
+        .map(|h| h.logical)
+        .collect();
+    assert!(
+        pat_leaves.iter().any(|l| data_logical.contains(l)),
+        "the test needs a PAT leaf numbered as a data page: PAT {pat_leaves:?}"
+    );
+    flip(&vfs, path, PS - 1);
+    flip(&vfs, path, 2 * PS - 1);
+    let r = recover(&vfs, path).unwrap();
+    assert!(matches!(r.method, Method::Scanned { .. }), "{}", brief(&r));
+    assert_eq!(set(&r), live, "{}", brief(&r));
+}
+
+/// A data page whose stored used count disagrees with its slot bitmap (intact
+/// checksum: written so) gives its records and a note that the record length may be
+/// wrong; the other pages give none.
+#[test]
+fn a_used_count_that_disagrees_with_the_bitmap_is_noted() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    let live = build(&vfs, path);
+    let mut bytes = pages(&vfs, path);
+    let (victim, _) = live_data_pages(&bytes)[0].clone();
+    let page = &mut bytes[victim * PS..(victim + 1) * PS];
+    let h = page::header(page).unwrap();
+    let used = crate::page::bytes::get_u16(page, crate::page::data::USED_AT);
+    crate::page::bytes::put_u16(page, crate::page::data::USED_AT, used + 1);
+    page::seal(page, h.physical, h.logical, h.seq);
+    vfs.put(path, bytes);
+    flip(&vfs, path, PS - 1);
+    flip(&vfs, path, 2 * PS - 1);
+    let r = recover(&vfs, path).unwrap();
+    assert_eq!(set(&r), live, "{}", brief(&r));
+    let noted: Vec<_> = r
+        .notes
+        .iter()
+        .filter(|n| n.contains("used count"))
+        .collect();
+    assert_eq!(noted.len(), 1, "{}", brief(&r));
+    assert!(
+        noted[0].contains(&format!("(physical {victim})")),
+        "{}",
+        brief(&r)
+    );
 }
 
 #[test]
@@ -281,10 +358,124 @@ fn no_control_record_is_30_or_2() {
     assert!(e
         .context
         .contains("page size and record length are unknown"));
+    // The magic in slot 1 alone (slot 0 all zeros) still says "a data file, damaged".
+    let mut b = pages(&vfs, Path::new("/d/g.btr"));
+    b[..PS].fill(0);
+    b[PS + 44] = 0;
+    b[PS + 45] = 0;
+    vfs.put(path, b);
+    let e = recover(&vfs, path).unwrap_err();
+    assert_eq!(e.status, Status::IoError, "{e}");
     assert_eq!(
         recover(&vfs, Path::new("/d/missing")).unwrap_err().status,
         Status::FileNotFound
     );
+}
+
+/// The system-transaction sequence in each control record slot's header.
+fn fcr_seqs(bytes: &[u8]) -> [u64; 2] {
+    [0, 1].map(|slot| page::header(&bytes[slot * PS..]).unwrap().seq)
+}
+
+/// Damage every PAT page: the file no longer opens, its control records stay intact.
+fn damage_pat(vfs: &TestVfs, path: &Path) {
+    let bytes = pages(vfs, path);
+    for (p, b) in bytes.chunks_exact(PS).enumerate() {
+        if page::header(b).is_some_and(|h| h.page_type == PageType::Pat) {
+            flip(vfs, path, p * PS + PS - 1);
+        }
+    }
+}
+
+/// With both control records intact, a scan takes the page size and record length
+/// from the newer one, and its sequence is the one the pages are compared with.
+#[test]
+fn a_scan_takes_the_newer_of_two_intact_control_records() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    let live = build(&vfs, path);
+    let seqs = fcr_seqs(&pages(&vfs, path));
+    assert_ne!(seqs[0], seqs[1]);
+    let newer = usize::from(seqs[1] > seqs[0]);
+    damage_pat(&vfs, path);
+    let r = recover(&vfs, path).unwrap();
+    let want = format!("control record slot {newer} (intact)");
+    assert!(
+        matches!(&r.method, Method::Scanned { geometry_from } if *geometry_from == want),
+        "{}",
+        brief(&r)
+    );
+    assert_eq!(set(&r), live);
+    assert!(
+        !r.notes.iter().any(|n| n.contains("newer than")),
+        "{}",
+        brief(&r)
+    );
+}
+
+/// A page written by a system transaction newer than the control record used (one
+/// whose control record never reached the disk) is taken, and said.
+#[test]
+fn pages_newer_than_the_control_record_are_noted() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    let live = build(&vfs, path);
+    let mut bytes = pages(&vfs, path);
+    let newest = fcr_seqs(&bytes).into_iter().max().unwrap();
+    let (victim, _) = live_data_pages(&bytes)[0].clone();
+    let page = &mut bytes[victim * PS..(victim + 1) * PS];
+    let h = page::header(page).unwrap();
+    page::seal(page, h.physical, h.logical, newest + 1);
+    vfs.put(path, bytes);
+    damage_pat(&vfs, path);
+    let r = recover(&vfs, path).unwrap();
+    assert_eq!(set(&r), live);
+    let want = format!("pages of sequence {} are newer", newest + 1);
+    assert!(r.notes.iter().any(|n| n.contains(&want)), "{}", brief(&r));
+}
+
+/// A control record whose checksum holds but whose header names the other slot (a
+/// write that landed in the wrong place) is not intact: the geometry then comes from
+/// a slot that merely decodes, and says so.
+#[test]
+fn a_control_record_in_the_other_slot_is_not_intact() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    build(&vfs, path);
+    let mut bytes = pages(&vfs, path);
+    let seqs = fcr_seqs(&bytes);
+    let (newer, older) = if seqs[1] > seqs[0] { (1, 0) } else { (0, 1) };
+    let copy = bytes[newer * PS..(newer + 1) * PS].to_vec();
+    bytes[older * PS..(older + 1) * PS].copy_from_slice(&copy);
+    bytes[newer * PS + PS - 1] ^= 0x5a;
+    vfs.put(path, bytes);
+    let r = recover(&vfs, path).unwrap();
+    assert!(
+        matches!(&r.method, Method::Scanned { geometry_from } if geometry_from.contains("fails its checksum")),
+        "{}",
+        brief(&r)
+    );
+}
+
+/// A file cut right after its control records: the last slot, ending exactly at the
+/// end of the file, is read like the other.
+#[test]
+fn a_file_of_only_its_control_records_gives_its_geometry() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/d/f.btr");
+    build(&vfs, path);
+    let mut bytes = pages(&vfs, path);
+    bytes.truncate(2 * PS);
+    bytes[..PS].fill(0);
+    vfs.put(path, bytes);
+    let r = recover(&vfs, path).unwrap();
+    assert!(
+        matches!(&r.method, Method::Scanned { geometry_from } if geometry_from.starts_with("control record slot 1")),
+        "{}",
+        brief(&r)
+    );
+    assert_eq!(r.spec, spec());
+    assert!(r.records.is_empty());
 }
 
 #[test]
