@@ -5,8 +5,8 @@
 mod common;
 use common::*;
 use engine::txlog::frame::frame_len;
-use engine::vfs::testing::TestVfs;
-use engine::{Client, Config, Engine, GetOp, Handle, LogMode, OpenMode};
+use engine::vfs::testing::{Faults, TestVfs};
+use engine::{Client, Config, Engine, GetOp, Handle, LogMode, OpenMode, Status};
 use std::path::{Path, PathBuf};
 
 const A: Client = Client(1);
@@ -108,6 +108,37 @@ fn a_system_transaction_after_a_durable_log_counts_no_log_sync() {
         assert_eq!(e.stats().log_syncs, s + made, "{mode:?}");
         assert!(e.log_durable_lsn() > e.last_commit_lsn());
     }
+}
+
+/// Once the log has failed, a change is refused *before* it is applied: no client
+/// sees an insert, update or delete that could not be logged, and the file keeps
+/// what it had.
+#[test]
+fn after_a_log_failure_a_refused_change_is_not_applied() {
+    let vfs = TestVfs::new();
+    let (mut e, hx, _) = setup(&vfs, LogMode::Durability);
+    e.insert(hx, &person(1, 0, "one")).unwrap();
+    vfs.set_faults(Faults {
+        fail_sync_in: Some(0),
+        ..Faults::default()
+    });
+    // The failed sync: this insert's outcome is for recovery to decide.
+    assert!(e.insert(hx, &person(2, 0, "two")).is_err());
+    vfs.set_faults(Faults::default());
+    let refused = e.insert(hx, &person(3, 0, "three")).unwrap_err();
+    assert_eq!(refused.status, Status::IoError, "{refused}");
+    assert!(
+        e.get(hx, GetOp::Equal, 0, &3u32.to_le_bytes()).is_err(),
+        "a refused insert is visible"
+    );
+    let one = e.get(hx, GetOp::Equal, 0, &1u32.to_le_bytes()).unwrap();
+    assert!(e.update(hx, &person(1, 0, "changed")).is_err());
+    assert!(e.delete(hx).is_err());
+    assert_eq!(
+        e.get(hx, GetOp::Equal, 0, &1u32.to_le_bytes()).unwrap(),
+        one,
+        "a refused update or delete changed the record"
+    );
 }
 
 #[test]
