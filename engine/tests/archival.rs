@@ -355,3 +355,32 @@ fn a_backup_older_than_an_empty_log_is_refused_by_roll_forward() {
     assert!(err.context.contains("begins after sequence"), "{err}");
     assert_eq!(read(&vfs, DATA).1, 1, "nothing applied");
 }
+
+/// Roll-forward from the transaction log of an archived file commits what it replays
+/// as one system transaction — one archival frame — however many logged transactions
+/// it replays (it splits only past `ARCHIVE_BUNDLE_BYTES`, far above these).
+#[test]
+fn a_roll_forward_from_the_transaction_log_is_one_archival_frame() {
+    let vfs = TestVfs::new();
+    setup(&vfs);
+    let logged = Config {
+        log_mode: engine::LogMode::Durability,
+        log_dir: std::path::PathBuf::from("/log"),
+        operation_bundle_limit: 1_000_000,
+        ..config()
+    };
+    let mut e = mem_engine(&vfs, logged.clone());
+    let h = e.open(Path::new(DATA), OpenMode::Normal).unwrap();
+    for id in 1..=30 {
+        e.insert(h, &person(id, 0, &format!("p{id}"))).unwrap();
+    }
+    drop(e); // thirty logged transactions, no system transaction
+    assert_eq!(read(&vfs, DATA).1, 1);
+    let mut e = mem_engine(&vfs, logged);
+    let h = e.open(Path::new(DATA), OpenMode::Normal).unwrap();
+    e.close(h).unwrap();
+    let (_, entries) = read_log(&vfs, Path::new(LOG)).unwrap();
+    assert_eq!(frame_seqs(&vfs), [2]);
+    assert_eq!(entries[0].changes.len(), 30);
+    assert_eq!(read(&vfs, DATA).0.len(), 30);
+}

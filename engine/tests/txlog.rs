@@ -141,6 +141,50 @@ fn after_a_log_failure_a_refused_change_is_not_applied() {
     );
 }
 
+/// The log segments on disk.
+fn segments(vfs: &TestVfs) -> usize {
+    (1..=64u32)
+        .filter(|n| vfs.contents(format!("/log/{n:08X}.LOG")).is_some())
+        .count()
+}
+
+/// After a crash, once every file the log names is rolled forward (what `butil
+/// -recoverlog` does), recycling removes the segments none of them needs, and says how
+/// many it removed.
+#[test]
+fn recycling_after_roll_forward_removes_and_counts_the_segments_no_file_needs() {
+    let vfs = TestVfs::new();
+    let config = Config {
+        log_segment_size: 4096,
+        ..config(LogMode::Durability)
+    };
+    let mut e = mem_engine(&vfs, config.clone());
+    e.create(Path::new(X), &people_spec(1024)).unwrap();
+    e.create(Path::new(Y), &people_spec(1024)).unwrap();
+    let hx = e.open_as(A, Path::new(X), OpenMode::Normal).unwrap();
+    let hy = e.open_as(A, Path::new(Y), OpenMode::Normal).unwrap();
+    e.flush().unwrap();
+    for id in 1..=60 {
+        transfer(&mut e, hx, hy, id);
+    }
+    drop(e); // before any system transaction: the files need the whole log
+    let before = segments(&vfs);
+    assert!(before >= 4, "the test needs several segments: {before}");
+    let mut e = mem_engine(&vfs, config);
+    e.open(Path::new(X), OpenMode::Normal).unwrap();
+    // Y not yet rolled forward: it needs everything, nothing may go.
+    assert_eq!(e.recycle_log_now().unwrap(), 0);
+    assert_eq!(segments(&vfs), before);
+    e.open(Path::new(Y), OpenMode::Normal).unwrap();
+    let removed = e.recycle_log_now().unwrap();
+    assert_eq!(
+        removed,
+        (before - 1) as u64,
+        "all but the segment being written"
+    );
+    assert_eq!(segments(&vfs), 1);
+}
+
 #[test]
 fn off_mode_writes_no_log() {
     let vfs = TestVfs::new();
