@@ -248,20 +248,17 @@ fn a_scan_does_not_take_pat_pages_for_the_logical_pages_they_share_a_number_with
     let path = Path::new("/d/f.btr");
     let live = build_n(&vfs, path, 3000);
     let bytes = pages(&vfs, path);
-    let pat_leaves: BTreeSet<u32> = bytes
-        .chunks_exact(PS)
-        .filter(|b| page::checksum_ok(b))
-        .filter_map(page::header)
-        .filter(|h| h.page_type == PageType::Pat)
-        .map(|h| h.logical)
-        .collect();
-    let data_logical: BTreeSet<u32> = bytes
-        .chunks_exact(PS)
-        .filter(|b| page::checksum_ok(b))
-        .filter_map(page::header)
-        .filter(|h| h.page_type == PageType::Data)
-        .map(|h| h.logical)
-        .collect();
+    // The header `logical` fields of the intact pages of one type.
+    let numbers = |t: PageType| -> BTreeSet<u32> {
+        bytes
+            .chunks_exact(PS)
+            .filter(|b| page::checksum_ok(b))
+            .filter_map(page::header)
+            .filter(|h| h.page_type == t)
+            .map(|h| h.logical)
+            .collect()
+    };
+    let (pat_leaves, data_logical) = (numbers(PageType::Pat), numbers(PageType::Data));
     assert!(
         pat_leaves.iter().any(|l| data_logical.contains(l)),
         "the test needs a PAT leaf numbered as a data page: PAT {pat_leaves:?}"
