@@ -142,4 +142,7 @@ fn foreign_torn_and_interrupted_headers_are_refused_plainly() {
     assert_eq!(probe_log(&vfs, &lpath()).unwrap(), LogProbe::Present);
     let e = scan_log(&vfs, &lpath()).unwrap_err();
     assert!(e.context.contains("the header fails its checksum"), "{e}");
+    // Never the interrupted creation's advice (remove it): that would throw the
+    // frames away.
+    assert!(!e.context.contains("interrupted"), "{e}");
 }
