@@ -37,7 +37,12 @@ fn ids(e: &mut Engine, h: Handle) -> Vec<u32> {
 }
 
 fn setup(vfs: &TestVfs, mode: LogMode) -> (Engine, Handle, Handle) {
-    let mut e = engine(vfs, mode);
+    setup_with(vfs, config(mode))
+}
+
+/// Files X and Y created and opened by client A, on an engine with `config`.
+fn setup_with(vfs: &TestVfs, config: Config) -> (Engine, Handle, Handle) {
+    let mut e = mem_engine(vfs, config);
     e.create(Path::new(X), &people_spec(1024)).unwrap();
     e.create(Path::new(Y), &people_spec(1024)).unwrap();
     let hx = e.open_as(A, Path::new(X), OpenMode::Normal).unwrap();
@@ -158,11 +163,7 @@ fn recycling_after_roll_forward_removes_and_counts_the_segments_no_file_needs() 
         log_segment_size: 4096,
         ..config(LogMode::Durability)
     };
-    let mut e = mem_engine(&vfs, config.clone());
-    e.create(Path::new(X), &people_spec(1024)).unwrap();
-    e.create(Path::new(Y), &people_spec(1024)).unwrap();
-    let hx = e.open_as(A, Path::new(X), OpenMode::Normal).unwrap();
-    let hy = e.open_as(A, Path::new(Y), OpenMode::Normal).unwrap();
+    let (mut e, hx, hy) = setup_with(&vfs, config.clone());
     e.flush().unwrap();
     for id in 1..=60 {
         transfer(&mut e, hx, hy, id);

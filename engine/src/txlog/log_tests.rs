@@ -27,8 +27,12 @@ fn insert(serial: u64) -> Change {
     }
 }
 
+fn try_open(vfs: &TestVfs) -> Result<TxLog> {
+    TxLog::open(Arc::new(vfs.clone()), &dir(), ENGINE, SEG)
+}
+
 fn open(vfs: &TestVfs) -> TxLog {
-    TxLog::open(Arc::new(vfs.clone()), &dir(), ENGINE, SEG).unwrap()
+    try_open(vfs).unwrap()
 }
 
 /// Write `entries` as the log's records, exactly as given (a writer's bug or a crafted
@@ -59,8 +63,8 @@ proptest! {
     /// The log answers "which files does it name, and what must each one redo after
     /// its applied LSN `a`" from what it noted while appending; a reopened log answers
     /// from a reread. The two must agree for every file and every `a` — a file the
-    /// running log forgot would skip roll-forward of a committed transaction, and
-    /// recycling would remove the segments holding it.
+    /// running log forgot would skip roll-forward of a committed transaction (and
+    /// recycling, which asks the same knowledge, would remove the segments holding it).
     #[test]
     fn what_the_running_log_knows_of_each_file_is_what_a_reread_finds(
         txns in prop::collection::vec(prop::collection::vec(0..4usize, 1..6), 1..12),
@@ -93,11 +97,6 @@ proptest! {
                 prop_assert_eq!(a, b, "file {} after LSN {}", n, applied);
             }
         }
-        // Recycling, told that no file has applied anything durably, keeps every
-        // segment in both.
-        let none = BTreeMap::new();
-        prop_assert_eq!(live.recycle(&none, false).unwrap(), 0);
-        prop_assert_eq!(reread.recycle(&none, false).unwrap(), 0);
     }
 }
 
@@ -162,7 +161,7 @@ fn a_commit_of_another_transaction_than_its_changes_is_damage() {
         &vfs,
         &[change(1, 0, 1), Entry::Commit { txn: 7, changes: 1 }],
     );
-    let err = TxLog::open(Arc::new(vfs.clone()), &dir(), ENGINE, SEG)
+    let err = try_open(&vfs)
         .err()
         .expect("a commit of transaction 7 after the changes of 1 was taken");
     assert_eq!(err.status, Status::IoError);
@@ -199,7 +198,7 @@ fn a_commit_whose_count_is_not_its_changes_is_damage() {
     for (entries, says) in cases {
         let vfs = TestVfs::new();
         write_raw(&vfs, entries);
-        let err = TxLog::open(Arc::new(vfs.clone()), &dir(), ENGINE, SEG)
+        let err = try_open(&vfs)
             .err()
             .unwrap_or_else(|| panic!("taken: {entries:?}"));
         assert_eq!(err.status, Status::IoError);
@@ -232,10 +231,16 @@ fn recycling_keeps_what_a_file_behind_needs_and_nothing_for_a_file_caught_up() {
     // File 1 is behind from its 30th change: the segments wholly before it go.
     let mid = BTreeMap::from([(file(0), first), (file(1), first + 2 * 30)]);
     let removed = log.recycle(&mid, false).unwrap();
+    assert!(removed > 0, "{all:?}");
+    // What stays starts with the segment holding the first LSN file 1 needs: the one
+    // before it went, and so did every segment before that.
+    let keep = first + 2 * 30 + 1;
+    let firsts: Vec<u64> = log.writer.segments.iter().map(|s| s.first_lsn).collect();
     assert!(
-        removed > 0 && removed < all.len() - 1,
-        "{removed} of {all:?}"
+        firsts[0] <= keep && firsts.get(1).is_none_or(|&f| f > keep),
+        "{firsts:?}"
     );
+    assert_eq!(removed + firsts.len(), all.len());
     // Both caught up: every segment but the one being written goes.
     let caught_up = BTreeMap::from([(file(0), first), (file(1), last)]);
     log.recycle(&caught_up, false).unwrap();
