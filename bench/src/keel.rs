@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The benchmark's file: 100-byte records, one unique unsigned 8-byte key at offset 0,
-/// 4 KiB pages.
+/// 4 KiB pages, index leaves with shared parts (`compactleaves=y`).
 pub fn spec() -> FileSpec {
     FileSpec {
         record_length: common::RECORD_LEN as u16,
@@ -44,6 +44,7 @@ pub fn spec() -> FileSpec {
             modifiable: false,
         }],
         format: engine::FileFormat::V6,
+        compact_leaves: true,
     }
 }
 

@@ -133,6 +133,7 @@ fn unique_key_spec(record_length: usize, key_len: u16) -> FileSpec {
             modifiable: false,
         }],
         format: FileFormat::V6,
+        compact_leaves: false,
     }
 }
 

@@ -11,7 +11,8 @@
 //! pages, so that at 1 M records the file is larger than the cache, as in the bench);
 //! `LOOKUPS` the point reads of one pass (default N). With `KEEL_MICRO_FILE=PATH` the
 //! file is built there once and reused by later runs (so a run under callgrind need
-//! not build a million records at valgrind's speed).
+//! not build a million records at valgrind's speed). With `KEEL_MICRO_COMPACT=1` the
+//! file is made with compact index leaves (`FileSpec::compact_leaves`).
 
 use engine::host::StdClock;
 use engine::vfs::StdVfs;
@@ -132,6 +133,7 @@ fn main() {
             modifiable: false,
         }],
         format: FileFormat::V6,
+        compact_leaves: std::env::var_os("KEEL_MICRO_COMPACT").is_some(),
     };
     let config = Config {
         operation_bundle_limit: 10_000,

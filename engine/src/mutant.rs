@@ -132,10 +132,17 @@ pub enum Mutant {
     /// control record of the last acknowledged commit (DESIGN: nothing acknowledged is
     /// lost).
     CopyOverLastDurableFcr,
+    /// An entry goes into a compact index leaf in place whenever there is room for
+    /// its row, though it lacks a shared part the leaf keeps (its serial or address
+    /// differs where the leaf's entries agree): the row holds only what follows the
+    /// leaf's parts, so the entry reads back as another — an index entry pointing at
+    /// a record it does not match, or a value no seek finds (DESIGN: the index holds
+    /// every record once, with the right entry).
+    CompactInsertIgnoresShares,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 38] = [
+    pub const ALL: [Mutant; 39] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -174,6 +181,7 @@ impl Mutant {
         Mutant::SpillOverDurable,
         Mutant::ReuseAttemptedPages,
         Mutant::CopyOverLastDurableFcr,
+        Mutant::CompactInsertIgnoresShares,
     ];
 
     /// Wired into the engine but not yet hunted by the simulator: selectable by name
@@ -226,6 +234,7 @@ impl Mutant {
             Mutant::SpillOverDurable => "spill-over-durable",
             Mutant::ReuseAttemptedPages => "reuse-attempted-pages",
             Mutant::CopyOverLastDurableFcr => "copy-over-last-durable-fcr",
+            Mutant::CompactInsertIgnoresShares => "compact-insert-ignores-shares",
         }
     }
 

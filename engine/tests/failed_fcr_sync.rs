@@ -39,6 +39,7 @@ fn spec() -> FileSpec {
         page_size: 512,
         keys: vec![key(vec![seg(0, 8, KeyType::Unsigned)], false, false)],
         format: FileFormat::V6,
+        compact_leaves: false,
     }
 }
 

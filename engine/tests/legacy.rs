@@ -21,6 +21,7 @@ const RECORDS: u32 = 10_000;
 fn legacy_spec() -> FileSpec {
     FileSpec {
         format: FileFormat::V5,
+        compact_leaves: false,
         ..people_spec(1024)
     }
 }
@@ -253,6 +254,7 @@ fn a_foreign_pre_file_is_reported_never_applied_and_another_files_is_refused() {
     let mut e = mem_engine(&vfs, Config::default());
     let spec = FileSpec {
         format: FileFormat::V5,
+        compact_leaves: false,
         ..people_spec(512)
     };
     let hdr = Path::new("/db/INVOICE.HDR");
@@ -374,6 +376,7 @@ fn an_armed_set_claiming_a_longer_file_is_refused_not_zero_extended() {
     let mut e = mem_engine(&vfs, Config::default());
     let spec = FileSpec {
         format: FileFormat::V5,
+        compact_leaves: false,
         ..people_spec(512)
     };
     let p = path();

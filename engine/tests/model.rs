@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use engine::file::check::check_file;
 use engine::vfs::testing::TestVfs;
-use engine::{Config, Engine, GetOp, OpenMode, Status, StepOp};
+use engine::{Config, Engine, FileSpec, GetOp, OpenMode, Status, StepOp};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,6 +113,11 @@ fn key_of(key: usize, r: &[u8]) -> Vec<u8> {
 }
 
 fn run(ops: Vec<Op>, page_size: u32) -> Result<(), TestCaseError> {
+    run_in(ops, page_size, false)
+}
+
+/// [`run`] on a file whose index leaves keep their shared parts once (or not).
+fn run_in(ops: Vec<Op>, page_size: u32, compact_leaves: bool) -> Result<(), TestCaseError> {
     let vfs = TestVfs::new();
     let path = Path::new("/db/people.btr");
     let config = Config {
@@ -120,7 +125,11 @@ fn run(ops: Vec<Op>, page_size: u32) -> Result<(), TestCaseError> {
         ..Config::default()
     };
     let mut e: Engine = mem_engine(&vfs, config);
-    e.create(path, &people_spec(page_size)).unwrap();
+    let spec = FileSpec {
+        compact_leaves,
+        ..people_spec(page_size)
+    };
+    e.create(path, &spec).unwrap();
     let mut h = e.open(path, OpenMode::Normal).unwrap();
     let mut m = Model::default();
     for op in ops {
@@ -336,5 +345,12 @@ proptest! {
     #[test]
     fn engine_matches_model_4k_pages(ops in proptest::collection::vec(op(), 1..300)) {
         run(ops, 4096)?;
+    }
+
+    /// Small pages, compact leaves: rebuilds and size-chosen splits under every
+    /// operation, the structure check after.
+    #[test]
+    fn engine_matches_model_compact_leaves(ops in proptest::collection::vec(op(), 1..400)) {
+        run_in(ops, 512, true)?;
     }
 }

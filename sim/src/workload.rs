@@ -43,6 +43,7 @@ pub fn spec(page_size: u32) -> FileSpec {
             },
         ],
         format: engine::FileFormat::V6,
+        compact_leaves: false,
     }
 }
 
@@ -179,8 +180,11 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// — half the shadow-paged files' system transactions that fail have a power cut aimed
 /// at the next write to the file's control-record slots (the undo of a failed FCR, a
 /// retry's FCR, or the next open's copy, perhaps in the next process): half its
-/// sectors reach the disk, and a power loss follows.
-pub const WORKLOAD_VERSION: u32 = 20;
+/// sectors reach the disk, and a power loss follows; 21 — each file with even odds is
+/// made with `compact_leaves` (setup stream 10): its index leaves keep each column's
+/// shared part once, are rebuilt when an entry shortens one, and split where both
+/// halves fit.
+pub const WORKLOAD_VERSION: u32 = 21;
 
 /// Generation 18: the most records one bulk load inserts (small, so a seed's files
 /// stay the size they were; small batches make loads span several).

@@ -78,6 +78,7 @@ fn spec() -> FileSpec {
             },
         ],
         format: engine::FileFormat::V6,
+        compact_leaves: false,
     }
 }
 
@@ -184,6 +185,34 @@ fn regenerate_seeds() {
         if *k < 2 {
             *k += 1;
             out.put(target, &format!("legacy-page-{i}"), p);
+        }
+    }
+
+    // The file with compact index leaves, whole, and its index pages: the page and
+    // file targets then start from leaves whose columns share parts.
+    let vfs = TestVfs::new();
+    let mut eng = engine(&vfs, LogMode::Off);
+    let path = Path::new(DATA);
+    eng.create(
+        path,
+        &FileSpec {
+            compact_leaves: true,
+            ..spec()
+        },
+    )
+    .expect("create");
+    let h = eng.open(path, OpenMode::Normal).expect("open");
+    for i in 0..120 {
+        eng.insert(h, &record(i)).expect("insert");
+    }
+    eng.close(h).expect("close");
+    eng.flush().expect("flush");
+    drop(eng);
+    let file = vfs.contents(path).expect("compact data file");
+    out.put("data_file", "compact-whole.btr", &file);
+    for (i, p) in file.chunks(PAGE_SIZE).enumerate() {
+        if page::type_of(p) == Some(PageType::Leaf) {
+            out.put("index_page", &format!("compact-page-{i}"), p);
         }
     }
 

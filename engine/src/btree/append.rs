@@ -12,7 +12,7 @@
 //! pager (`begin_op`/`end_op`), which undoes all of it.
 
 use super::{Tree, MAX_DEPTH, NODE_TYPES};
-use crate::page::node::{self, capacity, cmp_entries, key_part, Node, NodeView, RecAddr};
+use crate::page::node::{self, cmp_entries, key_part, Node, NodeView, RecAddr, MAX_ENTRY_LEN};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
 use std::borrow::Cow;
@@ -115,7 +115,7 @@ impl Appender {
     /// Append `entry` → `val` (a packed record address), which must be greater than
     /// every entry of the tree.
     pub fn push(&mut self, pager: &mut Pager, entry: &[u8], val: u64) -> Result<()> {
-        let (ps, len) = (pager.page_size(), self.tree.entry_len);
+        let (ps, len, compact) = (pager.page_size(), self.tree.entry_len, self.tree.compact);
         if self.path.is_empty() {
             let leaf = Node {
                 leaf: true,
@@ -123,7 +123,7 @@ impl Appender {
                 keys: vec![entry.to_vec()],
                 vals: vec![val],
             }
-            .encode(ps, len);
+            .encode(ps, len, compact);
             let page = pager.alloc(leaf.clone())?;
             pager.state_mut().roots[self.tree.key] = page;
             self.path.push((page, leaf, false));
@@ -134,17 +134,33 @@ impl Appender {
         loop {
             let is_leaf = level + 1 == self.path.len();
             let (page, buf, changed) = &mut self.path[level];
-            let n = {
+            let (n, in_place, rebuilt) = {
                 let v = NodeView::new(buf, len)?;
                 debug_assert_eq!(v.leaf, is_leaf, "rightmost path mixes leaves and nodes");
                 debug_assert!(
-                    v.is_empty() || v.key(v.len() - 1) < key.as_ref(),
+                    v.is_empty() || v.entry(v.len() - 1, &mut [0; MAX_ENTRY_LEN]) < key.as_ref(),
                     "append out of order"
                 );
-                v.len()
+                let in_place = v.fits_in_place(&key, val, compact);
+                // A compact leaf the entry shortens a shared part of: rebuilt with
+                // it, if that fits.
+                let change = node::LeafChange::Insert {
+                    at: v.len(),
+                    key: &key,
+                    val,
+                };
+                let rebuilt = (!in_place && is_leaf && compact)
+                    .then(|| node::rebuild_leaf(&v, change, true))
+                    .flatten();
+                (v.len(), in_place, rebuilt)
             };
-            if n < capacity(ps, len, is_leaf) {
+            if in_place {
                 node::insert_in_place(buf, len, n, &key, val);
+                *changed = true;
+                return Ok(());
+            }
+            if let Some(rebuilt) = rebuilt {
+                *buf = rebuilt;
                 *changed = true;
                 return Ok(());
             }
@@ -174,7 +190,7 @@ impl Appender {
                 };
                 (last_sep, right)
             };
-            let right = right.encode(ps, len);
+            let right = right.encode(ps, len, compact);
             let right_page = pager.alloc(right.clone())?;
             let left = std::mem::replace(buf, right);
             let left_page = std::mem::replace(page, right_page);
@@ -187,7 +203,7 @@ impl Appender {
                     keys: vec![sep],
                     vals: vec![u64::from(right_page)],
                 }
-                .encode(ps, len);
+                .encode(ps, len, false);
                 let root_page = pager.alloc(root.clone())?;
                 pager.state_mut().roots[self.tree.key] = root_page;
                 self.path.insert(0, (root_page, root, false));

@@ -10,8 +10,12 @@
 //! space, not a correctness, trade-off).
 
 mod append;
+#[cfg(test)]
+mod tests;
 
-use crate::page::node::{self, capacity, cmp_entries, key_part, Node, NodeView, RecAddr};
+use crate::page::node::{
+    self, cmp_entries, key_part, LeafChange, LeafRows, Node, NodeView, RecAddr, MAX_ENTRY_LEN,
+};
 use crate::page::{PageBuf, PageType};
 use crate::pager::Pager;
 use crate::status::{fail, Result, Status};
@@ -30,6 +34,8 @@ const NODE_TYPES: &[PageType] = &[PageType::Leaf, PageType::Internal];
 pub struct Tree {
     pub key: usize,
     pub entry_len: usize,
+    /// Leaves keep their columns' shared parts once (`FileSpec::compact_leaves`).
+    pub compact: bool,
 }
 
 /// The tightest separator below a node's entries on an insert's descent (`None` on
@@ -85,22 +91,63 @@ pub struct LeafHit {
     /// Entries in the leaf (as `NodeView::new` found them when the seek read it).
     len: usize,
     entry_len: usize,
+    /// How to read the leaf's rows.
+    rows: LeafRows,
+    /// Where entry `index` lies whole in the leaf (a leaf that shares no part of
+    /// its keys and serials); else `None`, and the entry rebuilt in `rebuilt`.
+    at: Option<usize>,
+    rebuilt: Vec<u8>,
+    /// The record address entry `index` points to.
+    addr: RecAddr,
 }
 
 impl LeafHit {
-    fn view(&self) -> NodeView<'_> {
+    /// Entry `index` of the leaf `leaf`, which `view` reads.
+    fn new(leaf: PageBuf, view: &NodeView, index: usize) -> LeafHit {
+        let rows = view.rows();
+        let mut rebuilt = Vec::new();
+        if rows.entry_at(0).is_none() {
+            rows.fill_shared(&leaf, &mut rebuilt);
+        }
+        let mut hit = LeafHit {
+            len: view.len(),
+            entry_len: view.entry_len(),
+            leaf,
+            index,
+            rows,
+            at: None,
+            rebuilt,
+            addr: RecAddr { page: 0, slot: 0 },
+        };
+        hit.load_entry();
+        hit
+    }
+
+    /// Find entry `index` and its address in the leaf: where the entry lies whole,
+    /// or rebuilt (no allocation once `rebuilt` has its length). A scan steps once a
+    /// record.
+    fn load_entry(&mut self) {
         debug_assert!(self.index < self.len);
-        NodeView::kept_leaf(&self.leaf, self.entry_len, self.len)
+        debug_assert!(NodeView::new(&self.leaf, self.entry_len).is_ok_and(|v| v.len() == self.len));
+        self.at = self.rows.entry_at(self.index);
+        if self.at.is_none() {
+            self.rows
+                .fill_row(&self.leaf, self.index, &mut self.rebuilt);
+        }
+        self.addr = self.rows.addr(&self.leaf, self.index);
     }
 
     /// The index entry (normalized key + serial).
     pub fn entry(&self) -> &[u8] {
-        self.view().key(self.index)
+        match self.at {
+            Some(at) => &self.leaf[at..at + self.entry_len],
+            None => &self.rebuilt,
+        }
     }
 
     /// The record the entry points to.
     pub fn addr(&self) -> RecAddr {
-        RecAddr::unpack(self.view().val(self.index))
+        self.addr
     }
 
     /// Move to the next (`forward`) or previous entry of the same leaf; `false`, and
@@ -112,6 +159,7 @@ impl LeafHit {
             false if self.index > 0 => self.index -= 1,
             _ => return false,
         }
+        self.load_entry();
         true
     }
 
@@ -130,7 +178,10 @@ impl Tree {
     }
 
     fn store(&self, pager: &mut Pager, page: u32, node: &Node) {
-        pager.write(page, node.encode(pager.page_size(), self.entry_len));
+        pager.write(
+            page,
+            node.encode(pager.page_size(), self.entry_len, self.compact),
+        );
     }
 
     /// Find the entry `seek` selects relative to `target`.
@@ -184,13 +235,10 @@ impl Tree {
                 Seek::Less => below(true).checked_sub(1),
             }
             .filter(|&i| i < node.len());
-            debug_assert!(hit.is_none_or(|i| seek.accepts(node.key(i), target)));
-            return Ok(hit.map(|index| LeafHit {
-                leaf: buf.clone(),
-                index,
-                len: node.len(),
-                entry_len: self.entry_len,
-            }));
+            debug_assert!(
+                hit.is_none_or(|i| seek.accepts(node.entry(i, &mut [0; MAX_ENTRY_LEN]), target))
+            );
+            return Ok(hit.map(|index| LeafHit::new(buf.clone(), &node, index)));
         }
         // Child c holds entries >= separator c - 1.
         let c = node.partition_point(|k| cmp_entries(k, target) != Ordering::Greater);
@@ -251,36 +299,61 @@ impl Tree {
         unique: bool,
     ) -> Result<()> {
         debug_assert_eq!(entry.len(), self.entry_len);
-        let root = self.root(pager);
-        if root == 0 {
-            let mut leaf = Node::new_leaf();
-            leaf.keys.push(entry.to_vec());
-            leaf.vals.push(addr.pack());
-            let page = pager.alloc(leaf.encode(pager.page_size(), self.entry_len))?;
-            pager.state_mut().roots[self.key] = page;
-            return Ok(());
+        // A second descent only after a compact leaf was split without the entry
+        // (`insert_in`): it then lands at the end or start of a leaf, where a split
+        // always has room for it.
+        for _ in 0..2 {
+            let root = self.root(pager);
+            if root == 0 {
+                let mut leaf = Node::new_leaf();
+                leaf.keys.push(entry.to_vec());
+                leaf.vals.push(addr.pack());
+                let page =
+                    pager.alloc(leaf.encode(pager.page_size(), self.entry_len, self.compact))?;
+                pager.state_mut().roots[self.key] = page;
+                return Ok(());
+            }
+            let unique = unique.then_some(Lower(None));
+            let mut placed = true;
+            if let Some((sep, right)) = self.insert_in(
+                pager,
+                root,
+                entry,
+                addr.pack(),
+                0,
+                true,
+                unique,
+                &mut placed,
+            )? {
+                let new_root = Node {
+                    leaf: false,
+                    leftmost: root,
+                    keys: vec![sep],
+                    vals: vec![right.into()],
+                };
+                let page =
+                    pager.alloc(new_root.encode(pager.page_size(), self.entry_len, false))?;
+                pager.state_mut().roots[self.key] = page;
+            }
+            if placed {
+                return Ok(());
+            }
         }
-        let unique = unique.then_some(Lower(None));
-        if let Some((sep, right)) =
-            self.insert_in(pager, root, entry, addr.pack(), 0, true, unique)?
-        {
-            let new_root = Node {
-                leaf: false,
-                leftmost: root,
-                keys: vec![sep],
-                vals: vec![right.into()],
-            };
-            let page = pager.alloc(new_root.encode(pager.page_size(), self.entry_len))?;
-            pager.state_mut().roots[self.key] = page;
-        }
-        Ok(())
+        debug_assert!(false, "an entry at a leaf's edge always fits a split");
+        fail(
+            Status::IoError,
+            "index leaf could not take an entry even after a split",
+        )
     }
 
     /// Insert below `page`; returns the separator and new right sibling on a split.
     /// `rightmost`: `page` is the last node of its level (every step of the descent
     /// took the last child), so an entry at its end is beyond every entry in the tree.
     /// `unique`: check the key part is free first (`insert_checked`), knowing the
-    /// tightest separator below `page`'s entries.
+    /// tightest separator below `page`'s entries. `placed` is cleared if the entry
+    /// went nowhere: a compact leaf neither half of whose split could take it was
+    /// split without it (the split is returned as usual), and the caller must
+    /// descend again.
     #[allow(clippy::too_many_arguments)]
     fn insert_in(
         &self,
@@ -291,6 +364,7 @@ impl Tree {
         depth: usize,
         rightmost: bool,
         unique: Option<Lower>,
+        placed: &mut bool,
     ) -> Result<Option<(Vec<u8>, u32)>> {
         if depth > MAX_DEPTH {
             return fail(Status::IoError, "index deeper than any valid tree (cycle?)");
@@ -313,19 +387,42 @@ impl Tree {
                     l
                 }
             });
-            match self.insert_in(pager, view.child(c), entry, val, depth + 1, last, lower)? {
+            match self.insert_in(
+                pager,
+                view.child(c),
+                entry,
+                val,
+                depth + 1,
+                last,
+                lower,
+                placed,
+            )? {
                 None => return Ok(None),
                 Some((sep, right)) => (Cow::Owned(sep), u64::from(right)),
             }
         };
         let at = view.partition_point(|k| cmp_entries(k, &key).is_lt());
-        if at < view.len() && cmp_entries(view.key(at), &key).is_eq() {
+        if at < view.len() && cmp_entries(view.entry(at, &mut [0; MAX_ENTRY_LEN]), &key).is_eq() {
             return fail(
                 Status::IoError,
                 "index already holds this entry (damaged index)",
             );
         }
-        if view.len() < capacity(pager.page_size(), self.entry_len, view.leaf) {
+        #[cfg(feature = "mutants")]
+        if self.compact
+            && view.leaf
+            && view.len() >= 2
+            && view.has_room()
+            && pager.mutant_on(crate::mutant::Mutant::CompactInsertIgnoresShares)
+        {
+            drop(buf);
+            let len = self.entry_len;
+            pager.update(page, NODE_TYPES, |b| {
+                node::insert_ignoring_shares(b, len, at, &key, val)
+            })?;
+            return Ok(None);
+        }
+        if view.fits_in_place(&key, val, self.compact) {
             // Room: shift the entries in the page itself (no decode, no re-encode) —
             // in the pager's own image when it can (our copy let go first).
             drop(buf);
@@ -335,10 +432,21 @@ impl Tree {
             })?;
             return Ok(None);
         }
+        if view.leaf && self.compact {
+            // A compact leaf whose shared parts the entry shortens: rebuilt whole,
+            // if that fits.
+            let change = LeafChange::Insert { at, key: &key, val };
+            if let Some(rebuilt) = node::rebuild_leaf(&view, change, true) {
+                drop(buf);
+                pager.write(page, rebuilt);
+                return Ok(None);
+            }
+        }
         let mut node = Node::decode(&buf, self.entry_len)?;
         node.keys.insert(at, key.into_owned());
         node.vals.insert(at, val);
-        debug_assert!(node.keys.len() > capacity(pager.page_size(), self.entry_len, node.leaf));
+        let ps = pager.page_size();
+        debug_assert!(node.encoded_len(self.entry_len, self.compact) > ps);
         // Split in half — unless the new entry went to the very end of the last node of
         // its level, as every entry of an ascending load does: then the left node stays full and the right one
         // starts with the least that keeps a node valid (one entry; an internal node
@@ -347,7 +455,7 @@ impl Tree {
         // up; internal nodes move it up and its child becomes the right node's
         // leftmost.
         let n = node.keys.len();
-        let mid = if rightmost && at + 1 == n {
+        let preferred = if rightmost && at + 1 == n {
             if node.leaf {
                 n - 1
             } else {
@@ -355,6 +463,21 @@ impl Tree {
             }
         } else {
             n / 2
+        };
+        // A compact leaf's halves need not fit where a count says: the split nearest
+        // the preferred one at which both do. If none does (the entry, in the middle,
+        // shares too little with either half), split the leaf's own entries where
+        // the entry goes, and have the caller descend again.
+        let mid = if !(node.leaf && self.compact) {
+            preferred
+        } else if let Some(s) = self.compact_split(&node, preferred, ps) {
+            s
+        } else {
+            debug_assert!(0 < at && at + 1 < n);
+            node.keys.remove(at);
+            node.vals.remove(at);
+            *placed = false;
+            at
         };
         let mut rkeys = node.keys.split_off(mid);
         let mut rvals = node.vals.split_off(mid);
@@ -382,8 +505,43 @@ impl Tree {
             )
         };
         self.store(pager, page, &node);
-        let rpage = pager.alloc(right.encode(pager.page_size(), self.entry_len))?;
+        let rpage = pager.alloc(right.encode(ps, self.entry_len, self.compact))?;
         Ok(Some((sep, rpage)))
+    }
+
+    /// Where to split an over-full compact leaf: the point nearest `preferred` at
+    /// which both halves fit a page, if any. A half's size only grows with its
+    /// entries (each one adds a row, and its shared parts can only shorten), so the
+    /// points where the left half fits end where those where the right half fits
+    /// have begun: two binary searches.
+    fn compact_split(&self, node: &Node, preferred: usize, ps: usize) -> Option<usize> {
+        let (k, v, e) = (&node.keys, &node.vals, self.entry_len);
+        let n = k.len();
+        let fits = |a: usize, b: usize| node::leaf_bytes(&k[a..b], &v[a..b], e, true) <= ps;
+        // Both halves hold at least one entry: split points 1..n. The first at which
+        // the right half fits (n: none)…
+        let (mut lo, mut hi) = (1, n);
+        while lo < hi {
+            let m = lo + (hi - lo) / 2;
+            if fits(m, n) {
+                hi = m;
+            } else {
+                lo = m + 1;
+            }
+        }
+        let first = lo;
+        // …and the last at which the left half does (0: none).
+        let (mut lo, mut hi) = (1, n);
+        while lo < hi {
+            let m = lo + (hi - lo) / 2;
+            if fits(0, m) {
+                lo = m + 1;
+            } else {
+                hi = m;
+            }
+        }
+        let last = lo - 1;
+        (first < n && last >= 1 && first <= last).then(|| preferred.clamp(first, last))
     }
 
     /// Fail with status 5 if the tree holds an entry with `entry`'s key part, `leaf`
@@ -401,7 +559,7 @@ impl Tree {
         let part = key_part(entry);
         let at = leaf.partition_point(|k| cmp_entries(k, entry).is_lt());
         let taken = match (at.checked_sub(1), lower.0) {
-            (Some(i), _) => key_part(leaf.key(i)) == part,
+            (Some(i), _) => key_part(leaf.entry(i, &mut [0; MAX_ENTRY_LEN])) == part,
             (None, Some(sep)) if key_part(sep) == part => self
                 .seek(pager, entry, Seek::Less)?
                 .is_some_and(|f| key_part(&f.entry) == part),
@@ -448,11 +606,21 @@ impl Tree {
         let node = NodeView::new(&buf, self.entry_len)?;
         if node.leaf {
             let at = node.partition_point(|k| cmp_entries(k, entry).is_lt());
-            if at == node.len() || cmp_entries(node.key(at), entry).is_ne() {
+            if at == node.len()
+                || cmp_entries(node.entry(at, &mut [0; MAX_ENTRY_LEN]), entry).is_ne()
+            {
                 return fail(Status::IoError, "index entry missing (damaged index)");
             }
             if node.len() == 1 {
                 return Ok(true);
+            }
+            if self.compact {
+                // Rebuilt, not shifted: the rest may share longer parts.
+                if let Some(rest) = node::rebuild_leaf(&node, LeafChange::Remove(at), true) {
+                    drop(buf);
+                    pager.write(page, rest);
+                    return Ok(false);
+                }
             }
             drop(buf);
             let len = self.entry_len;

@@ -52,6 +52,13 @@ fn still_valid(kept: ReadToken, now: Option<ReadToken>, stale: bool) -> bool {
     stale || now == Some(kept)
 }
 
+/// Where a Get's entry is: in a leaf just read (none: no entry that way), or in
+/// the cursor's kept leaf, stepped in place.
+enum Hit {
+    Fresh(Option<LeafHit>),
+    Kept,
+}
+
 /// Put the position on `entry` of `key` (reusing the position's entry buffer).
 fn set_logical(pos: &mut Position, key: usize, entry: &[u8], addr: RecAddr) {
     if let Position::Logical {
@@ -147,7 +154,9 @@ impl Engine {
                 bound(0)?;
                 let t = &c.kept.target;
                 match df.seek_leaf(key_num, t, Seek::GreaterOrEqual)? {
-                    Some(hit) if key::key_part(hit.entry()) == key::key_part(t) => Some(hit),
+                    Some(hit) if key::key_part(hit.entry()) == key::key_part(t) => {
+                        Hit::Fresh(Some(hit))
+                    }
                     _ => {
                         return fail(
                             Status::KeyValueNotFound,
@@ -158,22 +167,22 @@ impl Engine {
             }
             GetOp::Greater => {
                 bound(0xff)?;
-                df.seek_leaf(key_num, &c.kept.target, Seek::Greater)?
+                Hit::Fresh(df.seek_leaf(key_num, &c.kept.target, Seek::Greater)?)
             }
             GetOp::GreaterOrEqual => {
                 bound(0)?;
-                df.seek_leaf(key_num, &c.kept.target, Seek::GreaterOrEqual)?
+                Hit::Fresh(df.seek_leaf(key_num, &c.kept.target, Seek::GreaterOrEqual)?)
             }
             GetOp::Less => {
                 bound(0)?;
-                df.seek_leaf(key_num, &c.kept.target, Seek::Less)?
+                Hit::Fresh(df.seek_leaf(key_num, &c.kept.target, Seek::Less)?)
             }
             GetOp::LessOrEqual => {
                 bound(0xff)?;
-                df.seek_leaf(key_num, &c.kept.target, Seek::LessOrEqual)?
+                Hit::Fresh(df.seek_leaf(key_num, &c.kept.target, Seek::LessOrEqual)?)
             }
-            GetOp::First => df.first_leaf(key_num)?,
-            GetOp::Last => df.last_leaf(key_num)?,
+            GetOp::First => Hit::Fresh(df.first_leaf(key_num)?),
+            GetOp::Last => Hit::Fresh(df.last_leaf(key_num)?),
             GetOp::Next | GetOp::Previous => {
                 let entry = match &c.pos {
                     Position::Logical { key: k, entry, .. } if *k == key_num => entry,
@@ -197,42 +206,59 @@ impl Engine {
                 // in a file, so while nothing changed (same token) the entry of key
                 // `key_num` with the position's serial is the position's entry: one
                 // word comparison rather than the whole entry's.
-                let near = c
-                    .kept
-                    .leaf
-                    .take()
-                    .filter(|(t, k, leaf)| {
-                        still_valid(*t, token, stale)
-                            && *k == key_num
-                            && serial_of(leaf.entry()) == serial_of(entry)
-                    })
-                    .and_then(|(_, _, mut leaf)| leaf.step(forward).then_some(leaf));
-                match near {
-                    Some(leaf) => {
-                        if cross_check {
-                            let fresh = df.seek_leaf(key_num, entry, how)?;
-                            debug_assert_eq!(
-                                fresh.as_ref().map(|x| (x.entry(), x.addr())),
-                                Some((leaf.entry(), leaf.addr())),
-                                "kept leaf disagrees with a fresh seek"
-                            );
-                        }
-                        Some(leaf)
+                // Stepped where it is kept: a scan moves no cursor state per record.
+                let kept = c.kept.leaf.as_ref().is_some_and(|(t, k, leaf)| {
+                    still_valid(*t, token, stale)
+                        && *k == key_num
+                        && serial_of(leaf.entry()) == serial_of(entry)
+                });
+                let stepped = kept
+                    && c.kept
+                        .leaf
+                        .as_mut()
+                        .is_some_and(|(_, _, leaf)| leaf.step(forward));
+                if stepped {
+                    if cross_check {
+                        let fresh = df.seek_leaf(key_num, entry, how)?;
+                        debug_assert_eq!(
+                            fresh.as_ref().map(|x| (x.entry(), x.addr())),
+                            c.kept.leaf.as_ref().map(|(_, _, l)| (l.entry(), l.addr())),
+                            "kept leaf disagrees with a fresh seek"
+                        );
                     }
-                    None => df.seek_leaf(key_num, entry, how)?,
+                    Hit::Kept
+                } else {
+                    Hit::Fresh(df.seek_leaf(key_num, entry, how)?)
                 }
             }
         };
         let found = match found {
             // Wrong: past the last record, Get Next starts over at the first.
-            None if wrap => df.first_leaf(key_num)?,
+            Hit::Fresh(None) if wrap => Hit::Fresh(df.first_leaf(key_num)?),
             found => found,
         };
-        let Some(hit) = found else {
-            return fail(
-                Status::EndOfFile,
-                format!("no record in that direction on key {key_num}"),
-            );
+        // The hit, kept for the next Get Next / Previous when the pager gives a token
+        // (a leaf just read replaces the one kept).
+        let fresh;
+        let hit = match found {
+            Hit::Fresh(None) => {
+                return fail(
+                    Status::EndOfFile,
+                    format!("no record in that direction on key {key_num}"),
+                )
+            }
+            Hit::Fresh(Some(hit)) => match token {
+                Some(t) => &c.kept.leaf.insert((t, key_num, hit)).2,
+                None => {
+                    c.kept.leaf = None;
+                    fresh = hit;
+                    &fresh
+                }
+            },
+            Hit::Kept => match &c.kept.leaf {
+                Some((_, _, hit)) => hit,
+                None => return fail(Status::IoError, "the cursor lost its kept leaf"),
+            },
         };
         let (entry, addr) = (hit.entry(), hit.addr());
         let page =
@@ -248,7 +274,13 @@ impl Engine {
         out.extend_from_slice(record);
         c.key = key_num;
         set_logical(&mut c.pos, key_num, entry, addr);
-        c.kept.leaf = token.map(|t| (t, key_num, hit));
+        match (token, &mut c.kept.leaf) {
+            // The known-bad engine `cursor-cache-never-invalidated` keeps a leaf when
+            // no token vouches for it: it now dates from this read.
+            (Some(t), Some((kept_at, _, _))) => *kept_at = t,
+            (None, kept) => *kept = None,
+            (Some(_), None) => {}
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@
 use super::datafile::DataFile;
 use super::key;
 use crate::btree::MAX_DEPTH;
-use crate::page::node::{cmp_entries, NodeView, RecAddr};
+use crate::page::node::{cmp_entries, NodeView, RecAddr, MAX_ENTRY_LEN};
 use crate::page::{PageBuf, PageType};
 use crate::pager::PagerConfig;
 use crate::status::Result;
@@ -268,18 +268,20 @@ pub fn check(df: &mut DataFile) -> CheckReport {
         }
         // Which records this key has pointed to, by their index in `records`.
         let mut seen = vec![false; records.len()];
-        let mut prev: Option<&[u8]> = None;
-        // Every entry in key order, read in place: leaf by leaf, slot by slot.
+        // The entry before (empty before the first).
+        let mut prev: Vec<u8> = Vec::with_capacity(entry_len);
+        // Every entry in key order, read in place: leaf by leaf, row by row.
         for (b, n) in &entries[k] {
-            for (entry, addr) in NodeView::kept_leaf(b, entry_len, *n).leaf_entries() {
+            NodeView::kept_leaf(b, entry_len, *n).for_each_entry(|entry, addr| {
                 // `cmp_entries` is `<[u8]>::cmp` without a call to `memcmp` per entry.
-                let same_key =
-                    |p: &[u8]| cmp_entries(key::key_part(p), key::key_part(entry)).is_eq();
-                if !ks.duplicates && prev.is_some_and(same_key) {
+                let same_key = !prev.is_empty()
+                    && cmp_entries(key::key_part(&prev), key::key_part(entry)).is_eq();
+                if !ks.duplicates && same_key {
                     r.problems
                         .push(format!("key {k} is unique but holds a duplicate value"));
                 }
-                prev = Some(entry);
+                prev.clear();
+                prev.extend_from_slice(entry);
                 let slot = usize::from(addr.slot);
                 match data_pages.find(addr) {
                     None => r
@@ -301,7 +303,7 @@ pub fn check(df: &mut DataFile) -> CheckReport {
                         }
                     }
                 }
-            }
+            });
         }
     }
     r
@@ -470,21 +472,22 @@ fn walk(
         }
     };
     let n = node.len();
+    let (mut a, mut b) = ([0; MAX_ENTRY_LEN], [0; MAX_ENTRY_LEN]);
     // `cmp_entries` is `<[u8]>::cmp`, without a call to `memcmp` per comparison.
     for i in 1..n {
-        if cmp_entries(node.key(i - 1), node.key(i)).is_ge() {
+        if cmp_entries(node.entry(i - 1, &mut a), node.entry(i, &mut b)).is_ge() {
             r.problems
                 .push(format!("key {k} page {page}: entries out of order"));
         }
     }
     if let (false, Some(lo)) = (node.is_empty(), lo) {
-        if cmp_entries(node.key(0), lo).is_lt() {
+        if cmp_entries(node.entry(0, &mut a), lo).is_lt() {
             r.problems
                 .push(format!("key {k} page {page}: entry below its separator"));
         }
     }
     if let (false, Some(hi)) = (node.is_empty(), hi) {
-        if cmp_entries(node.key(n - 1), hi).is_ge() {
+        if cmp_entries(node.entry(n - 1, &mut a), hi).is_ge() {
             r.problems.push(format!(
                 "key {k} page {page}: entry at or above the next separator"
             ));

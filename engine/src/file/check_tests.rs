@@ -85,7 +85,7 @@ fn damaged_leaf(edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> CheckReport {
         let mut node = crate::page::node::Node::decode(page, entry_len).unwrap();
         edit(&mut node.keys);
         // As the B-tree writes a node: the pager stamps the header at the commit.
-        *page = node.encode(ps, entry_len);
+        *page = node.encode(ps, entry_len, false);
     })
 }
 
@@ -95,7 +95,7 @@ fn damaged_leaf_addrs(edit: impl FnOnce(&mut Vec<u64>)) -> CheckReport {
         let entry_len = 4 + crate::file::key::SERIAL_LEN;
         let mut node = crate::page::node::Node::decode(page, entry_len).unwrap();
         edit(&mut node.vals);
-        *page = node.encode(ps, entry_len);
+        *page = node.encode(ps, entry_len, false);
     })
 }
 

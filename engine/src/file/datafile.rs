@@ -49,6 +49,7 @@ impl DataFile {
             .map(|(k, ks)| Tree {
                 key: k,
                 entry_len: ks.length() + key::SERIAL_LEN,
+                compact: spec.compact_leaves,
             })
             .collect();
         Ok(DataFile {

@@ -38,6 +38,7 @@ fn spec() -> FileSpec {
             },
         ],
         format: crate::page::spec::FileFormat::V6,
+        compact_leaves: false,
     }
 }
 

@@ -15,6 +15,9 @@
 //!              | version=5|6     optional; default 6. The on-disk format: 6 = shadow
 //!                                paging, 5 = legacy pre-imaging to NAME.PRE
 //!                                ([`FileFormat`]); the writer gives it only for 5
+//!              | compactleaves=y|n   optional; default n. `y`: index leaves keep each
+//!                                column's shared part once (`FileSpec::compact_leaves`);
+//!                                the writer gives it only for `y`
 //!              | variable=n      optional; `y` (variable-length records) is not supported
 //!              | replace=n       optional; `y` is not supported (-create never overwrites)
 //!              | truncate=n | compress=n     optional; accepted only as `n`
@@ -101,9 +104,14 @@ pub fn write_description(spec: &FileSpec) -> String {
         FileFormat::V6 => String::new(),
         other => format!(" version={}", other.version()),
     };
+    let compact = if spec.compact_leaves {
+        " compactleaves=y"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "record={} page={} key={}{version}",
+        "record={} page={} key={}{version}{compact}",
         spec.record_length,
         spec.page_size,
         spec.keys.len()
@@ -200,6 +208,7 @@ struct FilePart {
     page: At<u32>,
     keys: At<u64>,
     format: At<FileFormat>,
+    compact_leaves: At<bool>,
     variable: At<bool>,
     replace: At<bool>,
     truncate: At<bool>,
@@ -308,7 +317,7 @@ fn set<T>(slot: &mut At<T>, value: T, tok: Token<'_>, name: &str, scope: &str) -
 }
 
 const FILE_FIELDS: &str =
-    "record=, key=, page=, version=, variable=, replace=, truncate= or compress=";
+    "record=, key=, page=, version=, compactleaves=, variable=, replace=, truncate= or compress=";
 const SEG_FIELDS: &str = "length=, type=, segment=, duplicates=, modifiable=, descending=, \
                           alternate=, nullkey= or position= (to start the next segment)";
 
@@ -374,6 +383,11 @@ impl Parser {
                     })?;
                 set(&mut f.format, v, tok, "version", SCOPE)
             }
+            b"compactleaves" => {
+                let v = flag(value)
+                    .ok_or_else(|| bad(tok, "compactleaves=y or compactleaves=n"))?;
+                set(&mut f.compact_leaves, v, tok, "compactleaves", SCOPE)
+            }
             b"variable" => no_only(tok, value, &mut f.variable, "variable", SCOPE, "variable-length records are not supported yet"),
             b"replace" => no_only(tok, value, &mut f.replace, "replace", SCOPE, "butil -create never replaces an existing file; remove it first"),
             b"truncate" => no_only(tok, value, &mut f.truncate, "truncate", SCOPE, "blank truncation applies only to variable-length records, which are not supported"),
@@ -429,8 +443,8 @@ impl Parser {
                 SCOPE,
                 "null keys are not supported",
             ),
-            b"record" | b"key" | b"page" | b"version" | b"variable" | b"replace" | b"truncate"
-            | b"compress" => Err(bad(
+            b"record" | b"key" | b"page" | b"version" | b"compactleaves" | b"variable"
+            | b"replace" | b"truncate" | b"compress" => Err(bad(
                 tok,
                 format!(
                     "a key segment field ({SEG_FIELDS}); file fields must come before the first \
@@ -592,6 +606,7 @@ impl Parser {
                 page_size,
                 keys: self.keys,
                 format,
+                compact_leaves: self.file.compact_leaves.is_some_and(|(c, _)| c),
             },
             self.key_lines,
         ))

@@ -64,6 +64,7 @@ fn demo_person() {
                 ),
             ],
             format: FileFormat::V6,
+            compact_leaves: false,
         }
     );
 }
@@ -83,6 +84,7 @@ fn demo_course() {
                 key(true, true, vec![seg(44, 16, s, false)]),
             ],
             format: FileFormat::V6,
+            compact_leaves: false,
         }
     );
 }
@@ -107,6 +109,7 @@ fn demo_enrollment() {
                 key(true, true, vec![seg(20, 2, KeyType::Integer, true)]),
             ],
             format: FileFormat::V6,
+            compact_leaves: false,
         }
     );
 }
@@ -133,6 +136,7 @@ fn defaults_and_spellings() {
             page_size: 512,
             keys: vec![key(true, true, vec![seg(2, 2, KeyType::Unsigned, true)])],
             format: FileFormat::V6,
+            compact_leaves: false,
         }
     );
 }
@@ -437,8 +441,9 @@ fn arb_spec() -> impl Strategy<Value = FileSpec> {
         prop_oneof![1u16..=300, 1u16..=u16::MAX],
         proptest::sample::select(PAGE_SIZES.to_vec()),
         proptest::sample::select(vec![FileFormat::V6, FileFormat::V5]),
+        any::<bool>(),
     )
-        .prop_flat_map(|(record_length, page_size, format)| {
+        .prop_flat_map(|(record_length, page_size, format, compact_leaves)| {
             let key = (
                 proptest::collection::vec(arb_segment(record_length), 1..=4),
                 any::<bool>(),
@@ -454,6 +459,7 @@ fn arb_spec() -> impl Strategy<Value = FileSpec> {
                 page_size,
                 keys,
                 format,
+                compact_leaves,
             })
         })
 }

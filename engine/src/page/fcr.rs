@@ -22,6 +22,9 @@ pub const MAGIC: &[u8; 8] = b"KEELDAT1";
 const FORMAT_AT: usize = 88;
 /// The PAT depth byte (0 in files made before the tree: read as 1).
 const DEPTH_AT: usize = 89;
+/// Flags of the file's layout: bit 0, `compact_leaves` (0 in files made before it).
+const FLAGS_AT: usize = 90;
+const FLAG_COMPACT_LEAVES: u8 = 1;
 /// Where the fixed fields end and the key table starts.
 const KEYS_AT: usize = 96;
 const KEY_LEN: usize = 8;
@@ -91,6 +94,11 @@ impl Fcr {
         b[FORMAT_AT] = format_code(self.spec.format);
         debug_assert!((1..=pat::MAX_DEPTH).contains(&self.pat_depth));
         b[DEPTH_AT] = self.pat_depth;
+        b[FLAGS_AT] = if self.spec.compact_leaves {
+            FLAG_COMPACT_LEAVES
+        } else {
+            0
+        };
         let mut at = KEYS_AT;
         for (k, key) in self.spec.keys.iter().enumerate() {
             put_u32(&mut b, at, self.state.roots[k]);
@@ -193,11 +201,16 @@ impl Fcr {
             5 => FileFormat::V5,
             other => return bad(&format!("unknown file format code {other}")),
         };
+        let flags = b[FLAGS_AT];
+        if flags & !FLAG_COMPACT_LEAVES != 0 {
+            return bad(&format!("unknown layout flags {flags:#04x}"));
+        }
         let spec = FileSpec {
             record_length,
             page_size,
             keys,
             format,
+            compact_leaves: flags & FLAG_COMPACT_LEAVES != 0,
         };
         spec.validate()
             .map_err(|e| e.during("file control record holds an invalid definition"))?;
@@ -248,3 +261,52 @@ fn format_code(f: FileFormat) -> u8 {
 
 /// Header length is shared with every other page.
 const _: () = assert!(HEADER_LEN <= KEYS_AT);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fcr(compact_leaves: bool) -> Fcr {
+        let spec = FileSpec {
+            compact_leaves,
+            ..FileSpec::unique_u32_key(16, 512)
+        };
+        Fcr {
+            seq: 3,
+            state: FileState {
+                record_count: 0,
+                logical_pages: 1,
+                free_data_head: 0,
+                next_serial: 1,
+                applied_lsn: 0,
+                roots: vec![0],
+            },
+            pat_depth: 1,
+            pat: vec![
+                PagePtr {
+                    physical: 0,
+                    seq: 0
+                };
+                pat_capacity(&spec)
+            ],
+            spec,
+        }
+    }
+
+    /// The layout flag reads back as written, a file made before it (byte 90 zero)
+    /// reads as plain leaves, and a flag this version does not know is damage.
+    #[test]
+    fn compact_leaves_flag_round_trips_and_unknown_flags_are_refused() {
+        for compact in [false, true] {
+            let b = fcr(compact).encode();
+            assert_eq!(b[FLAGS_AT], u8::from(compact));
+            let back = Fcr::decode(&b).expect("decode");
+            assert_eq!(back.spec.compact_leaves, compact);
+        }
+        let mut b = fcr(true).encode();
+        b[FLAGS_AT] = 0x02;
+        let e = Fcr::decode(&b).expect_err("unknown flag");
+        assert_eq!(e.status, Status::IoError);
+        assert!(e.to_string().contains("unknown layout flags"), "{e}");
+    }
+}

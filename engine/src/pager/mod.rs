@@ -209,6 +209,13 @@ impl Pager {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Whether the known-bad engine `m` is active, for the layers above the pager
+    /// (the B-tree) that have no configuration of their own.
+    #[cfg(feature = "mutants")]
+    pub fn mutant_on(&self, m: crate::mutant::Mutant) -> bool {
+        self.config.mutant(m)
+    }
+
     pub fn page_size(&self) -> usize {
         self.page_size
     }

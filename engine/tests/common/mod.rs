@@ -40,6 +40,7 @@ pub fn people_spec(page_size: u32) -> FileSpec {
             key(vec![seg(6, 16, KeyType::String)], false, true),
         ],
         format: engine::FileFormat::V6,
+        compact_leaves: false,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn legacy_data() -> &'static [u8] {
 pub fn legacy_spec() -> FileSpec {
     FileSpec {
         format: FileFormat::V5,
+        compact_leaves: false,
         ..FileSpec::unique_u32_key(16, 512)
     }
 }

@@ -87,6 +87,17 @@ fn legacy_files(seed: u64, workload: u32, nfiles: usize) -> Vec<bool> {
     (0..nfiles).map(|f| f == 0 || s.random_bool(0.5)).collect()
 }
 
+/// Generation 21: which files are made with `compact_leaves` (index leaves keep
+/// each column's shared part once, and split where both halves fit rather than in
+/// half): each file with even odds (setup stream 10).
+fn compact_files(seed: u64, workload: u32, nfiles: usize) -> Vec<bool> {
+    if workload < 21 {
+        return vec![false; nfiles];
+    }
+    let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 10));
+    (0..nfiles).map(|_| s.random_bool(0.5)).collect()
+}
+
 impl World {
     /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
     /// after the same draws).
@@ -185,6 +196,7 @@ impl World {
             config.blog_root = Some(PathBuf::from(BLOG_ROOT));
         }
         let legacy = legacy_files(seed, opts.workload, nfiles);
+        let compact = compact_files(seed, opts.workload, nfiles);
         let vfs = SimVfs::new(seed_vfs, faults);
         if opts.workload >= 9 {
             // Generation 9: directories are objects. The operator's layout — the data
@@ -217,6 +229,7 @@ impl World {
                 config,
                 spec: workload::spec(page_size),
                 legacy,
+                compact,
                 engine: None,
                 handles: Vec::new(),
             },

@@ -58,6 +58,8 @@ pub(super) struct Rig {
     pub(super) spec: FileSpec,
     /// Generation 15: which files are in the legacy (5.x) format, pre-imaged.
     pub(super) legacy: Vec<bool>,
+    /// Generation 21: which files keep their index leaves' shared parts once.
+    pub(super) compact: Vec<bool>,
     /// The running engine; `None` once it died, until recovery starts the next.
     pub(super) engine: Option<Engine>,
     /// `handles[file][client]`: each simulated client has one handle on every file.
@@ -189,6 +191,7 @@ impl Rig {
         };
         FileSpec {
             format,
+            compact_leaves: self.compact.get(f).copied().unwrap_or(false),
             ..self.spec.clone()
         }
     }
