@@ -107,6 +107,7 @@ impl LeafHit {
         let rows = view.rows();
         let mut rebuilt = Vec::new();
         if rows.entry_at(0).is_none() {
+            rebuilt.resize(view.entry_len(), 0);
             rows.fill_shared(&leaf, &mut rebuilt);
         }
         let mut hit = LeafHit {
@@ -614,8 +615,8 @@ impl Tree {
             if node.len() == 1 {
                 return Ok(true);
             }
-            if self.compact {
-                // Rebuilt, not shifted: the rest may share longer parts.
+            if self.compact && !node.removal_keeps_shares(at) {
+                // Rebuilt, not shifted: the rest share longer parts.
                 if let Some(rest) = node::rebuild_leaf(&node, LeafChange::Remove(at), true) {
                     drop(buf);
                     pager.write(page, rest);

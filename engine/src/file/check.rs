@@ -472,13 +472,10 @@ fn walk(
         }
     };
     let n = node.len();
-    let (mut a, mut b) = ([0; MAX_ENTRY_LEN], [0; MAX_ENTRY_LEN]);
-    // `cmp_entries` is `<[u8]>::cmp`, without a call to `memcmp` per comparison.
-    for i in 1..n {
-        if cmp_entries(node.entry(i - 1, &mut a), node.entry(i, &mut b)).is_ge() {
-            r.problems
-                .push(format!("key {k} page {page}: entries out of order"));
-        }
+    let mut a = [0; MAX_ENTRY_LEN];
+    if !node.strictly_increasing() {
+        r.problems
+            .push(format!("key {k} page {page}: entries out of order"));
     }
     if let (false, Some(lo)) = (node.is_empty(), lo) {
         if cmp_entries(node.entry(0, &mut a), lo).is_lt() {
