@@ -174,10 +174,24 @@ impl ArchivalWriter {
                 ),
             ));
         }
+        // The header as this process reads it may not be on the disk: a creation
+        // whose header sync failed (Linux marks the write clean, unwritten, and reads
+        // keep serving it) and whose removal a crash cut short leaves a log that
+        // reads whole until the next power loss — then the header is gone, and the
+        // frames appended since with it. A read past the OS cache tells; a copy
+        // (never a rewrite in place) makes it durable.
+        let mut cached = [0u8; ARCHIVAL_HEADER_LEN];
+        let header_on_disk = crate::vfs::read_exact_at(file.as_ref(), &mut cached, 0)
+            .map(|()| crate::vfs::on_disk(file.as_ref(), &cached, 0))
+            .map_err(|e| io_error(&e, "reading", path))?;
         let mut w = ArchivalWriter::continuing(path, file, &scan);
-        if len > scan.valid_len {
+        if len > scan.valid_len || !header_on_disk {
             w.secure_last_frame(vfs)?;
-            tracing::info!(target: "keel::archival", path = %path.display(), from = len, to = scan.valid_len, "cut the archival log's torn tail");
+            if header_on_disk {
+                tracing::info!(target: "keel::archival", path = %path.display(), from = len, to = scan.valid_len, "cut the archival log's torn tail");
+            } else {
+                tracing::info!(target: "keel::archival", path = %path.display(), "made the archival log's header durable: the disk did not hold it");
+            }
         }
         w.debug_check();
         Ok(w)

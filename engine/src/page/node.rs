@@ -368,6 +368,34 @@ impl LeafCols {
         }
     }
 
+    /// The shared parts the leaf `b` would have with `key` → `val` added: of each
+    /// column's shared part, what the entry has too (the leading bytes of the key
+    /// and serial, the high-order bytes of the page and slot). The leaf's longest
+    /// shared parts give the longest of the leaf with the entry.
+    fn shared_with(&self, b: &[u8], key: &[u8], val: u64) -> Shared {
+        let [pk, ps, pp, _] = self.shared.0;
+        let a = RecAddr::unpack(val);
+        let sh = &b[ENTRIES_AT..self.rows_at];
+        let (sk, rest) = sh.split_at(pk);
+        let (ss, rest) = rest.split_at(ps);
+        let (sp, sl) = rest.split_at(pp);
+        // High-order bytes in common: compared from the most significant down.
+        let high = |shared: &[u8], le: &[u8]| {
+            shared
+                .iter()
+                .rev()
+                .zip(le.iter().rev())
+                .take_while(|(x, y)| x == y)
+                .count()
+        };
+        Shared([
+            common_prefix(sk, &key[..pk]),
+            common_prefix(ss, &key[self.klen..self.klen + ps]),
+            high(sp, &a.page.to_le_bytes()),
+            high(sl, &a.slot.to_le_bytes()),
+        ])
+    }
+
     /// Whether `key` → `val` has every column's shared part of the leaf `b`.
     fn shares(&self, b: &[u8], key: &[u8], val: u64) -> bool {
         let [pk, ps, pp, pl] = self.shared.0;
@@ -446,31 +474,47 @@ pub fn rebuild_leaf(view: &NodeView, change: LeafChange, compact: bool) -> Optio
         LeafChange::Insert { .. } => view.len() + 1,
         LeafChange::Remove(_) => view.len().checked_sub(1)?,
     };
-    // Entry `j` of the result, in `scratch` unless it is the inserted one.
-    fn get<'s>(
-        view: &'s NodeView,
-        change: LeafChange<'s>,
-        j: usize,
-        scratch: &'s mut Scratch,
-    ) -> (&'s [u8], u64) {
+    let entry_len = view.entry_len;
+    let rows = &view.rows;
+    // Entry `j` of the result: the inserted one, or an old one rebuilt in
+    // `entry`, whose shared parts `rows.fill_shared` wrote once.
+    let get = |j: usize, entry: &mut [u8]| -> u64 {
         let old = match change {
-            LeafChange::Insert { at, key, val } if j == at => return (key, val),
+            LeafChange::Insert { at, val, .. } if j == at => return val,
             LeafChange::Insert { at, .. } if j > at => j - 1,
             LeafChange::Remove(at) if j >= at => j + 1,
             _ => j,
         };
-        (view.entry(old, scratch), view.val(old))
-    }
+        rows.fill_row(view.b, old, entry);
+        rows.addr(view.b, old).pack()
+    };
     let mut scratch = [0; MAX_ENTRY_LEN];
-    let mut sharing = Sharing::default();
-    if compact {
-        for j in 0..n {
-            let (k, v) = get(view, change, j, &mut scratch);
-            sharing.add(k, v);
+    let old = &mut scratch[..entry_len];
+    rows.fill_shared(view.b, old);
+    let inserted = match change {
+        LeafChange::Insert { at, key, .. } => Some((at, key)),
+        LeafChange::Remove(_) => None,
+    };
+    let shared = match (compact, change) {
+        (false, _) => Shared::default(),
+        // The leaf's shared parts are the longest its entries have: with one more
+        // entry, the parts of them the new one has too (no row need be read).
+        (true, LeafChange::Insert { key, val, .. }) if !view.is_empty() => {
+            view.rows.cols.shared_with(view.b, key, val)
         }
-    }
-    let shared = sharing.shared();
-    let entry_len = view.entry_len;
+        (true, _) => {
+            let mut sharing = Sharing::default();
+            for j in 0..n {
+                let v = get(j, old);
+                let k: &[u8] = match inserted {
+                    Some((at, key)) if at == j => key,
+                    _ => old,
+                };
+                sharing.add(k, v);
+            }
+            sharing.shared()
+        }
+    };
     if shared.leaf_bytes(entry_len, n) > view.b.len() {
         return None;
     }
@@ -479,7 +523,11 @@ pub fn rebuild_leaf(view: &NodeView, change: LeafChange, compact: bool) -> Optio
     put_u16(&mut b, KEYLEN_AT, entry_len as u16);
     let cols = LeafCols::new(entry_len, shared);
     for j in 0..n {
-        let (k, v) = get(view, change, j, &mut scratch);
+        let v = get(j, old);
+        let k: &[u8] = match inserted {
+            Some((at, key)) if at == j => key,
+            _ => old,
+        };
         if j == 0 {
             cols.write_header(&mut b, k, v);
         }
@@ -851,15 +899,18 @@ impl LeafRows {
     fn of(b: &[u8], cols: LeafCols) -> LeafRows {
         let [pk, ps, pp, pl] = cols.shared.0;
         let shared = &b[ENTRIES_AT + pk + ps..cols.rows_at];
-        let hi = |bytes: &[u8], width: usize| {
-            bytes.iter().enumerate().fold(0u32, |v, (j, &x)| {
-                v | u32::from(x) << (8 * (width - bytes.len() + j))
-            })
-        };
+        // The shared bytes are the high-order ones: in place at the top.
+        let (mut page, mut slot) = ([0u8; 4], [0u8; 2]);
+        for (j, &x) in shared[..pp].iter().enumerate() {
+            page[4 - pp + j] = x;
+        }
+        for (j, &x) in shared[pp..pp + pl].iter().enumerate() {
+            slot[2 - pl + j] = x;
+        }
         LeafRows {
             cols,
-            page_hi: hi(&shared[..pp], 4),
-            slot_hi: hi(&shared[pp..pp + pl], 2) as u16,
+            page_hi: u32::from_le_bytes(page),
+            slot_hi: u16::from_le_bytes(slot),
         }
     }
 

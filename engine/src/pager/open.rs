@@ -322,7 +322,7 @@ impl Pager {
                 // record. Then the other slot holds the last durable one, as above:
                 // the live slot goes first. (A filesystem that cannot read past its
                 // cache leaves this case open: README, "Known gaps".)
-                if careful && !Self::on_disk(file.as_ref(), &live, at) {
+                if careful && !vfs::on_disk(file.as_ref(), &live, at) {
                     return live_first();
                 }
                 file.write_at(buf, u64::from(other) * ps)?;
@@ -419,18 +419,6 @@ impl Pager {
             spill: Default::default(),
             reuse: super::reuse::Reuse::at_open(read_only),
         })
-    }
-
-    /// Whether the disk holds `bytes` at `at` as far as a read past the OS cache can
-    /// tell: `false` only when such a read shows other bytes (a failed sync's write
-    /// that Linux marked clean unwritten); a filesystem that cannot read past its cache,
-    /// or a read that fails, says `true` — the order the open used before it asked.
-    fn on_disk(file: &dyn VfsFile, bytes: &[u8], at: u64) -> bool {
-        let mut disk = vec![0u8; bytes.len()];
-        match file.read_durable_at(&mut disk, at) {
-            Ok(Some(n)) => n == bytes.len() && disk == bytes,
-            Ok(None) | Err(_) => true,
-        }
     }
 
     /// The valid FCR with the highest sequence number, and the slot it is in; its

@@ -153,6 +153,20 @@ pub fn create_dir_durable(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
     vfs.sync_dir(&parent_dir(dir))
 }
 
+/// Whether the disk holds `bytes` at `at` as far as a read past the OS cache can
+/// tell: `false` only when such a read shows other bytes (a failed sync's write that
+/// Linux marked clean unwritten: readable from the cache, never to reach the disk); a
+/// filesystem that cannot read past its cache, or a read that fails, says `true` —
+/// what a caller assumed before it could ask. The range must have no unsynced writes
+/// (callers sync first, or ask of bytes only a finished sync wrote).
+pub fn on_disk<F: VfsFile + ?Sized>(file: &F, bytes: &[u8], at: u64) -> bool {
+    let mut disk = vec![0u8; bytes.len()];
+    match file.read_durable_at(&mut disk, at) {
+        Ok(Some(n)) => n == bytes.len() && disk == bytes,
+        Ok(None) | Err(_) => true,
+    }
+}
+
 /// Read exactly `buf.len()` bytes at `offset`, or fail with `UnexpectedEof`.
 pub fn read_exact_at<F: VfsFile + ?Sized>(file: &F, buf: &mut [u8], offset: u64) -> io::Result<()> {
     let mut done = 0;
