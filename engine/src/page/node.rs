@@ -699,30 +699,6 @@ impl<'a> NodeView<'a> {
         e
     }
 
-    /// Where entry `i` lies whole in the page: when no part of the key or serial is
-    /// shared (every internal node; a leaf of a file without `compact_leaves`).
-    pub fn entry_at(&self, i: usize) -> Option<usize> {
-        self.rows.entry_at(i)
-    }
-
-    /// [`entry`](Self::entry) `i`, written to `out` (cleared first): a reader's
-    /// buffer, without the scratch.
-    pub fn entry_into(&self, i: usize, out: &mut Vec<u8>) {
-        let c = &self.rows.cols;
-        let [pk, ps, ..] = c.shared.0;
-        let at = c.rows_at + i * c.row;
-        out.clear();
-        if pk == 0 && ps == 0 {
-            out.extend_from_slice(&self.b[at..at + self.entry_len]);
-            return;
-        }
-        let (kr, sr) = (c.klen - pk, SERIAL_LEN - ps);
-        out.extend_from_slice(&self.b[ENTRIES_AT..ENTRIES_AT + pk]);
-        out.extend_from_slice(&self.b[at..at + kr]);
-        out.extend_from_slice(&self.b[ENTRIES_AT + pk..ENTRIES_AT + pk + ps]);
-        out.extend_from_slice(&self.b[at + kr..at + kr + sr]);
-    }
-
     /// Value `i`: a packed [`RecAddr`] (leaf) or a child page (internal).
     pub fn val(&self, i: usize) -> u64 {
         let c = &self.rows.cols;
