@@ -1210,6 +1210,65 @@ mod tests {
         assert_eq!(b, n.encode(512, e, false));
     }
 
+    /// A leaf whose rows fill its page to the last byte fits: rebuilding one (plain:
+    /// 40 + 8 rows of 59 bytes is 512) gives it, and one more row does not.
+    #[test]
+    fn a_leaf_that_fills_its_page_exactly_fits() {
+        let e = 53;
+        let n = Node {
+            leaf: true,
+            leftmost: 0,
+            keys: (0..7u8).map(|i| vec![i; e]).collect(),
+            vals: (0..7).collect(),
+        };
+        let b = n.encode(512, e, false);
+        let v = NodeView::new(&b, e).unwrap();
+        let key = vec![9u8; e];
+        let change = LeafChange::Insert {
+            at: 7,
+            key: &key,
+            val: 7,
+        };
+        let full = rebuild_leaf(&v, change, false).expect("exactly a page");
+        let v = NodeView::new(&full, e).unwrap();
+        assert_eq!((v.len(), v.has_room()), (8, false));
+        let key = vec![10u8; e];
+        let change = LeafChange::Insert {
+            at: 8,
+            key: &key,
+            val: 8,
+        };
+        assert_eq!(rebuild_leaf(&v, change, false), None);
+    }
+
+    /// Each column's check of `removal_keeps_shares` on its own: three entries whose
+    /// keys and slots differ in the same byte throughout, and whose serials (or pages)
+    /// agree on one more byte once the third is gone — only a rebuild gives the
+    /// leaf's one encoding then.
+    #[test]
+    fn a_removal_that_lengthens_one_shared_part_is_seen() {
+        let e = 12;
+        let entry =
+            |key: u32, serial: u64| [key.to_be_bytes().as_slice(), &serial.to_be_bytes()].concat();
+        let addr = |page: u32, slot: u16| RecAddr { page, slot }.pack();
+        // (serials, pages) of the three entries; the third differs a byte earlier.
+        for (serials, pages) in [
+            ([0x100, 0x101, 0x200], [7, 7, 7]),
+            ([5, 6, 7], [0x100, 0x101, 0x200]),
+        ] {
+            let n = Node {
+                leaf: true,
+                leftmost: 0,
+                keys: (0..3).map(|i| entry(i + 1, serials[i as usize])).collect(),
+                vals: (0..3).map(|i| addr(pages[i], i as u16)).collect(),
+            };
+            let b = n.encode(512, e, true);
+            let v = NodeView::new(&b, e).unwrap();
+            assert!(!v.removal_keeps_shares(2), "{serials:?} {pages:?}");
+            assert!(v.removal_keeps_shares(1), "{serials:?} {pages:?}");
+        }
+    }
+
     /// A leaf written before shared parts existed (its four shared lengths 0, rows of
     /// entry and address back to back) reads as it always did.
     #[test]
