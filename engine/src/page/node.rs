@@ -398,16 +398,7 @@ impl LeafCols {
 
     /// Whether `key` → `val` has every column's shared part of the leaf `b`.
     fn shares(&self, b: &[u8], key: &[u8], val: u64) -> bool {
-        let [pk, ps, pp, pl] = self.shared.0;
-        let a = RecAddr::unpack(val);
-        let s = &b[ENTRIES_AT..self.rows_at];
-        let (sk, s) = s.split_at(pk);
-        let (ss, s) = s.split_at(ps);
-        let (sp, sl) = s.split_at(pp);
-        sk == &key[..pk]
-            && ss == &key[self.klen..self.klen + ps]
-            && sp == &a.page.to_le_bytes()[4 - pp..]
-            && sl == &a.slot.to_le_bytes()[2 - pl..]
+        self.shared_with(b, key, val) == self.shared
     }
 }
 
