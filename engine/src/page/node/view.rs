@@ -119,18 +119,12 @@ impl<'a> NodeView<'a> {
     /// Entry `i` (a separator, for an internal node): in the page itself when no
     /// part of the key or serial is shared, else rebuilt in `scratch`.
     pub fn entry<'s>(&'s self, i: usize, scratch: &'s mut Scratch) -> &'s [u8] {
-        let c = &self.rows.cols;
-        let [pk, ps, ..] = c.shared.0;
-        let at = c.rows_at + i * c.row;
-        if pk == 0 && ps == 0 {
+        if let Some(at) = self.rows.entry_at(i) {
             return &self.b[at..at + self.entry_len];
         }
         let e = &mut scratch[..self.entry_len];
-        let (kr, sr) = (c.klen - pk, SERIAL_LEN - ps);
-        e[..pk].copy_from_slice(&self.b[ENTRIES_AT..ENTRIES_AT + pk]);
-        e[pk..c.klen].copy_from_slice(&self.b[at..at + kr]);
-        e[c.klen..c.klen + ps].copy_from_slice(&self.b[ENTRIES_AT + pk..ENTRIES_AT + pk + ps]);
-        e[c.klen + ps..].copy_from_slice(&self.b[at + kr..at + kr + sr]);
+        self.rows.fill_shared(self.b, e);
+        self.rows.fill_row(self.b, i, e);
         e
     }
 
