@@ -269,6 +269,47 @@ impl Journal {
         self.matching_prefix_from(found, self.must_keep())
     }
 
+    /// The operator deleted the deltas of a backup cycle: the files of `set` are back
+    /// at their `instant`, and opening them rolls them forward through every log
+    /// record since — those a recovery already settled into the base (`since`) and
+    /// the journal's own. The journal becomes that history: the base holds the instants
+    /// for the set (the other files keep theirs), the entries are the settled ones (only
+    /// their changes to the set: the other files are past them) followed by the
+    /// journal's (those from before the instant only for the other files). Returns how
+    /// many entries came first, by which every index into the old journal moves.
+    pub fn rewind_to_instant(
+        &mut self,
+        set: &[usize],
+        instant: &[Records],
+        since: &SettledLog,
+    ) -> usize {
+        let in_set = |f: usize| set.contains(&f);
+        let settled = since.settled.iter().map(|e| JournalEntry {
+            lsn: e.lsn,
+            uncertain: false,
+            changes: e.changes.iter().filter(|c| in_set(c.0)).cloned().collect(),
+        });
+        let own = std::mem::take(&mut self.entries)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                if i < since.at {
+                    e.changes.retain(|c| !in_set(c.0));
+                }
+                e
+            });
+        self.entries = settled.chain(own).collect();
+        for (&f, r) in set.iter().zip(instant) {
+            if let Some(b) = self.base.get_mut(f) {
+                *b = r.clone();
+            }
+        }
+        let moved = since.settled.len();
+        self.acked += moved;
+        self.prev_acked += moved;
+        moved
+    }
+
     /// [`Journal::matching_prefix`] with `K` from `lo` on instead of `must_keep()`.
     pub fn matching_prefix_from(&self, found: &[Records], lo: usize) -> Option<usize> {
         let mut states = self.base.clone();
@@ -287,5 +328,120 @@ impl Journal {
             }
         }
         best
+    }
+}
+
+/// The log records a backup cycle's files need again if the operator deletes their
+/// deltas (log modes): the files go back to the `startbu` instant, and the next open
+/// rolls them forward from it — through records a recovery since the instant already
+/// settled into the journal's base, which the journal itself no longer holds. A lying
+/// fault on the log's last synced group may make that group read as a torn tail, so the
+/// roll-forward after a deletion may stop short of the base (sim seed 1086430: latent
+/// corruption of the last record, an update a recovery had already applied).
+#[derive(Clone, Debug, Default)]
+pub struct SettledLog {
+    /// Entries of the current journal from this index on are after the instant (0 once
+    /// a recovery has settled the journal since).
+    pub at: usize,
+    /// Entries after the instant that recoveries settled, in log order.
+    pub settled: Vec<JournalEntry>,
+    /// How many of `settled` precede the log's last synced group as the last recovery
+    /// saw it: the fewest a damaged last group can leave.
+    pub floor: usize,
+}
+
+impl SettledLog {
+    /// Starts at the instant: the journal holds `at` entries.
+    pub fn at(at: usize) -> SettledLog {
+        SettledLog {
+            at,
+            ..SettledLog::default()
+        }
+    }
+
+    /// A recovery found the files at the journal's base plus `entries[..kept]`, the last
+    /// acknowledgement before it covering `prev_acked` of them: those after the instant
+    /// join the settled records.
+    pub fn settle(&mut self, entries: &[JournalEntry], kept: usize, prev_acked: usize) {
+        let from = self.at.min(kept);
+        if kept > from {
+            // The last synced group starts after the last acknowledgement but one; a
+            // recovery that kept fewer than that cut the log somewhere unknown.
+            let group = if prev_acked < kept {
+                prev_acked.saturating_sub(from)
+            } else {
+                0
+            };
+            self.floor = self.settled.len() + group;
+            self.settled.extend(entries[from..kept].iter().cloned());
+        }
+        self.at = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(tag: u8) -> Record {
+        Arc::from(vec![tag; 4])
+    }
+
+    fn entry(lsn: u64, changes: &[(usize, u32, u8)]) -> JournalEntry {
+        JournalEntry {
+            lsn,
+            uncertain: false,
+            changes: changes
+                .iter()
+                .map(|&(f, id, t)| (f, id, Some(rec(t))))
+                .collect(),
+        }
+    }
+
+    fn records(rs: &[(u32, u8)]) -> Records {
+        rs.iter().map(|&(id, t)| (id, rec(t))).collect()
+    }
+
+    /// startbu of file 0 after entry 0; entries 1 and 2 follow (entry 1 also writes
+    /// file 1), a recovery settles all three, the deltas are deleted: the journal
+    /// rewound to the instant holds exactly the settled entries, for file 0 only, and
+    /// the settled group's floor lets only the last acknowledged one go.
+    #[test]
+    fn a_deletion_of_the_deltas_rewinds_the_journal_through_settled_records() {
+        let mut j = Journal {
+            base: vec![Records::new(), records(&[(9, 1)])],
+            entries: vec![
+                entry(1, &[(0, 1, 1)]),
+                entry(2, &[(0, 2, 1), (1, 5, 1)]),
+                entry(3, &[(0, 2, 2)]),
+            ],
+            durable_lsn: 4,
+            acked: 3,
+            prev_acked: 2,
+        };
+        let instant = records(&[(1, 1)]);
+        let mut since = SettledLog::at(1);
+        let all = [records(&[(1, 1), (2, 2)]), records(&[(5, 1), (9, 1)])];
+        assert_eq!(j.matching_prefix(&all), Some(3));
+        since.settle(&j.entries, 3, j.prev_acked);
+        assert_eq!((since.settled.len(), since.floor, since.at), (2, 1, 0));
+        j.base = all.to_vec();
+        j.entries.clear();
+        j.acked = 0;
+        j.prev_acked = 0;
+
+        let moved = j.rewind_to_instant(&[0], std::slice::from_ref(&instant), &since);
+        assert_eq!(moved, 2);
+        assert_eq!(j.base[0], instant);
+        assert_eq!(j.base[1], all[1], "a file outside the set keeps its base");
+        assert!(j.entries.iter().all(|e| e.changes.iter().all(|c| c.0 == 0)));
+        // The whole log replayed: the state the recovery settled.
+        assert_eq!(j.matching_prefix(&all), Some(2));
+        // The last group read as a torn tail: allowed only from the floor.
+        let short = [records(&[(1, 1), (2, 1)]), all[1].clone()];
+        assert_eq!(j.matching_prefix(&short), None);
+        assert_eq!(j.matching_prefix_from(&short, since.floor), Some(1));
+        let shorter = [instant.clone(), all[1].clone()];
+        assert_eq!(j.matching_prefix_from(&shorter, since.floor), None);
     }
 }

@@ -8,7 +8,7 @@ use super::recovery::diff_summary;
 use super::setup::BACKUP_DIR;
 use super::world::{fault_status, World};
 use crate::check;
-use crate::model::Records;
+use crate::model::{Records, SettledLog};
 use engine::clock::ManualClock;
 use engine::contops::IfAbsent;
 use engine::vfs::Vfs;
@@ -42,6 +42,9 @@ pub(super) struct BackupModel {
     /// to its data file (sim seed 157465: the crash struck while the delta of a file
     /// whose control record had just rotted was being written).
     unsure_deltas: Vec<usize>,
+    /// Log modes: the records since the instant that a deletion of the deltas makes
+    /// the next open roll the set through again.
+    pub(super) log: SettledLog,
 }
 
 impl BackupModel {
@@ -165,6 +168,7 @@ impl World {
                 copied: false,
                 interrupted: false,
                 unsure_deltas: Vec::new(),
+                log: SettledLog::at(self.model.journal.entries.len()),
             });
             self.tally.backups.0 += 1;
             if self.workload >= 17 {
@@ -238,6 +242,7 @@ impl World {
                         .copied()
                         .filter(|f| !partial.contains(f))
                         .collect(),
+                    log: SettledLog::at(self.model.journal.entries.len()),
                 });
                 return self.crash();
             }
@@ -524,12 +529,29 @@ impl World {
                 self.model.files[f].recovered(found);
             }
         }
+        if self.log_mode != LogMode::Off {
+            self.rewind_journal(&b);
+        }
         self.model.backup = None;
         self.tally.backups.2 += 1;
         Ok(())
     }
 
-    /// The paths of the files in `set`.
+    /// Log modes, the deltas of `b` deleted: the files of its set are at the instant and
+    /// the next open rolls them forward through every record since, so the journal
+    /// becomes that history ([`Journal::rewind_to_instant`]), and whatever indexes into
+    /// it moves along: the log damage's dates, a crashed bulk load's entries.
+    ///
+    /// [`Journal::rewind_to_instant`]: crate::model::Journal::rewind_to_instant
+    fn rewind_journal(&mut self, b: &BackupModel) {
+        let moved = self
+            .model
+            .journal
+            .rewind_to_instant(&b.set, &b.instant, &b.log);
+        self.rewind_log_damage(moved, b.log.floor);
+        self.shift_crashed_load(moved);
+    }
+
     /// An operator's request. From generation 16 half of them arrive as `butil` sends
     /// them to a running application's engine ([`admin_reply`](Self::admin_reply)); the
     /// rest call the engine directly (`direct`), as an embedding application does.
@@ -653,6 +675,7 @@ impl World {
         }
     }
 
+    /// The paths of the files in `set`.
     fn paths_of(&self, set: &[usize]) -> Vec<PathBuf> {
         set.iter()
             .map(|&f| self.model.files[f].path.clone())

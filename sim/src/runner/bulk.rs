@@ -273,6 +273,13 @@ impl World {
     }
 
     /// Log modes, after recovery matched the first `kept` journal entries.
+    /// The journal gained `by` entries in front ([`World::rewind_journal`]).
+    pub(super) fn shift_crashed_load(&mut self, by: usize) {
+        if let Some(l) = self.model.crashed_load.as_mut() {
+            l.entries = (l.entries.0 + by, l.entries.1 + by);
+        }
+    }
+
     pub(super) fn settle_crashed_load_logged(&mut self, kept: Option<usize>) {
         let Some(l) = self.model.crashed_load.take() else {
             return;

@@ -462,6 +462,27 @@ impl World {
         }
     }
 
+    /// The journal gained `moved` settled entries in front, `floor` of them before the
+    /// log's last synced group as the last recovery saw it ([`World::rewind_journal`]).
+    /// A dated record of log damage moves with its entries; one that allowed the
+    /// journal's whole last group to be lost (it keeps none of the journal's entries:
+    /// nothing was acknowledged after the last recovery) may now reach into the settled
+    /// group, the log's last before this journal.
+    pub(super) fn rewind_log_damage(&mut self, moved: usize, floor: usize) {
+        if let Dated::Timed {
+            oldest,
+            provable_from,
+            ..
+        } = &mut self.damage.log
+        {
+            *oldest = Some(match oldest.unwrap_or(0) {
+                0 => floor,
+                o => o + moved,
+            });
+            *provable_from += moved;
+        }
+    }
+
     /// Recovery checked file `f` (and kept or replaced it), or its delta was killed: a
     /// dated record is settled (its damage was read, or lies in a tail the writer cuts);
     /// if the delta is gone, so is its damage — the record ends, and the disk forgets

@@ -309,20 +309,31 @@ impl World {
                 sizes(&found),
                 sizes(&journal.base),
                 journal.entries.iter().map(|x| x.lsn).collect::<Vec<_>>()
-            ) + &match self.damage.log {
-                Dated::None => String::new(),
-                d => format!(
-                    "; a lying fault damaged the log ({d:?}, {} entries acknowledged): an \
+            ) + &found
+                .iter()
+                .zip(&journal.base)
+                .enumerate()
+                .filter(|(_, (f, b))| f != b)
+                .map(|(i, (f, b))| format!("; f{i} vs base{}", diff_summary(f, Some(b))))
+                .collect::<String>()
+                + &match self.damage.log {
+                    Dated::None => String::new(),
+                    d => format!(
+                        "; a lying fault damaged the log ({d:?}, {} entries acknowledged): an \
                      entry acknowledged after the damage vouches for the damaged records, \
                      so the engine must report it (status 2), not read it as the log's end",
-                    journal.acked
-                ),
-            });
+                        journal.acked
+                    ),
+                });
         }
         if fell_back {
             self.tally.log_older_state += 1;
         }
-        self.settle_crashed_load_logged(matched.or(fell_back_to));
+        let kept = matched.or(fell_back_to);
+        if let (Some(b), Some(k)) = (self.model.backup.as_mut(), kept) {
+            b.log.settle(&journal.entries, k, journal.prev_acked);
+        }
+        self.settle_crashed_load_logged(kept);
         for (f, st) in self.model.files.iter_mut().zip(&found) {
             f.recovered(st.clone());
         }
