@@ -45,6 +45,7 @@ pub fn spec() -> FileSpec {
         }],
         format: engine::FileFormat::V6,
         compact_leaves: true,
+        slot_serial_bytes: 8,
     }
 }
 

@@ -134,6 +134,7 @@ fn unique_key_spec(record_length: usize, key_len: u16) -> FileSpec {
         }],
         format: FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 

@@ -134,6 +134,7 @@ fn main() {
         }],
         format: FileFormat::V6,
         compact_leaves: std::env::var_os("KEEL_MICRO_COMPACT").is_some(),
+        slot_serial_bytes: 8,
     };
     let config = Config {
         operation_bundle_limit: 10_000,

@@ -68,8 +68,9 @@ fn spec() -> impl Strategy<Value = FileSpec> {
         prop_oneof![8u16..40, 40u16..120],
         prop::sample::select(vec![512u32, 1024, 4096]),
         any::<bool>(),
+        prop_oneof![Just(8u8), 1u8..=4],
     )
-        .prop_flat_map(|(rl, page, compact_leaves)| {
+        .prop_flat_map(|(rl, page, compact_leaves, slot_serial_bytes)| {
             let key = (prop::collection::vec(segment(rl), 1..3), any::<bool>()).prop_map(
                 |(segments, duplicates)| KeySpec {
                     segments,
@@ -83,6 +84,7 @@ fn spec() -> impl Strategy<Value = FileSpec> {
                 keys,
                 format: FileFormat::V6,
                 compact_leaves,
+                slot_serial_bytes,
             })
         })
 }
@@ -320,6 +322,7 @@ fn a_unique_value_left_of_a_stale_separator_is_found() {
         keys: vec![key(vec![seg(0, 4, KeyType::Unsigned)], false, true)],
         format: FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     };
     let rec = |k: u32| {
         let mut r = k.to_le_bytes().to_vec();
@@ -381,6 +384,7 @@ fn insert_all_sizes_its_batches_by_the_pages_they_change() {
         keys: vec![key(vec![seg(0, 8, KeyType::Unsigned)], false, false)],
         format: FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     };
     let n = 200_000usize;
     let all: Vec<_> = (0..n as u64).map(|i| i.to_be_bytes().to_vec()).collect();

@@ -40,6 +40,7 @@ fn spec() -> FileSpec {
         keys: vec![key(vec![seg(0, 8, KeyType::Unsigned)], false, false)],
         format: FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 

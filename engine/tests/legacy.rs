@@ -22,6 +22,7 @@ fn legacy_spec() -> FileSpec {
     FileSpec {
         format: FileFormat::V5,
         compact_leaves: false,
+        slot_serial_bytes: 8,
         ..people_spec(1024)
     }
 }
@@ -255,6 +256,7 @@ fn a_foreign_pre_file_is_reported_never_applied_and_another_files_is_refused() {
     let spec = FileSpec {
         format: FileFormat::V5,
         compact_leaves: false,
+        slot_serial_bytes: 8,
         ..people_spec(512)
     };
     let hdr = Path::new("/db/INVOICE.HDR");
@@ -377,6 +379,7 @@ fn an_armed_set_claiming_a_longer_file_is_refused_not_zero_extended() {
     let spec = FileSpec {
         format: FileFormat::V5,
         compact_leaves: false,
+        slot_serial_bytes: 8,
         ..people_spec(512)
     };
     let p = path();

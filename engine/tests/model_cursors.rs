@@ -265,6 +265,7 @@ fn rig(page_size: u32, compact_leaves: bool, config: Config) -> Rig {
     let mut e = mem_engine(&vfs, config);
     let spec = FileSpec {
         compact_leaves,
+        slot_serial_bytes: 8,
         ..people_spec(page_size)
     };
     e.create(Path::new(PATH), &spec).unwrap();

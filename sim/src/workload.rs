@@ -44,6 +44,7 @@ pub fn spec(page_size: u32) -> FileSpec {
         ],
         format: engine::FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 

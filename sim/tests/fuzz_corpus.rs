@@ -79,6 +79,7 @@ fn spec() -> FileSpec {
         ],
         format: engine::FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 
@@ -197,6 +198,7 @@ fn regenerate_seeds() {
         path,
         &FileSpec {
             compact_leaves: true,
+            slot_serial_bytes: 8,
             ..spec()
         },
     )

@@ -152,7 +152,7 @@ fn a_serial_used_twice_is_reported() {
         let (a, b) = (used.next().unwrap(), used.next().unwrap());
         let (serial, rec) = (layout.serial(page, a), layout.record(page, b).to_vec());
         layout.clear(page, b);
-        layout.put(page, b, serial, &rec);
+        assert!(layout.put(page, b, serial, &rec));
     });
     assert!(has(&r, "used twice"), "{:?}", r.problems);
 }
@@ -164,7 +164,7 @@ fn a_wrong_used_count_is_reported() {
             .find(|&s| !layout.is_used(page, s))
             .unwrap();
         let used = layout.used(page);
-        layout.put(page, s, 1 << 40, &record(7777));
+        assert!(layout.put(page, s, 1 << 40, &record(7777)));
         // The count as it was: the bitmap now says one record more.
         crate::page::bytes::put_u16(page, crate::page::data::USED_AT, used as u16);
     });

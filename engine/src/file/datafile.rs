@@ -36,7 +36,7 @@ impl DataFile {
     pub fn open(vfs: &dyn Vfs, path: &Path, read_only: bool, cfg: PagerConfig) -> Result<DataFile> {
         let pager = Pager::open(vfs, path, read_only, cfg)?;
         let spec = pager.spec();
-        let Some(layout) = Layout::new(spec.page_size as usize, spec.record_length as usize) else {
+        let Some(layout) = Layout::of(spec) else {
             return fail(
                 Status::IoError,
                 format!("{}: record length does not fit", path.display()),

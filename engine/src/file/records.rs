@@ -13,8 +13,19 @@ const DATA: &[PageType] = &[PageType::Data];
 /// Store a new record; returns its address. The free list's head page is changed
 /// in place when it is already dirty (`Pager::update`): consecutive inserts fill it
 /// without a copy each.
+///
+/// With narrow slot serials the head page may be unable to take `serial` (its live
+/// records are too far from it): a new page goes in front of it on the list. The
+/// blocked page stays on the list — it has free slots — until the pages before it
+/// fill; then the next insert meets it again and the same happens.
 pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) -> Result<RecAddr> {
     let mut head = pager.state().free_data_head;
+    if head != 0 && !takes(pager, layout, head, serial)? {
+        let mut p = page::blank(layout.page_size, PageType::Data);
+        layout.set_next_free(&mut p, head);
+        head = pager.alloc(p)?;
+        pager.state_mut().free_data_head = head;
+    }
     if head == 0 {
         head = pager.alloc(page::blank(layout.page_size, PageType::Data))?;
         pager.state_mut().free_data_head = head;
@@ -23,7 +34,9 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
     // if the page has no room (the operation fails and its undo restores the page).
     let put = pager.update(head, DATA, |p| {
         let slot = layout.first_free(p)?;
-        layout.put(p, slot, serial, record);
+        if !layout.put(p, slot, serial, record) {
+            return None;
+        }
         let unlinked = layout.first_free(p).is_none().then(|| {
             let next = layout.next_free(p);
             layout.set_next_free(p, 0);
@@ -34,7 +47,9 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
     let Some((slot, unlinked)) = put else {
         return fail(
             Status::IoError,
-            format!("data page {head} is on the free list but full"),
+            format!(
+                "data page {head} is on the free list but full (or cannot take serial {serial})"
+            ),
         );
     };
     if let Some(next) = unlinked {
@@ -44,6 +59,15 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
         page: head,
         slot: slot as u16,
     })
+}
+
+/// Whether data page `page` can take a record with `serial` (no read with 8-byte
+/// serials: such a page takes any).
+fn takes(pager: &mut Pager, layout: &Layout, page: u32, serial: u64) -> Result<bool> {
+    if layout.serial_bytes == crate::page::data::WIDE_SERIAL {
+        return Ok(true);
+    }
+    Ok(layout.takes(&pager.read(page, DATA)?, serial))
 }
 
 /// Store `records` (serials `first_serial`, `first_serial + 1`, …) in the slots that
@@ -61,11 +85,22 @@ pub fn insert_batch<R: AsRef<[u8]>>(
     let mut next = records.iter().zip(first_serial..).peekable();
     let mut slots = Vec::with_capacity(layout.slots);
     while next.peek().is_some() {
-        let head = pager.state().free_data_head;
+        let mut head = pager.state().free_data_head;
+        let first = next.peek().map_or(0, |&(_, serial)| serial);
         let mut p = if head == 0 {
             page::blank(layout.page_size, PageType::Data)
         } else {
-            std::sync::Arc::unwrap_or_clone(pager.read(head, DATA)?)
+            let p = pager.read(head, DATA)?;
+            if layout.takes(&p, first) {
+                std::sync::Arc::unwrap_or_clone(p)
+            } else {
+                // A head page too far from the serials: a new page goes in front of
+                // it, as `insert` does.
+                let mut blank = page::blank(layout.page_size, PageType::Data);
+                layout.set_next_free(&mut blank, head);
+                head = 0;
+                blank
+            }
         };
         slots.clear();
         let mut from = 0;
@@ -73,7 +108,9 @@ pub fn insert_batch<R: AsRef<[u8]>>(
             let Some(free) = (from..layout.slots).find(|&s| !layout.is_used(&p, s)) else {
                 break;
             };
-            layout.put(&mut p, free, *serial, record.as_ref());
+            if !layout.put(&mut p, free, *serial, record.as_ref()) {
+                break;
+            }
             slots.push(free as u16);
             from = free + 1;
             next.next();
@@ -85,6 +122,7 @@ pub fn insert_batch<R: AsRef<[u8]>>(
             );
         }
         let full = layout.first_free(&p).is_none();
+        let blocked = next.peek().is_some_and(|&(_, s)| !layout.takes(&p, s));
         let next_free = layout.next_free(&p);
         if full {
             layout.set_next_free(&mut p, 0);
@@ -98,11 +136,14 @@ pub fn insert_batch<R: AsRef<[u8]>>(
         if full {
             pager.state_mut().free_data_head = next_free;
         } else if head == 0 {
-            // A new page with room left starts the (empty) list, as `insert` links
-            // it before filling it.
+            // A new page with room left heads the list (in front of a page that could
+            // not take its serials, if any), as `insert` links it before filling it.
             pager.state_mut().free_data_head = page_no;
         }
-        debug_assert!(full || next.peek().is_none(), "stopped on a page with room");
+        debug_assert!(
+            full || blocked || next.peek().is_none(),
+            "stopped on a page with room"
+        );
         out.extend(slots.iter().map(|&slot| RecAddr {
             page: page_no,
             slot,

@@ -169,7 +169,7 @@ fn scan(vfs: &dyn Vfs, path: &Path) -> Result<Recovery> {
     let (fcr, geometry_from) = geometry(file.as_ref(), path, len)?;
     let spec = fcr.spec;
     let ps = spec.page_size as usize;
-    let Some(layout) = Layout::new(ps, spec.record_length as usize) else {
+    let Some(layout) = Layout::of(&spec) else {
         return fail(
             Status::IoError,
             format!(
@@ -326,7 +326,13 @@ fn geometry(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, String)> 
             }
             magic |= Fcr::has_magic(&b);
             let Ok(f) = Fcr::decode(&b) else { continue };
-            if Layout::new(ps as usize, usize::from(f.spec.record_length)).is_none() {
+            if Layout::with_serial(
+                ps as usize,
+                usize::from(f.spec.record_length),
+                usize::from(f.spec.slot_serial_bytes),
+            )
+            .is_none()
+            {
                 continue;
             }
             let intact = page::checksum_ok(&b)

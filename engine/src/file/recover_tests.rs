@@ -39,6 +39,7 @@ fn spec() -> FileSpec {
         ],
         format: crate::page::spec::FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 

@@ -18,6 +18,9 @@
 //!              | compactleaves=y|n   optional; default n. `y`: index leaves keep each
 //!                                column's shared part once (`FileSpec::compact_leaves`);
 //!                                the writer gives it only for `y`
+//!              | serialbytes=N   optional; default 8. Bytes of each data-page slot's
+//!                                serial, 1..=8 (`FileSpec::slot_serial_bytes`); the
+//!                                writer gives it only when not 8
 //!              | variable=n      optional; `y` (variable-length records) is not supported
 //!              | replace=n       optional; `y` is not supported (-create never overwrites)
 //!              | truncate=n | compress=n     optional; accepted only as `n`
@@ -109,9 +112,13 @@ pub fn write_description(spec: &FileSpec) -> String {
     } else {
         ""
     };
+    let serial = match spec.slot_serial_bytes {
+        8 => String::new(),
+        n => format!(" serialbytes={n}"),
+    };
     let _ = writeln!(
         out,
-        "record={} page={} key={}{version}{compact}",
+        "record={} page={} key={}{version}{compact}{serial}",
         spec.record_length,
         spec.page_size,
         spec.keys.len()
@@ -209,6 +216,7 @@ struct FilePart {
     keys: At<u64>,
     format: At<FileFormat>,
     compact_leaves: At<bool>,
+    serial_bytes: At<u8>,
     variable: At<bool>,
     replace: At<bool>,
     truncate: At<bool>,
@@ -317,7 +325,8 @@ fn set<T>(slot: &mut At<T>, value: T, tok: Token<'_>, name: &str, scope: &str) -
 }
 
 const FILE_FIELDS: &str =
-    "record=, key=, page=, version=, compactleaves=, variable=, replace=, truncate= or compress=";
+    "record=, key=, page=, version=, compactleaves=, serialbytes=, variable=, replace=, \
+     truncate= or compress=";
 const SEG_FIELDS: &str = "length=, type=, segment=, duplicates=, modifiable=, descending=, \
                           alternate=, nullkey= or position= (to start the next segment)";
 
@@ -388,6 +397,12 @@ impl Parser {
                     .ok_or_else(|| bad(tok, "compactleaves=y or compactleaves=n"))?;
                 set(&mut f.compact_leaves, v, tok, "compactleaves", SCOPE)
             }
+            b"serialbytes" => {
+                let n = number(value, 8)
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| bad(tok, "serialbytes=N, N from 1 to 8"))?;
+                set(&mut f.serial_bytes, n as u8, tok, "serialbytes", SCOPE)
+            }
             b"variable" => no_only(tok, value, &mut f.variable, "variable", SCOPE, "variable-length records are not supported yet"),
             b"replace" => no_only(tok, value, &mut f.replace, "replace", SCOPE, "butil -create never replaces an existing file; remove it first"),
             b"truncate" => no_only(tok, value, &mut f.truncate, "truncate", SCOPE, "blank truncation applies only to variable-length records, which are not supported"),
@@ -443,8 +458,8 @@ impl Parser {
                 SCOPE,
                 "null keys are not supported",
             ),
-            b"record" | b"key" | b"page" | b"version" | b"compactleaves" | b"variable"
-            | b"replace" | b"truncate" | b"compress" => Err(bad(
+            b"record" | b"key" | b"page" | b"version" | b"compactleaves" | b"serialbytes"
+            | b"variable" | b"replace" | b"truncate" | b"compress" => Err(bad(
                 tok,
                 format!(
                     "a key segment field ({SEG_FIELDS}); file fields must come before the first \
@@ -607,6 +622,7 @@ impl Parser {
                 keys: self.keys,
                 format,
                 compact_leaves: self.file.compact_leaves.is_some_and(|(c, _)| c),
+                slot_serial_bytes: self.file.serial_bytes.map_or(8, |(n, _)| n),
             },
             self.key_lines,
         ))

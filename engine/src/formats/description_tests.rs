@@ -65,6 +65,7 @@ fn demo_person() {
             ],
             format: FileFormat::V6,
             compact_leaves: false,
+            slot_serial_bytes: 8,
         }
     );
 }
@@ -85,6 +86,7 @@ fn demo_course() {
             ],
             format: FileFormat::V6,
             compact_leaves: false,
+            slot_serial_bytes: 8,
         }
     );
 }
@@ -110,6 +112,7 @@ fn demo_enrollment() {
             ],
             format: FileFormat::V6,
             compact_leaves: false,
+            slot_serial_bytes: 8,
         }
     );
 }
@@ -137,6 +140,7 @@ fn defaults_and_spellings() {
             keys: vec![key(true, true, vec![seg(2, 2, KeyType::Unsigned, true)])],
             format: FileFormat::V6,
             compact_leaves: false,
+            slot_serial_bytes: 8,
         }
     );
 }
@@ -442,26 +446,30 @@ fn arb_spec() -> impl Strategy<Value = FileSpec> {
         proptest::sample::select(PAGE_SIZES.to_vec()),
         proptest::sample::select(vec![FileFormat::V6, FileFormat::V5]),
         any::<bool>(),
+        1u8..=8,
     )
-        .prop_flat_map(|(record_length, page_size, format, compact_leaves)| {
-            let key = (
-                proptest::collection::vec(arb_segment(record_length), 1..=4),
-                any::<bool>(),
-                any::<bool>(),
-            )
-                .prop_map(|(segments, duplicates, modifiable)| KeySpec {
-                    segments,
-                    duplicates,
-                    modifiable,
-                });
-            proptest::collection::vec(key, 1..=MAX_KEYS).prop_map(move |keys| FileSpec {
-                record_length,
-                page_size,
-                keys,
-                format,
-                compact_leaves,
-            })
-        })
+        .prop_flat_map(
+            |(record_length, page_size, format, compact_leaves, slot_serial_bytes)| {
+                let key = (
+                    proptest::collection::vec(arb_segment(record_length), 1..=4),
+                    any::<bool>(),
+                    any::<bool>(),
+                )
+                    .prop_map(|(segments, duplicates, modifiable)| KeySpec {
+                        segments,
+                        duplicates,
+                        modifiable,
+                    });
+                proptest::collection::vec(key, 1..=MAX_KEYS).prop_map(move |keys| FileSpec {
+                    record_length,
+                    page_size,
+                    keys,
+                    format,
+                    compact_leaves,
+                    slot_serial_bytes,
+                })
+            },
+        )
 }
 
 /// Tokens that are mostly valid, to reach deep parser states.
@@ -471,6 +479,7 @@ fn arb_token() -> impl Strategy<Value = String> {
         "page",
         "key",
         "version",
+        "serialbytes",
         "variable",
         "replace",
         "position",

@@ -1,17 +1,26 @@
-//! Data pages: fixed-length record slots. Each slot holds an 8-byte serial (the
-//! record's insertion number, which orders duplicates) and the record bytes; a bitmap
-//! says which slots are used. Data pages with a free slot form a singly linked list
-//! from the FCR's `free_data_head` through `next_free`; a page is on the list exactly
-//! when it is not full.
+//! Data pages: fixed-length record slots. Each slot holds the record's serial (its
+//! insertion number, which orders duplicates) and the record bytes; a bitmap says
+//! which slots are used. Data pages with a free slot form a singly linked list from
+//! the FCR's `free_data_head` through `next_free`; a page is on the list exactly when
+//! it is not full.
+//!
+//! A slot's serial takes 8 bytes, or — in a file made with narrower slot serials
+//! ([`FileSpec::slot_serial_bytes`](crate::page::spec::FileSpec::slot_serial_bytes)) —
+//! `w` bytes counted from a base serial the page keeps once (8 bytes after its used
+//! count; the bitmap follows). A page then holds only serials within `2^(8w)` of each
+//! other: [`Layout::put`] moves the base down to take an older serial, and refuses one
+//! the page's live records are too far from (the insert goes to another page).
 
 use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::HEADER_LEN;
 
 const NEXT_FREE_AT: usize = HEADER_LEN;
 pub(crate) const USED_AT: usize = HEADER_LEN + 4;
+/// Where the bitmap starts on a page of 8-byte serials, and where the base serial is
+/// on one of narrower serials (its bitmap follows the base).
 const BITMAP_AT: usize = HEADER_LEN + 8;
-/// Per-slot overhead: the serial.
-pub const SLOT_OVERHEAD: usize = 8;
+/// The widest slot serial: a serial whole, no base.
+pub const WIDE_SERIAL: usize = 8;
 
 /// Slot geometry for one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,14 +28,45 @@ pub struct Layout {
     pub page_size: usize,
     pub record_length: usize,
     pub slots: usize,
+    /// Bytes of each slot's serial (1..=8; below 8, an offset from the page's base).
+    pub serial_bytes: usize,
+    bitmap_at: usize,
     slots_at: usize,
 }
 
 impl Layout {
-    /// Geometry for a page and record size; `None` if not even one record fits.
+    /// Geometry for a page and record size with 8-byte slot serials; `None` if not
+    /// even one record fits.
     pub fn new(page_size: usize, record_length: usize) -> Option<Layout> {
-        let slot = record_length + SLOT_OVERHEAD;
-        let room = page_size.checked_sub(BITMAP_AT)?;
+        Layout::with_serial(page_size, record_length, WIDE_SERIAL)
+    }
+
+    /// The geometry of `spec`'s data pages.
+    pub fn of(spec: &crate::page::spec::FileSpec) -> Option<Layout> {
+        Layout::with_serial(
+            spec.page_size as usize,
+            spec.record_length as usize,
+            usize::from(spec.slot_serial_bytes),
+        )
+    }
+
+    /// Geometry with `serial_bytes`-byte slot serials (1..=8; `None` outside that, or if
+    /// not even one record fits).
+    pub fn with_serial(
+        page_size: usize,
+        record_length: usize,
+        serial_bytes: usize,
+    ) -> Option<Layout> {
+        if !(1..=WIDE_SERIAL).contains(&serial_bytes) {
+            return None;
+        }
+        let bitmap_at = if serial_bytes == WIDE_SERIAL {
+            BITMAP_AT
+        } else {
+            BITMAP_AT + 8
+        };
+        let slot = record_length + serial_bytes;
+        let room = page_size.checked_sub(bitmap_at)?;
         // n slots need ceil(n/8) bitmap bytes + n*slot bytes.
         let mut n = room * 8 / (8 * slot + 1);
         while n > 0 && n.div_ceil(8) + n * slot > room {
@@ -36,12 +76,14 @@ impl Layout {
             page_size,
             record_length,
             slots: n,
-            slots_at: BITMAP_AT + n.div_ceil(8),
+            serial_bytes,
+            bitmap_at,
+            slots_at: bitmap_at + n.div_ceil(8),
         })
     }
 
     fn slot_at(&self, slot: usize) -> usize {
-        self.slots_at + slot * (self.record_length + SLOT_OVERHEAD)
+        self.slots_at + slot * (self.record_length + self.serial_bytes)
     }
 
     pub fn next_free(&self, p: &[u8]) -> u32 {
@@ -55,13 +97,13 @@ impl Layout {
         get_u16(p, USED_AT) as usize
     }
     pub fn is_used(&self, p: &[u8], slot: usize) -> bool {
-        slot < self.slots && p[BITMAP_AT + slot / 8] & (1 << (slot % 8)) != 0
+        slot < self.slots && p[self.bitmap_at + slot / 8] & (1 << (slot % 8)) != 0
     }
     /// The used slots in order: the bitmap read a byte at a time, each set bit found
     /// by its position (`is_used` over every slot tests a bit per slot, free or not).
     pub fn used_slots<'a>(&self, p: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
         let slots = self.slots;
-        p[BITMAP_AT..BITMAP_AT + slots.div_ceil(8)]
+        p[self.bitmap_at..self.bitmap_at + slots.div_ceil(8)]
             .iter()
             .enumerate()
             .flat_map(|(i, &byte)| {
@@ -83,35 +125,108 @@ impl Layout {
         (0..self.slots).find(|&s| !self.is_used(p, s))
     }
     pub fn serial(&self, p: &[u8], slot: usize) -> u64 {
-        get_u64(p, self.slot_at(slot))
+        let at = self.slot_at(slot);
+        if self.serial_bytes == WIDE_SERIAL {
+            return get_u64(p, at);
+        }
+        self.base(p).wrapping_add(self.offset_at(p, at))
     }
     pub fn record<'a>(&self, p: &'a [u8], slot: usize) -> &'a [u8] {
-        let at = self.slot_at(slot) + SLOT_OVERHEAD;
+        let at = self.slot_at(slot) + self.serial_bytes;
         &p[at..at + self.record_length]
     }
-    /// Fill a free slot.
-    pub fn put(&self, p: &mut [u8], slot: usize, serial: u64, record: &[u8]) {
+
+    /// The base serial of a page of narrow serials.
+    fn base(&self, p: &[u8]) -> u64 {
+        get_u64(p, BITMAP_AT)
+    }
+
+    /// The narrow serial stored at `at`, little-endian.
+    fn offset_at(&self, p: &[u8], at: usize) -> u64 {
+        p[at..at + self.serial_bytes]
+            .iter()
+            .rev()
+            .fold(0, |v, &b| v << 8 | u64::from(b))
+    }
+
+    fn put_offset(&self, p: &mut [u8], at: usize, offset: u64) {
+        debug_assert!(offset >> (8 * self.serial_bytes) == 0);
+        for (i, b) in p[at..at + self.serial_bytes].iter_mut().enumerate() {
+            *b = (offset >> (8 * i)) as u8;
+        }
+    }
+
+    /// Whether a serial `span` above another fits a slot's serial.
+    fn spans(&self, span: u64) -> bool {
+        self.serial_bytes == WIDE_SERIAL || span >> (8 * self.serial_bytes) == 0
+    }
+
+    /// The base page `p` needs to hold `serial` besides its live records: `Some(its
+    /// base)` when no base needs to move, `Some(lower)` when the base must move down
+    /// to it, `None` when the live records and `serial` are too far apart.
+    fn base_for(&self, p: &[u8], serial: u64) -> Option<u64> {
+        let base = self.base(p);
+        if serial >= base && self.spans(serial - base) {
+            return Some(base);
+        }
+        let (lo, hi) = self
+            .used_slots(p)
+            .map(|s| self.serial(p, s))
+            .fold((serial, serial), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        self.spans(hi - lo).then_some(lo)
+    }
+
+    /// Whether page `p` can take a record with `serial` (always, with 8-byte serials;
+    /// with narrow ones, while its live records and `serial` fit one base).
+    pub fn takes(&self, p: &[u8], serial: u64) -> bool {
+        self.serial_bytes == WIDE_SERIAL || self.base_for(p, serial).is_some()
+    }
+
+    /// Fill a free slot; `false` (the page untouched) if the page cannot take `serial`
+    /// ([`Layout::takes`]). A narrow page whose base must move down has every live
+    /// slot's serial rewritten from the new base.
+    #[must_use]
+    pub fn put(&self, p: &mut [u8], slot: usize, serial: u64, record: &[u8]) -> bool {
         debug_assert!(!self.is_used(p, slot));
         debug_assert_eq!(record.len(), self.record_length);
         let at = self.slot_at(slot);
-        put_u64(p, at, serial);
-        p[at + SLOT_OVERHEAD..at + SLOT_OVERHEAD + self.record_length].copy_from_slice(record);
-        p[BITMAP_AT + slot / 8] |= 1 << (slot % 8);
+        if self.serial_bytes == WIDE_SERIAL {
+            put_u64(p, at, serial);
+        } else {
+            let Some(base) = self.base_for(p, serial) else {
+                return false;
+            };
+            let old = self.base(p);
+            if base != old {
+                let used: Vec<usize> = self.used_slots(p).collect();
+                for s in used {
+                    let x = self.slot_at(s);
+                    let offset = old.wrapping_add(self.offset_at(p, x)) - base;
+                    self.put_offset(p, x, offset);
+                }
+                put_u64(p, BITMAP_AT, base);
+            }
+            self.put_offset(p, at, serial - base);
+        }
+        let rec = at + self.serial_bytes;
+        p[rec..rec + self.record_length].copy_from_slice(record);
+        p[self.bitmap_at + slot / 8] |= 1 << (slot % 8);
         let used = self.used(p) + 1;
         put_u16(p, USED_AT, used as u16);
+        true
     }
     /// Overwrite a used slot's record (serial kept).
     pub fn replace(&self, p: &mut [u8], slot: usize, record: &[u8]) {
         debug_assert!(self.is_used(p, slot));
-        let at = self.slot_at(slot) + SLOT_OVERHEAD;
+        let at = self.slot_at(slot) + self.serial_bytes;
         p[at..at + self.record_length].copy_from_slice(record);
     }
     /// Free a used slot (its bytes are zeroed: deleted data does not linger).
     pub fn clear(&self, p: &mut [u8], slot: usize) {
         debug_assert!(self.is_used(p, slot));
         let at = self.slot_at(slot);
-        p[at..at + SLOT_OVERHEAD + self.record_length].fill(0);
-        p[BITMAP_AT + slot / 8] &= !(1 << (slot % 8));
+        p[at..at + self.serial_bytes + self.record_length].fill(0);
+        p[self.bitmap_at + slot / 8] &= !(1 << (slot % 8));
         let used = self.used(p).saturating_sub(1);
         put_u16(p, USED_AT, used as u16);
     }
@@ -129,7 +244,7 @@ mod tests {
                     assert!(l.slot_at(l.slots) <= ps as usize);
                     assert!(Layout::new(ps as usize, rl).is_some());
                 } else {
-                    assert!(BITMAP_AT + 1 + rl + SLOT_OVERHEAD > ps as usize);
+                    assert!(BITMAP_AT + 1 + rl + WIDE_SERIAL > ps as usize);
                 }
             }
         }
@@ -141,7 +256,7 @@ mod tests {
         let mut p = super::super::blank(512, super::super::PageType::Data);
         for s in 0..l.slots {
             assert_eq!(l.first_free(&p), Some(s));
-            l.put(&mut p, s, s as u64 + 100, &[s as u8; 10]);
+            assert!(l.put(&mut p, s, s as u64 + 100, &[s as u8; 10]));
         }
         assert_eq!(l.first_free(&p), None);
         assert_eq!(l.used(&p), l.slots);
@@ -154,10 +269,92 @@ mod tests {
         assert_eq!(listed.len(), l.slots - 1);
         // Damage: bits set past the last slot are no slot's.
         assert_ne!(l.slots % 8, 0);
-        p[BITMAP_AT + l.slots / 8] = 0xff;
+        p[l.bitmap_at + l.slots / 8] = 0xff;
         assert_eq!(l.used_slots(&p).last(), Some(l.slots - 1));
         assert_eq!(l.used_slots(&p).count(), l.bitmap_count(&p));
         assert_eq!(l.record(&p, 4), &[4u8; 10]);
         assert_eq!(l.serial(&p, 4), 104);
+    }
+
+    #[test]
+    fn narrow_serials_cost_a_base_and_save_bytes_per_slot() {
+        let wide = Layout::new(4096, 100).unwrap();
+        let narrow = Layout::with_serial(4096, 100, 3).unwrap();
+        assert_eq!((wide.slots, narrow.slots), (37, 39));
+        assert!(narrow.slot_at(narrow.slots) <= 4096);
+        assert!(Layout::with_serial(4096, 100, 0).is_none());
+        assert!(Layout::with_serial(4096, 100, 9).is_none());
+    }
+
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Put the next serial plus a jump (0 for the usual next one).
+        Put(u64),
+        Clear(usize),
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => prop_oneof![Just(0u64), 0u64..300, 0u64..70_000].prop_map(Op::Put),
+                1 => any::<usize>().prop_map(Op::Clear),
+            ],
+            1..120,
+        )
+    }
+
+    proptest! {
+        /// Against a model of slot → serial: every used slot reads back its serial and
+        /// record, whatever bases the page moved through, and a put is refused exactly
+        /// when the live serials and the new one span `2^(8w)` or more (the page is
+        /// then untouched).
+        #[test]
+        fn narrow_serials_read_back_and_refuse_only_what_does_not_fit(
+            w in 1usize..=8,
+            start in prop_oneof![Just(0u64), any::<u64>().prop_map(|x| x >> 2)],
+            ops in ops(),
+        ) {
+            let l = Layout::with_serial(512, 6, w).unwrap();
+            let mut p = super::super::blank(512, super::super::PageType::Data);
+            let mut model: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut next = start;
+            for op in ops {
+                match op {
+                    Op::Put(jump) => {
+                        next += jump;
+                        let serial = next;
+                        next += 1;
+                        let Some(slot) = l.first_free(&p) else { continue };
+                        let lo = model.values().copied().fold(serial, u64::min);
+                        let hi = model.values().copied().fold(serial, u64::max);
+                        let fits = w == 8 || (hi - lo) >> (8 * w) == 0;
+                        prop_assert_eq!(l.takes(&p, serial), fits);
+                        let before = p.clone();
+                        let rec = [serial as u8; 6];
+                        prop_assert_eq!(l.put(&mut p, slot, serial, &rec), fits);
+                        if fits {
+                            model.insert(slot, serial);
+                        } else {
+                            prop_assert_eq!(&p, &before);
+                        }
+                    }
+                    Op::Clear(i) => {
+                        if model.is_empty() { continue; }
+                        let slot = *model.keys().nth(i % model.len()).unwrap();
+                        l.clear(&mut p, slot);
+                        model.remove(&slot);
+                    }
+                }
+                prop_assert_eq!(l.used_slots(&p).collect::<Vec<_>>(), model.keys().copied().collect::<Vec<_>>());
+                prop_assert_eq!(l.used(&p), model.len());
+                for (&slot, &serial) in &model {
+                    prop_assert_eq!(l.serial(&p, slot), serial);
+                    prop_assert_eq!(l.record(&p, slot), &[serial as u8; 6]);
+                }
+            }
+        }
     }
 }

@@ -25,6 +25,9 @@ const DEPTH_AT: usize = 89;
 /// Flags of the file's layout: bit 0, `compact_leaves` (0 in files made before it).
 const FLAGS_AT: usize = 90;
 const FLAG_COMPACT_LEAVES: u8 = 1;
+/// Bytes of a data-page slot's serial, 1 to 7; 0 for 8 (files made before narrower
+/// serials hold 0 there).
+const SERIAL_BYTES_AT: usize = 91;
 /// Where the fixed fields end and the key table starts.
 const KEYS_AT: usize = 96;
 const KEY_LEN: usize = 8;
@@ -98,6 +101,10 @@ impl Fcr {
             FLAG_COMPACT_LEAVES
         } else {
             0
+        };
+        b[SERIAL_BYTES_AT] = match self.spec.slot_serial_bytes {
+            8 => 0,
+            n => n,
         };
         let mut at = KEYS_AT;
         for (k, key) in self.spec.keys.iter().enumerate() {
@@ -205,12 +212,22 @@ impl Fcr {
         if flags & !FLAG_COMPACT_LEAVES != 0 {
             return bad(&format!("unknown layout flags {flags:#04x}"));
         }
+        let serial_bytes = match b[SERIAL_BYTES_AT] {
+            0 => 8,
+            n @ 1..=7 => n,
+            n => {
+                return bad(&format!(
+                    "slot serials of {n} bytes (the format has 1 to 8)"
+                ))
+            }
+        };
         let spec = FileSpec {
             record_length,
             page_size,
             keys,
             format,
             compact_leaves: flags & FLAG_COMPACT_LEAVES != 0,
+            slot_serial_bytes: serial_bytes,
         };
         spec.validate()
             .map_err(|e| e.during("file control record holds an invalid definition"))?;
@@ -268,12 +285,17 @@ mod tests {
     use crate::vfs::testing::TestVfs;
     use std::path::Path;
 
-    /// Slot 0 of a file `pager::create` makes with this layout flag.
+    /// Slot 0 of a file `pager::create` makes with this layout.
     fn created(compact_leaves: bool) -> Vec<u8> {
+        created_with(compact_leaves, 8)
+    }
+
+    fn created_with(compact_leaves: bool, slot_serial_bytes: u8) -> Vec<u8> {
         let vfs = TestVfs::new();
         let path = Path::new("/f.btr");
         let spec = FileSpec {
             compact_leaves,
+            slot_serial_bytes,
             ..FileSpec::unique_u32_key(16, 512)
         };
         crate::pager::create(&vfs, path, &spec).expect("create");
@@ -299,5 +321,21 @@ mod tests {
         let e = Fcr::decode(&b).expect_err("unknown flag");
         assert_eq!(e.status, Status::IoError);
         assert!(e.to_string().contains("unknown layout flags"), "{e}");
+    }
+
+    /// Slot serial widths read back as written; 8 is stored as 0, so a file made
+    /// before the field reads as 8-byte serials; a width the format has not is damage.
+    #[test]
+    fn slot_serial_width_round_trips_and_a_bad_one_is_refused() {
+        for n in 1..=8u8 {
+            let b = created_with(false, n);
+            assert_eq!(b[SERIAL_BYTES_AT], n % 8);
+            assert_eq!(Fcr::decode(&b).expect("decode").spec.slot_serial_bytes, n);
+        }
+        let mut b = created(false);
+        b[SERIAL_BYTES_AT] = 9;
+        let e = Fcr::decode(&b).expect_err("width 9");
+        assert_eq!(e.status, Status::IoError);
+        assert!(e.to_string().contains("slot serials of 9 bytes"), "{e}");
     }
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 pub fn check_fits(spec: &FileSpec) -> Result<()> {
     spec.validate()?;
     let ps = spec.page_size as usize;
-    if Layout::new(ps, spec.record_length as usize).is_none() {
+    if Layout::of(spec).is_none() {
         return fail(
             Status::InvalidRecordLength,
             format!(

@@ -41,6 +41,7 @@ pub fn people_spec(page_size: u32) -> FileSpec {
         ],
         format: engine::FileFormat::V6,
         compact_leaves: false,
+        slot_serial_bytes: 8,
     }
 }
 

@@ -43,6 +43,7 @@ pub fn legacy_spec() -> FileSpec {
     FileSpec {
         format: FileFormat::V5,
         compact_leaves: false,
+        slot_serial_bytes: 8,
         ..FileSpec::unique_u32_key(16, 512)
     }
 }

@@ -192,6 +192,7 @@ impl Rig {
         FileSpec {
             format,
             compact_leaves: self.compact.get(f).copied().unwrap_or(false),
+            slot_serial_bytes: 8,
             ..self.spec.clone()
         }
     }
