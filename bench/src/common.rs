@@ -142,6 +142,9 @@ pub struct Sizes {
     pub sim_seeds: u64,
     /// …of this many workload steps each.
     pub sim_steps: usize,
+    /// Keel's data-page slot serials, bytes (`serialbytes=`; 8 is the layout of files
+    /// made before narrower serials).
+    pub serial_bytes: u8,
 }
 
 impl Sizes {
@@ -164,6 +167,7 @@ impl Sizes {
             delta_mib: 64,
             sim_seeds: 200,
             sim_steps: 1000,
+            serial_bytes: 3,
         }
     }
 
@@ -184,6 +188,7 @@ impl Sizes {
             delta_mib: 4,
             sim_seeds: 10,
             sim_steps: 1000,
+            serial_bytes: 3,
         }
     }
 }

@@ -28,8 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The benchmark's file: 100-byte records, one unique unsigned 8-byte key at offset 0,
-/// 4 KiB pages, index leaves with shared parts (`compactleaves=y`).
-pub fn spec() -> FileSpec {
+/// 4 KiB pages, index leaves with shared parts (`compactleaves=y`), slot serials of
+/// `sizes.serial_bytes` bytes (`serialbytes=`).
+pub fn spec(sizes: &Sizes) -> FileSpec {
     FileSpec {
         record_length: common::RECORD_LEN as u16,
         page_size: 4096,
@@ -45,14 +46,14 @@ pub fn spec() -> FileSpec {
         }],
         format: engine::FileFormat::V6,
         compact_leaves: true,
-        slot_serial_bytes: 8,
+        slot_serial_bytes: sizes.serial_bytes,
     }
 }
 
 /// `config` with its clean-page cache holding `sizes.cache_bytes` of the benchmark's
 /// 4 KiB pages.
 fn with_cache(config: Config, sizes: &Sizes) -> Config {
-    let pages = sizes.cache_bytes / u64::from(spec().page_size);
+    let pages = sizes.cache_bytes / u64::from(spec(sizes).page_size);
     Config {
         clean_cache_pages: usize::try_from(pages).unwrap_or(usize::MAX).max(1),
         ..config
@@ -89,10 +90,15 @@ fn fresh_log(dir: &Path, name: &str) -> PathBuf {
 
 /// A fresh data file `name` in `dir` (an earlier one removed) and an engine with a
 /// handle on it.
-fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathBuf)> {
+fn fresh(
+    dir: &Path,
+    name: &str,
+    mut e: Engine,
+    sizes: &Sizes,
+) -> Result<(Engine, Handle, PathBuf)> {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
-    e.create(&path, &spec())
+    e.create(&path, &spec(sizes))
         .ctx(format_args!("Keel: creating {}", path.display()))?;
     let h = e
         .open(&path, OpenMode::Normal)
@@ -107,7 +113,7 @@ fn fresh(dir: &Path, name: &str, mut e: Engine) -> Result<(Engine, Handle, PathB
 pub fn commits_single(dir: &Path, sizes: &Sizes, mode: LogMode) -> Result<(f64, f64)> {
     let name = format!("commit1-{}", mode.name());
     let e = server_engine(mode, fresh_log(dir, &format!("{name}.log")), sizes);
-    let (mut e, h, _) = fresh(dir, &format!("{name}.dat"), e)?;
+    let (mut e, h, _) = fresh(dir, &format!("{name}.dat"), e, sizes)?;
     for i in 0..sizes.warm_commits {
         e.insert(h, &record(WARM_BASE + i))
             .ctx("Keel: warm-up commit")?;
@@ -157,8 +163,14 @@ pub fn commits_flushed(dir: &Path, sizes: &Sizes, format: FileFormat) -> Result<
     );
     let path = dir.join(format!("{name}.dat"));
     let _ = std::fs::remove_file(&path);
-    e.create(&path, &FileSpec { format, ..spec() })
-        .ctx(format_args!("Keel: creating {}", path.display()))?;
+    e.create(
+        &path,
+        &FileSpec {
+            format,
+            ..spec(sizes)
+        },
+    )
+    .ctx(format_args!("Keel: creating {}", path.display()))?;
     let h = e
         .open(&path, OpenMode::Normal)
         .ctx(format_args!("Keel: opening {}", path.display()))?;
@@ -294,7 +306,7 @@ pub fn commits_concurrent(dir: &Path, sizes: &Sizes) -> Result<Concurrent> {
         },
         sizes,
     );
-    let (mut e, h0, path) = fresh(dir, "commit8.dat", e)?;
+    let (mut e, h0, path) = fresh(dir, "commit8.dat", e, sizes)?;
     for i in 0..sizes.warm_commits {
         e.insert(h0, &record(WARM_BASE + i))
             .ctx("Keel: warm-up commit")?;
@@ -393,7 +405,7 @@ pub fn load(dir: &Path, n: u64, order: Order, sizes: &Sizes) -> Result<Loaded> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let e = engine_with(bulk_config(LogMode::Off, fresh_log(dir, "load.log")), sizes);
-    let (mut engine, handle, path) = fresh(dir, &name, e)?;
+    let (mut engine, handle, path) = fresh(dir, &name, e, sizes)?;
     let seqfile = dir.join(format!("load-{}.seq (in memory)", order.name()));
     let mut progress = Progress::default();
     let start = Instant::now();
@@ -504,7 +516,7 @@ pub fn make_delta(dir: &Path, sizes: &Sizes) -> Result<u64> {
     let path = roll_in_path(dir);
     let delta = engine::delta::delta_path(&path).ctx("Keel: the delta's name")?;
     let _ = std::fs::remove_file(&delta);
-    let (mut e, h, path) = fresh(dir, "rollin.dat", roll_in_engine(sizes))?;
+    let (mut e, h, path) = fresh(dir, "rollin.dat", roll_in_engine(sizes), sizes)?;
     e.start_backup(std::slice::from_ref(&path))
         .ctx("Keel: startbu")?;
     let want = sizes.delta_mib << 20;

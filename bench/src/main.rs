@@ -72,6 +72,12 @@ struct Cli {
     /// endbu (default 64; 4 with --quick). Needs about twice that on the disk.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     delta_mib: Option<u64>,
+    /// Bytes of each Keel data-page slot's serial, 1-8 (default 3): 100-byte records
+    /// fit 37 to a 4 KiB page with 8, 38 with 4, 39 with 3. A page then takes a record
+    /// only within 2^(8N) insertions of its oldest live one, far more than any row here
+    /// makes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    serial_bytes: Option<u8>,
     /// Internal: run one measurement (a JSON job) and print its outcome.
     #[arg(long, hide = true, value_name = "JOB")]
     child: Option<String>,
@@ -119,6 +125,9 @@ fn run(cli: &Cli) -> Result<()> {
     }
     if let Some(m) = cli.delta_mib {
         sizes.delta_mib = m;
+    }
+    if let Some(n) = cli.serial_bytes {
+        sizes.serial_bytes = n;
     }
     let scratch = match &cli.dir {
         Some(d) => tempfile::TempDir::new_in(d),

@@ -150,6 +150,10 @@ impl Results {
             self.sizes.cache_bytes >> 20,
             self.sizes.runs
         ));
+        out.push_str(&format!(
+            "Keel's file: 4 KiB pages, compact index leaves, {}-byte slot serials\n",
+            self.sizes.serial_bytes
+        ));
         if !self.load_before.is_empty() {
             out.push_str(&format!("load before: {}\n", self.load_before));
         }

@@ -139,10 +139,16 @@ pub enum Mutant {
     /// a record it does not match, or a value no seek finds (DESIGN: the index holds
     /// every record once, with the right entry).
     CompactInsertIgnoresShares,
+    /// A data page of narrow slot serials takes any serial: the offset from its base
+    /// is cut to the slot's width, with no move of the base and no refusal, so a
+    /// record inserted `2^(8w)` or more after the page's oldest live one reads back
+    /// with another serial — its index entries name a record that is not there
+    /// (DESIGN: the index holds every record once, with the right entry).
+    NarrowSerialWraps,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 39] = [
+    pub const ALL: [Mutant; 40] = [
         Mutant::SkipSyncBeforeFcr,
         Mutant::FcrBeforeShadowPages,
         Mutant::OverwriteInPlace,
@@ -182,6 +188,7 @@ impl Mutant {
         Mutant::ReuseAttemptedPages,
         Mutant::CopyOverLastDurableFcr,
         Mutant::CompactInsertIgnoresShares,
+        Mutant::NarrowSerialWraps,
     ];
 
     /// Wired into the engine but not yet hunted by the simulator: selectable by name
@@ -235,6 +242,7 @@ impl Mutant {
             Mutant::ReuseAttemptedPages => "reuse-attempted-pages",
             Mutant::CopyOverLastDurableFcr => "copy-over-last-durable-fcr",
             Mutant::CompactInsertIgnoresShares => "compact-insert-ignores-shares",
+            Mutant::NarrowSerialWraps => "narrow-serial-wraps",
         }
     }
 

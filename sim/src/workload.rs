@@ -184,8 +184,11 @@ pub fn draw(rng: &mut impl Rng, weights: &[(Step, u32)]) -> Step {
 /// sectors reach the disk, and a power loss follows; 21 — each file with even odds is
 /// made with `compact_leaves` (setup stream 10): its index leaves keep each column's
 /// shared part once, are rebuilt when an entry shortens one, and split where both
-/// halves fit.
-pub const WORKLOAD_VERSION: u32 = 21;
+/// halves fit; 22 — each file's slot serial width (setup stream 11): 8 bytes in half
+/// the files, 1 in a quarter, 2 to 4 in the rest; with one byte a data page takes a
+/// record only within 256 insertions of its oldest live one, so inserts meet blocked
+/// free-list heads and base moves within a seed.
+pub const WORKLOAD_VERSION: u32 = 22;
 
 /// Generation 18: the most records one bulk load inserts (small, so a seed's files
 /// stay the size they were; small batches make loads span several).

@@ -218,6 +218,41 @@ fn regenerate_seeds() {
         }
     }
 
+    // A file of 3-byte slot serials whose first pages kept old records while later
+    // inserts came: data pages with a base, offsets from it, and freed slots.
+    let vfs = TestVfs::new();
+    let mut eng = engine(&vfs, LogMode::Off);
+    eng.create(
+        path,
+        &FileSpec {
+            slot_serial_bytes: 3,
+            ..spec()
+        },
+    )
+    .expect("create");
+    let h = eng.open(path, OpenMode::Normal).expect("open");
+    for i in 0..120 {
+        eng.insert(h, &record(i)).expect("insert");
+    }
+    for i in (0..120u32).filter(|i| i % 3 != 0) {
+        eng.get(h, engine::GetOp::Equal, 0, &i.to_le_bytes())
+            .expect("get");
+        eng.delete(h).expect("delete");
+    }
+    for i in 200..260 {
+        eng.insert(h, &record(i)).expect("insert");
+    }
+    eng.close(h).expect("close");
+    eng.flush().expect("flush");
+    drop(eng);
+    let file = vfs.contents(path).expect("narrow-serial data file");
+    out.put("data_file", "narrow-serial-whole.btr", &file);
+    for (i, p) in file.chunks(PAGE_SIZE).enumerate().take(6) {
+        if page::type_of(p) == Some(PageType::Data) {
+            out.put("data_page", &format!("narrow-serial-page-{i}"), p);
+        }
+    }
+
     // Pre-image files of the preimage target's legacy file: void (after a committed
     // transaction), armed with the originals of its first pages, that armed file torn
     // inside its last frame, and with its newest header torn (the void one before it

@@ -36,12 +36,17 @@ impl DataFile {
     pub fn open(vfs: &dyn Vfs, path: &Path, read_only: bool, cfg: PagerConfig) -> Result<DataFile> {
         let pager = Pager::open(vfs, path, read_only, cfg)?;
         let spec = pager.spec();
-        let Some(layout) = Layout::of(spec) else {
+        #[cfg_attr(not(feature = "mutants"), allow(unused_mut))]
+        let Some(mut layout) = Layout::of(spec) else {
             return fail(
                 Status::IoError,
                 format!("{}: record length does not fit", path.display()),
             );
         };
+        #[cfg(feature = "mutants")]
+        {
+            layout.wraps = pager.mutant_on(crate::mutant::Mutant::NarrowSerialWraps);
+        }
         let trees = spec
             .keys
             .iter()

@@ -32,6 +32,10 @@ pub struct Layout {
     pub serial_bytes: usize,
     bitmap_at: usize,
     slots_at: usize,
+    /// The known-bad `narrow-serial-wraps`: a page takes any serial, its offset cut to
+    /// the slot's width.
+    #[cfg(feature = "mutants")]
+    pub wraps: bool,
 }
 
 impl Layout {
@@ -79,6 +83,8 @@ impl Layout {
             serial_bytes,
             bitmap_at,
             slots_at: bitmap_at + n.div_ceil(8),
+            #[cfg(feature = "mutants")]
+            wraps: false,
         })
     }
 
@@ -179,6 +185,10 @@ impl Layout {
     /// Whether page `p` can take a record with `serial` (always, with 8-byte serials;
     /// with narrow ones, while its live records and `serial` fit one base).
     pub fn takes(&self, p: &[u8], serial: u64) -> bool {
+        #[cfg(feature = "mutants")]
+        if self.wraps {
+            return true;
+        }
         self.serial_bytes == WIDE_SERIAL || self.base_for(p, serial).is_some()
     }
 
@@ -190,8 +200,15 @@ impl Layout {
         debug_assert!(!self.is_used(p, slot));
         debug_assert_eq!(record.len(), self.record_length);
         let at = self.slot_at(slot);
+        #[cfg(feature = "mutants")]
+        let wraps = self.wraps && self.used(p) > 0 && self.serial_bytes < WIDE_SERIAL;
+        #[cfg(not(feature = "mutants"))]
+        let wraps = false;
         if self.serial_bytes == WIDE_SERIAL {
             put_u64(p, at, serial);
+        } else if wraps {
+            let mask = (1u64 << (8 * self.serial_bytes)) - 1;
+            self.put_offset(p, at, serial.wrapping_sub(self.base(p)) & mask);
         } else {
             let Some(base) = self.base_for(p, serial) else {
                 return false;

@@ -44,15 +44,35 @@ pub fn pat_page(data: &[u8]) {
 /// odd sizes that leave a partial bitmap byte.
 const RECORD_LENGTHS: [usize; 4] = [1, 13, 100, 500];
 
-/// A data page read through `Layout` for a few page sizes and record lengths: the
-/// stored used count, the bitmap, and every used slot's serial and record.
+/// A data page read through `Layout` for a few page sizes, record lengths and slot
+/// serial widths: the stored used count, the bitmap, and every used slot's serial and
+/// record; with narrow serials, a put of the serial after the page's highest (whose
+/// base may move) either is refused with the page untouched or leaves every other
+/// used slot's serial as it was.
 pub fn data_page(data: &[u8]) {
     for page_size in [512usize, 4096, page_size_for(data)] {
         let p = as_page(data, page_size);
-        for rl in RECORD_LENGTHS {
-            let Some(layout) = Layout::new(page_size, rl) else {
+        for (rl, width) in RECORD_LENGTHS
+            .into_iter()
+            .flat_map(|rl| [8usize, 3, 1].map(|w| (rl, w)))
+        {
+            let Some(layout) = Layout::with_serial(page_size, rl, width) else {
                 continue;
             };
+            if let Some(free) = layout.first_free(&p) {
+                let mut q = p.clone();
+                let used: Vec<usize> = layout.used_slots(&p).collect();
+                let serials: Vec<u64> = used.iter().map(|&s| layout.serial(&p, s)).collect();
+                let serial = serials.iter().max().map_or(1, |m| m.wrapping_add(1));
+                if layout.put(&mut q, free, serial, &vec![7; rl]) {
+                    assert_eq!(layout.serial(&q, free), serial);
+                    for (&s, &was) in used.iter().zip(&serials) {
+                        assert_eq!(layout.serial(&q, s), was, "slot {s} after a put");
+                    }
+                } else {
+                    assert_eq!(q, p, "a refused put changed the page");
+                }
+            }
             let _ = layout.used(&p);
             let _ = layout.next_free(&p);
             let used = layout.bitmap_count(&p);

@@ -98,6 +98,24 @@ fn compact_files(seed: u64, workload: u32, nfiles: usize) -> Vec<bool> {
     (0..nfiles).map(|_| s.random_bool(0.5)).collect()
 }
 
+/// Generation 22: each file's slot serial width (setup stream 11): 8 bytes in half the
+/// files, one byte in a quarter (a page then takes a record only within 256 insertions
+/// of its oldest live one, so list heads are blocked and passed over within a seed),
+/// 2 to 4 bytes in the rest.
+fn serial_widths(seed: u64, workload: u32, nfiles: usize) -> Vec<u8> {
+    if workload < 22 {
+        return vec![8; nfiles];
+    }
+    let mut s = ChaCha8Rng::seed_from_u64(stream_seed(seed, u64::MAX, 11));
+    (0..nfiles)
+        .map(|_| match s.random_range(0..8) {
+            0..4 => 8,
+            4 | 5 => 1,
+            _ => s.random_range(2..=4),
+        })
+        .collect()
+}
+
 impl World {
     /// The world seed `seed` starts from (or, with `opts.plan`, the plan's setup,
     /// after the same draws).
@@ -197,6 +215,7 @@ impl World {
         }
         let legacy = legacy_files(seed, opts.workload, nfiles);
         let compact = compact_files(seed, opts.workload, nfiles);
+        let serial_bytes = serial_widths(seed, opts.workload, nfiles);
         let vfs = SimVfs::new(seed_vfs, faults);
         if opts.workload >= 9 {
             // Generation 9: directories are objects. The operator's layout — the data
@@ -230,6 +249,7 @@ impl World {
                 spec: workload::spec(page_size),
                 legacy,
                 compact,
+                serial_bytes,
                 engine: None,
                 handles: Vec::new(),
             },

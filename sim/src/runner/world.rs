@@ -60,6 +60,8 @@ pub(super) struct Rig {
     pub(super) legacy: Vec<bool>,
     /// Generation 21: which files keep their index leaves' shared parts once.
     pub(super) compact: Vec<bool>,
+    /// Generation 22: each file's slot serial width in bytes.
+    pub(super) serial_bytes: Vec<u8>,
     /// The running engine; `None` once it died, until recovery starts the next.
     pub(super) engine: Option<Engine>,
     /// `handles[file][client]`: each simulated client has one handle on every file.
@@ -192,7 +194,7 @@ impl Rig {
         FileSpec {
             format,
             compact_leaves: self.compact.get(f).copied().unwrap_or(false),
-            slot_serial_bytes: 8,
+            slot_serial_bytes: self.serial_bytes.get(f).copied().unwrap_or(8),
             ..self.spec.clone()
         }
     }
