@@ -324,7 +324,7 @@ fn geometry(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, String)> 
             if off + u64::from(ps) > len || vfs::read_exact_at(file, &mut b, off).is_err() {
                 continue;
             }
-            magic |= Fcr::has_magic(&b);
+            magic |= Fcr::bears_marks(&b, slot);
             let Ok(f) = Fcr::decode(&b) else { continue };
             if Layout::with_serial(
                 ps as usize,
@@ -355,7 +355,7 @@ fn geometry(file: &dyn VfsFile, path: &Path, len: u64) -> Result<(Fcr, String)> 
     }
     // A slot shorter than the smallest page may still show the magic.
     let mut head = [0u8; 40];
-    if vfs::read_exact_at(file, &mut head, 0).is_ok() && Fcr::has_magic(&head) {
+    if vfs::read_exact_at(file, &mut head, 0).is_ok() && Fcr::bears_marks(&head, 0) {
         magic = true;
     }
     if magic {

@@ -135,6 +135,21 @@ impl Fcr {
         buf.len() >= 40 && &buf[32..40] == MAGIC
     }
 
+    /// Whether `buf` (at least the common header and the magic) bears a Keel control
+    /// record's marks for `slot`: the magic, or a page header naming an FCR at that
+    /// physical page and slot in this format. Either alone suffices: rot of the magic
+    /// bytes (sim seed 1193942: both slots' magic hit by latent corruption) leaves the
+    /// header, so the file is still known for a damaged Keel file (status 2, `butil
+    /// -recover`), not another kind of file (status 30).
+    pub fn bears_marks(buf: &[u8], slot: u32) -> bool {
+        Fcr::has_magic(buf)
+            || (buf.len() >= HEADER_LEN
+                && buf[5] == super::FORMAT_VERSION
+                && super::header(buf).is_some_and(|h| {
+                    h.page_type == PageType::Fcr && h.physical == slot && h.logical == slot
+                }))
+    }
+
     /// Decode a page whose checksum and header were already verified.
     pub fn decode(b: &[u8]) -> Result<Fcr> {
         let bad = |why: &str| fail(Status::IoError, format!("file control record: {why}"));

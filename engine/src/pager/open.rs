@@ -450,9 +450,9 @@ impl Pager {
             Ok(Some(probe))
         };
         let first = probe_at(0)?;
-        // A magic number in either slot means this was a Keel file whose control records
-        // are both damaged, not some other file.
-        let mut magic_seen = first.as_ref().is_some_and(|p| Fcr::has_magic(p));
+        // A magic number (or a control record's page header) in either slot means this
+        // was a Keel file whose control records are both damaged, not some other file.
+        let mut magic_seen = first.as_ref().is_some_and(|p| Fcr::bears_marks(p, 0));
         for &ps in &PAGE_SIZES {
             let in_file = |slot: u32| (u64::from(slot) + 1) * u64::from(ps) <= len;
             if let Some(p) = first.as_ref().filter(|_| in_file(0)) {
@@ -467,7 +467,7 @@ impl Pager {
             let Some(p) = probe_at(u64::from(ps))? else {
                 continue;
             };
-            magic_seen |= len >= 2 * u64::from(PAGE_SIZES[0]) && Fcr::has_magic(&p);
+            magic_seen |= len >= 2 * u64::from(PAGE_SIZES[0]) && Fcr::bears_marks(&p, 1);
             if in_file(1) {
                 let beat = best.as_ref().map(|(b, _)| b.seq);
                 if let Some(f) = read_slot(file, &p, 1, ps, scratch, beat).map_err(|e| io(e, 1))? {

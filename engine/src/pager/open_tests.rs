@@ -69,10 +69,14 @@ fn reference(b: &[u8]) -> Result<(Fcr, u32), Status> {
         }
     }
     // What the probe reads of a slot: its first PROBE_LEN bytes (a file cut inside them
-    // has no magic there).
-    let magic = |off: usize| b.get(off..off + PROBE_LEN).is_some_and(Fcr::has_magic);
-    let seen = magic(0)
-        || len >= 2 * u64::from(PAGE_SIZES[0]) && PAGE_SIZES.iter().any(|&ps| magic(ps as usize));
+    // has no marks there).
+    let marks = |off: usize, slot| {
+        b.get(off..off + PROBE_LEN)
+            .is_some_and(|p| Fcr::bears_marks(p, slot))
+    };
+    let seen = marks(0, 0)
+        || len >= 2 * u64::from(PAGE_SIZES[0])
+            && PAGE_SIZES.iter().any(|&ps| marks(ps as usize, 1));
     match best {
         Some(best) => Ok(best),
         None if seen => Err(Status::IoError),
@@ -251,4 +255,29 @@ fn a_failed_read_names_the_control_record_slot() {
             "slot {slot}: {err}"
         );
     }
+}
+
+/// Both slots' magic rotted (sim seed 1193942: latent corruption of each): their page
+/// headers still name control records, so the file is a damaged Keel file — status 2
+/// and `butil -recover`, not status 30 — and a file whose slots bear neither mark is
+/// not one.
+#[test]
+fn a_file_whose_control_records_lost_their_magic_is_still_a_damaged_keel_file() {
+    let mut b = made(1024, 1);
+    for off in [32usize, 1024 + 32] {
+        b[off] ^= 0x55;
+    }
+    let vfs = TestVfs::new();
+    vfs.put(PATH, b.clone());
+    let open = |vfs: &TestVfs| Pager::open(vfs, Path::new(PATH), false, config()).err();
+    let e = open(&vfs).expect("both damaged: the open fails");
+    assert_eq!(e.status, Status::IoError, "{e}");
+    assert!(e.to_string().contains("butil -recover"), "{e}");
+    // The headers' slot numbers rotted too: nothing says Keel any more.
+    for off in [8usize, 1024 + 8] {
+        b[off] ^= 0x7;
+    }
+    vfs.put(PATH, b);
+    let e = open(&vfs).expect("no marks: the open fails");
+    assert_eq!(e.status, Status::NotABtrieveFile, "{e}");
 }
