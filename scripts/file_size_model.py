@@ -9,7 +9,8 @@ its rowid. This script rebuilds both loads' page counts (ascending keys: leaves 
 to the brim by the append path; random order: leaves split in half) for today's layout
 and for candidate ones, so the trade can be judged before any format changes:
 
-- a 4-byte serial in each slot (offset from a base serial in the page header);
+- a narrow serial in each slot (3 or 4 bytes: an offset from an 8-byte base serial the
+  page keeps after its used count);
 - key-0 leaves stored column by column with each column's common prefix once per leaf
   (key, serial, page and slot of the address), the rest of each entry after it;
 - no serial in the entries of a key that admits no duplicates.
@@ -17,7 +18,9 @@ and for candidate ones, so the trade can be judged before any format changes:
 Today's rows reproduce the bench's measured sizes (127.3 / 136.5 MiB) to 0.2 MiB;
 SQLite's are the bench's (97.9 / 109.7). The column-prefix row is now the engine's
 `compact_leaves` layout (the bench's file since 2026-12-03): measured 111.8 / 117.0 MiB,
-the model's 1.14x / 1.07x. Takes about a minute and a half.
+the model's 1.14x / 1.07x. Narrow slot serials are the engine's `slot_serial_bytes`
+(`serialbytes=N`); the bench's file takes 3 bytes since: measured 106.4 / 111.6 MiB
+(1.09x / 1.02x), and 109.0 / 114.3 with 4. Takes about a minute and a half.
 
     python3 scripts/file_size_model.py
 """
@@ -34,7 +37,7 @@ COLUMNS = [("key", 8), ("serial", 8), ("page", 4), ("slot", 2)]
 
 def data_layout(serial_bytes):
     """Slots a data page holds and the pages 1M records take (engine/src/page/data.rs)."""
-    room = PAGE - (HEADER + 8)
+    room = PAGE - (HEADER + 8) - (8 if 0 < serial_bytes < 8 else 0)  # the base serial
     slot = RECORD + serial_bytes
     n = room * 8 // (8 * slot + 1)
     while n > 0 and (n + 7) // 8 + n * slot > room:
@@ -113,6 +116,7 @@ LAYOUTS = [
     ("today: 8-byte slot serial, 22-byte entries", 8, False, True),
     ("8-byte slot serial, column-prefix leaves", 8, True, True),
     ("4-byte slot serial, column-prefix leaves", 4, True, True),
+    ("3-byte slot serial, column-prefix leaves", 3, True, True),
     ("... and no serial in unique-key entries", 4, True, False),
     ("no slot serial, column-prefix leaves, no entry serial", 0, True, False),
 ]

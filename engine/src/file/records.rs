@@ -15,20 +15,11 @@ const DATA: &[PageType] = &[PageType::Data];
 /// without a copy each.
 ///
 /// With narrow slot serials the head page may be unable to take `serial` (its live
-/// records are too far from it): a new page goes in front of it on the list. The
-/// blocked page stays on the list — it has free slots — until the pages before it
-/// fill; then the next insert meets it again and the same happens.
+/// records are too far from it): see [`head_for`].
 pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) -> Result<RecAddr> {
-    let mut head = pager.state().free_data_head;
-    if head != 0 && !takes(pager, layout, head, serial)? {
-        let mut p = page::blank(layout.page_size, PageType::Data);
-        layout.set_next_free(&mut p, head);
-        head = pager.alloc(p)?;
-        pager.state_mut().free_data_head = head;
-    }
+    let mut head = head_for(pager, layout, serial)?;
     if head == 0 {
-        head = pager.alloc(page::blank(layout.page_size, PageType::Data))?;
-        pager.state_mut().free_data_head = head;
+        head = new_head(pager, layout)?;
     }
     // (slot, the page's next free page if it is now full and leaves the list); `None`
     // if the page has no room (the operation fails and its undo restores the page).
@@ -61,13 +52,60 @@ pub fn insert(pager: &mut Pager, layout: &Layout, serial: u64, record: &[u8]) ->
     })
 }
 
-/// Whether data page `page` can take a record with `serial` (no read with 8-byte
-/// serials: such a page takes any).
-fn takes(pager: &mut Pager, layout: &Layout, page: u32, serial: u64) -> Result<bool> {
+/// How many blocked pages one insert moves back along the free list before it puts a
+/// new page in front instead.
+const ROTATIONS: usize = 4;
+
+/// The free list's head page for a record with `serial`, or 0 if the list is empty or
+/// its head cannot take it (the caller then puts a new page in front: [`new_head`]).
+///
+/// With narrow slot serials a page takes a record only while its live records are
+/// close enough to `serial`; serials only grow, so a page that cannot take one will
+/// take no later one until its old records go. Left at the head, it would hide every
+/// page behind it (each insert meeting it would make a new page). So a blocked head
+/// swaps places with the page after it — up to [`ROTATIONS`] times, each two page
+/// writes — and sinks down the list, where the pages it hid come to the front. The
+/// list's membership does not change: every page on it has a free slot.
+fn head_for(pager: &mut Pager, layout: &Layout, serial: u64) -> Result<u32> {
+    let mut head = pager.state().free_data_head;
     if layout.serial_bytes == crate::page::data::WIDE_SERIAL {
-        return Ok(true);
+        return Ok(head);
     }
-    Ok(layout.takes(&pager.read(page, DATA)?, serial))
+    for round in 0..=ROTATIONS {
+        if head == 0 {
+            return Ok(0);
+        }
+        let p = pager.read(head, DATA)?;
+        if layout.takes(&p, serial) {
+            return Ok(head);
+        }
+        let next = layout.next_free(&p);
+        if next == 0 || round == ROTATIONS {
+            return Ok(0);
+        }
+        let after = layout.next_free(&pager.read(next, DATA)?);
+        // head → next → after   becomes   next → head → after
+        pager.update(head, DATA, |b| {
+            layout.set_next_free(b, after);
+            Some(())
+        })?;
+        pager.update(next, DATA, |b| {
+            layout.set_next_free(b, head);
+            Some(())
+        })?;
+        pager.state_mut().free_data_head = next;
+        head = next;
+    }
+    Ok(0)
+}
+
+/// A new data page at the head of the free list, in front of whatever the list holds.
+fn new_head(pager: &mut Pager, layout: &Layout) -> Result<u32> {
+    let mut p = page::blank(layout.page_size, PageType::Data);
+    layout.set_next_free(&mut p, pager.state().free_data_head);
+    let head = pager.alloc(p)?;
+    pager.state_mut().free_data_head = head;
+    Ok(head)
 }
 
 /// Store `records` (serials `first_serial`, `first_serial + 1`, …) in the slots that
@@ -85,22 +123,16 @@ pub fn insert_batch<R: AsRef<[u8]>>(
     let mut next = records.iter().zip(first_serial..).peekable();
     let mut slots = Vec::with_capacity(layout.slots);
     while next.peek().is_some() {
-        let mut head = pager.state().free_data_head;
         let first = next.peek().map_or(0, |&(_, serial)| serial);
+        let head = head_for(pager, layout, first)?;
         let mut p = if head == 0 {
-            page::blank(layout.page_size, PageType::Data)
+            // A new page, in front of the list's head if the head could not take the
+            // serials, as `insert` does.
+            let mut blank = page::blank(layout.page_size, PageType::Data);
+            layout.set_next_free(&mut blank, pager.state().free_data_head);
+            blank
         } else {
-            let p = pager.read(head, DATA)?;
-            if layout.takes(&p, first) {
-                std::sync::Arc::unwrap_or_clone(p)
-            } else {
-                // A head page too far from the serials: a new page goes in front of
-                // it, as `insert` does.
-                let mut blank = page::blank(layout.page_size, PageType::Data);
-                layout.set_next_free(&mut blank, head);
-                head = 0;
-                blank
-            }
+            std::sync::Arc::unwrap_or_clone(pager.read(head, DATA)?)
         };
         slots.clear();
         let mut from = 0;

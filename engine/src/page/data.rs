@@ -7,9 +7,11 @@
 //! A slot's serial takes 8 bytes, or — in a file made with narrower slot serials
 //! ([`FileSpec::slot_serial_bytes`](crate::page::spec::FileSpec::slot_serial_bytes)) —
 //! `w` bytes counted from a base serial the page keeps once (8 bytes after its used
-//! count; the bitmap follows). A page then holds only serials within `2^(8w)` of each
-//! other: [`Layout::put`] moves the base down to take an older serial, and refuses one
-//! the page's live records are too far from (the insert goes to another page).
+//! count; the bitmap follows). A page then holds only serials less than `2^(8w)` apart
+//! (and at most `2^(8w)` slots): [`Layout::put`] moves the base to the lowest of the
+//! live serials and the new one when the new one does not fit the old base, and
+//! refuses one the page's live records are too far from (the insert goes to another
+//! page).
 
 use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
 use super::HEADER_LEN;
@@ -75,6 +77,11 @@ impl Layout {
         let mut n = room * 8 / (8 * slot + 1);
         while n > 0 && n.div_ceil(8) + n * slot > room {
             n -= 1;
+        }
+        if serial_bytes < WIDE_SERIAL {
+            // A page holds serials less than 2^(8w) apart: more slots than that could
+            // never all be used.
+            n = n.min(1 << (8 * serial_bytes));
         }
         (n > 0).then(|| Layout {
             page_size,
@@ -168,8 +175,9 @@ impl Layout {
     }
 
     /// The base page `p` needs to hold `serial` besides its live records: `Some(its
-    /// base)` when no base needs to move, `Some(lower)` when the base must move down
-    /// to it, `None` when the live records and `serial` are too far apart.
+    /// base)` when the base need not move, else `Some(the lowest of the live serials
+    /// and serial)` — below the old base for an older serial, above it once the page's
+    /// oldest records are gone — or `None` when they are too far apart.
     fn base_for(&self, p: &[u8], serial: u64) -> Option<u64> {
         let base = self.base(p);
         if serial >= base && self.spans(serial - base) {
@@ -193,8 +201,8 @@ impl Layout {
     }
 
     /// Fill a free slot; `false` (the page untouched) if the page cannot take `serial`
-    /// ([`Layout::takes`]). A narrow page whose base must move down has every live
-    /// slot's serial rewritten from the new base.
+    /// ([`Layout::takes`]). A narrow page whose base moves has every live slot's serial
+    /// rewritten from the new base.
     #[must_use]
     pub fn put(&self, p: &mut [u8], slot: usize, serial: u64, record: &[u8]) -> bool {
         debug_assert!(!self.is_used(p, slot));
@@ -298,6 +306,9 @@ mod tests {
         let wide = Layout::new(4096, 100).unwrap();
         let narrow = Layout::with_serial(4096, 100, 3).unwrap();
         assert_eq!((wide.slots, narrow.slots), (37, 39));
+        // One-byte serials: never more slots than 256 serials in a row can fill.
+        assert_eq!(Layout::with_serial(4096, 4, 1).unwrap().slots, 256);
+        assert!(Layout::with_serial(4096, 4, 2).unwrap().slots > 256);
         assert!(narrow.slot_at(narrow.slots) <= 4096);
         assert!(Layout::with_serial(4096, 100, 0).is_none());
         assert!(Layout::with_serial(4096, 100, 9).is_none());

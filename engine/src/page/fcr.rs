@@ -22,9 +22,14 @@ pub const MAGIC: &[u8; 8] = b"KEELDAT1";
 const FORMAT_AT: usize = 88;
 /// The PAT depth byte (0 in files made before the tree: read as 1).
 const DEPTH_AT: usize = 89;
-/// Flags of the file's layout: bit 0, `compact_leaves` (0 in files made before it).
+/// Flags of the file's layout: bit 0, `compact_leaves`; bit 1, narrow slot serials (0
+/// in files made before them).
 const FLAGS_AT: usize = 90;
 const FLAG_COMPACT_LEAVES: u8 = 1;
+/// Set exactly when slot serials are narrower than 8 bytes (byte 91 non-zero): an
+/// engine made before narrow serials refuses unknown flags, so it refuses such a file
+/// instead of reading its data pages with the wide layout.
+const FLAG_NARROW_SERIALS: u8 = 2;
 /// Bytes of a data-page slot's serial, 1 to 7; 0 for 8 (files made before narrower
 /// serials hold 0 there).
 const SERIAL_BYTES_AT: usize = 91;
@@ -99,6 +104,10 @@ impl Fcr {
         b[DEPTH_AT] = self.pat_depth;
         b[FLAGS_AT] = if self.spec.compact_leaves {
             FLAG_COMPACT_LEAVES
+        } else {
+            0
+        } | if self.spec.slot_serial_bytes < 8 {
+            FLAG_NARROW_SERIALS
         } else {
             0
         };
@@ -224,7 +233,7 @@ impl Fcr {
             other => return bad(&format!("unknown file format code {other}")),
         };
         let flags = b[FLAGS_AT];
-        if flags & !FLAG_COMPACT_LEAVES != 0 {
+        if flags & !(FLAG_COMPACT_LEAVES | FLAG_NARROW_SERIALS) != 0 {
             return bad(&format!("unknown layout flags {flags:#04x}"));
         }
         let serial_bytes = match b[SERIAL_BYTES_AT] {
@@ -236,6 +245,11 @@ impl Fcr {
                 ))
             }
         };
+        if (flags & FLAG_NARROW_SERIALS != 0) != (serial_bytes < 8) {
+            return bad(&format!(
+                "layout flags {flags:#04x} disagree with slot serials of {serial_bytes} bytes"
+            ));
+        }
         let spec = FileSpec {
             record_length,
             page_size,
@@ -332,7 +346,7 @@ mod tests {
             );
         }
         let mut b = created(true);
-        b[FLAGS_AT] = 0x02;
+        b[FLAGS_AT] = 0x04;
         let e = Fcr::decode(&b).expect_err("unknown flag");
         assert_eq!(e.status, Status::IoError);
         assert!(e.to_string().contains("unknown layout flags"), "{e}");
@@ -345,8 +359,19 @@ mod tests {
         for n in 1..=8u8 {
             let b = created_with(false, n);
             assert_eq!(b[SERIAL_BYTES_AT], n % 8);
+            assert_eq!(b[FLAGS_AT] & FLAG_NARROW_SERIALS != 0, n < 8);
             assert_eq!(Fcr::decode(&b).expect("decode").spec.slot_serial_bytes, n);
         }
+        // The flag and the width must agree, both ways: an engine that knows neither
+        // refuses the flag, and one that knows both does not guess.
+        let mut b = created_with(false, 3);
+        b[FLAGS_AT] &= !FLAG_NARROW_SERIALS;
+        let e = Fcr::decode(&b).expect_err("width without flag");
+        assert!(e.to_string().contains("disagree"), "{e}");
+        let mut b = created(false);
+        b[FLAGS_AT] |= FLAG_NARROW_SERIALS;
+        let e = Fcr::decode(&b).expect_err("flag without width");
+        assert!(e.to_string().contains("disagree"), "{e}");
         let mut b = created(false);
         b[SERIAL_BYTES_AT] = 9;
         let e = Fcr::decode(&b).expect_err("width 9");
