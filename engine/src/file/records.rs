@@ -84,6 +84,12 @@ fn head_for(pager: &mut Pager, layout: &Layout, serial: u64) -> Result<u32> {
             return Ok(0);
         }
         let after = layout.next_free(&pager.read(next, DATA)?);
+        if after == head || next == head {
+            return fail(
+                Status::IoError,
+                format!("the free data-page list loops at page {head}; run butil -check"),
+            );
+        }
         // head → next → after   becomes   next → head → after
         pager.update(head, DATA, |b| {
             layout.set_next_free(b, after);
