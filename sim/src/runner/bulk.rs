@@ -272,7 +272,6 @@ impl World {
         self.count_crashed_load(outcome);
     }
 
-    /// Log modes, after recovery matched the first `kept` journal entries.
     /// The journal gained `by` entries in front ([`World::rewind_journal`]).
     pub(super) fn shift_crashed_load(&mut self, by: usize) {
         if let Some(l) = self.model.crashed_load.as_mut() {
@@ -280,6 +279,7 @@ impl World {
         }
     }
 
+    /// Log modes, after recovery matched the first `kept` journal entries.
     pub(super) fn settle_crashed_load_logged(&mut self, kept: Option<usize>) {
         let Some(l) = self.model.crashed_load.take() else {
             return;

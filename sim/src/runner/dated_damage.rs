@@ -75,7 +75,11 @@ pub(super) enum Dated {
         /// Deltas: the oldest state index (in the file's model states) an undetected
         /// fallback may reach; `None`: a state before the model's baseline (the last
         /// recovery's), whose own delta transaction may be the one damaged. The log:
-        /// the fewest journal entries recovery may keep.
+        /// the fewest journal entries recovery may keep; `None`: none, and the log's
+        /// last synced group may be one a recovery settled into the base (nothing was
+        /// acknowledged since — an acknowledged record, synced after them, vouches for
+        /// every settled one), which matters only once a killbu makes the open roll
+        /// the files through those records again.
         oldest: Option<usize>,
         /// Deltas: once the file's candidates start at or after this index, the damage
         /// is provable. The log: once more than this many entries are acknowledged.
@@ -163,8 +167,9 @@ pub(super) struct DatedDamage {
     /// the last roll-in on disk is then an earlier cycle's (sim seed 147507).
     rolled_in: Vec<Option<RolledIn>>,
     /// The journal at the start of the current step: entries acknowledged before its
-    /// last acknowledgement.
+    /// last acknowledgement, and entries acknowledged.
     step_prev_acked: usize,
+    step_acked: usize,
 }
 
 impl World {
@@ -184,7 +189,7 @@ impl World {
                     Dated::Loose
                 } else {
                     Dated::Timed {
-                        oldest: Some(self.damage.step_prev_acked),
+                        oldest: (self.damage.step_acked > 0).then_some(self.damage.step_prev_acked),
                         provable_from: self.model.journal.entries.len(),
                         vouched: false,
                     }
@@ -367,6 +372,7 @@ impl World {
         }
         self.damage.step_frozen = frozen;
         self.damage.step_prev_acked = self.model.journal.prev_acked;
+        self.damage.step_acked = self.model.journal.acked;
     }
 
     /// File `f`'s startbu instants whose roll-ins may still be its last commit on disk:
@@ -464,10 +470,12 @@ impl World {
 
     /// The journal gained `moved` settled entries in front, `floor` of them before the
     /// log's last synced group as the last recovery saw it ([`World::rewind_journal`]).
-    /// A dated record of log damage moves with its entries; one that allowed the
-    /// journal's whole last group to be lost (it keeps none of the journal's entries:
-    /// nothing was acknowledged after the last recovery) may now reach into the settled
-    /// group, the log's last before this journal.
+    /// A dated record of log damage moves with its entries; one dated when nothing had
+    /// been acknowledged since the last recovery (`oldest: None`) may now reach into
+    /// the settled group, the log's last then. (Dated after an acknowledgement, it may
+    /// not: that record, synced after the settled ones, vouches for them — sim seeds
+    /// 1087995 and 1088029, where a second reader found the first cut of this rule too
+    /// lenient.)
     pub(super) fn rewind_log_damage(&mut self, moved: usize, floor: usize) {
         if let Dated::Timed {
             oldest,
@@ -475,9 +483,9 @@ impl World {
             ..
         } = &mut self.damage.log
         {
-            *oldest = Some(match oldest.unwrap_or(0) {
-                0 => floor,
-                o => o + moved,
+            *oldest = Some(match *oldest {
+                None => floor,
+                Some(o) => o + moved,
             });
             *provable_from += moved;
         }

@@ -472,7 +472,8 @@ impl World {
     }
 }
 
-/// Which ids differ between a recovered state and the newest candidate.
+/// Which ids differ between a recovered state and the one it is compared with (the
+/// newest candidate, the startbu instant, the journal's base).
 pub(super) fn diff_summary(found: &Records, want: Option<&Records>) -> String {
     let Some(want) = want else {
         return String::new();
@@ -498,5 +499,5 @@ pub(super) fn diff_summary(found: &Records, want: Option<&Records>) -> String {
             )
         })
         .collect();
-    format!("; differing (newest candidate): {}", differ.join(", "))
+    format!("; differing: {}", differ.join(", "))
 }
