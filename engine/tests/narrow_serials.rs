@@ -74,3 +74,36 @@ fn a_page_too_old_for_new_serials_does_not_hide_the_pages_behind_it() {
         "one-byte serials: {narrow} bytes; eight-byte: {wide}"
     );
 }
+
+/// The free list's only page cannot take the next serial (it keeps a record 256
+/// insertions older; nothing follows it on the list): the insert puts a new page in
+/// front, and every record stays readable.
+#[test]
+fn a_lone_blocked_page_gets_a_new_page_in_front() {
+    let vfs = TestVfs::new();
+    let path = Path::new("/db/lone.btr");
+    let mut e = mem_engine(&vfs, Config::default());
+    let spec = FileSpec {
+        slot_serial_bytes: 1,
+        ..people_spec(512)
+    };
+    e.create(path, &spec).unwrap();
+    let h = e.open(path, OpenMode::Normal).unwrap();
+    e.insert(h, &person(0, 0, "first")).unwrap();
+    // Each insertion lands on the first page (the list's only one) and is deleted at
+    // once: the page keeps record 0 and free slots, and its serials run on.
+    for id in 1..300u32 {
+        e.insert(h, &person(id, 1, &format!("n{id}"))).unwrap();
+        e.get(h, GetOp::Equal, 0, &id.to_le_bytes()).unwrap();
+        e.delete(h).unwrap();
+    }
+    e.insert(h, &person(1000, 1, "last")).unwrap();
+    for id in [0u32, 1000] {
+        e.get(h, GetOp::Equal, 0, &id.to_le_bytes()).unwrap();
+    }
+    e.close(h).unwrap();
+    e.flush().unwrap();
+    let report = check_file(&vfs, path).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.records, 2);
+}

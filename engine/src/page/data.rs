@@ -312,6 +312,16 @@ mod tests {
         assert!(narrow.slot_at(narrow.slots) <= 4096);
         assert!(Layout::with_serial(4096, 100, 0).is_none());
         assert!(Layout::with_serial(4096, 100, 9).is_none());
+        // A record that does not fit one slot has no layout, at any width.
+        for w in 1..=8 {
+            let bitmap_at = if w == 8 { BITMAP_AT } else { BITMAP_AT + 8 };
+            let largest = 512 - bitmap_at - 1 - w;
+            assert_eq!(
+                Layout::with_serial(512, largest, w).map(|l| l.slots),
+                Some(1)
+            );
+            assert!(Layout::with_serial(512, largest + 1, w).is_none());
+        }
     }
 
     use proptest::prelude::*;
