@@ -38,6 +38,7 @@ mod clients;
 mod cursors;
 mod dated_damage;
 mod inventory;
+mod operator;
 mod recovery;
 mod schedule;
 mod setup;
