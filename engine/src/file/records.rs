@@ -68,7 +68,7 @@ const ROTATIONS: usize = 4;
 /// list's membership does not change: every page on it has a free slot.
 fn head_for(pager: &mut Pager, layout: &Layout, serial: u64) -> Result<u32> {
     let mut head = pager.state().free_data_head;
-    if layout.serial_bytes == crate::page::data::WIDE_SERIAL {
+    if !layout.narrow() {
         return Ok(head);
     }
     for round in 0..=ROTATIONS {

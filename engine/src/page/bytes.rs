@@ -22,3 +22,13 @@ pub fn put_u32(b: &mut [u8], at: usize, v: u32) {
 pub fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
+/// The `n`-byte (1..=8) little-endian unsigned integer at `at`.
+pub fn get_uint(b: &[u8], at: usize, n: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x[..n].copy_from_slice(&b[at..at + n]);
+    u64::from_le_bytes(x)
+}
+/// Store the low `n` bytes (1..=8) of `v` little-endian at `at`.
+pub fn put_uint(b: &mut [u8], at: usize, n: usize, v: u64) {
+    b[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+}

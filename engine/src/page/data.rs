@@ -13,7 +13,7 @@
 //! refuses one the page's live records are too far from (the insert goes to another
 //! page).
 
-use super::bytes::{get_u16, get_u32, get_u64, put_u16, put_u32, put_u64};
+use super::bytes::{get_u16, get_u32, get_u64, get_uint, put_u16, put_u32, put_u64, put_uint};
 use super::HEADER_LEN;
 
 const NEXT_FREE_AT: usize = HEADER_LEN;
@@ -139,7 +139,7 @@ impl Layout {
     }
     pub fn serial(&self, p: &[u8], slot: usize) -> u64 {
         let at = self.slot_at(slot);
-        if self.serial_bytes == WIDE_SERIAL {
+        if !self.narrow() {
             return get_u64(p, at);
         }
         self.base(p).wrapping_add(self.offset_at(p, at))
@@ -154,24 +154,24 @@ impl Layout {
         get_u64(p, BITMAP_AT)
     }
 
-    /// The narrow serial stored at `at`, little-endian.
+    /// The narrow serial stored at `at`.
     fn offset_at(&self, p: &[u8], at: usize) -> u64 {
-        p[at..at + self.serial_bytes]
-            .iter()
-            .rev()
-            .fold(0, |v, &b| v << 8 | u64::from(b))
+        get_uint(p, at, self.serial_bytes)
     }
 
     fn put_offset(&self, p: &mut [u8], at: usize, offset: u64) {
-        debug_assert!(offset >> (8 * self.serial_bytes) == 0);
-        for (i, b) in p[at..at + self.serial_bytes].iter_mut().enumerate() {
-            *b = (offset >> (8 * i)) as u8;
-        }
+        debug_assert!(self.spans(offset));
+        put_uint(p, at, self.serial_bytes, offset);
+    }
+
+    /// Whether slot serials are offsets from a page base (narrower than 8 bytes).
+    pub fn narrow(&self) -> bool {
+        self.serial_bytes < WIDE_SERIAL
     }
 
     /// Whether a serial `span` above another fits a slot's serial.
     fn spans(&self, span: u64) -> bool {
-        self.serial_bytes == WIDE_SERIAL || span >> (8 * self.serial_bytes) == 0
+        !self.narrow() || span >> (8 * self.serial_bytes) == 0
     }
 
     /// The base page `p` needs to hold `serial` besides its live records: `Some(its
@@ -197,7 +197,7 @@ impl Layout {
         if self.wraps {
             return true;
         }
-        self.serial_bytes == WIDE_SERIAL || self.base_for(p, serial).is_some()
+        !self.narrow() || self.base_for(p, serial).is_some()
     }
 
     /// Fill a free slot; `false` (the page untouched) if the page cannot take `serial`
@@ -209,10 +209,10 @@ impl Layout {
         debug_assert_eq!(record.len(), self.record_length);
         let at = self.slot_at(slot);
         #[cfg(feature = "mutants")]
-        let wraps = self.wraps && self.used(p) > 0 && self.serial_bytes < WIDE_SERIAL;
+        let wraps = self.wraps && self.used(p) > 0 && self.narrow();
         #[cfg(not(feature = "mutants"))]
         let wraps = false;
-        if self.serial_bytes == WIDE_SERIAL {
+        if !self.narrow() {
             put_u64(p, at, serial);
         } else if wraps {
             let mask = (1u64 << (8 * self.serial_bytes)) - 1;
